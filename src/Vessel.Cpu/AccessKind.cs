@@ -1,0 +1,3 @@
+namespace Vessel.Cpu;
+
+internal enum AccessKind { Read, Write, Execute }

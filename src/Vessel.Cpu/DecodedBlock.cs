@@ -1,0 +1,19 @@
+using Iced.Intel;
+
+namespace Vessel.Cpu;
+
+/// <summary>Instructions decoded once from one guest-physical page, run straight through until a
+/// control transfer. Valid while its page's generation and the decode context are unchanged.</summary>
+internal sealed class DecodedBlock
+{
+    public const int MaxInstructions = 64;
+    public readonly Instruction[] Instructions = new Instruction[MaxInstructions];
+    public int Count;
+    public ulong StartRip;
+    public ulong CsBase;
+    public int Bitness;
+    public ulong PhysicalAddress;
+    public int Generation;
+    /// <summary>False when an instruction crosses into another page: such blocks are not cached.</summary>
+    public bool Cacheable;
+}

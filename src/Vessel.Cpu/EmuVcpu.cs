@@ -1,0 +1,50 @@
+using Vessel.Hypervisor;
+
+namespace Vessel.Cpu;
+
+/// <summary>One emulated vCPU behind the backend contract.</summary>
+public sealed class EmuVcpu : IVcpu
+{
+    private readonly X86Cpu _cpu;
+    private bool _disposed;
+
+    internal EmuVcpu(X86Cpu cpu) => _cpu = cpu;
+
+    public int Id => _cpu.VcpuId;
+
+    /// <summary>Guest instructions this vCPU has retired (for benchmarks and statistics).</summary>
+    public long InstructionsRetired => _cpu.InstructionsRetired;
+
+    public Registers GetRegisters() => _cpu.GetRegisters();
+    public void SetRegisters(in Registers registers) => _cpu.SetRegisters(registers);
+    public SpecialRegisters GetSpecialRegisters() => _cpu.GetSpecialRegisters();
+    public void SetSpecialRegisters(in SpecialRegisters registers) => _cpu.SetSpecialRegisters(registers);
+
+    public ulong GetMsr(uint index) =>
+        _cpu.TryReadMsr(index, out ulong v) ? v : throw new UnsupportedMsrException(index);
+
+    public void SetMsr(uint index, ulong value)
+    {
+        if (!_cpu.TryWriteMsr(index, value)) throw new UnsupportedMsrException(index);
+    }
+
+    public FpuState GetFpu() => _cpu.GetFpu();
+    public void SetFpu(FpuState state) => _cpu.SetFpu(state);
+
+    public VcpuExit Run()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        return _cpu.Run();
+    }
+
+    public void CompleteRead(ulong value) => _cpu.CompleteRead(value);
+
+    public void Kick() => _cpu.Kick();
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        _cpu.DisposeWaitHandles();
+    }
+}

@@ -1,0 +1,69 @@
+using Vessel.Hypervisor;
+
+namespace Vessel.Cpu;
+
+/// <summary>An emulated VM: guest memory, the decoded-code map and the in-backend platform devices.</summary>
+public sealed class EmuVirtualMachine : IVirtualMachine
+{
+    private readonly EmuHypervisor _hypervisor;
+    private readonly List<EmuVcpu> _vcpus = new();
+    private bool _disposed;
+
+    internal EmuVirtualMachine(EmuHypervisor hypervisor)
+    {
+        _hypervisor = hypervisor;
+        Memory.Written += (address, length) => Code.InvalidateRange(address, length);
+    }
+
+    public GuestMemory Memory { get; } = new();
+
+    internal CodePageMap Code { get; } = new();
+    internal EmuPlatform Platform { get; } = new();
+
+    /// <summary>Serialises LOCK-prefixed read-modify-writes between vCPUs.</summary>
+    internal object AtomicLock { get; } = new();
+
+    public void SetMemoryRegion(int slot, ulong guestPhysicalAddress, GuestMemoryRegion region)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        Memory.Map(slot, guestPhysicalAddress, region);
+        Code.Resize(guestPhysicalAddress + region.Size);
+        Code.InvalidateRange(guestPhysicalAddress, region.Size);
+    }
+
+    public void RemoveMemoryRegion(int slot)
+    {
+        foreach (var s in Memory.Slots)
+            if (s.Id == slot) Code.InvalidateRange(s.GuestAddress, s.Region.Size);
+        Memory.Unmap(slot);
+    }
+
+    public IVcpu CreateVcpu(int id)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (id < 0 || id >= _hypervisor.Capabilities.MaxVcpus)
+            throw new ArgumentOutOfRangeException(nameof(id), $"vCPU id {id} is outside 0..{_hypervisor.Capabilities.MaxVcpus - 1}");
+        lock (_vcpus)
+        {
+            if (_vcpus.Exists(v => v.Id == id)) throw new InvalidOperationException($"vCPU {id} already exists");
+            var vcpu = new EmuVcpu(new X86Cpu(this, id));
+            _vcpus.Add(vcpu);
+            return vcpu;
+        }
+    }
+
+    public void SetIrqLine(uint gsi, bool level) => Platform.SetIrqLine(gsi, level);
+
+    public void SignalMsi(ulong address, uint data) => Platform.SignalMsi(address, data);
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        lock (_vcpus)
+        {
+            foreach (var v in _vcpus) v.Dispose();
+            _vcpus.Clear();
+        }
+    }
+}

@@ -1,0 +1,130 @@
+using Iced.Intel;
+
+namespace Vessel.Cpu;
+
+/// <summary>Executes one decoded instruction: a switch on the mnemonic into the instruction groups.</summary>
+internal sealed partial class X86Cpu
+{
+    private void Execute(ref Instruction ins)
+    {
+        if (ins.HasLockPrefix)
+        {
+            ExecuteLocked(ref ins);
+            return;
+        }
+        ExecuteUnlocked(ref ins);
+    }
+
+    private void ExecuteUnlocked(ref Instruction ins)
+    {
+        switch (ins.Mnemonic)
+        {
+            case Mnemonic.Add: case Mnemonic.Adc: case Mnemonic.Sub: case Mnemonic.Sbb:
+            case Mnemonic.And: case Mnemonic.Or: case Mnemonic.Xor:
+                ExecuteBinaryArithmetic(ref ins); return;
+            case Mnemonic.Cmp: ExecuteCmp(ref ins); return;
+            case Mnemonic.Test: ExecuteTest(ref ins); return;
+            case Mnemonic.Inc: case Mnemonic.Dec: ExecuteIncDec(ref ins); return;
+            case Mnemonic.Neg: ExecuteNeg(ref ins); return;
+            case Mnemonic.Not: ExecuteNot(ref ins); return;
+
+            case Mnemonic.Mov: ExecuteMov(ref ins); return;
+            case Mnemonic.Movzx: case Mnemonic.Movsx: case Mnemonic.Movsxd: ExecuteMovExtend(ref ins); return;
+            case Mnemonic.Lea: ExecuteLea(ref ins); return;
+            case Mnemonic.Xchg: ExecuteXchg(ref ins); return;
+            case Mnemonic.Xadd: ExecuteXadd(ref ins); return;
+            case Mnemonic.Cmpxchg: ExecuteCmpxchg(ref ins); return;
+            case Mnemonic.Cmpxchg8b: case Mnemonic.Cmpxchg16b: ExecuteCmpxchgWide(ref ins); return;
+            case Mnemonic.Bswap: ExecuteBswap(ref ins); return;
+            case Mnemonic.Movbe: ExecuteMovbe(ref ins); return;
+            case Mnemonic.Cbw: case Mnemonic.Cwde: case Mnemonic.Cdqe:
+            case Mnemonic.Cwd: case Mnemonic.Cdq: case Mnemonic.Cqo:
+                ExecuteSignExtendAccumulator(ref ins); return;
+            case Mnemonic.Xlatb: ExecuteXlat(ref ins); return;
+            case Mnemonic.Lahf: ExecuteLahf(); return;
+            case Mnemonic.Sahf: ExecuteSahf(); return;
+
+            case Mnemonic.Shl: case Mnemonic.Sal: case Mnemonic.Shr: case Mnemonic.Sar:
+            case Mnemonic.Rol: case Mnemonic.Ror: case Mnemonic.Rcl: case Mnemonic.Rcr:
+                ExecuteShift(ref ins); return;
+            case Mnemonic.Shld: case Mnemonic.Shrd: ExecuteDoubleShift(ref ins); return;
+            case Mnemonic.Mul: ExecuteMul(ref ins); return;
+            case Mnemonic.Imul: ExecuteImul(ref ins); return;
+            case Mnemonic.Div: case Mnemonic.Idiv: ExecuteDiv(ref ins); return;
+
+            case Mnemonic.Bt: case Mnemonic.Bts: case Mnemonic.Btr: case Mnemonic.Btc: ExecuteBitTest(ref ins); return;
+            case Mnemonic.Bsf: case Mnemonic.Bsr: ExecuteBitScan(ref ins); return;
+            case Mnemonic.Popcnt: case Mnemonic.Lzcnt: case Mnemonic.Tzcnt: ExecuteBitCount(ref ins); return;
+
+            case Mnemonic.Push: ExecutePush(ref ins); return;
+            case Mnemonic.Pop: ExecutePop(ref ins); return;
+            case Mnemonic.Pusha: case Mnemonic.Pushad: ExecutePusha(ref ins); return;
+            case Mnemonic.Popa: case Mnemonic.Popad: ExecutePopa(ref ins); return;
+            case Mnemonic.Pushf: case Mnemonic.Pushfd: case Mnemonic.Pushfq: ExecutePushf(ref ins); return;
+            case Mnemonic.Popf: case Mnemonic.Popfd: case Mnemonic.Popfq: ExecutePopf(ref ins); return;
+            case Mnemonic.Enter: ExecuteEnter(ref ins); return;
+            case Mnemonic.Leave: ExecuteLeave(ref ins); return;
+
+            case Mnemonic.Jmp: ExecuteJmp(ref ins); return;
+            case Mnemonic.Call: ExecuteCall(ref ins); return;
+            case Mnemonic.Ret: ExecuteRet(ref ins); return;
+            case Mnemonic.Jo: case Mnemonic.Jno: case Mnemonic.Jb: case Mnemonic.Jae: case Mnemonic.Je: case Mnemonic.Jne:
+            case Mnemonic.Jbe: case Mnemonic.Ja: case Mnemonic.Js: case Mnemonic.Jns: case Mnemonic.Jp: case Mnemonic.Jnp:
+            case Mnemonic.Jl: case Mnemonic.Jge: case Mnemonic.Jle: case Mnemonic.Jg:
+                if (Condition(ins.ConditionCode)) JumpNear(ins.NearBranchTarget);
+                return;
+            case Mnemonic.Seto: case Mnemonic.Setno: case Mnemonic.Setb: case Mnemonic.Setae: case Mnemonic.Sete: case Mnemonic.Setne:
+            case Mnemonic.Setbe: case Mnemonic.Seta: case Mnemonic.Sets: case Mnemonic.Setns: case Mnemonic.Setp: case Mnemonic.Setnp:
+            case Mnemonic.Setl: case Mnemonic.Setge: case Mnemonic.Setle: case Mnemonic.Setg:
+                WriteOperand(ref ins, 0, 1, Condition(ins.ConditionCode) ? 1UL : 0);
+                return;
+            case Mnemonic.Cmovo: case Mnemonic.Cmovno: case Mnemonic.Cmovb: case Mnemonic.Cmovae: case Mnemonic.Cmove: case Mnemonic.Cmovne:
+            case Mnemonic.Cmovbe: case Mnemonic.Cmova: case Mnemonic.Cmovs: case Mnemonic.Cmovns: case Mnemonic.Cmovp: case Mnemonic.Cmovnp:
+            case Mnemonic.Cmovl: case Mnemonic.Cmovge: case Mnemonic.Cmovle: case Mnemonic.Cmovg:
+                ExecuteCmov(ref ins); return;
+            case Mnemonic.Loop: case Mnemonic.Loope: case Mnemonic.Loopne:
+            case Mnemonic.Jcxz: case Mnemonic.Jecxz: case Mnemonic.Jrcxz:
+                ExecuteLoop(ref ins); return;
+
+            case Mnemonic.Movsb: case Mnemonic.Movsw: case Mnemonic.Movsq:
+            case Mnemonic.Cmpsb: case Mnemonic.Cmpsw: case Mnemonic.Cmpsq:
+            case Mnemonic.Stosb: case Mnemonic.Stosw: case Mnemonic.Stosd: case Mnemonic.Stosq:
+            case Mnemonic.Lodsb: case Mnemonic.Lodsw: case Mnemonic.Lodsd: case Mnemonic.Lodsq:
+            case Mnemonic.Scasb: case Mnemonic.Scasw: case Mnemonic.Scasd: case Mnemonic.Scasq:
+            case Mnemonic.Insb: case Mnemonic.Insw: case Mnemonic.Insd:
+            case Mnemonic.Outsb: case Mnemonic.Outsw: case Mnemonic.Outsd:
+                ExecuteString(ref ins); return;
+            case Mnemonic.Movsd when ins.Code == Code.Movsd_m32_m32:
+            case Mnemonic.Cmpsd when ins.Code == Code.Cmpsd_m32_m32:
+                ExecuteString(ref ins); return;
+
+            case Mnemonic.In: ExecuteIn(ref ins); return;
+            case Mnemonic.Out: ExecuteOut(ref ins); return;
+
+            case Mnemonic.Clc: SetFlag(Hypervisor.RflagsBits.Cf, false); return;
+            case Mnemonic.Stc: SetFlag(Hypervisor.RflagsBits.Cf, true); return;
+            case Mnemonic.Cmc: SetFlag(Hypervisor.RflagsBits.Cf, !GetCf()); return;
+            case Mnemonic.Cld: _rflags &= ~Hypervisor.RflagsBits.Df; return;
+            case Mnemonic.Std: _rflags |= Hypervisor.RflagsBits.Df; return;
+            case Mnemonic.Cli: ExecuteCli(); return;
+            case Mnemonic.Sti: ExecuteSti(); return;
+            case Mnemonic.Hlt: ExecuteHlt(); return;
+
+            case Mnemonic.Nop: case Mnemonic.Pause: case Mnemonic.Lfence: case Mnemonic.Mfence: case Mnemonic.Sfence:
+            case Mnemonic.Prefetch: case Mnemonic.Prefetchw: case Mnemonic.Prefetchnta: case Mnemonic.Prefetcht0:
+            case Mnemonic.Prefetcht1: case Mnemonic.Prefetcht2: case Mnemonic.Endbr32: case Mnemonic.Endbr64:
+                return;
+            case Mnemonic.Clflush: case Mnemonic.Clflushopt:
+                ReadMemoryOperand(ref ins, 1); // faults like a byte load, as the architecture says
+                return;
+
+            case Mnemonic.Ud0: case Mnemonic.Ud1: case Mnemonic.Ud2: case Mnemonic.INVALID:
+                FaultNoCode(Vector.UD);
+                return;
+        }
+        if (!ExecuteSystem(ref ins) && !ExecuteExtended(ref ins)) FaultNoCode(Vector.UD);
+    }
+
+    /// <summary>Instruction families beyond the integer and system sets (x87, SSE) plug in here.</summary>
+    private bool ExecuteExtended(ref Instruction ins) => false;
+}

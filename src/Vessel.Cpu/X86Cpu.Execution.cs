@@ -1,0 +1,230 @@
+using Iced.Intel;
+using Vessel.Hypervisor;
+
+namespace Vessel.Cpu;
+
+/// <summary>The run loop: find or decode the block at RIP, execute it, turn faults into exception
+/// delivery and exits into <see cref="VcpuExit"/>s.</summary>
+internal sealed unsafe partial class X86Cpu
+{
+    private readonly Dictionary<ulong, DecodedBlock> _blocks = new();
+    private const int MaxCachedBlocks = 1 << 16;
+    private readonly GuestCodeReader _codeReader;
+    private readonly Decoder _decoder16, _decoder32, _decoder64;
+    private readonly DecodedBlock _uncachedBlock = new();
+    private int _seenCodeEpoch;
+    private ulong _ipMask = 0xFFFF;
+
+    /// <summary>HLT with interrupts enabled: waiting for an interrupt.</summary>
+    private bool _halted;
+
+    /// <summary>Guest instructions retired; the benchmark reads it.</summary>
+    public long InstructionsRetired;
+
+    public VcpuExit Run()
+    {
+        while (true)
+        {
+            if (_kickRequested)
+            {
+                _kickRequested = false;
+                return VcpuExit.Interrupted();
+            }
+
+            // An instruction waiting for its IN/MMIO value runs before anything else can intervene.
+            if (!_hasCompletedRead)
+            {
+                try
+                {
+                    if (DeliverPendingInterrupt()) _halted = false;
+                }
+                catch (CpuFault f)
+                {
+                    DeliverFault(f);
+                }
+                if (_hasPendingExit) return TakePendingExit();
+                if (_halted)
+                {
+                    WaitForInterrupt();
+                    continue;
+                }
+            }
+
+            try
+            {
+                ExecuteBlock();
+            }
+            catch (CpuFault f)
+            {
+                Rip = _instructionStart;
+                _hasPendingExit = false;
+                DeliverFault(f);
+            }
+            catch (ExitToVmm)
+            {
+                Rip = _instructionStart;
+                return TakePendingExit();
+            }
+            catch (EmulationException ex)
+            {
+                Rip = _instructionStart;
+                return VcpuExit.InternalError(ex.Message);
+            }
+            if (_hasPendingExit) return TakePendingExit();
+        }
+    }
+
+    private VcpuExit TakePendingExit()
+    {
+        _hasPendingExit = false;
+        return _pendingExit;
+    }
+
+    private void ExecuteBlock()
+    {
+        DecodedBlock block = GetBlock();
+        Instruction[] instructions = block.Instructions;
+        int count = block.Count;
+        if (_interruptShadow)
+        {
+            // STI / MOV SS: exactly one more instruction runs before interrupts are looked at again.
+            count = 1;
+            _interruptShadow = false;
+        }
+        _endBlock = false;
+        for (int i = 0; i < count; i++)
+        {
+            ref Instruction ins = ref instructions[i];
+            _instructionStart = Rip;
+            Rip = ins.NextIP & _ipMask;
+            Execute(ref ins);
+            InstructionsRetired++;
+            if (_endBlock) break;
+        }
+    }
+
+    /// <summary>Linear address of the next instruction, checked against CS.</summary>
+    private ulong CodeLinear(ulong rip)
+    {
+        if (Bitness == 64)
+        {
+            if ((ulong)(((long)rip << 16) >> 16) != rip) Fault(Vector.GP, 0);
+            return rip;
+        }
+        if (rip > Seg[CS].Limit) Fault(Vector.GP, 0);
+        return (Seg[CS].Base + rip) & 0xFFFF_FFFF;
+    }
+
+    private DecodedBlock GetBlock()
+    {
+        _instructionStart = Rip;
+        int epoch = _vm.Code.Epoch;
+        if (epoch != _seenCodeEpoch)
+        {
+            _seenCodeEpoch = epoch;
+            _tlbWrite.Flush();
+        }
+
+        ulong linear = CodeLinear(Rip);
+        bool user = UserAccess;
+        ulong tag = (linear & ~0xFFFUL) | (user ? 1UL : 0);
+        ref TlbEntry e = ref _tlbExec.E[(linear >> 12) & (Tlb.Entries - 1)];
+        if (e.Tag != tag)
+        {
+            ulong phys = Translate(linear, AccessKind.Execute, user);
+            byte* page = _memory.TryGetPointer(phys & ~0xFFFUL, 4096);
+            if (page == null)
+                throw new EmulationException($"execution outside RAM at guest-physical 0x{phys:x} (RIP 0x{Rip:x})");
+            e.Tag = tag;
+            e.Delta = (long)page - (long)(linear & ~0xFFFUL);
+            e.PhysicalPage = phys & ~0xFFFUL;
+        }
+        ulong physical = e.PhysicalPage | (linear & 0xFFF);
+        ulong csBase = Seg[CS].Base;
+
+        if (_blocks.TryGetValue(physical, out DecodedBlock? block)
+            && block.StartRip == Rip && block.Bitness == Bitness && block.CsBase == csBase
+            && block.Generation == _vm.Code.Generation(physical))
+            return block;
+
+        block ??= new DecodedBlock();
+        Decode(block, (byte*)((long)(linear & ~0xFFFUL) + e.Delta), linear, physical, csBase);
+        if (!block.Cacheable)
+        {
+            _blocks.Remove(physical);
+            return block;
+        }
+        if (_blocks.Count >= MaxCachedBlocks) _blocks.Clear();
+        _blocks[physical] = block;
+        return block;
+    }
+
+    private void Decode(DecodedBlock block, byte* page, ulong linear, ulong physical, ulong csBase)
+    {
+        block.Generation = _vm.Code.MarkCode(physical);
+        block.StartRip = Rip;
+        block.Bitness = Bitness;
+        block.CsBase = csBase;
+        block.PhysicalAddress = physical;
+        block.Cacheable = true;
+        Decoder decoder = Bitness switch { 64 => _decoder64, 32 => _decoder32, _ => _decoder16 };
+        _codeReader.Reset(page, linear & ~0xFFFUL, (int)(linear & 0xFFF));
+        decoder.IP = Rip;
+        int n = 0;
+        while (n < DecodedBlock.MaxInstructions)
+        {
+            int startOffset = _codeReader.Offset;
+            ulong ip = decoder.IP;
+            if (n > 0 && startOffset >= 4096) break;
+            try
+            {
+                decoder.Decode(out block.Instructions[n]);
+            }
+            catch (CpuFault) when (n > 0)
+            {
+                break; // the fetch fault belongs to that later instruction: it will fault when reached
+            }
+            if (_codeReader.CrossedPage)
+            {
+                if (n > 0)
+                {
+                    decoder.IP = ip;
+                    break; // let the page-crossing instruction start a block of its own
+                }
+                block.Cacheable = false;
+                n = 1;
+                break;
+            }
+            ref Instruction ins = ref block.Instructions[n++];
+            if (ins.FlowControl != FlowControl.Next || ins.Code == Code.INVALID) break;
+        }
+        block.Count = n;
+    }
+
+    /// <summary>Fetches one code byte for an instruction that runs into the next page.</summary>
+    internal byte FetchCodeByte(ulong linear)
+    {
+        if (Bitness != 64) linear &= 0xFFFF_FFFF;
+        ulong phys = Translate(linear, AccessKind.Execute, UserAccess);
+        byte* p = _memory.TryGetPointer(phys, 1);
+        if (p == null) throw new EmulationException($"execution outside RAM at guest-physical 0x{phys:x}");
+        return *p;
+    }
+
+    /// <summary>Recomputes the decoding mode and CPL after CR0, EFER or CS changed.</summary>
+    internal void UpdateMode()
+    {
+        bool pe = (Cr0 & ControlRegisters.Cr0Pe) != 0;
+        bool lma = (Efer & ControlRegisters.EferLma) != 0;
+        if (!pe) Bitness = 16;
+        else if (lma && Seg[CS].Long) Bitness = 64;
+        else Bitness = Seg[CS].DefaultBig ? 32 : 16;
+        _ipMask = Bitness switch { 64 => ulong.MaxValue, 32 => 0xFFFF_FFFF, _ => 0xFFFF };
+        Cpl = pe ? Seg[CS].Dpl : 0;
+        if (pe && (Seg[SS].Dpl != Cpl) && !Seg[SS].Unusable) Cpl = Seg[CS].Dpl;
+        _endBlock = true;
+    }
+}
+
+/// <summary>The emulator met something it cannot do; the vCPU stops with an internal-error exit.</summary>
+public sealed class EmulationException(string message) : Exception(message);

@@ -1,0 +1,255 @@
+using System.Runtime.CompilerServices;
+using Iced.Intel;
+using Vessel.Hypervisor;
+
+namespace Vessel.Cpu;
+
+/// <summary>Guest memory access: segmentation, then the TLB fast path, then the page walk and the
+/// physical address space (RAM or an MMIO exit).</summary>
+internal sealed unsafe partial class X86Cpu
+{
+    private readonly Tlb _tlbRead = new(), _tlbWrite = new(), _tlbExec = new();
+    /// <summary>Set when a write hit a page holding decoded code, so the current block stops.</summary>
+    private bool _endBlock;
+
+    public void FlushTlb()
+    {
+        _tlbRead.Flush(); _tlbWrite.Flush(); _tlbExec.Flush();
+    }
+
+    public void FlushTlbPage(ulong linear)
+    {
+        _tlbRead.FlushPage(linear); _tlbWrite.FlushPage(linear); _tlbExec.FlushPage(linear);
+    }
+
+    private bool IsLongMode64 => Bitness == 64;
+
+    // ---------------------------------------------------------------- segmentation
+
+    /// <summary>Linear address of seg:offset for an access of <paramref name="size"/> bytes, after the
+    /// limit, type and canonical checks of the current mode.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private ulong SegmentedLinear(int seg, ulong offset, int size, AccessKind kind)
+    {
+        if (IsLongMode64)
+        {
+            ulong lin = seg >= FS ? Seg[seg].Base + offset : offset;
+            if ((ulong)(((long)lin << 16) >> 16) != lin) Fault(seg == SS ? Vector.SS : Vector.GP, 0);
+            return lin;
+        }
+        return LegacySegmentedLinear(seg, offset, size, kind);
+    }
+
+    private ulong LegacySegmentedLinear(int seg, ulong offset, int size, AccessKind kind)
+    {
+        ref Segment s = ref Seg[seg];
+        int vector = seg == SS ? Vector.SS : Vector.GP;
+        if ((Cr0 & ControlRegisters.Cr0Pe) != 0)
+        {
+            if (s.Unusable) Fault(vector, 0);
+            bool code = (s.Type & 8) != 0;
+            if (kind == AccessKind.Write && (code || (s.Type & 2) == 0)) Fault(vector, 0);
+            if (kind == AccessKind.Read && code && (s.Type & 2) == 0) Fault(vector, 0);
+        }
+        ulong last = offset + (ulong)size - 1;
+        bool expandDown = (s.Type & 0xC) == 0x4;
+        if (expandDown)
+        {
+            ulong upper = s.DefaultBig ? 0xFFFF_FFFFUL : 0xFFFFUL;
+            if (offset <= s.Limit || last > upper) Fault(vector, 0);
+        }
+        else if (last > s.Limit || last < offset)
+        {
+            Fault(vector, 0);
+        }
+        return (s.Base + offset) & 0xFFFF_FFFFUL;
+    }
+
+    // ---------------------------------------------------------------- virtual (segmented) access
+
+    private bool UserAccess => Cpl == 3;
+
+    public ulong ReadVirtual(int seg, ulong offset, int size) =>
+        ReadLinear(SegmentedLinear(seg, offset, size, AccessKind.Read), size, UserAccess);
+
+    public void WriteVirtual(int seg, ulong offset, int size, ulong value) =>
+        WriteLinear(SegmentedLinear(seg, offset, size, AccessKind.Write), size, value, UserAccess);
+
+    // ---------------------------------------------------------------- linear access
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public ulong ReadLinear(ulong linear, int size, bool user)
+    {
+        ulong tag = (linear & ~0xFFFUL) | (user ? 1UL : 0);
+        ref TlbEntry e = ref _tlbRead.E[(linear >> 12) & (Tlb.Entries - 1)];
+        if (e.Tag == tag && (linear & 0xFFF) <= (ulong)(4096 - size))
+        {
+            byte* p = (byte*)((long)linear + e.Delta);
+            return size switch
+            {
+                1 => *p,
+                2 => Unsafe.ReadUnaligned<ushort>(p),
+                4 => Unsafe.ReadUnaligned<uint>(p),
+                _ => Unsafe.ReadUnaligned<ulong>(p),
+            };
+        }
+        return ReadLinearSlow(linear, size, user);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void WriteLinear(ulong linear, int size, ulong value, bool user)
+    {
+        ulong tag = (linear & ~0xFFFUL) | (user ? 1UL : 0);
+        ref TlbEntry e = ref _tlbWrite.E[(linear >> 12) & (Tlb.Entries - 1)];
+        if (e.Tag == tag && (linear & 0xFFF) <= (ulong)(4096 - size))
+        {
+            byte* p = (byte*)((long)linear + e.Delta);
+            switch (size)
+            {
+                case 1: *p = (byte)value; break;
+                case 2: Unsafe.WriteUnaligned(p, (ushort)value); break;
+                case 4: Unsafe.WriteUnaligned(p, (uint)value); break;
+                default: Unsafe.WriteUnaligned(p, value); break;
+            }
+            return;
+        }
+        WriteLinearSlow(linear, size, value, user);
+    }
+
+    private ulong ReadLinearSlow(ulong linear, int size, bool user)
+    {
+        if ((linear & 0xFFF) > (ulong)(4096 - size))
+        {
+            // Crosses a page: translate both pages before touching either (a fault leaves nothing done).
+            Translate(linear, AccessKind.Read, user);
+            Translate((linear | 0xFFF) + 1, AccessKind.Read, user);
+            ulong v = 0;
+            for (int i = 0; i < size; i++) v |= ReadLinearSlow(linear + (ulong)i, 1, user) << (8 * i);
+            return v;
+        }
+        ulong phys = Translate(linear, AccessKind.Read, user);
+        byte* page = _memory.TryGetPointer(phys & ~0xFFFUL, 4096);
+        if (page == null) return ReadPhysicalMmio(phys, size);
+        ref TlbEntry e = ref _tlbRead.E[(linear >> 12) & (Tlb.Entries - 1)];
+        e.Tag = (linear & ~0xFFFUL) | (user ? 1UL : 0);
+        e.Delta = (long)page - (long)(linear & ~0xFFFUL);
+        e.PhysicalPage = phys & ~0xFFFUL;
+        return ReadLinear(linear, size, user);
+    }
+
+    private void WriteLinearSlow(ulong linear, int size, ulong value, bool user)
+    {
+        if ((linear & 0xFFF) > (ulong)(4096 - size))
+        {
+            Translate(linear, AccessKind.Write, user);
+            Translate((linear | 0xFFF) + 1, AccessKind.Write, user);
+            for (int i = 0; i < size; i++) WriteLinearSlow(linear + (ulong)i, 1, value >> (8 * i), user);
+            return;
+        }
+        ulong phys = Translate(linear, AccessKind.Write, user);
+        byte* page = _memory.TryGetPointer(phys & ~0xFFFUL, 4096);
+        if (page == null)
+        {
+            WritePhysicalMmio(phys, size, value);
+            return;
+        }
+        if (_vm.Code.IsCode(phys))
+        {
+            // Decoded code lives here: write without caching the page, and drop the stale decode.
+            WriteHost(page + (phys & 0xFFF), size, value);
+            _vm.Code.Invalidate(phys);
+            _endBlock = true;
+            return;
+        }
+        ref TlbEntry e = ref _tlbWrite.E[(linear >> 12) & (Tlb.Entries - 1)];
+        e.Tag = (linear & ~0xFFFUL) | (user ? 1UL : 0);
+        e.Delta = (long)page - (long)(linear & ~0xFFFUL);
+        e.PhysicalPage = phys & ~0xFFFUL;
+        WriteHost(page + (phys & 0xFFF), size, value);
+    }
+
+    private static void WriteHost(byte* p, int size, ulong value)
+    {
+        switch (size)
+        {
+            case 1: *p = (byte)value; break;
+            case 2: Unsafe.WriteUnaligned(p, (ushort)value); break;
+            case 4: Unsafe.WriteUnaligned(p, (uint)value); break;
+            default: Unsafe.WriteUnaligned(p, value); break;
+        }
+    }
+
+    /// <summary>Host pointer for a guest-physical RAM address, or null (MMIO / unbacked).</summary>
+    internal byte* PhysicalPointer(ulong phys, int size) => _memory.TryGetPointer(phys, (ulong)size);
+
+    // ---------------------------------------------------------------- physical access outside RAM
+
+    private ulong ReadPhysicalMmio(ulong phys, int size)
+    {
+        if (_vm.Platform.TryReadMmio(this, phys, size, out ulong value)) return value;
+        ulong key = phys;
+        if (_hasCompletedRead && _completedReadKey == key)
+        {
+            _hasCompletedRead = false;
+            return _completedReadValue & SizeMask(size);
+        }
+        _completedReadKey = key;
+        RequestExit(VcpuExit.MmioRead(phys, size));
+        throw _exitToVmm;
+    }
+
+    private void WritePhysicalMmio(ulong phys, int size, ulong value)
+    {
+        if (_vm.Platform.TryWriteMmio(this, phys, size, value)) return;
+        RequestExit(VcpuExit.MmioWrite(phys, size, value & SizeMask(size)));
+    }
+
+    /// <summary>Port input: completes with the VMM's value on re-execution, else exits.</summary>
+    private ulong PortRead(ushort port, int size)
+    {
+        if (_vm.Platform.TryReadPort(this, port, size, out ulong value)) return value;
+        ulong key = (1UL << 63) | port;
+        if (_hasCompletedRead && _completedReadKey == key)
+        {
+            _hasCompletedRead = false;
+            return _completedReadValue & SizeMask(size);
+        }
+        _completedReadKey = key;
+        RequestExit(VcpuExit.IoIn(port, size));
+        throw _exitToVmm;
+    }
+
+    private void PortWrite(ushort port, int size, ulong value)
+    {
+        if (_vm.Platform.TryWritePort(this, port, size, value)) return;
+        RequestExit(VcpuExit.IoOut(port, size, value & SizeMask(size)));
+    }
+
+    private void RequestExit(VcpuExit exit)
+    {
+        _pendingExit = exit;
+        _hasPendingExit = true;
+        _endBlock = true;
+    }
+
+    // ---------------------------------------------------------------- faults
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    internal void Fault(int vector, uint errorCode)
+    {
+        _fault.FaultVector = vector;
+        _fault.ErrorCode = errorCode;
+        _fault.HasErrorCode = Vessel.Cpu.Vector.HasErrorCode(vector);
+        throw _fault;
+    }
+
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    internal void FaultNoCode(int vector)
+    {
+        _fault.FaultVector = vector;
+        _fault.ErrorCode = 0;
+        _fault.HasErrorCode = false;
+        throw _fault;
+    }
+}

@@ -1,0 +1,89 @@
+using Iced.Intel;
+using Vessel.Hypervisor;
+using RflagsBits = Vessel.Hypervisor.RflagsBits;
+
+namespace Vessel.Cpu;
+
+/// <summary>The architectural state of one emulated x86-64 processor and its execution loop.
+/// Split over partial files by concern (flags, memory, operands, instruction groups, system).</summary>
+internal sealed unsafe partial class X86Cpu
+{
+    public const int ES = 0, CS = 1, SS = 2, DS = 3, FS = 4, GS = 5;
+
+    private readonly EmuVirtualMachine _vm;
+    private readonly GuestMemory _memory;
+    public readonly int VcpuId;
+
+    // General registers by x86 encoding number (0 = RAX ... 15 = R15).
+    public readonly ulong[] Gpr = new ulong[16];
+    public ulong Rip;
+    /// <summary>Start of the instruction being executed; faults report it.</summary>
+    private ulong _instructionStart;
+
+    public readonly Segment[] Seg = new Segment[6];
+    public Segment Ldtr, Tr;
+    public DescriptorTable Gdtr, Idtr;
+    public ulong Cr0, Cr2, Cr3, Cr4, Efer;
+    /// <summary>Task priority (CR8), 4 bits.</summary>
+    public ulong Cr8;
+    public readonly ulong[] Dr = new ulong[8];
+
+    /// <summary>Code size the decoder uses: 16, 32 or 64; kept in step with CR0.PE, EFER.LMA and CS.</summary>
+    public int Bitness = 16;
+    /// <summary>Current privilege level.</summary>
+    public int Cpl;
+
+    /// <summary>Interrupts are inhibited for one instruction after STI, MOV SS and POP SS.</summary>
+    private bool _interruptShadow;
+
+    private readonly CpuFault _fault = new();
+    private readonly ExitToVmm _exitToVmm = new();
+
+    // The exit the current instruction produced, returned once it completes.
+    private VcpuExit _pendingExit;
+    private bool _hasPendingExit;
+    // The value the VMM supplied for the IN or MMIO read that caused the previous exit.
+    private bool _hasCompletedRead;
+    private ulong _completedReadKey;
+    private ulong _completedReadValue;
+
+    private volatile bool _kickRequested;
+
+    public X86Cpu(EmuVirtualMachine vm, int id)
+    {
+        _vm = vm;
+        _memory = vm.Memory;
+        VcpuId = id;
+        _codeReader = new GuestCodeReader(this);
+        _decoder16 = Decoder.Create(16, _codeReader);
+        _decoder32 = Decoder.Create(32, _codeReader);
+        _decoder64 = Decoder.Create(64, _codeReader);
+        Reset();
+    }
+
+    /// <summary>The state after RESET (real mode at F000:FFF0).</summary>
+    public void Reset()
+    {
+        Array.Clear(Gpr);
+        var sregs = SpecialRegisters.RealMode(0xF000);
+        sregs.Cs.Base = 0xFFFF_0000;
+        SetSpecialRegisters(sregs);
+        Rip = 0xFFF0;
+        SetRflags(RflagsBits.Reserved1);
+        Gpr[2] = 0x600; // EDX holds the processor signature after reset
+        ResetMsrs();
+        ResetFpu();
+    }
+
+    public void Kick()
+    {
+        _kickRequested = true;
+        Wake();
+    }
+
+    public void CompleteRead(ulong value)
+    {
+        _completedReadValue = value;
+        _hasCompletedRead = true;
+    }
+}
