@@ -7,8 +7,10 @@ namespace Vessel.Cpu;
 /// delivery and exits into <see cref="VcpuExit"/>s.</summary>
 internal sealed unsafe partial class X86Cpu
 {
-    private readonly Dictionary<ulong, DecodedBlock> _blocks = new();
-    private const int MaxCachedBlocks = 1 << 16;
+    /// <summary>Direct-mapped cache of decoded blocks by guest-physical start address; a colliding block
+    /// simply replaces the old one.</summary>
+    private readonly DecodedBlock?[] _blocks = new DecodedBlock?[BlockCacheSize];
+    private const int BlockCacheSize = 1 << 15;
     private readonly GuestCodeReader _codeReader;
     private readonly Decoder _decoder16, _decoder32, _decoder64;
     private readonly DecodedBlock _uncachedBlock = new();
@@ -142,20 +144,20 @@ internal sealed unsafe partial class X86Cpu
         ulong physical = e.PhysicalPage | (linear & 0xFFF);
         ulong csBase = Seg[CS].Base;
 
-        if (_blocks.TryGetValue(physical, out DecodedBlock? block)
-            && block.StartRip == Rip && block.Bitness == Bitness && block.CsBase == csBase
-            && block.Generation == _vm.Code.Generation(physical))
+        int slot = (int)((physical ^ (physical >> 15)) & (BlockCacheSize - 1));
+        DecodedBlock? block = _blocks[slot];
+        if (block != null && block.PhysicalAddress == physical && block.StartRip == Rip && block.Bitness == Bitness
+            && block.CsBase == csBase && block.Generation == _vm.Code.Generation(physical))
             return block;
 
         block ??= new DecodedBlock();
         Decode(block, (byte*)((long)(linear & ~0xFFFUL) + e.Delta), linear, physical, csBase);
         if (!block.Cacheable)
         {
-            _blocks.Remove(physical);
+            _blocks[slot] = null;
             return block;
         }
-        if (_blocks.Count >= MaxCachedBlocks) _blocks.Clear();
-        _blocks[physical] = block;
+        _blocks[slot] = block;
         return block;
     }
 

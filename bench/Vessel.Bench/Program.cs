@@ -1,0 +1,48 @@
+using System.Diagnostics;
+using Iced.Intel;
+using Vessel.Bench;
+using Vessel.Cpu;
+using Vessel.Hypervisor;
+
+string mode = args.Length > 0 ? args[0] : "cpu";
+int rounds = args.Length > 1 ? int.Parse(args[1]) : 20;
+if (mode == "image")
+{
+    File.WriteAllBytes(args[2], MultibootCrcImage.Build(rounds));
+    Console.WriteLine($"wrote {args[2]}; expected output {CrcGuest.Expected(rounds):x8}");
+    return 0;
+}
+return InProcess32(rounds);
+
+static int InProcess32(int rounds)
+{
+    using var hv = new EmuHypervisor();
+    using var vm = hv.CreateVirtualMachine();
+    using var ram = new GuestMemoryRegion(16 << 20);
+    vm.SetMemoryRegion(0, 0, ram);
+    using var vcpu = (EmuVcpu)vm.CreateVcpu(0);
+
+    var asm = new Assembler(32);
+    CrcGuest.EmitWorkload(asm, rounds, is64: false);
+    asm.hlt();
+    using var ms = new MemoryStream();
+    asm.Assemble(new StreamCodeWriter(ms), 0x100000);
+    vm.Memory.Write(0x100000, ms.ToArray());
+
+    var sregs = new SpecialRegisters
+    {
+        Cs = Segment.Flat(0x08, code: true), Ds = Segment.Flat(0x10, false), Es = Segment.Flat(0x10, false),
+        Ss = Segment.Flat(0x10, false), Fs = Segment.Flat(0x10, false), Gs = Segment.Flat(0x10, false),
+        Tr = new Segment { Type = 0xB, Present = true, Limit = 0x67 }, Ldt = new Segment { Type = 2, Present = true },
+        Cr0 = ControlRegisters.Cr0Pe | ControlRegisters.Cr0Et,
+    };
+    vcpu.SetSpecialRegisters(sregs);
+    vcpu.SetRegisters(new Registers { Rip = 0x100000, Rflags = 2, Rsp = 0x80000 });
+    var sw = Stopwatch.StartNew();
+    VcpuExit exit = vcpu.Run();
+    sw.Stop();
+    uint result = (uint)vcpu.GetRegisters().Rax;
+    Console.WriteLine($"exit {exit}, crc 0x{result:x8} (expected 0x{CrcGuest.Expected(rounds):x8})");
+    Console.WriteLine($"{vcpu.InstructionsRetired:N0} instructions in {sw.Elapsed.TotalSeconds:F3} s = {vcpu.InstructionsRetired / sw.Elapsed.TotalSeconds / 1e6:F1} M instructions/s");
+    return 0;
+}
