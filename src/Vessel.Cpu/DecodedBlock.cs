@@ -16,4 +16,10 @@ internal sealed class DecodedBlock
     public int Generation;
     /// <summary>False when an instruction crosses into another page: such blocks are not cached.</summary>
     public bool Cacheable;
+
+    /// <summary>Blocks that followed this one (a taken and a fall-through successor, say), valid while the
+    /// vCPU's translation epoch equals <see cref="LinkEpoch"/>: found without the cache lookup.</summary>
+    public DecodedBlock? Link0, Link1;
+    public int LinkEpoch;
+    public bool NextLinkSlot;
 }

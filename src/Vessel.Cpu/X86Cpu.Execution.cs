@@ -15,6 +15,8 @@ internal sealed unsafe partial class X86Cpu
     private readonly Decoder _decoder16, _decoder32, _decoder64;
     private readonly DecodedBlock _uncachedBlock = new();
     private int _seenCodeEpoch;
+    /// <summary>The block that ran last, whose links may lead straight to the next one.</summary>
+    private DecodedBlock? _lastBlock;
     private ulong _ipMask = 0xFFFF;
 
     /// <summary>HLT with interrupts enabled: waiting for an interrupt.</summary>
@@ -85,6 +87,7 @@ internal sealed unsafe partial class X86Cpu
     private void ExecuteBlock()
     {
         DecodedBlock block = GetBlock();
+        _lastBlock = block;
         Instruction[] instructions = block.Instructions;
         int count = block.Count;
         if (_interruptShadow)
@@ -127,6 +130,35 @@ internal sealed unsafe partial class X86Cpu
             _tlbWrite.Flush();
         }
 
+        DecodedBlock? previous = _lastBlock;
+        if (previous != null && previous.LinkEpoch == _translationEpoch)
+        {
+            DecodedBlock? next = previous.Link0;
+            if (next != null && IsValidSuccessor(next)) return next;
+            next = previous.Link1;
+            if (next != null && IsValidSuccessor(next)) return next;
+        }
+        DecodedBlock found = LookUpBlock();
+        if (previous != null && found.Cacheable)
+        {
+            if (previous.LinkEpoch != _translationEpoch)
+            {
+                previous.Link0 = previous.Link1 = null;
+                previous.LinkEpoch = _translationEpoch;
+            }
+            if (previous.NextLinkSlot) previous.Link1 = found; else previous.Link0 = found;
+            previous.NextLinkSlot = !previous.NextLinkSlot;
+        }
+        return found;
+    }
+
+    private bool IsValidSuccessor(DecodedBlock next) =>
+        next.StartRip == Rip && next.Bitness == Bitness && next.CsBase == Seg[CS].Base
+        && next.Generation == _vm.Code.Generation(next.PhysicalAddress)
+        && (Bitness == 64 || Rip <= Seg[CS].Limit);
+
+    private DecodedBlock LookUpBlock()
+    {
         ulong linear = CodeLinear(Rip);
         bool user = UserAccess;
         ulong tag = (linear & ~0xFFFUL) | (user ? 1UL : 0);
@@ -222,6 +254,7 @@ internal sealed unsafe partial class X86Cpu
         else if (lma && Seg[CS].Long) Bitness = 64;
         else Bitness = Seg[CS].DefaultBig ? 32 : 16;
         _ipMask = Bitness switch { 64 => ulong.MaxValue, 32 => 0xFFFF_FFFF, _ => 0xFFFF };
+        _translationEpoch++;
         Cpl = pe ? Seg[CS].Dpl : 0;
         if (pe && (Seg[SS].Dpl != Cpl) && !Seg[SS].Unusable) Cpl = Seg[CS].Dpl;
         _endBlock = true;

@@ -12,13 +12,19 @@ internal sealed unsafe partial class X86Cpu
     /// <summary>Set when a write hit a page holding decoded code, so the current block stops.</summary>
     private bool _endBlock;
 
+    /// <summary>Bumped whenever linear-to-physical translations or the decode mode may have changed;
+    /// chained block links made under an older epoch are not followed.</summary>
+    private int _translationEpoch;
+
     public void FlushTlb()
     {
+        _translationEpoch++;
         _tlbRead.Flush(); _tlbWrite.Flush(); _tlbExec.Flush();
     }
 
     public void FlushTlbPage(ulong linear)
     {
+        _translationEpoch++;
         _tlbRead.FlushPage(linear); _tlbWrite.FlushPage(linear); _tlbExec.FlushPage(linear);
     }
 
