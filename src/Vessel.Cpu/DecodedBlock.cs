@@ -8,6 +8,7 @@ internal sealed class DecodedBlock
 {
     public const int MaxInstructions = 64;
     public readonly Instruction[] Instructions = new Instruction[MaxInstructions];
+    public readonly FastOp[] FastOps = new FastOp[MaxInstructions];
     public int Count;
     public ulong StartRip;
     public ulong CsBase;

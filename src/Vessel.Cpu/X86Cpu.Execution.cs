@@ -89,6 +89,7 @@ internal sealed unsafe partial class X86Cpu
         DecodedBlock block = GetBlock();
         _lastBlock = block;
         Instruction[] instructions = block.Instructions;
+        FastOp[] fastOps = block.FastOps;
         int count = block.Count;
         if (_interruptShadow)
         {
@@ -102,7 +103,7 @@ internal sealed unsafe partial class X86Cpu
             ref Instruction ins = ref instructions[i];
             _instructionStart = Rip;
             Rip = ins.NextIP & _ipMask;
-            Execute(ref ins);
+            if (!ExecuteFast(ref fastOps[i])) Execute(ref ins);
             InstructionsRetired++;
             if (_endBlock) break;
         }
@@ -229,6 +230,7 @@ internal sealed unsafe partial class X86Cpu
                 n = 1;
                 break;
             }
+            block.FastOps[n] = Classify(ref block.Instructions[n]);
             ref Instruction ins = ref block.Instructions[n++];
             if (ins.FlowControl != FlowControl.Next || ins.Code == Code.INVALID) break;
         }

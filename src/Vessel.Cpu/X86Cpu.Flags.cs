@@ -160,6 +160,19 @@ internal sealed partial class X86Cpu
                 case ConditionCode.g: return sa > sb;
             }
         }
+        if (_flagOp == FlagOp.None)
+        {
+            ulong fl = _rflags;
+            bool of = (fl & Of) != 0, sf = (fl & Sf) != 0, zf = (fl & Zf) != 0, cf = (fl & Cf) != 0;
+            return cc switch
+            {
+                ConditionCode.o => of, ConditionCode.no => !of, ConditionCode.b => cf, ConditionCode.ae => !cf,
+                ConditionCode.e => zf, ConditionCode.ne => !zf, ConditionCode.be => cf || zf, ConditionCode.a => !cf && !zf,
+                ConditionCode.s => sf, ConditionCode.ns => !sf, ConditionCode.p => (fl & Pf) != 0, ConditionCode.np => (fl & Pf) == 0,
+                ConditionCode.l => sf != of, ConditionCode.ge => sf == of, ConditionCode.le => zf || sf != of, ConditionCode.g => !zf && sf == of,
+                _ => true,
+            };
+        }
         return cc switch
         {
             ConditionCode.o => GetOf(),

@@ -1,0 +1,209 @@
+using System.Runtime.CompilerServices;
+using Iced.Intel;
+
+namespace Vessel.Cpu;
+
+/// <summary>Classifies decoded instructions into <see cref="FastOp"/>s and executes them.</summary>
+internal sealed partial class X86Cpu
+{
+    private static AluOperation? AluOf(Mnemonic m) => m switch
+    {
+        Mnemonic.Add => AluOperation.Add, Mnemonic.Or => AluOperation.Or, Mnemonic.Adc => AluOperation.Adc,
+        Mnemonic.Sbb => AluOperation.Sbb, Mnemonic.And => AluOperation.And, Mnemonic.Sub => AluOperation.Sub,
+        Mnemonic.Xor => AluOperation.Xor, Mnemonic.Cmp => AluOperation.Cmp, Mnemonic.Test => AluOperation.Test,
+        _ => null,
+    };
+
+    private static bool IsFullGpr(Register r, out byte index, out byte size)
+    {
+        index = RegisterTable.GprIndex[(int)r];
+        size = RegisterTable.Size[(int)r];
+        return size is 4 or 8;
+    }
+
+    internal static FastOp Classify(ref Instruction ins)
+    {
+        var f = new FastOp();
+        if (ins.HasLockPrefix || ins.HasRepPrefix || ins.HasRepnePrefix) return f;
+        Mnemonic m = ins.Mnemonic;
+        if (ins.IsJccShortOrNear)
+        {
+            f.Kind = FastOpKind.Jcc;
+            f.Operation = (byte)ins.ConditionCode;
+            f.Immediate = ins.NearBranchTarget;
+            return f;
+        }
+        if (m == Mnemonic.Jmp && ins.Op0Kind is OpKind.NearBranch16 or OpKind.NearBranch32 or OpKind.NearBranch64)
+        {
+            f.Kind = FastOpKind.Jmp;
+            f.Immediate = ins.NearBranchTarget;
+            return f;
+        }
+        if (ins.OpCount == 0 || ins.Op0Kind != OpKind.Register || !IsFullGpr(ins.Op0Register, out byte dst, out byte size))
+            return f;
+        f.Destination = dst;
+        f.Size = size;
+        if (AluOf(m) is AluOperation op && ins.OpCount == 2)
+        {
+            f.Operation = (byte)op;
+            if (ins.Op1Kind == OpKind.Register && IsFullGpr(ins.Op1Register, out byte src, out _))
+            {
+                f.Kind = FastOpKind.AluRegReg;
+                f.Source = src;
+            }
+            else if (ins.Op1Kind is OpKind.Immediate8to32 or OpKind.Immediate8to64 or OpKind.Immediate32 or OpKind.Immediate32to64)
+            {
+                f.Kind = FastOpKind.AluRegImm;
+                f.Immediate = ins.GetImmediate(1);
+            }
+            return f;
+        }
+        switch (m)
+        {
+            case Mnemonic.Shl or Mnemonic.Sal or Mnemonic.Shr or Mnemonic.Sar
+                when ins.OpCount == 1 || ins.Op1Kind == OpKind.Immediate8:
+            {
+                int count = (ins.OpCount == 1 ? 1 : ins.Immediate8) & (size == 8 ? 0x3F : 0x1F);
+                if (count == 0) break;
+                f.Kind = FastOpKind.ShiftRegImm;
+                f.Operation = (byte)(m is Mnemonic.Shr ? ShiftOperation.Shr : m is Mnemonic.Sar ? ShiftOperation.Sar : ShiftOperation.Shl);
+                f.Immediate = (ulong)count;
+                break;
+            }
+            case Mnemonic.Inc when ins.OpCount == 1: f.Kind = FastOpKind.IncReg; break;
+            case Mnemonic.Dec when ins.OpCount == 1: f.Kind = FastOpKind.DecReg; break;
+            case Mnemonic.Mov when ins.Op1Kind == OpKind.Register && IsFullGpr(ins.Op1Register, out byte s, out _):
+                f.Kind = FastOpKind.MovRegReg;
+                f.Source = s;
+                break;
+            case Mnemonic.Mov when ins.Op1Kind is OpKind.Immediate32 or OpKind.Immediate64 or OpKind.Immediate32to64:
+                f.Kind = FastOpKind.MovRegImm;
+                f.Immediate = ins.GetImmediate(1);
+                break;
+        }
+        return f;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void StoreSized(int index, int size, ulong value) => Gpr[index] = size == 8 ? value : (uint)value;
+
+    /// <summary>Executes a classified instruction; false for <see cref="FastOpKind.Generic"/>.</summary>
+    private bool ExecuteFast(ref FastOp f)
+    {
+        switch (f.Kind)
+        {
+            case FastOpKind.AluRegReg:
+                ExecuteFastAlu(ref f, Gpr[f.Source]);
+                return true;
+            case FastOpKind.AluRegImm:
+                ExecuteFastAlu(ref f, f.Immediate);
+                return true;
+            case FastOpKind.IncReg:
+            {
+                ulong a = Gpr[f.Destination];
+                ulong r = a + 1;
+                SetLazyIncDec(FlagOp.Inc, f.Size, a, r);
+                StoreSized(f.Destination, f.Size, r);
+                return true;
+            }
+            case FastOpKind.DecReg:
+            {
+                ulong a = Gpr[f.Destination];
+                ulong r = a - 1;
+                SetLazyIncDec(FlagOp.Dec, f.Size, a, r);
+                StoreSized(f.Destination, f.Size, r);
+                return true;
+            }
+            case FastOpKind.MovRegReg:
+                StoreSized(f.Destination, f.Size, Gpr[f.Source]);
+                return true;
+            case FastOpKind.MovRegImm:
+                StoreSized(f.Destination, f.Size, f.Immediate);
+                return true;
+            case FastOpKind.Jcc:
+                if (Condition((ConditionCode)f.Operation)) JumpNear(f.Immediate);
+                return true;
+            case FastOpKind.Jmp:
+                JumpNear(f.Immediate);
+                return true;
+            case FastOpKind.ShiftRegImm:
+                ExecuteFastShift(ref f);
+                return true;
+            default:
+                return false;
+        }
+    }
+
+    /// <summary>SHL/SHR/SAR of a full register by a non-zero immediate: all six flags are written, so the old
+    /// ones need not be materialised (AF is undefined and left clear).</summary>
+    private void ExecuteFastShift(ref FastOp f)
+    {
+        int size = f.Size;
+        int bits = size * 8;
+        int count = (int)f.Immediate;
+        ulong mask = size == 8 ? ulong.MaxValue : 0xFFFF_FFFF;
+        ulong a = Gpr[f.Destination] & mask;
+        ulong sign = 1UL << (bits - 1);
+        ulong r;
+        bool cf, of;
+        switch ((ShiftOperation)f.Operation)
+        {
+            case ShiftOperation.Shl:
+                r = (a << count) & mask;
+                cf = ((a >> (bits - count)) & 1) != 0;
+                of = ((r & sign) != 0) ^ cf;
+                break;
+            case ShiftOperation.Shr:
+                r = a >> count;
+                cf = ((a >> (count - 1)) & 1) != 0;
+                of = (a & sign) != 0;
+                break;
+            default:
+            {
+                long sa = size == 8 ? (long)a : (int)a;
+                r = (ulong)(sa >> count) & mask;
+                cf = ((sa >> (count - 1)) & 1) != 0;
+                of = false;
+                break;
+            }
+        }
+        _rflags = (_rflags & ~Hypervisor.RflagsBits.Arithmetic) | ResultFlags(r, size)
+                  | (cf ? Hypervisor.RflagsBits.Cf : 0) | (of ? Hypervisor.RflagsBits.Of : 0);
+        _flagOp = FlagOp.None;
+        Gpr[f.Destination] = r;
+    }
+
+    private void ExecuteFastAlu(ref FastOp f, ulong b)
+    {
+        int size = f.Size;
+        ulong mask = size == 8 ? ulong.MaxValue : 0xFFFF_FFFF;
+        b &= mask;
+        ulong a = Gpr[f.Destination] & mask;
+        ulong r;
+        switch ((AluOperation)f.Operation)
+        {
+            case AluOperation.Add: r = a + b; SetLazy(FlagOp.Add, size, a, b, r); break;
+            case AluOperation.Sub: r = a - b; SetLazy(FlagOp.Sub, size, a, b, r); break;
+            case AluOperation.Cmp: SetLazy(FlagOp.Sub, size, a, b, a - b); return;
+            case AluOperation.Test: SetLazy(FlagOp.Logic, size, 0, 0, a & b); return;
+            case AluOperation.And: r = a & b; SetLazy(FlagOp.Logic, size, 0, 0, r); break;
+            case AluOperation.Or: r = a | b; SetLazy(FlagOp.Logic, size, 0, 0, r); break;
+            case AluOperation.Xor: r = a ^ b; SetLazy(FlagOp.Logic, size, 0, 0, r); break;
+            case AluOperation.Adc:
+            {
+                bool cf = GetCf();
+                r = a + b + (cf ? 1UL : 0);
+                SetLazyAdcSbb(FlagOp.Adc, size, a, b, r, cf);
+                break;
+            }
+            default:
+            {
+                bool cf = GetCf();
+                r = a - b - (cf ? 1UL : 0);
+                SetLazyAdcSbb(FlagOp.Sbb, size, a, b, r, cf);
+                break;
+            }
+        }
+        Gpr[f.Destination] = r & mask;
+    }
+}
