@@ -122,7 +122,7 @@ internal sealed partial class X86Cpu
                 FaultNoCode(Vector.UD);
                 return;
         }
-        if (!ExecuteSystem(ref ins) && !ExecuteExtended(ref ins)) FaultNoCode(Vector.UD);
+        if (!ExecuteSystem(ref ins) && !ExecuteDecimal(ref ins) && !ExecuteExtended(ref ins)) FaultNoCode(Vector.UD);
     }
 
     /// <summary>Instruction families beyond the integer and system sets (x87, SSE) plug in here.</summary>
