@@ -35,6 +35,12 @@ internal sealed unsafe partial class X86Cpu
                 return VcpuExit.Interrupted();
             }
 
+            if ((WaitingForSipi || _pendingInit) && ProcessStartupSignals())
+            {
+                WaitForInterrupt();
+                continue;
+            }
+
             // An instruction waiting for its IN/MMIO value runs before anything else can intervene.
             if (!_hasCompletedRead)
             {
