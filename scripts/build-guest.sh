@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Builds Vessel's default guest from Debian's own packages: the stock kernel that linux-image-amd64
+# depends on, and a busybox initramfs that loads the virtio modules from the same package, prints a
+# marker line and starts a shell on the console. The result is cached and rebuilt only when its inputs
+# (package versions, this script, the init script) change.
+#
+#   scripts/build-guest.sh [OUTPUT_DIR]      (default: ${XDG_CACHE_HOME:-~/.cache}/vessel/guest)
+#
+# Prints the output directory on its last line; it holds vmlinuz, initramfs.cpio.gz and inputs.txt.
+set -euo pipefail
+
+here="$(cd "$(dirname "$0")" && pwd)"
+out="${1:-${XDG_CACHE_HOME:-$HOME/.cache}/vessel/guest}"
+marker="VESSEL-GUEST-READY"
+say() { echo "build-guest: $*" >&2; }
+
+sudo_if_needed() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+candidate() { apt-cache policy "$1" 2>/dev/null | awk '/Candidate:/ {print $2}'; }
+
+if [ -z "$(candidate busybox-static)" ] || [ "$(candidate busybox-static)" = "(none)" ]; then
+  say "refreshing the package lists (apt-get update)"
+  sudo_if_needed apt-get update -qq
+fi
+for tool in dpkg-deb cpio gzip; do
+  command -v "$tool" >/dev/null || { say "installing $tool"; sudo_if_needed apt-get install -y -qq cpio gzip dpkg >/dev/null; }
+done
+
+kernel_pkg="$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')"
+[ -n "$kernel_pkg" ] || { say "cannot find the kernel package linux-image-amd64 depends on"; exit 1; }
+kernel_ver="$(candidate "$kernel_pkg")"
+busybox_ver="$(candidate busybox-static)"
+inputs="$kernel_pkg $kernel_ver
+busybox-static $busybox_ver
+$(sha256sum "$0" | cut -d' ' -f1) build-guest.sh"
+
+if [ -f "$out/inputs.txt" ] && [ "$(cat "$out/inputs.txt")" = "$inputs" ] && [ -f "$out/vmlinuz" ] && [ -f "$out/initramfs.cpio.gz" ]; then
+  say "up to date: $kernel_pkg $kernel_ver, busybox-static $busybox_ver"
+  echo "$out"
+  exit 0
+fi
+
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+say "[1/4] downloading $kernel_pkg ($kernel_ver) and busybox-static ($busybox_ver)"
+apt-get download -qq "$kernel_pkg" busybox-static >/dev/null
+say "[2/4] unpacking"
+dpkg-deb -x ./"$kernel_pkg"_*.deb kernel
+dpkg-deb -x ./busybox-static_*.deb busybox
+
+release="${kernel_pkg#linux-image-}"
+moddir="kernel/lib/modules/$release/kernel"
+root="$work/root"
+mkdir -p "$root"/{bin,sbin,proc,sys,dev,tmp,etc,lib/modules,root}
+cp busybox/bin/busybox "$root/bin/busybox"
+for applet in $("$root/bin/busybox" --list); do
+  [ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"
+done
+
+say "[3/4] collecting the virtio modules"
+# Dependency order (see DESIGN.md): the ring and core first, the PCI transport, then the drivers.
+modules="drivers/virtio/virtio_ring.ko drivers/virtio/virtio.ko
+drivers/virtio/virtio_pci_legacy_dev.ko drivers/virtio/virtio_pci_modern_dev.ko drivers/virtio/virtio_pci.ko
+drivers/virtio/virtio_mmio.ko
+net/core/failover.ko drivers/net/net_failover.ko drivers/net/virtio_net.ko
+drivers/block/virtio_blk.ko drivers/char/virtio_console.ko drivers/char/hw_random/virtio-rng.ko"
+load_order=""
+for m in $modules; do
+  src="$moddir/$m"
+  if [ -f "$src" ]; then cp "$src" "$root/lib/modules/"
+  elif [ -f "$src.xz" ]; then xz -dc "$src.xz" > "$root/lib/modules/$(basename "$m")"
+  else say "note: $m is not in $kernel_pkg (built in or absent)"; continue; fi
+  load_order="$load_order $(basename "$m")"
+done
+
+cat > "$root/init" <<INIT
+#!/bin/sh
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev 2>/dev/null
+for m in $load_order; do insmod /lib/modules/\$m 2>/dev/null; done
+echo "$marker"
+exec setsid cttyhack /bin/sh
+INIT
+chmod +x "$root/init"
+
+say "[4/4] packing the initramfs"
+mkdir -p "$out"
+(cd "$root" && find . | cpio -o -H newc --quiet | gzip -9) > "$out/initramfs.cpio.gz.tmp"
+cp "kernel/boot/vmlinuz-$release" "$out/vmlinuz.tmp"
+mv "$out/initramfs.cpio.gz.tmp" "$out/initramfs.cpio.gz"
+mv "$out/vmlinuz.tmp" "$out/vmlinuz"
+printf '%s\n' "$inputs" > "$out/inputs.txt"
+say "done: $out ($(du -h "$out/vmlinuz" | cut -f1) kernel, $(du -h "$out/initramfs.cpio.gz" | cut -f1) initramfs)"
+echo "$out"
