@@ -124,7 +124,4 @@ internal sealed partial class X86Cpu
         }
         if (!ExecuteSystem(ref ins) && !ExecuteDecimal(ref ins) && !ExecuteExtended(ref ins)) FaultNoCode(Vector.UD);
     }
-
-    /// <summary>Instruction families beyond the integer and system sets (x87, SSE) plug in here.</summary>
-    private bool ExecuteExtended(ref Instruction ins) => false;
 }
