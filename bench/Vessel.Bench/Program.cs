@@ -12,6 +12,13 @@ if (mode == "image")
     Console.WriteLine($"wrote {args[2]}; expected output {CrcGuest.Expected(rounds):x8}");
     return 0;
 }
+if (mode == "boot")
+{
+    var r = InProcessBoot.Run(MultibootCrcImage.Build(rounds));
+    Console.WriteLine($"output {r.Output.Trim()} (expected {CrcGuest.Expected(rounds):x8}), status {r.ExitStatus}{(r.Error is null ? "" : ", " + r.Error)}");
+    Console.WriteLine($"{r.Instructions:N0} instructions in {r.Elapsed.TotalSeconds:F3} s = {r.Instructions / r.Elapsed.TotalSeconds / 1e6:F1} M instructions/s");
+    return 0;
+}
 return InProcess32(rounds);
 
 static int InProcess32(int rounds)
