@@ -1,0 +1,31 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Vessel.Vmm;
+
+/// <summary>What to build: the PC machine of DESIGN.md with this much RAM, these vCPUs and this kernel.</summary>
+public sealed record MachineConfig
+{
+    public const ulong MinimumMemoryBytes = 1UL << 20;
+
+    /// <summary>Guest RAM in bytes (rounded up to a whole page); at least 1 MiB.</summary>
+    public required ulong MemoryBytes { get; init; }
+
+    public int VcpuCount { get; init; } = 1;
+
+    /// <summary>The kernel image, loaded by Vessel.Boot. Null builds a machine with nothing loaded and vCPU 0
+    /// in its reset state (tests and callers that fill guest memory themselves).</summary>
+    public ReadOnlyMemory<byte>? Kernel { get; init; }
+
+    public ReadOnlyMemory<byte>? Initrd { get; init; }
+
+    public string CommandLine { get; init; } = "";
+
+    /// <summary>Where COM1's transmitter writes; null discards guest output.</summary>
+    public Stream? SerialOutput { get; init; }
+
+    /// <summary>False leaves the buses empty (tests that place their own devices).</summary>
+    public bool StandardDevices { get; init; } = true;
+
+    public ILoggerFactory LoggerFactory { get; init; } = NullLoggerFactory.Instance;
+}

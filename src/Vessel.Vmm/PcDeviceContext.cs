@@ -1,0 +1,37 @@
+using Microsoft.Extensions.Logging;
+using Vessel.Devices;
+using Vessel.Hypervisor;
+using Vessel.Vmm.Buses;
+
+namespace Vessel.Vmm;
+
+/// <summary>What installing devices needs from the machine being built, and what it hands back
+/// (the COM1 receiver, devices the machine must dispose).</summary>
+public sealed class PcDeviceContext
+{
+    internal PcDeviceContext(MachineConfig config, IVirtualMachine vm, PortIoBus ports, MmioBus mmio,
+        DeviceLocks deviceLocks, ISystemControl systemControl)
+    {
+        Config = config;
+        VirtualMachine = vm;
+        Ports = ports;
+        Mmio = mmio;
+        DeviceLocks = deviceLocks;
+        SystemControl = systemControl;
+    }
+
+    public MachineConfig Config { get; }
+    public IVirtualMachine VirtualMachine { get; }
+    public PortIoBus Ports { get; }
+    public MmioBus Mmio { get; }
+    public DeviceLocks DeviceLocks { get; }
+    public ISystemControl SystemControl { get; }
+    public ILoggerFactory LoggerFactory => Config.LoggerFactory;
+
+    public IInterruptLine IrqLine(uint gsi) => new VmInterruptLine(VirtualMachine, gsi);
+
+    /// <summary>Feeds console input to COM1; calls are serialised with the vCPUs' accesses to the UART.</summary>
+    public Action<ReadOnlySpan<byte>>? SerialReceive { get; set; }
+
+    public List<IDisposable> OwnedDevices { get; } = [];
+}

@@ -1,0 +1,90 @@
+using Microsoft.Extensions.Logging;
+using Vessel.Hypervisor;
+using Vessel.Vmm.Exits;
+
+namespace Vessel.Vmm;
+
+/// <summary>The dedicated thread of one vCPU: run, handle the exit, repeat, until the VM stops.
+/// An exception from a device or the backend ends the VM with a failure instead of the process.</summary>
+internal sealed partial class VcpuThread
+{
+    private readonly IVcpu _vcpu;
+    private readonly VcpuExitHandler _handler;
+    private readonly RunControl _control;
+    private readonly ILogger _logger;
+    private readonly Thread _thread;
+
+    public VcpuThread(IVcpu vcpu, VcpuExitHandler handler, RunControl control, ILogger logger)
+    {
+        _vcpu = vcpu;
+        _handler = handler;
+        _control = control;
+        _logger = logger;
+        _thread = new Thread(Run) { Name = $"vCPU {vcpu.Id}", IsBackground = true };
+    }
+
+    public bool IsCurrentThread => Thread.CurrentThread == _thread;
+
+    private bool _started;
+
+    public void Start()
+    {
+        _thread.Start();
+        _started = true;
+    }
+
+    public void Join()
+    {
+        if (_started) _thread.Join();
+    }
+
+    private void Run()
+    {
+        try
+        {
+            RunUntilStopped();
+        }
+        catch (Exception ex)
+        {
+            LogCrash(_logger, _vcpu.Id, ex);
+            _control.RequestStop(MachineExit.Failed($"vCPU {_vcpu.Id} failed: {ex.GetType().Name}: {ex.Message}"));
+        }
+        finally
+        {
+            _control.VcpuFinished();
+        }
+    }
+
+    private void RunUntilStopped()
+    {
+        while (!_control.StopRequested)
+        {
+            if (_control.PauseRequested)
+            {
+                _control.ParkWhilePaused();
+                continue;
+            }
+            VcpuExit exit = _vcpu.Run();
+            ExitOutcome outcome = _handler.Handle(_vcpu, in exit);
+            switch (outcome.Action)
+            {
+                case ExitAction.Continue:
+                case ExitAction.CheckRequests:
+                    break;
+                case ExitAction.Park:
+                    LogHalted(_logger, _vcpu.Id);
+                    _control.ParkHalted();
+                    return;
+                case ExitAction.StopMachine:
+                    _control.RequestStop(outcome.Exit!);
+                    return;
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "vCPU {Id} failed")]
+    private static partial void LogCrash(ILogger logger, int id, Exception exception);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "vCPU {Id} halted with interrupts disabled; parked")]
+    private static partial void LogHalted(ILogger logger, int id);
+}
