@@ -1,0 +1,27 @@
+using Microsoft.Extensions.Logging;
+using Vessel.Cli.Options;
+using Vessel.Hypervisor;
+
+namespace Vessel.Cli;
+
+/// <summary>What the CLI takes from the process around it. Program.Main passes the real one; tests pass
+/// pipes and, if they like, their own backend.</summary>
+public sealed record CliHost
+{
+    /// <summary>Whether stdin is a terminal (then it is put in raw mode and Ctrl-A escapes apply).</summary>
+    public bool StdinIsTerminal { get; init; }
+
+    /// <summary>The file descriptor of that terminal.</summary>
+    public int StdinFd { get; init; }
+
+    /// <summary>Whether to catch SIGINT/SIGTERM/SIGHUP to stop the VM cleanly.</summary>
+    public bool HandleSignals { get; init; } = true;
+
+    public Func<BackendChoice, ILogger, IHypervisor> CreateBackend { get; init; } = Backends.Create;
+
+    public static CliHost ForCurrentProcess() => new()
+    {
+        StdinIsTerminal = Console.TerminalRawMode.IsTerminal(0),
+        StdinFd = 0,
+    };
+}

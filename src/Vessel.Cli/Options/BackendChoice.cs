@@ -1,0 +1,8 @@
+namespace Vessel.Cli.Options;
+
+public enum BackendChoice
+{
+    Auto,
+    Kvm,
+    Emu,
+}

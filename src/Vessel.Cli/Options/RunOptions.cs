@@ -1,0 +1,67 @@
+using System.Globalization;
+using Microsoft.Extensions.Logging;
+
+namespace Vessel.Cli.Options;
+
+/// <summary>The validated options of `vessel run`.</summary>
+public sealed record RunOptions(
+    string KernelPath,
+    string? InitrdPath,
+    string CommandLine,
+    ulong MemoryBytes,
+    int Cpus,
+    BackendChoice Backend,
+    SerialTarget Serial,
+    LogLevel LogLevel)
+{
+    public const ulong MinimumMemoryBytes = 1UL << 20;
+    public const int MaxCpus = 255;
+
+    /// <summary>Turns the raw option texts into options, or throws a usage <see cref="CliException"/>.</summary>
+    public static RunOptions FromText(string kernel, string? initrd, string? append, string memory, string cpus,
+        string backend, string serial, string logLevel) => new(
+            kernel,
+            initrd,
+            append ?? "",
+            ParseMemory(memory),
+            ParseCpus(cpus),
+            ParseBackend(backend),
+            SerialTarget.Parse(serial),
+            ParseLogLevel(logLevel));
+
+    public static ulong ParseMemory(string text)
+    {
+        if (!SizeParser.TryParse(text, out ulong bytes))
+            throw CliException.Usage($"--memory '{text}' is not a size (e.g. 512M, 1G, 2048K or a number of bytes)");
+        if (bytes < MinimumMemoryBytes)
+            throw CliException.Usage($"--memory {text} is too small: the guest needs at least 1M");
+        return bytes;
+    }
+
+    public static int ParseCpus(string text)
+    {
+        if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int cpus))
+            throw CliException.Usage($"--cpus '{text}' is not a number");
+        if (cpus is < 1 or > MaxCpus)
+            throw CliException.Usage($"--cpus {cpus} is out of range (1 to {MaxCpus})");
+        return cpus;
+    }
+
+    public static BackendChoice ParseBackend(string text) => text switch
+    {
+        "auto" => BackendChoice.Auto,
+        "kvm" => BackendChoice.Kvm,
+        "emu" => BackendChoice.Emu,
+        _ => throw CliException.Usage($"--backend '{text}' is not one of auto, kvm, emu"),
+    };
+
+    public static LogLevel ParseLogLevel(string text) => text switch
+    {
+        "error" => LogLevel.Error,
+        "warn" => LogLevel.Warning,
+        "info" => LogLevel.Information,
+        "debug" => LogLevel.Debug,
+        "trace" => LogLevel.Trace,
+        _ => throw CliException.Usage($"--log-level '{text}' is not one of error, warn, info, debug, trace"),
+    };
+}

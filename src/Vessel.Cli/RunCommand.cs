@@ -1,0 +1,161 @@
+using System.Runtime.InteropServices;
+using Microsoft.Extensions.Logging;
+using Vessel.Cli.Console;
+using Vessel.Cli.Logging;
+using Vessel.Cli.Options;
+using Vessel.Hypervisor;
+using Vessel.Vmm;
+
+namespace Vessel.Cli;
+
+/// <summary>`vessel run`: builds the machine, makes COM1 the console, runs the guest to its end and returns
+/// the exit status. Throws <see cref="CliException"/> for anything the user should fix.</summary>
+public sealed partial class RunCommand(RunOptions options, CliStreams streams, CliHost host)
+{
+    public int Execute()
+    {
+        using var logging = new StderrLoggerProvider(streams.Error, options.LogLevel);
+        var logger = logging.CreateLogger("vessel");
+
+        byte[] kernel = ReadInputFile("kernel", options.KernelPath);
+        byte[]? initrd = options.InitrdPath is { } initrdPath ? ReadInputFile("initrd", initrdPath) : null;
+        using var serialFile = OpenSerialFile();
+        Stream? serialOutput = options.Serial.Kind switch
+        {
+            SerialKind.Stdio => streams.Output,
+            SerialKind.File => serialFile,
+            _ => null,
+        };
+
+        using IHypervisor hypervisor = host.CreateBackend(options.Backend, logger);
+        if (options.Cpus > hypervisor.Capabilities.MaxVcpus)
+            throw CliException.Usage($"--cpus {options.Cpus}: the {hypervisor.Name} backend supports at most {hypervisor.Capabilities.MaxVcpus}");
+
+        var config = new MachineConfig
+        {
+            MemoryBytes = options.MemoryBytes,
+            VcpuCount = options.Cpus,
+            Kernel = kernel,
+            // byte[] → ReadOnlyMemory<byte>? turns null into an empty, non-null memory: keep "no initrd" null.
+            Initrd = initrd is null ? (ReadOnlyMemory<byte>?)null : initrd,
+            CommandLine = options.CommandLine,
+            SerialOutput = serialOutput,
+            LoggerFactory = logging,
+        };
+        using Machine machine = BuildMachine(hypervisor, config);
+        MachineExit exit = RunOnConsole(machine, logger);
+        Report(exit, logger);
+        return exit.Status;
+    }
+
+    private static Machine BuildMachine(IHypervisor hypervisor, MachineConfig config)
+    {
+        try
+        {
+            return new MachineBuilder(hypervisor, config).Build();
+        }
+        catch (Exception ex) when (BootErrors.IsBootImageError(ex))
+        {
+            throw CliException.Runtime(ex.Message);
+        }
+    }
+
+    private MachineExit RunOnConsole(Machine machine, ILogger logger)
+    {
+        bool console = options.Serial.Kind == SerialKind.Stdio;
+        TerminalRawMode? raw = console && host.StdinIsTerminal ? TerminalRawMode.Enter(host.StdinFd) : null;
+        EventHandler restoreAtExit = (_, _) => raw?.Dispose();
+        AppDomain.CurrentDomain.ProcessExit += restoreAtExit;
+        var signals = host.HandleSignals ? RegisterSignals(machine, logger) : [];
+        ConsoleInputPump? input = null;
+        try
+        {
+            machine.Start();
+            if (console)
+            {
+                input = new ConsoleInputPump(streams.Input, decodeEscapes: raw is not null, machine.SendToSerial,
+                    () => machine.RequestStop(MachineExit.Stopped("terminated by Ctrl-A x")), streams.Error);
+                input.Start();
+            }
+            return machine.WaitForExit();
+        }
+        finally
+        {
+            input?.Stop();
+            foreach (var signal in signals) signal.Dispose();
+            raw?.Dispose();
+            AppDomain.CurrentDomain.ProcessExit -= restoreAtExit;
+        }
+    }
+
+    private static List<PosixSignalRegistration> RegisterSignals(Machine machine, ILogger logger)
+    {
+        void OnSignal(PosixSignalContext context)
+        {
+            context.Cancel = true; // the main thread stops the VM and restores the terminal
+            LogSignal(logger, context.Signal.ToString());
+            machine.RequestStop(MachineExit.Stopped($"terminating on signal {context.Signal}"));
+        }
+        return [.. new[] { PosixSignal.SIGINT, PosixSignal.SIGTERM, PosixSignal.SIGHUP }
+            .Select(s => PosixSignalRegistration.Create(s, OnSignal))];
+    }
+
+    private void Report(MachineExit exit, ILogger logger)
+    {
+        switch (exit.Kind)
+        {
+            case MachineExitKind.Failed:
+                streams.Error.Write($"vessel: {exit.Reason}\n");
+                streams.Error.Flush();
+                break;
+            case MachineExitKind.TripleFault:
+                LogExitWarning(logger, exit.Reason, exit.Status);
+                break;
+            default:
+                LogExit(logger, exit.Reason, exit.Status);
+                break;
+        }
+    }
+
+    private static byte[] ReadInputFile(string what, string path)
+    {
+        try
+        {
+            return File.ReadAllBytes(path);
+        }
+        catch (FileNotFoundException)
+        {
+            throw CliException.Runtime($"{what} file not found: {path}");
+        }
+        catch (DirectoryNotFoundException)
+        {
+            throw CliException.Runtime($"{what} file not found: {path}");
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw CliException.Runtime($"cannot read {what} file {path}: {ex.Message}");
+        }
+    }
+
+    private FileStream? OpenSerialFile()
+    {
+        if (options.Serial.Kind != SerialKind.File) return null;
+        try
+        {
+            return new FileStream(options.Serial.Path!, FileMode.Create, FileAccess.Write, FileShare.Read, 1);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw CliException.Runtime($"cannot open serial output file {options.Serial.Path}: {ex.Message}");
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Signal} received; stopping the VM")]
+    private static partial void LogSignal(ILogger logger, string signal);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "VM ended: {Reason} (exit status {Status})")]
+    private static partial void LogExit(ILogger logger, string reason, int status);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "VM ended: {Reason} (exit status {Status})")]
+    private static partial void LogExitWarning(ILogger logger, string reason, int status);
+}

@@ -1,0 +1,124 @@
+namespace Vessel.Cli.Tests;
+
+/// <summary>Every user error is one line "vessel: ..." on stderr with exit code 2 (usage) or 1 (runtime),
+/// never a stack trace, and nothing on stdout.</summary>
+public class UserErrorTests
+{
+    private static readonly byte[] Kernel = BootSectors.HiThenExit3();
+
+    private static void AssertOneLineError(CliResult result, int exitCode, string message)
+    {
+        Assert.Equal(exitCode, result.ExitCode);
+        var line = Assert.Single(result.StderrLines);
+        Assert.StartsWith("vessel: ", line);
+        Assert.Contains(message, line);
+        Assert.DoesNotContain("   at ", result.Stderr);
+        Assert.Equal("", result.Stdout);
+    }
+
+    private static CliResult RunWithKernel(params string[] extra)
+    {
+        using var kernel = CliRunner.File(Kernel);
+        return CliRunner.Run(["run", "--kernel", kernel.Path, .. extra]);
+    }
+
+    [Fact]
+    public void KernelIsRequired() =>
+        AssertOneLineError(CliRunner.Run("run"), 2, "--kernel");
+
+    [Fact]
+    public void ACommandIsRequired() =>
+        AssertOneLineError(CliRunner.Run(), 2, "vessel: ");
+
+    [Fact]
+    public void UnknownOptionIsAUsageError() =>
+        AssertOneLineError(CliRunner.Run("run", "--kernel", "k", "--frobnicate"), 2, "--frobnicate");
+
+    [Fact]
+    public void MissingKernelFile() =>
+        AssertOneLineError(CliRunner.Run("run", "--kernel", "/nonexistent/bzImage", "--backend", "emu"), 1,
+            "vessel: kernel file not found: /nonexistent/bzImage");
+
+    [Fact]
+    public void MissingInitrdFile() =>
+        AssertOneLineError(RunWithKernel("--initrd", "/nonexistent/initrd.gz"), 1, "vessel: initrd file not found: /nonexistent/initrd.gz");
+
+    [Fact]
+    public void KernelPathThatIsADirectory() =>
+        AssertOneLineError(CliRunner.Run("run", "--kernel", "/tmp"), 1, "vessel: cannot read kernel file /tmp");
+
+    [Fact]
+    public void UnknownImageFormat()
+    {
+        using var kernel = CliRunner.File(new byte[8192]);
+        var result = CliRunner.Run("run", "--kernel", kernel.Path, "--backend", "emu");
+        Assert.Equal(1, result.ExitCode);
+        var line = Assert.Single(result.StderrLines);
+        Assert.StartsWith("vessel: ", line);
+        Assert.DoesNotContain("Exception", line);
+    }
+
+    [Theory]
+    [InlineData("512K")]
+    [InlineData("1000")]
+    [InlineData("0")]
+    public void MemoryTooSmall(string memory) =>
+        AssertOneLineError(RunWithKernel("--memory", memory), 2, $"vessel: --memory {memory} is too small: the guest needs at least 1M");
+
+    [Theory]
+    [InlineData("lots")]
+    [InlineData("1.5G")]
+    [InlineData("-1M")]
+    [InlineData("12X")]
+    [InlineData("99999999999999999999")]
+    [InlineData("99999999999T")]
+    public void MemoryNotASize(string memory) =>
+        AssertOneLineError(RunWithKernel("--memory", memory), 2, $"vessel: --memory '{memory}' is not a size");
+
+    [Theory]
+    [InlineData("0")]
+    [InlineData("256")]
+    public void CpusOutOfRange(string cpus) =>
+        AssertOneLineError(RunWithKernel("--cpus", cpus), 2, $"vessel: --cpus {cpus} is out of range (1 to 255)");
+
+    [Theory]
+    [InlineData("two")]
+    [InlineData("-1")]
+    [InlineData("")]
+    public void CpusNotANumber(string cpus) =>
+        AssertOneLineError(RunWithKernel("--cpus", cpus), 2, $"vessel: --cpus '{cpus}' is not a number");
+
+    [Fact]
+    public void CpusBeyondTheBackend() =>
+        AssertOneLineError(RunWithKernel("--cpus", "200", "--backend", "emu"), 2, "vessel: --cpus 200: the emu backend supports at most");
+
+    [Fact]
+    public void UnknownBackend() =>
+        AssertOneLineError(RunWithKernel("--backend", "xen"), 2, "vessel: --backend 'xen' is not one of auto, kvm, emu");
+
+    [Fact]
+    public void KvmBackendIsNotAvailableYet() =>
+        AssertOneLineError(RunWithKernel("--backend", "kvm"), 1, "vessel: kvm backend is not available yet");
+
+    [Theory]
+    [InlineData("tcp:localhost:4444")]
+    [InlineData("file")]
+    public void UnknownSerialTarget(string serial) =>
+        AssertOneLineError(RunWithKernel("--serial", serial), 2, $"vessel: --serial '{serial}' is not one of stdio, file:PATH, none");
+
+    [Fact]
+    public void SerialFileWithoutPath() =>
+        AssertOneLineError(RunWithKernel("--serial", "file:"), 2, "vessel: --serial file: needs a path");
+
+    [Fact]
+    public void SerialFileThatCannotBeCreated() =>
+        AssertOneLineError(RunWithKernel("--serial", "file:/nonexistent/dir/out.txt"), 1, "vessel: cannot open serial output file /nonexistent/dir/out.txt");
+
+    [Fact]
+    public void UnknownLogLevel() =>
+        AssertOneLineError(RunWithKernel("--log-level", "loud"), 2, "vessel: --log-level 'loud' is not one of error, warn, info, debug, trace");
+
+    [Fact]
+    public void MissingOptionValue() =>
+        AssertOneLineError(CliRunner.Run("run", "--kernel"), 2, "vessel: ");
+}
