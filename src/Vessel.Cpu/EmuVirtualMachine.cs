@@ -20,6 +20,9 @@ public sealed class EmuVirtualMachine : IVirtualMachine
     internal CodePageMap Code { get; } = new();
     internal EmuPlatform Platform { get; } = new();
 
+    /// <summary>Guest time: the TSC and every platform timer read it.</summary>
+    internal Platform.GuestClock Clock { get; } = new();
+
     /// <summary>Serialises LOCK-prefixed read-modify-writes between vCPUs.</summary>
     internal object AtomicLock { get; } = new();
 
