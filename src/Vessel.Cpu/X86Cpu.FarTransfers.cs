@@ -246,7 +246,7 @@ internal sealed partial class X86Cpu
         else
         {
             ReadTssStack32(newCpl, 0, out ushort ssSelector, out newSp);
-            newSs = CheckStackSegment(ssSelector, newCpl, Vector.TS, 0, out ulong ssAddress, out SegmentDescriptor ssDesc);
+            newSs = CheckStackSegment(ssSelector, newCpl, Vector.TS, 0, false, out ulong ssAddress, out SegmentDescriptor ssDesc);
             MarkAccessed(ssAddress, ssDesc);
             newSp &= StackMask(newSs, false);
         }
@@ -308,10 +308,10 @@ internal sealed partial class X86Cpu
         int frame = 2 * size + (int)release;
         ulong newSp = PeekStack(frame, size);
         ushort ssSelector = (ushort)PeekStack(frame + size, size);
-        Segment newSs = CheckStackSegment(ssSelector, rpl, Vector.GP, 0, out ulong ssAddress, out SegmentDescriptor ssDesc);
+        bool flat64 = Is64BitCode(cs);
+        Segment newSs = CheckStackSegment(ssSelector, rpl, Vector.GP, 0, flat64, out ulong ssAddress, out SegmentDescriptor ssDesc);
         MarkAccessed(address, d);
         if (!newSs.Unusable) MarkAccessed(ssAddress, ssDesc);
-        bool flat64 = Is64BitCode(cs);
         Seg[SS] = newSs;
         CommitCodeSegment(cs, rpl, rip);
         CommitStackPointer((newSp + release) & StackMask(newSs, flat64), flat64);

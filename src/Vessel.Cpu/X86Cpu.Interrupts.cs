@@ -161,7 +161,7 @@ internal sealed partial class X86Cpu
         if (inner)
         {
             ReadTssStack32(newCpl, ext, out ushort ssSelector, out sp);
-            ss = CheckStackSegment(ssSelector, newCpl, Vector.TS, ext, out ulong ssAddress, out SegmentDescriptor ssDesc);
+            ss = CheckStackSegment(ssSelector, newCpl, Vector.TS, ext, false, out ulong ssAddress, out SegmentDescriptor ssDesc);
             MarkAccessed(ssAddress, ssDesc);
             ssError = SelectorError(ssSelector, ext);
         }
