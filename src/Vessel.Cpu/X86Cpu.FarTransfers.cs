@@ -58,9 +58,13 @@ internal sealed partial class X86Cpu
         cs.Selector = (ushort)((cs.Selector & 0xFFFC) | cpl);
         // A conforming segment runs at the caller's privilege; the hidden DPL carries the CPL that UpdateMode derives.
         if ((cs.Type & 0xC) == 0xC) cs.Dpl = (byte)cpl;
+        int bitness = LongModeActive && cs.Long ? 64 : cs.DefaultBig ? 32 : 16;
+        bool sameMode = bitness == Bitness && cs.Dpl == Cpl;
         Seg[CS] = cs;
         Rip = rip;
-        UpdateMode();
+        // Block links stay valid while the decode mode and privilege stay (kernel-to-kernel interrupts, IRETs).
+        if (sameMode) _endBlock = true;
+        else UpdateMode();
     }
 
     /// <summary>Linear address of a stack slot in <paramref name="ss"/>, which may not be loaded yet.</summary>

@@ -41,6 +41,13 @@ internal sealed partial class X86Cpu
                 DeliverOnce(vector, source, hasErrorCode, errorCode);
                 return;
             }
+            catch (ExitToVmm)
+            {
+                // A descriptor table or stack in MMIO: the event cannot be restarted after the VMM answers.
+                _hasCompletedRead = false;
+                RequestExit(VcpuExit.InternalError($"delivering vector {vector} read MMIO (descriptor table or stack outside RAM)"));
+                return;
+            }
             catch (CpuFault f)
             {
                 // A fault while starting INT n belongs to the INT instruction itself.
