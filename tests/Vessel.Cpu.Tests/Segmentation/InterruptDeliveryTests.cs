@@ -224,4 +224,53 @@ public class InterruptDeliveryTests
         Assert.Equal(11u, g.ReadU32(Recorders.Vector));
         Assert.Equal(0x30u * 8 + 2 + 1, g.ReadU32(Recorders.ErrorCode));
     }
+
+    [Fact]
+    public void IretToRing3NullsDataSegmentsTheUserMayNotUse()
+    {
+        using var g = new SegmentedGuest(longMode: false);
+        g.SetGate32(0x80, SegmentedGuest.KernelCode32, Handler, dpl: 3);
+        g.Load(Handler, 32, a =>
+        {
+            a.mov(ax, SegmentedGuest.KernelData);
+            a.mov(ds, ax);
+            a.mov(es, ax);
+            a.iretd();
+        });
+        g.SetGate32(13, SegmentedGuest.KernelCode32, Handler2);
+        g.Load(Handler2, 32, a =>
+        {
+            // DS is null here too: interrupts do not reload it.
+            a.mov(ax, SegmentedGuest.KernelData);
+            a.mov(ds, ax);
+            a.jmp(Handler2 + 0x100);
+        });
+        Recorders.Handler32(g, Handler2 + 0x100, 13, hasErrorCode: true);
+        g.Load(SegmentedGuest.CodeBase, 32, a =>
+        {
+            a.@int(0x80);
+            a.mov(eax, __dword_ptr.ss[0x100]); // SS is still the user's
+            a.mov(eax, __dword_ptr[0x100]);    // DS was nulled by the IRET
+        });
+        g.Start(SegmentedGuest.CodeBase, SegmentedGuest.UserCode32, SegmentedGuest.UserData, SegmentedGuest.UserStack);
+        Assert.Equal(VcpuExitReason.Halt, g.Run().Reason);
+        Assert.Equal(13u, g.ReadU32(Recorders.Vector));
+        Assert.Equal(0u, g.ReadU32(Recorders.ErrorCode));
+        Assert.Equal((uint)SegmentedGuest.CodeBase + 2 + 6, g.ReadU32(Recorders.SavedIp));
+        Assert.Equal(0, g.SpecialRegisters.Es.Selector);
+    }
+
+    [Fact]
+    public void IdtOutsideRamEndsWithAnInternalErrorNotACrash()
+    {
+        using var g = new SegmentedGuest(longMode: true);
+        g.Load(SegmentedGuest.CodeBase, 64, a => a.@int(0x40));
+        g.Start(SegmentedGuest.CodeBase, SegmentedGuest.KernelCode64, SegmentedGuest.KernelData, 0x7000);
+        var s = g.SpecialRegisters;
+        s.Idt = new DescriptorTable { Base = 0xF000_0000, Limit = 0xFFF };
+        g.Guest.Vcpu.SetSpecialRegisters(s);
+        var exit = g.Run();
+        Assert.Equal(VcpuExitReason.InternalError, exit.Reason);
+        Assert.Contains("vector 64", exit.Message);
+    }
 }
