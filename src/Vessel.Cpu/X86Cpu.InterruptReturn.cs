@@ -71,10 +71,12 @@ internal sealed partial class X86Cpu
         if (rpl > oldCpl) NullInaccessibleDataSegments();
     }
 
-    /// <summary>Loads the popped flags: IOPL only at CPL 0, IF only when CPL ≤ IOPL (both of the old context).</summary>
+    /// <summary>Loads the popped flags: IOPL only at CPL 0, IF only when CPL ≤ IOPL (both of the old context).
+    /// RF is not kept: it would only suppress instruction breakpoints for the next instruction, which then clears it.</summary>
     private void RestoreFlags(ulong value, int size, int cpl, int iopl)
     {
         ulong changeable = Cf | Pf | Af | Zf | Sf | Tf | Df | Of | Nt | Rf | Ac | Id;
+        value &= ~Rf;
         if (cpl == 0) changeable |= Iopl | Vif | Vip;
         if (cpl <= iopl) changeable |= If;
         if (size == 2) changeable &= 0xFFFF;

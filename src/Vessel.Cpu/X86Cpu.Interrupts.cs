@@ -100,6 +100,18 @@ internal sealed partial class X86Cpu
     private static uint ExtBit(InterruptSource source) =>
         source is InterruptSource.Software or InterruptSource.SoftwareException ? 0u : 1u;
 
+    /// <summary>The RFLAGS image to push: fault-class exceptions save RF=1 so that the faulting instruction,
+    /// restarted by IRET, does not fault again on an instruction breakpoint.</summary>
+    private ulong FlagsToPush(int vector, InterruptSource source)
+    {
+        ulong flags = GetRflags();
+        if (source == InterruptSource.Exception && IsFaultClass(vector)) flags |= Rf;
+        return flags;
+    }
+
+    private static bool IsFaultClass(int vector) => vector is Vector.DE or Vector.BR or Vector.UD or Vector.NM
+        or Vector.TS or Vector.NP or Vector.SS or Vector.GP or Vector.PF or Vector.MF or Vector.AC or Vector.XM or 20 or 21;
+
     private static bool ChecksGateDpl(InterruptSource source) =>
         source is InterruptSource.Software or InterruptSource.SoftwareException;
 
@@ -179,7 +191,7 @@ internal sealed partial class X86Cpu
         }
         sp &= StackMask(ss, false);
         bool user = newCpl == 3;
-        ulong flags = GetRflags();
+        ulong flags = FlagsToPush(vector, source);
         if (inner)
         {
             PushOn(ss, ref sp, size, Seg[SS].Selector, false, user, ssError);
@@ -223,7 +235,7 @@ internal sealed partial class X86Cpu
 
         Segment ss = inner ? NullSegment((ushort)newCpl, newCpl) : Seg[SS];
         bool user = newCpl == 3;
-        ulong flags = GetRflags();
+        ulong flags = FlagsToPush(vector, source);
         PushOn(ss, ref sp, 8, Seg[SS].Selector, true, user, ext);
         PushOn(ss, ref sp, 8, Gpr[4], true, user, ext);
         PushOn(ss, ref sp, 8, flags, true, user, ext);

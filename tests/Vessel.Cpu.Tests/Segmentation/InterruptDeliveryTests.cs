@@ -273,4 +273,33 @@ public class InterruptDeliveryTests
         Assert.Equal(VcpuExitReason.InternalError, exit.Reason);
         Assert.Contains("vector 64", exit.Message);
     }
+
+    [Fact]
+    public void FaultsSaveRfSetAndTrapsDoNot()
+    {
+        using var g = new SegmentedGuest(longMode: true);
+        g.SetGate64(6, SegmentedGuest.KernelCode64, Handler);
+        g.Load(Handler, 64, a =>
+        {
+            a.mov(rax, __qword_ptr[rsp + 16]);
+            a.mov(__qword_ptr[0x600], rax);
+            a.add(__qword_ptr[rsp], 2); // skip the UD2
+            a.iretq();
+        });
+        g.SetGate64(3, SegmentedGuest.KernelCode64, Handler2);
+        Recorders.Handler64(g, Handler2, 3, hasErrorCode: false);
+        g.Load(SegmentedGuest.CodeBase, 64, a =>
+        {
+            a.ud2();
+            a.pushfq();
+            a.pop(__qword_ptr[0x608]);
+            a.int3();
+        });
+        g.Start(SegmentedGuest.CodeBase, SegmentedGuest.KernelCode64, SegmentedGuest.KernelData, 0x7000);
+        Assert.Equal(VcpuExitReason.Halt, g.Run().Reason);
+        Assert.Equal(Hypervisor.RflagsBits.Rf, g.ReadU64(0x600) & Hypervisor.RflagsBits.Rf);
+        Assert.Equal(0UL, g.ReadU64(0x608) & Hypervisor.RflagsBits.Rf);
+        Assert.Equal(3UL, g.ReadU64(Recorders.Vector) & 0xFF);
+        Assert.Equal(0UL, g.Registers.Rflags & Hypervisor.RflagsBits.Rf);
+    }
 }
