@@ -85,8 +85,11 @@ internal sealed partial class X86Cpu
     {
         if (!ProtectedMode)
         {
+            // Only selector and base change: a limit loaded in protected mode stays ("big real mode").
             Seg[seg].Selector = selector;
             Seg[seg].Base = (ulong)selector << 4;
+            Seg[seg].Unusable = false;
+            Seg[seg].Present = true;
             return;
         }
         if (seg == SS)

@@ -154,4 +154,43 @@ public class FarTransferTests
         Assert.Equal(SegmentedGuest.UserStack, g.ReadU64(0x600));
         Assert.Equal((ulong)SegmentedGuest.UserCode64, g.ReadU64(0x608));
     }
+
+    [Fact]
+    public void ConformingCodeRunsAtTheCallersPrivilege()
+    {
+        using var g = new SegmentedGuest(longMode: false);
+        const ushort conforming = 11 << 3;
+        g.SetGdt(11, SegmentedGuest.Code(dpl: 0, bits: 32, conforming: true));
+        g.SetGate32(13, SegmentedGuest.KernelCode32, 0x30000);
+        Recorders.Handler32(g, 0x30000, 13, hasErrorCode: true);
+        g.Load(SegmentedGuest.CodeBase, 32, a => a.jmp(conforming, (uint)Target));
+        g.Load(Target, 32, a =>
+        {
+            a.mov(__dword_ptr[0x600], cs);
+            a.cli(); // still CPL 3 with IOPL 0: #GP
+        });
+        g.Start(SegmentedGuest.CodeBase, SegmentedGuest.UserCode32, SegmentedGuest.UserData, SegmentedGuest.UserStack);
+        Assert.Equal(VcpuExitReason.Halt, g.Run().Reason);
+        Assert.Equal(conforming | 3u, g.ReadU32(0x600) & 0xFFFF);
+        Assert.Equal(13u, g.ReadU32(Recorders.Vector));
+        Assert.Equal((uint)Target + 6, g.ReadU32(Recorders.SavedIp));
+    }
+
+    [Fact]
+    public void RexWIndirectFarJumpTakesA64BitOffset()
+    {
+        using var g = new SegmentedGuest(longMode: true);
+        const ulong high = 0x3_0000; // an offset beyond 16 bits read from the m16:64 operand
+        g.WriteU64(0x700, high);
+        g.WriteU16(0x708, SegmentedGuest.KernelCode64);
+        g.Load(SegmentedGuest.CodeBase, 64, a => a.db(0x48, 0xFF, 0x2C, 0x25, 0x00, 0x07, 0x00, 0x00)); // rex.w jmp far [0x700]
+        g.Load(high, 64, a =>
+        {
+            a.mov(eax, 0x64);
+            a.hlt();
+        });
+        g.Start(SegmentedGuest.CodeBase, SegmentedGuest.KernelCode64, SegmentedGuest.KernelData, 0x7000);
+        Assert.Equal(VcpuExitReason.Halt, g.Run().Reason);
+        Assert.Equal(0x64UL, g.Registers.Rax);
+    }
 }
