@@ -48,6 +48,12 @@ internal sealed partial class X86Cpu
                 RequestExit(VcpuExit.InternalError($"delivering vector {vector} read MMIO (descriptor table or stack outside RAM)"));
                 return;
             }
+            catch (EmulationException ex)
+            {
+                // Task gates and the like: stop the vCPU cleanly, also when called outside an instruction.
+                RequestExit(VcpuExit.InternalError(ex.Message));
+                return;
+            }
             catch (CpuFault f)
             {
                 // A fault while starting INT n belongs to the INT instruction itself.

@@ -302,4 +302,17 @@ public class InterruptDeliveryTests
         Assert.Equal(3UL, g.ReadU64(Recorders.Vector) & 0xFF);
         Assert.Equal(0UL, g.Registers.Rflags & Hypervisor.RflagsBits.Rf);
     }
+
+    [Fact]
+    public void ExternalInterruptThroughATaskGateStopsWithAClearError()
+    {
+        using var g = new SegmentedGuest(longMode: false);
+        g.SetGate32(0x30, SegmentedGuest.TssSelector, 0, type: 0x5);
+        g.Load(SegmentedGuest.CodeBase, 32, a => a.nop());
+        g.Start(SegmentedGuest.CodeBase, SegmentedGuest.KernelCode32, SegmentedGuest.KernelData, 0x7000, rflags: 0x202);
+        g.Cpu.InterruptController = new FakeInterruptController { Vectors = { 0x30 } };
+        var exit = g.Run();
+        Assert.Equal(VcpuExitReason.InternalError, exit.Reason);
+        Assert.Contains("task gate", exit.Message);
+    }
 }
