@@ -90,10 +90,27 @@ internal sealed unsafe partial class X86Cpu
         return _pendingExit;
     }
 
+    /// <summary>Blocks run back to back through their links before the run loop looks at kicks, interrupts
+    /// and timers again: a bound on event latency that keeps the per-block cost low.</summary>
+    private const int ChainedBlockBudget = 32;
+
     private void ExecuteBlock()
     {
         DecodedBlock block = GetBlock();
-        _lastBlock = block;
+        int budget = ChainedBlockBudget;
+        while (true)
+        {
+            _lastBlock = block;
+            RunBlockBody(block);
+            if (_endBlock || _hasPendingExit || --budget == 0 || _kickRequested) return;
+            DecodedBlock? next = LinkedSuccessor(block);
+            if (next == null) return;
+            block = next;
+        }
+    }
+
+    private void RunBlockBody(DecodedBlock block)
+    {
         Instruction[] instructions = block.Instructions;
         FastOp[] fastOps = block.FastOps;
         int count = block.Count;
@@ -102,8 +119,12 @@ internal sealed unsafe partial class X86Cpu
             // STI / MOV SS: exactly one more instruction runs before interrupts are looked at again.
             count = 1;
             _interruptShadow = false;
+            _endBlock = true;
         }
-        _endBlock = false;
+        else
+        {
+            _endBlock = false;
+        }
         for (int i = 0; i < count; i++)
         {
             ref Instruction ins = ref instructions[i];
@@ -113,6 +134,18 @@ internal sealed unsafe partial class X86Cpu
             InstructionsRetired++;
             if (_endBlock) break;
         }
+    }
+
+    /// <summary>The block a previous run of <paramref name="block"/> led to at the current RIP, if its link
+    /// is still valid; null sends the run loop through the full lookup.</summary>
+    private DecodedBlock? LinkedSuccessor(DecodedBlock block)
+    {
+        if (block.LinkEpoch != _translationEpoch || _vm.Code.Epoch != _seenCodeEpoch) return null;
+        DecodedBlock? next = block.Link0;
+        if (next != null && IsValidSuccessor(next)) return next;
+        next = block.Link1;
+        if (next != null && IsValidSuccessor(next)) return next;
+        return null;
     }
 
     /// <summary>Linear address of the next instruction, checked against CS.</summary>

@@ -135,7 +135,7 @@ internal sealed partial class X86Cpu
     }
 
     /// <summary>SHL/SHR/SAR of a full register by a non-zero immediate: all six flags are written, so the old
-    /// ones need not be materialised (AF is undefined and left clear).</summary>
+    /// ones need not be materialised. CF and OF are stored now; ZF/SF/PF stay lazy (AF is undefined: clear).</summary>
     private void ExecuteFastShift(ref FastOp f)
     {
         int size = f.Size;
@@ -167,9 +167,9 @@ internal sealed partial class X86Cpu
                 break;
             }
         }
-        _rflags = (_rflags & ~Hypervisor.RflagsBits.Arithmetic) | ResultFlags(r, size)
+        _rflags = (_rflags & ~Hypervisor.RflagsBits.Arithmetic)
                   | (cf ? Hypervisor.RflagsBits.Cf : 0) | (of ? Hypervisor.RflagsBits.Of : 0);
-        _flagOp = FlagOp.None;
+        SetLazy(FlagOp.Shift, size, 0, 0, r);
         Gpr[f.Destination] = r;
     }
 
