@@ -18,6 +18,7 @@ internal sealed unsafe partial class X86Cpu
     /// <summary>The block that ran last, whose links may lead straight to the next one.</summary>
     private DecodedBlock? _lastBlock;
     private ulong _ipMask = 0xFFFF;
+    private readonly bool _fastPaths;
 
     /// <summary>HLT with interrupts enabled: waiting for an interrupt.</summary>
     private bool _halted;
@@ -269,7 +270,7 @@ internal sealed unsafe partial class X86Cpu
                 n = 1;
                 break;
             }
-            block.FastOps[n] = Classify(ref block.Instructions[n]);
+            block.FastOps[n] = _fastPaths ? Classify(ref block.Instructions[n], Bitness) : default;
             ref Instruction ins = ref block.Instructions[n++];
             if (ins.FlowControl != FlowControl.Next || ins.Code == Code.INVALID) break;
         }
