@@ -201,6 +201,7 @@ internal sealed partial class X86Cpu
             return;
         }
         ulong linear = FastLinear(ref f, size, AccessKind.Write);
+        ProbeWritable(linear, size);
         ulong a = ReadLinear(linear, size, UserAccess);
         bool cf = op is AluOperation.Adc or AluOperation.Sbb && GetCf();
         ulong r = AluResult(op, size, a, b, cf);
