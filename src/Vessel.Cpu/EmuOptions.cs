@@ -7,4 +7,7 @@ public sealed record EmuOptions
     /// the general interpreter: the tests run guests both ways and compare, and a suspected fast-path bug can
     /// be confirmed by switching it off.</summary>
     public bool FastPaths { get; init; } = true;
+
+    /// <summary>Runs after which a block is compiled to IL; 0 never compiles (requires <see cref="FastPaths"/>).</summary>
+    public int JitThreshold { get; init; } = 64;
 }

@@ -112,6 +112,7 @@ internal sealed unsafe partial class X86Cpu
 
     private void RunBlockBody(DecodedBlock block)
     {
+        if (!_interruptShadow && TryRunCompiled(block)) return;
         Instruction[] instructions = block.Instructions;
         FastOp[] fastOps = block.FastOps;
         int count = block.Count;
@@ -242,6 +243,8 @@ internal sealed unsafe partial class X86Cpu
         block.CsBase = csBase;
         block.PhysicalAddress = physical;
         block.Cacheable = true;
+        block.ExecutionCount = 0;
+        block.Compiled = null;
         Decoder decoder = Bitness switch { 64 => _decoder64, 32 => _decoder32, _ => _decoder16 };
         _codeReader.Reset(page, linear & ~0xFFFUL, (int)(linear & 0xFFF));
         decoder.IP = Rip;
@@ -272,7 +275,9 @@ internal sealed unsafe partial class X86Cpu
             }
             block.FastOps[n] = _fastPaths ? Classify(ref block.Instructions[n], Bitness) : default;
             ref Instruction ins = ref block.Instructions[n++];
-            if (ins.FlowControl != FlowControl.Next || ins.Code == Code.INVALID) break;
+            // A block runs on past a conditional branch (a taken one ends it early), so a loop body with an
+            // if inside stays one block.
+            if (ins.FlowControl != FlowControl.Next && !ins.IsJccShortOrNear || ins.Code == Code.INVALID) break;
         }
         block.Count = n;
     }

@@ -124,7 +124,7 @@ internal sealed partial class X86Cpu
                 StoreSized(f.Destination, f.Size, f.Immediate);
                 return true;
             case FastOpKind.Jcc:
-                if (Condition((ConditionCode)f.Operation)) JumpNear(f.Immediate);
+                if (Condition((ConditionCode)f.Operation)) TakeConditionalBranch(f.Immediate);
                 return true;
             case FastOpKind.Jmp:
                 JumpNear(f.Immediate);
