@@ -58,9 +58,13 @@ internal sealed partial class X86Cpu
         cs.Selector = (ushort)((cs.Selector & 0xFFFC) | cpl);
         // A conforming segment runs at the caller's privilege; the hidden DPL carries the CPL that UpdateMode derives.
         if ((cs.Type & 0xC) == 0xC) cs.Dpl = (byte)cpl;
+        int bitness = LongModeActive && cs.Long ? 64 : cs.DefaultBig ? 32 : 16;
+        bool sameMode = bitness == Bitness && cs.Dpl == Cpl;
         Seg[CS] = cs;
         Rip = rip;
-        UpdateMode();
+        // Block links stay valid while the decode mode and privilege stay (kernel-to-kernel interrupts, IRETs).
+        if (sameMode) _endBlock = true;
+        else UpdateMode();
     }
 
     /// <summary>Linear address of a stack slot in <paramref name="ss"/>, which may not be loaded yet.</summary>
@@ -246,7 +250,7 @@ internal sealed partial class X86Cpu
         else
         {
             ReadTssStack32(newCpl, 0, out ushort ssSelector, out newSp);
-            newSs = CheckStackSegment(ssSelector, newCpl, Vector.TS, 0, out ulong ssAddress, out SegmentDescriptor ssDesc);
+            newSs = CheckStackSegment(ssSelector, newCpl, Vector.TS, 0, false, out ulong ssAddress, out SegmentDescriptor ssDesc);
             MarkAccessed(ssAddress, ssDesc);
             newSp &= StackMask(newSs, false);
         }
@@ -308,10 +312,10 @@ internal sealed partial class X86Cpu
         int frame = 2 * size + (int)release;
         ulong newSp = PeekStack(frame, size);
         ushort ssSelector = (ushort)PeekStack(frame + size, size);
-        Segment newSs = CheckStackSegment(ssSelector, rpl, Vector.GP, 0, out ulong ssAddress, out SegmentDescriptor ssDesc);
+        bool flat64 = Is64BitCode(cs);
+        Segment newSs = CheckStackSegment(ssSelector, rpl, Vector.GP, 0, flat64, out ulong ssAddress, out SegmentDescriptor ssDesc);
         MarkAccessed(address, d);
         if (!newSs.Unusable) MarkAccessed(ssAddress, ssDesc);
-        bool flat64 = Is64BitCode(cs);
         Seg[SS] = newSs;
         CommitCodeSegment(cs, rpl, rip);
         CommitStackPointer((newSp + release) & StackMask(newSs, flat64), flat64);

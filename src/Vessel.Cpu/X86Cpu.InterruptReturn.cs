@@ -61,8 +61,7 @@ internal sealed partial class X86Cpu
 
         ulong newSp = PeekStack(3 * size, size);
         ushort ssSelector = (ushort)PeekStack(4 * size, size);
-        if ((ssSelector & 0xFFFC) == 0 && !target64) Fault(Vector.GP, 0);
-        Segment ss = CheckStackSegment(ssSelector, rpl, Vector.GP, 0, out ulong ssAddress, out SegmentDescriptor ssDesc);
+        Segment ss = CheckStackSegment(ssSelector, rpl, Vector.GP, 0, target64, out ulong ssAddress, out SegmentDescriptor ssDesc);
         MarkAccessed(address, d);
         if (!ss.Unusable) MarkAccessed(ssAddress, ssDesc);
         RestoreFlags(flags, size, oldCpl, oldIopl);

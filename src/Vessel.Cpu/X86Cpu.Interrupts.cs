@@ -41,6 +41,13 @@ internal sealed partial class X86Cpu
                 DeliverOnce(vector, source, hasErrorCode, errorCode);
                 return;
             }
+            catch (ExitToVmm)
+            {
+                // A descriptor table or stack in MMIO: the event cannot be restarted after the VMM answers.
+                _hasCompletedRead = false;
+                RequestExit(VcpuExit.InternalError($"delivering vector {vector} read MMIO (descriptor table or stack outside RAM)"));
+                return;
+            }
             catch (CpuFault f)
             {
                 // A fault while starting INT n belongs to the INT instruction itself.
@@ -161,7 +168,7 @@ internal sealed partial class X86Cpu
         if (inner)
         {
             ReadTssStack32(newCpl, ext, out ushort ssSelector, out sp);
-            ss = CheckStackSegment(ssSelector, newCpl, Vector.TS, ext, out ulong ssAddress, out SegmentDescriptor ssDesc);
+            ss = CheckStackSegment(ssSelector, newCpl, Vector.TS, ext, false, out ulong ssAddress, out SegmentDescriptor ssDesc);
             MarkAccessed(ssAddress, ssDesc);
             ssError = SelectorError(ssSelector, ext);
         }

@@ -91,7 +91,7 @@ internal sealed partial class X86Cpu
         }
         if (seg == SS)
         {
-            Seg[SS] = CheckStackSegment(selector, Cpl, Vector.GP, 0, out ulong ssAddress, out SegmentDescriptor ssDesc);
+            Seg[SS] = CheckStackSegment(selector, Cpl, Vector.GP, 0, Bitness == 64, out ulong ssAddress, out SegmentDescriptor ssDesc);
             if (!Seg[SS].Unusable) MarkAccessed(ssAddress, ssDesc);
             return;
         }
@@ -112,15 +112,16 @@ internal sealed partial class X86Cpu
 
     /// <summary>Validates <paramref name="selector"/> as the stack segment for privilege <paramref name="cpl"/>
     /// and returns the hidden part to load. Failures raise <paramref name="vector"/> (#GP for MOV SS, #TS for
-    /// stack switches) with the selector; a not-present segment raises #SS (or #TS during a stack switch).</summary>
-    private Segment CheckStackSegment(ushort selector, int cpl, int vector, uint ext, out ulong address, out SegmentDescriptor d)
+    /// stack switches) with the selector; a not-present segment raises #SS (or #TS during a stack switch).
+    /// <paramref name="allowNull"/>: the new code runs in 64-bit mode, where a null SS is legal below ring 3.</summary>
+    private Segment CheckStackSegment(ushort selector, int cpl, int vector, uint ext, bool allowNull, out ulong address,
+        out SegmentDescriptor d)
     {
         if ((selector & 0xFFFC) == 0)
         {
-            // 64-bit mode allows a null SS below ring 3 when RPL = CPL (and IRET/RETF/gates produce one).
             address = 0;
             d = default;
-            if (LongModeActive && cpl < 3 && (selector & 3) == cpl) return NullSegment(selector, cpl);
+            if (allowNull && cpl < 3 && (selector & 3) == cpl) return NullSegment(selector, cpl);
             Fault(vector, ext);
         }
         d = ReadDescriptorOrFault(selector, vector, ext, out address);
