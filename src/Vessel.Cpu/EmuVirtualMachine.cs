@@ -17,6 +17,8 @@ public sealed class EmuVirtualMachine : IVirtualMachine
 
     public GuestMemory Memory { get; } = new();
 
+    internal EmuOptions Options => _hypervisor.Options;
+
     internal CodePageMap Code { get; } = new();
     internal EmuPlatform Platform { get; } = new();
 
