@@ -20,7 +20,7 @@ internal sealed partial class X86Cpu
         if (!ProtectedMode)
         {
             ulong realIp = ip & SizeMask(size);
-            if (realIp > Seg[CS].Limit && size == 2) Fault(Vector.GP, 0);
+            if (realIp > Seg[CS].Limit) Fault(Vector.GP, 0);
             SetStackPointer(Gpr[4] + (ulong)(3 * size));
             RestoreFlags(flags, size, 0, 3);
             EnterRealModeCode(selector, realIp);
