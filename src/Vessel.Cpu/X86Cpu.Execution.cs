@@ -112,13 +112,15 @@ internal sealed unsafe partial class X86Cpu
 
     private void RunBlockBody(DecodedBlock block)
     {
-        if (!_interruptShadow && TryRunCompiled(block)) return;
+        bool singleStep = (_rflags & Hypervisor.RflagsBits.Tf) != 0;
+        if (!_interruptShadow && !singleStep && TryRunCompiled(block)) return;
         Instruction[] instructions = block.Instructions;
         FastOp[] fastOps = block.FastOps;
         int count = block.Count;
-        if (_interruptShadow)
+        if (_interruptShadow || singleStep)
         {
             // STI / MOV SS: exactly one more instruction runs before interrupts are looked at again.
+            // TF: one instruction, then the single-step trap.
             count = 1;
             _interruptShadow = false;
             _endBlock = true;
@@ -136,6 +138,7 @@ internal sealed unsafe partial class X86Cpu
             InstructionsRetired++;
             if (_endBlock) break;
         }
+        if (singleStep || _singleStepForced) SingleStepTrap();
     }
 
     /// <summary>The block a previous run of <paramref name="block"/> led to at the current RIP, if its link
