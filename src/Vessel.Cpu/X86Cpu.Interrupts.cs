@@ -26,6 +26,13 @@ internal sealed partial class X86Cpu
     /// <summary>An NMI handler runs: further NMIs wait for the next IRET.</summary>
     private bool _nmiBlocked;
 
+    /// <summary>RESET/INIT: NMIs unblocked, no pending single-step trap.</summary>
+    private void ResetEventDelivery()
+    {
+        _nmiBlocked = false;
+        _singleStepForced = false;
+    }
+
     /// <summary>Delivers a fault raised by an instruction (RIP already at the instruction).</summary>
     private void DeliverFault(CpuFault f) => DeliverEvent(f.FaultVector, InterruptSource.Exception, f.HasErrorCode, f.ErrorCode);
 

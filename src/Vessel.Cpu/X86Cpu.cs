@@ -75,6 +75,7 @@ internal sealed unsafe partial class X86Cpu
         Gpr[2] = 0x600; // EDX holds the processor signature after reset
         ResetMsrs();
         ResetFpu();
+        ResetEventDelivery();
     }
 
     public void Kick()
