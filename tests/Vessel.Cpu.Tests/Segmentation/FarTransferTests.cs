@@ -193,4 +193,26 @@ public class FarTransferTests
         Assert.Equal(VcpuExitReason.Halt, g.Run().Reason);
         Assert.Equal(0x64UL, g.Registers.Rax);
     }
+
+    [Fact]
+    public void FarJumpInto16BitProtectedModeCode()
+    {
+        using var g = new SegmentedGuest(longMode: false);
+        g.Load(SegmentedGuest.CodeBase, 32, a => a.jmp(SegmentedGuest.KernelCode16, 0x8000));
+        g.Load(0x8000, 16, a =>
+        {
+            a.mov(ax, SegmentedGuest.KernelData);
+            a.mov(ds, ax);
+            a.mov(bx, 0x1234);
+            a.push(bx);              // a 16-bit push in 16-bit code
+            a.mov(ecx, 0x5678_9ABC); // needs the operand-size prefix here
+            a.hlt();
+        });
+        g.Start(SegmentedGuest.CodeBase, SegmentedGuest.KernelCode32, SegmentedGuest.KernelData, 0x7000);
+        Assert.Equal(VcpuExitReason.Halt, g.Run().Reason);
+        Assert.Equal(0x1234UL, g.Registers.Rbx);
+        Assert.Equal(0x7000UL - 2, g.Registers.Rsp);
+        Assert.Equal(0x5678_9ABCUL, g.Registers.Rcx);
+        Assert.False(g.SpecialRegisters.Cs.DefaultBig);
+    }
 }
