@@ -315,4 +315,28 @@ public class InterruptDeliveryTests
         Assert.Equal(VcpuExitReason.InternalError, exit.Reason);
         Assert.Contains("task gate", exit.Message);
     }
+
+    [Fact]
+    public void BadRing0StackInTheTssIsInvalidTssWithTheSelector()
+    {
+        using var g = new SegmentedGuest(longMode: false);
+        g.WriteU32(SegmentedGuest.TssBase + 8, SegmentedGuest.UserData); // SS0 with DPL 3
+        g.SetGate32(0x80, SegmentedGuest.KernelCode32, Handler, dpl: 3);
+        // #TS goes to a conforming handler, which runs at CPL 3 on the user stack (no stack switch needed).
+        const ushort conforming = 11 << 3;
+        g.SetGdt(11, SegmentedGuest.Code(dpl: 0, bits: 32, conforming: true));
+        g.SetGate32(10, conforming, Handler2, dpl: 0);
+        g.Load(Handler2, 32, a =>
+        {
+            a.pop(eax);
+            a.mov(__dword_ptr[0x600], eax);
+            a.mov(__dword_ptr[0x604], esp);
+            a.cli(); // #GP at CPL 3; no #GP or #DF gate: the run ends in a triple fault
+        });
+        g.Load(SegmentedGuest.CodeBase, 32, a => a.@int(0x80));
+        g.Start(SegmentedGuest.CodeBase, SegmentedGuest.UserCode32, SegmentedGuest.UserData, SegmentedGuest.UserStack);
+        Assert.Equal(VcpuExitReason.Shutdown, g.Run().Reason);
+        Assert.Equal((uint)SegmentedGuest.UserData & ~3u, g.ReadU32(0x600)); // INT n: EXT clear
+        Assert.Equal((uint)SegmentedGuest.UserStack - 12, g.ReadU32(0x604));
+    }
 }
