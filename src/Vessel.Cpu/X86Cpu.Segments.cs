@@ -94,8 +94,9 @@ internal sealed partial class X86Cpu
         }
         if (seg == SS)
         {
-            Seg[SS] = CheckStackSegment(selector, Cpl, Vector.GP, 0, Bitness == 64, out ulong ssAddress, out SegmentDescriptor ssDesc);
-            if (!Seg[SS].Unusable) MarkAccessed(ssAddress, ssDesc);
+            Segment ss = CheckStackSegment(selector, Cpl, Vector.GP, 0, Bitness == 64, out ulong ssAddress, out SegmentDescriptor ssDesc);
+            if (!ss.Unusable) MarkAccessed(ssAddress, ssDesc);
+            Seg[SS] = ss;
             return;
         }
         if ((selector & 0xFFFC) == 0)
