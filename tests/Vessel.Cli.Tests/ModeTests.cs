@@ -7,6 +7,7 @@ public class ModeTests
 {
     [Theory]
     [InlineData(32, "protected\n", 5)]
+    [InlineData(64, "long mode\n", 9)]
     public void ElfKernelPrintsAndExitsThroughDebugExit(int bitness, string text, byte value)
     {
         using var kernel = CliRunner.File(TinyElf.PrintThenExit(bitness, text, value));
