@@ -48,9 +48,10 @@ internal sealed partial class X86Cpu
         if (value >> 32 != 0) return false;
         int offset = (int)(index - 0x800) << 4;
         if (offset == 0xB0 && value != 0) return false; // EOI takes only 0
+        if (offset == 0x3F0 && value > 0xFF) return false; // SELF IPI: a vector only
         return IsApicRegister(offset) && apic.WriteRegister(offset, (uint)value);
     }
 
     private static bool IsApicRegister(int offset) => offset is 0x20 or 0x30 or 0x80 or 0xA0 or 0xB0 or 0xD0 or 0xF0
-        or (>= 0x100 and < 0x280) or 0x280 or 0x2F0 or (>= 0x320 and <= 0x3E0) or 0x3F0;
+        or (>= 0x100 and < 0x280) or 0x280 or (>= 0x320 and <= 0x390) or 0x3E0 or 0x3F0;
 }
