@@ -35,6 +35,7 @@ internal sealed unsafe partial class X86Cpu
                 _kickRequested = false;
                 return VcpuExit.Interrupted();
             }
+            PollTimersIfDue();
 
             if ((WaitingForSipi || _pendingInit) && ProcessStartupSignals())
             {
