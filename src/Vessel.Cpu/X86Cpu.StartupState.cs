@@ -17,6 +17,7 @@ internal sealed partial class X86Cpu
     /// <summary>Requests INIT (from another thread); applied by this vCPU's own thread.</summary>
     internal void SignalInit()
     {
+        _pendingSipiVector = -1; // a SIPI sent after this INIT must survive its processing
         _pendingInit = true;
         Kick();
     }
@@ -24,6 +25,7 @@ internal sealed partial class X86Cpu
     /// <summary>Requests a start-up at <paramref name="vector"/> (ignored unless waiting for SIPI).</summary>
     internal void SignalSipi(int vector)
     {
+        if (!WaitingForSipi && !_pendingInit) return;
         _pendingSipiVector = vector & 0xFF;
         Wake();
     }
@@ -38,7 +40,6 @@ internal sealed partial class X86Cpu
             Reset();
             ApicBase = apicBase;
             WaitingForSipi = true;
-            _pendingSipiVector = -1;
         }
         if (!WaitingForSipi) return false;
         int vector = _pendingSipiVector;
