@@ -145,6 +145,77 @@ public class PlatformGuestTests
     }
 
     [Fact]
+    public void Level_triggered_ioapic_pin_redelivers_after_eoi_while_the_line_stays_high()
+    {
+        using var g = new TinyGuest();
+        // Handler: LAPIC EOI (broadcast to the IOAPIC, which delivers again while GSI 10 is high);
+        // the third time it masks the pin.
+        g.Load(Handler, TinyGuest.Assemble(16, Handler, a =>
+        {
+            var done = a.CreateLabel();
+            a.push(ax);
+            a.inc(__byte_ptr[Counter]);
+            a.mov(al, (byte)'I');
+            a.@out(0xE9, al);
+            a.cmp(__byte_ptr[Counter], 3);
+            a.jb(done);
+            a.mov(__dword_ptr.gs[0x00], 0x10 + 2 * 10);
+            a.mov(__dword_ptr.gs[0x10], 0x0001_8050);  // masked, level, vector 0x50
+            a.Label(ref done);
+            a.mov(__dword_ptr.fs[0xB0], 0);
+            a.pop(ax);
+            a.iret();
+        }));
+        g.Load(Code, TinyGuest.Assemble(16, Code, a =>
+        {
+            a.cli();
+            a.mov(__word_ptr[0x50 * 4], Handler);
+            a.mov(__word_ptr[0x50 * 4 + 2], 0);
+            a.mov(__dword_ptr.fs[0xF0], 0x1FF);
+            a.mov(__dword_ptr.gs[0x00], 0x10 + 2 * 10 + 1);
+            a.mov(__dword_ptr.gs[0x10], 0);                // destination APIC 0
+            a.mov(__dword_ptr.gs[0x00], 0x10 + 2 * 10);
+            a.mov(__dword_ptr.gs[0x10], 0x0000_8050);      // unmasked, level, vector 0x50
+            WaitForInterrupts(a, 3);
+            a.mov(eax, __dword_ptr.gs[0x10]);              // entry after the handler masked it
+            a.hlt();
+        }));
+        g.StartRealMode(Code);
+        SpecialRegisters s = g.Vcpu.GetSpecialRegisters();
+        s.Fs.Base = 0xFEE0_0000;
+        s.Gs.Base = 0xFEC0_0000;
+        g.Vcpu.SetSpecialRegisters(s);
+        g.Vm.SetIrqLine(10, true);
+        Assert.Equal(VcpuExitReason.Halt, g.Run().Reason);
+        Assert.Equal("III", g.Output.ToString());
+        Assert.Equal(0x0001_8050UL, g.Vcpu.GetRegisters().Rax); // remote IRR clear after the last EOI
+    }
+
+    [Fact]
+    public void Msi_from_the_vmm_interrupts_the_guest()
+    {
+        using var g = new TinyGuest();
+        g.Load(Handler, CountingHandler('M', a => a.mov(__dword_ptr.fs[0xB0], 0)));
+        g.Load(Code, TinyGuest.Assemble(16, Code, a =>
+        {
+            a.cli();
+            a.mov(__word_ptr[0x61 * 4], Handler);
+            a.mov(__word_ptr[0x61 * 4 + 2], 0);
+            a.mov(__dword_ptr.fs[0xF0], 0x1FF);
+            a.@out(0x80, al); // tells the test the APIC is enabled
+            WaitForInterrupts(a, 1);
+            a.hlt();
+        }));
+        g.StartRealMode(Code);
+        PointFsAtTheApic(g);
+        VcpuExit exit = g.Vcpu.Run();
+        Assert.Equal((VcpuExitReason.IoOut, (ushort)0x80), (exit.Reason, exit.Port));
+        g.Vm.SignalMsi(0xFEE0_0000, 0x61);
+        Assert.Equal(VcpuExitReason.Halt, g.Run().Reason);
+        Assert.Equal("M", g.Output.ToString());
+    }
+
+    [Fact]
     public void Init_and_startup_ipis_start_an_application_processor_in_real_mode()
     {
         using var g = new TinyGuest();
