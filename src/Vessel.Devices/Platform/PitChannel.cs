@@ -66,10 +66,10 @@ internal sealed class PitChannel
     {
         _reload = value & 0xFFFF;
         NullCount = false;
-        bool periodicReload = _loaded && Mode is 2 or 3 && _running;
         _loaded = true;
         if (Mode is 1 or 5) return; // waits for a gate trigger
-        if (periodicReload) return; // modes 2/3 take a new count at the end of the current period
+        // Every other mode (re)starts from the new count at once (modes 2/3 would wait for the end of
+        // the current period on real hardware; guests reprogram them only while stopped).
         _start = now;
         _pausedElapsed = 0;
         _running = Gate;
