@@ -216,6 +216,38 @@ public class PlatformGuestTests
     }
 
     [Fact]
+    public void Gsi0_reaches_ioapic_pin2_as_the_mp_table_routes_isa_irq0()
+    {
+        using var g = new TinyGuest();
+        g.Load(Handler, CountingHandler('P', a => a.mov(__dword_ptr.fs[0xB0], 0)));
+        g.Load(Code, TinyGuest.Assemble(16, Code, a =>
+        {
+            a.cli();
+            a.mov(__word_ptr[0x62 * 4], Handler);
+            a.mov(__word_ptr[0x62 * 4 + 2], 0);
+            a.mov(al, 0xFF);
+            a.@out(0x21, al);                             // PIC fully masked
+            a.mov(__dword_ptr.fs[0xF0], 0x1FF);
+            a.mov(__dword_ptr.gs[0x00], 0x10 + 2 * 2);
+            a.mov(__dword_ptr.gs[0x10], 0x62);            // pin 2: edge, vector 0x62, APIC 0
+            a.@out(0x80, al);
+            WaitForInterrupts(a, 1);
+            a.hlt();
+        }));
+        g.StartRealMode(Code);
+        SpecialRegisters s = g.Vcpu.GetSpecialRegisters();
+        s.Fs.Base = 0xFEE0_0000;
+        s.Gs.Base = 0xFEC0_0000;
+        g.Vcpu.SetSpecialRegisters(s);
+        VcpuExit exit = g.Vcpu.Run();
+        Assert.Equal((VcpuExitReason.IoOut, (ushort)0x80), (exit.Reason, exit.Port));
+        g.Vm.SetIrqLine(0, true);
+        g.Vm.SetIrqLine(0, false);
+        Assert.Equal(VcpuExitReason.Halt, g.Run().Reason);
+        Assert.Equal("P", g.Output.ToString());
+    }
+
+    [Fact]
     public void Init_and_startup_ipis_start_an_application_processor_in_real_mode()
     {
         using var g = new TinyGuest();
