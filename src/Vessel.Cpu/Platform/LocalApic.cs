@@ -162,6 +162,11 @@ internal sealed class LocalApic : IInterruptController
                 lock (_lock)
                 {
                     if (!SoftwareEnabled) return;
+                    if (message.Vector < 16)
+                    {
+                        ReportError(0x40); // received illegal vector
+                        break;
+                    }
                     Set(_irr, message.Vector);
                     if (message.LevelTriggered) Set(_tmr, message.Vector); else Clear(_tmr, message.Vector);
                     UpdatePending();
@@ -194,6 +199,13 @@ internal sealed class LocalApic : IInterruptController
         if (_eventPending) _host.Wake();
     }
 
+    /// <summary>Records an error for the next ESR write to latch and raises the LVT error interrupt.</summary>
+    private void ReportError(uint bits)
+    {
+        _pendingEsr |= bits;
+        RaiseLvt(LvtError);
+    }
+
     /// <summary>Raises an LVT entry's interrupt (timer, LINT1, error) unless masked.</summary>
     private void RaiseLvt(int index)
     {
@@ -204,6 +216,11 @@ internal sealed class LocalApic : IInterruptController
             case 4: _nmiPending = true; break;
             case 0:
                 int vector = (int)(lvt & 0xFF);
+                if (vector < 16)
+                {
+                    if (index != LvtError) _pendingEsr |= 0x40;
+                    return;
+                }
                 Set(_irr, vector);
                 Clear(_tmr, vector);
                 break;
@@ -455,6 +472,16 @@ internal sealed class LocalApic : IInterruptController
         bool levelAssert = (low & (1 << 14)) != 0, levelTriggered = (low & (1 << 15)) != 0;
         if (mode == DeliveryMode.Init && levelTriggered && !levelAssert) return; // INIT level de-assert
         int shorthand = (int)(low >> 18) & 3;
+        if (mode is DeliveryMode.Fixed or DeliveryMode.LowestPriority && (low & 0xFF) < 16)
+        {
+            lock (_lock)
+            {
+                ReportError(0x20); // send illegal vector
+                UpdatePending();
+            }
+            if (_eventPending) _host.Wake();
+            return;
+        }
         uint destination = X2ApicMode ? high : high >> 24;
         var message = new InterruptMessage((byte)low, mode, (low & (1 << 11)) != 0, destination, levelTriggered && mode == DeliveryMode.Fixed);
         _bus.SendIpi(this, message, shorthand);

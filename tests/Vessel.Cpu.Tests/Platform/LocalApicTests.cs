@@ -214,4 +214,26 @@ public class LocalApicTests
         Assert.True(apic.TryWriteMsr(0x80B, 0));
         Assert.Equal(0u, apic.ReadRegister(0x160));
     }
+
+    [Fact]
+    public void Illegal_vectors_are_reported_in_esr_and_raise_the_error_lvt()
+    {
+        var (sender, _) = NewApic(0);
+        var (receiver, _) = NewApic(1);
+        sender.WriteRegister(0x370, 0xE0); // LVT error: vector 0xE0
+        sender.WriteRegister(0x310, 1u << 24);
+        sender.WriteRegister(0x300, 0x4005); // fixed vector 5: illegal
+        Assert.Equal(0u, sender.ReadRegister(0x280)); // latched by the next ESR write
+        sender.WriteRegister(0x280, 0);
+        Assert.Equal(0x20u, sender.ReadRegister(0x280));
+        Assert.Equal(0xE0, sender.AcknowledgeInterrupt());
+        Assert.False(receiver.HasPendingEvent);
+
+        Fixed(receiver, 3);
+        receiver.WriteRegister(0x280, 0);
+        Assert.Equal(0x40u, receiver.ReadRegister(0x280));
+        Assert.Equal(-1, receiver.AcknowledgeInterrupt()); // its LVT error is masked
+        receiver.WriteRegister(0x280, 0);
+        Assert.Equal(0u, receiver.ReadRegister(0x280));
+    }
 }
