@@ -46,6 +46,7 @@ public sealed partial class RunCommand(RunOptions options, CliStreams streams, C
             // byte[] → ReadOnlyMemory<byte>? turns null into an empty, non-null memory: keep "no initrd" null.
             Initrd = initrd is null ? (ReadOnlyMemory<byte>?)null : initrd,
             CommandLine = options.CommandLine,
+            KernelName = kernelPath,
             SerialOutput = serialOutput,
             LoggerFactory = logging,
         };

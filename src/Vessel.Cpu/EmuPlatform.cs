@@ -1,70 +1,63 @@
 using Vessel.Cpu.Platform;
-using Vessel.Devices;
 using Vessel.Devices.Platform;
 
 namespace Vessel.Cpu;
 
-/// <summary>The devices KVM keeps in the kernel (LAPIC, IOAPIC, PIC, PIT), hosted by the emu backend so
-/// the VMM above cannot tell the backends apart. Accesses they claim never leave the backend.
-/// <para>The VM-wide devices (PIC pair, PIT, port 0x61, IOAPIC) share one lock; each local APIC has its
-/// own, always taken after this one. Time: there is no timer thread. Every vCPU polls the platform from
-/// its run loop when the earliest deadline it knows (its LAPIC timer, the PIT's next IRQ 0) has passed,
-/// and a halted vCPU sleeps until that deadline or a wake; whichever vCPU comes first services the PIT,
-/// and the interrupt then travels to its destination like any other.</para>
-/// <para>GSI routing, as the MP table describes it: GSI 0 (PIT) → PIC IRQ 0 and IOAPIC pin 2; GSI 1-15
-/// → PIC IRQ n and IOAPIC pin n (2 is the cascade, pin 2 belongs to IRQ 0); GSI 16-23 → IOAPIC pins.</para></summary>
-internal sealed class EmuPlatform : IExtIntSource
+/// <summary>The devices KVM keeps in the kernel, hosted by the emu backend so the VMM above cannot tell the
+/// backends apart: a local APIC per vCPU, the I/O APIC, the 8259 pair and the 8254 PIT. Accesses they claim
+/// never leave the backend. Time-driven work (APIC timers, the PIT) runs when a vCPU polls: every vCPU polls its
+/// own APIC, vCPU 0 also polls the PIT; a halted vCPU sleeps until its next deadline or a wake-up.</summary>
+internal sealed class EmuPlatform
 {
-    private readonly object _lock = new();
     private readonly GuestClock _clock;
-    private readonly DualPic _pic;
-    private readonly Pit8254 _pit;
-    private readonly SystemControlPortB _portB;
+    private readonly ApicBus _bus = new();
+    private readonly DualPic _pic = new();
     private readonly IoApic _ioApic;
-    private volatile X86Cpu[] _cpus = [];
-    private long _pitDeadline = long.MaxValue; // host timestamp of the PIT's next IRQ 0 edge
+    private readonly Pit8254 _pit;
+    private int _vcpuCount;
 
     public EmuPlatform(GuestClock clock)
     {
         _clock = clock;
-        Bus = new ApicBus { EoiBroadcast = IoApicEndOfInterrupt };
-        _pic = new DualPic(new Line(PicOutputChanged));
-        _pit = new Pit8254(clock, new Line(level => SetIrqLineLocked(0, level)));
-        _portB = new SystemControlPortB(_pit, clock);
-        _ioApic = new IoApic(Bus, id: 0);
-    }
-
-    public ApicBus Bus { get; }
-
-    /// <summary>Gives a new vCPU its local APIC.</summary>
-    public void Attach(X86Cpu cpu)
-    {
-        var apic = new LocalApic(cpu, Bus, _clock, this);
-        cpu.Lapic = apic;
-        cpu.InterruptController = apic;
-        Bus.Attach(apic);
-        lock (_lock)
+        _ioApic = new IoApic(_bus.Deliver, id: 0);
+        _pit = new Pit8254(clock.NowNanoseconds, level => SetIsaIrq(0, level));
+        _bus.Pic = _pic;
+        _bus.IoApic = _ioApic;
+        _pic.OutputChanged += () =>
         {
-            _cpus = [.. _cpus, cpu];
-            apic.SetPicOutput(_pic.InterruptOutput);
-        }
+            foreach (var apic in _bus.Apics)
+                if (apic.Id == 0) apic.ExtIntChanged();
+        };
     }
 
-    // ------------------------------------------------------------------ MMIO
+    /// <summary>Gives a new vCPU its local APIC; application processors wait for INIT/SIPI, as KVM's do.</summary>
+    public void AttachVcpu(X86Cpu cpu)
+    {
+        var apic = new LocalApic(cpu, _bus, _clock);
+        cpu.LocalApic = apic;
+        cpu.InterruptController = apic;
+        _bus.Attach(apic);
+        // The I/O APIC's id follows the processors' (the MP table gives it the id after the last vCPU).
+        Interlocked.Increment(ref _vcpuCount);
+        if (cpu.VcpuId != 0) cpu.WaitingForSipi = true;
+    }
+
+    public void DetachVcpu(X86Cpu cpu)
+    {
+        if (cpu.LocalApic is { } apic) _bus.Detach(apic);
+    }
 
     public bool TryReadMmio(X86Cpu cpu, ulong physical, int size, out ulong value)
     {
         value = 0;
-        LocalApic? apic = cpu.Lapic;
-        if (apic != null && IsApicPage(apic, physical))
+        if (cpu.LocalApic is { MmioEnabled: true } apic && (physical & ~0xFFFUL) == apic.MmioBase)
         {
-            uint offset = (uint)(physical & 0xFFF);
-            value = (ulong)apic.ReadRegister(offset & 0xFF0) >> (int)((offset & 3) * 8);
+            value = (physical & 0xF) == 0 && size == 4 ? apic.ReadRegister((int)(physical & 0xFF0)) : 0;
             return true;
         }
-        if (physical - IoApic.BaseAddress < IoApic.Size)
+        if (physical - IoApic.DefaultBase < 0x1000)
         {
-            lock (_lock) value = _ioApic.Read(physical - IoApic.BaseAddress, size);
+            value = size == 4 ? _ioApic.Read(physical & 0xFF) : 0;
             return true;
         }
         return false;
@@ -72,157 +65,98 @@ internal sealed class EmuPlatform : IExtIntSource
 
     public bool TryWriteMmio(X86Cpu cpu, ulong physical, int size, ulong value)
     {
-        LocalApic? apic = cpu.Lapic;
-        if (apic != null && IsApicPage(apic, physical))
+        if (cpu.LocalApic is { MmioEnabled: true } apic && (physical & ~0xFFFUL) == apic.MmioBase)
         {
-            uint offset = (uint)(physical & 0xFFF);
-            if ((offset & 0xF) == 0) apic.WriteRegister(offset, (uint)value);
+            if ((physical & 0xF) == 0 && size == 4) apic.WriteRegister((int)(physical & 0xFF0), (uint)value);
             return true;
         }
-        if (physical - IoApic.BaseAddress < IoApic.Size)
+        if (physical - IoApic.DefaultBase < 0x1000)
         {
-            lock (_lock) _ioApic.Write(physical - IoApic.BaseAddress, size, value);
+            if (size == 4) _ioApic.Write(physical & 0xFF, (uint)value);
             return true;
         }
         return false;
     }
 
-    private static bool IsApicPage(LocalApic apic, ulong physical) =>
-        (physical & ~0xFFFUL) == apic.MmioBase && apic.HardwareEnabled && !apic.X2ApicMode;
-
-    // ------------------------------------------------------------------ ports
-
-    private static bool IsPlatformPort(ushort port) => port is 0x20 or 0x21 or 0xA0 or 0xA1 or 0x4D0 or 0x4D1
-        or (>= Pit8254.BasePort and <= Pit8254.BasePort + 3) or SystemControlPortB.Port;
-
     public bool TryReadPort(X86Cpu cpu, ushort port, int size, out ulong value)
     {
-        value = 0;
-        if (!IsPlatformPort(port)) return false;
-        lock (_lock)
+        switch (port)
         {
-            for (int i = 0; i < size; i++)
-                value |= (ulong)ReadByte((ushort)(port + i)) << (8 * i);
+            case DualPic.MasterCommand or DualPic.MasterData or DualPic.SlaveCommand or DualPic.SlaveData
+                or DualPic.ElcrMaster or DualPic.ElcrSlave:
+                value = _pic.Read(port);
+                return true;
+            case >= Pit8254.Channel0 and <= Pit8254.Command or Pit8254.PortB:
+                value = _pit.Read(port);
+                return true;
+            default:
+                value = 0;
+                return false;
         }
-        return true;
     }
 
     public bool TryWritePort(X86Cpu cpu, ushort port, int size, ulong value)
     {
-        if (!IsPlatformPort(port)) return false;
-        bool pitChanged = false;
-        lock (_lock)
-        {
-            for (int i = 0; i < size; i++)
-                pitChanged |= WriteByte((ushort)(port + i), (byte)(value >> (8 * i)));
-            if (pitChanged) ReschedulePitLocked();
-        }
-        if (pitChanged)
-            foreach (X86Cpu c in _cpus)
-            {
-                ((ILocalApicHost)c).RequestTimerPoll();
-                c.Wake();
-            }
-        return true;
-    }
-
-    private byte ReadByte(ushort port) => port switch
-    {
-        0x20 or 0x21 => _pic.Read(false, port & 1),
-        0xA0 or 0xA1 => _pic.Read(true, port & 1),
-        0x4D0 or 0x4D1 => _pic.ReadElcr(port & 1),
-        >= Pit8254.BasePort and <= Pit8254.BasePort + 3 => _pit.Read(port - Pit8254.BasePort),
-        SystemControlPortB.Port => _portB.Read(),
-        _ => 0xFF,
-    };
-
-    /// <summary>Writes one byte; true when the PIT's channel 0 schedule may have changed.</summary>
-    private bool WriteByte(ushort port, byte value)
-    {
         switch (port)
         {
-            case 0x20 or 0x21: _pic.Write(false, port & 1, value); return false;
-            case 0xA0 or 0xA1: _pic.Write(true, port & 1, value); return false;
-            case 0x4D0 or 0x4D1: _pic.WriteElcr(port & 1, value); return false;
-            case >= Pit8254.BasePort and <= Pit8254.BasePort + 3: _pit.Write(port - Pit8254.BasePort, value); return true;
-            case SystemControlPortB.Port: _portB.Write(value); return false;
-            default: return false;
+            case DualPic.MasterCommand or DualPic.MasterData or DualPic.SlaveCommand or DualPic.SlaveData
+                or DualPic.ElcrMaster or DualPic.ElcrSlave:
+                _pic.Write(port, (byte)value);
+                return true;
+            case >= Pit8254.Channel0 and <= Pit8254.Command or Pit8254.PortB:
+                _pit.Write(port, (byte)value);
+                if (port != Pit8254.PortB) WakeBootstrapProcessor(); // it polls the PIT: let it re-plan its sleep
+                return true;
+            default:
+                return false;
         }
     }
 
-    // ------------------------------------------------------------------ interrupt lines
-
+    /// <summary>GSI n: the PIC's IRQ n (n &lt; 16) and I/O APIC pin n, except ISA IRQ 0 which the MP table
+    /// routes to pin 2.</summary>
     public void SetIrqLine(uint gsi, bool level)
     {
-        lock (_lock) SetIrqLineLocked(gsi, level);
+        if (gsi < 16) SetIsaIrq((int)gsi, level);
+        else _ioApic.SetIrq((int)gsi, level);
     }
 
-    private void SetIrqLineLocked(uint gsi, bool level)
+    private void SetIsaIrq(int irq, bool level)
     {
-        if (gsi < 16 && gsi != 2) _pic.SetIrq((int)gsi, level);
-        if (gsi == 0) _ioApic.SetPin(2, level);
-        else if (gsi != 2 && gsi < IoApic.Pins) _ioApic.SetPin((int)gsi, level);
+        _pic.SetIrq(irq, level);
+        if (irq == 2) return; // the cascade: no I/O APIC pin
+        _ioApic.SetIrq(irq == 0 ? 2 : irq, level);
     }
 
-    public void SignalMsi(ulong address, uint data)
+    public void SignalMsi(ulong address, uint data) => _bus.SignalMsi(address, data);
+
+    /// <summary>Runs the time-driven devices this vCPU owns; returns the Stopwatch timestamp of the next deadline.</summary>
+    public long Poll(X86Cpu cpu, long nowTimestamp)
     {
-        if ((address & 0xFFF0_0000) != 0xFEE0_0000) return;
-        Bus.Deliver(InterruptMessage.FromMsi(address, data));
+        long next = cpu.LocalApic?.Poll(nowTimestamp) ?? long.MaxValue;
+        if (cpu.VcpuId == 0)
+        {
+            long pit = _pit.Poll();
+            if (pit != long.MaxValue) next = Math.Min(next, _clock.TimestampAt(pit));
+        }
+        return next;
     }
 
-    private void PicOutputChanged(bool level)
-    {
-        foreach (X86Cpu cpu in _cpus) cpu.Lapic?.SetPicOutput(level);
-    }
+    /// <summary>Whether something other than a maskable interrupt (an NMI or INIT from another vCPU) could end a
+    /// HLT with interrupts disabled: a single vCPU halted that way is finished.</summary>
+    public bool CanWake(X86Cpu cpu) => Volatile.Read(ref _vcpuCount) > 1;
 
-    public int AcknowledgeExtInt()
-    {
-        lock (_lock) return _pic.Acknowledge();
-    }
-
-    private void IoApicEndOfInterrupt(int vector)
-    {
-        lock (_lock) _ioApic.EndOfInterrupt(vector);
-    }
-
-    // ------------------------------------------------------------------ time
-
-    /// <summary>Runs due timers for <paramref name="cpu"/> and the VM-wide PIT; returns the host timestamp
-    /// of the next deadline either of them has.</summary>
-    public long Poll(X86Cpu cpu, long now)
-    {
-        long next = Volatile.Read(ref _pitDeadline);
-        if (now >= next)
-            lock (_lock) next = ReschedulePitLocked();
-        LocalApic? apic = cpu.Lapic;
-        return apic == null ? next : Math.Min(next, apic.Poll(now));
-    }
-
-    private long ReschedulePitLocked()
-    {
-        long ns = _pit.Service();
-        long deadline = ns == long.MaxValue ? long.MaxValue : _clock.TimestampAt(ns);
-        Volatile.Write(ref _pitDeadline, deadline);
-        return deadline;
-    }
-
-    /// <summary>Whether something other than a maskable interrupt could end a HLT with IF=0: a pending
-    /// NMI, or, with more than one vCPU, an NMI or INIT another vCPU may send (KVM keeps such a vCPU halted).</summary>
-    public bool CanWake(X86Cpu cpu) => cpu.Lapic?.NmiPending == true || Bus.Count > 1;
-
-    /// <summary>Blocks a halted vCPU until an interrupt for it arrives, it is kicked, or its next timer is due.</summary>
+    /// <summary>Blocks a halted vCPU until an interrupt for it arrives, its next timer deadline, or a kick.</summary>
     public void WaitForWake(X86Cpu cpu)
     {
-        if (cpu.WaitingForSipi)
-        {
-            cpu.WaitForWakeSignal();
-            return;
-        }
-        cpu.WaitForWakeSignal(Poll(cpu, System.Diagnostics.Stopwatch.GetTimestamp()));
+        long now = System.Diagnostics.Stopwatch.GetTimestamp();
+        long deadline = Poll(cpu, now);
+        if (cpu.InterruptController is { HasPendingEvent: true }) return;
+        cpu.WaitForWakeSignal(deadline);
     }
 
-    private sealed class Line(Action<bool> set) : IInterruptLine
+    private void WakeBootstrapProcessor()
     {
-        public void Set(bool level) => set(level);
+        foreach (var apic in _bus.Apics)
+            if (apic.Id == 0) apic.Cpu.RequestPoll();
     }
 }

@@ -53,9 +53,7 @@ public sealed class EmuVirtualMachine : IVirtualMachine
         {
             if (_vcpus.Exists(v => v.Id == id)) throw new InvalidOperationException($"vCPU {id} already exists");
             var cpu = new X86Cpu(this, id);
-            // Application processors wait for INIT/SIPI, as KVM's MP state has them.
-            if (id > 0) cpu.WaitingForSipi = true;
-            Platform.Attach(cpu);
+            Platform.AttachVcpu(cpu);
             var vcpu = new EmuVcpu(cpu);
             _vcpus.Add(vcpu);
             return vcpu;

@@ -20,6 +20,16 @@ internal sealed unsafe partial class X86Cpu
     private ulong _ipMask = 0xFFFF;
     private readonly bool _fastPaths;
 
+    /// <summary>Stopwatch timestamp at which the platform's timers next need this vCPU to poll them.</summary>
+    private long _nextPoll;
+
+    /// <summary>A timer was (re)armed: poll at the next block boundary, and wake a halted vCPU to re-plan its sleep.</summary>
+    internal void RequestPoll()
+    {
+        _nextPoll = 0;
+        Wake();
+    }
+
     /// <summary>HLT with interrupts enabled: waiting for an interrupt.</summary>
     private bool _halted;
 
@@ -35,7 +45,6 @@ internal sealed unsafe partial class X86Cpu
                 _kickRequested = false;
                 return VcpuExit.Interrupted();
             }
-            PollTimersIfDue();
 
             if ((WaitingForSipi || _pendingInit) && ProcessStartupSignals())
             {
@@ -46,6 +55,8 @@ internal sealed unsafe partial class X86Cpu
             // An instruction waiting for its IN/MMIO value runs before anything else can intervene.
             if (!_hasCompletedRead)
             {
+                long now = System.Diagnostics.Stopwatch.GetTimestamp();
+                if (now >= _nextPoll) _nextPoll = _vm.Platform.Poll(this, now);
                 try
                 {
                     if (DeliverPendingInterrupt()) _halted = false;

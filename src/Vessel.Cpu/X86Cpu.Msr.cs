@@ -96,7 +96,15 @@ internal sealed partial class X86Cpu
             case MsrSysenterEsp: if (!IsCanonical(value)) return false; SysenterEsp = value; return true;
             case MsrSysenterEip: if (!IsCanonical(value)) return false; SysenterEip = value; return true;
             case MsrMcgStatus: if (value != 0) return false; _mcgStatus = 0; return true;
-            case MsrMiscEnable: _miscEnable = value & (MiscEnableFastStrings | MiscEnablePerfMonUnavailable | MiscEnableNoPebs | (1 << 11) | (1UL << 22)) | MiscEnablePerfMonUnavailable; return true;
+            case MsrMiscEnable:
+            {
+                // Bits 7, 11 and 12 are read-only; the architecture reserves 1-2, 4-6, 8-10, 13-15, 17, 19-21, 24-33, 35-63.
+                const ulong readOnly = (1 << 7) | (1 << 11) | (1 << 12);
+                const ulong writable = 1 | (1 << 3) | (1 << 16) | (1 << 18) | (1 << 22) | (1 << 23) | (1UL << 34);
+                if ((value & ~(writable | readOnly)) != 0) return false;
+                _miscEnable = (value & writable) | (_miscEnable & readOnly);
+                return true;
+            }
             case >= MsrMtrrPhysBase0 and <= MsrMtrrPhysMask7: _variableMtrrs[index - MsrMtrrPhysBase0] = value; return true;
             case MsrMtrrFix64K: _fixedMtrrs[0] = value; return true;
             case MsrMtrrFix16K0 or MsrMtrrFix16K1: _fixedMtrrs[1 + index - MsrMtrrFix16K0] = value; return true;

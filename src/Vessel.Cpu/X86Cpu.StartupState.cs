@@ -17,15 +17,14 @@ internal sealed partial class X86Cpu
     /// <summary>Requests INIT (from another thread); applied by this vCPU's own thread.</summary>
     internal void SignalInit()
     {
-        _pendingSipiVector = -1; // a SIPI sent after this INIT must survive its processing
+        _pendingSipiVector = -1; // a SIPI counts only after this INIT
         _pendingInit = true;
-        Kick();
+        Wake();
     }
 
     /// <summary>Requests a start-up at <paramref name="vector"/> (ignored unless waiting for SIPI).</summary>
     internal void SignalSipi(int vector)
     {
-        if (!WaitingForSipi && !_pendingInit) return;
         _pendingSipiVector = vector & 0xFF;
         Wake();
     }
@@ -39,6 +38,7 @@ internal sealed partial class X86Cpu
             ulong apicBase = ApicBase;
             Reset();
             ApicBase = apicBase;
+            LocalApic?.Reset();
             WaitingForSipi = true;
         }
         if (!WaitingForSipi) return false;

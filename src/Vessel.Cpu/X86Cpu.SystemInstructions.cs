@@ -234,12 +234,12 @@ internal sealed partial class X86Cpu
     }
 
     /// <summary>CR8 is the local APIC's TPR (bits 7:4) once the platform attaches a LAPIC; kept here until then.</summary>
-    private ulong ReadTaskPriority() => Lapic is { } apic ? apic.ReadRegister(0x80) >> 4 : Cr8;
+    private ulong ReadTaskPriority() => LocalApic?.TaskPriorityClass ?? Cr8;
 
     private void WriteTaskPriority(ulong value)
     {
         Cr8 = value;
-        Lapic?.WriteRegister(0x80, (uint)value << 4);
+        if (LocalApic is { } apic) apic.TaskPriorityClass = value;
     }
 
     /// <summary>The linear address of a memory operand without segment checks (INVLPG never faults on it).</summary>

@@ -13,7 +13,7 @@ internal static class KernelBoot
     public static VcpuEntryState Load(ReadOnlyMemory<byte> image, GuestMemory memory, MachineConfig config)
     {
         var map = MemoryMap.ForPc(GuestRamLayout.RoundToPages(config.MemoryBytes));
-        var options = new BootOptions { CommandLine = config.CommandLine, Initrd = config.Initrd };
+        var options = new BootOptions { CommandLine = config.CommandLine, Initrd = config.Initrd, ImageName = config.KernelName };
         BootSetup setup = KernelLoader.Load(image.Span, memory, map, options);
         // The MP table sits in the reserved last KiB of base memory, where no loader places anything; with it
         // Linux (acpi=off) finds every vCPU, the IOAPIC and the interrupt wiring.

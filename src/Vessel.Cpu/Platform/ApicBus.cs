@@ -2,57 +2,103 @@ using Vessel.Devices.Platform;
 
 namespace Vessel.Cpu.Platform;
 
-/// <summary>The APIC bus of one VM: routes interrupt messages (IOAPIC pins, MSIs, IPIs) to the local
-/// APICs they address (physical or logical, broadcast, lowest priority) and carries EOIs of
-/// level-triggered vectors back to the IOAPIC.</summary>
-internal sealed class ApicBus : IInterruptMessageSink
+/// <summary>The APIC bus of one VM: routes IPIs, I/O APIC messages and MSIs to the local APICs by delivery mode
+/// and destination (physical, logical flat/cluster, x2APIC, shorthands), and EOIs back to the I/O APIC.</summary>
+internal sealed class ApicBus
 {
     private volatile LocalApic[] _apics = [];
-    private readonly object _attachLock = new();
+    private readonly object _lock = new();
 
-    /// <summary>Called with a level-triggered vector's EOI (the platform forwards it to the IOAPIC).</summary>
-    public Action<int>? EoiBroadcast { get; set; }
-
-    public int Count => _apics.Length;
+    public DualPic? Pic { get; set; }
+    public IoApic? IoApic { get; set; }
 
     public void Attach(LocalApic apic)
     {
-        lock (_attachLock) _apics = [.. _apics, apic];
+        lock (_lock) _apics = [.. _apics, apic];
     }
 
-    public void Deliver(in InterruptMessage message) => Route(message, null, 0);
-
-    /// <summary>An IPI from <paramref name="source"/>'s ICR with destination shorthand
-    /// (0 none, 1 self, 2 all including self, 3 all excluding self).</summary>
-    public void SendIpi(LocalApic source, in InterruptMessage message, int shorthand) => Route(message, source, shorthand);
-
-    public void EndOfInterrupt(int vector) => EoiBroadcast?.Invoke(vector);
-
-    private void Route(in InterruptMessage message, LocalApic? source, int shorthand)
+    public void Detach(LocalApic apic)
     {
-        LocalApic[] apics = _apics;
-        if (shorthand == 1)
+        lock (_lock) _apics = [.. _apics.Where(a => a != apic)];
+    }
+
+    public IReadOnlyList<LocalApic> Apics => _apics;
+
+    public void BroadcastEoi(int vector) => IoApic?.EndOfInterrupt(vector);
+
+    /// <summary>An IPI from <paramref name="source"/>: ICR low word and the destination (8-bit xAPIC or 32-bit x2APIC).</summary>
+    public void SendIpi(LocalApic source, uint icrLow, uint destination)
+    {
+        int vector = (int)(icrLow & 0xFF);
+        int mode = (int)(icrLow >> 8) & 7;
+        bool logical = (icrLow & (1 << 11)) != 0;
+        bool assert = (icrLow & (1 << 14)) != 0;
+        bool level = (icrLow & (1 << 15)) != 0;
+        int shorthand = (int)(icrLow >> 18) & 3;
+        if (mode == 5 && level && !assert) return; // INIT level de-assert: nothing to do
+        foreach (var target in _apics)
         {
-            source!.Accept(message);
+            bool hit = shorthand switch
+            {
+                1 => target == source,
+                2 => true,
+                3 => target != source,
+                _ => logical ? target.MatchesLogical(destination) : target.MatchesPhysical(destination),
+            };
+            if (!hit) continue;
+            if (mode == 1 && shorthand == 0)
+            {
+                DeliverLowestPriority(vector, logical, destination, level);
+                return;
+            }
+            Deliver(target, mode, vector, level);
+        }
+    }
+
+    /// <summary>An interrupt message from the I/O APIC or an MSI.</summary>
+    public void Deliver(ApicMessage m)
+    {
+        if (m.DeliveryMode == 1)
+        {
+            DeliverLowestPriority(m.Vector, m.LogicalDestination, (uint)m.Destination, m.LevelTriggered);
             return;
         }
-        LocalApic? lowest = null;
-        foreach (LocalApic apic in apics)
+        foreach (var target in _apics)
         {
-            bool addressed = shorthand switch
-            {
-                2 => true,
-                3 => apic != source,
-                _ => message.LogicalDestination ? apic.MatchesLogical(message.Destination) : apic.MatchesPhysical(message.Destination),
-            };
-            if (!addressed) continue;
-            if (message.Mode == DeliveryMode.LowestPriority && shorthand == 0)
-            {
-                if (lowest == null || apic.ArbitrationPriority < lowest.ArbitrationPriority) lowest = apic;
-                continue;
-            }
-            apic.Accept(message);
+            bool hit = m.LogicalDestination ? target.MatchesLogical((uint)m.Destination) : target.MatchesPhysical((uint)m.Destination);
+            if (hit) Deliver(target, m.DeliveryMode, m.Vector, m.LevelTriggered);
         }
-        lowest?.Accept(message);
+    }
+
+    /// <summary>An MSI write: address 0xFEExxxxx carries the destination, data the vector and mode.</summary>
+    public void SignalMsi(ulong address, uint data)
+    {
+        if ((address >> 20) != 0xFEE) return;
+        int destination = (int)((address >> 12) & 0xFF);
+        bool logical = (address & (1 << 2)) != 0;
+        Deliver(new ApicMessage((int)(data & 0xFF), (int)(data >> 8) & 7, logical, destination, (data & (1 << 15)) != 0));
+    }
+
+    private void DeliverLowestPriority(int vector, bool logical, uint destination, bool level)
+    {
+        LocalApic? best = null;
+        foreach (var target in _apics)
+        {
+            bool hit = logical ? target.MatchesLogical(destination) : target.MatchesPhysical(destination);
+            if (hit && (best is null || target.TaskPriority < best.TaskPriority)) best = target;
+        }
+        best?.Accept(vector, level);
+    }
+
+    private static void Deliver(LocalApic target, int mode, int vector, bool level)
+    {
+        switch (mode)
+        {
+            case 0: case 1: target.Accept(vector, level); break;
+            case 4: target.AcceptNmi(); break;
+            case 5: target.Cpu.SignalInit(); break;
+            case 6: target.Cpu.SignalSipi(vector); break;
+            case 7: target.ExtIntChanged(); break; // ExtINT: the PIC supplies the vector at acknowledge time
+        }
     }
 }

@@ -5,7 +5,7 @@ namespace Vessel.Cpu.Platform;
 /// <summary>Guest time for one VM: follows host monotonic time from the VM's creation. The TSC ticks at
 /// <see cref="TscHz"/>, the figure CPUID leaves 0x15/0x16 advertise, so Linux needs no calibration and
 /// its clock neither drifts nor jumps.</summary>
-internal sealed class GuestClock : IGuestTimeBase
+internal sealed class GuestClock
 {
     /// <summary>1 GHz: one TSC tick per nanosecond keeps every conversion exact.</summary>
     public const long TscHz = 1_000_000_000;
@@ -21,9 +21,6 @@ internal sealed class GuestClock : IGuestTimeBase
     /// <summary>The host Stopwatch timestamp at which guest time reaches <paramref name="nanoseconds"/>.</summary>
     public long TimestampAt(long nanoseconds) =>
         _origin + (long)((double)nanoseconds * Stopwatch.Frequency / 1_000_000_000);
-
-    /// <summary>Guest time at host Stopwatch timestamp <paramref name="timestamp"/>.</summary>
-    public long NanosecondsAt(long timestamp) => StopwatchToNanoseconds(timestamp - _origin);
 
     private static long StopwatchToNanoseconds(long ticks) =>
         Stopwatch.Frequency == 1_000_000_000 ? ticks : (long)((double)ticks * 1_000_000_000 / Stopwatch.Frequency);

@@ -1,121 +1,112 @@
 namespace Vessel.Devices.Platform;
 
-/// <summary>The I/O APIC at 0xFEC00000: 24 pins, each with a redirection entry that turns its line into
-/// an interrupt message (edge, or level with remote IRR until the local APIC's EOI broadcast).
-/// Registers are reached through IOREGSEL (offset 0x00) and IOWIN (offset 0x10). Not thread-safe:
-/// the platform serialises calls.</summary>
-public sealed class IoApic
+/// <summary>What an I/O APIC hands to the local APICs: one interrupt message (as an MSI would carry).</summary>
+public readonly record struct ApicMessage(int Vector, int DeliveryMode, bool LogicalDestination, int Destination, bool LevelTriggered);
+
+/// <summary>The I/O APIC at 0xFEC00000: 24 pins, a redirection table, edge and level triggering with remote IRR
+/// and the EOI broadcast that clears it. Registers are reached through IOREGSEL (offset 0x00) and IOWIN (0x10).
+/// The owner routes its messages to the local APICs. Thread-safe.</summary>
+public sealed class IoApic(Action<ApicMessage> deliver, byte id = 0)
 {
-    public const ulong BaseAddress = 0xFEC0_0000;
-    public const ulong Size = 0x100;
+    public const ulong DefaultBase = 0xFEC0_0000;
     public const int Pins = 24;
-    public const uint Version = 0x11;
+    private const ulong Masked = 1 << 16, LevelTrigger = 1 << 15, RemoteIrr = 1 << 14, DeliveryStatus = 1 << 12;
 
-    private const ulong Vector = 0xFF, DestinationLogical = 1 << 11, Polarity = 1 << 13, RemoteIrr = 1 << 14,
-        LevelTriggered = 1 << 15, Masked = 1 << 16;
-    private const ulong Writable = Vector | (7 << 8) | DestinationLogical | Polarity | LevelTriggered | Masked | (0xFFUL << 56);
-
-    private readonly IInterruptMessageSink _sink;
-    private readonly ulong[] _redirection = new ulong[Pins];
-    private readonly bool[] _lines = new bool[Pins];
+    private readonly ulong[] _redirection = Enumerable.Repeat(Masked, Pins).ToArray();
+    private readonly bool[] _level = new bool[Pins];
+    private readonly object _lock = new();
     private uint _select;
-    private uint _id;
+    private byte _id = id;
 
-    public IoApic(IInterruptMessageSink sink, byte id)
+    public uint Read(ulong offset)
     {
-        _sink = sink;
-        _id = id;
-        for (int i = 0; i < Pins; i++) _redirection[i] = Masked;
-    }
-
-    public ulong RedirectionEntry(int pin) => _redirection[pin];
-
-    public ulong Read(ulong offset, int size)
-    {
-        return offset switch
+        lock (_lock)
         {
-            0x00 => _select,
-            0x10 => ReadRegister(_select),
-            _ => 0,
-        };
-    }
-
-    public void Write(ulong offset, int size, ulong value)
-    {
-        switch (offset)
-        {
-            case 0x00: _select = (uint)value & 0xFF; break;
-            case 0x10: WriteRegister(_select, (uint)value); break;
+            if (offset == 0x00) return _select;
+            if (offset != 0x10) return 0;
+            return _select switch
+            {
+                0x00 => (uint)_id << 24,
+                0x01 => 0x11 | ((Pins - 1) << 16), // version 0x11, 24 entries
+                0x02 => (uint)_id << 24,
+                >= 0x10 and < 0x10 + Pins * 2 => (uint)(_redirection[(_select - 0x10) / 2] >> (int)(32 * (_select & 1))),
+                _ => 0,
+            };
         }
     }
 
-    private uint ReadRegister(uint index)
+    public void Write(ulong offset, uint value)
     {
-        switch (index)
+        var pending = new List<ApicMessage>();
+        lock (_lock)
         {
-            case 0: return _id << 24;
-            case 1: return ((uint)(Pins - 1) << 16) | Version;
-            case 2: return _id << 24; // arbitration ID
+            if (offset == 0x00)
+            {
+                _select = value & 0xFF;
+                return;
+            }
+            if (offset != 0x10) return;
+            if (_select == 0x00)
+            {
+                _id = (byte)((value >> 24) & 0xF);
+                return;
+            }
+            if (_select is < 0x10 or >= 0x10 + Pins * 2) return;
+            int pin = (int)(_select - 0x10) / 2;
+            ulong old = _redirection[pin];
+            const ulong readOnly = RemoteIrr | DeliveryStatus;
+            ulong updated = (_select & 1) == 0
+                ? (old & (0xFFFF_FFFF_0000_0000UL | readOnly)) | (value & ~(uint)readOnly)
+                : (old & 0xFFFF_FFFFUL) | ((ulong)value << 32);
+            _redirection[pin] = updated;
+            // Unmasking a level-triggered pin whose line is still high delivers it.
+            if (_level[pin] && (updated & Masked) == 0) TryDeliver(pin, pending);
         }
-        int pin = (int)(index - 0x10) / 2;
-        if (index < 0x10 || pin >= Pins) return 0;
-        ulong entry = _redirection[pin];
-        return (index & 1) == 0 ? (uint)entry : (uint)(entry >> 32);
+        foreach (var m in pending) deliver(m);
     }
 
-    private void WriteRegister(uint index, uint value)
+    public void SetIrq(int pin, bool level)
     {
-        if (index == 0)
+        if (pin is < 0 or >= Pins) return;
+        var pending = new List<ApicMessage>(1);
+        lock (_lock)
         {
-            _id = (value >> 24) & 0xF;
-            return;
+            bool wasHigh = _level[pin];
+            _level[pin] = level;
+            bool levelTriggered = (_redirection[pin] & LevelTrigger) != 0;
+            if (level && (levelTriggered || !wasHigh)) TryDeliver(pin, pending);
         }
-        int pin = (int)(index - 0x10) / 2;
-        if (index < 0x10 || pin >= Pins) return;
-        ulong entry = _redirection[pin];
-        ulong updated = (index & 1) == 0 ? (entry & ~0xFFFF_FFFFUL) | value : (entry & 0xFFFF_FFFF) | ((ulong)value << 32);
-        entry = (entry & ~Writable) | (updated & Writable);
-        if ((entry & LevelTriggered) == 0) entry &= ~RemoteIrr;
-        _redirection[pin] = entry;
-        // Unmasking a level-triggered line that is still asserted delivers it now.
-        if ((entry & (LevelTriggered | Masked | RemoteIrr)) == LevelTriggered && _lines[pin]) Deliver(pin);
+        foreach (var m in pending) deliver(m);
     }
 
-    /// <summary>Drives pin <paramref name="pin"/>: true asserted, false deasserted (polarity is the
-    /// wiring's business: callers pass the logical level, as KVM's irq lines do).</summary>
-    public void SetPin(int pin, bool level)
-    {
-        if ((uint)pin >= Pins) return;
-        bool previous = _lines[pin];
-        _lines[pin] = level;
-        ulong entry = _redirection[pin];
-        if (!level || (entry & Masked) != 0) return;
-        if ((entry & LevelTriggered) != 0)
-        {
-            if ((entry & RemoteIrr) == 0) Deliver(pin);
-        }
-        else if (!previous) Deliver(pin);
-    }
-
-    /// <summary>The local APICs' EOI broadcast for a level-triggered <paramref name="vector"/>: clears
-    /// remote IRR and delivers again where the line is still asserted.</summary>
+    /// <summary>A local APIC's EOI for a level-triggered vector: clears remote IRR on the pins with that vector and
+    /// delivers again those whose line is still high.</summary>
     public void EndOfInterrupt(int vector)
     {
-        for (int pin = 0; pin < Pins; pin++)
+        var pending = new List<ApicMessage>();
+        lock (_lock)
         {
-            ulong entry = _redirection[pin];
-            if ((int)(entry & Vector) != vector || (entry & RemoteIrr) == 0) continue;
-            _redirection[pin] = entry & ~RemoteIrr;
-            if (_lines[pin] && (entry & Masked) == 0) Deliver(pin);
+            for (int pin = 0; pin < Pins; pin++)
+            {
+                ulong e = _redirection[pin];
+                if ((int)(e & 0xFF) != vector || (e & RemoteIrr) == 0) continue;
+                _redirection[pin] = e & ~RemoteIrr;
+                if (_level[pin]) TryDeliver(pin, pending);
+            }
         }
+        foreach (var m in pending) deliver(m);
     }
 
-    private void Deliver(int pin)
+    private void TryDeliver(int pin, List<ApicMessage> pending)
     {
-        ulong entry = _redirection[pin];
-        bool level = (entry & LevelTriggered) != 0;
-        if (level) _redirection[pin] = entry | RemoteIrr;
-        _sink.Deliver(new InterruptMessage(
-            (byte)entry, (DeliveryMode)((entry >> 8) & 7), (entry & DestinationLogical) != 0, (uint)(entry >> 56), level));
+        ulong e = _redirection[pin];
+        if ((e & Masked) != 0) return;
+        bool levelTriggered = (e & LevelTrigger) != 0;
+        if (levelTriggered)
+        {
+            if ((e & RemoteIrr) != 0) return; // still being serviced
+            _redirection[pin] = e | RemoteIrr;
+        }
+        pending.Add(new ApicMessage((int)(e & 0xFF), (int)((e >> 8) & 7), (e & (1 << 11)) != 0, (int)(e >> 56), levelTriggered));
     }
 }

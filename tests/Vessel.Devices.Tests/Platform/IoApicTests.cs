@@ -4,21 +4,21 @@ namespace Vessel.Devices.Tests.Platform;
 
 public class IoApicTests
 {
-    private readonly RecordingMessageSink _sink = new();
+    private readonly List<ApicMessage> _messages = [];
     private readonly IoApic _ioApic;
 
-    public IoApicTests() => _ioApic = new IoApic(_sink, id: 2);
+    public IoApicTests() => _ioApic = new IoApic(_messages.Add, id: 2);
 
     private uint ReadRegister(uint index)
     {
-        _ioApic.Write(0x00, 4, index);
-        return (uint)_ioApic.Read(0x10, 4);
+        _ioApic.Write(0x00, index);
+        return _ioApic.Read(0x10);
     }
 
     private void WriteRegister(uint index, uint value)
     {
-        _ioApic.Write(0x00, 4, index);
-        _ioApic.Write(0x10, 4, value);
+        _ioApic.Write(0x00, index);
+        _ioApic.Write(0x10, value);
     }
 
     private void Route(int pin, uint low, byte destination = 0)
@@ -41,20 +41,20 @@ public class IoApicTests
     public void Pins_start_masked_and_deliver_nothing()
     {
         Assert.Equal(0x0001_0000u, ReadRegister(0x10));
-        _ioApic.SetPin(4, true);
-        Assert.Empty(_sink.Messages);
+        _ioApic.SetIrq(4, true);
+        Assert.Empty(_messages);
     }
 
     [Fact]
     public void Edge_pin_delivers_once_per_rising_edge_with_its_routing()
     {
         Route(2, 0x0000_0830, destination: 3); // vector 0x30, logical, fixed, edge
-        _ioApic.SetPin(2, true);
-        _ioApic.SetPin(2, true);
-        _ioApic.SetPin(2, false);
-        _ioApic.SetPin(2, true);
-        Assert.Equal(2, _sink.Messages.Count);
-        Assert.Equal(new InterruptMessage(0x30, DeliveryMode.Fixed, true, 3, false), _sink.Messages[0]);
+        _ioApic.SetIrq(2, true);
+        _ioApic.SetIrq(2, true);
+        _ioApic.SetIrq(2, false);
+        _ioApic.SetIrq(2, true);
+        Assert.Equal(2, _messages.Count);
+        Assert.Equal(new ApicMessage(0x30, 0, true, 3, false), _messages[0]);
         Assert.Equal(3u << 24, ReadRegister(0x15));
     }
 
@@ -62,28 +62,28 @@ public class IoApicTests
     public void Level_pin_sets_remote_irr_until_eoi_and_redelivers_if_still_high()
     {
         Route(10, 0x0000_8041); // vector 0x41, level, physical
-        _ioApic.SetPin(10, true);
-        Assert.Single(_sink.Messages);
+        _ioApic.SetIrq(10, true);
+        Assert.Single(_messages);
         Assert.NotEqual(0u, ReadRegister(0x10 + 20) & (1 << 14));
-        _ioApic.SetPin(10, true);
-        Assert.Single(_sink.Messages);
+        _ioApic.SetIrq(10, true);
+        Assert.Single(_messages);
         _ioApic.EndOfInterrupt(0x41);
-        Assert.Equal(2, _sink.Messages.Count); // still asserted
-        _ioApic.SetPin(10, false);
+        Assert.Equal(2, _messages.Count); // still asserted
+        _ioApic.SetIrq(10, false);
         _ioApic.EndOfInterrupt(0x41);
         Assert.Equal(0u, ReadRegister(0x10 + 20) & (1 << 14));
-        Assert.Equal(2, _sink.Messages.Count);
-        Assert.True(_sink.Messages[1].LevelTriggered);
+        Assert.Equal(2, _messages.Count);
+        Assert.True(_messages[1].LevelTriggered);
     }
 
     [Fact]
     public void Unmasking_an_asserted_level_pin_delivers_it()
     {
         Route(9, 0x0001_8050);
-        _ioApic.SetPin(9, true);
-        Assert.Empty(_sink.Messages);
+        _ioApic.SetIrq(9, true);
+        Assert.Empty(_messages);
         WriteRegister(0x10 + 18, 0x0000_8050);
-        Assert.Single(_sink.Messages);
+        Assert.Single(_messages);
     }
 
     [Fact]
@@ -91,10 +91,10 @@ public class IoApicTests
     {
         Route(0, 0x0000_0700); // ExtINT
         Route(1, 0x0000_0400); // NMI
-        _ioApic.SetPin(0, true);
-        _ioApic.SetPin(1, true);
-        Assert.Equal(DeliveryMode.ExtInt, _sink.Messages[0].Mode);
-        Assert.Equal(DeliveryMode.Nmi, _sink.Messages[1].Mode);
+        _ioApic.SetIrq(0, true);
+        _ioApic.SetIrq(1, true);
+        Assert.Equal(7, _messages[0].DeliveryMode);
+        Assert.Equal(4, _messages[1].DeliveryMode);
     }
 
     [Fact]
@@ -102,12 +102,5 @@ public class IoApicTests
     {
         WriteRegister(0x10, 0x0000_5000 | 0x30);
         Assert.Equal(0x30u, ReadRegister(0x10));
-    }
-
-    [Fact]
-    public void Msi_decoding()
-    {
-        var m = InterruptMessage.FromMsi(0xFEE0_3004, 0x0000_4135);
-        Assert.Equal(new InterruptMessage(0x35, DeliveryMode.LowestPriority, true, 3, false), m);
     }
 }

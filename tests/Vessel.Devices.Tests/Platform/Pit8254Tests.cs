@@ -8,20 +8,23 @@ public class Pit8254Tests
     private readonly RecordingInterruptLine _irq0 = new();
     private readonly Pit8254 _pit;
 
-    public Pit8254Tests() => _pit = new Pit8254(_clock, _irq0);
+    public Pit8254Tests() => _pit = new Pit8254(() => _clock.Nanoseconds, _irq0.Set);
+
+    private void SetChannel2Gate(bool gate) => _pit.Write(Pit8254.PortB, (byte)(gate ? 1 : 0));
+    private bool Channel2Output => (_pit.Read(Pit8254.PortB) & 0x20) != 0;
 
     private void Program(int channel, int mode, int count, bool bcd = false)
     {
-        _pit.Write(3, (byte)((channel << 6) | 0x30 | (mode << 1) | (bcd ? 1 : 0)));
-        _pit.Write(channel, (byte)count);
-        _pit.Write(channel, (byte)(count >> 8));
+        _pit.Write(0x43, (byte)((channel << 6) | 0x30 | (mode << 1) | (bcd ? 1 : 0)));
+        _pit.Write((ushort)(0x40 + channel), (byte)count);
+        _pit.Write((ushort)(0x40 + channel), (byte)(count >> 8));
     }
 
     private int ReadCount(int channel)
     {
-        _pit.Write(3, (byte)(channel << 6)); // latch
-        int low = _pit.Read(channel);
-        return low | (_pit.Read(channel) << 8);
+        _pit.Write(0x43, (byte)(channel << 6)); // latch
+        int low = _pit.Read((ushort)(0x40 + channel));
+        return low | (_pit.Read((ushort)(0x40 + channel)) << 8);
     }
 
     private int Irq0Edges => _irq0.Levels.Count(l => l);
@@ -30,16 +33,16 @@ public class Pit8254Tests
     public void Mode0_counts_down_at_the_pit_rate_and_raises_irq0_once_at_terminal_count()
     {
         Program(0, 0, 1000);
-        _pit.Service();
+        _pit.Poll();
         _clock.AdvancePitTicks(400);
         Assert.Equal(600, ReadCount(0));
         Assert.Equal(0, Irq0Edges);
-        long next = _pit.Service();
+        long next = _pit.Poll();
         _clock.Nanoseconds = next;
-        _pit.Service();
+        _pit.Poll();
         Assert.Equal(1, Irq0Edges);
         _clock.AdvancePitTicks(5000);
-        Assert.Equal(long.MaxValue, _pit.Service());
+        Assert.Equal(long.MaxValue, _pit.Poll());
         Assert.Equal(1, Irq0Edges);
     }
 
@@ -47,12 +50,12 @@ public class Pit8254Tests
     public void Mode2_fires_every_period_and_reports_the_next_deadline()
     {
         Program(0, 2, 100);
-        long first = _pit.Service();
-        Assert.Equal(Pit8254.NanosecondsAt(Pit8254.TicksAt(1_000_000) + 100), first);
+        long first = _pit.Poll();
+        Assert.Equal(FakePlatformClock.NanosecondsAt(FakePlatformClock.TicksAt(1_000_000) + 100), first);
         for (int i = 1; i <= 5; i++)
         {
-            _clock.Nanoseconds = _pit.Service();
-            _pit.Service();
+            _clock.Nanoseconds = _pit.Poll();
+            _pit.Poll();
             Assert.Equal(i, Irq0Edges);
         }
     }
@@ -62,26 +65,26 @@ public class Pit8254Tests
     {
         Program(0, 2, 100);
         _clock.AdvancePitTicks(1050);
-        _pit.Service();
+        _pit.Poll();
         Assert.Equal(1, Irq0Edges);
-        long next = _pit.Service();
-        Assert.Equal(Pit8254.NanosecondsAt(Pit8254.TicksAt(1_000_000) + 1100), next);
+        long next = _pit.Poll();
+        Assert.Equal(FakePlatformClock.NanosecondsAt(FakePlatformClock.TicksAt(1_000_000) + 1100), next);
     }
 
     [Fact]
     public void Mode3_square_wave_counts_by_two_and_out_is_high_for_the_first_half()
     {
-        _pit.Write(3, 0xB6); // channel 2, lobyte/hibyte, mode 3
-        _pit.Write(2, 100);
-        _pit.Write(2, 0);
-        _pit.SetChannel2Gate(true);
-        Assert.True(_pit.Channel2Output);
+        _pit.Write(0x43, 0xB6); // channel 2, lobyte/hibyte, mode 3
+        _pit.Write(0x42, 100);
+        _pit.Write(0x42, 0);
+        SetChannel2Gate(true);
+        Assert.True(Channel2Output);
         _clock.AdvancePitTicks(10);
         Assert.Equal(80, ReadCount(2));
         _clock.AdvancePitTicks(45);
-        Assert.False(_pit.Channel2Output);
+        Assert.False(Channel2Output);
         _clock.AdvancePitTicks(50);
-        Assert.True(_pit.Channel2Output);
+        Assert.True(Channel2Output);
     }
 
     [Fact]
@@ -90,27 +93,27 @@ public class Pit8254Tests
         Program(2, 0, 500);
         _clock.AdvancePitTicks(300);
         Assert.Equal(500, ReadCount(2));
-        Assert.False(_pit.Channel2Output);
-        _pit.SetChannel2Gate(true);
+        Assert.False(Channel2Output);
+        SetChannel2Gate(true);
         _clock.AdvancePitTicks(499);
-        Assert.False(_pit.Channel2Output);
+        Assert.False(Channel2Output);
         _clock.AdvancePitTicks(1);
-        Assert.True(_pit.Channel2Output);
+        Assert.True(Channel2Output);
     }
 
     [Fact]
     public void Mode1_one_shot_starts_on_the_gate_rising_edge()
     {
         Program(2, 1, 50);
-        Assert.True(_pit.Channel2Output);
+        Assert.True(Channel2Output);
         _clock.AdvancePitTicks(100);
-        Assert.True(_pit.Channel2Output);
-        _pit.SetChannel2Gate(true);
-        Assert.False(_pit.Channel2Output);
+        Assert.True(Channel2Output);
+        SetChannel2Gate(true);
+        Assert.False(Channel2Output);
         _clock.AdvancePitTicks(20);
         Assert.Equal(30, ReadCount(2));
         _clock.AdvancePitTicks(30);
-        Assert.True(_pit.Channel2Output);
+        Assert.True(Channel2Output);
     }
 
     [Fact]
@@ -119,11 +122,11 @@ public class Pit8254Tests
         Program(0, 4, 10);
         _clock.AdvancePitTicks(9);
         Assert.Equal(0, Irq0Edges);
-        _pit.Service();
+        _pit.Poll();
         _clock.AdvancePitTicks(2);
-        _pit.Service();
+        _pit.Poll();
         Assert.Equal(1, Irq0Edges);
-        Assert.Equal(long.MaxValue, _pit.Service());
+        Assert.Equal(long.MaxValue, _pit.Poll());
     }
 
     [Fact]
@@ -131,12 +134,12 @@ public class Pit8254Tests
     {
         Program(2, 5, 10);
         _clock.AdvancePitTicks(20);
-        Assert.True(_pit.Channel2Output);
-        _pit.SetChannel2Gate(true);
+        Assert.True(Channel2Output);
+        SetChannel2Gate(true);
         _clock.AdvancePitTicks(10);
-        Assert.False(_pit.Channel2Output);
+        Assert.False(Channel2Output);
         _clock.AdvancePitTicks(1);
-        Assert.True(_pit.Channel2Output);
+        Assert.True(Channel2Output);
     }
 
     [Fact]
@@ -150,14 +153,14 @@ public class Pit8254Tests
     [Fact]
     public void Lobyte_only_and_hibyte_only_access()
     {
-        _pit.Write(3, 0x10); // channel 0, lobyte only, mode 0
-        _pit.Write(0, 200);
+        _pit.Write(0x43, 0x10); // channel 0, lobyte only, mode 0
+        _pit.Write(0x40, 200);
         _clock.AdvancePitTicks(50);
-        Assert.Equal(150, _pit.Read(0));
-        _pit.Write(3, 0x20); // hibyte only
-        _pit.Write(0, 0x02);
+        Assert.Equal(150, _pit.Read(0x40));
+        _pit.Write(0x43, 0x20); // hibyte only
+        _pit.Write(0x40, 0x02);
         _clock.AdvancePitTicks(0x100);
-        Assert.Equal(0x01, _pit.Read(0));
+        Assert.Equal(0x01, _pit.Read(0x40));
     }
 
     [Fact]
@@ -165,9 +168,9 @@ public class Pit8254Tests
     {
         Program(0, 2, 1000);
         _clock.AdvancePitTicks(100);
-        _pit.Write(3, 0x00);
+        _pit.Write(0x43, 0x00);
         _clock.AdvancePitTicks(100);
-        int value = _pit.Read(0) | (_pit.Read(0) << 8);
+        int value = _pit.Read(0x40) | (_pit.Read(0x40) << 8);
         Assert.Equal(900, value);
         Assert.Equal(800, ReadCount(0));
     }
@@ -176,25 +179,24 @@ public class Pit8254Tests
     public void Read_back_latches_status_then_count()
     {
         Program(2, 0, 300);
-        _pit.Write(3, 0xC8); // read-back: count and status of channel 2
-        byte status = _pit.Read(2);
+        _pit.Write(0x43, 0xC8); // read-back: count and status of channel 2
+        byte status = _pit.Read(0x42);
         Assert.Equal(0x30 | (0 << 1), status & 0x3F);
         Assert.Equal(0, status & 0x80); // OUT low in mode 0
         Assert.Equal(0, status & 0x40); // count loaded
-        int count = _pit.Read(2) | (_pit.Read(2) << 8);
+        int count = _pit.Read(0x42) | (_pit.Read(0x42) << 8);
         Assert.Equal(300, count);
     }
 
     [Fact]
     public void Port_b_gates_channel2_and_reads_its_output()
     {
-        var portB = new SystemControlPortB(_pit, _clock);
         Program(2, 0, 100);
-        portB.Write(0x01);
-        Assert.Equal(0x01, portB.Read() & 0x23);
+        _pit.Write(Pit8254.PortB, 0x01);
+        Assert.Equal(0x01, _pit.Read(Pit8254.PortB) & 0x23);
         _clock.AdvancePitTicks(100);
-        Assert.Equal(0x21, portB.Read() & 0x23);
-        portB.Write(0x03);
-        Assert.Equal(0x23, portB.Read() & 0x23);
+        Assert.Equal(0x21, _pit.Read(Pit8254.PortB) & 0x23);
+        _pit.Write(Pit8254.PortB, 0x03);
+        Assert.Equal(0x23, _pit.Read(Pit8254.PortB) & 0x23);
     }
 }
