@@ -45,6 +45,9 @@ internal sealed class LocalApic : IInterruptController
         {
             Array.Clear(_irr); Array.Clear(_isr); Array.Clear(_tmr);
             for (int i = 0; i < _lvt.Length; i++) _lvt[i] = LvtMasked;
+            // The BSP's LINT0 starts as unmasked ExtINT, as KVM's reset leaves it (LINT0_REENABLED quirk) and
+            // QEMU's: the PIC reaches a real-mode guest without any APIC programming.
+            if (Id == 0) _lvt[LvtLint0] = 0x700;
             _tpr = _ldr = _esr = _icrLow = _icrHigh = _divide = _timerInitial = 0;
             _dfr = 0xFFFF_FFFF;
             _svr = 0xFF;

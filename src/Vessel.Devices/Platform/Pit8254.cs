@@ -9,7 +9,8 @@ public sealed class Pit8254(Func<long> nowNanoseconds, Action<bool> irq0)
     public const ushort Channel0 = 0x40, Command = 0x43, PortB = 0x61;
     public const long FrequencyHz = 1_193_182;
 
-    private readonly Channel[] _channels = [new(), new(), new()];
+    // Channel 2's gate is port 0x61 bit 0, low after reset; channels 0 and 1 are always gated on.
+    private readonly Channel[] _channels = [new(gate: true), new(gate: true), new(gate: false)];
     private readonly object _lock = new();
     private byte _portB;
     private int _refresh;
@@ -97,11 +98,13 @@ public sealed class Pit8254(Func<long> nowNanoseconds, Action<bool> irq0)
         return next;
     }
 
-    private sealed class Channel
+    private sealed class Channel(bool gate)
     {
         private int _mode, _access = 3, _reload = 0x10000;
-        private bool _bcd, _gate = true, _counting, _writeLow = true, _readLow = true;
+        private bool _bcd, _gate = gate, _counting, _writeLow = true, _readLow = true;
         private long _start;
+        /// <summary>Modes 0 and 4 stop counting while the gate is low: the ticks counted before it fell.</summary>
+        private long _pausedElapsed;
         private int _pendingLow;
         private int? _latchedCount;
         private bool _latchedHigh;
@@ -152,6 +155,7 @@ public sealed class Pit8254(Func<long> nowNanoseconds, Action<bool> irq0)
         {
             _reload = _bcd ? FromBcd(count) : count;
             _start = now;
+            _pausedElapsed = 0;
             // Modes 1 and 5 wait for a gate edge; the others start counting now (if the gate is high).
             _counting = _mode is not (1 or 5);
         }
@@ -166,28 +170,30 @@ public sealed class Pit8254(Func<long> nowNanoseconds, Action<bool> irq0)
         {
             if (gate && !_gate)
             {
-                // A rising gate (re)starts modes 1, 2, 3 and 5.
+                // A rising gate (re)starts modes 1, 2, 3 and 5 and resumes modes 0 and 4.
                 if (_mode is 1 or 2 or 3 or 5)
                 {
                     _start = now;
                     _counting = true;
                 }
+                else _start = now - _pausedElapsed;
             }
             else if (!gate && _gate && _counting && _mode is 0 or 2 or 3 or 4)
             {
                 _frozen = CountAt(now);
+                _pausedElapsed = now - _start;
             }
             _gate = gate;
         }
 
         private int _frozen;
 
-        private long Elapsed(long now) => now - _start;
+        private long Elapsed(long now) => !_gate && _mode is 0 or 4 ? _pausedElapsed : now - _start;
 
         private int CountAt(long now)
         {
             if (!_counting) return _reload & 0xFFFF;
-            if (!_gate && _mode is 0 or 2 or 3 or 4) return _frozen;
+            if (!_gate && _mode is 2 or 3) return _frozen;
             long t = Elapsed(now);
             int n = Period;
             switch (_mode)
@@ -209,6 +215,7 @@ public sealed class Pit8254(Func<long> nowNanoseconds, Action<bool> irq0)
         public bool Output(long now)
         {
             if (!_counting) return _mode != 0;
+            if (!_gate && _mode is 2 or 3) return true; // a low gate holds OUT high in the periodic modes
             long t = Elapsed(now);
             int n = Period;
             return _mode switch
@@ -243,6 +250,11 @@ public sealed class Pit8254(Func<long> nowNanoseconds, Action<bool> irq0)
                     nextEdge = _start + (period + 1) * n;
                     return period == 0 ? -1 : period;
                 }
+                case 4:
+                    // Software strobe (Linux's one-shot PIT clockevent): OUT rises one tick after terminal count.
+                    if (t >= n + 1) return 0;
+                    nextEdge = _start + n + 1;
+                    return -1;
                 default:
                     return -1;
             }
