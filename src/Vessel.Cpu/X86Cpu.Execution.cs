@@ -176,9 +176,7 @@ internal sealed unsafe partial class X86Cpu
             byte* page = _memory.TryGetPointer(phys & ~0xFFFUL, 4096);
             if (page == null)
                 throw new EmulationException($"execution outside RAM at guest-physical 0x{phys:x} (RIP 0x{Rip:x})");
-            e.Tag = tag;
-            e.Delta = (long)page - (long)(linear & ~0xFFFUL);
-            e.PhysicalPage = phys & ~0xFFFUL;
+            FillTlb(_tlbExec, linear, page, phys, user);
         }
         ulong physical = e.PhysicalPage | (linear & 0xFFF);
         ulong csBase = Seg[CS].Base;

@@ -136,10 +136,7 @@ internal sealed unsafe partial class X86Cpu
         ulong phys = Translate(linear, AccessKind.Read, user);
         byte* page = _memory.TryGetPointer(phys & ~0xFFFUL, 4096);
         if (page == null) return ReadPhysicalMmio(phys, size);
-        ref TlbEntry e = ref _tlbRead.E[(linear >> 12) & (Tlb.Entries - 1)];
-        e.Tag = (linear & ~0xFFFUL) | (user ? 1UL : 0);
-        e.Delta = (long)page - (long)(linear & ~0xFFFUL);
-        e.PhysicalPage = phys & ~0xFFFUL;
+        if (!FillTlb(_tlbRead, linear, page, phys, user)) return ReadHost(page + (phys & 0xFFF), size);
         return ReadLinear(linear, size, user);
     }
 
@@ -167,10 +164,7 @@ internal sealed unsafe partial class X86Cpu
             _endBlock = true;
             return;
         }
-        ref TlbEntry e = ref _tlbWrite.E[(linear >> 12) & (Tlb.Entries - 1)];
-        e.Tag = (linear & ~0xFFFUL) | (user ? 1UL : 0);
-        e.Delta = (long)page - (long)(linear & ~0xFFFUL);
-        e.PhysicalPage = phys & ~0xFFFUL;
+        FillTlb(_tlbWrite, linear, page, phys, user);
         WriteHost(page + (phys & 0xFFF), size, value);
     }
 
