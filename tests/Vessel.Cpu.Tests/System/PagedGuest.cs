@@ -68,6 +68,12 @@ internal sealed class PagedGuest : IDisposable
         for (ulong a = 0; a < bytes; a += 0x1000) Map(a, a, flags);
     }
 
+    /// <summary>Identity-maps the first <paramref name="bytes"/> (page tables included) with 2 MiB pages.</summary>
+    public void IdentityMapLarge(ulong bytes, ulong flags = P | W)
+    {
+        for (ulong a = 0; a < bytes; a += 0x20_0000) Map(a, a, flags, 0x20_0000);
+    }
+
     public static SpecialRegisters LongModeRegisters(ulong cr3, int cpl = 0)
     {
         var s = SpecialRegisters.RealMode();
