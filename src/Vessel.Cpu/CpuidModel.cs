@@ -1,153 +1,151 @@
+using Vessel.Cpu.Platform;
 
 namespace Vessel.Cpu;
 
-/// <summary>The one CPU model the emu backend presents: a GenuineIntel family-6 processor that advertises
-/// only what Vessel.Cpu implements. Leaf values that depend on the vCPU (APIC ID) or on guest state (OSXSAVE)
-/// are filled in by <see cref="Query"/>.</summary>
+/// <summary>The one CPU model the emu backend presents: "GenuineIntel", family 6, advertising only what the
+/// emulator implements (the x87/SSE/XSAVE bits come from <see cref="ExtendedFeatures"/> as they land).</summary>
 internal static class CpuidModel
 {
-    public const uint MaxBasicLeaf = 0x16;
-    public const uint MaxExtendedLeaf = 0x8000_0008;
-    public const uint HypervisorLeaf = 0x4000_0000;
-    public const string Vendor = "GenuineIntel";
-    public const string HypervisorVendor = "VesselVessel";
-    public const string Brand = "Vessel emulated x86-64 CPU @ 1.00GHz";
-
-    /// <summary>Family 6, model 0x1A, stepping 5 (the signature in EAX of leaf 1).</summary>
-    public const uint Signature = (6 << 8) | (0x1 << 16) | (0xA << 4) | 5;
+    public const uint MaxBasicLeaf = 0x16, MaxExtendedLeaf = 0x8000_0008, HypervisorLeaf = 0x4000_0000;
 
     // CPUID.1:EDX
-    public const uint Leaf1EdxInteger =
-        (1u << 2)    // DE: debug extensions (CR4.DE, DR4/DR5 aliasing)
-        | (1u << 3)  // PSE
-        | (1u << 4)  // TSC
-        | (1u << 5)  // MSR
-        | (1u << 6)  // PAE
-        | (1u << 8)  // CX8
-        | (1u << 9)  // APIC
-        | (1u << 11) // SEP: SYSENTER/SYSEXIT
-        | (1u << 12) // MTRR
-        | (1u << 13) // PGE
-        | (1u << 15) // CMOV
-        | (1u << 16) // PAT
-        | (1u << 17) // PSE-36
-        | (1u << 19); // CLFSH
-
+    public const uint Fpu = 1 << 0, Vme = 1 << 1, De = 1 << 2, Pse = 1 << 3, Tsc = 1 << 4, Msr = 1 << 5, Pae = 1 << 6;
+    public const uint Cx8 = 1 << 8, Apic = 1 << 9, Sep = 1 << 11, Mtrr = 1 << 12, Pge = 1 << 13, Cmov = 1 << 15;
+    public const uint Pat = 1 << 16, Pse36 = 1 << 17, Clflush = 1 << 19;
     // CPUID.1:ECX
-    public const uint Leaf1EcxInteger =
-        (1u << 13)   // CX16
-        | (1u << 21) // x2APIC
-        | (1u << 22) // MOVBE
-        | (1u << 23) // POPCNT
-        | (1u << 24) // TSC-deadline
-        | (1u << 31); // hypervisor present
-    public const uint Leaf1EcxOsxsave = 1u << 27;
-    public const uint Leaf1EcxXsave = 1u << 26;
+    public const uint Cx16 = 1 << 13, X2Apic = 1 << 21, Movbe = 1 << 22, Popcnt = 1 << 23, TscDeadline = 1 << 24;
+    public const uint OsXsave = 1 << 27, Hypervisor = 1u << 31;
+    // CPUID.7.0:EBX
+    public const uint FsGsBase = 1 << 0, Smep = 1 << 7, Erms = 1 << 9, Smap = 1 << 20, ClflushOpt = 1 << 23;
+    // CPUID.80000001:EDX / ECX
+    public const uint Syscall = 1 << 11, Nx = 1 << 20, Page1G = 1 << 26, Rdtscp = 1 << 27, LongMode = 1 << 29;
+    public const uint LahfLm = 1 << 0, Abm = 1 << 5;
+    // CPUID.7.0:ECX
+    public const uint Umip = 1 << 2, Rdpid = 1 << 22;
 
-    // CPUID.7.0:EBX / ECX
-    public const uint Leaf7Ebx =
-        (1u << 0)    // FSGSBASE
-        | (1u << 7)  // SMEP
-        | (1u << 9)  // ERMS
-        | (1u << 20); // SMAP
-    public const uint Leaf7Ecx = 1u << 22; // RDPID
+    public const uint Leaf1Edx = De | Pse | Tsc | Msr | Pae | Cx8 | Apic | Sep | Mtrr | Pge | Cmov | Pat | Pse36 | Clflush;
+    public const uint Leaf1Ecx = Cx16 | X2Apic | Movbe | Popcnt | TscDeadline | Hypervisor;
+    public const uint Leaf7Ebx = FsGsBase | Smep | Erms | Smap | ClflushOpt;
+    public const uint Leaf7Ecx = Umip | Rdpid;
+    public const uint Extended1Edx = Syscall | Nx | Page1G | Rdtscp | LongMode;
+    public const uint Extended1Ecx = LahfLm | Abm;
 
-    // CPUID.80000001:ECX / EDX
-    public const uint Ext1Ecx = (1u << 0) | (1u << 5) | (1u << 8); // LAHF/SAHF in 64-bit, ABM (LZCNT), PREFETCHW
-    public const uint Ext1Edx =
-        (1u << 11)   // SYSCALL/SYSRET
-        | (1u << 20) // NX
-        | (1u << 26) // 1 GiB pages
-        | (1u << 27) // RDTSCP
-        | (1u << 29); // long mode
+    /// <summary>Family 6, model 0x55 would claim a Skylake-SP; this is a plain family-6 model 0x3F part, stepping 1.</summary>
+    public const uint Signature = 0x0003_06F1;
 
-    /// <summary>TSC = crystal × numerator / denominator = 25 MHz × 40 = 1 GHz (GuestClock.TscHz).</summary>
-    public const uint CrystalHz = 25_000_000, TscNumerator = 40, TscDenominator = 1;
-
-    /// <summary>The four registers of leaf <paramref name="leaf"/>, sub-leaf <paramref name="subleaf"/>.</summary>
-    public static (uint Eax, uint Ebx, uint Ecx, uint Edx) Query(uint leaf, uint subleaf, int apicId, bool osxsave)
+    public static void Query(X86Cpu cpu, uint leaf, uint subleaf, out uint eax, out uint ebx, out uint ecx, out uint edx)
     {
-        if (leaf > MaxBasicLeaf && !(leaf >= HypervisorLeaf && leaf <= HypervisorLeaf) &&
-            !(leaf >= 0x8000_0000 && leaf <= MaxExtendedLeaf))
-            leaf = MaxBasicLeaf; // Intel answers out-of-range leaves with the highest basic leaf
-        uint id = (uint)apicId;
+        eax = ebx = ecx = edx = 0;
+        // Intel answers a leaf above both maxima with the highest basic leaf (the hypervisor range aside).
+        if ((leaf > MaxBasicLeaf && leaf < HypervisorLeaf) || (leaf > 0x4FFF_FFFF && leaf < 0x8000_0000) || leaf > MaxExtendedLeaf)
+            leaf = MaxBasicLeaf;
         switch (leaf)
         {
             case 0:
-                return (MaxBasicLeaf, Word(Vendor, 0), Word(Vendor, 8), Word(Vendor, 4));
+                eax = MaxBasicLeaf;
+                Vendor("GenuineIntel", out ebx, out edx, out ecx);
+                return;
             case 1:
+                eax = Signature;
+                ebx = (uint)(cpu.VcpuId << 24) | (1 << 16) | (8 << 8); // APIC ID, 1 logical CPU per package, CLFLUSH 64 bytes
+                ecx = Leaf1Ecx | ExtendedFeatures.Leaf1Ecx;
+                if ((cpu.Cr4 & Vessel.Hypervisor.ControlRegisters.Cr4Osxsave) != 0) ecx |= OsXsave;
+                edx = Leaf1Edx | ExtendedFeatures.Leaf1Edx;
+                return;
+            case 4 when subleaf < 3:
             {
-                uint ecx = Leaf1EcxInteger | ExtendedFeatures.Leaf1Ecx;
-                if ((ecx & Leaf1EcxXsave) != 0 && osxsave) ecx |= Leaf1EcxOsxsave;
-                uint ebx = (id << 24) | (1u << 16) | (8u << 8); // APIC ID, 1 logical processor, 64-byte CLFLUSH line
-                return (Signature, ebx, ecx, Leaf1EdxInteger | ExtendedFeatures.Leaf1Edx);
+                // Deterministic cache parameters: L1D, L1I, L2 (type, level, 64-byte lines, sets).
+                (uint type, uint level, uint ways, uint sets) = subleaf switch
+                {
+                    0 => (1u, 1u, 8u, 64u), 1 => (2u, 1u, 8u, 64u), _ => (3u, 2u, 16u, 1024u),
+                };
+                eax = type | (level << 5) | (1 << 8);
+                ebx = 63 | ((ways - 1) << 22);
+                ecx = sets - 1;
+                return;
             }
-            case 2:
-                return (0x00FF_0001, 0, 0, 0); // 0xFF: use leaf 4 for the caches
-            case 4:
-                return subleaf switch
-                {
-                    0 => Cache(1, 1, 8, 64),     // L1 data, 32 KiB
-                    1 => Cache(2, 1, 8, 64),     // L1 instruction, 32 KiB
-                    2 => Cache(3, 2, 16, 1024),  // L2 unified, 1 MiB
-                    _ => (0, 0, 0, 0),
-                };
-            case 6:
-                return (1u << 2, 0, 0, 0); // ARAT: the APIC timer runs in every idle state
-            case 7:
-                return subleaf == 0 ? (0u, Leaf7Ebx, Leaf7Ecx, 0u) : (0u, 0u, 0u, 0u);
-            case 0xB:
-                return subleaf switch
-                {
-                    0 => (0, 1, 0 | (1u << 8), id),            // SMT level: one thread per core
-                    1 => (8, 1, 1 | (2u << 8), id),            // core level: APIC ID bits 7:0
-                    _ => (0, 0, subleaf & 0xFF, id),
-                };
+            case 6: eax = 1 << 2; return; // ARAT: the APIC timer runs in every power state
+            case 7 when subleaf == 0:
+                ebx = Leaf7Ebx;
+                ecx = Leaf7Ecx;
+                return;
+            case 0xB when subleaf < 2:
+                // x2APIC topology: one thread per core, one core per package.
+                eax = 0;
+                ebx = 1;
+                ecx = subleaf | ((subleaf + 1) << 8);
+                edx = (uint)cpu.VcpuId;
+                return;
             case 0xD:
-            {
-                ulong xcr0 = ExtendedFeatures.SupportedXcr0; // a variable: the constant is still zero
-                if (xcr0 == 0 || subleaf != 0) return (0, 0, 0, 0);
-                return ((uint)xcr0, 576u, 576u, (uint)(xcr0 >> 32));
-            }
+                XsaveLeaf(subleaf, out eax, out ebx, out ecx, out edx);
+                return;
             case 0x15:
-                return (TscDenominator, TscNumerator, CrystalHz, 0);
+                // TSC = crystal * EBX / EAX: a 25 MHz crystal times 40 gives the 1 GHz TSC of GuestClock.
+                eax = 1;
+                ebx = (uint)(GuestClock.TscHz / 25_000_000);
+                ecx = 25_000_000;
+                return;
             case 0x16:
-                return (1000, 1000, 100, 0); // base and maximum MHz, bus MHz
+                eax = (uint)(GuestClock.TscHz / 1_000_000); // base MHz
+                ebx = eax;
+                ecx = 100; // bus MHz
+                return;
             case HypervisorLeaf:
-                return (HypervisorLeaf, Word(HypervisorVendor, 0), Word(HypervisorVendor, 4), Word(HypervisorVendor, 8));
-            case 0x8000_0000:
-                return (MaxExtendedLeaf, 0, 0, 0);
+                eax = HypervisorLeaf;
+                Vendor("VesselVessel", out ebx, out ecx, out edx);
+                return;
+            case 0x8000_0000: eax = MaxExtendedLeaf; return;
             case 0x8000_0001:
-                return (0, 0, Ext1Ecx, Ext1Edx);
-            case 0x8000_0002: case 0x8000_0003: case 0x8000_0004:
-            {
-                int o = (int)(leaf - 0x8000_0002) * 16;
-                return (Word(Brand, o), Word(Brand, o + 4), Word(Brand, o + 8), Word(Brand, o + 12));
-            }
-            case 0x8000_0006:
-                return (0, 0, (1024u << 16) | (6u << 12) | 64, 0); // L2: 1 MiB, 8-way, 64-byte lines
-            case 0x8000_0007:
-                return (0, 0, 0, 1u << 8); // invariant TSC
-            case 0x8000_0008:
-                return (X86Cpu.PhysicalAddressBits | (48u << 8), 0, 0, 0);
-            default:
-                return (0, 0, 0, 0);
+                ecx = Extended1Ecx;
+                edx = Extended1Edx;
+                return;
+            case >= 0x8000_0002 and <= 0x8000_0004:
+                Brand(leaf - 0x8000_0002, out eax, out ebx, out ecx, out edx);
+                return;
+            case 0x8000_0006: ecx = 64 | (8 << 12) | (256 << 16); return; // L2: 256 KiB, 8-way, 64-byte lines
+            case 0x8000_0008: eax = X86Cpu.PhysicalAddressBits | (48 << 8); return;
         }
     }
 
-    /// <summary>Leaf 4 sub-leaf: type (1 data, 2 instruction, 3 unified), level, ways, sets; 64-byte lines.</summary>
-    private static (uint, uint, uint, uint) Cache(uint type, uint level, uint ways, uint sets) =>
-        (type | (level << 5) | (1u << 8), ((ways - 1) << 22) | 63, sets - 1, 0);
+    private static void XsaveLeaf(uint subleaf, out uint eax, out uint ebx, out uint ecx, out uint edx)
+    {
+        eax = ebx = ecx = edx = 0;
+        ulong supported = ExtendedFeatures.SupportedXcr0;
+        if (supported == 0) return;
+        if (subleaf == 0)
+        {
+            eax = (uint)supported;
+            edx = (uint)(supported >> 32);
+            ebx = ecx = 512 + 64; // legacy area + header for x87 and SSE
+        }
+    }
 
-    /// <summary>Four ASCII characters of <paramref name="s"/> from <paramref name="offset"/>, little-endian, NUL-padded.</summary>
-    private static uint Word(string s, int offset)
+    private static void Vendor(string name, out uint first, out uint second, out uint third)
+    {
+        first = Pack(name, 0);
+        second = Pack(name, 4);
+        third = Pack(name, 8);
+    }
+
+    private const string BrandString = "Vessel emulated x86-64 CPU";
+
+    private static void Brand(uint part, out uint eax, out uint ebx, out uint ecx, out uint edx)
+    {
+        int start = (int)part * 16;
+        eax = Pack(BrandString, start);
+        ebx = Pack(BrandString, start + 4);
+        ecx = Pack(BrandString, start + 8);
+        edx = Pack(BrandString, start + 12);
+    }
+
+    private static uint Pack(string text, int start)
     {
         uint v = 0;
         for (int i = 0; i < 4; i++)
         {
-            int k = offset + i;
-            uint c = k < s.Length ? s[k] : 0u;
-            v |= (c & 0xFF) << (8 * i);
+            int at = start + i;
+            uint c = at < text.Length ? text[at] : 0u;
+            v |= c << (8 * i);
         }
         return v;
     }

@@ -3,178 +3,51 @@ using Vessel.Hypervisor;
 
 namespace Vessel.Cpu;
 
-/// <summary>Linear to guest-physical translation (the first stage of the two-stage walk): 32-bit, PAE and
-/// 4-level paging with 4 KiB, 2/4 MiB and 1 GiB pages, accessed/dirty bits, U/S, R/W with CR0.WP, NX,
-/// SMEP/SMAP and global pages.</summary>
+/// <summary>Linear to guest-physical translation (the first stage of the two-stage walk): 32-bit paging with
+/// 4 MiB pages, PAE, and 4-level paging with 2 MiB and 1 GiB pages; accessed and dirty bits, U/S, R/W with
+/// CR0.WP, NX, SMEP and SMAP, reserved-bit checks and #PF with its error code and CR2.</summary>
 internal sealed unsafe partial class X86Cpu
 {
     /// <summary>Physical address width this CPU model reports (CPUID 0x80000008).</summary>
-    internal const int PhysicalAddressBits = 40;
-    private const ulong PhysicalFrameMask = ((1UL << PhysicalAddressBits) - 1) & ~0xFFFUL;
-    /// <summary>Bits 51:MAXPHYADDR of a PAE/4-level entry.</summary>
-    private const ulong HighReservedMask = ((1UL << 52) - 1) & ~((1UL << PhysicalAddressBits) - 1);
+    public const int PhysicalAddressBits = 40;
 
-    private const ulong PtePresent = 1, PteWritable = 2, PteUser = 4, PteAccessed = 0x20, PteDirty = 0x40;
-    private const ulong PtePageSize = 0x80, PteGlobal = 0x100, PteNoExecute = 1UL << 63;
+    private const ulong PtePresent = 1, PteWritable = 1 << 1, PteUser = 1 << 2, PteAccessed = 1 << 5, PteDirty = 1 << 6;
+    private const ulong PteLarge = 1 << 7, PteGlobal = 1 << 8, PteNoExecute = 1UL << 63;
+    private const ulong PhysicalMask = ((1UL << PhysicalAddressBits) - 1) & ~0xFFFUL;
 
-    public const uint PfPresent = 1, PfWrite = 2, PfUser = 4, PfReserved = 8, PfFetch = 16;
+    private const uint PfPresent = 1, PfWrite = 1 << 1, PfUser = 1 << 2, PfReserved = 1 << 3, PfFetch = 1 << 4;
 
-    // What the last Translate found, for the TLB fill that follows it.
-    private bool _walkGlobal, _walkLarge, _walkCacheable;
+    /// <summary>False after a translation whose permission depended on something a TLB entry does not
+    /// capture (SMAP's RFLAGS.AC): the caller must not cache it.</summary>
+    private bool _translationCacheable = true;
 
-    /// <summary>Translates a linear address or raises #PF (CR2 and the error code set). Sets the accessed
-    /// bits of the entries used and, for writes, the dirty bit of the final entry.</summary>
+    /// <summary>Translates a linear address or raises #PF (CR2 and the error code set).</summary>
     internal ulong Translate(ulong linear, AccessKind kind, bool user)
     {
-        _walkGlobal = false;
-        _walkLarge = false;
-        _walkCacheable = true;
+        _translationCacheable = true;
+        _translationGlobal = false;
+        _translationLarge = false;
         if ((Cr0 & ControlRegisters.Cr0Pg) == 0) return linear & 0xFFFF_FFFF;
-        if ((Efer & ControlRegisters.EferLma) != 0) return WalkPae(linear, kind, user, levels: 4);
-        if ((Cr4 & ControlRegisters.Cr4Pae) != 0) return WalkPae(linear & 0xFFFF_FFFF, kind, user, levels: 3);
-        return Walk32(linear & 0xFFFF_FFFF, kind, user);
+        if ((Efer & ControlRegisters.EferLma) != 0) return WalkLongMode(linear, kind, user);
+        linear &= 0xFFFF_FFFF;
+        return (Cr4 & ControlRegisters.Cr4Pae) != 0 ? WalkPae(linear, kind, user) : WalkLegacy(linear, kind, user);
     }
 
-    /// <summary>PAE (3 levels, the first one the 4 PDPTEs) or 4-level paging.</summary>
-    private ulong WalkPae(ulong linear, AccessKind kind, bool user, int levels)
+    // What the last translation's final entry said, for the TLB entry made from it.
+    private bool _translationGlobal, _translationLarge;
+
+    private void NoteLeaf(ulong entry, bool large)
     {
-        bool nxe = (Efer & ControlRegisters.EferNxe) != 0;
-        ulong nxReserved = nxe ? 0 : PteNoExecute;
-        ulong table = levels == 4 ? Cr3 & PhysicalFrameMask : Cr3 & 0xFFFF_FFE0;
-        ulong** entries = stackalloc ulong*[4];
-        int used = 0;
-        bool writable = true, userOk = true, noExecute = false;
-        for (int level = levels; ; level--)
-        {
-            int shift = 12 + 9 * (level - 1);
-            ulong index = levels == 3 && level == 3 ? (linear >> 30) & 3 : (linear >> shift) & 0x1FF;
-            ulong* p = (ulong*)_memory.TryGetPointer(table + index * 8, 8);
-            ulong e = p == null ? 0 : Volatile.Read(ref *p);
-            if ((e & PtePresent) == 0) PageFault(linear, kind, user, 0);
-            entries[used++] = p;
-            if (levels == 3 && level == 3)
-            {
-                // PAE PDPTE: no access rights; bits 2:1, 8:5 and 63:MAXPHYADDR are reserved.
-                if ((e & (0x1E6UL | ~((1UL << PhysicalAddressBits) - 1))) != 0) PageFault(linear, kind, user, PfPresent | PfReserved);
-                used--; // PDPTEs have no accessed bit to set in the walk
-                table = e & PhysicalFrameMask;
-                continue;
-            }
-            ulong reserved = (levels == 4 ? HighReservedMask : HighReservedMask | 0x7FF0_0000_0000_0000UL) | nxReserved;
-            bool leaf = level == 1 || (e & PtePageSize) != 0;
-            if (level == 4 && (e & PtePageSize) != 0) reserved |= PtePageSize;
-            if (leaf && level == 3) reserved |= 0x3FFF_E000UL; // 1 GiB page: bits 29:13
-            if (leaf && level == 2) reserved |= 0x1F_E000UL;   // 2 MiB page: bits 20:13
-            if ((e & reserved) != 0) PageFault(linear, kind, user, PfPresent | PfReserved);
-            writable &= (e & PteWritable) != 0;
-            userOk &= (e & PteUser) != 0;
-            noExecute |= nxe && (e & PteNoExecute) != 0;
-            if (!leaf)
-            {
-                table = e & PhysicalFrameMask;
-                continue;
-            }
-            ulong offsetMask = (1UL << shift) - 1;
-            CheckAccess(linear, kind, user, writable, userOk, noExecute);
-            SetAccessedAndDirty(entries, used, kind == AccessKind.Write);
-            _walkGlobal = (e & PteGlobal) != 0 && (Cr4 & ControlRegisters.Cr4Pge) != 0;
-            _walkLarge = level > 1;
-            return (e & PhysicalFrameMask & ~offsetMask) | (linear & offsetMask);
-        }
+        _translationGlobal = (entry & PteGlobal) != 0 && (Cr4 & ControlRegisters.Cr4Pge) != 0;
+        _translationLarge = large;
     }
 
-    /// <summary>Legacy 32-bit paging, with 4 MiB pages under CR4.PSE (PSE-36: PDE bits 20:13 are
-    /// physical bits 39:32, bit 21 is reserved).</summary>
-    private ulong Walk32(ulong linear, AccessKind kind, bool user)
+    /// <summary>Completes a TLB entry just filled from the last translation: global pages survive CR3 writes,
+    /// and a TLB holding pieces of a large page must drop everything on INVLPG.</summary>
+    private void NoteTlbFill(Tlb tlb, ref TlbEntry e)
     {
-        uint* pdeP = (uint*)_memory.TryGetPointer((Cr3 & 0xFFFF_F000) + ((linear >> 22) << 2), 4);
-        uint pde = pdeP == null ? 0 : Volatile.Read(ref *pdeP);
-        if ((pde & PtePresent) == 0) PageFault(linear, kind, user, 0);
-        if ((pde & PtePageSize) != 0 && (Cr4 & ControlRegisters.Cr4Pse) != 0)
-        {
-            if ((pde & (1u << 21)) != 0) PageFault(linear, kind, user, PfPresent | PfReserved);
-            CheckAccess(linear, kind, user, (pde & PteWritable) != 0, (pde & PteUser) != 0, false);
-            SetBits32(pdeP, kind == AccessKind.Write ? PteAccessed | PteDirty : PteAccessed);
-            _walkGlobal = (pde & PteGlobal) != 0 && (Cr4 & ControlRegisters.Cr4Pge) != 0;
-            _walkLarge = true;
-            ulong frame = (pde & 0xFFC0_0000UL) | ((ulong)((pde >> 13) & 0xFF) << 32);
-            return frame | (linear & 0x3F_FFFF);
-        }
-        uint* pteP = (uint*)_memory.TryGetPointer((pde & 0xFFFF_F000) + (((linear >> 12) & 0x3FF) << 2), 4);
-        uint pte = pteP == null ? 0 : Volatile.Read(ref *pteP);
-        if ((pte & PtePresent) == 0) PageFault(linear, kind, user, 0);
-        CheckAccess(linear, kind, user, (pde & pte & PteWritable) != 0, (pde & pte & PteUser) != 0, false);
-        SetBits32(pdeP, PteAccessed);
-        SetBits32(pteP, kind == AccessKind.Write ? PteAccessed | PteDirty : PteAccessed);
-        _walkGlobal = (pte & PteGlobal) != 0 && (Cr4 & ControlRegisters.Cr4Pge) != 0;
-        return (pte & 0xFFFF_F000UL) | (linear & 0xFFF);
-    }
-
-    /// <summary>The permission checks once the final entry is known: U/S, R/W (CR0.WP), NX, SMEP, SMAP.</summary>
-    private void CheckAccess(ulong linear, AccessKind kind, bool user, bool writable, bool userPage, bool noExecute)
-    {
-        bool write = kind == AccessKind.Write, fetch = kind == AccessKind.Execute;
-        if (fetch && noExecute) PageFault(linear, kind, user, PfPresent);
-        if (user)
-        {
-            if (!userPage || (write && !writable)) PageFault(linear, kind, user, PfPresent);
-            return;
-        }
-        if (write && !writable && (Cr0 & ControlRegisters.Cr0Wp) != 0) PageFault(linear, kind, user, PfPresent);
-        if (!userPage) return;
-        if (fetch)
-        {
-            if ((Cr4 & ControlRegisters.Cr4Smep) != 0) PageFault(linear, kind, user, PfPresent);
-            return;
-        }
-        if ((Cr4 & ControlRegisters.Cr4Smap) != 0)
-        {
-            // A supervisor access at CPL 3 is implicit (descriptor tables, TSS): RFLAGS.AC does not help it.
-            bool implicitAccess = Cpl == 3;
-            if (implicitAccess || (_rflags & RflagsBits.Ac) == 0) PageFault(linear, kind, user, PfPresent);
-            _walkCacheable = false; // allowed only while AC stays set
-        }
-    }
-
-    private static void SetAccessedAndDirty(ulong** entries, int count, bool write)
-    {
-        for (int i = 0; i < count; i++)
-        {
-            ulong bits = write && i == count - 1 ? PteAccessed | PteDirty : PteAccessed;
-            ulong* p = entries[i];
-            if ((Volatile.Read(ref *p) & bits) != bits) Interlocked.Or(ref *p, bits);
-        }
-    }
-
-    private static void SetBits32(uint* p, ulong bits)
-    {
-        if ((Volatile.Read(ref *p) & (uint)bits) != (uint)bits) Interlocked.Or(ref *p, (uint)bits);
-    }
-
-    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
-    private void PageFault(ulong linear, AccessKind kind, bool user, uint code)
-    {
-        if (kind == AccessKind.Write) code |= PfWrite;
-        if (user) code |= PfUser;
-        bool nxPaging = (Cr4 & ControlRegisters.Cr4Pae) != 0 && (Efer & ControlRegisters.EferNxe) != 0;
-        if (kind == AccessKind.Execute && (nxPaging || (Cr4 & ControlRegisters.Cr4Smep) != 0)) code |= PfFetch;
-        Cr2 = linear;
-        Fault(Vector.PF, code);
-    }
-
-    /// <summary>Caches the translation <see cref="Translate"/> just made in <paramref name="tlb"/>; false when
-    /// it must not be cached (an access SMAP allowed only because RFLAGS.AC is set).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private bool FillTlb(Tlb tlb, ulong linear, byte* page, ulong phys, bool user)
-    {
-        if (!_walkCacheable) return false;
-        ref TlbEntry e = ref tlb.E[(linear >> 12) & (Tlb.Entries - 1)];
-        e.Tag = (linear & ~0xFFFUL) | (user ? 1UL : 0);
-        e.Delta = (long)page - (long)(linear & ~0xFFFUL);
-        e.PhysicalPage = phys & ~0xFFFUL;
-        e.Global = _walkGlobal;
-        if (_walkLarge) tlb.HoldsLargePages = true;
-        return true;
+        e.Global = _translationGlobal;
+        if (_translationLarge) tlb.HoldsLargePages = true;
     }
 
     /// <summary>A CR3 write: drops every translation, except global ones while CR4.PGE is set.</summary>
@@ -189,11 +62,189 @@ internal sealed unsafe partial class X86Cpu
         _tlbRead.FlushNonGlobal(); _tlbWrite.FlushNonGlobal(); _tlbExec.FlushNonGlobal();
     }
 
-    private static ulong ReadHost(byte* p, int size) => size switch
+    private ulong WalkLongMode(ulong linear, AccessKind kind, bool user)
     {
-        1 => *p,
-        2 => Unsafe.ReadUnaligned<ushort>(p),
-        4 => Unsafe.ReadUnaligned<uint>(p),
-        _ => Unsafe.ReadUnaligned<ulong>(p),
-    };
+        if ((ulong)(((long)linear << 16) >> 16) != linear) Fault(Vector.GP, 0); // callers check; a safety net
+        ulong reserved = ReservedHighBits;
+        ulong table = Cr3 & PhysicalMask;
+        ulong rights = PteWritable | PteUser; // AND of every level's R/W and U/S
+        bool noExecute = false;
+        ulong* entry = null;
+        for (int level = 4; level >= 1; level--)
+        {
+            int shift = 12 + 9 * (level - 1);
+            entry = PageTableEntry(table + (((linear >> shift) & 0x1FF) << 3));
+            ulong e = Volatile.Read(ref *entry);
+            if ((e & PtePresent) == 0) PageFault(linear, kind, user, 0);
+            ulong bad = reserved;
+            if (level == 4) bad |= PteLarge;
+            bool large = level is 2 or 3 && (e & PteLarge) != 0;
+            if (large) bad |= ((1UL << (shift - 13)) - 1) << 13; // address bits below the page size, above PAT
+            if ((e & bad) != 0) PageFault(linear, kind, user, PfPresent | PfReserved);
+            rights &= e;
+            noExecute |= (e & PteNoExecute) != 0;
+            SetAccessed(entry, e);
+            if (large || level == 1)
+            {
+                CheckAccess(linear, kind, user, rights, noExecute);
+                SetDirty(entry, kind);
+                NoteLeaf(e, large);
+                ulong pageMask = (1UL << shift) - 1;
+                return (e & PhysicalMask & ~pageMask) | (linear & pageMask);
+            }
+            table = e & PhysicalMask;
+        }
+        throw new EmulationException("unreachable page walk");
+    }
+
+    private ulong WalkPae(ulong linear, AccessKind kind, bool user)
+    {
+        ulong reserved = ReservedHighBits;
+        // The four PDPTEs (architecturally loaded with CR3; read here): no R/W, U/S or NX at this level.
+        ulong pdpte = Volatile.Read(ref *PageTableEntry((Cr3 & 0xFFFF_FFE0) + ((linear >> 30) << 3)));
+        if ((pdpte & PtePresent) == 0) PageFault(linear, kind, user, 0);
+        if ((pdpte & (0x1E6 | (reserved & ~PteNoExecute) | PteNoExecute)) != 0) PageFault(linear, kind, user, PfPresent | PfReserved);
+        ulong rights = PteWritable | PteUser;
+        bool noExecute = false;
+        ulong table = pdpte & PhysicalMask;
+        for (int level = 2; level >= 1; level--)
+        {
+            int shift = 12 + 9 * (level - 1);
+            ulong* entry = PageTableEntry(table + (((linear >> shift) & 0x1FF) << 3));
+            ulong e = Volatile.Read(ref *entry);
+            if ((e & PtePresent) == 0) PageFault(linear, kind, user, 0);
+            bool large = level == 2 && (e & PteLarge) != 0;
+            ulong bad = reserved | (large ? 0x1FE000UL : 0);
+            if ((e & bad) != 0) PageFault(linear, kind, user, PfPresent | PfReserved);
+            rights &= e;
+            noExecute |= (e & PteNoExecute) != 0;
+            SetAccessed(entry, e);
+            if (large || level == 1)
+            {
+                CheckAccess(linear, kind, user, rights, noExecute);
+                SetDirty(entry, kind);
+                NoteLeaf(e, large);
+                ulong pageMask = (1UL << shift) - 1;
+                return (e & PhysicalMask & ~pageMask) | (linear & pageMask);
+            }
+            table = e & PhysicalMask;
+        }
+        throw new EmulationException("unreachable page walk");
+    }
+
+    private ulong WalkLegacy(ulong linear, AccessKind kind, bool user)
+    {
+        uint* pde = (uint*)PageTableEntry32((Cr3 & 0xFFFF_F000) + ((linear >> 22) << 2));
+        uint d = Volatile.Read(ref *pde);
+        if ((d & PtePresent) == 0) PageFault(linear, kind, user, 0);
+        ulong rights = d & (PteWritable | PteUser);
+        if ((d & PteLarge) != 0 && (Cr4 & ControlRegisters.Cr4Pse) != 0)
+        {
+            // 4 MiB page; bits 13-20 carry physical address bits 32-39 (PSE-36), bit 21 is reserved.
+            if ((d & (1u << 21)) != 0) PageFault(linear, kind, user, PfPresent | PfReserved);
+            SetAccessed32(pde, d);
+            CheckAccess(linear, kind, user, rights, false);
+            if (kind == AccessKind.Write) SetBits32(pde, (uint)PteDirty);
+            NoteLeaf(d, large: true);
+            ulong high = (ulong)((d >> 13) & 0xFF) << 32;
+            return high | (d & 0xFFC0_0000) | (linear & 0x3F_FFFF);
+        }
+        SetAccessed32(pde, d);
+        uint* pte = (uint*)PageTableEntry32((d & 0xFFFF_F000) + (((linear >> 12) & 0x3FF) << 2));
+        uint t = Volatile.Read(ref *pte);
+        if ((t & PtePresent) == 0) PageFault(linear, kind, user, 0);
+        rights &= t;
+        SetAccessed32(pte, t);
+        CheckAccess(linear, kind, user, rights, false);
+        if (kind == AccessKind.Write) SetBits32(pte, (uint)PteDirty);
+        NoteLeaf(t, large: false);
+        return (t & 0xFFFF_F000) | (linear & 0xFFF);
+    }
+
+    /// <summary>Bits a PAE/4-level entry must keep clear: above the physical address width, and XD without EFER.NXE.</summary>
+    private ulong ReservedHighBits
+    {
+        get
+        {
+            ulong bad = ~((1UL << PhysicalAddressBits) - 1) & ~PteNoExecute & ~(0x7FFUL << 52); // bits 52-62 are ignored
+            if ((Efer & ControlRegisters.EferNxe) == 0) bad |= PteNoExecute;
+            return bad;
+        }
+    }
+
+    private void CheckAccess(ulong linear, AccessKind kind, bool user, ulong rights, bool noExecute)
+    {
+        bool userPage = (rights & PteUser) != 0;
+        bool writable = (rights & PteWritable) != 0;
+        if (user)
+        {
+            if (!userPage || kind == AccessKind.Write && !writable || kind == AccessKind.Execute && noExecute)
+                PageFault(linear, kind, user, PfPresent);
+            return;
+        }
+        switch (kind)
+        {
+            case AccessKind.Write:
+                if (!writable && (Cr0 & ControlRegisters.Cr0Wp) != 0) PageFault(linear, kind, user, PfPresent);
+                break;
+            case AccessKind.Execute:
+                if (noExecute || userPage && (Cr4 & ControlRegisters.Cr4Smep) != 0) PageFault(linear, kind, user, PfPresent);
+                return;
+        }
+        if (userPage && (Cr4 & ControlRegisters.Cr4Smap) != 0)
+        {
+            // SMAP: supervisor data accesses to user pages fault unless RFLAGS.AC allows them; AC can change
+            // without a TLB flush, so such a translation is never cached.
+            if ((_rflags & RflagsBits.Ac) == 0) PageFault(linear, kind, user, PfPresent);
+            _translationCacheable = false;
+        }
+    }
+
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    private void PageFault(ulong linear, AccessKind kind, bool user, uint code)
+    {
+        if (kind == AccessKind.Write) code |= PfWrite;
+        if (user) code |= PfUser;
+        if (kind == AccessKind.Execute && ((Efer & ControlRegisters.EferNxe) != 0 || (Cr4 & ControlRegisters.Cr4Smep) != 0))
+            code |= PfFetch;
+        Cr2 = linear;
+        Fault(Vector.PF, code);
+    }
+
+    private ulong* PageTableEntry(ulong physical)
+    {
+        byte* p = _memory.TryGetPointer(physical, 8);
+        if (p == null) throw new EmulationException($"page table entry at guest-physical 0x{physical:x} is outside RAM");
+        return (ulong*)p;
+    }
+
+    private uint* PageTableEntry32(ulong physical)
+    {
+        byte* p = _memory.TryGetPointer(physical, 4);
+        if (p == null) throw new EmulationException($"page table entry at guest-physical 0x{physical:x} is outside RAM");
+        return (uint*)p;
+    }
+
+    // Accessed and dirty bits are set atomically: other vCPUs walk and update the same tables.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void SetAccessed(ulong* entry, ulong value)
+    {
+        if ((value & PteAccessed) == 0) Interlocked.Or(ref *entry, PteAccessed);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void SetDirty(ulong* entry, AccessKind kind)
+    {
+        if (kind == AccessKind.Write && (Volatile.Read(ref *entry) & PteDirty) == 0) Interlocked.Or(ref *entry, PteDirty);
+    }
+
+    private static void SetAccessed32(uint* entry, uint value)
+    {
+        if ((value & PteAccessed) == 0) SetBits32(entry, (uint)PteAccessed);
+    }
+
+    private static void SetBits32(uint* entry, uint bits)
+    {
+        if ((Volatile.Read(ref *entry) & bits) != bits) Interlocked.Or(ref *entry, bits);
+    }
 }

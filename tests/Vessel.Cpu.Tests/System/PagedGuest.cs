@@ -1,103 +1,65 @@
-using Iced.Intel;
-using Vessel.Cpu.Tests.Core;
+using Vessel.Cpu.Tests.Segmentation;
 using Vessel.Hypervisor;
+using static Iced.Intel.AssemblerRegisters;
 
 namespace Vessel.Cpu.Tests.System;
 
-/// <summary>A tiny guest with page tables built by the test in guest RAM, started directly in protected or
-/// long mode through SetSpecialRegisters (segment descriptors are not needed: the hidden parts are set).</summary>
+/// <summary>A long-mode guest with 4-level paging: the first 2 MiB identity-mapped with 4 KiB pages (so a test can
+/// change one page's entry), linear 1 GiB mapped by one 2 MiB page onto physical 0, and linear 512 GiB by a 1 GiB
+/// page onto physical 0. A #PF handler records the error code and CR2 and halts.</summary>
 internal sealed class PagedGuest : IDisposable
 {
-    public const ulong P = 1, W = 2, U = 4, PS = 0x80, G = 0x100, NX = 1UL << 63;
-    public const ulong Accessed = 0x20, Dirty = 0x40;
+    public const ulong Pml4 = 0x40000, Pdpt = 0x41000, Pd = 0x42000, Pt = 0x43000, Pdpt2 = 0x44000;
+    public const ulong Large2M = 0x4000_0000, Huge1G = 0x80_0000_0000;
+    public const ulong FaultHandler = 0x30000, FaultVector = 0x600, FaultCode = 0x608, FaultAddress = 0x610, FaultRip = 0x618;
+    public const ulong Present = 1, Writable = 2, User = 4, Accessed = 0x20, Dirty = 0x40, Large = 0x80;
+    public const ulong NoExecute = 1UL << 63;
 
-    public TinyGuest Guest { get; }
-    private ulong _nextTable;
+    public SegmentedGuest Guest { get; } = new(longMode: true);
 
-    public PagedGuest(ulong ramBytes = 8 << 20, ulong tablesAt = 0x40_0000)
+    public PagedGuest()
     {
-        Guest = new TinyGuest(ramBytes);
-        _nextTable = tablesAt;
-        Root = AllocateTable();
-    }
+        Guest.WriteU64(Pml4, Pdpt | Present | Writable | User);
+        Guest.WriteU64(Pml4 + 8, Pdpt2 | Present | Writable | User);
+        Guest.WriteU64(Pdpt, Pd | Present | Writable | User);
+        Guest.WriteU64(Pd, Pt | Present | Writable | User);
+        for (ulong i = 0; i < 512; i++) SetPte(i * 4096, i * 4096 | Present | Writable);
+        // Linear 1 GiB: PDPT entry 1 -> a PD whose entry 0 is a 2 MiB page at physical 0.
+        Guest.WriteU64(Pdpt + 8, (Pd + 0x800) | Present | Writable);
+        Guest.WriteU64(Pd + 0x800, 0 | Present | Writable | Large);
+        // Linear 512 GiB: PML4 entry 1 -> PDPT2 whose entry 0 is a 1 GiB page at physical 0.
+        Guest.WriteU64(Pdpt2, 0 | Present | Writable | Large);
 
-    public GuestMemory Memory => Guest.Memory;
-    public IVcpu Vcpu => Guest.Vcpu;
-    /// <summary>Physical address of the top-level table (PML4, or the page directory for 32-bit paging).</summary>
-    public ulong Root { get; }
-
-    public ulong AllocateTable()
-    {
-        ulong t = _nextTable;
-        _nextTable += 0x1000;
-        Memory.Write(t, new byte[0x1000]);
-        return t;
-    }
-
-    public ulong ReadEntry(ulong address) => Memory.ReadUInt64(address);
-    public void WriteEntry(ulong address, ulong value) => Memory.WriteUInt64(address, value);
-
-    /// <summary>Maps <paramref name="linear"/> in 4-level paging with a page of <paramref name="pageSize"/>
-    /// (4 KiB, 2 MiB or 1 GiB); <paramref name="flags"/> go on the leaf, intermediate entries get P|W|U.
-    /// Returns the guest-physical address of the leaf entry.</summary>
-    public ulong Map(ulong linear, ulong physical, ulong flags, ulong pageSize = 0x1000, ulong tableFlags = P | W | U)
-    {
-        int leafLevel = pageSize switch { 0x1000 => 1, 0x20_0000 => 2, 0x4000_0000 => 3, _ => throw new ArgumentException("page size") };
-        ulong table = Root;
-        for (int level = 4; ; level--)
+        Guest.SetGate64(14, SegmentedGuest.KernelCode64, FaultHandler);
+        Guest.Load(FaultHandler, 64, a =>
         {
-            ulong entryAddress = table + ((linear >> (12 + 9 * (level - 1))) & 0x1FF) * 8;
-            if (level == leafLevel)
-            {
-                WriteEntry(entryAddress, physical | flags | (level > 1 ? PS : 0));
-                return entryAddress;
-            }
-            ulong e = ReadEntry(entryAddress);
-            if ((e & P) == 0)
-            {
-                e = AllocateTable() | tableFlags;
-                WriteEntry(entryAddress, e);
-            }
-            table = e & 0x000F_FFFF_FFFF_F000;
-        }
+            a.mov(__qword_ptr[FaultVector], 14);
+            a.pop(rax);
+            a.mov(__qword_ptr[FaultCode], rax);
+            a.mov(rax, cr2);
+            a.mov(__qword_ptr[FaultAddress], rax);
+            a.mov(rax, __qword_ptr[rsp]);
+            a.mov(__qword_ptr[FaultRip], rax);
+            a.hlt();
+        });
     }
 
-    /// <summary>Identity-maps the first <paramref name="bytes"/> with 4 KiB supervisor pages.</summary>
-    public void IdentityMap(ulong bytes, ulong flags = P | W)
+    public void SetPte(ulong linear, ulong entry) => Guest.WriteU64(Pt + (linear >> 12) * 8, entry);
+    public ulong Pte(ulong linear) => Guest.ReadU64(Pt + (linear >> 12) * 8);
+
+    /// <summary>Runs 64-bit code at <see cref="SegmentedGuest.CodeBase"/> in ring 0 with paging on.</summary>
+    public VcpuExit Run(Action<Iced.Intel.Assembler> code, ulong cr0Extra = ControlRegisters.Cr0Wp, ulong efer = ControlRegisters.EferNxe)
     {
-        for (ulong a = 0; a < bytes; a += 0x1000) Map(a, a, flags);
+        Guest.Load(SegmentedGuest.CodeBase, 64, code);
+        Guest.Start(SegmentedGuest.CodeBase, SegmentedGuest.KernelCode64, SegmentedGuest.KernelData, 0x7000);
+        var s = Guest.SpecialRegisters;
+        s.Cr0 |= ControlRegisters.Cr0Pg | cr0Extra;
+        s.Cr3 = Pml4;
+        s.Cr4 |= ControlRegisters.Cr4Pae;
+        s.Efer |= efer;
+        Guest.Guest.Vcpu.SetSpecialRegisters(s);
+        return Guest.Run();
     }
-
-    /// <summary>Identity-maps the first <paramref name="bytes"/> (page tables included) with 2 MiB pages.</summary>
-    public void IdentityMapLarge(ulong bytes, ulong flags = P | W)
-    {
-        for (ulong a = 0; a < bytes; a += 0x20_0000) Map(a, a, flags, 0x20_0000);
-    }
-
-    public static SpecialRegisters LongModeRegisters(ulong cr3, int cpl = 0)
-    {
-        var s = SpecialRegisters.RealMode();
-        s.Cs = Segment.Flat((ushort)(cpl == 0 ? 0x8 : 0x2B), code: true, longMode: true);
-        s.Cs.Dpl = (byte)cpl;
-        s.Ds = s.Es = s.Ss = s.Fs = s.Gs = Segment.Flat((ushort)(cpl == 0 ? 0x10 : 0x23), code: false);
-        s.Ss.Dpl = (byte)cpl;
-        s.Cr0 = ControlRegisters.Cr0Pe | ControlRegisters.Cr0Pg | ControlRegisters.Cr0Et | ControlRegisters.Cr0Wp;
-        s.Cr4 = ControlRegisters.Cr4Pae;
-        s.Cr3 = cr3;
-        s.Efer = ControlRegisters.EferLme | ControlRegisters.EferLma | ControlRegisters.EferNxe;
-        return s;
-    }
-
-    /// <summary>Loads 64-bit code at <paramref name="physical"/> (assembled for <paramref name="linear"/>) and
-    /// starts it in long mode at CPL 0.</summary>
-    public void Start64(ulong linear, ulong physical, Action<Assembler> build, ulong rsp = 0x8000)
-    {
-        Guest.Load(physical, TinyGuest.Assemble(64, linear, build));
-        Vcpu.SetSpecialRegisters(LongModeRegisters(Root));
-        Vcpu.SetRegisters(new Registers { Rip = linear, Rflags = 2, Rsp = rsp });
-    }
-
-    public VcpuExit Run() => Guest.Run();
 
     public void Dispose() => Guest.Dispose();
 }

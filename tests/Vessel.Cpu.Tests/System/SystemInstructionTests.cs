@@ -1,200 +1,220 @@
-using Iced.Intel;
+using Vessel.Cpu.Tests.Segmentation;
 using Vessel.Hypervisor;
 using static Iced.Intel.AssemblerRegisters;
-using static Vessel.Cpu.Tests.System.PagedGuest;
 
 namespace Vessel.Cpu.Tests.System;
 
-/// <summary>MSRs, CPUID, the TSC, SWAPGS, FSGSBASE and SYSCALL/SYSRET run by 64-bit guests.</summary>
 public class SystemInstructionTests
 {
-    private static PagedGuest RunGuest(Action<Assembler> build, Action<PagedGuest>? setup = null)
-    {
-        var g = new PagedGuest();
-        g.IdentityMapLarge(8 << 20, P | W | U);
-        setup?.Invoke(g);
-        g.Start64(0x1000, 0x1000, build);
-        Assert.Equal(VcpuExitReason.Halt, g.Run().Reason);
-        return g;
-    }
+    private const ulong GpHandler = 0x32000, GpSeen = 0x700;
 
-    private static void Rdmsr(Assembler a, uint index)
-    {
-        a.mov(ecx, index);
-        a.rdmsr();
-        a.shl(rdx, 32);
-        a.or(rax, rdx);
-    }
-
-    private static void Wrmsr(Assembler a, uint index, ulong value)
-    {
-        a.mov(ecx, index);
-        a.mov(eax, (uint)value);
-        a.mov(edx, (uint)(value >> 32));
-        a.wrmsr();
-    }
-
-    [Fact]
-    public void MsrsRoundTripAndRefuseBadValues()
-    {
-        using var g = RunGuest(a =>
+    private static void RecordGp(PagedGuest g) =>
+        g.Guest.Load(GpHandler, 64, a =>
         {
-            Wrmsr(a, 0xC000_0082, 0xFFFF_FFFF_8100_0000); // LSTAR
-            Rdmsr(a, 0xC000_0082);
-            a.mov(r8, rax);
-            Wrmsr(a, 0xC000_0100, 0x7000_1234);          // FS_BASE
-            Rdmsr(a, 0x277);                              // PAT power-on value
-            a.mov(r11, rax);
+            a.mov(__qword_ptr[GpSeen], 13);
             a.hlt();
         });
-        Registers r = g.Vcpu.GetRegisters();
-        Assert.Equal(0xFFFF_FFFF_8100_0000UL, r.R8);
-        Assert.Equal(0x0007_0406_0007_0406UL, r.R11);
-        Assert.Equal(0x7000_1234UL, g.Vcpu.GetSpecialRegisters().Fs.Base);
 
-        IVcpu v = g.Vcpu;
-        Assert.Throws<UnsupportedMsrException>(() => v.GetMsr(0x1234));
-        Assert.Throws<UnsupportedMsrException>(() => v.SetMsr(0xC000_0082, 0x0000_8000_0000_0000)); // non-canonical
-        Assert.Throws<UnsupportedMsrException>(() => v.SetMsr(0xC000_0080, 1UL << 20));               // EFER reserved bit
-        Assert.Throws<UnsupportedMsrException>(() => v.SetMsr(0x277, 0x02));                           // PAT type 2
-        Assert.Throws<UnsupportedMsrException>(() => v.SetMsr(0x3A, 0));                               // FEATURE_CONTROL locked
-        Assert.Throws<UnsupportedMsrException>(() => v.SetMsr(0xC000_0080, 0));                        // LME off with paging on
-        Assert.Equal(1UL, v.GetMsr(0x3A) & 1);
-        Assert.Equal(0xFEE0_0900UL, v.GetMsr(0x1B));
-        v.SetMsr(0x2FF, 0xC06);
-        Assert.Equal(0xC06UL, v.GetMsr(0x2FF));
-        v.SetMsr(0x259, 0x0606_0606_0000_0101);
-        Assert.Equal(0x0606_0606_0000_0101UL, v.GetMsr(0x259));
+    [Fact]
+    public void MsrsRoundTripAndAnUnknownOneRaisesGp()
+    {
+        using var g = new PagedGuest();
+        g.Guest.SetGate64(13, SegmentedGuest.KernelCode64, GpHandler);
+        RecordGp(g);
+        g.Run(a =>
+        {
+            a.mov(ecx, 0xC000_0082); // LSTAR
+            a.mov(eax, 0x1234_5678);
+            a.mov(edx, 0xFFFF_8000);
+            a.wrmsr();
+            a.xor(eax, eax);
+            a.xor(edx, edx);
+            a.rdmsr();
+            a.mov(r8, rax);
+            a.mov(r9, rdx);
+            a.mov(ecx, 0xC000_0080); // EFER
+            a.rdmsr();
+            a.mov(r10, rax);
+            a.mov(ecx, 0x4B56_4D00); // no such MSR
+            a.rdmsr();
+            a.hlt();
+        });
+        var r = g.Guest.Registers;
+        Assert.Equal(0x1234_5678UL, r.R8);
+        Assert.Equal(0xFFFF_8000UL, r.R9);
+        Assert.Equal(ControlRegisters.EferLme | ControlRegisters.EferLma | ControlRegisters.EferNxe, r.R10);
+        Assert.Equal(13UL, g.Guest.ReadU64(GpSeen));
     }
 
     [Fact]
-    public void CpuidReportsVendorApicIdAndTscFrequency()
+    public void CpuidDescribesTheModel()
     {
-        using var g = RunGuest(a =>
+        using var g = new PagedGuest();
+        g.Run(a =>
         {
             a.xor(eax, eax);
             a.cpuid();
-            a.mov(r8d, ebx);
-            a.mov(r9d, edx);
-            a.mov(r10d, ecx);
+            a.mov(r8, rbx);
+            a.mov(r9, rdx);
+            a.mov(r10, rcx);
+            a.mov(eax, 0x8000_0001);
+            a.cpuid();
+            a.mov(r11, rdx);
             a.mov(eax, 0x15);
             a.cpuid();
-            a.mov(r11d, ebx);
-            a.mov(r12d, ecx);
-            a.mov(eax, 1);
-            a.cpuid();
-            a.mov(r13d, ebx);
-            a.mov(r14d, ecx);
+            a.mov(r12, rbx);
+            a.mov(r13, rcx);
             a.hlt();
         });
-        Registers r = g.Vcpu.GetRegisters();
-        string vendor = string.Concat(new[] { r.R8, r.R9, r.R10 }.Select(x => global::System.Text.Encoding.ASCII.GetString(BitConverter.GetBytes((uint)x))));
+        var r = g.Guest.Registers;
+        string vendor = string.Concat(new[] { r.R8, r.R9, r.R10 }.Select(v => global::System.Text.Encoding.ASCII.GetString(BitConverter.GetBytes((uint)v))));
         Assert.Equal("GenuineIntel", vendor);
-        Assert.Equal(1_000_000_000UL, r.R11 * r.R12);       // crystal × ratio = 1 GHz (denominator 1)
-        Assert.Equal(0UL, r.R13 >> 24);                     // APIC ID of vCPU 0
-        Assert.NotEqual(0UL, r.R14 & (1 << 21));            // x2APIC
+        Assert.NotEqual(0UL, r.R11 & (1UL << 29)); // long mode
+        Assert.NotEqual(0UL, r.R11 & (1UL << 20)); // NX
+        Assert.Equal(1_000_000_000UL, r.R13 * r.R12); // crystal x ratio = the TSC frequency
     }
 
     [Fact]
-    public void TscIncreasesAndFollowsIa32TscWrites()
+    public void RdtscMovesForward()
     {
-        using var g = RunGuest(a =>
+        using var g = new PagedGuest();
+        g.Run(a =>
         {
             a.rdtsc();
             a.shl(rdx, 32);
             a.or(rax, rdx);
             a.mov(r8, rax);
-            a.mov(ecx, 1000);
+            a.mov(ecx, 100_000);
             var spin = a.CreateLabel();
             a.Label(ref spin);
-            a.loop(spin);
-            a.rdtscp();
-            a.shl(rdx, 32);
-            a.or(rax, rdx);
-            a.mov(r9, rax);
-            Wrmsr(a, 0x10, 1UL << 44);
+            a.dec(ecx);
+            a.jnz(spin);
             a.rdtsc();
             a.shl(rdx, 32);
             a.or(rax, rdx);
-            a.mov(r10, rax);
             a.hlt();
         });
-        Registers r = g.Vcpu.GetRegisters();
-        Assert.True(r.R9 > r.R8, $"{r.R9} > {r.R8}");
-        Assert.True(r.R10 >= 1UL << 44);
+        var r = g.Guest.Registers;
+        Assert.True(r.Rax > r.R8, $"TSC went from {r.R8} to {r.Rax}");
     }
 
     [Fact]
-    public void SwapgsExchangesGsBaseWithKernelGsBase()
+    public void SyscallEntersTheKernelAndSysretReturnsToUserMode()
     {
-        using var g = RunGuest(a =>
-        {
-            Wrmsr(a, 0xC000_0101, 0x1111_0000); // GS_BASE
-            Wrmsr(a, 0xC000_0102, 0x2222_0000); // KERNEL_GS_BASE
-            a.swapgs();
-            Rdmsr(a, 0xC000_0101);
-            a.mov(r8, rax);
-            Rdmsr(a, 0xC000_0102);
-            a.mov(r9, rax);
-            a.mov(rax, cr4);
-            a.or(rax, (int)ControlRegisters.Cr4Fsgsbase);
-            a.mov(cr4, rax);
-            a.mov(rax, 0x3333_0000);
-            a.wrgsbase(rax);
-            a.rdgsbase(r10);
-            a.hlt();
-        });
-        Registers r = g.Vcpu.GetRegisters();
-        Assert.Equal(0x2222_0000UL, r.R8);
-        Assert.Equal(0x1111_0000UL, r.R9);
-        Assert.Equal(0x3333_0000UL, r.R10);
-    }
-
-    [Fact]
-    public void SyscallAndSysretRoundTripThroughUserMode()
-    {
-        const ulong user = 0x3000, kernelEntry = 0x4000;
         using var g = new PagedGuest();
-        g.IdentityMapLarge(8 << 20, P | W | U);
-        byte[] userCode = Core.TinyGuest.Assemble(64, user, a =>
+        const ulong userCode = SegmentedGuest.CodeBase + 0x200, entry = SegmentedGuest.CodeBase + 0x400;
+        g.SetPte(SegmentedGuest.CodeBase, SegmentedGuest.CodeBase | PagedGuest.Present | PagedGuest.Writable | PagedGuest.User);
+        g.Guest.Load(userCode, 64, a =>
         {
-            a.mov(r12, 0xABCD);   // proof that user code ran
-            a.mov(r13, cs);
+            a.mov(rbx, 0x55);
             a.syscall();
-            a.hlt();              // not reached: the kernel entry halts
+            a.mov(rdx, cs);   // back in ring 3
+            a.syscall();      // second entry: the kernel halts
         });
-        g.Guest.Load(user, userCode);
-        g.Guest.Load(kernelEntry, Core.TinyGuest.Assemble(64, kernelEntry, a =>
+        g.Guest.Load(entry, 64, a =>
         {
-            a.mov(r14, cs);
-            a.pushfq();
-            a.pop(r15);
+            var second = a.CreateLabel();
+            a.cmp(rbx, 0x56);
+            a.je(second);
+            a.mov(rbx, 0x56);
+            a.mov(r8, rcx);      // user RIP after SYSCALL
+            a.mov(r9, r11);      // user RFLAGS
+            a.mov(r10, cs);
+            a.sysretq();
+            a.Label(ref second);
             a.hlt();
-        }));
-        g.Start64(0x1000, 0x1000, a =>
+        });
+        // STAR: kernel CS 0x18 (SS 0x20 follows it); SYSRET base 0x20: CS = 0x20+16|3 = 0x33, SS = 0x28|3 = 0x2B.
+        var exit = g.Run(a =>
         {
-            // STAR: kernel CS 0x08 (SS 0x10), user base 0x18 (SS 0x20 | 3, 64-bit CS 0x28 | 3).
-            Wrmsr(a, 0xC000_0081, (0x18UL << 48) | (0x08UL << 32));
-            Wrmsr(a, 0xC000_0082, kernelEntry);
-            Wrmsr(a, 0xC000_0084, 0x200);      // SFMASK clears IF
+            a.mov(ecx, 0xC000_0081);
+            a.xor(eax, eax);
+            a.mov(edx, 0x0020_0018);
+            a.wrmsr();
+            a.mov(ecx, 0xC000_0082);
+            a.mov(eax, (uint)entry);
+            a.xor(edx, edx);
+            a.wrmsr();
+            a.mov(ecx, 0xC000_0084);
+            a.mov(eax, 0x200);   // SFMASK clears IF
+            a.wrmsr();
             a.mov(ecx, 0xC000_0080);
             a.rdmsr();
-            a.or(eax, 1);                      // EFER.SCE
+            a.or(eax, 1);        // EFER.SCE
             a.wrmsr();
-            a.mov(rcx, user);
-            a.mov(r11, 0x202);                 // user RFLAGS: IF set
+            a.mov(rcx, userCode);
+            a.mov(r11, 0x202);
             a.sysretq();
         });
-        Assert.Equal(VcpuExitReason.Halt, g.Run().Reason);
-        Registers r = g.Vcpu.GetRegisters();
-        Assert.Equal(0xABCDUL, r.R12);
-        Assert.Equal(0x2BUL, r.R13);           // user CS = STAR[63:48] + 16, RPL 3
-        Assert.Equal(0x08UL, r.R14);           // kernel CS = STAR[47:32]
-        Assert.Equal(user + (ulong)userCode.Length - 1, r.Rcx); // the HLT right after the SYSCALL
-        Assert.Equal(0x202UL, r.R11 & 0x202);
-        Assert.Equal(0UL, r.R15 & 0x200);      // IF masked by SFMASK
-        SpecialRegisters s = g.Vcpu.GetSpecialRegisters();
-        Assert.Equal(0, s.Cs.Dpl);
-        Assert.Equal(0x10, s.Ss.Selector);
+        var r = g.Guest.Registers;
+        Assert.Equal(VcpuExitReason.Halt, exit.Reason);
+        int movLength = Core.TinyGuest.Assemble(64, userCode, a => a.mov(rbx, 0x55)).Length;
+        Assert.Equal(userCode + (ulong)movLength + 2, r.R8); // just after the SYSCALL
+        Assert.Equal(0x202UL, r.R9 & 0x202);
+        Assert.Equal(0x18UL, r.R10);
+        Assert.Equal(0x33UL, r.Rdx);
+        Assert.Equal(0x18, g.Guest.SpecialRegisters.Cs.Selector);
+    }
+
+    [Fact]
+    public void SwapgsExchangesTheGsBases()
+    {
+        using var g = new PagedGuest();
+        g.Run(a =>
+        {
+            a.mov(ecx, 0xC000_0101); // GS base
+            a.mov(eax, 0x1000);
+            a.xor(edx, edx);
+            a.wrmsr();
+            a.mov(ecx, 0xC000_0102); // kernel GS base
+            a.mov(eax, 0x2000);
+            a.wrmsr();
+            a.swapgs();
+            a.mov(ecx, 0xC000_0101);
+            a.rdmsr();
+            a.hlt();
+        });
+        Assert.Equal(0x2000UL, g.Guest.Registers.Rax);
+    }
+
+    [Fact]
+    public void TheGuestEntersLongModeItself()
+    {
+        using var g = new PagedGuest();
+        // From 32-bit protected mode with paging off: PAE, CR3, EFER.LME, CR0.PG, then a far jump to 64-bit code.
+        g.Guest.Load(0x20000, 64, a =>
+        {
+            a.mov(al, (byte)'L');
+            a.@out(0xE9, al);
+            a.hlt();
+        });
+        g.Guest.Load(SegmentedGuest.CodeBase, 32, a =>
+        {
+            a.mov(eax, cr4);
+            a.or(eax, 0x20);
+            a.mov(cr4, eax);
+            a.mov(eax, (uint)PagedGuest.Pml4);
+            a.mov(cr3, eax);
+            a.mov(ecx, 0xC000_0080);
+            a.rdmsr();
+            a.or(eax, 0x100);
+            a.wrmsr();
+            a.mov(eax, cr0);
+            a.or(eax, 0x8000_0000);
+            a.mov(cr0, eax);
+            a.jmp(SegmentedGuest.KernelCode64, 0x20000);
+        });
+        // Reuse the paged guest's tables but start in 32-bit protected mode without paging.
+        g.Guest.Start(SegmentedGuest.CodeBase, SegmentedGuest.KernelCode32, SegmentedGuest.KernelData, 0x7000);
+        var s = g.Guest.SpecialRegisters;
+        s.Efer = 0;
+        s.Cr0 = ControlRegisters.Cr0Pe | ControlRegisters.Cr0Et;
+        g.Guest.Guest.Vcpu.SetSpecialRegisters(s);
+        var exit = g.Guest.Run();
+        Assert.Equal(VcpuExitReason.Halt, exit.Reason);
+        Assert.Equal("L", g.Guest.Guest.Output.ToString());
+        var after = g.Guest.SpecialRegisters;
+        Assert.NotEqual(0UL, after.Efer & ControlRegisters.EferLma);
+        Assert.True(after.Cs.Long);
     }
 }
