@@ -46,7 +46,7 @@ public class CpuidModelTests
     [
         ("1.edx", 2), ("1.edx", 3), ("1.edx", 6), ("1.edx", 9), ("1.edx", 12), ("1.edx", 13), ("1.edx", 16), ("1.edx", 17),
         ("1.ecx", 21), ("1.ecx", 24), ("1.ecx", 31),
-        ("7.ebx", 7), ("7.ebx", 9), ("7.ebx", 20), ("7.ecx", 2),
+        ("7.ebx", 7), ("7.ebx", 9), ("7.ebx", 20), ("7.ecx", 2), ("7.edx", 29),
         ("x1.edx", 20), ("x1.edx", 26), ("x1.edx", 29),
     ];
 
@@ -83,7 +83,7 @@ public class CpuidModelTests
         var r = where switch
         {
             "1.edx" or "1.ecx" => Q(1),
-            "7.ebx" or "7.ecx" => Q(7),
+            "7.ebx" or "7.ecx" or "7.edx" => Q(7),
             _ => Q(0x8000_0001),
         };
         return where[^3..] switch { "edx" => r.Edx, "ecx" => r.Ecx, _ => r.Ebx };
@@ -93,7 +93,7 @@ public class CpuidModelTests
     public void EveryAdvertisedIntegerAndSystemBitIsKnown()
     {
         uint extendedEdx = ExtendedFeatures.Leaf1Edx, extendedEcx = ExtendedFeatures.Leaf1Ecx;
-        foreach (string where in new[] { "1.edx", "1.ecx", "7.ebx", "7.ecx", "x1.ecx", "x1.edx" })
+        foreach (string where in new[] { "1.edx", "1.ecx", "7.ebx", "7.ecx", "7.edx", "x1.ecx", "x1.edx" })
         {
             uint bits = Register(where);
             if (where == "1.edx") bits &= ~extendedEdx;
@@ -105,6 +105,15 @@ public class CpuidModelTests
                 Assert.True(known, $"CPUID {where} bit {bit} is advertised but neither tested nor listed");
             }
         }
+    }
+
+    [Fact]
+    public void ArchCapabilitiesMsrDeclaresImmunityAndIsReadOnly()
+    {
+        Assert.NotEqual(0u, Q(7).Edx & (1u << 29));
+        Assert.True(Cpu.TryReadMsr(0x10A, out ulong caps));
+        Assert.Equal(0x21UL, caps & 0x21);                 // RDCL_NO (no PTI needed), MDS_NO (no VERW clearing)
+        Assert.False(Cpu.TryWriteMsr(0x10A, 0));
     }
 
     [Fact]
