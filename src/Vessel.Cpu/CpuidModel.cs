@@ -22,6 +22,8 @@ internal static class CpuidModel
     public const uint LahfLm = 1 << 0, Abm = 1 << 5;
     // CPUID.7.0:ECX
     public const uint Umip = 1 << 2, Rdpid = 1 << 22;
+    // CPUID.7.0:EDX
+    public const uint ArchCapabilities = 1u << 29;
 
     public const uint Leaf1Edx = De | Pse | Tsc | Msr | Pae | Cx8 | Apic | Sep | Mtrr | Pge | Cmov | Pat | Pse36 | Clflush;
     public const uint Leaf1Ecx = Cx16 | X2Apic | Movbe | Popcnt | TscDeadline | Hypervisor;
@@ -36,6 +38,9 @@ internal static class CpuidModel
     public static void Query(X86Cpu cpu, uint leaf, uint subleaf, out uint eax, out uint ebx, out uint ecx, out uint edx)
     {
         eax = ebx = ecx = edx = 0;
+        // Intel answers a leaf above both maxima with the highest basic leaf (the hypervisor range aside).
+        if ((leaf > MaxBasicLeaf && leaf < HypervisorLeaf) || (leaf > 0x4FFF_FFFF && leaf < 0x8000_0000) || leaf > MaxExtendedLeaf)
+            leaf = MaxBasicLeaf;
         switch (leaf)
         {
             case 0:
@@ -65,6 +70,7 @@ internal static class CpuidModel
             case 7 when subleaf == 0:
                 ebx = Leaf7Ebx;
                 ecx = Leaf7Ecx;
+                edx = ArchCapabilities;
                 return;
             case 0xB when subleaf < 2:
                 // x2APIC topology: one thread per core, one core per package.

@@ -9,23 +9,41 @@ internal struct TlbEntry
     /// <summary>Host address minus linear address for this page.</summary>
     public long Delta;
     public ulong PhysicalPage;
+    /// <summary>Came from a global page (CR4.PGE): survives CR3 writes.</summary>
+    public bool Global;
 }
 
-/// <summary>A direct-mapped TLB for one kind of access (read, write or execute).</summary>
+/// <summary>A direct-mapped TLB for one kind of access (read, write or execute). Entries cover 4 KiB even
+/// when the guest mapped a larger page; <see cref="HoldsLargePages"/> makes INVLPG drop everything, since
+/// one INVLPG must remove every piece of the large translation it hits.</summary>
 internal sealed class Tlb
 {
     public const int Entries = 256;
     public readonly TlbEntry[] E = new TlbEntry[Entries];
+    public bool HoldsLargePages;
 
     public Tlb() => Flush();
 
     public void Flush()
     {
         for (int i = 0; i < E.Length; i++) E[i].Tag = TlbEntry.Invalid;
+        HoldsLargePages = false;
+    }
+
+    /// <summary>A CR3 write with CR4.PGE set: global translations stay.</summary>
+    public void FlushNonGlobal()
+    {
+        for (int i = 0; i < E.Length; i++)
+            if (!E[i].Global) E[i].Tag = TlbEntry.Invalid;
     }
 
     public void FlushPage(ulong linear)
     {
+        if (HoldsLargePages)
+        {
+            Flush();
+            return;
+        }
         ref TlbEntry e = ref E[(linear >> 12) & (Entries - 1)];
         if ((e.Tag & ~0xFFFUL) == (linear & ~0xFFFUL)) e.Tag = TlbEntry.Invalid;
     }

@@ -229,6 +229,7 @@ internal sealed unsafe partial class X86Cpu
             e.Tag = tag;
             e.Delta = (long)page - (long)(linear & ~0xFFFUL);
             e.PhysicalPage = phys & ~0xFFFUL;
+            NoteTlbFill(_tlbExec, ref e);
         }
         ulong physical = e.PhysicalPage | (linear & 0xFFF);
         ulong csBase = Seg[CS].Base;

@@ -141,6 +141,7 @@ internal sealed unsafe partial class X86Cpu
         e.Tag = (linear & ~0xFFFUL) | (user ? 1UL : 0);
         e.Delta = (long)page - (long)(linear & ~0xFFFUL);
         e.PhysicalPage = phys & ~0xFFFUL;
+        NoteTlbFill(_tlbRead, ref e);
         return ReadLinear(linear, size, user);
     }
 
@@ -177,6 +178,7 @@ internal sealed unsafe partial class X86Cpu
         e.Tag = (linear & ~0xFFFUL) | (user ? 1UL : 0);
         e.Delta = (long)page - (long)(linear & ~0xFFFUL);
         e.PhysicalPage = phys & ~0xFFFUL;
+        NoteTlbFill(_tlbWrite, ref e);
         WriteHost(page + (phys & 0xFFF), size, value);
     }
 

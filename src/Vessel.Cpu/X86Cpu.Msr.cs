@@ -7,7 +7,14 @@ namespace Vessel.Cpu;
 internal sealed partial class X86Cpu
 {
     public const uint MsrTsc = 0x10, MsrPlatformId = 0x17, MsrApicBase = 0x1B, MsrFeatureControl = 0x3A;
-    public const uint MsrTscAdjust = 0x3B, MsrBiosSignId = 0x8B, MsrMtrrCap = 0xFE;
+    public const uint MsrTscAdjust = 0x3B, MsrBiosSignId = 0x8B, MsrMtrrCap = 0xFE, MsrArchCapabilities = 0x10A;
+
+    /// <summary>IA32_ARCH_CAPABILITIES: an interpreter leaks nothing through speculation, so the guest is told it is
+    /// immune (RDCL_NO 0, SKIP_L1DFL_VMENTRY 3, MDS_NO 5, PSCHANGE_MC_NO 6, TAA_NO 8, SBDR_SSDP_NO 13, FBSDP_NO 14,
+    /// PSDP_NO 15, BHI_NO 20, PBRSB_NO 24, GDS_NO 26, RFDS_NO 27). Linux then skips page-table isolation (a CR3
+    /// switch on every kernel entry) and the VERW buffer clearing on every return to user mode.</summary>
+    public const ulong ArchCapabilitiesValue = (1UL << 0) | (1UL << 3) | (1UL << 5) | (1UL << 6) | (1UL << 8)
+        | (1UL << 13) | (1UL << 14) | (1UL << 15) | (1UL << 20) | (1UL << 24) | (1UL << 26) | (1UL << 27);
     public const uint MsrSysenterCs = 0x174, MsrSysenterEsp = 0x175, MsrSysenterEip = 0x176;
     public const uint MsrMcgCap = 0x179, MsrMcgStatus = 0x17A, MsrMiscEnable = 0x1A0;
     public const uint MsrMtrrPhysBase0 = 0x200, MsrMtrrPhysMask7 = 0x20F;
@@ -59,6 +66,7 @@ internal sealed partial class X86Cpu
             case MsrSysenterEsp: value = SysenterEsp; return true;
             case MsrSysenterEip: value = SysenterEip; return true;
             case MsrMcgCap: return true; // no machine-check banks
+            case MsrArchCapabilities: value = ArchCapabilitiesValue; return true;
             case MsrMcgStatus: value = _mcgStatus; return true;
             case MsrMiscEnable: value = _miscEnable; return true;
             case >= MsrMtrrPhysBase0 and <= MsrMtrrPhysMask7: value = _variableMtrrs[index - MsrMtrrPhysBase0]; return true;

@@ -12,7 +12,7 @@ internal sealed unsafe partial class X86Cpu
     public const int PhysicalAddressBits = 40;
 
     private const ulong PtePresent = 1, PteWritable = 1 << 1, PteUser = 1 << 2, PteAccessed = 1 << 5, PteDirty = 1 << 6;
-    private const ulong PteLarge = 1 << 7, PteNoExecute = 1UL << 63;
+    private const ulong PteLarge = 1 << 7, PteGlobal = 1 << 8, PteNoExecute = 1UL << 63;
     private const ulong PhysicalMask = ((1UL << PhysicalAddressBits) - 1) & ~0xFFFUL;
 
     internal const uint PfPresent = 1, PfWrite = 1 << 1, PfUser = 1 << 2, PfReserved = 1 << 3, PfFetch = 1 << 4;
@@ -25,10 +25,41 @@ internal sealed unsafe partial class X86Cpu
     internal ulong Translate(ulong linear, AccessKind kind, bool user)
     {
         _translationCacheable = true;
+        _translationGlobal = false;
+        _translationLarge = false;
         if ((Cr0 & ControlRegisters.Cr0Pg) == 0) return linear & 0xFFFF_FFFF;
         if ((Efer & ControlRegisters.EferLma) != 0) return WalkLongMode(linear, kind, user);
         linear &= 0xFFFF_FFFF;
         return (Cr4 & ControlRegisters.Cr4Pae) != 0 ? WalkPae(linear, kind, user) : WalkLegacy(linear, kind, user);
+    }
+
+    // What the last translation's final entry said, for the TLB entry made from it.
+    private bool _translationGlobal, _translationLarge;
+
+    private void NoteLeaf(ulong entry, bool large)
+    {
+        _translationGlobal = (entry & PteGlobal) != 0 && (Cr4 & ControlRegisters.Cr4Pge) != 0;
+        _translationLarge = large;
+    }
+
+    /// <summary>Completes a TLB entry just filled from the last translation: global pages survive CR3 writes,
+    /// and a TLB holding pieces of a large page must drop everything on INVLPG.</summary>
+    private void NoteTlbFill(Tlb tlb, ref TlbEntry e)
+    {
+        e.Global = _translationGlobal;
+        if (_translationLarge) tlb.HoldsLargePages = true;
+    }
+
+    /// <summary>A CR3 write: drops every translation, except global ones while CR4.PGE is set.</summary>
+    private void FlushTlbForCr3Write()
+    {
+        if ((Cr4 & ControlRegisters.Cr4Pge) == 0)
+        {
+            FlushTlb();
+            return;
+        }
+        _translationEpoch++;
+        _tlbRead.FlushNonGlobal(); _tlbWrite.FlushNonGlobal(); _tlbExec.FlushNonGlobal();
     }
 
     private ulong WalkLongMode(ulong linear, AccessKind kind, bool user)
@@ -57,6 +88,7 @@ internal sealed unsafe partial class X86Cpu
             {
                 CheckAccess(linear, kind, user, rights, noExecute);
                 SetDirty(entry, kind);
+                NoteLeaf(e, large);
                 ulong pageMask = (1UL << shift) - 1;
                 return (e & PhysicalMask & ~pageMask) | (linear & pageMask);
             }
@@ -91,6 +123,7 @@ internal sealed unsafe partial class X86Cpu
             {
                 CheckAccess(linear, kind, user, rights, noExecute);
                 SetDirty(entry, kind);
+                NoteLeaf(e, large);
                 ulong pageMask = (1UL << shift) - 1;
                 return (e & PhysicalMask & ~pageMask) | (linear & pageMask);
             }
@@ -112,6 +145,7 @@ internal sealed unsafe partial class X86Cpu
             SetAccessed32(pde, d);
             CheckAccess(linear, kind, user, rights, false);
             if (kind == AccessKind.Write) SetBits32(pde, (uint)PteDirty);
+            NoteLeaf(d, large: true);
             ulong high = (ulong)((d >> 13) & 0xFF) << 32;
             return high | (d & 0xFFC0_0000) | (linear & 0x3F_FFFF);
         }
@@ -123,6 +157,7 @@ internal sealed unsafe partial class X86Cpu
         SetAccessed32(pte, t);
         CheckAccess(linear, kind, user, rights, false);
         if (kind == AccessKind.Write) SetBits32(pte, (uint)PteDirty);
+        NoteLeaf(t, large: false);
         return (t & 0xFFFF_F000) | (linear & 0xFFF);
     }
 

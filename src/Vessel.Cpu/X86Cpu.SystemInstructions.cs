@@ -184,7 +184,7 @@ internal sealed partial class X86Cpu
             case Register.CR2: Cr2 = value; break;
             case Register.CR3:
                 Cr3 = (Efer & EferLma) != 0 ? value & ~(1UL << 63) : value & 0xFFFF_FFFFUL;
-                FlushTlb();
+                FlushTlbForCr3Write();
                 _endBlock = true;
                 break;
             case Register.CR4: WriteCr4(value); break;

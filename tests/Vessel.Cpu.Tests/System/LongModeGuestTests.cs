@@ -1,7 +1,7 @@
 using Iced.Intel;
 using Vessel.Hypervisor;
 using static Iced.Intel.AssemblerRegisters;
-using static Vessel.Cpu.Tests.System.MmuPagedGuest;
+using static Vessel.Cpu.Tests.System.PageTableGuest;
 
 namespace Vessel.Cpu.Tests.System;
 
@@ -11,7 +11,7 @@ public class LongModeGuestTests
     [Fact]
     public void CodeAndDataRunAtHighLinearAddresses()
     {
-        using var g = new MmuPagedGuest();
+        using var g = new PageTableGuest();
         g.IdentityMap(0x10_0000);
         const ulong code = 0xFFFF_8000_0010_0000, data = 0xFFFF_8000_0020_0000;
         g.Map(code, 0x20_0000, P);
@@ -32,7 +32,7 @@ public class LongModeGuestTests
     [Fact]
     public void InvlpgAndCr3ReloadDropStaleTranslations()
     {
-        using var g = new MmuPagedGuest();
+        using var g = new PageTableGuest();
         g.IdentityMapLarge(8 << 20);
         const ulong window = 0x40_0000_0000;
         ulong pte = g.Map(window, 0x30_0000, P | W);
@@ -63,9 +63,70 @@ public class LongModeGuestTests
     }
 
     [Fact]
+    public void GlobalPageSurvivesCr3WriteButNotCr4PgeToggle()
+    {
+        using var g = new PageTableGuest();
+        g.IdentityMapLarge(8 << 20);
+        const ulong window = 0x40_0000_0000;
+        ulong pte = g.Map(window, 0x30_0000, P | W | G);
+        g.Memory.WriteUInt64(0x30_0000, 111);
+        g.Memory.WriteUInt64(0x31_0000, 222);
+        g.Start64(0x1000, 0x1000, a =>
+        {
+            a.mov(rax, cr4);
+            a.or(rax, (int)ControlRegisters.Cr4Pge);
+            a.mov(cr4, rax);
+            a.mov(rsi, window);
+            a.mov(r8, __qword_ptr[rsi]);                 // 111, cached as global
+            a.mov(rax, 0x31_0000 | P | W | G);
+            a.mov(rdi, pte);
+            a.mov(__qword_ptr[rdi], rax);
+            a.mov(rax, cr3);
+            a.mov(cr3, rax);
+            a.mov(r9, __qword_ptr[rsi]);                 // still 111: a global entry survives CR3 writes
+            a.mov(rax, cr4);
+            a.and(rax, ~(int)ControlRegisters.Cr4Pge);
+            a.mov(cr4, rax);
+            a.mov(r10, __qword_ptr[rsi]);                // 222: clearing PGE flushes everything
+            a.hlt();
+        });
+        Assert.Equal(VcpuExitReason.Halt, g.Run().Reason);
+        Registers r = g.Vcpu.GetRegisters();
+        Assert.Equal(111UL, r.R8);
+        Assert.Equal(111UL, r.R9);
+        Assert.Equal(222UL, r.R10);
+    }
+
+    [Fact]
+    public void InvlpgOfALargePageDropsEveryPieceOfIt()
+    {
+        using var g = new PageTableGuest();
+        g.IdentityMapLarge(8 << 20);
+        const ulong window = 0x40_0000_0000;
+        ulong pde = g.Map(window, 0x20_0000, P | W, 0x20_0000);
+        g.Memory.WriteUInt64(0x20_0000 + 0x5000, 111);
+        g.Memory.WriteUInt64(0x60_0000 + 0x5000, 222);
+        g.Start64(0x1000, 0x1000, a =>
+        {
+            a.mov(rsi, window);
+            a.mov(r8, __qword_ptr[rsi + 0x5000]);        // 111, cached for the 4 KiB piece at +0x5000
+            a.mov(rax, 0x60_0000 | P | W | PS);
+            a.mov(rdi, pde);
+            a.mov(__qword_ptr[rdi], rax);                // move the 2 MiB page
+            a.invlpg(__byte_ptr[rsi]);                   // one INVLPG anywhere in the large page
+            a.mov(r9, __qword_ptr[rsi + 0x5000]);        // 222
+            a.hlt();
+        });
+        Assert.Equal(VcpuExitReason.Halt, g.Run().Reason);
+        Registers r = g.Vcpu.GetRegisters();
+        Assert.Equal(111UL, r.R8);
+        Assert.Equal(222UL, r.R9);
+    }
+
+    [Fact]
     public void GuestEntersLongModeItself()
     {
-        using var g = new MmuPagedGuest();
+        using var g = new PageTableGuest();
         g.IdentityMap(0x10_0000);
         g.Map(0x7FFF_0000_0000, 0x30_0000, P | W);
         // 32-bit protected mode, paging off: CR4.PAE, EFER.LME by WRMSR, CR3, then CR0.PG.

@@ -1,13 +1,14 @@
 using Vessel.Hypervisor;
-using static Vessel.Cpu.Tests.System.MmuPagedGuest;
-using static Vessel.Cpu.X86Cpu;
+using static Vessel.Cpu.Tests.System.PageTableGuest;
 
 namespace Vessel.Cpu.Tests.System;
 
 /// <summary>The page walk on its own: translations, accessed/dirty bits and #PF error codes with CR2.</summary>
 public class TranslateTests
 {
-    private static X86Cpu CpuIn4Level(MmuPagedGuest g, Action<X86Cpu>? adjust = null)
+    private const uint PfPresent = 1, PfWrite = 2, PfUser = 4, PfReserved = 8, PfFetch = 16;
+
+    private static X86Cpu CpuIn4Level(PageTableGuest g, Action<X86Cpu>? adjust = null)
     {
         var cpu = new X86Cpu((EmuVirtualMachine)g.Guest.Vm, 7);
         cpu.SetSpecialRegisters(LongModeRegisters(g.Root));
@@ -26,7 +27,7 @@ public class TranslateTests
     [Fact]
     public void FourKilobytePageTranslatesAndGetsAccessedThenDirty()
     {
-        using var g = new MmuPagedGuest();
+        using var g = new PageTableGuest();
         ulong pte = g.Map(0x7F_1234_5000, 0x30_0000, P | W);
         var cpu = CpuIn4Level(g);
         Assert.Equal(0x30_0ABCUL, cpu.Translate(0x7F_1234_5ABC, AccessKind.Read, false));
@@ -39,7 +40,7 @@ public class TranslateTests
     [Fact]
     public void LargePagesTranslate()
     {
-        using var g = new MmuPagedGuest();
+        using var g = new PageTableGuest();
         ulong pde = g.Map(0x4020_0000, 0x60_0000, P | W, 0x20_0000);
         g.Map(0x80_0000_0000, 0x1_4000_0000, P, 0x4000_0000);
         var cpu = CpuIn4Level(g);
@@ -51,7 +52,7 @@ public class TranslateTests
     [Fact]
     public void NotPresentGivesErrorCodeWithAccessKind()
     {
-        using var g = new MmuPagedGuest();
+        using var g = new PageTableGuest();
         g.Map(0x1000, 0x1000, P | W | U);
         var cpu = CpuIn4Level(g);
         Assert.Equal(0u, PageFaultCode(cpu, 0x5000, AccessKind.Read, false));
@@ -64,7 +65,7 @@ public class TranslateTests
     [Fact]
     public void UserSupervisorAndWriteProtection()
     {
-        using var g = new MmuPagedGuest();
+        using var g = new PageTableGuest();
         g.Map(0x1000, 0x1000, P | W);      // supervisor, writable
         g.Map(0x2000, 0x2000, P | U);      // user, read-only
         var cpu = CpuIn4Level(g);
@@ -80,7 +81,7 @@ public class TranslateTests
     [Fact]
     public void NoExecuteAndReservedBits()
     {
-        using var g = new MmuPagedGuest();
+        using var g = new PageTableGuest();
         g.Map(0x3000, 0x3000, P | W | NX);
         ulong pte = g.Map(0x4000, 0x4000, P | W);
         var cpu = CpuIn4Level(g);
@@ -98,7 +99,7 @@ public class TranslateTests
     [Fact]
     public void SmepAndSmap()
     {
-        using var g = new MmuPagedGuest();
+        using var g = new PageTableGuest();
         g.Map(0x5000, 0x5000, P | W | U);
         var cpu = CpuIn4Level(g, c => c.Cr4 |= ControlRegisters.Cr4Smep | ControlRegisters.Cr4Smap);
         Assert.Equal(PfPresent | PfFetch, PageFaultCode(cpu, 0x5000, AccessKind.Execute, false));
@@ -111,7 +112,7 @@ public class TranslateTests
     [Fact]
     public void ThirtyTwoBitPagingWithFourMegabytePages()
     {
-        using var g = new MmuPagedGuest();
+        using var g = new PageTableGuest();
         ulong pd = g.Root, pt = g.AllocateTable();
         g.Memory.WriteUInt32(pd + (0x0040_0000 >> 22) * 4, (uint)(pt | P | W));
         g.Memory.WriteUInt32(pt + 5 * 4, 0x0020_0000 | (uint)(P | W));
@@ -133,7 +134,7 @@ public class TranslateTests
     [Fact]
     public void PaePagingUsesFourPdptes()
     {
-        using var g = new MmuPagedGuest();
+        using var g = new PageTableGuest();
         ulong pdpt = g.AllocateTable(), pd = g.AllocateTable(), pt = g.AllocateTable();
         g.WriteEntry(pdpt + 3 * 8, pd | P);
         g.WriteEntry(pd + 1 * 8, pt | P | W);

@@ -6,7 +6,7 @@ namespace Vessel.Cpu.Tests.System;
 
 /// <summary>A tiny guest with page tables built by the test in guest RAM, started directly in protected or
 /// long mode through SetSpecialRegisters (segment descriptors are not needed: the hidden parts are set).</summary>
-internal sealed class MmuPagedGuest : IDisposable
+internal sealed class PageTableGuest : IDisposable
 {
     public const ulong P = 1, W = 2, U = 4, PS = 0x80, G = 0x100, NX = 1UL << 63;
     public const ulong Accessed = 0x20, Dirty = 0x40;
@@ -14,7 +14,7 @@ internal sealed class MmuPagedGuest : IDisposable
     public TinyGuest Guest { get; }
     private ulong _nextTable;
 
-    public MmuPagedGuest(ulong ramBytes = 8 << 20, ulong tablesAt = 0x40_0000)
+    public PageTableGuest(ulong ramBytes = 8 << 20, ulong tablesAt = 0x40_0000)
     {
         Guest = new TinyGuest(ramBytes);
         _nextTable = tablesAt;

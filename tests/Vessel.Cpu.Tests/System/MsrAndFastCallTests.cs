@@ -1,16 +1,16 @@
 using Iced.Intel;
 using Vessel.Hypervisor;
 using static Iced.Intel.AssemblerRegisters;
-using static Vessel.Cpu.Tests.System.MmuPagedGuest;
+using static Vessel.Cpu.Tests.System.PageTableGuest;
 
 namespace Vessel.Cpu.Tests.System;
 
 /// <summary>MSRs, CPUID, the TSC, SWAPGS, FSGSBASE and SYSCALL/SYSRET run by 64-bit guests.</summary>
-public class MmuSystemInstructionTests
+public class MsrAndFastCallTests
 {
-    private static MmuPagedGuest RunGuest(Action<Assembler> build, Action<MmuPagedGuest>? setup = null)
+    private static PageTableGuest RunGuest(Action<Assembler> build, Action<PageTableGuest>? setup = null)
     {
-        var g = new MmuPagedGuest();
+        var g = new PageTableGuest();
         g.IdentityMapLarge(8 << 20, P | W | U);
         setup?.Invoke(g);
         g.Start64(0x1000, 0x1000, build);
@@ -154,7 +154,7 @@ public class MmuSystemInstructionTests
     public void SyscallAndSysretRoundTripThroughUserMode()
     {
         const ulong user = 0x3000, kernelEntry = 0x4000;
-        using var g = new MmuPagedGuest();
+        using var g = new PageTableGuest();
         g.IdentityMapLarge(8 << 20, P | W | U);
         byte[] userCode = Core.TinyGuest.Assemble(64, user, a =>
         {
