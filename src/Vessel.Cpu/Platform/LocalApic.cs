@@ -421,6 +421,7 @@ internal sealed class LocalApic : IInterruptController
         Set(_irr, vector);
         Clear(_tmr, vector);
         UpdatePending();
+        if (_pending) _cpu.Wake();
     }
 
     // ---------------------------------------------------------------- 256-bit vectors
