@@ -15,7 +15,7 @@ internal sealed unsafe partial class X86Cpu
     private const ulong PteLarge = 1 << 7, PteNoExecute = 1UL << 63;
     private const ulong PhysicalMask = ((1UL << PhysicalAddressBits) - 1) & ~0xFFFUL;
 
-    private const uint PfPresent = 1, PfWrite = 1 << 1, PfUser = 1 << 2, PfReserved = 1 << 3, PfFetch = 1 << 4;
+    internal const uint PfPresent = 1, PfWrite = 1 << 1, PfUser = 1 << 2, PfReserved = 1 << 3, PfFetch = 1 << 4;
 
     /// <summary>False after a translation whose permission depended on something a TLB entry does not
     /// capture (SMAP's RFLAGS.AC): the caller must not cache it.</summary>
