@@ -150,7 +150,9 @@ internal sealed class EmuPlatform
     {
         long now = System.Diagnostics.Stopwatch.GetTimestamp();
         long deadline = Poll(cpu, now);
-        if (cpu.InterruptController is { HasPendingEvent: true }) return;
+        // No early return on HasPendingEvent: the run loop already tried to deliver, so a pending event here is
+        // one the CPU cannot take (IF=0, NMI blocked) and returning would spin. Anything that becomes pending
+        // (including a timer Poll just fired) sets the wake event, which ends this wait at once.
         cpu.WaitForWakeSignal(deadline);
     }
 

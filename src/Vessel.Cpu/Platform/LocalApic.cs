@@ -224,13 +224,14 @@ internal sealed class LocalApic : IInterruptController
     public bool WriteRegister(int offset, uint value)
     {
         (uint low, uint high)? send = null;
+        int levelEoi = -1;
         lock (_lock)
         {
             switch (offset)
             {
                 case 0x20: if (X2ApicMode) return false; break; // the ID follows the vCPU; writes are ignored
                 case 0x80: _tpr = value & 0xFF; UpdatePending(); break;
-                case 0xB0: EndOfInterrupt(); break;
+                case 0xB0: levelEoi = EndOfInterrupt(); break;
                 case 0xD0: if (X2ApicMode) return false; _ldr = value & 0xFF00_0000; break;
                 case 0xE0: if (X2ApicMode) return false; _dfr = value | 0x0FFF_FFFF; break;
                 case 0xF0:
@@ -254,6 +255,8 @@ internal sealed class LocalApic : IInterruptController
                 default: return !X2ApicMode; // xAPIC ignores writes to read-only registers; x2APIC refuses them (#GP)
             }
         }
+        // Outside the lock: the broadcast may redeliver to another APIC, whose lock must not nest in ours.
+        if (levelEoi >= 0) _bus.BroadcastEoi(levelEoi);
         if (send is var (lo, hi)) _bus.SendIpi(this, lo, X2ApicMode ? hi : hi >> 24);
         return true;
     }
@@ -297,14 +300,16 @@ internal sealed class LocalApic : IInterruptController
         UpdatePending();
     }
 
-    private void EndOfInterrupt()
+    /// <summary>Ends the highest in-service interrupt; returns its vector if it was level-triggered (the caller
+    /// broadcasts that EOI to the I/O APIC once it has released the lock), else -1.</summary>
+    private int EndOfInterrupt()
     {
         int v = HighestBit(_isr);
-        if (v < 0) return;
+        if (v < 0) return -1;
         Clear(_isr, v);
         bool level = IsSet(_tmr, v);
         UpdatePending();
-        if (level) _bus.BroadcastEoi(v);
+        return level ? v : -1;
     }
 
     private uint ProcessorPriority()
@@ -416,6 +421,7 @@ internal sealed class LocalApic : IInterruptController
         Set(_irr, vector);
         Clear(_tmr, vector);
         UpdatePending();
+        if (_pending) _cpu.Wake();
     }
 
     // ---------------------------------------------------------------- 256-bit vectors
