@@ -89,6 +89,11 @@ internal static class SseArith
             return IsNaN(a, dbl) ? Quiet(a, dbl) : Quiet(b, dbl);
         }
         ulong defaultNan = dbl ? DefaultNanDouble : DefaultNanSingle;
+        if (op == Op.Sqrt && Negative(b, dbl) && !IsZero(b, dbl) && !(IsDenormal(b, dbl) && (mxcsr & Daz) != 0))
+        {
+            flags |= FpFlags.Invalid;
+            return defaultNan;
+        }
         if (op != Op.Sqrt) a = DenormalInput(a, dbl, mxcsr, ref flags);
         b = DenormalInput(b, dbl, mxcsr, ref flags);
         bool aInf = op != Op.Sqrt && IsInf(a, dbl), bInf = IsInf(b, dbl);
@@ -128,11 +133,15 @@ internal static class SseArith
     /// <summary>MINSS/MAXSS and packed forms: the second operand when either is NaN or both are zero.</summary>
     public static ulong MinMax(bool max, ulong a, ulong b, bool dbl, uint mxcsr, ref uint flags)
     {
-        if (IsNaN(a, dbl) || IsNaN(b, dbl)) { flags |= FpFlags.Invalid; return b; }
+        if (IsNaN(a, dbl) || IsNaN(b, dbl))
+        {
+            flags |= FpFlags.Invalid;
+            return IsDenormal(b, dbl) && (mxcsr & Daz) != 0 ? b & SignBit(dbl) : b;
+        }
         ulong da = DenormalInput(a, dbl, mxcsr, ref flags), db = DenormalInput(b, dbl, mxcsr, ref flags);
         int c = Compare(da, db, dbl);
-        if (c == 0) return b;
-        return (max ? c > 0 : c < 0) ? a : b;
+        if (c == 0) return db;
+        return (max ? c > 0 : c < 0) ? da : db;
     }
 
     /// <summary>-1, 0, 1 for ordered non-NaN operands (zeros equal).</summary>
@@ -171,7 +180,7 @@ internal static class SseArith
     {
         ulong indefinite = is64 ? 0x8000_0000_0000_0000UL : 0x8000_0000UL;
         if (IsNaN(x, dbl) || IsInf(x, dbl)) { flags |= FpFlags.Invalid; return indefinite; }
-        x = DenormalInput(x, dbl, mxcsr, ref flags);
+        if (IsDenormal(x, dbl) && (mxcsr & Daz) != 0) return 0; // conversions to integer do not report DE
         if (IsZero(x, dbl)) return 0;
         Unpacked u = Unpack(x, dbl);
         uint local = 0;
