@@ -14,7 +14,7 @@ internal sealed partial class X86Cpu
     {
         for (int i = 0; i < ins.OpCount; i++)
             if (ins.GetOpKind(i) == OpKind.Register && ins.GetOpRegister(i) is >= Register.MM0 and <= Register.MM7) return false;
-        if (ExecuteStateInstruction(ref ins) || ExecuteX87Control(ref ins)) return true;
+        if (ExecuteStateInstruction(ref ins) || ExecuteX87Control(ref ins) || ExecuteX87(ref ins)) return true;
         if (TrySsePackedBinary(ref ins) || TrySsePackedUnary(ref ins) || TrySseMove(ref ins)) return true;
         return TrySseFloat(ref ins) || TrySseMisc(ref ins);
     }

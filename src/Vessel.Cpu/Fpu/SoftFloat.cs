@@ -44,7 +44,7 @@ internal struct Unpacked
 /// a Mant below 2^(p-1).</summary>
 internal struct Rounded
 {
-    public bool Sign, Infinite, Tiny;
+    public bool Sign, Infinite, Tiny, RoundedUp;
     public int Exp;
     public ulong Mant;
 }
@@ -61,12 +61,12 @@ internal static class SoftFloat
         if (v.Sig == 0) return r;
         int p = f.Precision;
         int d = v.Exp < f.Emin ? f.Emin - v.Exp : 0;
-        UInt128 kept = RoundBits(v.Sig, 128 - p + d, v.Sign, rc, out bool inexact);
+        UInt128 kept = RoundBits(v.Sig, 128 - p + d, v.Sign, rc, out bool inexact, out r.RoundedUp);
         int e = v.Exp;
         if (d > 0)
         {
             r.Tiny = true;
-            if (v.Exp == f.Emin - 1 && RoundBits(v.Sig, 128 - p, v.Sign, rc, out _) >> p != 0) r.Tiny = false;
+            if (v.Exp == f.Emin - 1 && RoundBits(v.Sig, 128 - p, v.Sign, rc, out _, out _) >> p != 0) r.Tiny = false;
             e = f.Emin;
         }
         else if (kept >> p != 0)
@@ -79,7 +79,8 @@ internal static class SoftFloat
         {
             flags |= FpFlags.Overflow | FpFlags.Precision;
             bool toInfinity = rc == RoundNearest || (rc == RoundUp && !v.Sign) || (rc == RoundDown && v.Sign);
-            if (toInfinity) { r.Infinite = true; return r; }
+            if (toInfinity) { r.Infinite = true; r.RoundedUp = true; return r; }
+            r.RoundedUp = false;
             r.Exp = f.Emax;
             r.Mant = p == 64 ? ulong.MaxValue : (1UL << p) - 1;
             return r;
@@ -91,7 +92,7 @@ internal static class SoftFloat
     }
 
     /// <summary>Sig shifted right by <paramref name="shift"/> (at least 1) and rounded per <paramref name="rc"/>.</summary>
-    private static UInt128 RoundBits(UInt128 sig, int shift, bool sign, int rc, out bool inexact)
+    private static UInt128 RoundBits(UInt128 sig, int shift, bool sign, int rc, out bool inexact, out bool incremented)
     {
         UInt128 kept, rem, half;
         if (shift >= 128)
@@ -107,6 +108,7 @@ internal static class SoftFloat
                 RoundDown => inexact && sign,
                 _ => false,
             };
+            incremented = up;
             return up ? UInt128.One : UInt128.Zero;
         }
         kept = sig >> shift;
@@ -120,6 +122,7 @@ internal static class SoftFloat
             RoundDown => inexact && sign,
             _ => false,
         };
+        incremented = inc;
         return inc ? kept + 1 : kept;
     }
 

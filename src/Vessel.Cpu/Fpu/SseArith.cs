@@ -94,6 +94,17 @@ internal static class SseArith
             flags |= FpFlags.Invalid;
             return defaultNan;
         }
+        if (op == Op.Div)
+        {
+            // Zero-divide outranks the denormal-operand exception.
+            uint none = 0;
+            ulong fa = DenormalInput(a, dbl, mxcsr, ref none), fb = DenormalInput(b, dbl, mxcsr, ref none);
+            if (IsZero(fb, dbl) && !IsZero(fa, dbl) && !IsInf(a, dbl))
+            {
+                flags |= FpFlags.DivideByZero;
+                return Infinity(Negative(a, dbl) ^ Negative(b, dbl), dbl);
+            }
+        }
         if (op != Op.Sqrt) a = DenormalInput(a, dbl, mxcsr, ref flags);
         b = DenormalInput(b, dbl, mxcsr, ref flags);
         bool aInf = op != Op.Sqrt && IsInf(a, dbl), bInf = IsInf(b, dbl);

@@ -36,6 +36,19 @@ internal sealed unsafe class HostSse : IDisposable
     /// <summary>Executes <paramref name="body"/> (which may use xmm0, xmm1, eax) natively.</summary>
     public State Run(Action<Assembler> body, State s)
     {
+        var buffer = new byte[64];
+        fixed (byte* p = buffer)
+        {
+            RunRaw(body, p, s);
+            return *(State*)p;
+        }
+    }
+
+    /// <summary>Runs with rdi pointing at <paramref name="buffer"/>, whose first 64 bytes receive the
+    /// <see cref="State"/>; bytes from offset 64 are free for the body's own memory operands.</summary>
+    public void RunRaw(Action<Assembler> body, byte* buffer, State s)
+    {
+        *(State*)buffer = s;
         byte[] code = TinyGuest.Assemble(64, (ulong)_page, a =>
         {
             a.stmxcsr(__dword_ptr[rdi + 40]);
@@ -55,9 +68,8 @@ internal sealed unsafe class HostSse : IDisposable
         });
         if (code.Length > PageSize) throw new InvalidOperationException("stub too long");
         Marshal.Copy(code, 0, _page, code.Length);
-        var fn = (delegate* unmanaged<State*, void>)_page;
-        fn(&s);
-        return s;
+        var fn = (delegate* unmanaged<byte*, void>)_page;
+        fn(buffer);
     }
 
     public void Dispose() => munmap(_page, PageSize);

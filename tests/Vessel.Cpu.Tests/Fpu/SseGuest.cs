@@ -16,7 +16,7 @@ internal sealed class SseGuest : IDisposable
     public GuestMemory Memory => _guest.Memory;
     public IVcpu Vcpu => _guest.Vcpu;
 
-    public FpuState Run(Action<Assembler> body, Vector128<byte>[] xmm, uint mxcsr = 0x1F80, Func<SpecialRegisters, SpecialRegisters>? adjust = null, bool realMode = false)
+    public FpuState Run(Action<Assembler> body, Vector128<byte>[] xmm, uint mxcsr = 0x1F80, Func<SpecialRegisters, SpecialRegisters>? adjust = null, bool realMode = false, ulong rdi = 0)
     {
         _guest.Load(CodeAddress, TinyGuest.Assemble(realMode ? 16 : 32, CodeAddress, a => { body(a); a.hlt(); }));
         InstallExceptionHandlers();
@@ -36,7 +36,7 @@ internal sealed class SseGuest : IDisposable
         }
         if (adjust != null) s = adjust(s);
         _guest.Vcpu.SetSpecialRegisters(s);
-        _guest.Vcpu.SetRegisters(new Registers { Rip = CodeAddress, Rflags = 2, Rsp = 0x8000 });
+        _guest.Vcpu.SetRegisters(new Registers { Rip = CodeAddress, Rflags = 2, Rsp = 0x8000, Rdi = rdi });
         var fpu = new FpuState { Mxcsr = mxcsr };
         for (int i = 0; i < xmm.Length; i++) xmm[i].CopyTo(fpu.Xmm.AsSpan(i * 16, 16));
         _guest.Vcpu.SetFpu(fpu);

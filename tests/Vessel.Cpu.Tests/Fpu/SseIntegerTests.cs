@@ -31,6 +31,9 @@ public class SseIntegerTests
         (a => a.pminsd(xmm0, xmm1), (x, y) => Sse41.Min(x.AsInt32(), y.AsInt32()).AsByte(), "pminsd"),
         (a => a.pcmpgtq(xmm0, xmm1), (x, y) => Sse42.CompareGreaterThan(x.AsInt64(), y.AsInt64()).AsByte(), "pcmpgtq"),
         (a => a.shufps(xmm0, xmm1, 0x4E), (x, y) => Sse.Shuffle(x.AsSingle(), y.AsSingle(), 0x4E).AsByte(), "shufps"),
+        (a => a.movddup(xmm0, xmm1), (x, y) => Sse3.MoveAndDuplicate(y.AsDouble()).AsByte(), "movddup"),
+        (a => a.movshdup(xmm0, xmm1), (x, y) => Sse3.MoveHighAndDuplicate(y.AsSingle()).AsByte(), "movshdup"),
+        (a => a.movsldup(xmm0, xmm1), (x, y) => Sse3.MoveLowAndDuplicate(y.AsSingle()).AsByte(), "movsldup"),
         (a => a.pmovsxbw(xmm0, xmm1), (x, y) => Sse41.ConvertToVector128Int16(y.AsSByte()).AsByte(), "pmovsxbw"),
     };
 
