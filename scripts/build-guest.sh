@@ -25,6 +25,11 @@ fi
 for tool in dpkg-deb cpio gzip; do
   command -v "$tool" >/dev/null || { say "installing $tool"; sudo_if_needed apt-get install -y -qq cpio gzip dpkg >/dev/null; }
 done
+# gcc and glibc's static libraries build /bin/fpcheck, the guest's floating-point check.
+if ! command -v gcc >/dev/null || [ ! -f /usr/lib/x86_64-linux-gnu/libm.a ]; then
+  say "installing gcc and libc6-dev (for the static fpcheck program)"
+  sudo_if_needed apt-get install -y -qq gcc libc6-dev >/dev/null
+fi
 
 kernel_pkg="$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')"
 [ -n "$kernel_pkg" ] || { say "cannot find the kernel package linux-image-amd64 depends on"; exit 1; }
@@ -32,7 +37,8 @@ kernel_ver="$(candidate "$kernel_pkg")"
 busybox_ver="$(candidate busybox-static)"
 inputs="$kernel_pkg $kernel_ver
 busybox-static $busybox_ver
-$(sha256sum "$0" | cut -d' ' -f1) build-guest.sh"
+$(sha256sum "$0" | cut -d' ' -f1) build-guest.sh
+$(sha256sum "$here/guest/fpcheck.c" | cut -d' ' -f1) fpcheck.c"
 
 if [ -f "$out/inputs.txt" ] && [ "$(cat "$out/inputs.txt")" = "$inputs" ] && [ -f "$out/vmlinuz" ] && [ -f "$out/initramfs.cpio.gz" ]; then
   say "up to date: $kernel_pkg $kernel_ver, busybox-static $busybox_ver"
@@ -57,6 +63,8 @@ cp busybox/bin/busybox "$root/bin/busybox"
 for applet in $("$root/bin/busybox" --list); do
   [ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"
 done
+
+gcc -static -O2 -o "$root/bin/fpcheck" "$here/guest/fpcheck.c" -lm
 
 say "[3/4] collecting the virtio modules"
 # Dependency order (see DESIGN.md): the ring and core first, the PCI transport, then the drivers.
@@ -89,6 +97,7 @@ say "[4/4] packing the initramfs"
 mkdir -p "$out"
 (cd "$root" && find . | cpio -o -H newc --quiet | gzip -9) > "$out/initramfs.cpio.gz.tmp"
 cp "kernel/boot/vmlinuz-$release" "$out/vmlinuz.tmp"
+cp "$root/bin/fpcheck" "$out/fpcheck"
 mv "$out/initramfs.cpio.gz.tmp" "$out/initramfs.cpio.gz"
 mv "$out/vmlinuz.tmp" "$out/vmlinuz"
 printf '%s\n' "$inputs" > "$out/inputs.txt"

@@ -48,7 +48,12 @@ def run(cmd, timeout):
     try:
         p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                            timeout=timeout)
-        return classify(p.returncode, False), time.monotonic() - start, p.stdout.decode(errors="replace")
+        out = p.stdout.decode(errors="replace")
+        result = classify(p.returncode, False)
+        # A VMM error also exits 1, like a debug-exit write of 0: Vessel's own error line tells them apart.
+        if result == "PASS" and any(line.startswith("vessel: ") and "error" in line for line in out.splitlines()):
+            result = "FAIL(vmm)"
+        return result, time.monotonic() - start, out
     except subprocess.TimeoutExpired as e:
         out = (e.stdout or b"").decode(errors="replace")
         return classify(None, True), time.monotonic() - start, out

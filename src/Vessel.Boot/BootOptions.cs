@@ -8,6 +8,10 @@ public sealed record BootOptions
 {
     public string CommandLine { get; init; } = "";
 
+    /// <summary>The kernel's file name. Multiboot kernels see it as the first word of their command line, as
+    /// GRUB and QEMU pass it (kvm-unit-tests takes it as argv[0]); null leaves the command line as it is.</summary>
+    public string? ImageName { get; init; }
+
     /// <summary>The initial ramdisk. Multiboot kernels receive it as module 0, before <see cref="Modules"/>.</summary>
     public ReadOnlyMemory<byte>? Initrd { get; init; }
 

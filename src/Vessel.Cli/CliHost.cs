@@ -19,6 +19,9 @@ public sealed record CliHost
 
     public Func<BackendChoice, ILogger, IHypervisor> CreateBackend { get; init; } = Backends.Create;
 
+    /// <summary>Finds (building if needed) the guest booted when no --kernel is given; gets a progress writer.</summary>
+    public Func<TextWriter, DefaultGuest.Files> ResolveDefaultGuest { get; init; } = DefaultGuest.Ensure;
+
     public static CliHost ForCurrentProcess() => new()
     {
         StdinIsTerminal = Console.TerminalRawMode.IsTerminal(0),

@@ -17,8 +17,15 @@ public sealed partial class RunCommand(RunOptions options, CliStreams streams, C
         using var logging = new StderrLoggerProvider(streams.Error, options.LogLevel);
         var logger = logging.CreateLogger("vessel");
 
-        byte[] kernel = ReadInputFile("kernel", options.KernelPath);
-        byte[]? initrd = options.InitrdPath is { } initrdPath ? ReadInputFile("initrd", initrdPath) : null;
+        string? kernelPath = options.KernelPath, initrdPath = options.InitrdPath;
+        if (kernelPath is null)
+        {
+            var guest = host.ResolveDefaultGuest(streams.Error);
+            kernelPath = guest.Kernel;
+            initrdPath ??= guest.Initrd;
+        }
+        byte[] kernel = ReadInputFile("kernel", kernelPath);
+        byte[]? initrd = initrdPath is not null ? ReadInputFile("initrd", initrdPath) : null;
         using var serialFile = OpenSerialFile();
         Stream? serialOutput = options.Serial.Kind switch
         {
@@ -39,6 +46,7 @@ public sealed partial class RunCommand(RunOptions options, CliStreams streams, C
             // byte[] → ReadOnlyMemory<byte>? turns null into an empty, non-null memory: keep "no initrd" null.
             Initrd = initrd is null ? (ReadOnlyMemory<byte>?)null : initrd,
             CommandLine = options.CommandLine,
+            KernelName = kernelPath,
             SerialOutput = serialOutput,
             LoggerFactory = logging,
         };

@@ -46,7 +46,7 @@ public static class VesselCli
 
     private static Command CreateRunCommand(CliStreams streams, CliHost host)
     {
-        var kernel = new Option<string>("--kernel") { Description = "Kernel image to boot (bzImage, ELF/PVH, multiboot)", Required = true };
+        var kernel = new Option<string?>("--kernel") { Description = "Kernel image to boot (bzImage, ELF/PVH, multiboot, boot sector); default: the Debian guest built by scripts/build-guest.sh" };
         var initrd = new Option<string?>("--initrd") { Description = "Initial ramdisk" };
         var append = new Option<string?>("--append") { Description = "Kernel command line" };
         var memory = new Option<string>("--memory", "-m") { Description = "Guest RAM: 512M, 1G, 2048K or bytes", DefaultValueFactory = _ => "512M" };
@@ -62,7 +62,7 @@ public static class VesselCli
         run.SetAction(result =>
         {
             var options = RunOptions.FromText(
-                result.GetRequiredValue(kernel), result.GetValue(initrd), result.GetValue(append),
+                result.GetValue(kernel), result.GetValue(initrd), result.GetValue(append),
                 result.GetRequiredValue(memory), result.GetRequiredValue(cpus), result.GetRequiredValue(backend),
                 result.GetRequiredValue(serial), result.GetRequiredValue(logLevel));
             return new RunCommand(options, streams, host).Execute();

@@ -21,6 +21,10 @@ internal sealed class DecodedBlock
     /// <summary>Blocks that followed this one (a taken and a fall-through successor, say), valid while the
     /// vCPU's translation epoch equals <see cref="LinkEpoch"/>: found without the cache lookup.</summary>
     public DecodedBlock? Link0, Link1;
+
+    /// <summary>Runs so far, and the compiled form once hot (both reset when the block is decoded anew).</summary>
+    public int ExecutionCount;
+    public CompiledBlock? Compiled;
     public int LinkEpoch;
     public bool NextLinkSlot;
 }

@@ -12,13 +12,16 @@ public sealed class EmuVirtualMachine : IVirtualMachine
     internal EmuVirtualMachine(EmuHypervisor hypervisor)
     {
         _hypervisor = hypervisor;
+        Platform = new EmuPlatform(Clock);
         Memory.Written += (address, length) => Code.InvalidateRange(address, length);
     }
 
     public GuestMemory Memory { get; } = new();
 
+    internal EmuOptions Options => _hypervisor.Options;
+
     internal CodePageMap Code { get; } = new();
-    internal EmuPlatform Platform { get; } = new();
+    internal EmuPlatform Platform { get; }
 
     /// <summary>Guest time: the TSC and every platform timer read it.</summary>
     internal Platform.GuestClock Clock { get; } = new();
@@ -49,7 +52,9 @@ public sealed class EmuVirtualMachine : IVirtualMachine
         lock (_vcpus)
         {
             if (_vcpus.Exists(v => v.Id == id)) throw new InvalidOperationException($"vCPU {id} already exists");
-            var vcpu = new EmuVcpu(new X86Cpu(this, id));
+            var cpu = new X86Cpu(this, id);
+            Platform.AttachVcpu(cpu);
+            var vcpu = new EmuVcpu(cpu);
             _vcpus.Add(vcpu);
             return vcpu;
         }

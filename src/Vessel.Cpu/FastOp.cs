@@ -10,9 +10,19 @@ internal struct FastOp
     public byte Operation;
     public byte Destination;
     public byte Source;
-    /// <summary>Operand size in bytes (4 or 8).</summary>
+    /// <summary>Operand size in bytes (4 or 8; 1 or 2 for the memory source of MOVZX).</summary>
     public byte Size;
     public ulong Immediate;
+
+    // The memory operand, when there is one: segment:[base + index * 2^scale + displacement] & address mask.
+    public byte MemorySegment;
+    /// <summary>GPR number, or <see cref="NoRegister"/>.</summary>
+    public byte MemoryBase, MemoryIndex;
+    public byte MemoryScaleShift;
+    public ulong Displacement;
+    public ulong AddressMask;
+
+    public const byte NoRegister = 0xFF;
 }
 
 internal enum FastOpKind : byte
@@ -27,6 +37,18 @@ internal enum FastOpKind : byte
     Jcc,
     Jmp,
     ShiftRegImm,
+    Lea,
+    LoadReg,
+    StoreReg,
+    StoreImm,
+    LoadZeroExtend,
+    AluRegMem,
+    AluMemReg,
+    AluMemImm,
+    PushReg,
+    PopReg,
+    CallNear,
+    RetNear,
 }
 
 internal enum AluOperation : byte { Add, Or, Adc, Sbb, And, Sub, Xor, Cmp, Test }

@@ -38,6 +38,14 @@ internal sealed partial class X86Cpu
         Rip = target;
     }
 
+    /// <summary>A taken Jcc: blocks run on past conditional branches (their fall-through path), so a taken
+    /// one ends the block.</summary>
+    private void TakeConditionalBranch(ulong target)
+    {
+        JumpNear(target);
+        _endBlock = true;
+    }
+
     private static ulong TruncateToOperandSize(ulong target, int size) => size switch
     {
         2 => (ushort)target, 4 => (uint)target, _ => target,

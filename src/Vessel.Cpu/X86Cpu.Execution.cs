@@ -18,6 +18,17 @@ internal sealed unsafe partial class X86Cpu
     /// <summary>The block that ran last, whose links may lead straight to the next one.</summary>
     private DecodedBlock? _lastBlock;
     private ulong _ipMask = 0xFFFF;
+    private readonly bool _fastPaths;
+
+    /// <summary>Stopwatch timestamp at which the platform's timers next need this vCPU to poll them.</summary>
+    private long _nextPoll;
+
+    /// <summary>A timer was (re)armed: poll at the next block boundary, and wake a halted vCPU to re-plan its sleep.</summary>
+    internal void RequestPoll()
+    {
+        _nextPoll = 0;
+        Wake();
+    }
 
     /// <summary>HLT with interrupts enabled: waiting for an interrupt.</summary>
     private bool _halted;
@@ -44,6 +55,8 @@ internal sealed unsafe partial class X86Cpu
             // An instruction waiting for its IN/MMIO value runs before anything else can intervene.
             if (!_hasCompletedRead)
             {
+                long now = System.Diagnostics.Stopwatch.GetTimestamp();
+                if (now >= _nextPoll) _nextPoll = _vm.Platform.Poll(this, now);
                 try
                 {
                     if (DeliverPendingInterrupt()) _halted = false;
@@ -90,20 +103,44 @@ internal sealed unsafe partial class X86Cpu
         return _pendingExit;
     }
 
+    /// <summary>Blocks run back to back through their links before the run loop looks at kicks, interrupts
+    /// and timers again: a bound on event latency that keeps the per-block cost low.</summary>
+    private const int ChainedBlockBudget = 32;
+
     private void ExecuteBlock()
     {
         DecodedBlock block = GetBlock();
-        _lastBlock = block;
+        int budget = ChainedBlockBudget;
+        while (true)
+        {
+            _lastBlock = block;
+            RunBlockBody(block);
+            if (_endBlock || _hasPendingExit || --budget == 0 || _kickRequested) return;
+            DecodedBlock? next = LinkedSuccessor(block);
+            if (next == null) return;
+            block = next;
+        }
+    }
+
+    private void RunBlockBody(DecodedBlock block)
+    {
+        bool singleStep = (_rflags & Hypervisor.RflagsBits.Tf) != 0;
+        if (!_interruptShadow && !singleStep && TryRunCompiled(block)) return;
         Instruction[] instructions = block.Instructions;
         FastOp[] fastOps = block.FastOps;
         int count = block.Count;
-        if (_interruptShadow)
+        if (_interruptShadow || singleStep)
         {
             // STI / MOV SS: exactly one more instruction runs before interrupts are looked at again.
+            // TF: one instruction, then the single-step trap.
             count = 1;
             _interruptShadow = false;
+            _endBlock = true;
         }
-        _endBlock = false;
+        else
+        {
+            _endBlock = false;
+        }
         for (int i = 0; i < count; i++)
         {
             ref Instruction ins = ref instructions[i];
@@ -113,6 +150,19 @@ internal sealed unsafe partial class X86Cpu
             InstructionsRetired++;
             if (_endBlock) break;
         }
+        if (singleStep || _singleStepForced) SingleStepTrap();
+    }
+
+    /// <summary>The block a previous run of <paramref name="block"/> led to at the current RIP, if its link
+    /// is still valid; null sends the run loop through the full lookup.</summary>
+    private DecodedBlock? LinkedSuccessor(DecodedBlock block)
+    {
+        if (block.LinkEpoch != _translationEpoch || _vm.Code.Epoch != _seenCodeEpoch) return null;
+        DecodedBlock? next = block.Link0;
+        if (next != null && IsValidSuccessor(next)) return next;
+        next = block.Link1;
+        if (next != null && IsValidSuccessor(next)) return next;
+        return null;
     }
 
     /// <summary>Linear address of the next instruction, checked against CS.</summary>
@@ -208,6 +258,8 @@ internal sealed unsafe partial class X86Cpu
         block.CsBase = csBase;
         block.PhysicalAddress = physical;
         block.Cacheable = true;
+        block.ExecutionCount = 0;
+        block.Compiled = null;
         Decoder decoder = Bitness switch { 64 => _decoder64, 32 => _decoder32, _ => _decoder16 };
         _codeReader.Reset(page, linear & ~0xFFFUL, (int)(linear & 0xFFF));
         decoder.IP = Rip;
@@ -236,9 +288,11 @@ internal sealed unsafe partial class X86Cpu
                 n = 1;
                 break;
             }
-            block.FastOps[n] = Classify(ref block.Instructions[n]);
+            block.FastOps[n] = _fastPaths ? Classify(ref block.Instructions[n], Bitness) : default;
             ref Instruction ins = ref block.Instructions[n++];
-            if (ins.FlowControl != FlowControl.Next || ins.Code == Code.INVALID) break;
+            // A block runs on past a conditional branch (a taken one ends it early), so a loop body with an
+            // if inside stays one block.
+            if (ins.FlowControl != FlowControl.Next && !ins.IsJccShortOrNear || ins.Code == Code.INVALID) break;
         }
         block.Count = n;
     }

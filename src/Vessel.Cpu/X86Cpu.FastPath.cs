@@ -21,10 +21,13 @@ internal sealed partial class X86Cpu
         return size is 4 or 8;
     }
 
-    internal static FastOp Classify(ref Instruction ins)
+    internal static FastOp Classify(ref Instruction ins, int bitness)
     {
         var f = new FastOp();
         if (ins.HasLockPrefix || ins.HasRepPrefix || ins.HasRepnePrefix) return f;
+        ClassifyMemoryForms(ref ins, ref f, bitness);
+        if (f.Kind != FastOpKind.Generic) return f;
+        f = new FastOp();
         Mnemonic m = ins.Mnemonic;
         if (ins.IsJccShortOrNear)
         {
@@ -121,7 +124,7 @@ internal sealed partial class X86Cpu
                 StoreSized(f.Destination, f.Size, f.Immediate);
                 return true;
             case FastOpKind.Jcc:
-                if (Condition((ConditionCode)f.Operation)) JumpNear(f.Immediate);
+                if (Condition((ConditionCode)f.Operation)) TakeConditionalBranch(f.Immediate);
                 return true;
             case FastOpKind.Jmp:
                 JumpNear(f.Immediate);
@@ -129,13 +132,15 @@ internal sealed partial class X86Cpu
             case FastOpKind.ShiftRegImm:
                 ExecuteFastShift(ref f);
                 return true;
-            default:
+            case FastOpKind.Generic:
                 return false;
+            default:
+                return ExecuteFastMemory(ref f);
         }
     }
 
     /// <summary>SHL/SHR/SAR of a full register by a non-zero immediate: all six flags are written, so the old
-    /// ones need not be materialised (AF is undefined and left clear).</summary>
+    /// ones need not be materialised. CF and OF are stored now; ZF/SF/PF stay lazy (AF is undefined: clear).</summary>
     private void ExecuteFastShift(ref FastOp f)
     {
         int size = f.Size;
@@ -167,43 +172,67 @@ internal sealed partial class X86Cpu
                 break;
             }
         }
-        _rflags = (_rflags & ~Hypervisor.RflagsBits.Arithmetic) | ResultFlags(r, size)
+        _rflags = (_rflags & ~Hypervisor.RflagsBits.Arithmetic)
                   | (cf ? Hypervisor.RflagsBits.Cf : 0) | (of ? Hypervisor.RflagsBits.Of : 0);
-        _flagOp = FlagOp.None;
+        SetLazy(FlagOp.Shift, size, 0, 0, r);
         Gpr[f.Destination] = r;
     }
 
     private void ExecuteFastAlu(ref FastOp f, ulong b)
     {
         int size = f.Size;
-        ulong mask = size == 8 ? ulong.MaxValue : 0xFFFF_FFFF;
-        b &= mask;
-        ulong a = Gpr[f.Destination] & mask;
-        ulong r;
-        switch ((AluOperation)f.Operation)
+        var op = (AluOperation)f.Operation;
+        ulong a = Gpr[f.Destination];
+        if (op is AluOperation.Cmp or AluOperation.Test)
         {
-            case AluOperation.Add: r = a + b; SetLazy(FlagOp.Add, size, a, b, r); break;
-            case AluOperation.Sub: r = a - b; SetLazy(FlagOp.Sub, size, a, b, r); break;
-            case AluOperation.Cmp: SetLazy(FlagOp.Sub, size, a, b, a - b); return;
-            case AluOperation.Test: SetLazy(FlagOp.Logic, size, 0, 0, a & b); return;
-            case AluOperation.And: r = a & b; SetLazy(FlagOp.Logic, size, 0, 0, r); break;
-            case AluOperation.Or: r = a | b; SetLazy(FlagOp.Logic, size, 0, 0, r); break;
-            case AluOperation.Xor: r = a ^ b; SetLazy(FlagOp.Logic, size, 0, 0, r); break;
-            case AluOperation.Adc:
-            {
-                bool cf = GetCf();
-                r = a + b + (cf ? 1UL : 0);
-                SetLazyAdcSbb(FlagOp.Adc, size, a, b, r, cf);
-                break;
-            }
-            default:
-            {
-                bool cf = GetCf();
-                r = a - b - (cf ? 1UL : 0);
-                SetLazyAdcSbb(FlagOp.Sbb, size, a, b, r, cf);
-                break;
-            }
+            AluFlagsOnly(op, size, a, b);
+            return;
         }
-        Gpr[f.Destination] = r & mask;
+        bool cf = op is AluOperation.Adc or AluOperation.Sbb && GetCf();
+        ulong r = AluResult(op, size, a, b, cf);
+        Gpr[f.Destination] = r;
+        AluSetFlags(op, size, a & SizeMask(size), b & SizeMask(size), r, cf);
+    }
+
+    /// <summary>The result of an ALU operation, truncated to <paramref name="size"/>; no state changes, so a
+    /// memory destination can be written (and fault) before the flags are committed.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong AluResult(AluOperation op, int size, ulong a, ulong b, bool carryIn)
+    {
+        ulong c = carryIn ? 1UL : 0;
+        ulong r = op switch
+        {
+            AluOperation.Add => a + b,
+            AluOperation.Adc => a + b + c,
+            AluOperation.Sub or AluOperation.Cmp => a - b,
+            AluOperation.Sbb => a - b - c,
+            AluOperation.And or AluOperation.Test => a & b,
+            AluOperation.Or => a | b,
+            _ => a ^ b,
+        };
+        return r & SizeMask(size);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void AluSetFlags(AluOperation op, int size, ulong a, ulong b, ulong r, bool carryIn)
+    {
+        switch (op)
+        {
+            case AluOperation.Add: SetLazy(FlagOp.Add, size, a, b, r); break;
+            case AluOperation.Sub: case AluOperation.Cmp: SetLazy(FlagOp.Sub, size, a, b, r); break;
+            case AluOperation.Adc: SetLazyAdcSbb(FlagOp.Adc, size, a, b, r, carryIn); break;
+            case AluOperation.Sbb: SetLazyAdcSbb(FlagOp.Sbb, size, a, b, r, carryIn); break;
+            default: SetLazy(FlagOp.Logic, size, 0, 0, r); break;
+        }
+    }
+
+    /// <summary>CMP and TEST: flags only.</summary>
+    private void AluFlagsOnly(AluOperation op, int size, ulong a, ulong b)
+    {
+        ulong mask = SizeMask(size);
+        a &= mask;
+        b &= mask;
+        if (op == AluOperation.Cmp) SetLazy(FlagOp.Sub, size, a, b, (a - b) & mask);
+        else SetLazy(FlagOp.Logic, size, 0, 0, a & b);
     }
 }

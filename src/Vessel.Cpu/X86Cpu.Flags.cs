@@ -9,7 +9,9 @@ namespace Vessel.Cpu;
 /// result; CF/ZF/SF/OF/AF/PF are computed only when something reads them.</summary>
 internal sealed partial class X86Cpu
 {
-    private enum FlagOp : byte { None, Add, Adc, Sub, Sbb, Logic, Inc, Dec }
+    /// <summary>Shift: ZF/SF/PF come from the result; CF and OF were computed and sit in <see cref="_rflags"/>;
+    /// AF (undefined after shifts) reads as clear.</summary>
+    private enum FlagOp : byte { None, Add, Adc, Sub, Sbb, Logic, Inc, Dec, Shift }
 
     /// <summary>RFLAGS; its arithmetic bits are valid only while <see cref="_flagOp"/> is None
     /// (except CF during Inc/Dec, which those instructions keep).</summary>
@@ -67,7 +69,7 @@ internal sealed partial class X86Cpu
         ulong a = _flagA & mask, b = _flagB & mask, r = _flagResult & mask;
         return _flagOp switch
         {
-            FlagOp.None or FlagOp.Inc or FlagOp.Dec => (_rflags & Cf) != 0,
+            FlagOp.None or FlagOp.Inc or FlagOp.Dec or FlagOp.Shift => (_rflags & Cf) != 0,
             FlagOp.Add => r < a,
             FlagOp.Adc => (_rflags & Cf) != 0 ? r <= a : r < a,
             FlagOp.Sub => a < b,
@@ -88,7 +90,7 @@ internal sealed partial class X86Cpu
         ulong a = _flagA, b = _flagB, r = _flagResult;
         return _flagOp switch
         {
-            FlagOp.None => (_rflags & Of) != 0,
+            FlagOp.None or FlagOp.Shift => (_rflags & Of) != 0,
             FlagOp.Add or FlagOp.Adc => ((a ^ r) & (b ^ r) & sign) != 0,
             FlagOp.Sub or FlagOp.Sbb => ((a ^ b) & (a ^ r) & sign) != 0,
             FlagOp.Inc => (r & SizeMask(_flagSize)) == sign,
@@ -100,7 +102,7 @@ internal sealed partial class X86Cpu
     public bool GetAf() => _flagOp switch
     {
         FlagOp.None => (_rflags & Af) != 0,
-        FlagOp.Logic => false,
+        FlagOp.Logic or FlagOp.Shift => false,
         _ => ((_flagA ^ _flagB ^ _flagResult) & 0x10) != 0,
     };
 
@@ -172,6 +174,15 @@ internal sealed partial class X86Cpu
                 ConditionCode.l => sf != of, ConditionCode.ge => sf == of, ConditionCode.le => zf || sf != of, ConditionCode.g => !zf && sf == of,
                 _ => true,
             };
+        }
+        // Every lazy operation keeps its result: ZF and SF need nothing else.
+        ulong result = _flagResult & SizeMask(_flagSize);
+        switch (cc)
+        {
+            case ConditionCode.e: return result == 0;
+            case ConditionCode.ne: return result != 0;
+            case ConditionCode.s: return (result & SignBit(_flagSize)) != 0;
+            case ConditionCode.ns: return (result & SignBit(_flagSize)) == 0;
         }
         return cc switch
         {

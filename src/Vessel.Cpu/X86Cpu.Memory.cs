@@ -136,6 +136,7 @@ internal sealed unsafe partial class X86Cpu
         ulong phys = Translate(linear, AccessKind.Read, user);
         byte* page = _memory.TryGetPointer(phys & ~0xFFFUL, 4096);
         if (page == null) return ReadPhysicalMmio(phys, size);
+        if (!_translationCacheable) return ReadHost(page + (phys & 0xFFF), size);
         ref TlbEntry e = ref _tlbRead.E[(linear >> 12) & (Tlb.Entries - 1)];
         e.Tag = (linear & ~0xFFFUL) | (user ? 1UL : 0);
         e.Delta = (long)page - (long)(linear & ~0xFFFUL);
@@ -167,12 +168,25 @@ internal sealed unsafe partial class X86Cpu
             _endBlock = true;
             return;
         }
+        if (!_translationCacheable)
+        {
+            WriteHost(page + (phys & 0xFFF), size, value);
+            return;
+        }
         ref TlbEntry e = ref _tlbWrite.E[(linear >> 12) & (Tlb.Entries - 1)];
         e.Tag = (linear & ~0xFFFUL) | (user ? 1UL : 0);
         e.Delta = (long)page - (long)(linear & ~0xFFFUL);
         e.PhysicalPage = phys & ~0xFFFUL;
         WriteHost(page + (phys & 0xFFF), size, value);
     }
+
+    private static ulong ReadHost(byte* p, int size) => size switch
+    {
+        1 => *p,
+        2 => Unsafe.ReadUnaligned<ushort>(p),
+        4 => Unsafe.ReadUnaligned<uint>(p),
+        _ => Unsafe.ReadUnaligned<ulong>(p),
+    };
 
     private static void WriteHost(byte* p, int size, ulong value)
     {

@@ -72,12 +72,26 @@ internal sealed partial class X86Cpu
         else WriteMemoryOperand(ref ins, size, value);
     }
 
-    /// <summary>Reads the destination of a read-modify-write, checking it is writable first.</summary>
+    /// <summary>Reads the destination of a read-modify-write, checking it is writable first: segment and
+    /// page, so a #GP or #PF (a copy-on-write page, say) comes before the instruction changes any flag.</summary>
     private ulong ReadModifyTarget(ref Instruction ins, int size)
     {
         if (ins.Op0Kind == OpKind.Register) return ReadGpr(ins.Op0Register);
         _rmwLinear = SegmentedLinear(SegmentIndex(ins.MemorySegment), EffectiveAddress(ref ins), size, AccessKind.Write);
+        ProbeWritable(_rmwLinear, size);
         return ReadLinear(_rmwLinear, size, UserAccess);
+    }
+
+    /// <summary>Raises the fault a write of <paramref name="size"/> bytes at <paramref name="linear"/> would
+    /// raise, without writing (the write TLB answers without a walk when it already holds the page).</summary>
+    private void ProbeWritable(ulong linear, int size)
+    {
+        bool user = UserAccess;
+        ulong tag = (linear & ~0xFFFUL) | (user ? 1UL : 0);
+        ref TlbEntry e = ref _tlbWrite.E[(linear >> 12) & (Tlb.Entries - 1)];
+        if (e.Tag == tag && (linear & 0xFFF) <= (ulong)(4096 - size)) return;
+        Translate(linear, AccessKind.Write, user);
+        if ((linear & 0xFFF) > (ulong)(4096 - size)) Translate((linear | 0xFFF) + 1, AccessKind.Write, user);
     }
 
     private void WriteModifyTarget(ref Instruction ins, int size, ulong value)

@@ -1,14 +1,215 @@
+using System.Runtime.CompilerServices;
 using Vessel.Hypervisor;
 
 namespace Vessel.Cpu;
 
-/// <summary>Linear to guest-physical translation (the first stage of the two-stage walk).</summary>
-internal sealed partial class X86Cpu
+/// <summary>Linear to guest-physical translation (the first stage of the two-stage walk): 32-bit paging with
+/// 4 MiB pages, PAE, and 4-level paging with 2 MiB and 1 GiB pages; accessed and dirty bits, U/S, R/W with
+/// CR0.WP, NX, SMEP and SMAP, reserved-bit checks and #PF with its error code and CR2.</summary>
+internal sealed unsafe partial class X86Cpu
 {
+    /// <summary>Physical address width this CPU model reports (CPUID 0x80000008).</summary>
+    public const int PhysicalAddressBits = 40;
+
+    private const ulong PtePresent = 1, PteWritable = 1 << 1, PteUser = 1 << 2, PteAccessed = 1 << 5, PteDirty = 1 << 6;
+    private const ulong PteLarge = 1 << 7, PteNoExecute = 1UL << 63;
+    private const ulong PhysicalMask = ((1UL << PhysicalAddressBits) - 1) & ~0xFFFUL;
+
+    internal const uint PfPresent = 1, PfWrite = 1 << 1, PfUser = 1 << 2, PfReserved = 1 << 3, PfFetch = 1 << 4;
+
+    /// <summary>False after a translation whose permission depended on something a TLB entry does not
+    /// capture (SMAP's RFLAGS.AC): the caller must not cache it.</summary>
+    private bool _translationCacheable = true;
+
     /// <summary>Translates a linear address or raises #PF (CR2 and the error code set).</summary>
     internal ulong Translate(ulong linear, AccessKind kind, bool user)
     {
+        _translationCacheable = true;
         if ((Cr0 & ControlRegisters.Cr0Pg) == 0) return linear & 0xFFFF_FFFF;
-        throw new EmulationException("paging is not implemented yet");
+        if ((Efer & ControlRegisters.EferLma) != 0) return WalkLongMode(linear, kind, user);
+        linear &= 0xFFFF_FFFF;
+        return (Cr4 & ControlRegisters.Cr4Pae) != 0 ? WalkPae(linear, kind, user) : WalkLegacy(linear, kind, user);
+    }
+
+    private ulong WalkLongMode(ulong linear, AccessKind kind, bool user)
+    {
+        if ((ulong)(((long)linear << 16) >> 16) != linear) Fault(Vector.GP, 0); // callers check; a safety net
+        ulong reserved = ReservedHighBits;
+        ulong table = Cr3 & PhysicalMask;
+        ulong rights = PteWritable | PteUser; // AND of every level's R/W and U/S
+        bool noExecute = false;
+        ulong* entry = null;
+        for (int level = 4; level >= 1; level--)
+        {
+            int shift = 12 + 9 * (level - 1);
+            entry = PageTableEntry(table + (((linear >> shift) & 0x1FF) << 3));
+            ulong e = Volatile.Read(ref *entry);
+            if ((e & PtePresent) == 0) PageFault(linear, kind, user, 0);
+            ulong bad = reserved;
+            if (level == 4) bad |= PteLarge;
+            bool large = level is 2 or 3 && (e & PteLarge) != 0;
+            if (large) bad |= ((1UL << (shift - 13)) - 1) << 13; // address bits below the page size, above PAT
+            if ((e & bad) != 0) PageFault(linear, kind, user, PfPresent | PfReserved);
+            rights &= e;
+            noExecute |= (e & PteNoExecute) != 0;
+            SetAccessed(entry, e);
+            if (large || level == 1)
+            {
+                CheckAccess(linear, kind, user, rights, noExecute);
+                SetDirty(entry, kind);
+                ulong pageMask = (1UL << shift) - 1;
+                return (e & PhysicalMask & ~pageMask) | (linear & pageMask);
+            }
+            table = e & PhysicalMask;
+        }
+        throw new EmulationException("unreachable page walk");
+    }
+
+    private ulong WalkPae(ulong linear, AccessKind kind, bool user)
+    {
+        ulong reserved = ReservedHighBits;
+        // The four PDPTEs (architecturally loaded with CR3; read here): no R/W, U/S or NX at this level.
+        ulong pdpte = Volatile.Read(ref *PageTableEntry((Cr3 & 0xFFFF_FFE0) + ((linear >> 30) << 3)));
+        if ((pdpte & PtePresent) == 0) PageFault(linear, kind, user, 0);
+        if ((pdpte & (0x1E6 | (reserved & ~PteNoExecute) | PteNoExecute)) != 0) PageFault(linear, kind, user, PfPresent | PfReserved);
+        ulong rights = PteWritable | PteUser;
+        bool noExecute = false;
+        ulong table = pdpte & PhysicalMask;
+        for (int level = 2; level >= 1; level--)
+        {
+            int shift = 12 + 9 * (level - 1);
+            ulong* entry = PageTableEntry(table + (((linear >> shift) & 0x1FF) << 3));
+            ulong e = Volatile.Read(ref *entry);
+            if ((e & PtePresent) == 0) PageFault(linear, kind, user, 0);
+            bool large = level == 2 && (e & PteLarge) != 0;
+            ulong bad = reserved | (large ? 0x1FE000UL : 0);
+            if ((e & bad) != 0) PageFault(linear, kind, user, PfPresent | PfReserved);
+            rights &= e;
+            noExecute |= (e & PteNoExecute) != 0;
+            SetAccessed(entry, e);
+            if (large || level == 1)
+            {
+                CheckAccess(linear, kind, user, rights, noExecute);
+                SetDirty(entry, kind);
+                ulong pageMask = (1UL << shift) - 1;
+                return (e & PhysicalMask & ~pageMask) | (linear & pageMask);
+            }
+            table = e & PhysicalMask;
+        }
+        throw new EmulationException("unreachable page walk");
+    }
+
+    private ulong WalkLegacy(ulong linear, AccessKind kind, bool user)
+    {
+        uint* pde = (uint*)PageTableEntry32((Cr3 & 0xFFFF_F000) + ((linear >> 22) << 2));
+        uint d = Volatile.Read(ref *pde);
+        if ((d & PtePresent) == 0) PageFault(linear, kind, user, 0);
+        ulong rights = d & (PteWritable | PteUser);
+        if ((d & PteLarge) != 0 && (Cr4 & ControlRegisters.Cr4Pse) != 0)
+        {
+            // 4 MiB page; bits 13-20 carry physical address bits 32-39 (PSE-36), bit 21 is reserved.
+            if ((d & (1u << 21)) != 0) PageFault(linear, kind, user, PfPresent | PfReserved);
+            SetAccessed32(pde, d);
+            CheckAccess(linear, kind, user, rights, false);
+            if (kind == AccessKind.Write) SetBits32(pde, (uint)PteDirty);
+            ulong high = (ulong)((d >> 13) & 0xFF) << 32;
+            return high | (d & 0xFFC0_0000) | (linear & 0x3F_FFFF);
+        }
+        SetAccessed32(pde, d);
+        uint* pte = (uint*)PageTableEntry32((d & 0xFFFF_F000) + (((linear >> 12) & 0x3FF) << 2));
+        uint t = Volatile.Read(ref *pte);
+        if ((t & PtePresent) == 0) PageFault(linear, kind, user, 0);
+        rights &= t;
+        SetAccessed32(pte, t);
+        CheckAccess(linear, kind, user, rights, false);
+        if (kind == AccessKind.Write) SetBits32(pte, (uint)PteDirty);
+        return (t & 0xFFFF_F000) | (linear & 0xFFF);
+    }
+
+    /// <summary>Bits a PAE/4-level entry must keep clear: above the physical address width, and XD without EFER.NXE.</summary>
+    private ulong ReservedHighBits
+    {
+        get
+        {
+            ulong bad = ~((1UL << PhysicalAddressBits) - 1) & ~PteNoExecute & ~(0x7FFUL << 52); // bits 52-62 are ignored
+            if ((Efer & ControlRegisters.EferNxe) == 0) bad |= PteNoExecute;
+            return bad;
+        }
+    }
+
+    private void CheckAccess(ulong linear, AccessKind kind, bool user, ulong rights, bool noExecute)
+    {
+        bool userPage = (rights & PteUser) != 0;
+        bool writable = (rights & PteWritable) != 0;
+        if (user)
+        {
+            if (!userPage || kind == AccessKind.Write && !writable || kind == AccessKind.Execute && noExecute)
+                PageFault(linear, kind, user, PfPresent);
+            return;
+        }
+        switch (kind)
+        {
+            case AccessKind.Write:
+                if (!writable && (Cr0 & ControlRegisters.Cr0Wp) != 0) PageFault(linear, kind, user, PfPresent);
+                break;
+            case AccessKind.Execute:
+                if (noExecute || userPage && (Cr4 & ControlRegisters.Cr4Smep) != 0) PageFault(linear, kind, user, PfPresent);
+                return;
+        }
+        if (userPage && (Cr4 & ControlRegisters.Cr4Smap) != 0)
+        {
+            // SMAP: supervisor data accesses to user pages fault unless RFLAGS.AC allows them; AC can change
+            // without a TLB flush, so such a translation is never cached.
+            if ((_rflags & RflagsBits.Ac) == 0) PageFault(linear, kind, user, PfPresent);
+            _translationCacheable = false;
+        }
+    }
+
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    private void PageFault(ulong linear, AccessKind kind, bool user, uint code)
+    {
+        if (kind == AccessKind.Write) code |= PfWrite;
+        if (user) code |= PfUser;
+        if (kind == AccessKind.Execute && ((Efer & ControlRegisters.EferNxe) != 0 || (Cr4 & ControlRegisters.Cr4Smep) != 0))
+            code |= PfFetch;
+        Cr2 = linear;
+        Fault(Vector.PF, code);
+    }
+
+    private ulong* PageTableEntry(ulong physical)
+    {
+        byte* p = _memory.TryGetPointer(physical, 8);
+        if (p == null) throw new EmulationException($"page table entry at guest-physical 0x{physical:x} is outside RAM");
+        return (ulong*)p;
+    }
+
+    private uint* PageTableEntry32(ulong physical)
+    {
+        byte* p = _memory.TryGetPointer(physical, 4);
+        if (p == null) throw new EmulationException($"page table entry at guest-physical 0x{physical:x} is outside RAM");
+        return (uint*)p;
+    }
+
+    // Accessed and dirty bits are set atomically: other vCPUs walk and update the same tables.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void SetAccessed(ulong* entry, ulong value)
+    {
+        if ((value & PteAccessed) == 0) Interlocked.Or(ref *entry, PteAccessed);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void SetDirty(ulong* entry, AccessKind kind)
+    {
+        if (kind == AccessKind.Write && (Volatile.Read(ref *entry) & PteDirty) == 0) Interlocked.Or(ref *entry, PteDirty);
+    }
+
+    private static void SetAccessed32(uint* entry, uint value)
+    {
+        if ((value & PteAccessed) == 0) SetBits32(entry, (uint)PteAccessed);
+    }
+
+    private static void SetBits32(uint* entry, uint bits)
+    {
+        if ((Volatile.Read(ref *entry) & bits) != bits) Interlocked.Or(ref *entry, bits);
     }
 }

@@ -17,8 +17,9 @@ internal sealed partial class X86Cpu
     /// <summary>Requests INIT (from another thread); applied by this vCPU's own thread.</summary>
     internal void SignalInit()
     {
+        _pendingSipiVector = -1; // a SIPI counts only after this INIT
         _pendingInit = true;
-        Kick();
+        Wake();
     }
 
     /// <summary>Requests a start-up at <paramref name="vector"/> (ignored unless waiting for SIPI).</summary>
@@ -37,8 +38,8 @@ internal sealed partial class X86Cpu
             ulong apicBase = ApicBase;
             Reset();
             ApicBase = apicBase;
+            LocalApic?.Reset();
             WaitingForSipi = true;
-            _pendingSipiVector = -1;
         }
         if (!WaitingForSipi) return false;
         int vector = _pendingSipiVector;

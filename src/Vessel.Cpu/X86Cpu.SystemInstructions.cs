@@ -1,16 +1,302 @@
 using Iced.Intel;
+using Vessel.Hypervisor;
+using static Vessel.Hypervisor.ControlRegisters;
 
 namespace Vessel.Cpu;
 
-/// <summary>System instructions: control and debug registers, GDTR/IDTR, MSRs, CPUID, TSC, SYSCALL/SYSENTER.
-/// Segment-related system instructions (far transfers, INT/IRET, LLDT/LTR, LAR/LSL) live in
-/// <see cref="ExecuteSegmentSystem"/>.</summary>
+/// <summary>System instructions: control and debug registers, GDTR/IDTR, MSRs, CPUID, TSC, SWAPGS, FS/GS base,
+/// SMAP's STAC/CLAC and cache control. Segment-related system instructions (far transfers, INT/IRET,
+/// LLDT/LTR, LAR/LSL) live in <see cref="ExecuteSegmentSystem"/>; SYSCALL/SYSENTER in X86Cpu.FastSystemCalls.</summary>
 internal sealed partial class X86Cpu
 {
     /// <summary>Executes a system-level instruction; false if <paramref name="ins"/> is not one.</summary>
     private bool ExecuteSystem(ref Instruction ins) => ExecuteSegmentSystem(ref ins) || ExecuteControlSystem(ref ins);
 
-    /// <summary>MOV CR/DR, LGDT/LIDT/SGDT/SIDT, CLTS, INVLPG, RDMSR/WRMSR, CPUID, RDTSC(P), SWAPGS, SYSCALL/SYSRET,
-    /// SYSENTER/SYSEXIT, WBINVD/INVD, LMSW/SMSW; false if <paramref name="ins"/> is none of them.</summary>
-    private bool ExecuteControlSystem(ref Instruction ins) => false;
+    private bool ExecuteControlSystem(ref Instruction ins)
+    {
+        switch (ins.Mnemonic)
+        {
+            case Mnemonic.Mov when ins.Op0Kind == OpKind.Register && IsControlRegister(ins.Op0Register):
+                RequireCpl0();
+                WriteControlRegister(ins.Op0Register, ReadGpr(ins.Op1Register));
+                return true;
+            case Mnemonic.Mov when ins.Op1Kind == OpKind.Register && IsControlRegister(ins.Op1Register):
+                RequireCpl0();
+                WriteGprFull(ins.Op0Register, ReadControlRegister(ins.Op1Register));
+                return true;
+            case Mnemonic.Mov when ins.Op0Kind == OpKind.Register && IsDebugRegister(ins.Op0Register):
+                RequireCpl0();
+                Dr[DebugIndex(ins.Op0Register)] = ReadGpr(ins.Op1Register);
+                return true;
+            case Mnemonic.Mov when ins.Op1Kind == OpKind.Register && IsDebugRegister(ins.Op1Register):
+                RequireCpl0();
+                WriteGprFull(ins.Op0Register, Dr[DebugIndex(ins.Op1Register)]);
+                return true;
+            case Mnemonic.Lgdt: case Mnemonic.Lidt:
+                RequireCpl0();
+                LoadDescriptorTable(ref ins);
+                return true;
+            case Mnemonic.Sgdt: case Mnemonic.Sidt:
+                RequireUmipAllowed();
+                StoreDescriptorTable(ref ins);
+                return true;
+            case Mnemonic.Smsw:
+                RequireUmipAllowed();
+                if (ins.Op0Kind == OpKind.Register) WriteGpr(ins.Op0Register, Cr0 & SizeMask(OperandSize(ref ins, 0)));
+                else WriteMemoryOperand(ref ins, 2, Cr0 & 0xFFFF);
+                return true;
+            case Mnemonic.Lmsw:
+            {
+                RequireCpl0();
+                ulong value = ReadOperand(ref ins, 0, 2);
+                // LMSW sets PE (never clears it) and writes MP, EM, TS.
+                WriteControlRegister(Register.CR0, (Cr0 & ~0xEUL) | (value & 0xF) | (Cr0 & Cr0Pe));
+                return true;
+            }
+            case Mnemonic.Clts:
+                RequireCpl0();
+                Cr0 &= ~Cr0Ts;
+                return true;
+            case Mnemonic.Invlpg:
+                RequireCpl0();
+                FlushTlbPage(SegmentedLinearNoCheck(ref ins));
+                _endBlock = true;
+                return true;
+            case Mnemonic.Wbinvd: case Mnemonic.Invd:
+                RequireCpl0();
+                return true;
+            case Mnemonic.Rdmsr:
+            {
+                RequireCpl0();
+                if (!TryReadMsr((uint)Gpr[1], out ulong value)) Fault(Vector.GP, 0);
+                Gpr[0] = (uint)value;
+                Gpr[2] = value >> 32;
+                return true;
+            }
+            case Mnemonic.Wrmsr:
+                RequireCpl0();
+                if (!TryWriteMsr((uint)Gpr[1], (Gpr[2] << 32) | (uint)Gpr[0])) Fault(Vector.GP, 0);
+                _endBlock = true;
+                return true;
+            case Mnemonic.Cpuid:
+            {
+                CpuidModel.Query(this, (uint)Gpr[0], (uint)Gpr[1], out uint eax, out uint ebx, out uint ecx, out uint edx);
+                Gpr[0] = eax; Gpr[3] = ebx; Gpr[1] = ecx; Gpr[2] = edx;
+                return true;
+            }
+            case Mnemonic.Rdtsc:
+            {
+                if ((Cr4 & Cr4Tsd) != 0 && Cpl != 0) Fault(Vector.GP, 0);
+                ulong tsc = ReadTsc();
+                Gpr[0] = (uint)tsc;
+                Gpr[2] = tsc >> 32;
+                return true;
+            }
+            case Mnemonic.Rdtscp:
+            {
+                if ((Cr4 & Cr4Tsd) != 0 && Cpl != 0) Fault(Vector.GP, 0);
+                ulong tsc = ReadTsc();
+                Gpr[0] = (uint)tsc;
+                Gpr[2] = tsc >> 32;
+                Gpr[1] = (uint)TscAux;
+                return true;
+            }
+            case Mnemonic.Rdpid:
+                WriteGprFull(ins.Op0Register, TscAux);
+                return true;
+            case Mnemonic.Swapgs:
+            {
+                if (Bitness != 64) FaultNoCode(Vector.UD);
+                RequireCpl0();
+                (Seg[GS].Base, KernelGsBase) = (KernelGsBase, Seg[GS].Base);
+                return true;
+            }
+            case Mnemonic.Rdfsbase: case Mnemonic.Rdgsbase: case Mnemonic.Wrfsbase: case Mnemonic.Wrgsbase:
+                ExecuteFsGsBase(ref ins);
+                return true;
+            case Mnemonic.Stac: case Mnemonic.Clac:
+                RequireCpl0();
+                if (ins.Mnemonic == Mnemonic.Stac) _rflags |= Vessel.Hypervisor.RflagsBits.Ac;
+                else _rflags &= ~Vessel.Hypervisor.RflagsBits.Ac;
+                return true;
+            case Mnemonic.Syscall: ExecuteSyscall(); return true;
+            case Mnemonic.Sysret: case Mnemonic.Sysretq: ExecuteSysret(ref ins); return true;
+            case Mnemonic.Sysenter: ExecuteSysenter(); return true;
+            case Mnemonic.Sysexit: case Mnemonic.Sysexitq: ExecuteSysexit(ref ins); return true;
+            default:
+                return false;
+        }
+    }
+
+    private void RequireCpl0()
+    {
+        if (Cpl != 0) Fault(Vector.GP, 0);
+    }
+
+    private void RequireUmipAllowed()
+    {
+        if ((Cr4 & Cr4Umip) != 0 && Cpl != 0) Fault(Vector.GP, 0);
+    }
+
+    private static bool IsControlRegister(Register r) => r is >= Register.CR0 and <= Register.CR15;
+
+    private static bool IsDebugRegister(Register r) => r is >= Register.DR0 and <= Register.DR15;
+
+    private int DebugIndex(Register r)
+    {
+        int n = r - Register.DR0;
+        if (n is 4 or 5)
+        {
+            if ((Cr4 & Cr4De) != 0) FaultNoCode(Vector.UD);
+            n += 2; // DR4/DR5 alias DR6/DR7 without debug extensions
+        }
+        if (n > 7) FaultNoCode(Vector.UD);
+        return n;
+    }
+
+    /// <summary>MOV to a 32/64-bit GPR from a control or debug register: always the full operand width.</summary>
+    private void WriteGprFull(Register r, ulong value) => WriteGpr(r, value);
+
+    private ulong ReadControlRegister(Register r) => r switch
+    {
+        Register.CR0 => Cr0,
+        Register.CR2 => Cr2,
+        Register.CR3 => Cr3,
+        Register.CR4 => Cr4,
+        Register.CR8 => ReadTaskPriority(),
+        _ => FaultUd(),
+    };
+
+    private ulong FaultUd()
+    {
+        FaultNoCode(Vector.UD);
+        return 0;
+    }
+
+    private const ulong Cr4Supported = Cr4De | Cr4Tsd | Cr4Pse | Cr4Pae | Cr4Mce | Cr4Pge | Cr4Pce | Cr4Osfxsr
+        | Cr4Osxmmexcpt | Cr4Umip | Cr4Fsgsbase | Cr4Osxsave | Cr4Smep | Cr4Smap;
+
+    private void WriteControlRegister(Register r, ulong value)
+    {
+        switch (r)
+        {
+            case Register.CR0: WriteCr0(value); break;
+            case Register.CR2: Cr2 = value; break;
+            case Register.CR3:
+                Cr3 = (Efer & EferLma) != 0 ? value & ~(1UL << 63) : value & 0xFFFF_FFFFUL;
+                FlushTlb();
+                _endBlock = true;
+                break;
+            case Register.CR4: WriteCr4(value); break;
+            case Register.CR8:
+                if ((value & ~0xFUL) != 0) Fault(Vector.GP, 0);
+                WriteTaskPriority(value);
+                break;
+            default: FaultNoCode(Vector.UD); break;
+        }
+    }
+
+    private void WriteCr0(ulong value)
+    {
+        if (value >> 32 != 0) Fault(Vector.GP, 0);
+        value |= Cr0Et;
+        if ((value & Cr0Pg) != 0 && (value & Cr0Pe) == 0) Fault(Vector.GP, 0);
+        if ((value & Cr0Nw) != 0 && (value & Cr0Cd) == 0) Fault(Vector.GP, 0);
+        bool pagingOn = (value & Cr0Pg) != 0, wasOn = (Cr0 & Cr0Pg) != 0;
+        if (pagingOn && !wasOn && (Efer & EferLme) != 0)
+        {
+            if ((Cr4 & Cr4Pae) == 0) Fault(Vector.GP, 0);
+            Efer |= EferLma;
+        }
+        else if (!pagingOn && wasOn && (Efer & EferLma) != 0)
+        {
+            if (Bitness == 64) Fault(Vector.GP, 0); // only compatibility mode may leave long mode
+            Efer &= ~EferLma;
+        }
+        ulong changed = Cr0 ^ value;
+        Cr0 = value;
+        if ((changed & (Cr0Pg | Cr0Wp | Cr0Pe)) != 0)
+        {
+            FlushTlb();
+            UpdateMode();
+        }
+        _endBlock = true;
+    }
+
+    private void WriteCr4(ulong value)
+    {
+        if ((value & ~Cr4Supported) != 0) Fault(Vector.GP, 0);
+        if ((Efer & EferLma) != 0 && (value & Cr4Pae) == 0) Fault(Vector.GP, 0);
+        ulong changed = Cr4 ^ value;
+        Cr4 = value;
+        if ((changed & (Cr4Pae | Cr4Pse | Cr4Pge | Cr4Smep | Cr4Smap)) != 0) FlushTlb();
+        _endBlock = true;
+    }
+
+    /// <summary>CR8 is the local APIC's TPR (bits 7:4) once the platform attaches a LAPIC; kept here until then.</summary>
+    private ulong ReadTaskPriority() => LocalApic?.TaskPriorityClass ?? Cr8;
+
+    private void WriteTaskPriority(ulong value)
+    {
+        Cr8 = value;
+        if (LocalApic is { } apic) apic.TaskPriorityClass = value;
+    }
+
+    /// <summary>The linear address of a memory operand without segment checks (INVLPG never faults on it).</summary>
+    private ulong SegmentedLinearNoCheck(ref Instruction ins)
+    {
+        ulong offset = EffectiveAddress(ref ins);
+        int seg = SegmentIndex(ins.MemorySegment);
+        if (Bitness == 64) return seg >= FS ? Seg[seg].Base + offset : offset;
+        return (Seg[seg].Base + offset) & 0xFFFF_FFFF;
+    }
+
+    private void LoadDescriptorTable(ref Instruction ins)
+    {
+        int seg = SegmentIndex(ins.MemorySegment);
+        ulong offset = EffectiveAddress(ref ins);
+        ulong limit = ReadVirtual(seg, offset, 2);
+        ulong baseAddress;
+        if (Bitness == 64)
+        {
+            baseAddress = ReadVirtual(seg, offset + 2, 8);
+            if (!IsCanonical(baseAddress)) Fault(Vector.GP, 0);
+        }
+        else
+        {
+            baseAddress = ReadVirtual(seg, offset + 2, 4);
+            if (ins.CodeSize != CodeSize.Code64 && OperandSizeIs16(ref ins)) baseAddress &= 0xFF_FFFF;
+        }
+        var table = new DescriptorTable { Base = baseAddress, Limit = (ushort)limit };
+        if (ins.Mnemonic == Mnemonic.Lgdt) Gdtr = table; else Idtr = table;
+    }
+
+    private void StoreDescriptorTable(ref Instruction ins)
+    {
+        DescriptorTable table = ins.Mnemonic == Mnemonic.Sgdt ? Gdtr : Idtr;
+        int seg = SegmentIndex(ins.MemorySegment);
+        ulong offset = EffectiveAddress(ref ins);
+        WriteVirtual(seg, offset, 2, table.Limit);
+        if (Bitness == 64) WriteVirtual(seg, offset + 2, 8, table.Base);
+        else WriteVirtual(seg, offset + 2, 4, table.Base & 0xFFFF_FFFF);
+    }
+
+    /// <summary>Whether a LGDT/LIDT has a 16-bit operand size (then only 24 bits of the base are loaded).</summary>
+    private bool OperandSizeIs16(ref Instruction ins) =>
+        ins.Code is Code.Lgdt_m1632_16 or Code.Lidt_m1632_16;
+
+    private void ExecuteFsGsBase(ref Instruction ins)
+    {
+        if (Bitness != 64 || (Cr4 & Cr4Fsgsbase) == 0) FaultNoCode(Vector.UD);
+        int seg = ins.Mnemonic is Mnemonic.Rdfsbase or Mnemonic.Wrfsbase ? FS : GS;
+        Register r = ins.Op0Register;
+        if (ins.Mnemonic is Mnemonic.Rdfsbase or Mnemonic.Rdgsbase)
+        {
+            WriteGpr(r, Seg[seg].Base);
+            return;
+        }
+        ulong value = ReadGpr(r);
+        if (!IsCanonical(value)) Fault(Vector.GP, 0);
+        Seg[seg].Base = value;
+    }
 }

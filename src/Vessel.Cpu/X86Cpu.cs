@@ -54,6 +54,8 @@ internal sealed unsafe partial class X86Cpu
         _vm = vm;
         _memory = vm.Memory;
         VcpuId = id;
+        _fastPaths = vm.Options.FastPaths;
+        _jitThreshold = vm.Options.FastPaths ? vm.Options.JitThreshold : 0;
         _codeReader = new GuestCodeReader(this);
         _decoder16 = Decoder.Create(16, _codeReader);
         _decoder32 = Decoder.Create(32, _codeReader);
@@ -73,6 +75,7 @@ internal sealed unsafe partial class X86Cpu
         Gpr[2] = 0x600; // EDX holds the processor signature after reset
         ResetMsrs();
         ResetFpu();
+        ResetEventDelivery();
     }
 
     public void Kick()

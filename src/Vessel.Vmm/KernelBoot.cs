@@ -13,8 +13,12 @@ internal static class KernelBoot
     public static VcpuEntryState Load(ReadOnlyMemory<byte> image, GuestMemory memory, MachineConfig config)
     {
         var map = MemoryMap.ForPc(GuestRamLayout.RoundToPages(config.MemoryBytes));
-        var options = new BootOptions { CommandLine = config.CommandLine, Initrd = config.Initrd };
+        var options = new BootOptions { CommandLine = config.CommandLine, Initrd = config.Initrd, ImageName = config.KernelName };
         BootSetup setup = KernelLoader.Load(image.Span, memory, map, options);
+        // The MP table sits in the reserved last KiB of base memory, where no loader places anything; with it
+        // Linux (acpi=off) finds every vCPU, the IOAPIC and the interrupt wiring.
+        if (map.IsRamRange(0, MpTable.DefaultAddress))
+            MpTable.Write(memory, config.VcpuCount);
         return new VcpuEntryState(setup.Registers, setup.SpecialRegisters);
     }
 }

@@ -21,6 +21,9 @@ public sealed record MachineConfig
 
     public string CommandLine { get; init; } = "";
 
+    /// <summary>The kernel's file name, for formats that show it to the kernel (multiboot's command line).</summary>
+    public string? KernelName { get; init; }
+
     /// <summary>Where COM1's transmitter writes; null discards guest output.</summary>
     public Stream? SerialOutput { get; init; }
 

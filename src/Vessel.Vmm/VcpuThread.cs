@@ -76,6 +76,8 @@ internal sealed partial class VcpuThread
                     _control.ParkHalted();
                     return;
                 case ExitAction.StopMachine:
+                    if (exit.Reason is VcpuExitReason.Shutdown or VcpuExitReason.InternalError && _logger.IsEnabled(LogLevel.Debug))
+                        LogFinalState(_logger, _vcpu.Id, exit.Reason.ToString(), VcpuStateDump.Describe(_vcpu));
                     _control.RequestStop(outcome.Exit!);
                     return;
             }
@@ -84,6 +86,9 @@ internal sealed partial class VcpuThread
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "vCPU {Id} failed")]
     private static partial void LogCrash(ILogger logger, int id, Exception exception);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "vCPU {Id} ended the VM ({Reason}); its state:\n{State}")]
+    private static partial void LogFinalState(ILogger logger, int id, string reason, string state);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "vCPU {Id} halted with interrupts disabled; parked")]
     private static partial void LogHalted(ILogger logger, int id);

@@ -204,3 +204,15 @@ public class MultibootLoaderTests
         Assert.Equal(0xCC, ram.Memory.ReadByte(0x10320C));
     }
 }
+
+public class MultibootImageNameTests
+{
+    [Fact]
+    public void TheImageNameLeadsTheCommandLineAsGrubAndQemuPassIt()
+    {
+        using var ram = new GuestRam();
+        var setup = ram.Load(TestImages.MultibootElf(), new BootOptions { CommandLine = "cpuid", ImageName = "x86/vmexit.flat" });
+        ulong info = setup.Registers.Rbx;
+        Assert.Equal("x86/vmexit.flat cpuid", ram.ReadCString(ram.Memory.ReadUInt32(info + 16)));
+    }
+}

@@ -23,8 +23,19 @@ public class UserErrorTests
     }
 
     [Fact]
-    public void KernelIsRequired() =>
-        AssertOneLineError(CliRunner.Run("run"), 2, "--kernel");
+    public void WithoutKernelAnIncompleteDefaultGuestIsAOneLineError()
+    {
+        string empty = Directory.CreateTempSubdirectory("vessel-guest-").FullName;
+        try
+        {
+            var host = new CliHost { HandleSignals = false, ResolveDefaultGuest = _ => DefaultGuest.InDirectory(empty) };
+            AssertOneLineError(CliRunner.Run(["run", "--backend", "emu"], [], host), 1, "default guest");
+        }
+        finally
+        {
+            Directory.Delete(empty);
+        }
+    }
 
     [Fact]
     public void ACommandIsRequired() =>

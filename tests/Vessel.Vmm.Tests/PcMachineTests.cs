@@ -96,3 +96,43 @@ public class PcMachineTests
         Assert.Equal(bytes, banked);
     }
 }
+
+public class MpTableInMachineTests
+{
+    [Theory]
+    [InlineData(1)]
+    [InlineData(4)]
+    public void BootingAKernelWritesTheMpTableForEveryVcpu(int cpus)
+    {
+        byte[] bootSector = new byte[512];
+        bootSector[0] = 0xF4; // hlt
+        bootSector[510] = 0x55;
+        bootSector[511] = 0xAA;
+        var hypervisor = new FakeHypervisor((_, _) => Script.Of(VcpuExit.IoOut(0xf4, 1, 0)));
+        using var machine = new MachineBuilder(hypervisor, new MachineConfig
+        {
+            MemoryBytes = 16 << 20, VcpuCount = cpus, Kernel = bootSector,
+        }).Build();
+
+        var memory = machine.Memory;
+        Assert.Equal("_MP_"u8.ToArray(), Read(memory, MpTable.DefaultAddress, 4));
+        ulong config = memory.ReadUInt32(MpTable.DefaultAddress + 4);
+        Assert.Equal("PCMP"u8.ToArray(), Read(memory, config, 4));
+        int processors = 0;
+        ulong entry = config + 44;
+        for (int i = 0; i < memory.ReadUInt16(config + 34); i++)
+        {
+            byte type = memory.ReadByte(entry);
+            if (type == 0) processors++;
+            entry += type == 0 ? 20UL : 8UL;
+        }
+        Assert.Equal(cpus, processors);
+    }
+
+    private static byte[] Read(GuestMemory memory, ulong address, int length)
+    {
+        var bytes = new byte[length];
+        memory.Read(address, bytes);
+        return bytes;
+    }
+}

@@ -11,14 +11,18 @@ internal sealed class ElfImage
     private const int Elf32PhdrSize = 32, Elf64PhdrSize = 56;
     private const byte ClassElf32 = 1, ClassElf64 = 2, DataLittleEndian = 1;
     private const ushort TypeExecutable = 2, MachineI386 = 3, MachineX8664 = 62;
-    private const uint PtLoad = 1;
+    private const uint PtLoad = 1, PtNote = 4;
 
-    private ElfImage(bool is64, ulong entry, IReadOnlyList<ElfSegment> segments)
+    private ElfImage(bool is64, ulong entry, IReadOnlyList<ElfSegment> segments, IReadOnlyList<ElfNote> notes)
     {
         Is64 = is64;
         Entry = entry;
         LoadSegments = segments;
+        Notes = notes;
     }
+
+    /// <summary>The notes of every PT_NOTE segment, in file order.</summary>
+    public IReadOnlyList<ElfNote> Notes { get; }
 
     public bool Is64 { get; }
     public ulong Entry { get; }
@@ -56,10 +60,19 @@ internal sealed class ElfImage
 
         var table = ImageBytes.Slice(image, phoff, (ulong)phnum * phentsize, "ELF program header table");
         var segments = new List<ElfSegment>();
+        var notes = new List<ElfNote>();
         for (int i = 0; i < phnum; i++)
         {
             var ph = table.Slice(i * phentsize, minPhdr);
-            if (ImageBytes.U32(ph, 0) != PtLoad) continue;
+            uint kind = ImageBytes.U32(ph, 0);
+            if (kind == PtNote)
+            {
+                ulong offset = is64 ? ImageBytes.U64(ph, 8) : ImageBytes.U32(ph, 4);
+                ulong size = is64 ? ImageBytes.U64(ph, 32) : ImageBytes.U32(ph, 16);
+                ElfNote.ParseAll(ImageBytes.Slice(image, offset, size, $"ELF note segment {i}"), notes);
+                continue;
+            }
+            if (kind != PtLoad) continue;
             var s = is64
                 ? new ElfSegment(ImageBytes.U64(ph, 8), ImageBytes.U64(ph, 32), ImageBytes.U64(ph, 16), ImageBytes.U64(ph, 24), ImageBytes.U64(ph, 40))
                 : new ElfSegment(ImageBytes.U32(ph, 4), ImageBytes.U32(ph, 16), ImageBytes.U32(ph, 8), ImageBytes.U32(ph, 12), ImageBytes.U32(ph, 20));
@@ -69,7 +82,7 @@ internal sealed class ElfImage
             if (s.MemorySize > 0) segments.Add(s);
         }
         if (segments.Count == 0) throw new BootImageException("ELF image has no loadable segments");
-        return new ElfImage(is64, entry, segments);
+        return new ElfImage(is64, entry, segments, notes);
     }
 
     /// <summary>The entry point as a physical address: e_entry is virtual, so a segment that contains it in its

@@ -3,13 +3,16 @@ using Vessel.Hypervisor;
 
 namespace Vessel.Boot.Elf;
 
-/// <summary>A bare ELF kernel (no multiboot header): ELF32 is entered in 32-bit protected mode, ELF64 in long
+/// <summary>An ELF kernel without a multiboot header: with a PVH note it boots the PVH way (<see cref="Pvh.PvhLoader"/>);
+/// otherwise, a bare ELF kernel: ELF32 is entered in 32-bit protected mode, ELF64 in long
 /// mode on identity-mapped page tables, both with EAX/EBX = 0 and RSP at the top of a loader-made stack.</summary>
 internal static class ElfLoader
 {
     public static BootSetup Load(ReadOnlySpan<byte> image, GuestMemory memory, MemoryMap map, BootOptions options)
     {
         var elf = ElfImage.Parse(image);
+        if (Pvh.PvhNote.FindEntry(elf) is { } pvhEntry)
+            return Pvh.PvhLoader.Load(image, elf, pvhEntry, memory, map, options);
         BootOptionChecks.RequireNone(options, elf.Name);
         ulong limit = elf.Is64 ? ulong.MaxValue : 1UL << 32;
         var occupied = ElfSegmentLoader.Load(image, elf, memory, map, limit);

@@ -17,7 +17,8 @@ internal static class MultibootLoader
     public static BootSetup Load(ReadOnlySpan<byte> image, GuestMemory memory, MemoryMap map, BootOptions options)
     {
         var header = MultibootHeader.Parse(image);
-        byte[] commandLine = EncodeCommandLine(options.CommandLine, "command line");
+        string fullCommandLine = options.ImageName is { } name ? $"{name} {options.CommandLine}".TrimEnd() : options.CommandLine;
+        byte[] commandLine = EncodeCommandLine(fullCommandLine, "command line");
         var modules = options.AllModules;
         var moduleNames = modules.Select((m, i) => EncodeCommandLine(m.CommandLine, $"module {i} command line")).ToList();
 

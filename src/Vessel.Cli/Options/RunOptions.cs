@@ -5,7 +5,8 @@ namespace Vessel.Cli.Options;
 
 /// <summary>The validated options of `vessel run`.</summary>
 public sealed record RunOptions(
-    string KernelPath,
+    /// <summary>Null boots the default guest.</summary>
+    string? KernelPath,
     string? InitrdPath,
     string CommandLine,
     ulong MemoryBytes,
@@ -18,11 +19,11 @@ public sealed record RunOptions(
     public const int MaxCpus = 255;
 
     /// <summary>Turns the raw option texts into options, or throws a usage <see cref="CliException"/>.</summary>
-    public static RunOptions FromText(string kernel, string? initrd, string? append, string memory, string cpus,
+    public static RunOptions FromText(string? kernel, string? initrd, string? append, string memory, string cpus,
         string backend, string serial, string logLevel) => new(
             kernel,
             initrd,
-            append ?? "",
+            append ?? (kernel is null ? DefaultGuest.CommandLine : ""),
             ParseMemory(memory),
             ParseCpus(cpus),
             ParseBackend(backend),

@@ -1,0 +1,109 @@
+#!/usr/bin/env python3
+"""Boot benchmark: wall time from process start to the guest's marker line, Vessel (emu) next to
+qemu-system-x86_64 -accel tcg, on the same kernel and initramfs, median of several runs, and their ratio;
+plus Vessel's peak resident memory (VmHWM) minus guest RAM.
+
+  scripts/boot-bench.py [--runs 3] [--timeout 300] [--memory 512] [--guest DIR] [--vessel CMD]
+
+DIR defaults to the default guest (scripts/build-guest.sh builds it); CMD defaults to the Release build
+of src/Vessel.Cli (built first if missing).
+"""
+import argparse
+import os
+import select
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+
+MARKER = b"VESSEL-GUEST-READY"
+APPEND = "console=ttyS0 nokaslr acpi=off"
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def peak_rss_kib(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def time_to_marker(cmd, timeout):
+    """Starts cmd, returns (seconds to the marker or None, peak RSS KiB at that moment)."""
+    start = time.monotonic()
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    seen = b""
+    try:
+        while time.monotonic() - start < timeout:
+            ready, _, _ = select.select([proc.stdout], [], [], 0.5)
+            if not ready:
+                if proc.poll() is not None:
+                    return None, None
+                continue
+            chunk = os.read(proc.stdout.fileno(), 65536)
+            if not chunk:
+                return None, None
+            seen = (seen + chunk)[-4096:]
+            if MARKER in seen:
+                return time.monotonic() - start, peak_rss_kib(proc.pid)
+        return None, None
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--timeout", type=float, default=300)
+    ap.add_argument("--memory", type=int, default=512, help="guest RAM in MiB")
+    ap.add_argument("--guest")
+    ap.add_argument("--vessel")
+    args = ap.parse_args()
+
+    guest = args.guest or subprocess.check_output([os.path.join(ROOT, "scripts/build-guest.sh")]).decode().split()[-1]
+    kernel, initrd = os.path.join(guest, "vmlinuz"), os.path.join(guest, "initramfs.cpio.gz")
+    if args.vessel:
+        vessel = shlex.split(args.vessel)
+    else:
+        dll = os.path.join(ROOT, "src/Vessel.Cli/bin/Release/net10.0/vessel.dll")
+        if not os.path.exists(dll):
+            subprocess.check_call(["dotnet", "build", "-c", "Release", os.path.join(ROOT, "src/Vessel.Cli")])
+        vessel = ["dotnet", dll]
+
+    vessel_cmd = vessel + ["run", "--backend", "emu", "--kernel", kernel, "--initrd", initrd,
+                           "--append", APPEND, "--memory", f"{args.memory}M"]
+    qemu_cmd = ["qemu-system-x86_64", "-accel", "tcg", "-m", str(args.memory), "-display", "none", "-no-reboot",
+                "-serial", "stdio", "-monitor", "none", "-kernel", kernel, "-initrd", initrd, "-append", APPEND]
+
+    results = {"vessel": [], "qemu": []}
+    rss = []
+    for i in range(args.runs):
+        for name, cmd in (("qemu", qemu_cmd), ("vessel", vessel_cmd)):
+            seconds, peak = time_to_marker(cmd, args.timeout)
+            shown = f"{seconds:.2f} s" if seconds is not None else f"no marker within {args.timeout:.0f} s"
+            print(f"run {i + 1}: {name:6} {shown}", flush=True)
+            if seconds is not None:
+                results[name].append(seconds)
+                if name == "vessel" and peak is not None:
+                    rss.append(peak)
+
+    print()
+    med = {k: statistics.median(v) if len(v) == args.runs else None for k, v in results.items()}
+    for name in ("vessel", "qemu"):
+        print(f"{name:6} median time to marker: " + (f"{med[name]:.2f} s" if med[name] is not None else "n/a (did not boot every run)"))
+    if med["vessel"] is not None and med["qemu"] is not None:
+        print(f"ratio vessel/qemu: {med['vessel'] / med['qemu']:.2f}")
+    if rss:
+        peak = max(rss)
+        print(f"vessel peak RSS {peak / 1024:.0f} MiB, guest RAM {args.memory} MiB, difference {peak / 1024 - args.memory:.0f} MiB")
+    return 0 if all(med.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,551 @@
+using System.Reflection;
+using System.Reflection.Emit;
+using Iced.Intel;
+using Label = System.Reflection.Emit.Label;
+
+namespace Vessel.Cpu;
+
+/// <summary>Runs a compiled block on a vCPU.</summary>
+internal delegate void CompiledBlock(X86Cpu cpu);
+
+/// <summary>Compiles hot decoded blocks into IL (the .NET JIT then makes machine code of it). Register ALU,
+/// moves, shifts, INC/DEC and branches are emitted inline, with flags stored only where a later reader needs
+/// them; a branch to a later instruction of the block stays inside the compiled code, and a block that
+/// branches back to its own start loops there (a bounded number of times). Every other instruction calls
+/// back into the interpreter for just that instruction. The result does exactly what the interpreter does:
+/// the tests run guests both ways and compare.</summary>
+internal sealed class BlockCompiler
+{
+    /// <summary>Iterations a self-looping block runs inside one call, so interrupts and kicks are seen promptly.</summary>
+    private const int LoopBudget = 256;
+
+    private static readonly FieldInfo GprField = Field(nameof(X86Cpu.Gpr));
+    private static readonly FieldInfo RipField = Field(nameof(X86Cpu.Rip));
+    private static readonly FieldInfo RetiredField = Field(nameof(X86Cpu.InstructionsRetired));
+    private static readonly FieldInfo InstructionStartField = Field("_instructionStart");
+    private static readonly FieldInfo FlagOpField = Field("_flagOp");
+    private static readonly FieldInfo FlagSizeField = Field("_flagSize");
+    private static readonly FieldInfo FlagAField = Field("_flagA");
+    private static readonly FieldInfo FlagBField = Field("_flagB");
+    private static readonly FieldInfo FlagResultField = Field("_flagResult");
+    private static readonly FieldInfo RflagsField = Field("_rflags");
+    private static readonly MethodInfo StepMethod = Method(nameof(X86Cpu.JitStep));
+    private static readonly MethodInfo ConditionMethod = Method("Condition");
+    private static readonly MethodInfo JumpNearMethod = Method(nameof(X86Cpu.JumpNear));
+    private static readonly MethodInfo KeepCarryMethod = Method(nameof(X86Cpu.JitKeepCarry));
+
+    private static FieldInfo Field(string name) =>
+        typeof(X86Cpu).GetField(name, BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic)
+        ?? throw new MissingFieldException(nameof(X86Cpu), name);
+
+    private static MethodInfo Method(string name) =>
+        typeof(X86Cpu).GetMethod(name, BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic)
+        ?? throw new MissingMethodException(nameof(X86Cpu), name);
+
+    /// <summary>The flag producer whose operands sit in the a/b/r locals, for inline branch conditions.</summary>
+    private enum Producer { Unknown, Sub, Add, Logic, IncDec, Shift }
+
+    private readonly DecodedBlock _block;
+    private readonly int _bitness;
+    private readonly DynamicMethod _method;
+    private readonly ILGenerator _il;
+    private readonly LocalBuilder _gpr, _a, _b, _r, _one, _retired, _carry;
+    private readonly Label[] _instructionLabels;
+    private readonly bool[] _isBranchTarget;
+    private Label _loopTop;
+    private LocalBuilder? _loopBudget;
+    private Producer _producer;
+    private int _producerSize;
+
+    private BlockCompiler(DecodedBlock block, int bitness)
+    {
+        _block = block;
+        _bitness = bitness;
+        _method = new DynamicMethod($"block_{block.StartRip:x}", typeof(void), [typeof(DecodedBlock), typeof(X86Cpu)],
+            typeof(X86Cpu), skipVisibility: true);
+        _il = _method.GetILGenerator();
+        _gpr = _il.DeclareLocal(typeof(ulong[]));
+        _a = _il.DeclareLocal(typeof(ulong));
+        _b = _il.DeclareLocal(typeof(ulong));
+        _r = _il.DeclareLocal(typeof(ulong));
+        _one = _il.DeclareLocal(typeof(ulong));
+        _retired = _il.DeclareLocal(typeof(long));
+        _carry = _il.DeclareLocal(typeof(ulong));
+        _instructionLabels = new Label[block.Count];
+        _isBranchTarget = new bool[block.Count];
+        for (int i = 0; i < block.Count; i++) _instructionLabels[i] = _il.DefineLabel();
+    }
+
+    public static CompiledBlock Compile(DecodedBlock block, int bitness) => new BlockCompiler(block, bitness).Emit();
+
+    private ILGenerator IL => _il;
+
+    private CompiledBlock Emit()
+    {
+        int count = _block.Count;
+        FastOp[] ops = _block.FastOps;
+        bool[] flagsLiveAfter = FlagLiveness(ops, count);
+        FindInBlockTargets();
+
+        IL.Emit(OpCodes.Ldarg_1);
+        IL.Emit(OpCodes.Ldfld, GprField);
+        IL.Emit(OpCodes.Stloc, _gpr);
+        IL.Emit(OpCodes.Ldc_I8, 1L);
+        IL.Emit(OpCodes.Stloc, _one);
+        ref Instruction closing = ref _block.Instructions[count - 1];
+        if (ops[count - 1].Kind is FastOpKind.Jcc or FastOpKind.Jmp && closing.NearBranchTarget == _block.StartRip
+            && (_bitness != 64 || IsCanonical(_block.StartRip)))
+        {
+            _loopBudget = IL.DeclareLocal(typeof(int));
+            _loopTop = IL.DefineLabel();
+            IL.Emit(OpCodes.Ldc_I4, LoopBudget);
+            IL.Emit(OpCodes.Stloc, _loopBudget);
+            IL.MarkLabel(_loopTop);
+        }
+
+        for (int i = 0; i < count; i++)
+        {
+            ref FastOp f = ref ops[i];
+            ref Instruction ins = ref _block.Instructions[i];
+            bool last = i == count - 1;
+            bool live = flagsLiveAfter[i];
+            IL.MarkLabel(_instructionLabels[i]);
+            if (_isBranchTarget[i]) _producer = Producer.Unknown; // two paths meet: the locals may hold either
+            CountInstruction();
+            switch (f.Kind)
+            {
+                case FastOpKind.AluRegReg or FastOpKind.AluRegImm when (AluOperation)f.Operation is not (AluOperation.Adc or AluOperation.Sbb):
+                    EmitAlu(ref f, live);
+                    break;
+                case FastOpKind.IncReg or FastOpKind.DecReg:
+                    EmitIncDec(ref f, live);
+                    break;
+                case FastOpKind.MovRegReg:
+                {
+                    int source = f.Source;
+                    EmitStoreGpr(f.Destination, () => EmitLoadGpr(source), f.Size);
+                    break;
+                }
+                case FastOpKind.MovRegImm:
+                {
+                    ulong value = f.Size == 8 ? f.Immediate : (uint)f.Immediate;
+                    EmitStoreGpr(f.Destination, () => IL.Emit(OpCodes.Ldc_I8, (long)value), 8);
+                    break;
+                }
+                case FastOpKind.ShiftRegImm:
+                    EmitShift(ref f, live);
+                    break;
+                case FastOpKind.Jcc:
+                    EmitConditionalBranch(ref f, ref ins, i, last);
+                    break;
+                case FastOpKind.Jmp when last:
+                    EmitTakenBranch(ref ins, f.Immediate);
+                    break;
+                default:
+                    EmitStep(ref ins, i, last);
+                    _producer = Producer.Unknown;
+                    break;
+            }
+        }
+        if (!ops[count - 1].Kind.IsBranch())
+        {
+            // The block ended without a branch (length limit, page end): continue after its last instruction.
+            EmitSetRip(Mask(closing.NextIP));
+            EmitLeave();
+        }
+        return (CompiledBlock)_method.CreateDelegate(typeof(CompiledBlock), _block);
+    }
+
+    /// <summary>Marks the instructions a Jcc of this block jumps forward to.</summary>
+    private void FindInBlockTargets()
+    {
+        for (int i = 0; i < _block.Count - 1; i++)
+        {
+            if (_block.FastOps[i].Kind != FastOpKind.Jcc) continue;
+            if (InBlockTarget(i) is int j) _isBranchTarget[j] = true;
+        }
+    }
+
+    /// <summary>The index of the later instruction a Jcc at <paramref name="i"/> jumps to, if it is in the block.</summary>
+    private int? InBlockTarget(int i)
+    {
+        ulong target = _block.FastOps[i].Immediate;
+        for (int j = i + 1; j < _block.Count; j++)
+            if (_block.Instructions[j].IP == target) return j;
+        return null;
+    }
+
+    private static bool IsCanonical(ulong address) => (ulong)(((long)address << 16) >> 16) == address;
+
+    private ulong Mask(ulong ip) => _bitness switch { 64 => ip, 32 => (uint)ip, _ => (ushort)ip };
+
+    /// <summary>Whether the flags an instruction writes can be read before they are overwritten: a backward
+    /// pass; the block's end and every interpreter call-back read them all. Branches inside the block only go
+    /// forward and every Jcc reads the flags, so the producer before a Jcc always stores them.</summary>
+    private static bool[] FlagLiveness(FastOp[] ops, int count)
+    {
+        var liveAfter = new bool[count];
+        bool live = true;
+        for (int i = count - 1; i >= 0; i--)
+        {
+            liveAfter[i] = live;
+            ref FastOp f = ref ops[i];
+            switch (f.Kind)
+            {
+                case FastOpKind.AluRegReg or FastOpKind.AluRegImm when (AluOperation)f.Operation is not (AluOperation.Adc or AluOperation.Sbb):
+                case FastOpKind.ShiftRegImm:
+                    live = false; // writes every arithmetic flag, reads none
+                    break;
+                case FastOpKind.IncReg or FastOpKind.DecReg:
+                case FastOpKind.MovRegReg or FastOpKind.MovRegImm or FastOpKind.Jmp:
+                    break; // INC/DEC keep CF: whoever needed the flags still needs CF
+                default:
+                    live = true; // Jcc, ADC/SBB and call-backs read flags
+                    break;
+            }
+        }
+        return liveAfter;
+    }
+
+    private void CountInstruction()
+    {
+        IL.Emit(OpCodes.Ldloc, _retired);
+        IL.Emit(OpCodes.Ldc_I8, 1L);
+        IL.Emit(OpCodes.Add);
+        IL.Emit(OpCodes.Stloc, _retired);
+    }
+
+    /// <summary>Adds the instructions run to the vCPU's count and returns.</summary>
+    private void EmitLeave()
+    {
+        IL.Emit(OpCodes.Ldarg_1);
+        IL.Emit(OpCodes.Ldarg_1);
+        IL.Emit(OpCodes.Ldfld, RetiredField);
+        IL.Emit(OpCodes.Ldloc, _retired);
+        IL.Emit(OpCodes.Add);
+        IL.Emit(OpCodes.Stfld, RetiredField);
+        IL.Emit(OpCodes.Ret);
+    }
+
+    private void EmitLoadGpr(int index)
+    {
+        IL.Emit(OpCodes.Ldloc, _gpr);
+        IL.Emit(OpCodes.Ldc_I4, index);
+        IL.Emit(OpCodes.Ldelem_I8);
+    }
+
+    /// <summary>gpr[index] = value (truncated to 32 bits, zero-extended, when <paramref name="size"/> is 4).</summary>
+    private void EmitStoreGpr(int index, Action value, int size)
+    {
+        IL.Emit(OpCodes.Ldloc, _gpr);
+        IL.Emit(OpCodes.Ldc_I4, index);
+        value();
+        EmitMaskTo(size);
+        IL.Emit(OpCodes.Stelem_I8);
+    }
+
+    private void EmitMaskTo(int size)
+    {
+        if (size != 4) return;
+        IL.Emit(OpCodes.Conv_U4);
+        IL.Emit(OpCodes.Conv_U8);
+    }
+
+    private void EmitAlu(ref FastOp f, bool live)
+    {
+        var op = (AluOperation)f.Operation;
+        int size = f.Size;
+        EmitLoadGpr(f.Destination);
+        EmitMaskTo(size);
+        IL.Emit(OpCodes.Stloc, _a);
+        if (f.Kind == FastOpKind.AluRegReg) EmitLoadGpr(f.Source);
+        else IL.Emit(OpCodes.Ldc_I8, (long)f.Immediate);
+        EmitMaskTo(size);
+        IL.Emit(OpCodes.Stloc, _b);
+        IL.Emit(OpCodes.Ldloc, _a);
+        IL.Emit(OpCodes.Ldloc, _b);
+        IL.Emit(op switch
+        {
+            AluOperation.Add => OpCodes.Add,
+            AluOperation.Sub or AluOperation.Cmp => OpCodes.Sub,
+            AluOperation.And or AluOperation.Test => OpCodes.And,
+            AluOperation.Or => OpCodes.Or,
+            _ => OpCodes.Xor,
+        });
+        EmitMaskTo(size);
+        IL.Emit(OpCodes.Stloc, _r);
+        if (op is not (AluOperation.Cmp or AluOperation.Test))
+            EmitStoreGpr(f.Destination, () => IL.Emit(OpCodes.Ldloc, _r), 8);
+        _producer = op switch
+        {
+            AluOperation.Sub or AluOperation.Cmp => Producer.Sub,
+            AluOperation.Add => Producer.Add,
+            _ => Producer.Logic,
+        };
+        _producerSize = size;
+        if (!live) return;
+        bool logic = _producer == Producer.Logic;
+        byte flagOp = _producer switch
+        {
+            Producer.Add => X86Cpu.JitFlagOpAdd,
+            Producer.Sub => X86Cpu.JitFlagOpSub,
+            _ => X86Cpu.JitFlagOpLogic,
+        };
+        EmitStoreFlags(flagOp, size, logic ? null : _a, logic ? null : _b);
+    }
+
+    private void EmitStoreFlags(byte flagOp, int size, LocalBuilder? a, LocalBuilder? b)
+    {
+        IL.Emit(OpCodes.Ldarg_1);
+        IL.Emit(OpCodes.Ldc_I4, (int)flagOp);
+        IL.Emit(OpCodes.Stfld, FlagOpField);
+        IL.Emit(OpCodes.Ldarg_1);
+        IL.Emit(OpCodes.Ldc_I4, size);
+        IL.Emit(OpCodes.Stfld, FlagSizeField);
+        IL.Emit(OpCodes.Ldarg_1);
+        if (a is null) IL.Emit(OpCodes.Ldc_I8, 0L); else IL.Emit(OpCodes.Ldloc, a);
+        IL.Emit(OpCodes.Stfld, FlagAField);
+        IL.Emit(OpCodes.Ldarg_1);
+        if (b is null) IL.Emit(OpCodes.Ldc_I8, 0L); else IL.Emit(OpCodes.Ldloc, b);
+        IL.Emit(OpCodes.Stfld, FlagBField);
+        IL.Emit(OpCodes.Ldarg_1);
+        IL.Emit(OpCodes.Ldloc, _r);
+        IL.Emit(OpCodes.Stfld, FlagResultField);
+    }
+
+    private void EmitIncDec(ref FastOp f, bool live)
+    {
+        bool inc = f.Kind == FastOpKind.IncReg;
+        if (live)
+        {
+            IL.Emit(OpCodes.Ldarg_1);
+            IL.Emit(OpCodes.Call, KeepCarryMethod);
+        }
+        EmitLoadGpr(f.Destination);
+        IL.Emit(OpCodes.Stloc, _a);
+        IL.Emit(OpCodes.Ldloc, _a);
+        IL.Emit(OpCodes.Ldc_I8, 1L);
+        IL.Emit(inc ? OpCodes.Add : OpCodes.Sub);
+        EmitMaskTo(f.Size);
+        IL.Emit(OpCodes.Stloc, _r);
+        EmitStoreGpr(f.Destination, () => IL.Emit(OpCodes.Ldloc, _r), 8);
+        _producer = Producer.IncDec;
+        _producerSize = f.Size;
+        // As the interpreter records INC/DEC: A = the old value, B = 1; flag evaluation masks to the size.
+        if (live) EmitStoreFlags(inc ? X86Cpu.JitFlagOpInc : X86Cpu.JitFlagOpDec, f.Size, _a, _one);
+    }
+
+    /// <summary>SHL/SHR/SAR by a non-zero immediate: the result; with live flags, CF and OF into RFLAGS and
+    /// ZF/SF/PF left lazy on the result, as the interpreter's fast shift does.</summary>
+    private void EmitShift(ref FastOp f, bool live)
+    {
+        int size = f.Size, count = (int)f.Immediate, bits = size * 8;
+        var op = (ShiftOperation)f.Operation;
+        ulong sign = size == 8 ? 1UL << 63 : 1UL << 31;
+        EmitLoadGpr(f.Destination);
+        if (op == ShiftOperation.Sar && size == 4) { IL.Emit(OpCodes.Conv_I4); IL.Emit(OpCodes.Conv_I8); }
+        else EmitMaskTo(size);
+        IL.Emit(OpCodes.Stloc, _a);
+        IL.Emit(OpCodes.Ldloc, _a);
+        IL.Emit(OpCodes.Ldc_I4, count);
+        IL.Emit(op switch { ShiftOperation.Shl => OpCodes.Shl, ShiftOperation.Shr => OpCodes.Shr_Un, _ => OpCodes.Shr });
+        EmitMaskTo(size);
+        IL.Emit(OpCodes.Stloc, _r);
+        int index = f.Destination;
+        EmitStoreGpr(index, () => IL.Emit(OpCodes.Ldloc, _r), 8);
+        _producer = Producer.Shift;
+        _producerSize = size;
+        // CF: the last bit shifted out.
+        IL.Emit(OpCodes.Ldloc, _a);
+        IL.Emit(OpCodes.Ldc_I4, op == ShiftOperation.Shl ? bits - count : count - 1);
+        IL.Emit(OpCodes.Shr_Un);
+        IL.Emit(OpCodes.Ldc_I8, 1L);
+        IL.Emit(OpCodes.And);
+        IL.Emit(OpCodes.Stloc, _carry);
+        if (!live) return;
+        // RFLAGS = (RFLAGS & ~arithmetic) | CF | OF
+        IL.Emit(OpCodes.Ldarg_1);
+        IL.Emit(OpCodes.Ldarg_1);
+        IL.Emit(OpCodes.Ldfld, RflagsField);
+        IL.Emit(OpCodes.Ldc_I8, unchecked((long)~Hypervisor.RflagsBits.Arithmetic));
+        IL.Emit(OpCodes.And);
+        IL.Emit(OpCodes.Ldloc, _carry); // CF is bit 0
+        IL.Emit(OpCodes.Or);
+        switch (op)
+        {
+            case ShiftOperation.Shl: // OF = top bit of the result XOR CF
+                IL.Emit(OpCodes.Ldloc, _r);
+                IL.Emit(OpCodes.Ldc_I4, bits - 1);
+                IL.Emit(OpCodes.Shr_Un);
+                IL.Emit(OpCodes.Ldloc, _carry);
+                IL.Emit(OpCodes.Xor);
+                IL.Emit(OpCodes.Ldc_I8, 1L);
+                IL.Emit(OpCodes.And);
+                IL.Emit(OpCodes.Ldc_I4, 11);
+                IL.Emit(OpCodes.Shl);
+                IL.Emit(OpCodes.Or);
+                break;
+            case ShiftOperation.Shr: // OF = the operand's top bit
+                IL.Emit(OpCodes.Ldloc, _a);
+                IL.Emit(OpCodes.Ldc_I8, (long)sign);
+                IL.Emit(OpCodes.And);
+                IL.Emit(OpCodes.Ldc_I4, bits - 1 - 11);
+                IL.Emit(OpCodes.Shr_Un);
+                IL.Emit(OpCodes.Or);
+                break;
+        }
+        IL.Emit(OpCodes.Stfld, RflagsField);
+        EmitStoreFlags(X86Cpu.JitFlagOpShift, size, null, null);
+    }
+
+    private void EmitSetRip(ulong value)
+    {
+        IL.Emit(OpCodes.Ldarg_1);
+        IL.Emit(OpCodes.Ldc_I8, (long)value);
+        IL.Emit(OpCodes.Stfld, RipField);
+    }
+
+    private void EmitSetInstructionStart(ulong ip)
+    {
+        IL.Emit(OpCodes.Ldarg_1);
+        IL.Emit(OpCodes.Ldc_I8, (long)Mask(ip));
+        IL.Emit(OpCodes.Stfld, InstructionStartField);
+    }
+
+    /// <summary>Calls the interpreter for instruction <paramref name="index"/>; leaves the block if it ended it.</summary>
+    private void EmitStep(ref Instruction ins, int index, bool last)
+    {
+        EmitSetInstructionStart(ins.IP);
+        EmitSetRip(Mask(ins.NextIP));
+        IL.Emit(OpCodes.Ldarg_1);
+        IL.Emit(OpCodes.Ldarg_0);
+        IL.Emit(OpCodes.Ldc_I4, index);
+        IL.Emit(OpCodes.Call, StepMethod);
+        if (last)
+        {
+            IL.Emit(OpCodes.Pop);
+            EmitLeave();
+            return;
+        }
+        Label go = IL.DefineLabel();
+        IL.Emit(OpCodes.Brfalse, go);
+        EmitLeave();
+        IL.MarkLabel(go);
+    }
+
+    /// <summary>A taken branch to <paramref name="target"/>: loops when it is the block's own start, else sets RIP
+    /// (directly for a canonical 64-bit target, through JumpNear's checks otherwise) and leaves.</summary>
+    private void EmitTakenBranch(ref Instruction ins, ulong target)
+    {
+        if (_loopBudget is not null && target == _block.StartRip)
+        {
+            IL.Emit(OpCodes.Ldloc, _loopBudget);
+            IL.Emit(OpCodes.Ldc_I4_1);
+            IL.Emit(OpCodes.Sub);
+            IL.Emit(OpCodes.Dup);
+            IL.Emit(OpCodes.Stloc, _loopBudget);
+            IL.Emit(OpCodes.Brtrue, _loopTop);
+            EmitSetRip(target);
+            EmitLeave();
+            return;
+        }
+        if (_bitness == 64 && IsCanonical(target))
+        {
+            EmitSetRip(target);
+        }
+        else
+        {
+            EmitSetInstructionStart(ins.IP);
+            EmitSetRip(Mask(ins.NextIP)); // where a fault in JumpNear expects RIP, as in the interpreter
+            IL.Emit(OpCodes.Ldarg_1);
+            IL.Emit(OpCodes.Ldc_I8, (long)target);
+            IL.Emit(OpCodes.Call, JumpNearMethod);
+        }
+        EmitLeave();
+    }
+
+    /// <summary>A Jcc: taken, it jumps inside the block or leaves it; not taken, it falls through (the last
+    /// instruction leaves with RIP after it).</summary>
+    private void EmitConditionalBranch(ref FastOp f, ref Instruction ins, int index, bool last)
+    {
+        var cc = (ConditionCode)f.Operation;
+        if (!EmitInlineCondition(cc))
+        {
+            IL.Emit(OpCodes.Ldarg_1);
+            IL.Emit(OpCodes.Ldc_I4, (int)cc);
+            IL.Emit(OpCodes.Call, ConditionMethod);
+        }
+        if (!last && InBlockTarget(index) is int target)
+        {
+            IL.Emit(OpCodes.Brtrue, _instructionLabels[target]);
+            return;
+        }
+        Label notTaken = IL.DefineLabel();
+        IL.Emit(OpCodes.Brfalse, notTaken);
+        EmitTakenBranch(ref ins, f.Immediate);
+        IL.MarkLabel(notTaken);
+        if (!last) return;
+        EmitSetRip(Mask(ins.NextIP));
+        EmitLeave();
+    }
+
+    /// <summary>Pushes the branch condition computed from the producer's operands, or returns false.</summary>
+    private bool EmitInlineCondition(ConditionCode cc)
+    {
+        if (_producer == Producer.Unknown) return false;
+        ulong sign = _producerSize == 8 ? 1UL << 63 : 1UL << 31;
+        switch (cc)
+        {
+            case ConditionCode.e or ConditionCode.ne:
+                IL.Emit(OpCodes.Ldloc, _r);
+                IL.Emit(OpCodes.Ldc_I8, 0L);
+                IL.Emit(OpCodes.Ceq);
+                if (cc == ConditionCode.ne) { IL.Emit(OpCodes.Ldc_I4_0); IL.Emit(OpCodes.Ceq); }
+                return true;
+            case ConditionCode.s or ConditionCode.ns:
+                IL.Emit(OpCodes.Ldloc, _r);
+                IL.Emit(OpCodes.Ldc_I8, (long)sign);
+                IL.Emit(OpCodes.And);
+                IL.Emit(OpCodes.Ldc_I8, 0L);
+                IL.Emit(OpCodes.Ceq);
+                if (cc == ConditionCode.s) { IL.Emit(OpCodes.Ldc_I4_0); IL.Emit(OpCodes.Ceq); }
+                return true;
+        }
+        if (_producer == Producer.Shift && cc is ConditionCode.b or ConditionCode.ae)
+        {
+            IL.Emit(OpCodes.Ldloc, _carry);
+            IL.Emit(OpCodes.Ldc_I8, 0L);
+            IL.Emit(cc == ConditionCode.b ? OpCodes.Cgt_Un : OpCodes.Ceq);
+            return true;
+        }
+        if (_producer != Producer.Sub) return false;
+        // a and b hold the operands masked to the operand size; signed compares sign-extend them first.
+        bool signed = cc is ConditionCode.l or ConditionCode.ge or ConditionCode.le or ConditionCode.g;
+        if (!signed && cc is not (ConditionCode.b or ConditionCode.ae or ConditionCode.be or ConditionCode.a)) return false;
+        EmitCompareOperand(_a, signed);
+        EmitCompareOperand(_b, signed);
+        switch (cc)
+        {
+            case ConditionCode.b: IL.Emit(OpCodes.Clt_Un); break;
+            case ConditionCode.a: IL.Emit(OpCodes.Cgt_Un); break;
+            case ConditionCode.ae: IL.Emit(OpCodes.Clt_Un); IL.Emit(OpCodes.Ldc_I4_0); IL.Emit(OpCodes.Ceq); break;
+            case ConditionCode.be: IL.Emit(OpCodes.Cgt_Un); IL.Emit(OpCodes.Ldc_I4_0); IL.Emit(OpCodes.Ceq); break;
+            case ConditionCode.l: IL.Emit(OpCodes.Clt); break;
+            case ConditionCode.g: IL.Emit(OpCodes.Cgt); break;
+            case ConditionCode.ge: IL.Emit(OpCodes.Clt); IL.Emit(OpCodes.Ldc_I4_0); IL.Emit(OpCodes.Ceq); break;
+            default: IL.Emit(OpCodes.Cgt); IL.Emit(OpCodes.Ldc_I4_0); IL.Emit(OpCodes.Ceq); break;
+        }
+        return true;
+    }
+
+    private void EmitCompareOperand(LocalBuilder value, bool signed)
+    {
+        IL.Emit(OpCodes.Ldloc, value);
+        if (signed && _producerSize == 4) { IL.Emit(OpCodes.Conv_I4); IL.Emit(OpCodes.Conv_I8); }
+    }
+}
+
+internal static class FastOpKindExtensions
+{
+    public static bool IsBranch(this FastOpKind kind) => kind is FastOpKind.Jcc or FastOpKind.Jmp;
+}

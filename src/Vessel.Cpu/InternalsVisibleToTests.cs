@@ -1,0 +1,4 @@
+using System.Runtime.CompilerServices;
+
+// The CPU tests drive internals (the interrupt-controller hook) that the backend contract does not expose.
+[assembly: InternalsVisibleTo("Vessel.Cpu.Tests")]

@@ -1,0 +1,57 @@
+namespace Vessel.Cpu;
+
+/// <summary>The local APIC as the CPU reaches it: x2APIC MSRs (0x800-0x8FF), IA32_TSC_DEADLINE and CR8.</summary>
+internal sealed partial class X86Cpu
+{
+    /// <summary>This vCPU's local APIC, once the platform attaches one.</summary>
+    internal Platform.LocalApic? LocalApic { get; set; }
+
+    private const uint X2ApicIcr = 0x830;
+
+    private bool TryReadApicMsr(uint index, out ulong value)
+    {
+        value = 0;
+        if (LocalApic is not { } apic) return false;
+        if (index == MsrTscDeadline)
+        {
+            value = apic.TscDeadline;
+            return true;
+        }
+        if (!apic.X2ApicMode) return false;
+        if (index == X2ApicIcr)
+        {
+            value = apic.ReadIcr64();
+            return true;
+        }
+        int offset = (int)(index - 0x800) << 4;
+        if (offset is 0xB0 or 0x3F0) return false; // write-only
+        if (offset is 0x310 or 0xE0) return false;  // no ICR high or DFR in x2APIC mode
+        if (!IsApicRegister(offset)) return false;
+        value = apic.ReadRegister(offset);
+        return true;
+    }
+
+    private bool TryWriteApicMsr(uint index, ulong value)
+    {
+        if (LocalApic is not { } apic) return false;
+        if (index == MsrTscDeadline)
+        {
+            apic.TscDeadline = value;
+            return true;
+        }
+        if (!apic.X2ApicMode) return false;
+        if (index == X2ApicIcr)
+        {
+            apic.WriteIcr64(value);
+            return true;
+        }
+        if (value >> 32 != 0) return false;
+        int offset = (int)(index - 0x800) << 4;
+        if (offset == 0xB0 && value != 0) return false; // EOI takes only 0
+        if (offset == 0x3F0 && value > 0xFF) return false; // SELF IPI: a vector only
+        return IsApicRegister(offset) && apic.WriteRegister(offset, (uint)value);
+    }
+
+    private static bool IsApicRegister(int offset) => offset is 0x20 or 0x30 or 0x80 or 0xA0 or 0xB0 or 0xD0 or 0xF0
+        or (>= 0x100 and < 0x280) or 0x280 or (>= 0x320 and <= 0x390) or 0x3E0 or 0x3F0;
+}

@@ -1,0 +1,43 @@
+using static Vessel.Hypervisor.RflagsBits;
+
+namespace Vessel.Cpu;
+
+/// <summary>The interpreter's side of compiled blocks: when to compile, and the entry points compiled code
+/// calls back into.</summary>
+internal sealed partial class X86Cpu
+{
+    internal const byte JitFlagOpAdd = (byte)FlagOp.Add, JitFlagOpSub = (byte)FlagOp.Sub, JitFlagOpLogic = (byte)FlagOp.Logic;
+    internal const byte JitFlagOpInc = (byte)FlagOp.Inc, JitFlagOpDec = (byte)FlagOp.Dec, JitFlagOpShift = (byte)FlagOp.Shift;
+
+    private readonly int _jitThreshold;
+
+    /// <summary>Runs the block compiled, compiling it once it has run often enough; false leaves it to the
+    /// interpreter (not hot yet, not cacheable, or in an interrupt shadow).</summary>
+    private bool TryRunCompiled(DecodedBlock block)
+    {
+        if (block.Compiled is { } compiled)
+        {
+            _endBlock = false;
+            compiled(this);
+            return true;
+        }
+        if (_jitThreshold > 0 && block.Cacheable && ++block.ExecutionCount >= _jitThreshold)
+            block.Compiled = BlockCompiler.Compile(block, Bitness);
+        return false;
+    }
+
+    /// <summary>Interprets instruction <paramref name="index"/> of <paramref name="block"/> for compiled code,
+    /// which has set RIP and the instruction start; true if the instruction ended the block.</summary>
+    internal bool JitStep(DecodedBlock block, int index)
+    {
+        if (!ExecuteFast(ref block.FastOps[index])) Execute(ref block.Instructions[index]);
+        return _endBlock;
+    }
+
+    /// <summary>What INC/DEC do before recording their flags: CF survives them.</summary>
+    internal void JitKeepCarry()
+    {
+        bool cf = GetCf();
+        _rflags = cf ? _rflags | Cf : _rflags & ~Cf;
+    }
+}

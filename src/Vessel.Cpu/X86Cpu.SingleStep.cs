@@ -1,0 +1,32 @@
+using static Vessel.Hypervisor.RflagsBits;
+
+namespace Vessel.Cpu;
+
+/// <summary>RFLAGS.TF single-stepping: the run loop executes one instruction at a time while TF is set and
+/// then raises the #DB trap here.</summary>
+internal sealed partial class X86Cpu
+{
+    private const ulong Dr6SingleStep = 1UL << 14;
+
+    /// <summary>Set by an instruction whose trap depends on TF after it rather than before (SYSRET loads TF
+    /// from R11 and the trap follows the SYSRET itself).</summary>
+    private bool _singleStepForced;
+
+    /// <summary>For SYSRET-like instructions: trap after this instruction if TF is set once it completes.</summary>
+    internal void SingleStepAfterThisInstruction()
+    {
+        _singleStepForced = true;
+        _endBlock = true;
+    }
+
+    /// <summary>Raises the single-step #DB after an instruction that began with TF set. No trap when the
+    /// instruction itself cleared TF (SYSCALL's flag mask, INT n's and exception delivery): the OS turned
+    /// stepping off, and a trap would otherwise land on the first instruction of the handler.</summary>
+    private void SingleStepTrap()
+    {
+        _singleStepForced = false;
+        if ((_rflags & Tf) == 0) return;
+        Dr[6] |= Dr6SingleStep;
+        DeliverEvent(Vector.DB, InterruptSource.Exception, false, 0);
+    }
+}
