@@ -41,8 +41,8 @@ root="$work/root"
 mkdir -p "$root"/{bin,proc,sys,dev,tmp,lib/modules}
 cp "$work/busybox/bin/busybox" "$root/bin/busybox"
 for applet in $("$root/bin/busybox" --list); do [ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"; done
-# Dependency order as modules.dep gives it: kvm-amd needs kvm and ccp, kvm needs irqbypass.
-grep -E '/(kvm|kvm-amd|ccp)\.ko(\.xz)?:' "$moddir/modules.dep" >&2 || true
+# Dependency order (the package has no modules.dep; each module's "depends" field says it):
+# kvm-amd needs kvm and ccp, kvm needs irqbypass.
 order=""
 for m in virt/lib/irqbypass.ko drivers/crypto/ccp/ccp.ko arch/x86/kvm/kvm.ko arch/x86/kvm/kvm-amd.ko; do
   src="$moddir/kernel/$m"
@@ -50,6 +50,7 @@ for m in virt/lib/irqbypass.ko drivers/crypto/ccp/ccp.ko arch/x86/kvm/kvm.ko arc
   elif [ -f "$src.xz" ]; then xz -dc "$src.xz" > "$root/lib/modules/$(basename "$m")"
   else say "$m is not in $kernel_pkg"; exit 1; fi
   order="$order $(basename "$m")"
+  say "  $(basename "$m") depends on: $(modinfo -F depends "$root/lib/modules/$(basename "$m")" 2>/dev/null || echo '?')"
 done
 
 say "[3/5] vessel as a NativeAOT binary"
