@@ -7,7 +7,7 @@
 #
 #   scripts/kvm-nested-lane.sh            exit 0 when the guest's line and Vessel's exit status are seen
 #
-# Env: VESSEL_GUEST_DIR (build-guest.sh cache dir), KVM_LANE_TIMEOUT (seconds QEMU may run, default 420), KVM_LANE_KEEP=1 keeps the work directory.
+# Env: VESSEL_GUEST_DIR (build-guest.sh cache dir), KVM_LANE_VESSEL (an already published vessel binary), KVM_LANE_TIMEOUT (seconds QEMU may run, default 420), KVM_LANE_KEEP=1 keeps the work directory.
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -50,13 +50,17 @@ for m in virt/lib/irqbypass.ko drivers/crypto/ccp/ccp.ko arch/x86/kvm/kvm.ko arc
   elif [ -f "$src.xz" ]; then xz -dc "$src.xz" > "$root/lib/modules/$(basename "$m")"
   else say "$m is not in $kernel_pkg"; exit 1; fi
   order="$order $(basename "$m")"
-  say "  $(basename "$m") depends on: $(modinfo -F depends "$root/lib/modules/$(basename "$m")" 2>/dev/null || echo '?')"
+  say "  $(basename "$m") depends on: $("$root/bin/busybox" modinfo -F depends "$root/lib/modules/$(basename "$m")" 2>/dev/null || echo "?")"
 done
 
 say "[3/5] vessel as a NativeAOT binary"
-dotnet publish "$repo/src/Vessel.Cli" -c Release -r linux-x64 -p:PublishAot=true -p:InvariantGlobalization=true \
-  -o "$work/publish" >"$work/publish.log" 2>&1 || { tail -n 30 "$work/publish.log" >&2; say "publish failed"; exit 1; }
-cp "$work/publish/vessel" "$root/vessel"
+if [ -n "${KVM_LANE_VESSEL:-}" ]; then
+  cp "$KVM_LANE_VESSEL" "$root/vessel"
+else
+  dotnet publish "$repo/src/Vessel.Cli" -c Release -r linux-x64 -p:PublishAot=true -p:InvariantGlobalization=true \
+    -o "$work/publish" >"$work/publish.log" 2>&1 || { tail -n 30 "$work/publish.log" >&2; say "publish failed"; exit 1; }
+  cp "$work/publish/vessel" "$root/vessel"
+fi
 # The libraries it links, at the paths the dynamic loader looks for them.
 for lib in $(ldd "$root/vessel" | grep -oE '/[^ ]+'); do
   mkdir -p "$root$(dirname "$lib")"
