@@ -1,25 +1,51 @@
 using Microsoft.Extensions.Logging;
 using Vessel.Cli.Options;
 using Vessel.Hypervisor;
+using Vessel.Kvm;
 
 namespace Vessel.Cli;
 
 /// <summary>Picks and creates the execution backend for --backend.</summary>
 public static partial class Backends
 {
-    public const string KvmDevice = "/dev/kvm";
+    public const string KvmDevice = KvmHypervisor.DefaultDevice;
 
-    public static IHypervisor Create(BackendChoice choice, ILogger logger)
+    public static IHypervisor Create(BackendChoice choice, ILogger logger) => Create(choice, logger, KvmDevice);
+
+    /// <summary>kvm opens <paramref name="kvmDevice"/> or fails with its reason; auto uses kvm when it opens and
+    /// otherwise says why and falls back to emu.</summary>
+    public static IHypervisor Create(BackendChoice choice, ILogger logger, string kvmDevice)
     {
         switch (choice)
         {
             case BackendChoice.Kvm:
-                throw CliException.Runtime("kvm backend is not available yet (use --backend emu)");
+                try
+                {
+                    var kvm = KvmHypervisor.Open(kvmDevice);
+                    LogUsingKvm(logger, kvmDevice);
+                    return kvm;
+                }
+                catch (KvmUnavailableException ex)
+                {
+                    throw CliException.Runtime($"--backend kvm: {ex.Message}");
+                }
             case BackendChoice.Emu:
                 return CreateEmu();
             default:
-                if (KvmDeviceOpens()) LogKvmNotYet(logger);
-                else LogNoKvm(logger);
+                try
+                {
+                    var kvm = KvmHypervisor.Open(kvmDevice);
+                    LogUsingKvm(logger, kvmDevice);
+                    return kvm;
+                }
+                catch (KvmUnavailableException ex) when (ex.DeviceMissing)
+                {
+                    LogNoKvm(logger, kvmDevice);
+                }
+                catch (KvmUnavailableException ex)
+                {
+                    LogKvmRefused(logger, ex.Message);
+                }
                 return CreateEmu();
         }
     }
@@ -27,22 +53,12 @@ public static partial class Backends
     /// <summary>The software CPU. The one place that names the emu backend's type.</summary>
     public static IHypervisor CreateEmu() => new Vessel.Cpu.EmuHypervisor();
 
-    private static bool KvmDeviceOpens()
-    {
-        try
-        {
-            using var kvm = new FileStream(KvmDevice, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite, 1);
-            return true;
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            return false;
-        }
-    }
+    [LoggerMessage(Level = LogLevel.Information, Message = "using the kvm backend ({Device})")]
+    private static partial void LogUsingKvm(ILogger logger, string device);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "/dev/kvm is present but the kvm backend is not available yet; using the emu backend")]
-    private static partial void LogKvmNotYet(ILogger logger);
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Device} does not exist; using the emu backend")]
+    private static partial void LogNoKvm(ILogger logger, string device);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "/dev/kvm cannot be opened; using the emu backend")]
-    private static partial void LogNoKvm(ILogger logger);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Reason}; using the emu backend")]
+    private static partial void LogKvmRefused(ILogger logger, string reason);
 }

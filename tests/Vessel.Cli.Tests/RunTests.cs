@@ -49,4 +49,18 @@ public class RunTests
         Assert.Equal(0, result.ExitCode);
         Assert.Contains("--kernel", result.Stdout);
     }
+
+    [Fact]
+    public void AutoBackendSaysWhyAKvmDeviceIsRefusedThenUsesEmu()
+    {
+        using var kernel = CliRunner.File(BootSectors.HiThenExit3());
+        var host = new CliHost { HandleSignals = false, CreateBackend = (choice, logger) => Backends.Create(choice, logger, "/dev/null") };
+        var result = CliRunner.Run(["run", "--kernel", kernel.Path], stdin: [], host);
+        Assert.Equal(3, result.ExitCode);
+        var line = Assert.Single(result.StderrLines);
+        Assert.StartsWith("vessel: ", line);
+        Assert.Contains("/dev/null is not a KVM device", line);
+        Assert.EndsWith("; using the emu backend", line);
+        Assert.Equal("hi", result.Stdout);
+    }
 }

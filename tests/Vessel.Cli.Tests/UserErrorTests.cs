@@ -107,9 +107,22 @@ public class UserErrorTests
     public void UnknownBackend() =>
         AssertOneLineError(RunWithKernel("--backend", "xen"), 2, "vessel: --backend 'xen' is not one of auto, kvm, emu");
 
+    private static CliResult RunWithKvmDevice(string device, params string[] extra)
+    {
+        using var kernel = CliRunner.File(Kernel);
+        var host = new CliHost { HandleSignals = false, CreateBackend = (choice, logger) => Backends.Create(choice, logger, device) };
+        return CliRunner.Run(["run", "--kernel", kernel.Path, .. extra], stdin: [], host);
+    }
+
     [Fact]
-    public void KvmBackendIsNotAvailableYet() =>
-        AssertOneLineError(RunWithKernel("--backend", "kvm"), 1, "vessel: kvm backend is not available yet");
+    public void KvmBackendWithoutTheDevice() =>
+        AssertOneLineError(RunWithKvmDevice("/nonexistent/kvm", "--backend", "kvm"), 1,
+            "vessel: --backend kvm: /nonexistent/kvm does not exist (no KVM on this machine)");
+
+    [Fact]
+    public void KvmBackendOnADeviceThatIsNotKvm() =>
+        AssertOneLineError(RunWithKvmDevice("/dev/null", "--backend", "kvm"), 1,
+            "vessel: --backend kvm: /dev/null is not a KVM device: KVM_GET_API_VERSION failed: ");
 
     [Theory]
     [InlineData("tcp:localhost:4444")]

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# The nested-KVM lane: runs `vessel run --backend kvm` for real on a machine without /dev/kvm.
+# QEMU under software emulation (TCG) with AMD SVM exposed boots Debian's kernel; its initramfs inserts
+# irqbypass, ccp, kvm and kvm-amd from the same kernel package, so /dev/kvm appears inside, and carries
+# Vessel published as a NativeAOT binary with the glibc libraries it links. Inside, Vessel runs a tiny
+# boot sector (REP OUTSB of a line to COM1, then isa-debug-exit status 3); the QEMU serial log is checked.
+#
+#   scripts/kvm-nested-lane.sh            exit 0 when the guest's line and Vessel's exit status are seen
+#
+# Env: VESSEL_GUEST_DIR (build-guest.sh cache dir), KVM_LANE_VESSEL (an already published vessel binary), KVM_LANE_TIMEOUT (seconds QEMU may run, default 420), KVM_LANE_KEEP=1 keeps the work directory.
+set -euo pipefail
+
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+timeout_s="${KVM_LANE_TIMEOUT:-420}"
+say() { echo "kvm-lane: $*" >&2; }
+sudo_if_needed() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+for tool in qemu-system-x86_64 clang cpio gzip dpkg-deb; do
+  command -v "$tool" >/dev/null || { say "missing $tool (Debian: qemu-system-x86 clang zlib1g-dev cpio)"; exit 2; }
+done
+
+work="$(mktemp -d)"
+qemu_pid=""
+cleanup() {
+  if [ -n "$qemu_pid" ] && kill -0 "$qemu_pid" 2>/dev/null; then kill "$qemu_pid" 2>/dev/null || true; wait "$qemu_pid" 2>/dev/null || true; fi
+  if [ "${KVM_LANE_KEEP:-0}" = 1 ]; then say "kept $work"; else rm -rf "$work"; fi
+}
+trap cleanup EXIT INT TERM
+
+say "[1/5] guest kernel (scripts/build-guest.sh)"
+guest="$("$repo/scripts/build-guest.sh" ${VESSEL_GUEST_DIR:+"$VESSEL_GUEST_DIR"} | tail -n 1)"
+
+say "[2/5] kvm modules and busybox from Debian's packages"
+kernel_pkg="$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')"
+release="${kernel_pkg#linux-image-}"
+(cd "$work" && apt-get download -qq "$kernel_pkg" busybox-static >/dev/null)
+dpkg-deb -x "$work/${kernel_pkg}"_*.deb "$work/kernel"
+dpkg-deb -x "$work"/busybox-static_*.deb "$work/busybox"
+moddir="$work/kernel/lib/modules/$release"
+root="$work/root"
+mkdir -p "$root"/{bin,proc,sys,dev,tmp,lib/modules}
+cp "$work/busybox/bin/busybox" "$root/bin/busybox"
+for applet in $("$root/bin/busybox" --list); do [ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"; done
+# Dependency order (the package has no modules.dep; each module's "depends" field says it):
+# kvm-amd needs kvm and ccp, kvm needs irqbypass.
+order=""
+for m in virt/lib/irqbypass.ko drivers/crypto/ccp/ccp.ko arch/x86/kvm/kvm.ko arch/x86/kvm/kvm-amd.ko; do
+  src="$moddir/kernel/$m"
+  if [ -f "$src" ]; then cp "$src" "$root/lib/modules/"
+  elif [ -f "$src.xz" ]; then xz -dc "$src.xz" > "$root/lib/modules/$(basename "$m")"
+  else say "$m is not in $kernel_pkg"; exit 1; fi
+  order="$order $(basename "$m")"
+  say "  $(basename "$m") depends on: $("$root/bin/busybox" modinfo -F depends "$root/lib/modules/$(basename "$m")" 2>/dev/null || echo "?")"
+done
+
+say "[3/5] vessel as a NativeAOT binary"
+if [ -n "${KVM_LANE_VESSEL:-}" ]; then
+  cp "$KVM_LANE_VESSEL" "$root/vessel"
+else
+  dotnet publish "$repo/src/Vessel.Cli" -c Release -r linux-x64 -p:PublishAot=true -p:InvariantGlobalization=true \
+    -o "$work/publish" >"$work/publish.log" 2>&1 || { tail -n 30 "$work/publish.log" >&2; say "publish failed"; exit 1; }
+  cp "$work/publish/vessel" "$root/vessel"
+fi
+# The libraries it links, at the paths the dynamic loader looks for them.
+for lib in $(ldd "$root/vessel" | grep -oE '/[^ ]+'); do
+  mkdir -p "$root$(dirname "$lib")"
+  cp -L "$lib" "$root$lib"
+done
+[ -e "$root/lib64/ld-linux-x86-64.so.2" ] || { mkdir -p "$root/lib64"; cp -L /lib64/ld-linux-x86-64.so.2 "$root/lib64/"; }
+
+# The tiny guest: REP OUTSB of "vessel-kvm-ok\n" to COM1 (a string I/O exit with a count), then status 3.
+printf '\xbe\x15\x7c\xb9\x0e\x00\xba\xf8\x03\xfc\xf3\x6e\xba\xf4\x00\xb0\x01\xee\xf4\xeb\xfdvessel-kvm-ok\n' > "$root/guest.bin"
+truncate -s 510 "$root/guest.bin"
+printf '\x55\xaa' >> "$root/guest.bin"
+
+cat > "$root/init" <<INIT
+#!/bin/sh
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+for m in$order; do insmod /lib/modules/\$m || echo "LANE: insmod \$m failed"; done
+if [ -e /dev/kvm ]; then echo "LANE: /dev/kvm present"; else echo "LANE: /dev/kvm missing"; fi
+/vessel run --backend kvm --kernel /guest.bin --memory 16M --serial stdio --log-level info </dev/null
+echo "LANE-VESSEL-EXIT=\$?"
+reboot -f
+INIT
+chmod +x "$root/init"
+(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) > "$work/lane.cpio.gz"
+
+say "[4/5] booting QEMU (TCG, -cpu qemu64,+svm,+npt), at most ${timeout_s}s"
+log="$work/serial.log"
+timeout --kill-after=10 "$timeout_s" qemu-system-x86_64 -accel tcg -cpu qemu64,+svm,+npt -m 1024 -smp 1 \
+  -display none -monitor none -no-reboot -serial "file:$log" \
+  -kernel "$guest/vmlinuz" -initrd "$work/lane.cpio.gz" -append "console=ttyS0 panic=-1 quiet" &
+qemu_pid=$!
+wait "$qemu_pid" || say "qemu ended with status $? (124 = timed out)"
+qemu_pid=""
+
+say "[5/5] checking the serial log"
+grep -E 'LANE|vessel' "$log" >&2 || true
+if grep -q 'vessel-kvm-ok' "$log" && grep -q 'LANE-VESSEL-EXIT=3' "$log"; then
+  echo "kvm-lane: PASS (vessel ran the guest on nested KVM)"
+  exit 0
+fi
+say "FAIL; last lines of the serial log:"
+tail -n 40 "$log" >&2
+exit 1

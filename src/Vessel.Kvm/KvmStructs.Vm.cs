@@ -1,0 +1,51 @@
+using System.Runtime.InteropServices;
+
+namespace Vessel.Kvm;
+
+/// <summary>struct kvm_userspace_memory_region.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct KvmUserspaceMemoryRegion
+{
+    public uint Slot, Flags;
+    public ulong GuestPhysAddr, MemorySize, UserspaceAddr;
+}
+
+/// <summary>struct kvm_pit_config.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct KvmPitConfig
+{
+    /// <summary>KVM_PIT_SPEAKER_DUMMY: port 0x61 is handled in the kernel.</summary>
+    public const uint SpeakerDummy = 1;
+    public uint Flags;
+    public fixed uint Pad[15];
+}
+
+/// <summary>struct kvm_irq_level (irq and status share the first word).</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct KvmIrqLevel
+{
+    public uint Irq, Level;
+}
+
+/// <summary>struct kvm_msi.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct KvmMsi
+{
+    public uint AddressLo, AddressHi, Data, Flags, Devid;
+    public fixed byte Pad[12];
+}
+
+/// <summary>struct kvm_cpuid2 (header; kvm_cpuid_entry2 items follow).</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct KvmCpuid2Header
+{
+    public uint Nent, Padding;
+}
+
+/// <summary>struct kvm_cpuid_entry2.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct KvmCpuidEntry2
+{
+    public uint Function, Index, Flags, Eax, Ebx, Ecx, Edx;
+    public fixed uint Padding[3];
+}

@@ -1,0 +1,145 @@
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+using Vessel.Hypervisor;
+
+namespace Vessel.Kvm;
+
+/// <summary>KVM_RUN and the mapping of kvm_run exits onto <see cref="VcpuExit"/>. A string I/O exit (INS/OUTS
+/// with a REP count) carries count elements in kvm_run's data area; they are handed to the VMM one per
+/// <see cref="Run"/> call before the vCPU re-enters the guest.</summary>
+public sealed unsafe partial class KvmVcpu
+{
+    [ThreadStatic] private static int t_tid;
+
+    private int _ioNext, _ioCount, _ioSize;
+    private bool _ioIn;
+    private ushort _ioPort;
+    private byte* _ioData;
+    /// <summary>Where <see cref="CompleteRead"/> puts the value, and how many bytes; null when no read is pending.</summary>
+    private byte* _readSlot;
+    private int _readSize;
+
+    public VcpuExit Run()
+    {
+        byte* run = _run;
+        ObjectDisposedException.ThrowIf(run == null, this);
+        if (_ioNext < _ioCount) return NextIoElement();
+        _ioCount = _ioNext = 0;
+        _readSlot = null;
+
+        if (t_tid == 0) t_tid = KvmNative.GetTid();
+        _runningTid = t_tid;
+        int result = KvmNative.Ioctl(Fd, KvmIoctls.Run, 0);
+        int errno = result < 0 ? Marshal.GetLastPInvokeError() : 0;
+        _runningTid = 0;
+
+        if (result < 0)
+        {
+            if (errno is KvmNative.EIntr or KvmNative.EAgain)
+            {
+                Volatile.Write(ref run[KvmRunOffsets.ImmediateExit], 0);
+                return VcpuExit.Interrupted();
+            }
+            return VcpuExit.InternalError($"vCPU {Id}: KVM_RUN failed: {KvmNative.Describe(errno)}");
+        }
+        return DecodeExit(run);
+    }
+
+    public void CompleteRead(ulong value)
+    {
+        byte* slot = _readSlot;
+        if (slot == null) throw new InvalidOperationException($"vCPU {Id}: CompleteRead without a pending IN or MMIO read");
+        Span<byte> bytes = stackalloc byte[8];
+        BinaryPrimitives.WriteUInt64LittleEndian(bytes, value);
+        bytes[.._readSize].CopyTo(new Span<byte>(slot, _readSize));
+        _readSlot = null;
+    }
+
+    private VcpuExit DecodeExit(byte* run)
+    {
+        uint reason = *(uint*)(run + KvmRunOffsets.ExitReason);
+        switch (reason)
+        {
+            case KvmExit.Io:
+                return BeginIo(run);
+            case KvmExit.Mmio:
+            {
+                ulong address = *(ulong*)(run + KvmRunOffsets.MmioPhysAddr);
+                int length = (int)*(uint*)(run + KvmRunOffsets.MmioLen);
+                if (length is not (1 or 2 or 4 or 8))
+                    return VcpuExit.InternalError($"vCPU {Id}: MMIO access of {length} bytes at 0x{address:x}");
+                byte* data = run + KvmRunOffsets.MmioData;
+                if (run[KvmRunOffsets.MmioIsWrite] != 0) return VcpuExit.MmioWrite(address, length, ReadLittleEndian(data, length));
+                _readSlot = data;
+                _readSize = length;
+                return VcpuExit.MmioRead(address, length);
+            }
+            case KvmExit.Hlt:
+                return VcpuExit.Halt();
+            case KvmExit.Shutdown:
+                return VcpuExit.Shutdown($"vCPU {Id}: triple fault (KVM_EXIT_SHUTDOWN)");
+            case KvmExit.Intr:
+                Volatile.Write(ref run[KvmRunOffsets.ImmediateExit], 0);
+                return VcpuExit.Interrupted();
+            case KvmExit.FailEntry:
+                return VcpuExit.InternalError(
+                    $"vCPU {Id}: KVM_EXIT_FAIL_ENTRY, hardware entry failure reason 0x{*(ulong*)(run + KvmRunOffsets.FailEntryReason):x} on host CPU {*(uint*)(run + KvmRunOffsets.FailEntryCpu)}");
+            case KvmExit.InternalError:
+            {
+                uint suberror = *(uint*)(run + KvmRunOffsets.InternalSuberror);
+                uint ndata = Math.Min(*(uint*)(run + KvmRunOffsets.InternalNdata), 16u);
+                var data = new string[ndata];
+                for (int i = 0; i < ndata; i++) data[i] = $"0x{((ulong*)(run + KvmRunOffsets.InternalData))[i]:x}";
+                string what = suberror switch
+                {
+                    1 => "emulation failure",
+                    2 => "simultaneous exceptions",
+                    3 => "delivery event not handled",
+                    4 => "unexpected exit reason",
+                    _ => $"suberror {suberror}",
+                };
+                return VcpuExit.InternalError($"vCPU {Id}: KVM_EXIT_INTERNAL_ERROR ({what}) data [{string.Join(", ", data)}]");
+            }
+            case KvmExit.SystemEvent:
+                return VcpuExit.Shutdown($"vCPU {Id}: KVM_EXIT_SYSTEM_EVENT type {*(uint*)(run + KvmRunOffsets.SystemEventType)}");
+            default:
+                return VcpuExit.InternalError($"vCPU {Id}: unexpected KVM exit reason {reason}");
+        }
+    }
+
+    private VcpuExit BeginIo(byte* run)
+    {
+        int size = run[KvmRunOffsets.IoSize];
+        uint count = *(uint*)(run + KvmRunOffsets.IoCount);
+        ulong dataOffset = *(ulong*)(run + KvmRunOffsets.IoDataOffset);
+        if (size is not (1 or 2 or 4) || count == 0 || dataOffset + (ulong)size * count > (ulong)_mmapSize)
+            return VcpuExit.InternalError($"vCPU {Id}: malformed I/O exit (size {size}, count {count}, data offset {dataOffset})");
+        _ioIn = run[KvmRunOffsets.IoDirection] == KvmExit.IoIn;
+        _ioPort = *(ushort*)(run + KvmRunOffsets.IoPort);
+        _ioSize = size;
+        _ioCount = (int)count;
+        _ioNext = 0;
+        _ioData = run + dataOffset;
+        return NextIoElement();
+    }
+
+    private VcpuExit NextIoElement()
+    {
+        if (_ioIn && _readSlot != null)
+            throw new InvalidOperationException($"vCPU {Id}: Run called before CompleteRead for in port 0x{_ioPort:x}");
+        byte* element = _ioData + _ioNext * _ioSize;
+        _ioNext++;
+        if (!_ioIn) return VcpuExit.IoOut(_ioPort, _ioSize, ReadLittleEndian(element, _ioSize));
+        _readSlot = element;
+        _readSize = _ioSize;
+        return VcpuExit.IoIn(_ioPort, _ioSize);
+    }
+
+    private static ulong ReadLittleEndian(byte* p, int size) => size switch
+    {
+        1 => *p,
+        2 => BinaryPrimitives.ReadUInt16LittleEndian(new ReadOnlySpan<byte>(p, 2)),
+        4 => BinaryPrimitives.ReadUInt32LittleEndian(new ReadOnlySpan<byte>(p, 4)),
+        _ => BinaryPrimitives.ReadUInt64LittleEndian(new ReadOnlySpan<byte>(p, 8)),
+    };
+}
