@@ -46,14 +46,16 @@ internal sealed class CaseGenerator(ulong windowBase)
         _ => Register.RAX + n,
     };
 
-    public DiffCase Generate(Code code, Random r)
+    /// <summary>A case for <paramref name="code"/>; <paramref name="locked"/> forces a memory destination and a
+    /// LOCK prefix.</summary>
+    public DiffCase Generate(Code code, Random r, bool locked = false)
     {
         for (int attempt = 0; attempt < 200; attempt++)
-            if (TryGenerate(code, r) is { } c) return c;
+            if (TryGenerate(code, r, locked) is { } c) return c;
         throw new InvalidOperationException($"could not generate a valid case for {code}");
     }
 
-    private DiffCase? TryGenerate(Code code, Random r)
+    private DiffCase? TryGenerate(Code code, Random r, bool locked)
     {
         var op = code.ToOpCode();
         Mnemonic mnemonic = code.Mnemonic();
@@ -76,7 +78,7 @@ internal sealed class CaseGenerator(ulong windowBase)
             if (bytes > 0 && opBytes == 0) opBytes = bytes;
             bool memory = kind == OpCodeOperandKind.mem || kind == OpCodeOperandKind.mem_offs
                           || (kind is OpCodeOperandKind.r8_or_mem or OpCodeOperandKind.r16_or_mem or OpCodeOperandKind.r32_or_mem
-                              or OpCodeOperandKind.r64_or_mem && r.Next(2) == 0);
+                              or OpCodeOperandKind.r64_or_mem && (r.Next(2) == 0 || (locked && i == 0)));
             if (memory) { memoryIndex = i; continue; }
             if (IsImmediate(kind)) { operands[i] = Immediate(kind, mnemonic, r, opBytes); continue; }
             int n;
@@ -105,6 +107,7 @@ internal sealed class CaseGenerator(ulong windowBase)
         Instruction instruction;
         try { instruction = Create(code, operands); }
         catch (ArgumentException) { return null; }
+        if (locked) instruction.HasLockPrefix = true;
 
         if (memoryIndex >= 0)
         {

@@ -67,13 +67,13 @@ internal sealed class DifferentialRunner : IDisposable
 
     /// <summary>Generates and checks <paramref name="cases"/> cases of <paramref name="code"/> from
     /// <paramref name="seed"/>; returns the first few disagreements.</summary>
-    public List<string> RunForm(Code code, int cases, int seed)
+    public List<string> RunForm(Code code, int cases, int seed, bool locked = false)
     {
         var failures = new List<string>();
-        var random = new Random(unchecked(seed * 7919 + (int)code * 104729));
+        var random = new Random(unchecked(seed * 7919 + (int)code * 104729 + (locked ? 1 : 0)));
         for (int i = 0; i < cases && failures.Count < 3; i++)
         {
-            DiffCase c = Generator.Generate(code, random);
+            DiffCase c = Generator.Generate(code, random, locked);
             if (Check(c) is { } failure) failures.Add($"case {i}: {failure}");
         }
         return failures;

@@ -46,6 +46,18 @@ internal static class GeneralPurposeForms
         Mnemonic.Popf, Mnemonic.Popfq,
     ];
 
+    public static readonly Mnemonic[] Lockable =
+    [
+        Mnemonic.Add, Mnemonic.Adc, Mnemonic.Sub, Mnemonic.Sbb, Mnemonic.And, Mnemonic.Or, Mnemonic.Xor, Mnemonic.Not,
+        Mnemonic.Neg, Mnemonic.Inc, Mnemonic.Dec, Mnemonic.Xchg, Mnemonic.Xadd, Mnemonic.Cmpxchg, Mnemonic.Cmpxchg8b,
+        Mnemonic.Cmpxchg16b, Mnemonic.Bts, Mnemonic.Btr, Mnemonic.Btc,
+    ];
+
+    /// <summary>Forms of <see cref="Lockable"/> whose first operand can be memory (the ones LOCK is legal on).</summary>
+    public static IEnumerable<Code> LockForms() => Of(Lockable).Where(c =>
+        c.ToOpCode().GetOpKind(0) is OpCodeOperandKind.r8_or_mem or OpCodeOperandKind.r16_or_mem
+            or OpCodeOperandKind.r32_or_mem or OpCodeOperandKind.r64_or_mem or OpCodeOperandKind.mem);
+
     /// <summary>Forms left out, with the reason.</summary>
     private static bool Excluded(Code code) => code switch
     {

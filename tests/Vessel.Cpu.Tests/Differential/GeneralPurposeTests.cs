@@ -24,10 +24,14 @@ public sealed class GeneralPurposeTests(DifferentialFixture fixture, ITestOutput
     public static TheoryData<Code> BitForms => Data(GeneralPurposeForms.BitOperations);
     public static TheoryData<Code> StackForms => Data(GeneralPurposeForms.Stack);
 
-    private static TheoryData<Code> Data(Mnemonic[] mnemonics)
+    public static TheoryData<Code> LockForms => Data(GeneralPurposeForms.LockForms());
+
+    private static TheoryData<Code> Data(Mnemonic[] mnemonics) => Data(GeneralPurposeForms.Of(mnemonics));
+
+    private static TheoryData<Code> Data(IEnumerable<Code> codes)
     {
         var data = new TheoryData<Code>();
-        foreach (Code c in GeneralPurposeForms.Of(mnemonics)) data.Add(c);
+        foreach (Code c in codes) data.Add(c);
         return data;
     }
 
@@ -49,13 +53,16 @@ public sealed class GeneralPurposeTests(DifferentialFixture fixture, ITestOutput
     [Theory, MemberData(nameof(StackForms))]
     public void Stack(Code code) => Run(code);
 
-    private void Run(Code code)
+    [Theory, MemberData(nameof(LockForms))]
+    public void LockPrefixed(Code code) => Run(code, locked: true);
+
+    private void Run(Code code, bool locked = false)
     {
-        var failures = fixture.Runner.RunForm(code, FixedCases, DifferentialRunner.FixedSeed);
+        var failures = fixture.Runner.RunForm(code, FixedCases, DifferentialRunner.FixedSeed, locked);
         int seed = DifferentialRunner.RandomSeed();
         output.WriteLine($"{code}: random batch seed {seed} (replay with VESSEL_DIFF_SEED={seed})");
         if (failures.Count == 0)
-            failures = fixture.Runner.RunForm(code, RandomCases, seed).Select(f => $"VESSEL_DIFF_SEED={seed}: {f}").ToList();
+            failures = fixture.Runner.RunForm(code, RandomCases, seed, locked).Select(f => $"VESSEL_DIFF_SEED={seed}: {f}").ToList();
         else
             failures = failures.Select(f => $"fixed seed {DifferentialRunner.FixedSeed}: {f}").ToList();
         Assert.True(failures.Count == 0, $"{code} disagrees with the host:\n" + string.Join("\n", failures));
