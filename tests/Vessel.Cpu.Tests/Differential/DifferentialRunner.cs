@@ -28,6 +28,7 @@ internal sealed class DifferentialRunner : IDisposable
     }
 
     public EmulatorExecutor Interpreter => _emulators[0].Executor;
+    public IEnumerable<EmulatorExecutor> Emulators => _emulators.Select(e => e.Executor);
 
     public static int RandomSeed() =>
         Environment.GetEnvironmentVariable("VESSEL_DIFF_SEED") is { Length: > 0 } s ? int.Parse(s) : Random.Shared.Next();
