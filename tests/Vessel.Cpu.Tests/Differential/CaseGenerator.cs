@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Iced.Intel;
 
 namespace Vessel.Cpu.Tests.Differential;
@@ -8,6 +9,17 @@ namespace Vessel.Cpu.Tests.Differential;
 /// window, CMPXCHG that sometimes matches).</summary>
 internal sealed class CaseGenerator(ulong windowBase)
 {
+    /// <summary>The background every case's window starts from (random once; operand bytes are random per case),
+    /// which saves filling the whole window per case.</summary>
+    private readonly byte[] _background = RandomWindow();
+
+    private static byte[] RandomWindow()
+    {
+        var w = new byte[WindowLayout.WindowBytes];
+        new Random(WindowLayout.WindowBytes).NextBytes(w);
+        return w;
+    }
+
     private static readonly int[] AddressPool = [3, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
 
     public static bool Supports(Code code)
@@ -55,6 +67,7 @@ internal sealed class CaseGenerator(ulong windowBase)
         throw new InvalidOperationException($"could not generate a valid case for {code}");
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private DiffCase? TryGenerate(Code code, Random r, bool locked)
     {
         var op = code.ToOpCode();
@@ -62,8 +75,8 @@ internal sealed class CaseGenerator(ulong windowBase)
         var input = new CpuState { Rflags = EdgeValues.Flags(r) };
         for (int i = 0; i < 16; i++) input.Gpr[i] = EdgeValues.Register(r, 8 << r.Next(4));
         input.Gpr[4] = windowBase + WindowLayout.StackTop;
-        var window = new byte[WindowLayout.WindowBytes];
-        r.NextBytes(window);
+        var window = (byte[])_background.Clone();
+        r.NextBytes(window.AsSpan(WindowLayout.StackTop - 64, 128)); // what POP/LEAVE/ENTER read
 
         int count = op.OpCount;
         var operands = new object[count];

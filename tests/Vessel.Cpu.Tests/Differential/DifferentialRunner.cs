@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Text;
 using Iced.Intel;
 using Vessel.Hypervisor;
@@ -34,6 +35,7 @@ internal sealed class DifferentialRunner : IDisposable
         Environment.GetEnvironmentVariable("VESSEL_DIFF_SEED") is { Length: > 0 } s ? int.Parse(s) : Random.Shared.Next();
 
     /// <summary>Runs one case everywhere; null when all agree, else a description.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public string? Check(DiffCase c)
     {
         byte[] nativeWindow = (byte[])c.Window.Clone();

@@ -25,6 +25,8 @@ internal sealed class EmulatorExecutor : IDisposable
     private readonly int _windowSize;
     private ulong _nextTable = TablesAt + 0x1000;
     private readonly SpecialRegisters _special;
+    /// <summary>Set after an exception or odd exit, so the next case restores the system state.</summary>
+    private bool _dirtySpecial = true;
 
     public EmulatorExecutor(EmuOptions options, ulong windowBase, int windowSize)
     {
@@ -109,7 +111,8 @@ internal sealed class EmulatorExecutor : IDisposable
         mem.Write(WindowGpa, window);
         var r = new Registers { Rip = CodeAt, Rflags = input.Rflags };
         for (int i = 0; i < 16; i++) r[i] = input.Gpr[i];
-        _vcpu.SetSpecialRegisters(_special);
+        if (_dirtySpecial) _vcpu.SetSpecialRegisters(_special);
+        _dirtySpecial = false;
         _vcpu.SetRegisters(r);
 
         int vector = -1;
@@ -117,9 +120,15 @@ internal sealed class EmulatorExecutor : IDisposable
         VcpuExit exit = _vcpu.Run();
         if (exit.Reason == VcpuExitReason.IoOut && exit.Port == DonePort) { }
         else if (exit.Reason == VcpuExitReason.IoOut && exit.Port >= VectorPortBase && exit.Port < VectorPortBase + 32)
+        {
             vector = exit.Port - VectorPortBase;
+            _dirtySpecial = true;
+        }
         else
+        {
             error = $"unexpected exit {exit}";
+            _dirtySpecial = true;
+        }
 
         Registers o = _vcpu.GetRegisters();
         var output = new CpuState { Rflags = o.Rflags };

@@ -15,7 +15,7 @@ public sealed class DifferentialFixture : IDisposable
 /// every CI run) and a batch from a fresh seed printed in the output; VESSEL_DIFF_SEED=n replays that batch.</summary>
 public sealed class GeneralPurposeTests(DifferentialFixture fixture, ITestOutputHelper output) : IClassFixture<DifferentialFixture>
 {
-    private const int FixedCases = 150, RandomCases = 50;
+    private const int FixedCases = 100, RandomCases = 30;
 
     public static TheoryData<Code> ArithmeticForms => Data(GeneralPurposeForms.Arithmetic);
     public static TheoryData<Code> DataMovementForms => Data(GeneralPurposeForms.DataMovement);

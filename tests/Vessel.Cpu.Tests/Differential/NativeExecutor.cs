@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Iced.Intel;
 using static Iced.Intel.AssemblerRegisters;
@@ -93,6 +94,7 @@ internal sealed unsafe class NativeExecutor : IDisposable
 
     /// <summary>Runs <paramref name="code"/> (position-independent, no branches out) from <paramref name="input"/>
     /// with the window holding <paramref name="window"/>; returns the final state, the window updated in place.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public CpuState Run(ReadOnlySpan<byte> code, CpuState input, Span<byte> window)
     {
         if (code.Length + 5 > TestAreaSize) throw new ArgumentException("test code too long");

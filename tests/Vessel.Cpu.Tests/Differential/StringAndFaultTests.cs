@@ -7,7 +7,7 @@ namespace Vessel.Cpu.Tests.Differential;
 /// <summary>String instructions against the host, and #DE on the emulator only (the host would kill the process).</summary>
 public sealed class StringAndFaultTests(DifferentialFixture fixture, ITestOutputHelper output) : IClassFixture<DifferentialFixture>
 {
-    private const int FixedCases = 120, RandomCases = 40;
+    private const int FixedCases = 100, RandomCases = 30;
     private DifferentialRunner Runner => fixture.Runner;
 
     public static TheoryData<string> StringForms()
