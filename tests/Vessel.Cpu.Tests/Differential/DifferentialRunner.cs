@@ -11,6 +11,16 @@ internal sealed class DifferentialRunner : IDisposable
 {
     public NativeExecutor Native { get; } = new();
     private readonly (string Name, EmulatorExecutor Executor)[] _emulators;
+    /// <summary>Cases of each form that also run compiled to IL (compiling per case is costly), for the mnemonics
+    /// the block compiler turns into IL itself (the rest it hands back to the fast-path interpreter).</summary>
+    public const int CompiledCases = 4;
+
+    private static readonly HashSet<Mnemonic> Compilable =
+    [
+        Mnemonic.Add, Mnemonic.Adc, Mnemonic.Sub, Mnemonic.Sbb, Mnemonic.And, Mnemonic.Or, Mnemonic.Xor, Mnemonic.Cmp,
+        Mnemonic.Test, Mnemonic.Inc, Mnemonic.Dec, Mnemonic.Mov, Mnemonic.Movzx, Mnemonic.Lea, Mnemonic.Shl,
+        Mnemonic.Sal, Mnemonic.Shr, Mnemonic.Sar, Mnemonic.Push, Mnemonic.Pop,
+    ];
     public CaseGenerator Generator { get; }
     private static readonly StreamWriter? Trace =
         Environment.GetEnvironmentVariable("VESSEL_DIFF_TRACE") is { Length: > 0 } path ? new StreamWriter(path) : null;
@@ -25,24 +35,26 @@ internal sealed class DifferentialRunner : IDisposable
         [
             ("interpreter", new EmulatorExecutor(new EmuOptions { FastPaths = false }, Native.WindowBase, WindowLayout.WindowBytes)),
             ("fast paths", new EmulatorExecutor(new EmuOptions(), Native.WindowBase, WindowLayout.WindowBytes)),
+            ("compiled block", new EmulatorExecutor(new EmuOptions { JitThreshold = 1 }, Native.WindowBase, WindowLayout.WindowBytes, runs: 2)),
         ];
     }
 
     public EmulatorExecutor Interpreter => _emulators[0].Executor;
-    public IEnumerable<EmulatorExecutor> Emulators => _emulators.Select(e => e.Executor);
+    public IEnumerable<EmulatorExecutor> Emulators => _emulators.Take(2).Select(e => e.Executor);
 
     public static int RandomSeed() =>
         Environment.GetEnvironmentVariable("VESSEL_DIFF_SEED") is { Length: > 0 } s ? int.Parse(s) : Random.Shared.Next();
 
     /// <summary>Runs one case everywhere; null when all agree, else a description.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public string? Check(DiffCase c)
+    public string? Check(DiffCase c, bool compiled = true)
     {
         byte[] nativeWindow = (byte[])c.Window.Clone();
         if (Trace != null) { Trace.WriteLine($"{c.Text} {c.Input}"); Trace.Flush(); }
         CpuState native = Native.Run(c.Code, c.Input, nativeWindow);
         foreach (var (name, emulator) in _emulators)
         {
+            if (!compiled && emulator == _emulators[2].Executor) continue;
             byte[] emuWindow = (byte[])c.Window.Clone();
             EmulatorOutcome emu = emulator.Run(c.Code, c.Input, emuWindow);
             string? diff = Compare(c, native, nativeWindow, emu, emuWindow);
@@ -77,7 +89,7 @@ internal sealed class DifferentialRunner : IDisposable
         for (int i = 0; i < cases && failures.Count < 3; i++)
         {
             DiffCase c = Generator.Generate(code, random, locked);
-            if (Check(c) is { } failure) failures.Add($"case {i}: {failure}");
+            if (Check(c, compiled: i < CompiledCases && Compilable.Contains(code.Mnemonic())) is { } failure) failures.Add($"case {i}: {failure}");
         }
         return failures;
     }

@@ -28,8 +28,12 @@ internal sealed class EmulatorExecutor : IDisposable
     /// <summary>Set after an exception or odd exit, so the next case restores the system state.</summary>
     private bool _dirtySpecial = true;
 
-    public EmulatorExecutor(EmuOptions options, ulong windowBase, int windowSize)
+    /// <summary>How many times each case runs on unchanged code (2 with JitThreshold 1: the second run is compiled).</summary>
+    private readonly int _runs;
+
+    public EmulatorExecutor(EmuOptions options, ulong windowBase, int windowSize, int runs = 1)
     {
+        _runs = runs;
         _windowBase = windowBase;
         _windowSize = windowSize;
         _hypervisor = new EmuHypervisor(options);
@@ -108,16 +112,21 @@ internal sealed class EmulatorExecutor : IDisposable
         program[^2] = 0xE6;
         program[^1] = DonePort;
         mem.Write(CodeAt, program);
-        mem.Write(WindowGpa, window);
         var r = new Registers { Rip = CodeAt, Rflags = input.Rflags };
         for (int i = 0; i < 16; i++) r[i] = input.Gpr[i];
-        if (_dirtySpecial) _vcpu.SetSpecialRegisters(_special);
-        _dirtySpecial = false;
-        _vcpu.SetRegisters(r);
+        VcpuExit exit = default;
+        for (int run = 0; run < _runs; run++)
+        {
+            mem.Write(WindowGpa, window);
+            if (_dirtySpecial) _vcpu.SetSpecialRegisters(_special);
+            _dirtySpecial = false;
+            _vcpu.SetRegisters(r);
+            exit = _vcpu.Run();
+            if (exit.Reason != VcpuExitReason.IoOut || exit.Port != DonePort) break;
+        }
 
         int vector = -1;
         string? error = null;
-        VcpuExit exit = _vcpu.Run();
         if (exit.Reason == VcpuExitReason.IoOut && exit.Port == DonePort) { }
         else if (exit.Reason == VcpuExitReason.IoOut && exit.Port >= VectorPortBase && exit.Port < VectorPortBase + 32)
         {
