@@ -82,13 +82,34 @@ internal sealed class DifferentialRunner : IDisposable
 
     /// <summary>Generates and checks <paramref name="cases"/> cases of <paramref name="code"/> from
     /// <paramref name="seed"/>; returns the first few disagreements.</summary>
-    public List<string> RunForm(Code code, int cases, int seed, bool locked = false)
+    /// <summary>Bytes that read the flags the way guest code does, before anything materialises them: three times
+    /// Jcc over INC R15, SETcc R14B and CMOVcc R13, R12 with random conditions. Only for instructions that define
+    /// every flag a condition reads.</summary>
+    public static byte[] FlagConsumers(Random r)
+    {
+        var bytes = new List<byte>();
+        for (int k = 0; k < 3; k++)
+        {
+            bytes.AddRange([(byte)(0x70 | r.Next(16)), 3, 0x49, 0xFF, 0xC7]);
+            bytes.AddRange([0x41, 0x0F, (byte)(0x90 | r.Next(16)), 0xC6]);
+            bytes.AddRange([0x4D, 0x0F, (byte)(0x40 | r.Next(16)), 0xEC]);
+        }
+        return bytes.ToArray();
+    }
+
+    public List<string> RunForm(Code code, int cases, int seed, bool locked = false, bool consumers = false)
     {
         var failures = new List<string>();
         var random = new Random(unchecked(seed * 7919 + (int)code * 104729 + (locked ? 1 : 0)));
         for (int i = 0; i < cases && failures.Count < 3; i++)
         {
             DiffCase c = Generator.Generate(code, random, locked);
+            if (consumers)
+                c = new DiffCase
+                {
+                    Instruction = c.Instruction, Code = [.. c.Code, .. FlagConsumers(random)], Input = c.Input, Window = c.Window,
+                    UndefinedFlags = c.UndefinedFlags, UndefinedRegister = c.UndefinedRegister,
+                };
             if (Check(c, compiled: i < CompiledCases && Compilable.Contains(code.Mnemonic())) is { } failure) failures.Add($"case {i}: {failure}");
         }
         return failures;

@@ -36,7 +36,7 @@ public sealed class GeneralPurposeTests(DifferentialFixture fixture, ITestOutput
     }
 
     [Theory, MemberData(nameof(ArithmeticForms))]
-    public void Arithmetic(Code code) => Run(code);
+    public void Arithmetic(Code code) => Run(code, consumers: true);
 
     [Theory, MemberData(nameof(DataMovementForms))]
     public void DataMovement(Code code) => Run(code);
@@ -56,13 +56,15 @@ public sealed class GeneralPurposeTests(DifferentialFixture fixture, ITestOutput
     [Theory, MemberData(nameof(LockForms))]
     public void LockPrefixed(Code code) => Run(code, locked: true);
 
-    private void Run(Code code, bool locked = false)
+    /// <param name="consumers">Follow the instruction with Jcc/SETcc/CMOVcc reading its flags (it defines every
+    /// flag a condition reads).</param>
+    private void Run(Code code, bool locked = false, bool consumers = false)
     {
-        var failures = fixture.Runner.RunForm(code, FixedCases, DifferentialRunner.FixedSeed, locked);
+        var failures = fixture.Runner.RunForm(code, FixedCases, DifferentialRunner.FixedSeed, locked, consumers);
         int seed = DifferentialRunner.RandomSeed();
         output.WriteLine($"{code}: random batch seed {seed} (replay with VESSEL_DIFF_SEED={seed})");
         if (failures.Count == 0)
-            failures = fixture.Runner.RunForm(code, RandomCases, seed, locked).Select(f => $"VESSEL_DIFF_SEED={seed}: {f}").ToList();
+            failures = fixture.Runner.RunForm(code, RandomCases, seed, locked, consumers).Select(f => $"VESSEL_DIFF_SEED={seed}: {f}").ToList();
         else
             failures = failures.Select(f => $"fixed seed {DifferentialRunner.FixedSeed}: {f}").ToList();
         Assert.True(failures.Count == 0, $"{code} disagrees with the host:\n" + string.Join("\n", failures));
