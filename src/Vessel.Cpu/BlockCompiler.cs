@@ -57,6 +57,8 @@ internal sealed class BlockCompiler
     private Producer _producer;
     private int _producerSize;
 
+    [System.Diagnostics.CodeAnalysis.UnconditionalSuppressMessage("AotAnalysis", "IL3050",
+        Justification = "Constructed only when Available says the runtime compiles dynamic code.")]
     private BlockCompiler(DecodedBlock block, int bitness)
     {
         _block = block;
@@ -76,10 +78,17 @@ internal sealed class BlockCompiler
         for (int i = 0; i < block.Count; i++) _instructionLabels[i] = _il.DefineLabel();
     }
 
+    /// <summary>Whether this runtime can compile blocks at all (a NativeAOT build cannot: it interprets).</summary>
+    public static bool Available => System.Runtime.CompilerServices.RuntimeFeature.IsDynamicCodeCompiled;
+
+    [System.Diagnostics.CodeAnalysis.UnconditionalSuppressMessage("AotAnalysis", "IL3050",
+        Justification = "Called only when Available says the runtime compiles dynamic code.")]
     public static CompiledBlock Compile(DecodedBlock block, int bitness) => new BlockCompiler(block, bitness).Emit();
 
     private ILGenerator IL => _il;
 
+    [System.Diagnostics.CodeAnalysis.UnconditionalSuppressMessage("AotAnalysis", "IL3050",
+        Justification = "Runs only when Available says the runtime compiles dynamic code.")]
     private CompiledBlock Emit()
     {
         int count = _block.Count;

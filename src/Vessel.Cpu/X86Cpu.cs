@@ -55,7 +55,7 @@ internal sealed unsafe partial class X86Cpu
         _memory = vm.Memory;
         VcpuId = id;
         _fastPaths = vm.Options.FastPaths;
-        _jitThreshold = vm.Options.FastPaths ? vm.Options.JitThreshold : 0;
+        _jitThreshold = vm.Options.FastPaths && BlockCompiler.Available ? vm.Options.JitThreshold : 0;
         _codeReader = new GuestCodeReader(this);
         _decoder16 = Decoder.Create(16, _codeReader);
         _decoder32 = Decoder.Create(32, _codeReader);

@@ -31,7 +31,7 @@ public class CpuidModelTests
         Assert.Equal(6u, (Q(1).Eax >> 8) & 0xF);
         Assert.Equal(3u, Q(1).Ebx >> 24);                             // APIC ID = vCPU id
         Assert.Equal(3u, Q(0xB, 0).Edx);                              // x2APIC ID
-        Assert.Equal((ulong)Platform.GuestClock.TscHz, (ulong)Q(0x15).Ecx * Q(0x15).Ebx / Q(0x15).Eax);
+        Assert.Equal((ulong)Vessel.Cpu.Platform.GuestClock.TscHz, (ulong)Q(0x15).Ecx * Q(0x15).Ebx / Q(0x15).Eax);
         Assert.Equal((uint)X86Cpu.PhysicalAddressBits | (48u << 8), Q(0x8000_0008).Eax);
         string brand = string.Concat(new uint[] { 0x8000_0002, 0x8000_0003, 0x8000_0004 }
             .SelectMany(l => { var r = Q(l); return new[] { r.Eax, r.Ebx, r.Ecx, r.Edx }; }).Select(Ascii)).TrimEnd('\0');
