@@ -70,7 +70,8 @@ public class PlatformGuestTests
         }));
         g.StartRealMode(Code);
         Assert.Equal(VcpuExitReason.Halt, g.Run().Reason);
-        Assert.Equal("TTT", g.Output.ToString());
+        // At least 3: one more may land between the last wait and the CLI on a slow, loaded host.
+        Assert.Matches("^T{3,}$", g.Output.ToString());
         Assert.Equal(0UL, g.Vcpu.GetRegisters().Rax & 0xFF);
         Assert.DoesNotContain(g.Exits, e => e.Reason is VcpuExitReason.IoIn or VcpuExitReason.IoOut);
     }
@@ -104,7 +105,8 @@ public class PlatformGuestTests
         g.StartRealMode(Code);
         PointFsAtTheApic(g);
         Assert.Equal(VcpuExitReason.Halt, g.Run().Reason);
-        Assert.Equal("LLLL", g.Output.ToString());
+        // At least 4: one more may land between the last wait and the CLI on a slow, loaded host.
+        Assert.Matches("^L{4,}$", g.Output.ToString());
         Assert.Equal(0x0005_0014UL, g.Vcpu.GetRegisters().Rax);
         Assert.DoesNotContain(g.Exits, e => e.Reason is VcpuExitReason.MmioRead or VcpuExitReason.MmioWrite);
     }
@@ -186,7 +188,7 @@ public class PlatformGuestTests
         g.Vcpu.SetSpecialRegisters(s);
         g.Vm.SetIrqLine(10, true);
         Assert.Equal(VcpuExitReason.Halt, g.Run().Reason);
-        Assert.Equal("III", g.Output.ToString());
+        Assert.Equal("III", g.Output.ToString()); // the handler masks the pin at the third: not timing-dependent
         Assert.Equal(0x0001_8050UL, g.Vcpu.GetRegisters().Rax); // remote IRR clear after the last EOI
     }
 
