@@ -65,56 +65,36 @@ internal sealed unsafe partial class X86Cpu
     private ulong WalkLongMode(ulong linear, AccessKind kind, bool user)
     {
         if ((ulong)(((long)linear << 16) >> 16) != linear) Fault(Vector.GP, 0); // callers check; a safety net
+        return WalkLevels(linear, kind, user, Cr3 & PhysicalMask, topLevel: 4);
+    }
+
+    private ulong WalkPae(ulong linear, AccessKind kind, bool user)
+    {
+        // The four PDPTEs (architecturally loaded with CR3; read here): no R/W, U/S or NX at this level.
+        ulong pdpte = Volatile.Read(ref *PageTableEntry((Cr3 & 0xFFFF_FFE0) + ((linear >> 30) << 3)));
+        if ((pdpte & PtePresent) == 0) PageFault(linear, kind, user, 0);
+        if ((pdpte & (0x1E6 | (ReservedHighBits & ~PteNoExecute) | PteNoExecute)) != 0) PageFault(linear, kind, user, PfPresent | PfReserved);
+        return WalkLevels(linear, kind, user, pdpte & PhysicalMask, topLevel: 2);
+    }
+
+    /// <summary>The 64-bit-entry walk shared by 4-level paging (from the PML4, level 4) and PAE (from the page
+    /// directory, level 2): 9 index bits per level, 1 GiB (level 3) and 2 MiB (level 2) pages, rights ANDed and
+    /// NX ORed over the levels, accessed bits on the way down and the dirty bit on the final entry.</summary>
+    private ulong WalkLevels(ulong linear, AccessKind kind, bool user, ulong table, int topLevel)
+    {
         ulong reserved = ReservedHighBits;
-        ulong table = Cr3 & PhysicalMask;
         ulong rights = PteWritable | PteUser; // AND of every level's R/W and U/S
         bool noExecute = false;
-        ulong* entry = null;
-        for (int level = 4; level >= 1; level--)
+        for (int level = topLevel; level >= 1; level--)
         {
             int shift = 12 + 9 * (level - 1);
-            entry = PageTableEntry(table + (((linear >> shift) & 0x1FF) << 3));
+            ulong* entry = PageTableEntry(table + (((linear >> shift) & 0x1FF) << 3));
             ulong e = Volatile.Read(ref *entry);
             if ((e & PtePresent) == 0) PageFault(linear, kind, user, 0);
             ulong bad = reserved;
             if (level == 4) bad |= PteLarge;
             bool large = level is 2 or 3 && (e & PteLarge) != 0;
             if (large) bad |= ((1UL << (shift - 13)) - 1) << 13; // address bits below the page size, above PAT
-            if ((e & bad) != 0) PageFault(linear, kind, user, PfPresent | PfReserved);
-            rights &= e;
-            noExecute |= (e & PteNoExecute) != 0;
-            SetAccessed(entry, e);
-            if (large || level == 1)
-            {
-                CheckAccess(linear, kind, user, rights, noExecute);
-                SetDirty(entry, kind);
-                NoteLeaf(e, large);
-                ulong pageMask = (1UL << shift) - 1;
-                return (e & PhysicalMask & ~pageMask) | (linear & pageMask);
-            }
-            table = e & PhysicalMask;
-        }
-        throw new EmulationException("unreachable page walk");
-    }
-
-    private ulong WalkPae(ulong linear, AccessKind kind, bool user)
-    {
-        ulong reserved = ReservedHighBits;
-        // The four PDPTEs (architecturally loaded with CR3; read here): no R/W, U/S or NX at this level.
-        ulong pdpte = Volatile.Read(ref *PageTableEntry((Cr3 & 0xFFFF_FFE0) + ((linear >> 30) << 3)));
-        if ((pdpte & PtePresent) == 0) PageFault(linear, kind, user, 0);
-        if ((pdpte & (0x1E6 | (reserved & ~PteNoExecute) | PteNoExecute)) != 0) PageFault(linear, kind, user, PfPresent | PfReserved);
-        ulong rights = PteWritable | PteUser;
-        bool noExecute = false;
-        ulong table = pdpte & PhysicalMask;
-        for (int level = 2; level >= 1; level--)
-        {
-            int shift = 12 + 9 * (level - 1);
-            ulong* entry = PageTableEntry(table + (((linear >> shift) & 0x1FF) << 3));
-            ulong e = Volatile.Read(ref *entry);
-            if ((e & PtePresent) == 0) PageFault(linear, kind, user, 0);
-            bool large = level == 2 && (e & PteLarge) != 0;
-            ulong bad = reserved | (large ? 0x1FE000UL : 0);
             if ((e & bad) != 0) PageFault(linear, kind, user, PfPresent | PfReserved);
             rights &= e;
             noExecute |= (e & PteNoExecute) != 0;
