@@ -287,15 +287,8 @@ internal sealed partial class X86Cpu
             EnterRealModeCode(selector, offset & SizeMask(size));
             return;
         }
-        if ((selector & 0xFFFC) == 0) Fault(Vector.GP, 0);
+        SegmentDescriptor d = ReadReturnCodeSegment(selector, out ulong address);
         int rpl = selector & 3;
-        uint error = SelectorError(selector, 0);
-        if (rpl < Cpl) Fault(Vector.GP, error);
-        SegmentDescriptor d = ReadDescriptorOrFault(selector, Vector.GP, 0, out ulong address);
-        if (!d.IsCode) Fault(Vector.GP, error);
-        if (d.IsConformingCode ? d.Dpl > rpl : d.Dpl != rpl) Fault(Vector.GP, error);
-        if (!d.Present) Fault(Vector.NP, error);
-        if (LongModeActive && d.Long && d.DefaultBig) Fault(Vector.GP, error);
         Segment cs = d.ToSegment(selector);
         ulong rip = CheckTargetOffset(cs, Is64BitCode(cs) ? offset : offset & SizeMask(size));
 

@@ -34,15 +34,8 @@ internal sealed partial class X86Cpu
         if (!LongModeActive && size == 4 && (flags & Vm) != 0 && Cpl == 0)
             throw new EmulationException("IRET to virtual-8086 mode is not supported");
 
-        if ((selector & 0xFFFC) == 0) Fault(Vector.GP, 0);
+        SegmentDescriptor d = ReadReturnCodeSegment(selector, out ulong address);
         int rpl = selector & 3;
-        uint error = SelectorError(selector, 0);
-        if (rpl < Cpl) Fault(Vector.GP, error);
-        SegmentDescriptor d = ReadDescriptorOrFault(selector, Vector.GP, 0, out ulong address);
-        if (!d.IsCode) Fault(Vector.GP, error);
-        if (d.IsConformingCode ? d.Dpl > rpl : d.Dpl != rpl) Fault(Vector.GP, error);
-        if (!d.Present) Fault(Vector.NP, error);
-        if (LongModeActive && d.Long && d.DefaultBig) Fault(Vector.GP, error);
         Segment cs = d.ToSegment(selector);
         bool target64 = Is64BitCode(cs);
         ulong rip = CheckTargetOffset(cs, target64 ? ip : ip & SizeMask(size));
@@ -82,5 +75,22 @@ internal sealed partial class X86Cpu
         if (size == 2) changeable &= 0xFFFF;
         ulong old = GetRflags();
         SetRflags((old & ~changeable) | (value & changeable));
+    }
+
+    /// <summary>The checks far RET and IRET make on the code segment they return to: a non-null selector with
+    /// RPL &gt;= CPL naming a present code segment whose DPL fits (equal, or &lt;= RPL if conforming), and not
+    /// L and D together in long mode. #GP/#NP carry the selector.</summary>
+    private SegmentDescriptor ReadReturnCodeSegment(ushort selector, out ulong address)
+    {
+        if ((selector & 0xFFFC) == 0) Fault(Vector.GP, 0);
+        int rpl = selector & 3;
+        uint error = SelectorError(selector, 0);
+        if (rpl < Cpl) Fault(Vector.GP, error);
+        SegmentDescriptor d = ReadDescriptorOrFault(selector, Vector.GP, 0, out address);
+        if (!d.IsCode) Fault(Vector.GP, error);
+        if (d.IsConformingCode ? d.Dpl > rpl : d.Dpl != rpl) Fault(Vector.GP, error);
+        if (!d.Present) Fault(Vector.NP, error);
+        if (LongModeActive && d.Long && d.DefaultBig) Fault(Vector.GP, error);
+        return d;
     }
 }
