@@ -50,8 +50,20 @@ public static partial class Backends
         }
     }
 
-    /// <summary>The software CPU. The one place that names the emu backend's type.</summary>
-    public static IHypervisor CreateEmu() => new Vessel.Cpu.EmuHypervisor();
+    /// <summary>The software CPU. The one place that names the emu backend's type. VESSEL_EMU_INTERPRET=1 turns
+    /// off fast paths and the block compiler, and VESSEL_EMU_JIT=0 only the compiler: a suspected emulator bug
+    /// can be confirmed on a real guest without rebuilding.</summary>
+    public static IHypervisor CreateEmu()
+    {
+        bool interpret = Environment.GetEnvironmentVariable("VESSEL_EMU_INTERPRET") == "1";
+        bool noJit = Environment.GetEnvironmentVariable("VESSEL_EMU_JIT") == "0";
+        var options = new Vessel.Cpu.EmuOptions
+        {
+            FastPaths = !interpret,
+            JitThreshold = interpret || noJit ? 0 : new Vessel.Cpu.EmuOptions().JitThreshold,
+        };
+        return new Vessel.Cpu.EmuHypervisor(options);
+    }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "using the kvm backend ({Device})")]
     private static partial void LogUsingKvm(ILogger logger, string device);
