@@ -278,18 +278,20 @@ internal sealed unsafe partial class X86Cpu
             {
                 break; // the fetch fault belongs to that later instruction: it will fault when reached
             }
+            if (_codeReader.CrossedPage && n > 0)
+            {
+                decoder.IP = ip;
+                break; // let the page-crossing instruction start a block of its own
+            }
+            // Every slot is classified afresh: the block object is reused, and a stale fast form would run in
+            // place of the instruction now decoded there.
+            block.FastOps[n] = _fastPaths ? Classify(ref block.Instructions[n], Bitness) : default;
             if (_codeReader.CrossedPage)
             {
-                if (n > 0)
-                {
-                    decoder.IP = ip;
-                    break; // let the page-crossing instruction start a block of its own
-                }
                 block.Cacheable = false;
                 n = 1;
                 break;
             }
-            block.FastOps[n] = _fastPaths ? Classify(ref block.Instructions[n], Bitness) : default;
             ref Instruction ins = ref block.Instructions[n++];
             // A block runs on past a conditional branch (a taken one ends it early), so a loop body with an
             // if inside stays one block.
