@@ -1,0 +1,119 @@
+using System.IO.Pipes;
+using System.Text;
+
+namespace Vessel.Cli.Tests.LinuxBoot;
+
+/// <summary>`vessel run` in process with its console on pipes: the test types commands into COM1 and waits
+/// for text to appear on it, as a user at a terminal would.</summary>
+internal sealed class GuestSession : IDisposable
+{
+    private readonly AnonymousPipeServerStream _stdinWriter = new(PipeDirection.Out);
+    private readonly AnonymousPipeClientStream _stdinReader;
+    private readonly AnonymousPipeServerStream _stdoutReader = new(PipeDirection.In);
+    private readonly AnonymousPipeClientStream _stdoutWriter;
+    private readonly MemoryStream _stderr = new();
+    private readonly StringBuilder _console = new();
+    private readonly object _lock = new();
+    private readonly Thread _vessel, _reader;
+    private int _consumed;
+
+    public GuestSession(IReadOnlyList<string> args)
+    {
+        _stdinReader = new AnonymousPipeClientStream(PipeDirection.In, _stdinWriter.ClientSafePipeHandle);
+        _stdoutWriter = new AnonymousPipeClientStream(PipeDirection.Out, _stdoutReader.ClientSafePipeHandle);
+        _vessel = new Thread(() =>
+        {
+            ExitCode = VesselCli.Run(args, _stdinReader, _stdoutWriter, _stderr, new CliHost { HandleSignals = false });
+            _stdoutWriter.Dispose(); // ends the reader
+        }) { IsBackground = true, Name = "vessel run" };
+        _reader = new Thread(ReadConsole) { IsBackground = true, Name = "console reader" };
+        _vessel.Start();
+        _reader.Start();
+    }
+
+    public int? ExitCode { get; private set; }
+
+    public string Console
+    {
+        get { lock (_lock) return _console.ToString(); }
+    }
+
+    public string Stderr => Encoding.UTF8.GetString(_stderr.ToArray());
+
+    private void ReadConsole()
+    {
+        var buffer = new byte[4096];
+        try
+        {
+            int n;
+            while ((n = _stdoutReader.Read(buffer)) > 0)
+            {
+                lock (_lock)
+                {
+                    _console.Append(Encoding.UTF8.GetString(buffer, 0, n));
+                    Monitor.PulseAll(_lock);
+                }
+            }
+        }
+        catch (IOException)
+        {
+        }
+        lock (_lock) Monitor.PulseAll(_lock);
+    }
+
+    /// <summary>Waits until <paramref name="text"/> appears after everything already consumed and returns the
+    /// console text up to and including it.</summary>
+    public string WaitFor(string text, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        lock (_lock)
+        {
+            while (true)
+            {
+                int at = _console.ToString().IndexOf(text, _consumed, StringComparison.Ordinal);
+                if (at >= 0)
+                {
+                    string seen = _console.ToString(_consumed, at + text.Length - _consumed);
+                    _consumed = at + text.Length;
+                    return seen;
+                }
+                var left = deadline - DateTime.UtcNow;
+                if (left <= TimeSpan.Zero || !_vessel.IsAlive && !_reader.IsAlive)
+                    throw new TimeoutException($"'{text}' did not appear within {timeout}; console tail:\n{Tail()}\nstderr:\n{Stderr}");
+                Monitor.Wait(_lock, left < TimeSpan.FromSeconds(1) ? left : TimeSpan.FromSeconds(1));
+            }
+        }
+    }
+
+    /// <summary>Types a command line, then returns its output: what the guest prints up to the next prompt.</summary>
+    public string Run(string command, TimeSpan timeout)
+    {
+        Type(command + "\n");
+        WaitFor(command, timeout); // the echo
+        return WaitFor("# ", timeout);
+    }
+
+    public void Type(string text)
+    {
+        _stdinWriter.Write(Encoding.ASCII.GetBytes(text));
+        _stdinWriter.Flush();
+    }
+
+    public bool WaitForExit(TimeSpan timeout) => _vessel.Join(timeout);
+
+    private string Tail()
+    {
+        string all = _console.ToString();
+        return all.Length > 3000 ? all[^3000..] : all;
+    }
+
+    public void Dispose()
+    {
+        _stdinWriter.Dispose();
+        if (!_vessel.Join(TimeSpan.FromSeconds(30)))
+            throw new InvalidOperationException("vessel did not stop after its console closed");
+        _reader.Join(TimeSpan.FromSeconds(5));
+        _stdinReader.Dispose();
+        _stdoutReader.Dispose();
+    }
+}
