@@ -198,6 +198,9 @@ internal sealed partial class X86Cpu
         WriteGpr(Register.AH, (f & (Sf | Zf | Af | Pf | Cf)) | 2);
     }
 
+    /// <summary>SALC (D6, undocumented, outside 64-bit mode): AL = CF ? FFh : 0; flags unchanged.</summary>
+    private void ExecuteSalc() => WriteGpr(Register.AL, GetCf() ? 0xFFUL : 0);
+
     private void ExecuteSahf()
     {
         ulong ah = (Gpr[0] >> 8) & 0xFF;

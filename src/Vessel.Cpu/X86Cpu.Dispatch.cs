@@ -42,6 +42,7 @@ internal sealed partial class X86Cpu
                 ExecuteSignExtendAccumulator(ref ins); return;
             case Mnemonic.Xlatb: ExecuteXlat(ref ins); return;
             case Mnemonic.Lahf: ExecuteLahf(); return;
+            case Mnemonic.Salc: ExecuteSalc(); return;
             case Mnemonic.Sahf: ExecuteSahf(); return;
 
             case Mnemonic.Shl: case Mnemonic.Sal: case Mnemonic.Shr: case Mnemonic.Sar:

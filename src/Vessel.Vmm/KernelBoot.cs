@@ -15,6 +15,8 @@ internal static class KernelBoot
         var map = MemoryMap.ForPc(GuestRamLayout.RoundToPages(config.MemoryBytes));
         var options = new BootOptions { CommandLine = config.CommandLine, Initrd = config.Initrd, ImageName = config.KernelName };
         BootSetup setup = KernelLoader.Load(image.Span, memory, map, options);
+        if (LegacyFirmware.Applies(setup) && memory.IsRam(0, LegacyFirmware.RomBase + 0x1000))
+            setup = LegacyFirmware.Install(memory, setup);
         // The MP table sits in the reserved last KiB of base memory, where no loader places anything; with it
         // Linux (acpi=off) finds every vCPU, the IOAPIC and the interrupt wiring.
         if (map.IsRamRange(0, MpTable.DefaultAddress))

@@ -18,6 +18,40 @@ public static class BootSectors
         0xEB, 0xFD,         // jmp hlt
     ]);
 
+    /// <summary>Points IVT[08h] at its own handler, halts with interrupts on, and once woken prints "T" and exits
+    /// with status 3 if that handler ran (the firmware's timer on IRQ 0 at vector 08h), else status 5.</summary>
+    public static byte[] TimerWakesHalt() => Sector(
+    [
+        0xFA,                               // cli
+        0x31, 0xC0,                         // xor ax, ax
+        0x8E, 0xD8,                         // mov ds, ax
+        0xC7, 0x06, 0x20, 0x00, 0x2F, 0x7C, // mov word [0x20], handler (0x7c2f)
+        0xC7, 0x06, 0x22, 0x00, 0x00, 0x00, // mov word [0x22], 0
+        0xFB,                               // sti
+        0xF4,                               // hlt
+        0xFA,                               // cli
+        0x80, 0x3E, 0x3B, 0x7C, 0x01,       // cmp byte [flag], 1
+        0x75, 0x0D,                         // jne fail
+        0xBA, 0xF8, 0x03,                   // mov dx, 0x3f8
+        0xB0, (byte)'T',                    // mov al, 'T'
+        0xEE,                               // out dx, al
+        0xBA, 0xF4, 0x00,                   // mov dx, 0xf4
+        0xB0, 0x01,                         // mov al, 1
+        0xEE,                               // out dx, al
+        0xF4,                               // hlt
+        0xBA, 0xF4, 0x00,                   // fail: mov dx, 0xf4
+        0xB0, 0x02,                         // mov al, 2
+        0xEE,                               // out dx, al
+        0xF4,                               // hlt
+        0xC6, 0x06, 0x3B, 0x7C, 0x01,       // handler: mov byte [flag], 1
+        0x50,                               // push ax
+        0xB0, 0x20,                         // mov al, 0x20
+        0xE6, 0x20,                         // out 0x20, al (EOI)
+        0x58,                               // pop ax
+        0xCF,                               // iret
+        0x00,                               // flag
+    ]);
+
     public static byte[] Sector(byte[] code)
     {
         var sector = new byte[512];

@@ -33,6 +33,29 @@ public class RealModeTests
     }
 
     [Fact]
+    public void SalcSetsAlFromCarryAndLeavesTheRestOfEax()
+    {
+        using var g = new TinyGuest();
+        g.Load(0x1000, TinyGuest.Assemble(16, 0x1000, a =>
+        {
+            a.cli();
+            a.mov(eax, 0x12345678);
+            a.stc();
+            a.db(0xD6); // SALC: Iced's assembler has no mnemonic for it
+            a.mov(ebx, eax);
+            a.clc();
+            a.db(0xD6);
+            a.hlt();
+        }));
+        g.StartRealMode(0x1000);
+        Assert.Equal(VcpuExitReason.Halt, g.Run().Reason);
+        Registers r = g.Vcpu.GetRegisters();
+        Assert.Equal(0x123456FFUL, r.Rbx);
+        Assert.Equal(0x12345600UL, r.Rax);
+        Assert.Equal(0UL, r.Rflags & Vessel.Hypervisor.RflagsBits.Cf);
+    }
+
+    [Fact]
     public void ArithmeticLoopComputesSum()
     {
         using var g = new TinyGuest();
