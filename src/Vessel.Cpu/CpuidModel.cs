@@ -16,7 +16,7 @@ internal static class CpuidModel
     public const uint Cx16 = 1 << 13, X2Apic = 1 << 21, Movbe = 1 << 22, Popcnt = 1 << 23, TscDeadline = 1 << 24;
     public const uint OsXsave = 1 << 27, Hypervisor = 1u << 31;
     // CPUID.7.0:EBX
-    public const uint FsGsBase = 1 << 0, Smep = 1 << 7, Erms = 1 << 9, Smap = 1 << 20, ClflushOpt = 1 << 23;
+    public const uint FsGsBase = 1 << 0, TscAdjust = 1 << 1, Smep = 1 << 7, Erms = 1 << 9, Smap = 1 << 20, ClflushOpt = 1 << 23;
     // CPUID.80000001:EDX / ECX
     public const uint Syscall = 1 << 11, Nx = 1 << 20, Page1G = 1 << 26, Rdtscp = 1 << 27, LongMode = 1 << 29;
     public const uint LahfLm = 1 << 0, Abm = 1 << 5;
@@ -24,10 +24,12 @@ internal static class CpuidModel
     public const uint Umip = 1 << 2, Rdpid = 1 << 22;
     // CPUID.7.0:EDX
     public const uint ArchCapabilities = 1u << 29;
+    // CPUID.80000007:EDX
+    public const uint InvariantTsc = 1 << 8;
 
     public const uint Leaf1Edx = De | Pse | Tsc | Msr | Pae | Cx8 | Apic | Sep | Mtrr | Pge | Cmov | Pat | Pse36 | Clflush;
     public const uint Leaf1Ecx = Cx16 | X2Apic | Movbe | Popcnt | TscDeadline | Hypervisor;
-    public const uint Leaf7Ebx = FsGsBase | Smep | Erms | Smap | ClflushOpt;
+    public const uint Leaf7Ebx = FsGsBase | TscAdjust | Smep | Erms | Smap | ClflushOpt;
     public const uint Leaf7Ecx = Umip | Rdpid;
     public const uint Extended1Edx = Syscall | Nx | Page1G | Rdtscp | LongMode;
     public const uint Extended1Ecx = LahfLm | Abm;
@@ -105,6 +107,10 @@ internal static class CpuidModel
             case >= 0x8000_0002 and <= 0x8000_0004:
                 Brand(leaf - 0x8000_0002, out eax, out ebx, out ecx, out edx);
                 return;
+            // The TSC follows host monotonic time at a constant rate in every state: with TSC_ADJUST this lets
+            // Linux trust it without the clocksource watchdog, which would otherwise compare it with a jiffies
+            // count that lags whenever the emulated guest runs long stretches with interrupts off.
+            case 0x8000_0007: edx = InvariantTsc; return;
             case 0x8000_0006: ecx = 64 | (8 << 12) | (256 << 16); return; // L2: 256 KiB, 8-way, 64-byte lines
             case 0x8000_0008: eax = X86Cpu.PhysicalAddressBits | (48 << 8); return;
         }

@@ -32,6 +32,8 @@ internal sealed partial class X86Cpu
     public ulong Star, Lstar, Cstar, Sfmask, KernelGsBase, TscAux, SysenterCs, SysenterEsp, SysenterEip;
     private ulong _pat, _miscEnable, _mtrrDefType, _mcgStatus;
     private long _tscOffset;
+    /// <summary>IA32_TSC_ADJUST: what software has added to this vCPU's TSC (WRMSR to either MSR moves both).</summary>
+    private long _tscAdjust;
     private readonly ulong[] _variableMtrrs = new ulong[VariableMtrrs * 2];
     private readonly ulong[] _fixedMtrrs = new ulong[11];
 
@@ -57,6 +59,7 @@ internal sealed partial class X86Cpu
         switch (index)
         {
             case MsrTsc: value = ReadTsc(); return true;
+            case MsrTscAdjust: value = (ulong)_tscAdjust; return true;
             case MsrPlatformId: return true;
             case MsrApicBase: value = ApicBase; return true;
             case MsrFeatureControl: value = 1; return true; // locked, VMX off
@@ -94,7 +97,17 @@ internal sealed partial class X86Cpu
     {
         switch (index)
         {
-            case MsrTsc: _tscOffset = (long)value - (long)_vm.Clock.ReadTsc(); return true;
+            case MsrTsc:
+            {
+                long offset = (long)value - (long)_vm.Clock.ReadTsc();
+                _tscAdjust += offset - _tscOffset;
+                _tscOffset = offset;
+                return true;
+            }
+            case MsrTscAdjust:
+                _tscOffset += (long)value - _tscAdjust;
+                _tscAdjust = (long)value;
+                return true;
             case MsrApicBase:
                 if ((value & ~(PhysicalMask | (1UL << 8) | (1UL << 10) | (1UL << 11))) != 0) return false;
                 ApicBase = value;

@@ -54,6 +54,7 @@ public class CpuidModelTests
     private static readonly (string Where, int Bit, Action<Assembler> Use)[] InstructionFeatures =
     [
         ("1.edx", 4, a => a.rdtsc()),
+        ("7.ebx", 1, a => { a.mov(ecx, 0x3B); a.rdmsr(); a.wrmsr(); }), // TSC_ADJUST
         ("1.edx", 5, a => { a.mov(ecx, 0xC000_0082); a.rdmsr(); a.wrmsr(); }),
         ("1.edx", 8, a => { a.mov(rsi, 0x5000); a.cmpxchg8b(__qword_ptr[rsi]); }),
         ("1.edx", 11, a => { a.mov(ecx, 0x174); a.rdmsr(); }),
@@ -106,6 +107,9 @@ public class CpuidModelTests
             }
         }
     }
+
+    [Fact]
+    public void TscIsInvariant() => Assert.Equal(1u << 8, Q(0x8000_0007).Edx);
 
     [Fact]
     public void ArchCapabilitiesMsrDeclaresImmunityAndIsReadOnly()

@@ -125,6 +125,40 @@ public class MsrAndFastCallTests
     }
 
     [Fact]
+    public void TscAdjustRecordsTscWritesAndMovesTheTsc()
+    {
+        using var g = RunGuest(a =>
+        {
+            Rdmsr(a, 0x3B);
+            a.mov(r8, rax);                      // starts at 0
+            a.rdtsc();
+            a.shl(rdx, 32);
+            a.or(rax, rdx);
+            a.mov(r12, rax);
+            a.add(rax, 1_000_000_000);           // WRMSR TSC = now + 1e9: TSC_ADJUST grows by about 1e9
+            a.mov(rdx, rax);
+            a.shr(rdx, 32);
+            a.mov(ecx, 0x10);
+            a.wrmsr();
+            Rdmsr(a, 0x3B);
+            a.mov(r9, rax);
+            Wrmsr(a, 0x3B, 0);                   // TSC_ADJUST = 0: the TSC drops back by the same amount
+            a.rdtsc();
+            a.shl(rdx, 32);
+            a.or(rax, rdx);
+            a.mov(r10, rax);
+            Rdmsr(a, 0x3B);
+            a.mov(r11, rax);
+            a.hlt();
+        });
+        Registers r = g.Vcpu.GetRegisters();
+        Assert.Equal(0UL, r.R8);
+        Assert.InRange((long)r.R9, 1L, 1_000_000_000L); // 1e9 less the time between the RDTSC and the WRMSR
+        Assert.Equal(0UL, r.R11);
+        Assert.True(r.R10 >= r.R12 && r.R10 < r.R12 + 1_000_000_000UL, $"{r.R10:x} after {r.R12:x}");
+    }
+
+    [Fact]
     public void SwapgsExchangesGsBaseWithKernelGsBase()
     {
         using var g = RunGuest(a =>
