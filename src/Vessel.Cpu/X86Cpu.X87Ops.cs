@@ -15,7 +15,7 @@ internal sealed partial class X86Cpu
         {
             case Mnemonic.Fld: case Mnemonic.Fild:
             {
-                CheckX87(); _fsw &= unchecked((ushort)~C1);
+                CheckX87Waiting(); _fsw &= unchecked((ushort)~C1);
                 uint flags = 0;
                 Float80 v;
                 if (ins.Op0Kind == OpKind.Memory) v = LoadX87Memory(ref ins, ins.Mnemonic == Mnemonic.Fild, ref flags);
@@ -26,7 +26,7 @@ internal sealed partial class X86Cpu
             }
             case Mnemonic.Fst: case Mnemonic.Fstp:
             {
-                CheckX87(); _fsw &= unchecked((ushort)~C1);
+                CheckX87Waiting(); _fsw &= unchecked((ushort)~C1);
                 if (!TryReadSt(0, out Float80 v)) return true;
                 if (ins.Op0Kind == OpKind.Memory)
                 {
@@ -41,7 +41,7 @@ internal sealed partial class X86Cpu
             }
             case Mnemonic.Fist: case Mnemonic.Fistp: case Mnemonic.Fisttp:
             {
-                CheckX87(); _fsw &= unchecked((ushort)~C1);
+                CheckX87Waiting(); _fsw &= unchecked((ushort)~C1);
                 if (!TryReadSt(0, out Float80 v)) return true;
                 uint flags = 0;
                 StoreX87Integer(ref ins, v, ins.Mnemonic == Mnemonic.Fisttp, ref flags);
@@ -58,7 +58,7 @@ internal sealed partial class X86Cpu
             case Mnemonic.Fdivr: case Mnemonic.Fdivrp: case Mnemonic.Fidivr: return X87Binary(ref ins, X87Op.DivR);
             case Mnemonic.Fsqrt:
             {
-                CheckX87(); _fsw &= unchecked((ushort)~C1);
+                CheckX87Waiting(); _fsw &= unchecked((ushort)~C1);
                 if (!TryReadSt(0, out Float80 v)) { SetSt(0, v); return true; }
                 uint flags = 0;
                 Float80 r = X87Sqrt(v, ref flags);
@@ -67,14 +67,14 @@ internal sealed partial class X86Cpu
             }
             case Mnemonic.Fchs: case Mnemonic.Fabs:
             {
-                CheckX87(); _fsw &= unchecked((ushort)~C1);
+                CheckX87Waiting(); _fsw &= unchecked((ushort)~C1);
                 if (!TryReadSt(0, out Float80 v)) { SetSt(0, v); return true; }
                 SetSt(0, ins.Mnemonic == Mnemonic.Fchs ? v.Negate : v.Abs);
                 return true;
             }
             case Mnemonic.Fxch:
             {
-                CheckX87(); _fsw &= unchecked((ushort)~C1);
+                CheckX87Waiting(); _fsw &= unchecked((ushort)~C1);
                 int i = ins.OpCount == 2 ? StIndex(ins.Op1Register) : 1;
                 bool ok0 = TryReadSt(0, out Float80 a) | !StValid(0);
                 bool okI = TryReadSt(i, out Float80 b) | !StValid(i);
@@ -94,7 +94,7 @@ internal sealed partial class X86Cpu
                 return X87CompareStatus(ref ins);
             case Mnemonic.Fcomi: case Mnemonic.Fcomip: case Mnemonic.Fucomi: case Mnemonic.Fucomip:
             {
-                CheckX87(); _fsw &= unchecked((ushort)~C1);
+                CheckX87Waiting(); _fsw &= unchecked((ushort)~C1);
                 int i = StIndex(ins.Op1Register);
                 uint flags = 0;
                 int c = 2;
@@ -108,7 +108,7 @@ internal sealed partial class X86Cpu
             }
             case Mnemonic.Fxam:
             {
-                CheckX87();
+                CheckX87Waiting();
                 Float80 v = St(0);
                 ushort cc = !StValid(0) ? (ushort)(C3 | C0)
                     : v.IsUnsupported ? (ushort)0
@@ -121,16 +121,16 @@ internal sealed partial class X86Cpu
                 return true;
             }
             case Mnemonic.Ffree: case Mnemonic.Ffreep:
-                CheckX87();
+                CheckX87Waiting();
                 _ftw &= (byte)~(1 << PhysReg(StIndex(ins.Op0Register)));
                 if (ins.Mnemonic == Mnemonic.Ffreep) X87Pop();
                 return true;
-            case Mnemonic.Fincstp: CheckX87(); _fsw &= unchecked((ushort)~C1); SetTop(FpuTop + 1); return true;
-            case Mnemonic.Fdecstp: CheckX87(); _fsw &= unchecked((ushort)~C1); SetTop(FpuTop - 1); return true;
-            case Mnemonic.Fnop: CheckX87(); return true;
+            case Mnemonic.Fincstp: CheckX87Waiting(); _fsw &= unchecked((ushort)~C1); SetTop(FpuTop + 1); return true;
+            case Mnemonic.Fdecstp: CheckX87Waiting(); _fsw &= unchecked((ushort)~C1); SetTop(FpuTop - 1); return true;
+            case Mnemonic.Fnop: CheckX87Waiting(); return true;
             case Mnemonic.Frndint:
             {
-                CheckX87(); _fsw &= unchecked((ushort)~C1);
+                CheckX87Waiting(); _fsw &= unchecked((ushort)~C1);
                 if (!TryReadSt(0, out Float80 v)) { SetSt(0, v); return true; }
                 uint flags = 0;
                 Float80 r = X87RoundToInteger(v, ref flags);
@@ -140,7 +140,7 @@ internal sealed partial class X86Cpu
             case Mnemonic.Fcmovb: case Mnemonic.Fcmove: case Mnemonic.Fcmovbe: case Mnemonic.Fcmovu:
             case Mnemonic.Fcmovnb: case Mnemonic.Fcmovne: case Mnemonic.Fcmovnbe: case Mnemonic.Fcmovnu:
             {
-                CheckX87(); _fsw &= unchecked((ushort)~C1);
+                CheckX87Waiting(); _fsw &= unchecked((ushort)~C1);
                 bool cond = ins.Mnemonic switch
                 {
                     Mnemonic.Fcmovb => GetCf(), Mnemonic.Fcmove => GetZf(), Mnemonic.Fcmovbe => GetCf() || GetZf(), Mnemonic.Fcmovu => GetPf(),
@@ -152,12 +152,12 @@ internal sealed partial class X86Cpu
                 return true;
             }
         }
-        return false;
+        return ExecuteX87Special(ref ins);
     }
 
     private bool X87Constant(Float80 truncated, int roundUpWhen)
     {
-        CheckX87(); _fsw &= unchecked((ushort)~C1);
+        CheckX87Waiting(); _fsw &= unchecked((ushort)~C1);
         // roundUpWhen: 0 exact; 1 the discarded bits are below one half (up only for RC=up);
         // 3 above one half (up for nearest and up).
         int rc = X87Rc;
@@ -173,7 +173,7 @@ internal sealed partial class X86Cpu
 
     private bool X87Binary(ref Instruction ins, X87Op op)
     {
-        CheckX87(); _fsw &= unchecked((ushort)~C1);
+        CheckX87Waiting(); _fsw &= unchecked((ushort)~C1);
         bool pop = ins.Mnemonic is Mnemonic.Faddp or Mnemonic.Fsubp or Mnemonic.Fsubrp or Mnemonic.Fmulp or Mnemonic.Fdivp or Mnemonic.Fdivrp;
         uint flags = 0;
         int dest;
@@ -205,7 +205,7 @@ internal sealed partial class X86Cpu
 
     private bool X87CompareStatus(ref Instruction ins)
     {
-        CheckX87(); _fsw &= unchecked((ushort)~C1);
+        CheckX87Waiting(); _fsw &= unchecked((ushort)~C1);
         uint flags = 0;
         Float80 b;
         int pops = ins.Mnemonic switch { Mnemonic.Fcomp or Mnemonic.Fucomp or Mnemonic.Ficomp => 1, Mnemonic.Fcompp or Mnemonic.Fucompp => 2, _ => 0 };
