@@ -10,7 +10,7 @@ internal sealed partial class X86Cpu
     {
         switch (ins.Mnemonic)
         {
-            case Mnemonic.Fninit: CheckX87(); InitX87(); return true;
+            case Mnemonic.Fninit: CheckX87(); ResetX87Control(); return true;
             case Mnemonic.Fnclex: CheckX87(); _fsw &= 0x7F00; return true;
             case Mnemonic.Fnstsw:
                 CheckX87();
@@ -19,7 +19,7 @@ internal sealed partial class X86Cpu
                 return true;
             case Mnemonic.Fnstcw: CheckX87(); WriteMemoryOperand(ref ins, 2, _fcw); return true;
             case Mnemonic.Fldcw: CheckX87Waiting(); _fcw = (ushort)(ReadMemoryOperand(ref ins, 2) | 0x40); SyncX87ErrorSummary(); return true;
-            case Mnemonic.Finit: CheckX87Waiting(); InitX87(); return true;
+            case Mnemonic.Finit: CheckX87Waiting(); ResetX87Control(); return true;
             case Mnemonic.Fclex: CheckX87Waiting(); _fsw &= 0x7F00; return true;
             case Mnemonic.Fstsw:
                 CheckX87Waiting();

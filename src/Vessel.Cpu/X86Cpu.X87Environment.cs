@@ -90,7 +90,7 @@ internal sealed partial class X86Cpu
             WriteVirtual(seg, at, 8, _fpMant[p]);
             WriteVirtual(seg, at + 8, 2, _fpExp[p]);
         }
-        InitX87();
+        ResetX87Control();
     }
 
     private void LoadX87Environment(ref Instruction ins, bool registers)

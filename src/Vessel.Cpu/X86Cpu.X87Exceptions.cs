@@ -22,4 +22,11 @@ internal sealed partial class X86Cpu
         bool pending = (_fsw & ~_fcw & 0x3F) != 0;
         _fsw = pending ? (ushort)(_fsw | ErrorSummary | Busy) : (ushort)(_fsw & ~(ErrorSummary | Busy));
     }
+
+    /// <summary>FNINIT/FINIT and the reset after FSAVE: control, status, tags and pointers to their initial
+    /// values; the register contents stay as they were (only tagged empty), as on hardware.</summary>
+    private void ResetX87Control()
+    {
+        _fcw = 0x37F; _fsw = 0; _ftw = 0; _fop = 0; _fip = 0; _fdp = 0;
+    }
 }

@@ -20,6 +20,8 @@ internal sealed class X87Differential : IDisposable
     public static void Sequence(Assembler a, bool host, Action<Assembler, bool> op)
     {
         a.fninit();
+        for (int i = 0; i < 8; i++) a.fldz(); // empty registers keep their contents: make them known
+        a.fninit();
         a.fldcw(__word_ptr[Mem(host, 0)]);
         a.fld(__tword_ptr[Mem(host, 24)]);
         a.fld(__tword_ptr[Mem(host, 8)]);
