@@ -23,6 +23,8 @@ public class X87TranscendentalTests
         ["fyl2x"] = ((a, h) => a.fyl2x(), LogOperands),
         ["fyl2xp1"] = ((a, h) => a.fyl2xp1(), LogPlus1Operands),
         ["fpatan"] = ((a, h) => a.fpatan(), AnyOperands),
+        ["fsin_near_pi_multiples"] = ((a, h) => a.fsin(), NearPiMultiple),
+        ["fcos_near_pi_multiples"] = ((a, h) => a.fcos(), NearPiMultiple),
     };
 
     public static TheoryData<string> Names() => new(Cases.Keys);
@@ -40,6 +42,21 @@ public class X87TranscendentalTests
     {
         AnyOperands(r, b);
         if (r.Next(4) != 0) Put(b, 8, Normal(r, -70, r.Next(3) == 0 ? 66 : 8, r.Next(2) == 0));
+    }
+
+    /// <summary>k·π/2 rounded to 64 bits, for k up to 2^20: where the argument reduction's π matters most.</summary>
+    private static void NearPiMultiple(Random r, byte[] b)
+    {
+        AnyOperands(r, b);
+        // π/2 to 128 bits (0xC90FDAA22168C234C4C6628B80DC1CD1 * 2^-127), times k, rounded to 64 significant bits.
+        var halfPi = new global::System.Numerics.BigInteger(0xC90F_DAA2_2168_C234UL) << 64 | new global::System.Numerics.BigInteger(0xC4C6_628B_80DC_1CD1UL);
+        long k = r.Next(1, 1 << (r.Next(1, 21)));
+        var p = halfPi * k;
+        int bits = (int)p.GetBitLength();
+        ulong mant = (ulong)(p >> (bits - 64));
+        mant += (ulong)r.Next(-2, 3);
+        int exp = bits - 1 - 127;
+        Put(b, 8, (mant, (ushort)((r.Next(2) << 15) | (0x3FFF + exp))));
     }
 
     private static void UnitOperand(Random r, byte[] b)
