@@ -18,9 +18,9 @@ internal sealed partial class X86Cpu
             case Mnemonic.Fptan: X87Trig(TrigOp.Tan); return true;
             case Mnemonic.Fsincos: X87Trig(TrigOp.SinCos); return true;
             case Mnemonic.F2xm1: X87Exp2Minus1(); return true;
-            case Mnemonic.Fpatan: X87TwoOperand(X87Atan2); return true;
-            case Mnemonic.Fyl2x: X87TwoOperand(X87YLog2X); return true;
-            case Mnemonic.Fyl2xp1: X87TwoOperand(X87YLog2XPlus1); return true;
+            case Mnemonic.Fpatan: X87TwoOperand(BinaryFunction.Atan2); return true;
+            case Mnemonic.Fyl2x: X87TwoOperand(BinaryFunction.YLog2X); return true;
+            case Mnemonic.Fyl2xp1: X87TwoOperand(BinaryFunction.YLog2XPlus1); return true;
         }
         return false;
     }
@@ -114,7 +114,7 @@ internal sealed partial class X86Cpu
         if (X87Commit(flags)) SetSt(0, r);
     }
 
-    private delegate Float80 BinaryFunction(Float80 st0, Float80 st1, ref uint flags);
+    private enum BinaryFunction { Atan2, YLog2X, YLog2XPlus1 }
 
     /// <summary>FPATAN/FYL2X/FYL2XP1: f(ST(0), ST(1)) replaces ST(1), then the stack pops.</summary>
     private void X87TwoOperand(BinaryFunction f)
@@ -134,7 +134,12 @@ internal sealed partial class X86Cpu
         else if (x.IsNaN || y.IsNaN) { if (x.IsSNaN || y.IsSNaN) flags |= FpFlags.Invalid; r = PropagateNaN(x, y); }
         else
         {
-            r = f(x, y, ref flags);
+            r = f switch
+            {
+                BinaryFunction.Atan2 => X87Atan2(x, y, ref flags),
+                BinaryFunction.YLog2X => X87YLog2X(x, y, ref flags),
+                _ => X87YLog2XPlus1(x, y, ref flags),
+            };
             // An invalid operand combination outranks the denormal-operand exception.
             if ((flags & FpFlags.Invalid) == 0 && (x.IsDenormal || y.IsDenormal)) flags |= FpFlags.Denormal;
         }

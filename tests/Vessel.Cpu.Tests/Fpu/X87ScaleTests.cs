@@ -20,6 +20,8 @@ public class X87ScaleTests
         ["fxtract"] = ((a, h) => a.fxtract(), AnyOperands),
         ["fbld"] = ((a, h) => { a.fbld(__tword_ptr[Mem(h, 100)]); a.fxch(st0, st1); }, BcdOperand),
         ["fbstp"] = ((a, h) => { a.fbstp(__tword_ptr[Mem(h, 100)]); a.fld1(); }, BcdStoreOperand),
+        ["stack_overflow"] = ((a, h) => { for (int i = 0; i < 6; i++) a.fldz(); a.fxtract(); a.fbld(__tword_ptr[Mem(h, 100)]); a.fptan(); a.fsincos(); a.fnstsw(__word_ptr[Mem(h, 90)]); }, AnyOperands),
+        ["stack_underflow"] = ((a, h) => { a.ffree(st1); a.fprem(); a.fnstsw(__word_ptr[Mem(h, 90)]); a.fscale(); a.fnstsw(__word_ptr[Mem(h, 92)]); a.fpatan(); a.fld1(); a.fld1(); a.ffree(st0); a.fsin(); a.fxtract(); }, AnyOperands),
     };
 
     public static TheoryData<string> Names() => new(Cases.Keys);
