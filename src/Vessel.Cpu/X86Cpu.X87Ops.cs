@@ -20,7 +20,8 @@ internal sealed partial class X86Cpu
                 Float80 v;
                 if (ins.Op0Kind == OpKind.Memory) v = LoadX87Memory(ref ins, ins.Mnemonic == Mnemonic.Fild, ref flags);
                 else if (!TryReadSt(StIndex(ins.Op0Register), out v)) return true;
-                if (!X87Commit(flags)) return true;
+                RaiseX87(flags);
+                if ((flags & FpFlags.Invalid & ~(uint)_fcw) != 0) return true; // an unmasked denormal still loads
                 X87Push(v);
                 return true;
             }
@@ -221,8 +222,9 @@ internal sealed partial class X86Cpu
         if (!StValid(0)) { RaiseX87(FpFlags.Invalid | StackFault); SetCompareCodes(2); if (X87Masked(FpFlags.Invalid)) for (int p = 0; p < pops; p++) X87Pop(); return true; }
         int c = X87Compare(St(0), b, !quietOk, ref flags);
         RaiseX87(flags);
-        if ((flags & (FpFlags.Invalid | FpFlags.Denormal) & ~(uint)_fcw) != 0) return true;
         SetCompareCodes(c);
+        if ((flags & FpFlags.Invalid & ~(uint)_fcw) != 0) return true; // codes set, no pop
+        if ((flags & FpFlags.Denormal & ~(uint)_fcw) != 0) return true; // codes set, no pop
         for (int p = 0; p < pops; p++) X87Pop();
         return true;
     }

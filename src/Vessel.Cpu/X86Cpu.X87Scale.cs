@@ -49,7 +49,8 @@ internal sealed partial class X86Cpu
         else
         {
             if (a.IsDenormal || b.IsDenormal) flags |= FpFlags.Denormal;
-            if (a.IsZero || b.IsInf) r = a;
+            if (a.IsZero) r = a;
+            else if (b.IsInf) r = RoundToX87(a.Unpack(), ref flags, 64); // a itself; a denormal underflows when unmasked
             else r = Remainder(a, b, ieee, ref flags, out q, out partial);
         }
         if (!X87Commit(flags)) return;
@@ -75,7 +76,7 @@ internal sealed partial class X86Cpu
             partial = true;
             return RoundToX87(Unpacked.Normalize(a.Sign, ua.Exp - n, rem << 64), ref flags, 64);
         }
-        if (d < -1 || (d == -1 && !ieee)) return a;
+        if (d < -1 || (d == -1 && !ieee)) return RoundToX87(ua, ref flags, 64); // a itself (exact)
         // Both mantissas are counted in units of half an ulp of b: A = ma * 2^(d+1), B = mb * 2.
         UInt128 bigA = (UInt128)ma << (d + 1), bigB = (UInt128)mb << 1;
         UInt128 qq = bigA / bigB, r = bigA % bigB;

@@ -17,6 +17,11 @@ internal sealed class X87Differential : IDisposable
     /// <summary>Memory operand at offset <paramref name="off"/> of the data block (host: rdi+64, emu: edi).</summary>
     public static AssemblerMemoryOperand Mem(bool host, int off) => host ? rdi + (64 + off) : edi + off;
 
+    /// <summary>With exceptions unmasked: the operation (one instruction: a second waiting one would raise #MF,
+    /// a signal in the host process), then the non-waiting FNSAVE of the whole state at [200] (108 bytes).</summary>
+    public static void UnmaskedSequence(Assembler a, bool host, Action<Assembler, bool> op) =>
+        Sequence(a, host, (x, h) => { op(x, h); x.fnsave(__[Mem(h, 200)]); });
+
     public static void Sequence(Assembler a, bool host, Action<Assembler, bool> op)
     {
         a.fninit();
@@ -33,11 +38,12 @@ internal sealed class X87Differential : IDisposable
         a.fninit();
     }
 
-    public (byte[] Host, byte[] Emu) Run(Action<Assembler, bool> op, byte[] block)
+    public (byte[] Host, byte[] Emu) Run(Action<Assembler, bool> op, byte[] block, bool unmasked = false)
     {
-        byte[] hostBlock = RunHost(op, block);
+        Action<Assembler, bool, Action<Assembler, bool>> sequence = unmasked ? UnmaskedSequence : Sequence;
+        byte[] hostBlock = RunHost((a, h) => sequence(a, h, op), block);
         _guest.Memory.Write(SseGuest.DataAddress, block);
-        _guest.Run(a => Sequence(a, false, op), new Vector128<byte>[2], rdi: SseGuest.DataAddress);
+        _guest.Run(a => sequence(a, false, op), new Vector128<byte>[2], rdi: SseGuest.DataAddress);
         var emuBlock = new byte[Block];
         _guest.Memory.Read(SseGuest.DataAddress, emuBlock);
         return (hostBlock, emuBlock);
@@ -48,7 +54,7 @@ internal sealed class X87Differential : IDisposable
         var state = new byte[64 + Block];
         block.CopyTo(state, 64);
         fixed (byte* p = state)
-            _host.RunRaw(a => Sequence(a, true, op), p, new HostSse.State { MxcsrIn = 0x1F80 });
+            _host.RunRaw(a => op(a, true), p, new HostSse.State { MxcsrIn = 0x1F80 });
         return state[64..];
     }
 
