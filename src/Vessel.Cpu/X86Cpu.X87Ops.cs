@@ -102,8 +102,8 @@ internal sealed partial class X86Cpu
                 if (!StValid(0) || !StValid(i)) flags |= FpFlags.Invalid | StackFault;
                 else c = X87Compare(St(0), St(i), ins.Mnemonic is Mnemonic.Fcomi or Mnemonic.Fcomip, ref flags);
                 RaiseX87(flags);
-                if ((flags & FpFlags.Invalid) != 0 && !X87Masked(FpFlags.Invalid)) return true;
                 SetArithmeticFlags(c switch { 0 => RflagsBits.Zf, -1 => RflagsBits.Cf, 1 => 0, _ => RflagsBits.Zf | RflagsBits.Pf | RflagsBits.Cf });
+                if ((flags & (FpFlags.Invalid | FpFlags.Denormal) & ~(uint)_fcw) != 0) return true; // flags set, no pop
                 if (ins.Mnemonic is Mnemonic.Fcomip or Mnemonic.Fucomip) X87Pop();
                 return true;
             }

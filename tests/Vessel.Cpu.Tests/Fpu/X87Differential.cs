@@ -68,7 +68,7 @@ internal sealed class X87Differential : IDisposable
     }
 
     /// <summary>An edge-biased 80-bit value: zeros, infinities, NaNs of both kinds, denormals, small integers,
-    /// unnormals, any exponent, exponents near 1.</summary>
+    /// unnormals, pseudo-denormals, pseudo-NaNs/infinities, any exponent, exponents near 1.</summary>
     public static (ulong Mant, ushort Exp) RandomExtended(Random r)
     {
         ulong m = (ulong)r.NextInt64() | ((ulong)r.Next(2) << 63);
@@ -81,6 +81,8 @@ internal sealed class X87Differential : IDisposable
             case 3: return (m & 0x7FFF_FFFF_FFFF_FFFFUL, sign);
             case 4: return ((ulong)r.Next(1, 1 << 20) << 43 | 0x8000_0000_0000_0000UL, (ushort)(sign | (0x3FFF + r.Next(0, 20))));
             case 5: return (m | 0x8000_0000_0000_0000UL, (ushort)(sign | r.Next(1, 0x7FFF)));
+            case 6 when r.Next(3) == 0: return (m & 0x7FFF_FFFF_FFFF_FFFFUL, (ushort)(sign | r.Next(1, 0x8000))); // unnormal, pseudo-NaN/infinity
+            case 7 when r.Next(3) == 0: return (m | 0x8000_0000_0000_0000UL, sign); // pseudo-denormal
             default: return (m | 0x8000_0000_0000_0000UL, (ushort)(sign | (0x3FFF + r.Next(-70, 70))));
         }
     }

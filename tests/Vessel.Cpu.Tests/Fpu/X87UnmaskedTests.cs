@@ -24,6 +24,20 @@ public class X87UnmaskedTests
         ["fxtract"] = (a, h) => a.fxtract(),
         ["frndint"] = (a, h) => a.frndint(),
         ["fbstp"] = (a, h) => a.fbstp(__tword_ptr[Mem(h, 100)]),
+        ["fsubr"] = (a, h) => a.fsubr(st0, st1),
+        ["fdivr_m64"] = (a, h) => a.fdivr(__qword_ptr[Mem(h, 24)]),
+        ["fiadd_m32"] = (a, h) => a.fiadd(__dword_ptr[Mem(h, 12)]),
+        ["fst_m64"] = (a, h) => a.fst(__qword_ptr[Mem(h, 100)]),
+        ["fistp_m64"] = (a, h) => a.fistp(__qword_ptr[Mem(h, 100)]),
+        ["fisttp_m32"] = (a, h) => a.fisttp(__dword_ptr[Mem(h, 100)]),
+        ["fcomi"] = (a, h) => { a.fcomi(st0, st1); a.lahf(); a.mov(__byte_ptr[Mem(h, 96)], ah); },
+        ["fucomip"] = (a, h) => { a.fucomip(st0, st1); a.lahf(); a.mov(__byte_ptr[Mem(h, 96)], ah); },
+        ["fcom_m64"] = (a, h) => a.fcom(__qword_ptr[Mem(h, 24)]),
+        ["fprem1"] = (a, h) => a.fprem1(),
+        ["fsqrt_pc"] = (a, h) => a.fsqrt(),
+        ["fxch"] = (a, h) => a.fxch(st0, st1),
+        ["fld_st1"] = (a, h) => a.fld(st1),
+        ["fldpi"] = (a, h) => a.fldpi(),
     };
 
     public static TheoryData<string> Names() => new(Cases.Keys);
