@@ -189,6 +189,14 @@ internal sealed partial class X86Cpu
         bool below = ux.Exp < 0;
         if (y.IsInf) return Float80.Infinity(y.Sign ^ below);
         if (y.IsZero) return Float80.SignedZero(y.Sign ^ below);
+        // A power of two has an exact logarithm: y·k is rounded like a product, not as an irrational value
+        // (the host still reports it as inexact).
+        if (ux.Sig == (UInt128)1 << 127)
+        {
+            Float80 exact = RoundToX87(M.Mul(y.Unpack(), M.Int(ux.Exp)), ref flags, 64);
+            flags |= FpFlags.Precision;
+            return exact;
+        }
         return RoundInexact(M.Mul(y.Unpack(), M.Log2(ux)), ref flags);
     }
 

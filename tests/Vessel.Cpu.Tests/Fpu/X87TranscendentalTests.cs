@@ -21,6 +21,7 @@ public class X87TranscendentalTests
         ["fsincos"] = ((a, h) => a.fsincos(), TrigOperand),
         ["f2xm1"] = ((a, h) => a.f2xm1(), UnitOperand),
         ["fyl2x"] = ((a, h) => a.fyl2x(), LogOperands),
+        ["fyl2x_powers_of_two"] = ((a, h) => a.fyl2x(), PowerOfTwoOperands),
         ["fyl2xp1"] = ((a, h) => a.fyl2xp1(), LogPlus1Operands),
         ["fpatan"] = ((a, h) => a.fpatan(), AnyOperands),
         ["fsin_near_pi_multiples"] = ((a, h) => a.fsin(), NearPiMultiple),
@@ -82,6 +83,12 @@ public class X87TranscendentalTests
         if (k < 3) Put(b, 8, Normal(r, -16000, 16000, false));
         else if (k < 5) Put(b, 8, Normal(r, -3, 3, false));
         if (r.Next(3) != 0) Put(b, 24, Normal(r, -20, 20, r.Next(2) == 0));
+    }
+
+    private static void PowerOfTwoOperands(Random r, byte[] b)
+    {
+        LogOperands(r, b);
+        Put(b, 8, (0x8000_0000_0000_0000UL, (ushort)(0x3FFF + r.Next(-16000, 16000))));
     }
 
     private static void LogPlus1Operands(Random r, byte[] b)
