@@ -155,10 +155,9 @@ internal sealed partial class X86Cpu
         if (y.IsZero) angle = x.Sign ? M.Pi : default;
         else if (x.IsZero) angle = M.Scale(M.Pi, -1);
         else if (y.IsInf)
-            angle = !x.IsInf ? M.Scale(M.Pi, -1) : x.Sign ? M.Mul(M.Pi, M.Int(3)) : M.Scale(M.Pi, -2);
+            angle = !x.IsInf ? M.Scale(M.Pi, -1) : x.Sign ? M.Scale(M.Mul(M.Pi, M.Int(3)), -2) : M.Scale(M.Pi, -2);
         else if (x.IsInf) angle = x.Sign ? M.Pi : default;
         else return RoundInexact(M.Atan2(y.Unpack(), x.Unpack()), ref flags);
-        if (y.IsInf && x.IsInf && x.Sign) angle = M.Scale(angle, -2);
         if (angle.Sig == 0) return Float80.SignedZero(y.Sign);
         angle.Sign = y.Sign;
         return RoundInexact(angle, ref flags);
