@@ -6,7 +6,7 @@ namespace Vessel.Cpu;
 
 /// <summary>x87 register stack, loads/stores, arithmetic and comparisons on real 80-bit values through
 /// <see cref="SoftFloat"/>, honouring precision and rounding control. Exceptions are handled with their
-/// masked responses; an unmasked one sets ES/B in the status word (#MF delivery is not implemented).</summary>
+/// masked responses; an unmasked one sets ES/B in the status word (#MF is raised by the next waiting instruction, see X86Cpu.X87Exceptions.cs).</summary>
 internal sealed partial class X86Cpu
 {
     private const ushort C0 = 0x100, C1 = 0x200, C2 = 0x400, C3 = 0x4000;
@@ -60,10 +60,33 @@ internal sealed partial class X86Cpu
         return X87Masked(FpFlags.Invalid);
     }
 
+    /// <summary>Bias adjustment of a result delivered with an unmasked overflow or underflow exception.</summary>
+    private const int WrapBias = 24576;
+
     private Float80 RoundToX87(in Unpacked u, ref uint flags, int precision)
     {
-        Rounded r = SoftFloat.Round(u, new FpFormat(precision, -16382, 16383), X87Rc, ref flags);
-        if (r.RoundedUp && (flags & FpFlags.Precision) != 0) _fsw |= C1;
+        var format = new FpFormat(precision, -16382, 16383);
+        uint local = 0;
+        Rounded r = SoftFloat.Round(u, format, X87Rc, ref local);
+        bool underflowTrap = r.Tiny && !X87Masked(FpFlags.Underflow);
+        bool overflowTrap = (local & FpFlags.Overflow) != 0 && !X87Masked(FpFlags.Overflow);
+        if (underflowTrap || overflowTrap)
+        {
+            // Unmasked: the exception is flagged even for an exact tiny result, and the register receives the
+            // result with its exponent brought back into range by 2^±24576.
+            Unpacked adjusted = u;
+            adjusted.Exp += underflowTrap ? WrapBias : -WrapBias;
+            local = 0;
+            r = SoftFloat.Round(adjusted, format, X87Rc, ref local);
+            bool stillOverflows = (local & FpFlags.Overflow) != 0;
+            local &= FpFlags.Precision;
+            local |= underflowTrap ? FpFlags.Underflow : FpFlags.Overflow;
+            // Still out of range (FSCALE): zero, or infinity whatever the rounding control, as the host gives.
+            if (r.Tiny) { r = new Rounded { Sign = u.Sign }; local |= FpFlags.Precision; }
+            else if (stillOverflows) { r = new Rounded { Sign = u.Sign, Infinite = true, RoundedUp = true }; local |= FpFlags.Precision; }
+        }
+        flags |= local;
+        if (r.RoundedUp && (local & FpFlags.Precision) != 0) _fsw |= C1;
         return Float80.Pack(r, precision);
     }
 
@@ -121,8 +144,16 @@ internal sealed partial class X86Cpu
         else if (v.IsInf) bits = SseArith.Infinity(v.Sign, dbl);
         else
         {
-            Rounded r = SoftFloat.Round(v.Unpack(), dbl ? FpFormat.Double : FpFormat.Single, X87Rc, ref flags);
-            if (r.RoundedUp && (flags & FpFlags.Precision) != 0) _fsw |= C1;
+            uint local = 0;
+            Rounded r = SoftFloat.Round(v.Unpack(), dbl ? FpFormat.Double : FpFormat.Single, X87Rc, ref local);
+            if (r.Tiny && !X87Masked(FpFlags.Underflow)) local |= FpFlags.Underflow;
+            if ((local & ~(uint)_fcw & (FpFlags.Overflow | FpFlags.Underflow)) != 0)
+            {
+                flags |= local & (FpFlags.Overflow | FpFlags.Underflow); // unmasked: nothing stored, no PE
+                return;
+            }
+            flags |= local;
+            if (r.RoundedUp && (local & FpFlags.Precision) != 0) _fsw |= C1;
             bits = SseArith.Pack(r, dbl);
         }
         if ((flags & ~(uint)_fcw & 0x3F & (FpFlags.Invalid | FpFlags.Overflow | FpFlags.Underflow)) != 0) return; // unmasked: no store
@@ -230,9 +261,13 @@ internal sealed partial class X86Cpu
     /// <summary>Stores an arithmetic result unless an unmasked invalid/zero-divide/denormal suppresses it.</summary>
     private bool X87Commit(uint flags)
     {
-        RaiseX87(flags);
         const uint pre = FpFlags.Invalid | FpFlags.Denormal | FpFlags.DivideByZero;
-        return (flags & pre & ~(uint)_fcw) == 0;
+        if ((flags & pre & ~(uint)_fcw) == 0) { RaiseX87(flags); return true; }
+        // An unmasked invalid, denormal or zero-divide exception stops the instruction before its result is
+        // rounded: no later flags, no C1.
+        _fsw &= unchecked((ushort)~C1);
+        RaiseX87(flags & (pre | StackFault));
+        return false;
     }
 
     /// <summary>-1, 0, 1, or 2 for unordered.</summary>

@@ -15,18 +15,19 @@ internal sealed partial class X86Cpu
         {
             case Mnemonic.Fld: case Mnemonic.Fild:
             {
-                CheckX87(); _fsw &= unchecked((ushort)~C1);
+                CheckX87Waiting(); _fsw &= unchecked((ushort)~C1);
                 uint flags = 0;
                 Float80 v;
                 if (ins.Op0Kind == OpKind.Memory) v = LoadX87Memory(ref ins, ins.Mnemonic == Mnemonic.Fild, ref flags);
                 else if (!TryReadSt(StIndex(ins.Op0Register), out v)) return true;
-                if (!X87Commit(flags)) return true;
+                RaiseX87(flags);
+                if ((flags & FpFlags.Invalid & ~(uint)_fcw) != 0) return true; // an unmasked denormal still loads
                 X87Push(v);
                 return true;
             }
             case Mnemonic.Fst: case Mnemonic.Fstp:
             {
-                CheckX87(); _fsw &= unchecked((ushort)~C1);
+                CheckX87Waiting(); _fsw &= unchecked((ushort)~C1);
                 if (!TryReadSt(0, out Float80 v)) return true;
                 if (ins.Op0Kind == OpKind.Memory)
                 {
@@ -41,7 +42,7 @@ internal sealed partial class X86Cpu
             }
             case Mnemonic.Fist: case Mnemonic.Fistp: case Mnemonic.Fisttp:
             {
-                CheckX87(); _fsw &= unchecked((ushort)~C1);
+                CheckX87Waiting(); _fsw &= unchecked((ushort)~C1);
                 if (!TryReadSt(0, out Float80 v)) return true;
                 uint flags = 0;
                 StoreX87Integer(ref ins, v, ins.Mnemonic == Mnemonic.Fisttp, ref flags);
@@ -58,7 +59,7 @@ internal sealed partial class X86Cpu
             case Mnemonic.Fdivr: case Mnemonic.Fdivrp: case Mnemonic.Fidivr: return X87Binary(ref ins, X87Op.DivR);
             case Mnemonic.Fsqrt:
             {
-                CheckX87(); _fsw &= unchecked((ushort)~C1);
+                CheckX87Waiting(); _fsw &= unchecked((ushort)~C1);
                 if (!TryReadSt(0, out Float80 v)) { SetSt(0, v); return true; }
                 uint flags = 0;
                 Float80 r = X87Sqrt(v, ref flags);
@@ -67,14 +68,14 @@ internal sealed partial class X86Cpu
             }
             case Mnemonic.Fchs: case Mnemonic.Fabs:
             {
-                CheckX87(); _fsw &= unchecked((ushort)~C1);
+                CheckX87Waiting(); _fsw &= unchecked((ushort)~C1);
                 if (!TryReadSt(0, out Float80 v)) { SetSt(0, v); return true; }
                 SetSt(0, ins.Mnemonic == Mnemonic.Fchs ? v.Negate : v.Abs);
                 return true;
             }
             case Mnemonic.Fxch:
             {
-                CheckX87(); _fsw &= unchecked((ushort)~C1);
+                CheckX87Waiting(); _fsw &= unchecked((ushort)~C1);
                 int i = ins.OpCount == 2 ? StIndex(ins.Op1Register) : 1;
                 bool ok0 = TryReadSt(0, out Float80 a) | !StValid(0);
                 bool okI = TryReadSt(i, out Float80 b) | !StValid(i);
@@ -94,21 +95,21 @@ internal sealed partial class X86Cpu
                 return X87CompareStatus(ref ins);
             case Mnemonic.Fcomi: case Mnemonic.Fcomip: case Mnemonic.Fucomi: case Mnemonic.Fucomip:
             {
-                CheckX87(); _fsw &= unchecked((ushort)~C1);
+                CheckX87Waiting(); _fsw &= unchecked((ushort)~C1);
                 int i = StIndex(ins.Op1Register);
                 uint flags = 0;
                 int c = 2;
                 if (!StValid(0) || !StValid(i)) flags |= FpFlags.Invalid | StackFault;
                 else c = X87Compare(St(0), St(i), ins.Mnemonic is Mnemonic.Fcomi or Mnemonic.Fcomip, ref flags);
                 RaiseX87(flags);
-                if ((flags & FpFlags.Invalid) != 0 && !X87Masked(FpFlags.Invalid)) return true;
                 SetArithmeticFlags(c switch { 0 => RflagsBits.Zf, -1 => RflagsBits.Cf, 1 => 0, _ => RflagsBits.Zf | RflagsBits.Pf | RflagsBits.Cf });
+                if ((flags & (FpFlags.Invalid | FpFlags.Denormal) & ~(uint)_fcw) != 0) return true; // flags set, no pop
                 if (ins.Mnemonic is Mnemonic.Fcomip or Mnemonic.Fucomip) X87Pop();
                 return true;
             }
             case Mnemonic.Fxam:
             {
-                CheckX87();
+                CheckX87Waiting();
                 Float80 v = St(0);
                 ushort cc = !StValid(0) ? (ushort)(C3 | C0)
                     : v.IsUnsupported ? (ushort)0
@@ -121,16 +122,16 @@ internal sealed partial class X86Cpu
                 return true;
             }
             case Mnemonic.Ffree: case Mnemonic.Ffreep:
-                CheckX87();
+                CheckX87Waiting();
                 _ftw &= (byte)~(1 << PhysReg(StIndex(ins.Op0Register)));
                 if (ins.Mnemonic == Mnemonic.Ffreep) X87Pop();
                 return true;
-            case Mnemonic.Fincstp: CheckX87(); _fsw &= unchecked((ushort)~C1); SetTop(FpuTop + 1); return true;
-            case Mnemonic.Fdecstp: CheckX87(); _fsw &= unchecked((ushort)~C1); SetTop(FpuTop - 1); return true;
-            case Mnemonic.Fnop: CheckX87(); return true;
+            case Mnemonic.Fincstp: CheckX87Waiting(); _fsw &= unchecked((ushort)~C1); SetTop(FpuTop + 1); return true;
+            case Mnemonic.Fdecstp: CheckX87Waiting(); _fsw &= unchecked((ushort)~C1); SetTop(FpuTop - 1); return true;
+            case Mnemonic.Fnop: CheckX87Waiting(); return true;
             case Mnemonic.Frndint:
             {
-                CheckX87(); _fsw &= unchecked((ushort)~C1);
+                CheckX87Waiting(); _fsw &= unchecked((ushort)~C1);
                 if (!TryReadSt(0, out Float80 v)) { SetSt(0, v); return true; }
                 uint flags = 0;
                 Float80 r = X87RoundToInteger(v, ref flags);
@@ -140,7 +141,7 @@ internal sealed partial class X86Cpu
             case Mnemonic.Fcmovb: case Mnemonic.Fcmove: case Mnemonic.Fcmovbe: case Mnemonic.Fcmovu:
             case Mnemonic.Fcmovnb: case Mnemonic.Fcmovne: case Mnemonic.Fcmovnbe: case Mnemonic.Fcmovnu:
             {
-                CheckX87(); _fsw &= unchecked((ushort)~C1);
+                CheckX87Waiting(); _fsw &= unchecked((ushort)~C1);
                 bool cond = ins.Mnemonic switch
                 {
                     Mnemonic.Fcmovb => GetCf(), Mnemonic.Fcmove => GetZf(), Mnemonic.Fcmovbe => GetCf() || GetZf(), Mnemonic.Fcmovu => GetPf(),
@@ -152,12 +153,12 @@ internal sealed partial class X86Cpu
                 return true;
             }
         }
-        return false;
+        return ExecuteX87Special(ref ins);
     }
 
     private bool X87Constant(Float80 truncated, int roundUpWhen)
     {
-        CheckX87(); _fsw &= unchecked((ushort)~C1);
+        CheckX87Waiting(); _fsw &= unchecked((ushort)~C1);
         // roundUpWhen: 0 exact; 1 the discarded bits are below one half (up only for RC=up);
         // 3 above one half (up for nearest and up).
         int rc = X87Rc;
@@ -173,7 +174,7 @@ internal sealed partial class X86Cpu
 
     private bool X87Binary(ref Instruction ins, X87Op op)
     {
-        CheckX87(); _fsw &= unchecked((ushort)~C1);
+        CheckX87Waiting(); _fsw &= unchecked((ushort)~C1);
         bool pop = ins.Mnemonic is Mnemonic.Faddp or Mnemonic.Fsubp or Mnemonic.Fsubrp or Mnemonic.Fmulp or Mnemonic.Fdivp or Mnemonic.Fdivrp;
         uint flags = 0;
         int dest;
@@ -205,7 +206,7 @@ internal sealed partial class X86Cpu
 
     private bool X87CompareStatus(ref Instruction ins)
     {
-        CheckX87(); _fsw &= unchecked((ushort)~C1);
+        CheckX87Waiting(); _fsw &= unchecked((ushort)~C1);
         uint flags = 0;
         Float80 b;
         int pops = ins.Mnemonic switch { Mnemonic.Fcomp or Mnemonic.Fucomp or Mnemonic.Ficomp => 1, Mnemonic.Fcompp or Mnemonic.Fucompp => 2, _ => 0 };
@@ -221,8 +222,9 @@ internal sealed partial class X86Cpu
         if (!StValid(0)) { RaiseX87(FpFlags.Invalid | StackFault); SetCompareCodes(2); if (X87Masked(FpFlags.Invalid)) for (int p = 0; p < pops; p++) X87Pop(); return true; }
         int c = X87Compare(St(0), b, !quietOk, ref flags);
         RaiseX87(flags);
-        if ((flags & (FpFlags.Invalid | FpFlags.Denormal) & ~(uint)_fcw) != 0) return true;
         SetCompareCodes(c);
+        if ((flags & FpFlags.Invalid & ~(uint)_fcw) != 0) return true; // codes set, no pop
+        if ((flags & FpFlags.Denormal & ~(uint)_fcw) != 0) return true; // codes set, no pop
         for (int p = 0; p < pops; p++) X87Pop();
         return true;
     }

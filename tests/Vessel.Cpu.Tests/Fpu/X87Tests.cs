@@ -57,21 +57,7 @@ public class X87Tests
         a.fninit();
     }
 
-    private static (ulong Mant, ushort Exp) RandomExtended(Random r)
-    {
-        ulong m = (ulong)r.NextInt64() | ((ulong)r.Next(2) << 63);
-        ushort sign = (ushort)(r.Next(2) << 15);
-        switch (r.Next(8))
-        {
-            case 0: return (0, sign);
-            case 1: return (0x8000_0000_0000_0000UL, (ushort)(sign | 0x7FFF));
-            case 2: return (m | 0x8000_0000_0000_0000UL, (ushort)(sign | 0x7FFF)); // NaN (quiet or signalling)
-            case 3: return (m & 0x7FFF_FFFF_FFFF_FFFFUL, sign); // denormal
-            case 4: return ((ulong)r.Next(1, 1 << 20) << 43 | 0x8000_0000_0000_0000UL, (ushort)(sign | (0x3FFF + r.Next(0, 20)))); // small integers
-            case 5: return (m | 0x8000_0000_0000_0000UL, (ushort)(sign | r.Next(1, 0x7FFF)));
-            default: return (m | 0x8000_0000_0000_0000UL, (ushort)(sign | (0x3FFF + r.Next(-70, 70))));
-        }
-    }
+    private static (ulong Mant, ushort Exp) RandomExtended(Random r) => X87Differential.RandomExtended(r);
 
     [Theory]
     [MemberData(nameof(Instructions))]
