@@ -8,8 +8,8 @@ internal static class ExtendedFeatures
     public const uint Leaf1Edx = 1u << 0 | 1u << 24 | 1u << 25 | 1u << 26;
 
     /// <summary>CPUID.1:ECX bits (SSE3=0, SSSE3=9, SSE4.1=19, SSE4.2=20, POPCNT=23 is integer, XSAVE=26, OSXSAVE is dynamic).
-    /// SSE4.2 waits for PCMPxSTRx, XSAVE for XSAVEOPT/XSAVEC checks.</summary>
-    public const uint Leaf1Ecx = 1u << 0 | 1u << 9 | 1u << 19;
+    /// XSAVE waits for XSAVEOPT/XSAVEC checks.</summary>
+    public const uint Leaf1Ecx = 1u << 0 | 1u << 9 | 1u << 19 | 1u << 20;
 
     /// <summary>XCR0 bits XSAVE supports (x87=1, SSE=2); CPUID.0xD:EAX.</summary>
     public const ulong SupportedXcr0 = 3;

@@ -16,7 +16,7 @@ internal sealed partial class X86Cpu
             if (ins.GetOpKind(i) == OpKind.Register && ins.GetOpRegister(i) is >= Register.MM0 and <= Register.MM7) return false;
         if (ExecuteStateInstruction(ref ins) || ExecuteX87Control(ref ins) || ExecuteX87(ref ins)) return true;
         if (TrySsePackedBinary(ref ins) || TrySsePackedUnary(ref ins) || TrySseMove(ref ins)) return true;
-        return TrySseFloat(ref ins) || TrySseMisc(ref ins) || TrySse41(ref ins);
+        return TrySseFloat(ref ins) || TrySseMisc(ref ins) || TrySse41(ref ins) || TrySseString(ref ins);
     }
 
     private bool ExecuteStateInstruction(ref Instruction ins)
