@@ -78,6 +78,20 @@ public class SseFloatTests
         ["cvtsi2sd"] = (a => { a.movd(eax, xmm1); a.cvtsi2sd(xmm0, eax); }, false),
         ["cvtsi2ss"] = (a => { a.movd(eax, xmm1); a.cvtsi2ss(xmm0, eax); }, false),
         ["haddpd"] = (a => a.haddpd(xmm0, xmm1), true), ["addsubps"] = (a => a.addsubps(xmm0, xmm1), false),
+        ["addps"] = (a => a.addps(xmm0, xmm1), false), ["subpd"] = (a => a.subpd(xmm0, xmm1), true),
+        ["subss"] = (a => a.subss(xmm0, xmm1), false), ["mulss"] = (a => a.mulss(xmm0, xmm1), false),
+        ["mulsd"] = (a => a.mulsd(xmm0, xmm1), true), ["divps"] = (a => a.divps(xmm0, xmm1), false),
+        ["sqrtpd"] = (a => a.sqrtpd(xmm0, xmm1), true), ["sqrtss"] = (a => a.sqrtss(xmm0, xmm1), false),
+        ["minpd"] = (a => a.minpd(xmm0, xmm1), true), ["minss"] = (a => a.minss(xmm0, xmm1), false),
+        ["maxpd"] = (a => a.maxpd(xmm0, xmm1), true), ["maxps"] = (a => a.maxps(xmm0, xmm1), false),
+        ["cmppd_all"] = (a => { for (int p = 0; p < 8; p++) { a.movdqa(xmm2, xmm0); a.cmppd(xmm2, xmm1, (byte)p); a.psrldq(xmm0, 1); a.pxor(xmm0, xmm2); } }, true),
+        ["cmpss_all"] = (a => { for (int p = 0; p < 8; p++) { a.movdqa(xmm2, xmm0); a.cmpss(xmm2, xmm1, (byte)p); a.pslldq(xmm0, 1); a.por(xmm0, xmm2); } }, false),
+        ["comisd"] = (a => { a.comisd(xmm0, xmm1); a.lahf(); }, true),
+        ["ucomiss"] = (a => { a.ucomiss(xmm0, xmm1); a.lahf(); }, false),
+        ["cvtss2si"] = (a => a.cvtss2si(eax, xmm1), false), ["cvttps2dq"] = (a => a.cvttps2dq(xmm0, xmm1), false),
+        ["cvtdq2pd"] = (a => a.cvtdq2pd(xmm0, xmm1), false),
+        ["haddps"] = (a => a.haddps(xmm0, xmm1), false), ["hsubps"] = (a => a.hsubps(xmm0, xmm1), false),
+        ["hsubpd"] = (a => a.hsubpd(xmm0, xmm1), true), ["addsubpd"] = (a => a.addsubpd(xmm0, xmm1), true),
     };
 
     [Theory]
