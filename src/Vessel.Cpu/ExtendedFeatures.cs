@@ -4,8 +4,8 @@ namespace Vessel.Cpu;
 /// ORs them into its leaves; a bit is set here only once its instructions pass the differential suite.</summary>
 internal static class ExtendedFeatures
 {
-    /// <summary>CPUID.1:EDX bits (FPU=0, MMX=23, FXSR=24, SSE=25, SSE2=26). MMX waits for the MMX forms.</summary>
-    public const uint Leaf1Edx = 1u << 0 | 1u << 24 | 1u << 25 | 1u << 26;
+    /// <summary>CPUID.1:EDX bits (FPU=0, MMX=23, FXSR=24, SSE=25, SSE2=26).</summary>
+    public const uint Leaf1Edx = 1u << 0 | 1u << 23 | 1u << 24 | 1u << 25 | 1u << 26;
 
     /// <summary>CPUID.1:ECX bits (SSE3=0, SSSE3=9, SSE4.1=19, SSE4.2=20, POPCNT=23 is integer, XSAVE=26;
     /// OSXSAVE=27 mirrors CR4.OSXSAVE).</summary>
