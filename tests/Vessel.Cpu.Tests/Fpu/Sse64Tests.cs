@@ -107,4 +107,47 @@ public unsafe class Sse64Tests
         g.Memory.Read(StateAddress, block);
         fixed (byte* p = block) return *(HostSse.State*)p;
     }
+
+    [Fact]
+    public void Fxsave64AndXsave64CoverXmm8To15()
+    {
+        using var g = new PageTableGuest();
+        g.IdentityMapLarge(0x20_0000);
+        g.Start64(CodeAddress, CodeAddress, a =>
+        {
+            for (int i = 0; i < 16; i++)
+            {
+                a.mov(eax, 0x0101_0101 * (i + 1));
+                a.movd(new AssemblerRegisterXMM(Register.XMM0 + i), eax);
+            }
+            a.fxsave64(__[0x7000]);
+            a.xor(ecx, ecx); a.mov(eax, 3); a.xor(edx, edx); a.xsetbv();
+            a.xsave64(__[0x7400]);
+            a.pxor(xmm13, xmm13);
+            a.fxrstor64(__[0x7000]);
+            a.movdqu(__xmmword_ptr[0x7800], xmm13);
+            a.pxor(xmm9, xmm9);
+            a.mov(eax, 3);
+            a.xrstor64(__[0x7400]);
+            a.hlt();
+        });
+        var sr = g.Vcpu.GetSpecialRegisters();
+        sr.Cr4 |= ControlRegisters.Cr4Osfxsr | ControlRegisters.Cr4Osxmmexcpt | ControlRegisters.Cr4Osxsave;
+        g.Vcpu.SetSpecialRegisters(sr);
+        Assert.Equal(VcpuExitReason.Halt, g.Run().Reason);
+        var fx = new byte[512];
+        g.Memory.Read(0x7000, fx);
+        var xs = new byte[576];
+        g.Memory.Read(0x7400, xs);
+        for (int i = 0; i < 16; i++)
+        {
+            Assert.Equal((uint)(0x0101_0101 * (i + 1)), BitConverter.ToUInt32(fx, 160 + 16 * i));
+            Assert.Equal((uint)(0x0101_0101 * (i + 1)), BitConverter.ToUInt32(xs, 160 + 16 * i));
+        }
+        var fpu = g.Vcpu.GetFpu();
+        var saved = new byte[4];
+        g.Memory.Read(0x7800, saved);
+        Assert.Equal(0x0E0E_0E0Eu, BitConverter.ToUInt32(saved));             // XMM13 restored by FXRSTOR64
+        Assert.Equal(0x0A0A_0A0Au, BitConverter.ToUInt32(fpu.Xmm, 9 * 16));   // XMM9 restored by XRSTOR64
+    }
 }
