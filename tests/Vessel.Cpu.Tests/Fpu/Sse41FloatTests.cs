@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using Iced.Intel;
 using static Iced.Intel.AssemblerRegisters;
 
@@ -47,5 +48,36 @@ public class Sse41FloatTests
     {
         var (emit, dbl) = Cases[name];
         SseFloatTests.CompareWithHost(name, emit, dbl, 250);
+    }
+
+    [Fact]
+    public void RoundRaisesXmForAnUnmaskedPrecisionExceptionUnlessImm8Bit3SuppressesIt()
+    {
+        var dest = Vector128.Create(7.0, 9.0).AsByte();
+        var src = Vector128.Create(1.5, 3.0).AsByte();
+        const uint precisionUnmasked = 0x1F80 & ~0x1000u;
+        using var g1 = new SseGuest();
+        var s1 = g1.Run(a => a.roundsd(xmm0, xmm1, 0), new[] { dest, src }, precisionUnmasked, realMode: true);
+        Assert.Equal(((char)('A' + Vector.XM)).ToString(), g1.Exceptions);
+        Assert.Equal(dest, SseGuest.Xmm(s1, 0));
+        Assert.Equal(precisionUnmasked | 0x20, s1.Mxcsr);
+        using var g2 = new SseGuest();
+        var s2 = g2.Run(a => a.roundsd(xmm0, xmm1, 8), new[] { dest, src }, precisionUnmasked, realMode: true);
+        Assert.Equal("", g2.Exceptions);
+        Assert.Equal(Vector128.Create(2.0, 9.0).AsByte(), SseGuest.Xmm(s2, 0));
+        Assert.Equal(precisionUnmasked, s2.Mxcsr);
+    }
+
+    [Fact]
+    public void RoundOfASignallingNanRaisesXmWhenInvalidIsUnmasked()
+    {
+        var dest = Vector128.Create(1f, 2f, 3f, 4f).AsByte();
+        var src = Vector128.Create(0x7F80_0001u, 0x3FC0_0000u, 0u, 0x7FC0_0000u).AsByte();
+        const uint invalidUnmasked = 0x1F80 & ~0x80u;
+        using var g = new SseGuest();
+        var s = g.Run(a => a.roundps(xmm0, xmm1, 0xC), new[] { dest, src }, invalidUnmasked, realMode: true);
+        Assert.Equal(((char)('A' + Vector.XM)).ToString(), g.Exceptions);
+        Assert.Equal(dest, SseGuest.Xmm(s, 0));
+        Assert.Equal(invalidUnmasked | 1, s.Mxcsr);
     }
 }
