@@ -15,14 +15,19 @@ public class SseCoverageTests
         CpuidFeature.SSE4_2, CpuidFeature.POPCNT, CpuidFeature.FXSR, CpuidFeature.XSAVE, CpuidFeature.XSAVEOPT, CpuidFeature.XSAVEC,
     ];
 
-    public static TheoryData<string> Forms()
+    public static TheoryData<string> Forms() => Select(mode64: false);
+
+    /// <summary>The forms that exist only in 64-bit mode (REX.W operands).</summary>
+    public static TheoryData<string> Forms64() => Select(mode64: true);
+
+    private static TheoryData<string> Select(bool mode64)
     {
         var d = new TheoryData<string>();
         foreach (Code c in Enum.GetValues<Code>())
         {
             if (c == Code.INVALID) continue;
             OpCodeInfo op = c.ToOpCode();
-            if (op.Encoding != EncodingKind.Legacy || !op.Mode32 || !c.CpuidFeatures().All(Advertised.Contains)) continue;
+            if (op.Encoding != EncodingKind.Legacy || (mode64 ? op.Mode32 || !op.Mode64 : !op.Mode32) || !c.CpuidFeatures().All(Advertised.Contains)) continue;
             if (c.Mnemonic() is Mnemonic.Xsetbv or Mnemonic.Xrstor) continue; // need a valid XCR0 value / image: SseStateTests
             if (Build(c) is not null) d.Add(c.ToString());
         }
@@ -50,6 +55,8 @@ public class SseCoverageTests
                     ins.SetOpKind(i, OpKind.Register); ins.SetOpRegister(i, Register.MM0 + reg); break;
                 case OpCodeOperandKind.r32_reg: case OpCodeOperandKind.r32_rm: case OpCodeOperandKind.r32_or_mem:
                     ins.SetOpKind(i, OpKind.Register); ins.SetOpRegister(i, reg == 1 ? Register.EAX : Register.ECX); break;
+                case OpCodeOperandKind.r64_reg: case OpCodeOperandKind.r64_rm: case OpCodeOperandKind.r64_or_mem:
+                    ins.SetOpKind(i, OpKind.Register); ins.SetOpRegister(i, reg == 1 ? Register.RAX : Register.RCX); break;
                 case OpCodeOperandKind.r16_reg: case OpCodeOperandKind.r16_rm: case OpCodeOperandKind.r16_or_mem:
                     ins.SetOpKind(i, OpKind.Register); ins.SetOpRegister(i, reg == 1 ? Register.AX : Register.CX); break;
                 case OpCodeOperandKind.r8_or_mem:
@@ -80,6 +87,36 @@ public class SseCoverageTests
             adjust: sr => { sr.Cr4 |= ControlRegisters.Cr4Osxsave; return sr; });
         Assert.Equal("", g.Exceptions);
     }
+
+    [Theory]
+    [MemberData(nameof(Forms64))]
+    public void LongModeFormsExecuteWithoutUd(string name)
+    {
+        Instruction ins = Build(Enum.Parse<Code>(name))!.Value;
+        if (ins.Op0Kind == OpKind.Memory || (ins.OpCount > 1 && ins.Op1Kind == OpKind.Memory)) ins.MemoryDisplSize = 4;
+        var writer = new CodeWriterImpl();
+        Encoder.Create(64, writer).Encode(ins, 0x1000);
+        using var g = new Vessel.Cpu.Tests.System.PageTableGuest();
+        g.IdentityMapLarge(0x20_0000);
+        g.Start64(0x1000, 0x1000, a =>
+        {
+            a.mov(AssemblerRegisters.rdi, 0x3000UL);
+            a.mov(AssemblerRegisters.rax, 0x3000UL);
+            a.db(writer.Bytes.ToArray());
+            a.emms();
+            a.hlt();
+        });
+        var sr = g.Vcpu.GetSpecialRegisters();
+        sr.Cr4 |= ControlRegisters.Cr4Osfxsr | ControlRegisters.Cr4Osxmmexcpt | ControlRegisters.Cr4Osxsave;
+        sr.Cr0 |= ControlRegisters.Cr0Mp;
+        g.Vcpu.SetSpecialRegisters(sr);
+        VcpuExit exit = g.Run();
+        Assert.Equal(VcpuExitReason.Halt, exit.Reason);
+        Assert.Equal(0x1000UL + (ulong)TinyGuestLength(writer.Bytes.Count), g.Vcpu.GetRegisters().Rip);
+    }
+
+    /// <summary>RIP after HLT: two 10-byte MOVs, the instruction, EMMS (2 bytes) and HLT (1 byte).</summary>
+    private static int TinyGuestLength(int instructionBytes) => 10 + 10 + instructionBytes + 2 + 1;
 
     private sealed class CodeWriterImpl : CodeWriter
     {
