@@ -121,11 +121,19 @@ internal static class CpuidModel
         eax = ebx = ecx = edx = 0;
         ulong supported = ExtendedFeatures.SupportedXcr0;
         if (supported == 0) return;
-        if (subleaf == 0)
+        switch (subleaf)
         {
-            eax = (uint)supported;
-            edx = (uint)(supported >> 32);
-            ebx = ecx = 512 + 64; // legacy area + header for x87 and SSE
+            case 0:
+                // Supported XCR0 bits; EBX the area size for the enabled components, ECX for all supported ones
+                // (x87 and SSE live in the legacy region, so both are the legacy region plus the header).
+                eax = (uint)supported;
+                edx = (uint)(supported >> 32);
+                ebx = ecx = X86Cpu.XsaveAreaSize;
+                return;
+            case 1:
+                eax = ExtendedFeatures.Leaf0DSub1Eax;
+                ebx = X86Cpu.XsaveAreaSize; // compacted size for XCR0 | IA32_XSS
+                return;
         }
     }
 

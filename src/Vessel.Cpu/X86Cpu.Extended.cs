@@ -8,15 +8,14 @@ namespace Vessel.Cpu;
 /// <summary>Instruction families beyond the integer and system sets (x87, SSE, XSAVE) plug in here.</summary>
 internal sealed partial class X86Cpu
 {
-    /// <summary>Executes an x87/SSE/XSAVE instruction; false if <paramref name="ins"/> is not one (or is an
-    /// MMX form, which is not implemented: the caller raises #UD).</summary>
+    /// <summary>Executes an x87/MMX/SSE/XSAVE instruction; false if <paramref name="ins"/> is not one (the
+    /// caller raises #UD).</summary>
     private bool ExecuteExtended(ref Instruction ins)
     {
-        for (int i = 0; i < ins.OpCount; i++)
-            if (ins.GetOpKind(i) == OpKind.Register && ins.GetOpRegister(i) is >= Register.MM0 and <= Register.MM7) return false;
+        if (IsMmxForm(ref ins)) return TryMmx(ref ins);
         if (ExecuteStateInstruction(ref ins) || ExecuteX87Control(ref ins) || ExecuteX87(ref ins)) return true;
         if (TrySsePackedBinary(ref ins) || TrySsePackedUnary(ref ins) || TrySseMove(ref ins)) return true;
-        return TrySseFloat(ref ins) || TrySseMisc(ref ins);
+        return TrySseFloat(ref ins) || TrySseMisc(ref ins) || TrySse41(ref ins) || TrySseString(ref ins);
     }
 
     private bool ExecuteStateInstruction(ref Instruction ins)

@@ -134,48 +134,63 @@ internal sealed partial class X86Cpu
         _xcr0 = value;
     }
 
+    /// <summary>XSAVE/XSAVEOPT (standard format) and XSAVEC (compacted). Every supported component counts as
+    /// in use (XINUSE = all ones), which the SDM allows; so XSAVEOPT stores what XSAVE stores, and the x87 and
+    /// SSE components sit at their legacy offsets in both formats.</summary>
     private void ExecuteXsave(ref Instruction ins)
     {
         CheckXsave();
         if ((Cr0 & ControlRegisters.Cr0Ts) != 0) FaultNoCode(Vector.NM);
-        bool compact = ins.Mnemonic == Mnemonic.Xsavec;
+        bool compact = ins.Mnemonic is Mnemonic.Xsavec or Mnemonic.Xsavec64;
         bool wide = ins.Code is Code.Xsave64_mem or Code.Xsaveopt64_mem or Code.Xsavec64_mem;
         ulong rfbm = _xcr0 & ((uint)Gpr[0] | (ulong)(uint)Gpr[2] << 32);
-        ulong lin = SseLinear(ref ins, 576, AccessKind.Write, 64);
-        ulong header = ReadLinear(lin + 512, 8, UserAccess);
+        ulong lin = SseLinear(ref ins, XsaveAreaSize, AccessKind.Write, 64);
+        ulong header = compact ? 0 : ReadLinear(lin + 512, 8, UserAccess);
         StoreLegacyRegion(lin, wide, (rfbm & 1) != 0, (rfbm & 6) != 0, (rfbm & 2) != 0);
         if (compact)
         {
             WriteLinear(lin + 512, 8, rfbm, UserAccess);
-            WriteLinear(lin + 520, 8, rfbm | 1UL << 63, UserAccess);
+            WriteLinear(lin + 520, 8, rfbm | XcompBvCompacted, UserAccess);
         }
         else
         {
-            WriteLinear(lin + 512, 8, (header & ~rfbm) | rfbm, UserAccess);
+            WriteLinear(lin + 512, 8, header | rfbm, UserAccess);
         }
     }
 
+    private const ulong XcompBvCompacted = 1UL << 63;
+
+    /// <summary>Legacy region and XSAVE header: the whole area for the x87 and SSE components (CPUID.0xD).</summary>
+    internal const int XsaveAreaSize = 512 + 64;
+
+    /// <summary>XRSTOR of either format (XCOMP_BV bit 63 selects compacted). Components requested (RFBM) but
+    /// absent from XSTATE_BV are put in their initial configuration.</summary>
     private void ExecuteXrstor(ref Instruction ins)
     {
         CheckXsave();
         if ((Cr0 & ControlRegisters.Cr0Ts) != 0) FaultNoCode(Vector.NM);
         bool wide = ins.Code == Code.Xrstor64_mem;
         ulong rfbm = _xcr0 & ((uint)Gpr[0] | (ulong)(uint)Gpr[2] << 32);
-        ulong lin = SseLinear(ref ins, 576, AccessKind.Read, 64);
+        ulong lin = SseLinear(ref ins, XsaveAreaSize, AccessKind.Read, 64);
         ulong xstateBv = ReadLinear(lin + 512, 8, UserAccess);
         ulong xcompBv = ReadLinear(lin + 520, 8, UserAccess);
-        bool compact = (xcompBv >> 63) != 0;
+        bool compact = (xcompBv & XcompBvCompacted) != 0;
         if (compact)
         {
-            if ((xcompBv & ~(1UL << 63) & ~_xcr0) != 0 || (xstateBv & ~xcompBv) != 0) Fault(Vector.GP, 0);
+            // Compacted: XCOMP_BV may name only enabled components, XSTATE_BV only compacted ones, and
+            // header bytes 16-63 are reserved.
+            if ((xcompBv & ~XcompBvCompacted & ~_xcr0) != 0 || (xstateBv & ~xcompBv) != 0) Fault(Vector.GP, 0);
+            for (ulong off = 528; off < 576; off += 8)
+                if (ReadLinear(lin + off, 8, UserAccess) != 0) Fault(Vector.GP, 0);
         }
         else
         {
-            if ((xstateBv & ~_xcr0) != 0 || xcompBv != 0) Fault(Vector.GP, 0);
+            // Standard: XSTATE_BV may name only enabled components; header bytes 8-23 must be zero.
+            if ((xstateBv & ~_xcr0) != 0 || xcompBv != 0 || ReadLinear(lin + 528, 8, UserAccess) != 0) Fault(Vector.GP, 0);
         }
-        for (ulong off = compact ? 528UL : 528UL; off < 576; off += 8)
-            if (ReadLinear(lin + off, 8, UserAccess) != 0) Fault(Vector.GP, 0);
 
+        // The standard form loads MXCSR whenever SSE (or AVX) is requested; the compacted form only when the
+        // SSE component is present, and otherwise initialises it with the XMM registers.
         bool loadMxcsr = compact ? (rfbm & xstateBv & 2) != 0 : (rfbm & 6) != 0;
         uint mxcsr = loadMxcsr ? ReadCheckedMxcsr(lin) : 0x1F80;
         if ((rfbm & 2) != 0)

@@ -11,7 +11,7 @@ internal sealed partial class X86Cpu
     /// <summary>Two-operand packed op: xmm0 = f(xmm0, source); false if the mnemonic is not one.</summary>
     private bool TrySsePackedBinary(ref Instruction ins)
     {
-        Vector128<byte> a, b, r;
+        Vector128<byte> a, b;
         switch (ins.Mnemonic)
         {
             case Mnemonic.Paddb: case Mnemonic.Paddw: case Mnemonic.Paddd: case Mnemonic.Paddq:
@@ -46,7 +46,14 @@ internal sealed partial class X86Cpu
         bool immShift = ins.OpCount == 2 && ins.Op1Kind == OpKind.Immediate8;
         b = immShift ? Vector128.CreateScalar((ulong)ins.Immediate8).AsByte() : ReadXmmOperand(ref ins, 1);
         byte imm = immShift ? ins.Immediate8 : (byte)0;
-        r = ins.Mnemonic switch
+        Xmm0(ref ins) = PackedBinary(ins.Mnemonic, a, b, imm);
+        return true;
+    }
+
+    /// <summary>The 128-bit result of a two-operand packed op (MMX forms reuse it on the low quadword).</summary>
+    private static Vector128<byte> PackedBinary(Mnemonic mnemonic, Vector128<byte> a, Vector128<byte> b, byte imm)
+    {
+        return mnemonic switch
         {
             Mnemonic.Paddb => Sse2.Add(a, b),
             Mnemonic.Paddw => Sse2.Add(a.AsUInt16(), b.AsUInt16()).AsByte(),
@@ -133,8 +140,6 @@ internal sealed partial class X86Cpu
             Mnemonic.Pcmpgtq => Sse42.CompareGreaterThan(a.AsInt64(), b.AsInt64()).AsByte(),
             _ => Sse41.PackUnsignedSaturate(a.AsInt32(), b.AsInt32()).AsByte(), // Packusdw
         };
-        Xmm0(ref ins) = r;
-        return true;
     }
 
     private static Vector128<byte> ByteShift(Vector128<byte> v, byte count, bool left)
@@ -159,8 +164,13 @@ internal sealed partial class X86Cpu
                 return false;
         }
         CheckSse();
-        Vector128<byte> s = ReadXmmOperand(ref ins, 1);
-        Xmm0(ref ins) = ins.Mnemonic switch
+        Xmm0(ref ins) = PackedUnary(ins.Mnemonic, ReadXmmOperand(ref ins, 1));
+        return true;
+    }
+
+    private static Vector128<byte> PackedUnary(Mnemonic mnemonic, Vector128<byte> s)
+    {
+        return mnemonic switch
         {
             Mnemonic.Pabsb => Ssse3.Abs(s.AsSByte()),
             Mnemonic.Pabsw => Ssse3.Abs(s.AsInt16()).AsByte(),
@@ -179,6 +189,5 @@ internal sealed partial class X86Cpu
             Mnemonic.Pmovzxdq => Sse41.ConvertToVector128Int64(s.AsUInt32()).AsByte(),
             _ => Sse41.MinHorizontal(s.AsUInt16()).AsByte(),
         };
-        return true;
     }
 }

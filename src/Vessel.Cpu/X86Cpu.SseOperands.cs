@@ -59,7 +59,8 @@ internal sealed partial class X86Cpu
 
     /// <summary>Instructions whose legacy-SSE m128 operand need not be 16-byte aligned.</summary>
     private static bool UnalignedAllowed(Mnemonic m) => m is Mnemonic.Movups or Mnemonic.Movupd or Mnemonic.Movdqu
-        or Mnemonic.Lddqu or Mnemonic.Pcmpestri or Mnemonic.Pcmpestrm or Mnemonic.Pcmpistri or Mnemonic.Pcmpistrm;
+        or Mnemonic.Lddqu or Mnemonic.Pcmpestri or Mnemonic.Pcmpestrm or Mnemonic.Pcmpistri or Mnemonic.Pcmpistrm
+        or Mnemonic.Pcmpestri64 or Mnemonic.Pcmpestrm64;
 
     /// <summary>Operand <paramref name="n"/> as a 128-bit value: an XMM register, or memory of the operand's
     /// size zero-extended (m128 operands are alignment-checked unless the instruction allows otherwise).</summary>

@@ -238,4 +238,43 @@ internal static class SseArith
         if (IsZero(x, fromDouble)) return Zero(Negative(x, fromDouble), toDouble);
         return RoundPack(Unpack(x, fromDouble), toDouble, mxcsr, ref flags);
     }
+
+    /// <summary>ROUNDxx on one element: rounds to an integral value with rounding control <paramref name="rc"/>
+    /// (0 nearest-even, 1 down, 2 up, 3 toward zero). DAZ applies; PE when the value changes.</summary>
+    public static ulong RoundToIntegral(ulong x, bool dbl, int rc, uint mxcsr, ref uint flags)
+    {
+        if (IsNaN(x, dbl)) { if (IsSNaN(x, dbl)) flags |= FpFlags.Invalid; return Quiet(x, dbl); }
+        if (IsDenormal(x, dbl) && (mxcsr & Daz) != 0) return x & SignBit(dbl);
+        if (IsZero(x, dbl) || IsInf(x, dbl)) return x;
+        int mantBits = dbl ? 52 : 23, bias = dbl ? 1023 : 127;
+        int exp = (int)((x & ~SignBit(dbl)) >> mantBits) - bias;
+        if (exp >= mantBits) return x;
+        bool neg = Negative(x, dbl);
+        ulong one = (ulong)bias << mantBits;
+        if (exp < 0)
+        {
+            flags |= FpFlags.Precision;
+            bool away = rc switch
+            {
+                SoftFloat.RoundNearest => exp == -1 && (x & ((1UL << mantBits) - 1)) != 0, // above one half
+                SoftFloat.RoundDown => neg,
+                SoftFloat.RoundUp => !neg,
+                _ => false,
+            };
+            return (neg ? SignBit(dbl) : 0) | (away ? one : 0);
+        }
+        int fracBits = mantBits - exp;
+        ulong fracMask = (1UL << fracBits) - 1, frac = x & fracMask, kept = x & ~fracMask;
+        if (frac == 0) return x;
+        flags |= FpFlags.Precision;
+        ulong half = 1UL << (fracBits - 1);
+        bool up = rc switch
+        {
+            SoftFloat.RoundNearest => frac > half || (frac == half && (kept >> fracBits & 1) != 0),
+            SoftFloat.RoundDown => neg,
+            SoftFloat.RoundUp => !neg,
+            _ => false,
+        };
+        return up ? kept + (1UL << fracBits) : kept;
+    }
 }

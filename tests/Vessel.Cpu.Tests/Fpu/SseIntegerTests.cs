@@ -35,6 +35,11 @@ public class SseIntegerTests
         (a => a.movshdup(xmm0, xmm1), (x, y) => Sse3.MoveHighAndDuplicate(y.AsSingle()).AsByte(), "movshdup"),
         (a => a.movsldup(xmm0, xmm1), (x, y) => Sse3.MoveLowAndDuplicate(y.AsSingle()).AsByte(), "movsldup"),
         (a => a.pmovsxbw(xmm0, xmm1), (x, y) => Sse41.ConvertToVector128Int16(y.AsSByte()).AsByte(), "pmovsxbw"),
+        (a => a.mpsadbw(xmm0, xmm1, 0), (x, y) => Sse41.MultipleSumAbsoluteDifferences(x, y, 0).AsByte(), "mpsadbw 0"),
+        (a => a.mpsadbw(xmm0, xmm1, 3), (x, y) => Sse41.MultipleSumAbsoluteDifferences(x, y, 3).AsByte(), "mpsadbw 3"),
+        (a => a.mpsadbw(xmm0, xmm1, 5), (x, y) => Sse41.MultipleSumAbsoluteDifferences(x, y, 5).AsByte(), "mpsadbw 5"),
+        (a => a.mpsadbw(xmm0, xmm1, 6), (x, y) => Sse41.MultipleSumAbsoluteDifferences(x, y, 6).AsByte(), "mpsadbw 6"),
+        (a => a.mpsadbw(xmm0, xmm1, 0xFF), (x, y) => Sse41.MultipleSumAbsoluteDifferences(x, y, 0xFF).AsByte(), "mpsadbw FF"),
     };
 
     [Fact]
@@ -74,5 +79,49 @@ public class SseIntegerTests
         Assert.Equal(Vector128.CreateScalar((uint)Sse2.MoveMask(v)).AsByte(), SseGuest.Xmm(s, 3));
         Assert.Equal(v, SseGuest.Xmm(s, 2));
         Assert.Equal(Vector128.CreateScalar(v.AsUInt64().GetElement(1)).AsByte(), SseGuest.Xmm(s, 4));
+    }
+
+    [Fact]
+    public void MaskmovdquStoresOnlyTheSelectedBytesAtEdi()
+    {
+        using var g = new SseGuest();
+        var background = Enumerable.Repeat((byte)0xEE, 16).ToArray();
+        g.Memory.Write(SseGuest.DataAddress + 3, background);
+        var data = Vector128.Create((byte)1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16);
+        var mask = Vector128.Create((byte)0x80, 0, 0xFF, 0x7F, 0, 0x81, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xC0);
+        g.Run(a => { a.mov(edi, (uint)SseGuest.DataAddress + 3); a.maskmovdqu(xmm0, xmm1); }, new[] { data, mask });
+        var got = new byte[16];
+        g.Memory.Read(SseGuest.DataAddress + 3, got);
+        var expected = new byte[16];
+        for (int i = 0; i < 16; i++) expected[i] = (mask.GetElement(i) & 0x80) != 0 ? data.GetElement(i) : (byte)0xEE;
+        Assert.Equal(expected, got);
+    }
+
+    [Fact]
+    public void Sse41MemoryFormsLoadTheirOperandSizeAndCheckAlignment()
+    {
+        using var g = new SseGuest();
+        var bytes = new byte[32];
+        BitConverter.TryWriteBytes(bytes.AsSpan(4), 2.5f);
+        BitConverter.TryWriteBytes(bytes.AsSpan(16), 7.75);
+        BitConverter.TryWriteBytes(bytes.AsSpan(24), -1.5);
+        g.Memory.Write(SseGuest.DataAddress, bytes);
+        var s = g.Run(a =>
+        {
+            a.roundss(xmm2, __dword_ptr[SseGuest.DataAddress + 4], 0);           // m32 needs no alignment
+            a.roundpd(xmm3, __xmmword_ptr[SseGuest.DataAddress + 16], 1);        // floor
+            a.insertps(xmm4, __dword_ptr[SseGuest.DataAddress + 4], 0x20);      // to lane 2
+            a.extractps(__dword_ptr[SseGuest.DataAddress + 0x40], xmm4, 2);
+        }, new Vector128<byte>[16]);
+        Assert.Equal("", g.Exceptions);
+        Assert.Equal(2.0f, SseGuest.Xmm(s, 2).AsSingle().GetElement(0));
+        Assert.Equal(Vector128.Create(7.0, -2.0), SseGuest.Xmm(s, 3).AsDouble());
+        Assert.Equal(Vector128.Create(0f, 0f, 2.5f, 0f), SseGuest.Xmm(s, 4).AsSingle());
+        var out4 = new byte[4];
+        g.Memory.Read(SseGuest.DataAddress + 0x40, out4);
+        Assert.Equal(2.5f, BitConverter.ToSingle(out4));
+        using var g2 = new SseGuest();
+        g2.Run(a => a.roundps(xmm2, __xmmword_ptr[SseGuest.DataAddress + 4], 0), new Vector128<byte>[16], realMode: true);
+        Assert.Equal(((char)('A' + Vector.GP)).ToString(), g2.Exceptions);
     }
 }

@@ -172,4 +172,136 @@ public class SseStateTests
         Assert.Equal(s.Xmm, r.Xmm);
         for (int i = 0; i < 8; i++) Assert.Equal(s.Fpr.AsSpan(i * 16, 10).ToArray(), r.Fpr.AsSpan(i * 16, 10).ToArray());
     }
+
+    private static SpecialRegisters WithOsxsave(SpecialRegisters sr)
+    {
+        sr.Cr4 |= ControlRegisters.Cr4Osxsave;
+        return sr;
+    }
+
+    [Fact]
+    public void XsavecWritesTheCompactedHeaderAndXrstorReadsThatFormat()
+    {
+        using var g = new SseGuest();
+        var xmm = Pattern();
+        var s = g.Run(a =>
+        {
+            a.xor(ecx, ecx); a.mov(eax, 3); a.xor(edx, edx); a.xsetbv();
+            a.mov(eax, 2);                         // RFBM = SSE only
+            a.xsavec(__[SseGuest.DataAddress]);
+            a.pxor(xmm5, xmm5);
+            a.mov(__dword_ptr[0x2000], 0x9F80);
+            a.ldmxcsr(__dword_ptr[0x2000]);
+            a.mov(eax, 3);
+            a.xrstor(__[SseGuest.DataAddress]);
+        }, xmm, mxcsr: 0x3F80, realMode: true, adjust: WithOsxsave);
+        Assert.Equal("", g.Exceptions);
+        var img = new byte[576];
+        g.Memory.Read(SseGuest.DataAddress, img);
+        Assert.Equal(2UL, BitConverter.ToUInt64(img, 512));                  // XSTATE_BV
+        Assert.Equal(0x8000_0000_0000_0002UL, BitConverter.ToUInt64(img, 520)); // XCOMP_BV
+        Assert.Equal(0x3F80u, BitConverter.ToUInt32(img, 24));
+        Assert.Equal(xmm[5], Vector128.Create(img.AsSpan(160 + 5 * 16, 16)));
+        Assert.Equal(0, BitConverter.ToUInt16(img, 0));                       // x87 not requested: not written
+        Assert.Equal(xmm[5], SseGuest.Xmm(s, 5));
+        Assert.Equal(0x3F80u, s.Mxcsr);
+    }
+
+    [Fact]
+    public void XsaveoptStoresLikeXsaveAndKeepsHeaderBitsOutsideTheRequest()
+    {
+        using var g = new SseGuest();
+        var xmm = Pattern();
+        g.Memory.Write(SseGuest.DataAddress + 512, BitConverter.GetBytes(2UL));
+        g.Run(a =>
+        {
+            a.xor(ecx, ecx); a.mov(eax, 3); a.xor(edx, edx); a.xsetbv();
+            a.mov(eax, 1);
+            a.xsaveopt(__[SseGuest.DataAddress]);
+        }, xmm, realMode: true, adjust: WithOsxsave);
+        Assert.Equal("", g.Exceptions);
+        var img = new byte[576];
+        g.Memory.Read(SseGuest.DataAddress, img);
+        Assert.Equal(3UL, BitConverter.ToUInt64(img, 512));
+        Assert.Equal(0x37F, BitConverter.ToUInt16(img, 0));
+        Assert.Equal(0u, BitConverter.ToUInt32(img, 24));                    // MXCSR belongs to SSE: not requested
+        Assert.Equal(Vector128<byte>.Zero, Vector128.Create(img.AsSpan(160, 16)));
+    }
+
+    /// <summary>Header (XSTATE_BV, XCOMP_BV, offset of a stray non-zero qword or 0) and whether XRSTOR faults.</summary>
+    public static TheoryData<ulong, ulong, int, bool> Headers() => new()
+    {
+        { 3, 0, 0, false },
+        { 3, 1, 0, true },                                   // standard form: XCOMP_BV must be zero
+        { 3, 0, 528, true },                                 // standard form: bytes 16-23 reserved
+        { 3, 0, 536, false },                                // standard form ignores bytes 24-63
+        { 7, 0, 0, true },                                   // XSTATE_BV names a component outside XCR0
+        { 3, 0x8000_0000_0000_0003, 0, false },
+        { 3, 0x8000_0000_0000_0001, 0, true },               // compacted: XSTATE_BV outside XCOMP_BV
+        { 1, 0x8000_0000_0000_0005, 0, true },               // compacted: XCOMP_BV outside XCR0
+        { 3, 0x8000_0000_0000_0003, 560, true },             // compacted: bytes 16-63 reserved
+    };
+
+    [Theory]
+    [MemberData(nameof(Headers))]
+    public void XrstorChecksTheHeader(ulong xstateBv, ulong xcompBv, int strayAt, bool faults)
+    {
+        using var g = new SseGuest();
+        var hdr = new byte[64];
+        BitConverter.TryWriteBytes(hdr.AsSpan(0), xstateBv);
+        BitConverter.TryWriteBytes(hdr.AsSpan(8), xcompBv);
+        if (strayAt != 0) hdr[strayAt - 512] = 1;
+        g.Memory.Write(SseGuest.DataAddress + 512, hdr);
+        g.Memory.Write(SseGuest.DataAddress + 24, BitConverter.GetBytes(0x1F80u));
+        g.Run(a =>
+        {
+            a.xor(ecx, ecx); a.mov(eax, 3); a.xor(edx, edx); a.xsetbv();
+            a.xrstor(__[SseGuest.DataAddress]);
+        }, Pattern(), realMode: true, adjust: WithOsxsave);
+        Assert.Equal(faults ? ((char)Vec(Vector.GP)).ToString() : "", g.Exceptions);
+    }
+
+    [Fact]
+    public void XcrOtherThanXcr0AndXcr0WithoutX87RaiseGp()
+    {
+        using var g1 = new SseGuest();
+        g1.Run(a => { a.mov(ecx, 1); a.xgetbv(); }, Pattern(), realMode: true, adjust: WithOsxsave);
+        Assert.Equal(((char)Vec(Vector.GP)).ToString(), g1.Exceptions);
+        using var g2 = new SseGuest();
+        g2.Run(a => { a.xor(ecx, ecx); a.mov(eax, 2); a.xor(edx, edx); a.xsetbv(); }, Pattern(), realMode: true, adjust: WithOsxsave);
+        Assert.Equal(((char)Vec(Vector.GP)).ToString(), g2.Exceptions);
+        using var g3 = new SseGuest();
+        g3.Run(a => { a.xor(ecx, ecx); a.xgetbv(); }, Pattern(), realMode: true);
+        Assert.Equal(((char)Vec(Vector.UD)).ToString(), g3.Exceptions);
+        using var g4 = new SseGuest();
+        g4.Run(a => { a.mov(eax, 3); a.xor(edx, edx); a.xsave(__[SseGuest.DataAddress]); }, Pattern(), realMode: true,
+            adjust: sr => { sr = WithOsxsave(sr); sr.Cr0 |= ControlRegisters.Cr0Ts; return sr; });
+        Assert.Equal(((char)Vec(Vector.NM)).ToString(), g4.Exceptions);
+    }
+
+    [Fact]
+    public void CpuidDescribesXsaveAndMirrorsOsxsave()
+    {
+        using var g = new SseGuest();
+        Action<Assembler> body = a =>
+        {
+            a.mov(eax, 1); a.cpuid(); a.mov(__dword_ptr[0x2000], ecx);
+            a.mov(eax, 0xD); a.xor(ecx, ecx); a.cpuid();
+            a.mov(__dword_ptr[0x2004], eax); a.mov(__dword_ptr[0x2008], ebx); a.mov(__dword_ptr[0x200C], ecx); a.mov(__dword_ptr[0x2010], edx);
+            a.mov(eax, 0xD); a.mov(ecx, 1); a.cpuid();
+            a.mov(__dword_ptr[0x2014], eax); a.mov(__dword_ptr[0x2018], ebx);
+        };
+        g.Run(body, Pattern(), realMode: true, adjust: WithOsxsave);
+        var b = new byte[0x1C];
+        g.Memory.Read(0x2000, b);
+        uint leaf1Ecx = BitConverter.ToUInt32(b, 0);
+        Assert.Equal(1u << 26 | 1u << 27 | 1u << 19 | 1u << 20, leaf1Ecx & (1u << 26 | 1u << 27 | 1u << 19 | 1u << 20));
+        Assert.Equal((3u, 576u, 576u, 0u), (BitConverter.ToUInt32(b, 4), BitConverter.ToUInt32(b, 8), BitConverter.ToUInt32(b, 12), BitConverter.ToUInt32(b, 16)));
+        Assert.Equal(3u, BitConverter.ToUInt32(b, 0x14) & 0xF);
+        Assert.Equal(576u, BitConverter.ToUInt32(b, 0x18));
+        using var g2 = new SseGuest();
+        g2.Run(body, Pattern(), realMode: true);
+        g2.Memory.Read(0x2000, b);
+        Assert.Equal(1u << 26, BitConverter.ToUInt32(b, 0) & (1u << 26 | 1u << 27));
+    }
 }

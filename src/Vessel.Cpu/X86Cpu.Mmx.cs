@@ -1,0 +1,253 @@
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using Iced.Intel;
+using Vessel.Cpu.Fpu;
+using Vessel.Hypervisor;
+
+namespace Vessel.Cpu;
+
+/// <summary>MMX: the 64-bit packed-integer forms on MM0-MM7, which alias the mantissas of the x87 physical
+/// registers R0-R7. Every MMX instruction empties nothing but makes the whole stack valid with TOP = 0; a
+/// write also sets the register's sign/exponent field to all ones; EMMS marks every register empty. The
+/// arithmetic reuses the 128-bit SSE forms on the low quadword.</summary>
+internal sealed partial class X86Cpu
+{
+    private static bool HasMmxRegister(ref Instruction ins)
+    {
+        for (int i = 0; i < ins.OpCount; i++)
+            if (ins.GetOpKind(i) == OpKind.Register && ins.GetOpRegister(i) is >= Register.MM0 and <= Register.MM7) return true;
+        return false;
+    }
+
+    /// <summary>EMMS, any form with an MM register, and the MMX-SSE conversions (also with a memory operand).</summary>
+    private static bool IsMmxForm(ref Instruction ins) => ins.Mnemonic is Mnemonic.Emms or Mnemonic.Cvtpi2ps or Mnemonic.Cvtpi2pd
+        or Mnemonic.Cvtps2pi or Mnemonic.Cvttps2pi or Mnemonic.Cvtpd2pi or Mnemonic.Cvttpd2pi || HasMmxRegister(ref ins);
+
+    /// <summary>#UD with CR0.EM, #NM with CR0.TS, #MF for a pending unmasked x87 exception (CR0.NE).</summary>
+    private void CheckMmx()
+    {
+        if ((Cr0 & ControlRegisters.Cr0Em) != 0) FaultNoCode(Vector.UD);
+        if ((Cr0 & ControlRegisters.Cr0Ts) != 0) FaultNoCode(Vector.NM);
+        if ((_fsw & 0x80) != 0 && (Cr0 & ControlRegisters.Cr0Ne) != 0) FaultNoCode(Vector.MF);
+    }
+
+    /// <summary>The x87-to-MMX transition: TOP = 0 and every tag valid.</summary>
+    private void EnterMmx()
+    {
+        _fsw &= unchecked((ushort)~0x3800);
+        _ftw = 0xFF;
+    }
+
+    private static int MmIndex(Register r) => r - Register.MM0;
+
+    private void WriteMm(Register r, ulong v)
+    {
+        int i = MmIndex(r);
+        _fpMant[i] = v;
+        _fpExp[i] = 0xFFFF;
+    }
+
+    /// <summary>Operand <paramref name="n"/> as 64 bits: an MM register, a GPR, or memory of the operand's size.</summary>
+    private ulong ReadMmOperand(ref Instruction ins, int n)
+    {
+        if (ins.GetOpKind(n) == OpKind.Register)
+        {
+            Register r = ins.GetOpRegister(n);
+            return r is >= Register.MM0 and <= Register.MM7 ? _fpMant[MmIndex(r)] : ReadGpr(r);
+        }
+        return ReadMemoryOperand(ref ins, MemorySizeOf(ref ins));
+    }
+
+    /// <summary>EMMS and the MMX-register forms; false if <paramref name="ins"/> is neither.</summary>
+    private bool TryMmx(ref Instruction ins)
+    {
+        if (ins.Mnemonic == Mnemonic.Emms)
+        {
+            CheckMmx();
+            _ftw = 0;
+            return true;
+        }
+        if (ins.Mnemonic is Mnemonic.Cvtpi2ps or Mnemonic.Cvtpi2pd or Mnemonic.Cvtps2pi or Mnemonic.Cvttps2pi
+            or Mnemonic.Cvtpd2pi or Mnemonic.Cvttpd2pi)
+        {
+            MmxConvert(ref ins);
+            return true;
+        }
+        switch (ins.Mnemonic)
+        {
+            case Mnemonic.Movd: case Mnemonic.Movq: case Mnemonic.Movntq:
+            {
+                CheckMmx();
+                ulong v = ReadMmOperand(ref ins, 1);
+                if (ins.Mnemonic == Mnemonic.Movd) v = (uint)v;
+                EnterMmx();
+                if (ins.Op0Kind == OpKind.Memory) WriteMemoryOperand(ref ins, ins.Mnemonic == Mnemonic.Movd ? 4 : 8, v);
+                else if (ins.Op0Register is >= Register.MM0 and <= Register.MM7) WriteMm(ins.Op0Register, v);
+                else WriteGpr(ins.Op0Register, v);
+                return true;
+            }
+            case Mnemonic.Movq2dq:
+                CheckSse(); CheckMmx(); EnterMmx();
+                Xmm0(ref ins) = Vector128.CreateScalar(_fpMant[MmIndex(ins.Op1Register)]).AsByte();
+                return true;
+            case Mnemonic.Movdq2q:
+                CheckSse(); CheckMmx(); EnterMmx();
+                WriteMm(ins.Op0Register, _xmm[XmmIndex(ins.Op1Register)].AsUInt64().GetElement(0));
+                return true;
+            case Mnemonic.Pmovmskb:
+                CheckMmx(); EnterMmx();
+                WriteGpr(ins.Op0Register, (uint)Sse2.MoveMask(Vector128.CreateScalar(_fpMant[MmIndex(ins.Op1Register)]).AsByte()) & 0xFF);
+                return true;
+            case Mnemonic.Pextrw:
+                CheckMmx(); EnterMmx();
+                WriteGpr(ins.Op0Register, (ushort)(_fpMant[MmIndex(ins.Op1Register)] >> (16 * (ins.Immediate8 & 3))));
+                return true;
+            case Mnemonic.Pinsrw:
+            {
+                CheckMmx();
+                ulong w = (ushort)ReadMmOperand(ref ins, 1);
+                EnterMmx();
+                int shift = 16 * (ins.Immediate8 & 3);
+                ulong d = _fpMant[MmIndex(ins.Op0Register)];
+                WriteMm(ins.Op0Register, (d & ~(0xFFFFUL << shift)) | w << shift);
+                return true;
+            }
+            case Mnemonic.Pshufw:
+            {
+                CheckMmx();
+                ulong s = ReadMmOperand(ref ins, 1), r = 0;
+                EnterMmx();
+                int imm = ins.Immediate8;
+                for (int i = 0; i < 4; i++) r |= ((s >> (16 * ((imm >> (2 * i)) & 3))) & 0xFFFF) << (16 * i);
+                WriteMm(ins.Op0Register, r);
+                return true;
+            }
+            case Mnemonic.Palignr:
+            {
+                CheckMmx();
+                ulong s = ReadMmOperand(ref ins, 1);
+                EnterMmx();
+                int n = ins.Immediate8;
+                UInt128 both = new(_fpMant[MmIndex(ins.Op0Register)], s);
+                WriteMm(ins.Op0Register, n >= 16 ? 0 : (ulong)(both >> (8 * n)));
+                return true;
+            }
+            case Mnemonic.Maskmovq:
+            {
+                CheckMmx(); EnterMmx();
+                ulong v = _fpMant[MmIndex(ins.Op1Register)], mask = _fpMant[MmIndex(ins.Op2Register)];
+                int seg = SegmentIndex(ins.MemorySegment);
+                ulong addrMask = ins.Op0Kind switch { OpKind.MemorySegRDI => ulong.MaxValue, OpKind.MemorySegEDI => 0xFFFF_FFFFUL, _ => 0xFFFFUL };
+                for (int i = 0; i < 8; i++)
+                {
+                    if ((mask >> (8 * i + 7) & 1) == 0) continue;
+                    ulong lin = SegmentedLinear(seg, (Gpr[7] + (ulong)i) & addrMask, 1, AccessKind.Write);
+                    WriteLinear(lin, 1, (byte)(v >> (8 * i)), UserAccess);
+                }
+                return true;
+            }
+            case Mnemonic.Pabsb: case Mnemonic.Pabsw: case Mnemonic.Pabsd:
+            {
+                CheckMmx();
+                ulong s = ReadMmOperand(ref ins, 1);
+                EnterMmx();
+                WriteMm(ins.Op0Register, PackedUnary(ins.Mnemonic, Vector128.CreateScalar(s).AsByte()).AsUInt64().GetElement(0));
+                return true;
+            }
+        }
+        return MmxBinary(ref ins);
+    }
+
+    private bool MmxBinary(ref Instruction ins)
+    {
+        Mnemonic m = ins.Mnemonic;
+        switch (m)
+        {
+            case Mnemonic.Packsswb: case Mnemonic.Packssdw: case Mnemonic.Packuswb:
+            case Mnemonic.Phaddw: case Mnemonic.Phaddd: case Mnemonic.Phaddsw:
+            case Mnemonic.Phsubw: case Mnemonic.Phsubd: case Mnemonic.Phsubsw:
+            case Mnemonic.Punpckhbw: case Mnemonic.Punpckhwd: case Mnemonic.Punpckhdq: case Mnemonic.Pshufb:
+            case Mnemonic.Paddb: case Mnemonic.Paddw: case Mnemonic.Paddd: case Mnemonic.Paddq:
+            case Mnemonic.Paddsb: case Mnemonic.Paddsw: case Mnemonic.Paddusb: case Mnemonic.Paddusw:
+            case Mnemonic.Psubb: case Mnemonic.Psubw: case Mnemonic.Psubd: case Mnemonic.Psubq:
+            case Mnemonic.Psubsb: case Mnemonic.Psubsw: case Mnemonic.Psubusb: case Mnemonic.Psubusw:
+            case Mnemonic.Pmullw: case Mnemonic.Pmulhw: case Mnemonic.Pmulhuw: case Mnemonic.Pmuludq: case Mnemonic.Pmaddwd:
+            case Mnemonic.Pavgb: case Mnemonic.Pavgw: case Mnemonic.Pminub: case Mnemonic.Pmaxub: case Mnemonic.Pminsw: case Mnemonic.Pmaxsw:
+            case Mnemonic.Psadbw: case Mnemonic.Pcmpeqb: case Mnemonic.Pcmpeqw: case Mnemonic.Pcmpeqd:
+            case Mnemonic.Pcmpgtb: case Mnemonic.Pcmpgtw: case Mnemonic.Pcmpgtd:
+            case Mnemonic.Pand: case Mnemonic.Pandn: case Mnemonic.Por: case Mnemonic.Pxor:
+            case Mnemonic.Punpcklbw: case Mnemonic.Punpcklwd: case Mnemonic.Punpckldq:
+            case Mnemonic.Psllw: case Mnemonic.Pslld: case Mnemonic.Psllq: case Mnemonic.Psrlw: case Mnemonic.Psrld: case Mnemonic.Psrlq:
+            case Mnemonic.Psraw: case Mnemonic.Psrad:
+            case Mnemonic.Pmaddubsw: case Mnemonic.Pmulhrsw: case Mnemonic.Psignb: case Mnemonic.Psignw: case Mnemonic.Psignd:
+                break;
+            default:
+                return false;
+        }
+        CheckMmx();
+        bool immShift = ins.OpCount == 2 && ins.Op1Kind == OpKind.Immediate8;
+        ulong a = _fpMant[MmIndex(ins.Op0Register)];
+        ulong b = immShift ? ins.Immediate8 : ReadMmOperand(ref ins, 1);
+        EnterMmx();
+        Vector128<byte> va = Vector128.CreateScalar(a).AsByte(), vb = Vector128.CreateScalar(b).AsByte();
+        ulong r;
+        switch (m)
+        {
+            // Pairwise forms: with both operands side by side, the 128-bit form's low half is the MMX result.
+            case Mnemonic.Packsswb: case Mnemonic.Packssdw: case Mnemonic.Packuswb:
+            case Mnemonic.Phaddw: case Mnemonic.Phaddd: case Mnemonic.Phaddsw:
+            case Mnemonic.Phsubw: case Mnemonic.Phsubd: case Mnemonic.Phsubsw:
+            {
+                Vector128<byte> both = Vector128.Create(a, b).AsByte();
+                r = PackedBinary(m, both, both, 0).AsUInt64().GetElement(0);
+                break;
+            }
+            // Interleaving the high halves of 64-bit operands is the upper half of interleaving their low halves.
+            case Mnemonic.Punpckhbw: r = PackedBinary(Mnemonic.Punpcklbw, va, vb, 0).AsUInt64().GetElement(1); break;
+            case Mnemonic.Punpckhwd: r = PackedBinary(Mnemonic.Punpcklwd, va, vb, 0).AsUInt64().GetElement(1); break;
+            case Mnemonic.Punpckhdq: r = PackedBinary(Mnemonic.Punpckldq, va, vb, 0).AsUInt64().GetElement(1); break;
+            // PSHUFB on MM uses index bits 2:0: with the source duplicated, bit 3 selects the same byte.
+            case Mnemonic.Pshufb: r = PackedBinary(m, Vector128.Create(a, a).AsByte(), vb, 0).AsUInt64().GetElement(0); break;
+            default: r = PackedBinary(m, va, vb, immShift ? (byte)b : (byte)0).AsUInt64().GetElement(0); break;
+        }
+        WriteMm(ins.Op0Register, r);
+        return true;
+    }
+
+    /// <summary>CVTPI2PS/CVTPI2PD (two int32 from MM or m64), CVT(T)PS2PI and CVT(T)PD2PI (to MM). A memory
+    /// source makes no x87 transition.</summary>
+    private void MmxConvert(ref Instruction ins)
+    {
+        CheckSse();
+        bool mmSource = ins.Op1Kind == OpKind.Register && ins.Op1Register is >= Register.MM0 and <= Register.MM7;
+        bool toMm = ins.Op0Register is >= Register.MM0 and <= Register.MM7;
+        if (mmSource || toMm) CheckMmx();
+        uint flags = 0;
+        switch (ins.Mnemonic)
+        {
+            case Mnemonic.Cvtpi2ps: case Mnemonic.Cvtpi2pd:
+            {
+                ulong s = ReadMmOperand(ref ins, 1);
+                bool dbl = ins.Mnemonic == Mnemonic.Cvtpi2pd;
+                Vector128<byte> r = dbl ? Vector128<byte>.Zero : Xmm0(ref ins);
+                for (int i = 0; i < 2; i++) r = WithLane(r, i, SseArith.FromInteger((int)(uint)(s >> (32 * i)), dbl, _mxcsr, ref flags), dbl);
+                CommitSimdFlags(flags);
+                if (mmSource) EnterMmx();
+                Xmm0(ref ins) = r;
+                return;
+            }
+            default:
+            {
+                bool dbl = ins.Mnemonic is Mnemonic.Cvtpd2pi or Mnemonic.Cvttpd2pi;
+                bool truncate = ins.Mnemonic is Mnemonic.Cvttps2pi or Mnemonic.Cvttpd2pi;
+                Vector128<byte> s = ReadXmmOperand(ref ins, 1);
+                ulong r = 0;
+                for (int i = 0; i < 2; i++) r |= SseArith.ToInteger(Lane(s, i, dbl), dbl, truncate, false, _mxcsr, ref flags) << (32 * i);
+                CommitSimdFlags(flags);
+                EnterMmx();
+                WriteMm(ins.Op0Register, r);
+                return;
+            }
+        }
+    }
+}
