@@ -82,7 +82,12 @@ internal sealed partial class VcpuThread
                     return;
             }
         }
+        // Stopped from outside (a signal, Ctrl-A x, another vCPU): where this vCPU was helps find a hung guest.
+        if (_logger.IsEnabled(LogLevel.Debug)) LogStoppedState(_logger, _vcpu.Id, VcpuStateDump.Describe(_vcpu));
     }
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "vCPU {Id} stopped; its state:\n{State}")]
+    private static partial void LogStoppedState(ILogger logger, int id, string state);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "vCPU {Id} failed")]
     private static partial void LogCrash(ILogger logger, int id, Exception exception);

@@ -5,13 +5,13 @@ namespace Vessel.Cli.Tests;
 public class LegacyFirmwareTests
 {
     [Fact]
-    public void RealModeHaltIsWokenByTheTimerThroughVector8()
+    public async Task RealModeHaltIsWokenByTheTimerThroughVector8()
     {
         using var kernel = CliRunner.File(BootSectors.TimerWakesHalt());
         // Without the firmware's timer the guest halts for ever: bound the wait so that shows as a failure.
         var run = Task.Run(() => CliRunner.Run("run", "--kernel", kernel.Path, "--backend", "emu", "--memory", "16M"));
-        Assert.True(run.Wait(TimeSpan.FromMinutes(2)), "the halted guest was never woken");
-        CliResult result = run.Result;
+        Assert.True(await Task.WhenAny(run, Task.Delay(TimeSpan.FromMinutes(2))) == run, "the halted guest was never woken");
+        CliResult result = await run;
         Assert.Equal("", result.Stderr);
         Assert.Equal("T", result.Stdout);
         Assert.Equal(3, result.ExitCode);
