@@ -32,7 +32,7 @@ internal sealed partial class X86Cpu
             ea = AddressSize(ref ins) switch { 2 => (ushort)ea, 4 => (uint)ea, _ => ea };
             linear = SegmentedLinear(SegmentIndex(ins.MemorySegment), ea, size,
                 m == Mnemonic.Bt ? AccessKind.Read : AccessKind.Write);
-            value = ReadLinear(linear, size, UserAccess);
+            value = m == Mnemonic.Bt ? ReadLinear(linear, size, UserAccess) : ReadRmw(linear, size);
         }
         else
         {
@@ -48,7 +48,7 @@ internal sealed partial class X86Cpu
             Mnemonic.Btr => value & ~(1UL << bit),
             _ => value ^ (1UL << bit),
         };
-        if (memory) WriteLinear(linear, size, result, UserAccess);
+        if (memory) WriteRmw(linear, size, result);
         else WriteGpr(ins.Op0Register, result);
     }
 

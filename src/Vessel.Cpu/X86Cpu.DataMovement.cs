@@ -56,14 +56,16 @@ internal sealed partial class X86Cpu
         if (ins.Op0Kind == OpKind.Memory || ins.Op1Kind == OpKind.Memory)
         {
             // XCHG with memory is always locked.
-            lock (_vm.AtomicLock)
+            if (_atomicState == AtomicState.Off)
             {
-                Register reg = ins.Op0Kind == OpKind.Register ? ins.Op0Register : ins.Op1Register;
-                ulong linear = SegmentedLinear(SegmentIndex(ins.MemorySegment), EffectiveAddress(ref ins), size, AccessKind.Write);
-                ulong m = ReadLinear(linear, size, UserAccess);
-                WriteLinear(linear, size, ReadGpr(reg), UserAccess);
-                WriteGpr(reg, m);
+                ExecuteAtomically(ref ins);
+                return;
             }
+            Register reg = ins.Op0Kind == OpKind.Register ? ins.Op0Register : ins.Op1Register;
+            ulong linear = SegmentedLinear(SegmentIndex(ins.MemorySegment), EffectiveAddress(ref ins), size, AccessKind.Write);
+            ulong m = ReadRmw(linear, size);
+            WriteRmw(linear, size, ReadGpr(reg));
+            WriteGpr(reg, m);
             return;
         }
         ulong a = ReadGpr(ins.Op0Register), b = ReadGpr(ins.Op1Register);
@@ -107,18 +109,25 @@ internal sealed partial class X86Cpu
         ulong ea = EffectiveAddress(ref ins);
         ulong linear = SegmentedLinear(SegmentIndex(ins.MemorySegment), ea, half * 2, AccessKind.Write);
         if (wide && (linear & 15) != 0) Fault(Vector.GP, 0);
-        ulong lo = ReadLinear(linear, half, UserAccess), hi = ReadLinear(linear + (ulong)half, half, UserAccess);
-        ulong mask = SizeMask(half);
-        bool equal = lo == (Gpr[0] & mask) && hi == (Gpr[2] & mask);
-        if (equal)
+        ulong lo, hi;
+        if (wide)
         {
-            WriteLinear(linear, half, Gpr[3], UserAccess);
-            WriteLinear(linear + (ulong)half, half, Gpr[1], UserAccess);
+            (lo, hi) = Read16Rmw(linear);
         }
         else
         {
-            WriteLinear(linear, half, lo, UserAccess);
-            WriteLinear(linear + (ulong)half, half, hi, UserAccess);
+            ulong both = ReadRmw(linear, 8);
+            lo = (uint)both;
+            hi = both >> 32;
+        }
+        ulong mask = SizeMask(half);
+        bool equal = lo == (Gpr[0] & mask) && hi == (Gpr[2] & mask);
+        // The destination is written either way (with its own value on a mismatch), as hardware does.
+        ulong newLo = equal ? Gpr[3] & mask : lo, newHi = equal ? Gpr[1] & mask : hi;
+        if (wide) Write16Rmw(linear, newLo, newHi);
+        else WriteRmw(linear, 8, newLo | (newHi << 32));
+        if (!equal)
+        {
             WriteGprSized(0, half, lo);
             WriteGprSized(2, half, hi);
         }

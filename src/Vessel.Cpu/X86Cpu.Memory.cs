@@ -174,12 +174,17 @@ internal sealed unsafe partial class X86Cpu
             WriteHost(page + (phys & 0xFFF), size, value);
             return;
         }
+        FillWriteTlb(linear, phys, page, user);
+        WriteHost(page + (phys & 0xFFF), size, value);
+    }
+
+    private void FillWriteTlb(ulong linear, ulong phys, byte* page, bool user)
+    {
         ref TlbEntry e = ref _tlbWrite.E[(linear >> 12) & (Tlb.Entries - 1)];
         e.Tag = (linear & ~0xFFFUL) | (user ? 1UL : 0);
         e.Delta = (long)page - (long)(linear & ~0xFFFUL);
         e.PhysicalPage = phys & ~0xFFFUL;
         NoteTlbFill(_tlbWrite, ref e);
-        WriteHost(page + (phys & 0xFFF), size, value);
     }
 
     private static ulong ReadHost(byte* p, int size) => size switch

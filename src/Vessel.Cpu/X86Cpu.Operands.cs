@@ -78,8 +78,7 @@ internal sealed partial class X86Cpu
     {
         if (ins.Op0Kind == OpKind.Register) return ReadGpr(ins.Op0Register);
         _rmwLinear = SegmentedLinear(SegmentIndex(ins.MemorySegment), EffectiveAddress(ref ins), size, AccessKind.Write);
-        ProbeWritable(_rmwLinear, size);
-        return ReadLinear(_rmwLinear, size, UserAccess);
+        return ReadRmw(_rmwLinear, size);
     }
 
     /// <summary>Raises the fault a write of <paramref name="size"/> bytes at <paramref name="linear"/> would
@@ -97,6 +96,6 @@ internal sealed partial class X86Cpu
     private void WriteModifyTarget(ref Instruction ins, int size, ulong value)
     {
         if (ins.Op0Kind == OpKind.Register) WriteGpr(ins.Op0Register, value);
-        else WriteLinear(_rmwLinear, size, value, UserAccess);
+        else WriteRmw(_rmwLinear, size, value);
     }
 }
