@@ -56,7 +56,13 @@ internal sealed unsafe partial class X86Cpu
             if (!_hasCompletedRead)
             {
                 long now = System.Diagnostics.Stopwatch.GetTimestamp();
-                if (now >= _nextPoll) _nextPoll = _vm.Platform.Poll(this, now);
+                if (now >= _nextPoll)
+                {
+                    Prof(ProfileMode.Poll);
+                    if (EmuProfiler.Enabled) Counters.Polls++;
+                    _nextPoll = _vm.Platform.Poll(this, now);
+                    Prof(ProfileMode.Loop);
+                }
                 try
                 {
                     if (DeliverPendingInterrupt()) _halted = false;
@@ -118,6 +124,7 @@ internal sealed unsafe partial class X86Cpu
             if (_endBlock || _hasPendingExit || --budget == 0 || _kickRequested) return;
             DecodedBlock? next = LinkedSuccessor(block);
             if (next == null) return;
+            if (EmuProfiler.Enabled) Counters.ChainFollowed++;
             block = next;
         }
     }
@@ -125,6 +132,7 @@ internal sealed unsafe partial class X86Cpu
     private void RunBlockBody(DecodedBlock block)
     {
         bool singleStep = (_rflags & Hypervisor.RflagsBits.Tf) != 0;
+        if (EmuProfiler.Enabled) Counters.BlocksRun++;
         if (!_interruptShadow && !singleStep && TryRunCompiled(block)) return;
         Instruction[] instructions = block.Instructions;
         FastOp[] fastOps = block.FastOps;
@@ -146,10 +154,16 @@ internal sealed unsafe partial class X86Cpu
             ref Instruction ins = ref instructions[i];
             _instructionStart = Rip;
             Rip = ins.NextIP & _ipMask;
+            if (EmuProfiler.Enabled)
+            {
+                ProfMode = (byte)(fastOps[i].Kind == FastOpKind.Generic ? ProfileMode.Interpret : ProfileMode.Fast);
+                if (fastOps[i].Kind == FastOpKind.Generic) Counters.InstructionsGeneric++; else Counters.InstructionsFast++;
+            }
             if (!ExecuteFast(ref fastOps[i])) Execute(ref ins);
             InstructionsRetired++;
             if (_endBlock) break;
         }
+        Prof(ProfileMode.Loop);
         if (singleStep || _singleStepForced) SingleStepTrap();
     }
 
@@ -185,15 +199,16 @@ internal sealed unsafe partial class X86Cpu
         {
             _seenCodeEpoch = epoch;
             _tlbWrite.Flush();
+            if (EmuProfiler.Enabled) Counters.CodeEpochFlushes++;
         }
 
         DecodedBlock? previous = _lastBlock;
         if (previous != null && previous.LinkEpoch == _translationEpoch)
         {
             DecodedBlock? next = previous.Link0;
-            if (next != null && IsValidSuccessor(next)) return next;
+            if (next != null && IsValidSuccessor(next)) { if (EmuProfiler.Enabled) Counters.LinkHits++; return next; }
             next = previous.Link1;
-            if (next != null && IsValidSuccessor(next)) return next;
+            if (next != null && IsValidSuccessor(next)) { if (EmuProfiler.Enabled) Counters.LinkHits++; return next; }
         }
         DecodedBlock found = LookUpBlock();
         if (previous != null && found.Cacheable)
@@ -236,12 +251,24 @@ internal sealed unsafe partial class X86Cpu
 
         int slot = (int)((physical ^ (physical >> 15)) & (BlockCacheSize - 1));
         DecodedBlock? block = _blocks[slot];
+        if (EmuProfiler.Enabled) Counters.CacheLookups++;
         if (block != null && block.PhysicalAddress == physical && block.StartRip == Rip && block.Bitness == Bitness
             && block.CsBase == csBase && block.Generation == _vm.Code.Generation(physical))
+        {
+            if (EmuProfiler.Enabled) Counters.CacheHits++;
             return block;
+        }
 
         block ??= new DecodedBlock();
+        Prof(ProfileMode.Decode);
         Decode(block, (byte*)((long)(linear & ~0xFFFUL) + e.Delta), linear, physical, csBase);
+        Prof(ProfileMode.Loop);
+        if (EmuProfiler.Enabled)
+        {
+            Counters.Decodes++;
+            if (!block.Cacheable) Counters.UncacheableDecodes++;
+            if (block.Generation > 1) Counters.DecodesOfInvalidatedPage++;
+        }
         if (!block.Cacheable)
         {
             _blocks[slot] = null;
