@@ -87,6 +87,14 @@ internal static class EmuProfiler
     private static void Add<T>(Dictionary<T, long> d, T key) where T : notnull =>
         d[key] = d.TryGetValue(key, out long n) ? n + 1 : 1;
 
+    private static void AppendByCode(StringBuilder sb, string title, long[] counts)
+    {
+        long total = counts.Sum();
+        sb.AppendLine($"  {title} ({total:N0}):");
+        foreach (var (code, n) in counts.Select((n, i) => (i, n)).Where(t => t.n > 0).OrderByDescending(t => t.n).Take(30))
+            sb.AppendLine($"    {(Iced.Intel.Code)code,-28} {n,16:N0} {100.0 * n / Math.Max(1, total),5:F1}%");
+    }
+
     public static void Report()
     {
         if (!Enabled || Interlocked.Exchange(ref _reported, 1) != 0) return;
@@ -107,6 +115,8 @@ internal static class EmuProfiler
                 ref CpuCounters c = ref cpu.Counters;
                 foreach (var f in typeof(CpuCounters).GetFields())
                     sb.AppendLine($"  {f.Name,-26} {(long)f.GetValue(c)!,16:N0}");
+                AppendByCode(sb, "instructions compiled blocks handed to the interpreter, by form", cpu.StepsByCode);
+                AppendByCode(sb, "instructions interpreted without a fast form, by form", cpu.GenericByCode);
             }
             long ripTotal = RipSamples.Values.Sum();
             sb.AppendLine($"top guest RIPs ({ripTotal} samples while running guest code):");
@@ -115,6 +125,25 @@ internal static class EmuProfiler
                 var modes = RipModeSamples.Where(kv => kv.Key.rip == rip).OrderByDescending(kv => kv.Value)
                     .Select(kv => $"{kv.Key.mode}:{kv.Value}");
                 sb.AppendLine($"  0x{rip:x16} {n,7} {100.0 * n / Math.Max(1, ripTotal),5:F1}%  {string.Join(' ', modes)}");
+            }
+            // The hottest blocks, disassembled, with samples per instruction.
+            var shown = new HashSet<DecodedBlock>();
+            var formatter = new Iced.Intel.NasmFormatter();
+            var output = new Iced.Intel.StringOutput();
+            foreach (var (rip, _) in RipSamples.OrderByDescending(kv => kv.Value).Take(12))
+            {
+                DecodedBlock? block = null;
+                foreach (var cpu in Cpus) block ??= cpu.FindCachedBlock(rip);
+                if (block == null || !shown.Add(block)) continue;
+                long blockSamples = 0;
+                for (int i = 0; i < block.Count; i++) blockSamples += RipSamples.GetValueOrDefault(block.Instructions[i].IP);
+                sb.AppendLine($"block 0x{block.StartRip:x} ({block.Count} instructions, {(block.Compiled != null ? "compiled" : "interpreted")}, {blockSamples} samples):");
+                for (int i = 0; i < block.Count; i++)
+                {
+                    ref var ins = ref block.Instructions[i];
+                    formatter.Format(ins, output);
+                    sb.AppendLine($"  {RipSamples.GetValueOrDefault(ins.IP),6} {ins.IP:x}  {output.ToStringAndReset(),-40} {block.FastOps[i].Kind}");
+                }
             }
             // Samples by 4 KiB page and by 1 MiB region show where whole routines sit.
             sb.AppendLine("by 1 MiB region of RIP:");

@@ -37,7 +37,12 @@ internal sealed partial class X86Cpu
     /// which has set RIP and the instruction start; true if the instruction ended the block.</summary>
     internal bool JitStep(DecodedBlock block, int index)
     {
-        if (EmuProfiler.Enabled) { ProfMode = (byte)ProfileMode.CompiledStep; Counters.InstructionsCompiledStep++; }
+        if (EmuProfiler.Enabled)
+        {
+            ProfMode = (byte)ProfileMode.CompiledStep;
+            Counters.InstructionsCompiledStep++;
+            StepsByCode[(int)block.Instructions[index].Code]++;
+        }
         if (!ExecuteFast(ref block.FastOps[index])) Execute(ref block.Instructions[index]);
         Prof(ProfileMode.Compiled);
         return _endBlock;

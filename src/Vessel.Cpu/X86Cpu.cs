@@ -52,6 +52,9 @@ internal sealed unsafe partial class X86Cpu
     // The profiler's view of this vCPU (VESSEL_EMU_PROFILE): what it is doing and what happened so far.
     internal byte ProfMode;
     internal CpuCounters Counters;
+    /// <summary>Instructions compiled blocks handed back to the interpreter, and generic interpreter runs, by Iced code.</summary>
+    internal readonly long[] StepsByCode = EmuProfiler.Enabled ? new long[Enum.GetValues<Iced.Intel.Code>().Length] : [];
+    internal readonly long[] GenericByCode = EmuProfiler.Enabled ? new long[Enum.GetValues<Iced.Intel.Code>().Length] : [];
     internal ulong ProfileRip => _instructionStart;
 
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
