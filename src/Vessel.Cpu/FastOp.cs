@@ -49,6 +49,13 @@ internal enum FastOpKind : byte
     PopReg,
     CallNear,
     RetNear,
+    /// <summary>CMOVcc between full registers; Operation is the condition code.</summary>
+    CmovRegReg,
+    /// <summary>IMUL dst, src (two operands): dst = dst * src.</summary>
+    ImulRegReg,
+    /// <summary>IMUL dst, src, imm: dst = src * imm.</summary>
+    ImulRegRegImm,
+    NotReg,
 }
 
 internal enum AluOperation : byte { Add, Or, Adc, Sbb, And, Sub, Xor, Cmp, Test }

@@ -92,9 +92,30 @@ internal sealed partial class X86Cpu
         }
         if (k0 == OpKind.Memory)
         {
-            int size = ins.MemorySize.GetSize();
-            if (size is not (4 or 8)) return;
             FastOpKind kind;
+            int size = ins.MemorySize.GetSize();
+            if (size is not (4 or 8))
+            {
+                // Byte and word stores (of a register other than AH-BH, or of an immediate).
+                if (size is not (1 or 2) || m != Mnemonic.Mov) return;
+                if (k1 == OpKind.Register)
+                {
+                    Register r = ins.Op1Register;
+                    if (!r.IsGPR() || RegisterTable.Size[(int)r] != size || RegisterTable.IsHigh8[(int)r]) return; // not MOV m16, Sreg
+                    f.Source = RegisterTable.GprIndex[(int)r];
+                    kind = FastOpKind.StoreReg;
+                }
+                else if (k1 is OpKind.Immediate8 or OpKind.Immediate16)
+                {
+                    f.Immediate = ins.GetImmediate(1);
+                    kind = FastOpKind.StoreImm;
+                }
+                else return;
+                if (!ClassifyMemory(ref ins, ref f)) return;
+                f.Size = (byte)size;
+                f.Kind = kind;
+                return;
+            }
             if (k1 == OpKind.Register)
             {
                 if (!IsFullGpr(ins.Op1Register, out byte src, out byte srcSize) || srcSize != size) return;
