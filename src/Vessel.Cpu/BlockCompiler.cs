@@ -177,6 +177,15 @@ internal sealed class BlockCompiler
                 case FastOpKind.Lea:
                     EmitStoreGpr(f.Destination, () => EmitEffectiveAddress(ref ops[i]), f.Size);
                     break;
+                case FastOpKind.Nop:
+                    break;
+                case FastOpKind.MovzxRegReg or FastOpKind.MovsxRegReg:
+                {
+                    int source = f.Source, from = f.Operation;
+                    bool signed = f.Kind == FastOpKind.MovsxRegReg;
+                    EmitStoreGpr(f.Destination, () => { EmitLoadGpr(source); EmitExtend(from, signed); }, f.Size);
+                    break;
+                }
                 case FastOpKind.NotReg:
                 {
                     int d = f.Destination;
@@ -189,7 +198,7 @@ internal sealed class BlockCompiler
                 case FastOpKind.ImulRegReg or FastOpKind.ImulRegRegImm:
                     EmitImul(ref f, live);
                     break;
-                case FastOpKind.LoadReg or FastOpKind.LoadZeroExtend or FastOpKind.StoreReg or FastOpKind.StoreImm
+                case FastOpKind.LoadReg or FastOpKind.LoadZeroExtend or FastOpKind.LoadSignExtend or FastOpKind.StoreReg or FastOpKind.StoreImm
                     or FastOpKind.PushReg or FastOpKind.PopReg
                     when _inlineMemory:
                     EmitInlineMemory(ref f, ref ins, i, last);
@@ -262,6 +271,7 @@ internal sealed class BlockCompiler
                     break;
                 case FastOpKind.IncReg or FastOpKind.DecReg:
                 case FastOpKind.MovRegReg or FastOpKind.MovRegImm or FastOpKind.Jmp or FastOpKind.Lea or FastOpKind.NotReg:
+                case FastOpKind.Nop or FastOpKind.MovzxRegReg or FastOpKind.MovsxRegReg:
                     break; // INC/DEC keep CF: whoever needed the flags still needs CF
                 default:
                     // Jcc, CMOV, ADC/SBB and call-backs read flags; so does anything that may fault (memory
@@ -639,6 +649,19 @@ internal sealed class BlockCompiler
         }
     }
 
+    /// <summary>Zero- or sign-extends the low <paramref name="from"/> bytes of the ulong on the stack to 64 bits.</summary>
+    private void EmitExtend(int from, bool signed)
+    {
+        switch (from)
+        {
+            case 1: IL.Emit(signed ? OpCodes.Conv_I1 : OpCodes.Conv_U1); break;
+            case 2: IL.Emit(signed ? OpCodes.Conv_I2 : OpCodes.Conv_U2); break;
+            case 4: IL.Emit(signed ? OpCodes.Conv_I4 : OpCodes.Conv_U4); break;
+            default: return;
+        }
+        IL.Emit(signed ? OpCodes.Conv_I8 : OpCodes.Conv_U8);
+    }
+
     /// <summary>CMOVcc reg, reg: the condition from the producer's locals where possible. The 32-bit form zeroes
     /// the destination's upper half even when it does not move.</summary>
     private void EmitCmov(ref FastOp f)
@@ -852,6 +875,16 @@ internal sealed class BlockCompiler
                 IL.Emit(OpCodes.Stloc, _mem);
                 EmitStoreGpr(f.Destination, () => IL.Emit(OpCodes.Ldloc, _mem), 8);
                 break;
+            case FastOpKind.LoadSignExtend:
+            {
+                int from = f.Operation;
+                EmitLinear(ref f);
+                EmitProbe(_readTlb, from, miss);
+                EmitLoadPtr(from);
+                IL.Emit(OpCodes.Stloc, _mem);
+                EmitStoreGpr(f.Destination, () => { IL.Emit(OpCodes.Ldloc, _mem); EmitExtend(from, signed: true); }, size);
+                break;
+            }
             case FastOpKind.StoreReg:
             {
                 int source = f.Source;

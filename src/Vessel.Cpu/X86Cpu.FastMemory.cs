@@ -78,6 +78,13 @@ internal sealed partial class X86Cpu
                 kind = FastOpKind.LoadZeroExtend;
                 f.Operation = (byte)sourceSize;
             }
+            else if (m is Mnemonic.Movsx or Mnemonic.Movsxd)
+            {
+                int sourceSize = ins.MemorySize.GetSize();
+                if (sourceSize is not (1 or 2 or 4)) return;
+                kind = FastOpKind.LoadSignExtend;
+                f.Operation = (byte)sourceSize;
+            }
             else if (AluOf(m) is AluOperation op && op != AluOperation.Test)
             {
                 kind = FastOpKind.AluRegMem;
@@ -164,6 +171,10 @@ internal sealed partial class X86Cpu
                 return true;
             case FastOpKind.LoadZeroExtend:
                 StoreSized(f.Destination, f.Size, ReadLinear(FastLinear(ref f, f.Operation, AccessKind.Read), f.Operation, UserAccess));
+                return true;
+            case FastOpKind.LoadSignExtend:
+                StoreSized(f.Destination, f.Size,
+                    (ulong)SignExtend(ReadLinear(FastLinear(ref f, f.Operation, AccessKind.Read), f.Operation, UserAccess), f.Operation));
                 return true;
             case FastOpKind.StoreReg:
                 WriteLinear(FastLinear(ref f, f.Size, AccessKind.Write), f.Size, Gpr[f.Source], UserAccess);

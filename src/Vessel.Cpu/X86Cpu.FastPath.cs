@@ -42,6 +42,11 @@ internal sealed partial class X86Cpu
             f.Immediate = ins.NearBranchTarget;
             return f;
         }
+        if (m == Mnemonic.Nop)
+        {
+            f.Kind = FastOpKind.Nop;
+            return f;
+        }
         if (ins.OpCount == 0 || ins.Op0Kind != OpKind.Register || !IsFullGpr(ins.Op0Register, out byte dst, out byte size))
             return f;
         f.Destination = dst;
@@ -75,6 +80,12 @@ internal sealed partial class X86Cpu
             }
             case Mnemonic.Inc when ins.OpCount == 1: f.Kind = FastOpKind.IncReg; break;
             case Mnemonic.Not when ins.OpCount == 1: f.Kind = FastOpKind.NotReg; break;
+            case Mnemonic.Movzx or Mnemonic.Movsx or Mnemonic.Movsxd when ins.Op1Kind == OpKind.Register
+                && ins.Op1Register.IsGPR() && !RegisterTable.IsHigh8[(int)ins.Op1Register]:
+                f.Kind = m == Mnemonic.Movzx ? FastOpKind.MovzxRegReg : FastOpKind.MovsxRegReg;
+                f.Source = RegisterTable.GprIndex[(int)ins.Op1Register];
+                f.Operation = RegisterTable.Size[(int)ins.Op1Register];
+                break;
             case Mnemonic.Cmovo or Mnemonic.Cmovno or Mnemonic.Cmovb or Mnemonic.Cmovae or Mnemonic.Cmove or Mnemonic.Cmovne
                 or Mnemonic.Cmovbe or Mnemonic.Cmova or Mnemonic.Cmovs or Mnemonic.Cmovns or Mnemonic.Cmovp or Mnemonic.Cmovnp
                 or Mnemonic.Cmovl or Mnemonic.Cmovge or Mnemonic.Cmovle or Mnemonic.Cmovg
@@ -163,6 +174,14 @@ internal sealed partial class X86Cpu
                 return true;
             case FastOpKind.NotReg:
                 StoreSized(f.Destination, f.Size, ~Gpr[f.Destination]);
+                return true;
+            case FastOpKind.Nop:
+                return true;
+            case FastOpKind.MovzxRegReg:
+                StoreSized(f.Destination, f.Size, Gpr[f.Source] & SizeMask(f.Operation));
+                return true;
+            case FastOpKind.MovsxRegReg:
+                StoreSized(f.Destination, f.Size, (ulong)SignExtend(Gpr[f.Source], f.Operation));
                 return true;
             case FastOpKind.Generic:
                 return false;

@@ -193,7 +193,21 @@ public class FastPathEquivalence64Tests(ITestOutputHelper output)
                 case 5: AluMem(a, random.Next(9), Memory(random), wide, s, null); break;
                 case 6: AluMem(a, random.Next(9), Memory(random), wide, null, imm32); break;
                 case 7: if (wide) a.lea(d, Memory(random).As(__)); else a.lea(Low32(d), Memory(random).As(__)); break;
-                case 8: if (random.Next(2) == 0) a.movzx(Low32(d), Memory(random).As(__byte_ptr)); else a.movzx(Low32(d), Memory(random).As(__word_ptr)); break;
+                case 8:
+                    switch (random.Next(10))
+                    {
+                        case 0: a.movzx(Low32(d), Memory(random).As(__byte_ptr)); break;
+                        case 1: a.movzx(Low32(d), Memory(random).As(__word_ptr)); break;
+                        case 2: a.movsxd(d, Memory(random).As(__dword_ptr)); break;
+                        case 3: a.movsx(d, Memory(random).As(__byte_ptr)); break;
+                        case 4: a.movsx(Low32(d), Memory(random).As(__word_ptr)); break;
+                        case 5: a.movzx(Low32(d), cl); break;
+                        case 6: a.movsx(d, r9w); break;
+                        case 7: a.movsxd(d, Low32(s)); break;
+                        case 8: a.movzx(edx, ah); break; // AH: stays with the interpreter
+                        default: a.nop(); a.nop(__dword_ptr[rax + 0x12345678]); break;
+                    }
+                    break;
                 case 9:
                     switch (random.Next(4))
                     {
