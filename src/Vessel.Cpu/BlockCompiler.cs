@@ -33,6 +33,17 @@ internal sealed class BlockCompiler
     private static readonly MethodInfo ConditionMethod = Method("Condition");
     private static readonly MethodInfo JumpNearMethod = Method(nameof(X86Cpu.JumpNear));
     private static readonly MethodInfo KeepCarryMethod = Method(nameof(X86Cpu.JitKeepCarry));
+    private static readonly MethodInfo MulFlagsMethod = Method(nameof(X86Cpu.JitMulFlags));
+    private static readonly MethodInfo BigMulMethod = typeof(Math).GetMethod(nameof(Math.BigMul),
+        [typeof(long), typeof(long), typeof(long).MakeByRefType()]) ?? throw new MissingMethodException(nameof(Math), nameof(Math.BigMul));
+    private static readonly FieldInfo TlbReadField = Field("_tlbRead");
+    private static readonly FieldInfo TlbWriteField = Field("_tlbWrite");
+    private static readonly FieldInfo TlbEntriesField = typeof(Tlb).GetField(nameof(Tlb.E))!;
+    private static readonly FieldInfo TlbTagField = typeof(TlbEntry).GetField(nameof(TlbEntry.Tag))!;
+    private static readonly FieldInfo TlbDeltaField = typeof(TlbEntry).GetField(nameof(TlbEntry.Delta))!;
+    private static readonly FieldInfo CplField = Field(nameof(X86Cpu.Cpl));
+    private static readonly FieldInfo SegField = Field(nameof(X86Cpu.Seg));
+    private static readonly FieldInfo SegmentBaseField = typeof(Hypervisor.Segment).GetField(nameof(Hypervisor.Segment.Base))!;
 
     private static FieldInfo Field(string name) =>
         typeof(X86Cpu).GetField(name, BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic)
@@ -50,6 +61,10 @@ internal sealed class BlockCompiler
     private readonly DynamicMethod _method;
     private readonly ILGenerator _il;
     private readonly LocalBuilder _gpr, _a, _b, _r, _one, _retired, _carry;
+    // Inline memory access (64-bit code): the linear address, the TLB entry hit, the host pointer, the value
+    // loaded, the user bit of TLB tags and the read and write TLBs' entry arrays.
+    private readonly LocalBuilder _lin, _entry, _ptr, _mem, _userBit, _readTlb, _writeTlb;
+    private readonly bool _inlineMemory;
     private readonly Label[] _instructionLabels;
     private readonly bool[] _isBranchTarget;
     private Label _loopTop;
@@ -73,6 +88,14 @@ internal sealed class BlockCompiler
         _one = _il.DeclareLocal(typeof(ulong));
         _retired = _il.DeclareLocal(typeof(long));
         _carry = _il.DeclareLocal(typeof(ulong));
+        _lin = _il.DeclareLocal(typeof(ulong));
+        _entry = _il.DeclareLocal(typeof(TlbEntry).MakeByRefType());
+        _ptr = _il.DeclareLocal(typeof(nint));
+        _mem = _il.DeclareLocal(typeof(ulong));
+        _userBit = _il.DeclareLocal(typeof(ulong));
+        _readTlb = _il.DeclareLocal(typeof(TlbEntry[]));
+        _writeTlb = _il.DeclareLocal(typeof(TlbEntry[]));
+        _inlineMemory = bitness == 64;
         _instructionLabels = new Label[block.Count];
         _isBranchTarget = new bool[block.Count];
         for (int i = 0; i < block.Count; i++) _instructionLabels[i] = _il.DefineLabel();
@@ -101,6 +124,7 @@ internal sealed class BlockCompiler
         IL.Emit(OpCodes.Stloc, _gpr);
         IL.Emit(OpCodes.Ldc_I8, 1L);
         IL.Emit(OpCodes.Stloc, _one);
+        if (_inlineMemory) EmitMemoryPrologue();
         ref Instruction closing = ref _block.Instructions[count - 1];
         if (ops[count - 1].Kind is FastOpKind.Jcc or FastOpKind.Jmp && closing.NearBranchTarget == _block.StartRip
             && (_bitness != 64 || IsCanonical(_block.StartRip)))
@@ -149,6 +173,45 @@ internal sealed class BlockCompiler
                     break;
                 case FastOpKind.Jmp when last:
                     EmitTakenBranch(ref ins, f.Immediate);
+                    break;
+                case FastOpKind.Lea:
+                    EmitStoreGpr(f.Destination, () => EmitEffectiveAddress(ref ops[i]), f.Size);
+                    break;
+                case FastOpKind.Nop:
+                    break;
+                case FastOpKind.MovzxRegReg or FastOpKind.MovsxRegReg:
+                {
+                    int source = f.Source, from = f.Operation;
+                    bool signed = f.Kind == FastOpKind.MovsxRegReg;
+                    EmitStoreGpr(f.Destination, () => { EmitLoadGpr(source); EmitExtend(from, signed); }, f.Size);
+                    break;
+                }
+                case FastOpKind.NotReg:
+                {
+                    int d = f.Destination;
+                    EmitStoreGpr(d, () => { EmitLoadGpr(d); IL.Emit(OpCodes.Not); }, f.Size);
+                    break;
+                }
+                case FastOpKind.CmovRegReg:
+                    EmitCmov(ref f);
+                    break;
+                case FastOpKind.ImulRegReg or FastOpKind.ImulRegRegImm:
+                    EmitImul(ref f, live);
+                    break;
+                case FastOpKind.LoadReg or FastOpKind.LoadZeroExtend or FastOpKind.LoadSignExtend or FastOpKind.StoreReg or FastOpKind.StoreImm
+                    or FastOpKind.PushReg or FastOpKind.PopReg
+                    when _inlineMemory:
+                    EmitInlineMemory(ref f, ref ins, i, last);
+                    break;
+                case FastOpKind.AluRegMem or FastOpKind.AluMemReg or FastOpKind.AluMemImm
+                    when _inlineMemory && (AluOperation)f.Operation is not (AluOperation.Adc or AluOperation.Sbb):
+                    EmitInlineMemoryAlu(ref f, ref ins, i, last, live);
+                    break;
+                case FastOpKind.CallNear when _inlineMemory && IsCanonical(f.Immediate):
+                    EmitInlineCall(ref f, ref ins, i);
+                    break;
+                case FastOpKind.RetNear when _inlineMemory:
+                    EmitInlineRet(ref ins, i);
                     break;
                 default:
                     EmitStep(ref ins, i, last);
@@ -203,13 +266,17 @@ internal sealed class BlockCompiler
             {
                 case FastOpKind.AluRegReg or FastOpKind.AluRegImm when (AluOperation)f.Operation is not (AluOperation.Adc or AluOperation.Sbb):
                 case FastOpKind.ShiftRegImm:
-                    live = false; // writes every arithmetic flag, reads none
+                case FastOpKind.ImulRegReg or FastOpKind.ImulRegRegImm:
+                    live = false; // writes every arithmetic flag, reads none, cannot fault
                     break;
                 case FastOpKind.IncReg or FastOpKind.DecReg:
-                case FastOpKind.MovRegReg or FastOpKind.MovRegImm or FastOpKind.Jmp:
+                case FastOpKind.MovRegReg or FastOpKind.MovRegImm or FastOpKind.Jmp or FastOpKind.Lea or FastOpKind.NotReg:
+                case FastOpKind.Nop or FastOpKind.MovzxRegReg or FastOpKind.MovsxRegReg:
                     break; // INC/DEC keep CF: whoever needed the flags still needs CF
                 default:
-                    live = true; // Jcc, ADC/SBB and call-backs read flags
+                    // Jcc, CMOV, ADC/SBB and call-backs read flags; so does anything that may fault (memory
+                    // access), since the exception pushes RFLAGS.
+                    live = true;
                     break;
             }
         }
@@ -262,13 +329,21 @@ internal sealed class BlockCompiler
 
     private void EmitAlu(ref FastOp f, bool live)
     {
-        var op = (AluOperation)f.Operation;
-        int size = f.Size;
-        EmitLoadGpr(f.Destination);
+        int d = f.Destination, source = f.Source;
+        long imm = (long)f.Immediate;
+        Action loadB = f.Kind == FastOpKind.AluRegReg ? () => EmitLoadGpr(source) : () => IL.Emit(OpCodes.Ldc_I8, imm);
+        EmitAluCore((AluOperation)f.Operation, f.Size, () => EmitLoadGpr(d), loadB, live,
+            () => EmitStoreGpr(d, () => IL.Emit(OpCodes.Ldloc, _r), 8));
+    }
+
+    /// <summary>a = loadA, b = loadB (masked to the size), r = a op b; storeResult unless CMP/TEST; the flags
+    /// recorded lazily when live, and the producer noted for inline conditions.</summary>
+    private void EmitAluCore(AluOperation op, int size, Action loadA, Action loadB, bool live, Action storeResult)
+    {
+        loadA();
         EmitMaskTo(size);
         IL.Emit(OpCodes.Stloc, _a);
-        if (f.Kind == FastOpKind.AluRegReg) EmitLoadGpr(f.Source);
-        else IL.Emit(OpCodes.Ldc_I8, (long)f.Immediate);
+        loadB();
         EmitMaskTo(size);
         IL.Emit(OpCodes.Stloc, _b);
         IL.Emit(OpCodes.Ldloc, _a);
@@ -283,8 +358,7 @@ internal sealed class BlockCompiler
         });
         EmitMaskTo(size);
         IL.Emit(OpCodes.Stloc, _r);
-        if (op is not (AluOperation.Cmp or AluOperation.Test))
-            EmitStoreGpr(f.Destination, () => IL.Emit(OpCodes.Ldloc, _r), 8);
+        if (op is not (AluOperation.Cmp or AluOperation.Test)) storeResult();
         _producer = op switch
         {
             AluOperation.Sub or AluOperation.Cmp => Producer.Sub,
@@ -545,6 +619,411 @@ internal sealed class BlockCompiler
             default: IL.Emit(OpCodes.Cgt); IL.Emit(OpCodes.Ldc_I4_0); IL.Emit(OpCodes.Ceq); break;
         }
         return true;
+    }
+
+    // ---------------------------------------------------------------- inline forms without memory
+
+    /// <summary>Pushes the effective address of a memory fast form (no segment base), masked to its address size.</summary>
+    private void EmitEffectiveAddress(ref FastOp f)
+    {
+        IL.Emit(OpCodes.Ldc_I8, (long)f.Displacement);
+        if (f.MemoryBase != FastOp.NoRegister)
+        {
+            EmitLoadGpr(f.MemoryBase);
+            IL.Emit(OpCodes.Add);
+        }
+        if (f.MemoryIndex != FastOp.NoRegister)
+        {
+            EmitLoadGpr(f.MemoryIndex);
+            if (f.MemoryScaleShift != 0)
+            {
+                IL.Emit(OpCodes.Ldc_I4, (int)f.MemoryScaleShift);
+                IL.Emit(OpCodes.Shl);
+            }
+            IL.Emit(OpCodes.Add);
+        }
+        if (f.AddressMask != ulong.MaxValue)
+        {
+            IL.Emit(OpCodes.Conv_U4);
+            IL.Emit(OpCodes.Conv_U8);
+        }
+    }
+
+    /// <summary>Zero- or sign-extends the low <paramref name="from"/> bytes of the ulong on the stack to 64 bits.</summary>
+    private void EmitExtend(int from, bool signed)
+    {
+        switch (from)
+        {
+            case 1: IL.Emit(signed ? OpCodes.Conv_I1 : OpCodes.Conv_U1); break;
+            case 2: IL.Emit(signed ? OpCodes.Conv_I2 : OpCodes.Conv_U2); break;
+            case 4: IL.Emit(signed ? OpCodes.Conv_I4 : OpCodes.Conv_U4); break;
+            default: return;
+        }
+        IL.Emit(signed ? OpCodes.Conv_I8 : OpCodes.Conv_U8);
+    }
+
+    /// <summary>CMOVcc reg, reg: the condition from the producer's locals where possible. The 32-bit form zeroes
+    /// the destination's upper half even when it does not move.</summary>
+    private void EmitCmov(ref FastOp f)
+    {
+        var cc = (ConditionCode)f.Operation;
+        if (!EmitInlineCondition(cc))
+        {
+            IL.Emit(OpCodes.Ldarg_1);
+            IL.Emit(OpCodes.Ldc_I4, (int)cc);
+            IL.Emit(OpCodes.Call, ConditionMethod);
+        }
+        Label keep = IL.DefineLabel(), done = IL.DefineLabel();
+        IL.Emit(OpCodes.Brfalse, keep);
+        int source = f.Source, destination = f.Destination;
+        EmitStoreGpr(destination, () => EmitLoadGpr(source), f.Size);
+        IL.Emit(OpCodes.Br, done);
+        IL.MarkLabel(keep);
+        if (f.Size == 4) EmitStoreGpr(destination, () => EmitLoadGpr(destination), 4);
+        IL.MarkLabel(done);
+    }
+
+    /// <summary>IMUL dst, src[, imm]: the truncated product; with live flags, CF/OF from the full product and
+    /// ZF/SF/PF from the result, through the interpreter's SetMulFlags.</summary>
+    private void EmitImul(ref FastOp f, bool live)
+    {
+        int size = f.Size;
+        EmitLoadGpr(f.Source);
+        if (size == 4) { IL.Emit(OpCodes.Conv_I4); IL.Emit(OpCodes.Conv_I8); }
+        IL.Emit(OpCodes.Stloc, _a);
+        if (f.Kind == FastOpKind.ImulRegRegImm)
+            IL.Emit(OpCodes.Ldc_I8, size == 4 ? (long)(int)f.Immediate : (long)f.Immediate);
+        else
+        {
+            EmitLoadGpr(f.Destination);
+            if (size == 4) { IL.Emit(OpCodes.Conv_I4); IL.Emit(OpCodes.Conv_I8); }
+        }
+        IL.Emit(OpCodes.Stloc, _b);
+        // The low 64 bits of the product (exact for 32-bit operands).
+        IL.Emit(OpCodes.Ldloc, _a);
+        IL.Emit(OpCodes.Ldloc, _b);
+        IL.Emit(OpCodes.Mul);
+        IL.Emit(OpCodes.Stloc, _r);
+        EmitStoreGpr(f.Destination, () => IL.Emit(OpCodes.Ldloc, _r), size);
+        _producer = Producer.Unknown;
+        if (!live) return;
+        IL.Emit(OpCodes.Ldarg_1);
+        IL.Emit(OpCodes.Ldloc, _r);
+        IL.Emit(OpCodes.Ldc_I4, size);
+        if (size == 4)
+        {
+            // overflow: the product does not fit in 32 signed bits
+            IL.Emit(OpCodes.Ldloc, _r);
+            IL.Emit(OpCodes.Ldloc, _r);
+            IL.Emit(OpCodes.Conv_I4);
+            IL.Emit(OpCodes.Conv_I8);
+            IL.Emit(OpCodes.Ceq);
+            IL.Emit(OpCodes.Ldc_I4_0);
+            IL.Emit(OpCodes.Ceq);
+        }
+        else
+        {
+            // overflow: the high half is not the sign extension of the low half
+            IL.Emit(OpCodes.Ldloc, _a);
+            IL.Emit(OpCodes.Ldloc, _b);
+            IL.Emit(OpCodes.Ldloca, _carry); // scratch for the low half
+            IL.Emit(OpCodes.Call, BigMulMethod);
+            IL.Emit(OpCodes.Ldloc, _r);
+            IL.Emit(OpCodes.Ldc_I4, 63);
+            IL.Emit(OpCodes.Shr);
+            IL.Emit(OpCodes.Ceq);
+            IL.Emit(OpCodes.Ldc_I4_0);
+            IL.Emit(OpCodes.Ceq);
+        }
+        IL.Emit(OpCodes.Call, MulFlagsMethod);
+    }
+
+    // ---------------------------------------------------------------- inline memory access (64-bit code)
+    //
+    // A load or store whose page the vCPU's TLB already maps to host RAM (and, for the write TLB, to a page
+    // that is writable and holds no decoded code) is done right here; anything else -- a TLB miss, a page
+    // crossing, MMIO, a fault -- runs the instruction through the interpreter as before. A tag match also
+    // proves the address canonical: the TLB is only filled from canonical addresses.
+
+    private void EmitMemoryPrologue()
+    {
+        IL.Emit(OpCodes.Ldarg_1);
+        IL.Emit(OpCodes.Ldfld, CplField);
+        IL.Emit(OpCodes.Ldc_I4_3);
+        IL.Emit(OpCodes.Ceq);
+        IL.Emit(OpCodes.Conv_U8);
+        IL.Emit(OpCodes.Stloc, _userBit);
+        IL.Emit(OpCodes.Ldarg_1);
+        IL.Emit(OpCodes.Ldfld, TlbReadField);
+        IL.Emit(OpCodes.Ldfld, TlbEntriesField);
+        IL.Emit(OpCodes.Stloc, _readTlb);
+        IL.Emit(OpCodes.Ldarg_1);
+        IL.Emit(OpCodes.Ldfld, TlbWriteField);
+        IL.Emit(OpCodes.Ldfld, TlbEntriesField);
+        IL.Emit(OpCodes.Stloc, _writeTlb);
+    }
+
+    /// <summary>_lin = the linear address of the fast form's memory operand (FS/GS add their base in 64-bit mode).</summary>
+    private void EmitLinear(ref FastOp f)
+    {
+        EmitEffectiveAddress(ref f);
+        if (f.MemorySegment >= X86Cpu.FS)
+        {
+            IL.Emit(OpCodes.Ldarg_1);
+            IL.Emit(OpCodes.Ldfld, SegField);
+            IL.Emit(OpCodes.Ldc_I4, (int)f.MemorySegment);
+            IL.Emit(OpCodes.Ldelema, typeof(Hypervisor.Segment));
+            IL.Emit(OpCodes.Ldfld, SegmentBaseField);
+            IL.Emit(OpCodes.Add);
+        }
+        IL.Emit(OpCodes.Stloc, _lin);
+    }
+
+    /// <summary>Looks _lin up in a TLB for an access of <paramref name="size"/> bytes: on a hit inside one page,
+    /// _ptr is the host address; otherwise control goes to <paramref name="miss"/>.</summary>
+    private void EmitProbe(LocalBuilder tlb, int size, Label miss)
+    {
+        if (size > 1)
+        {
+            IL.Emit(OpCodes.Ldloc, _lin);
+            IL.Emit(OpCodes.Ldc_I8, 0xFFFL);
+            IL.Emit(OpCodes.And);
+            IL.Emit(OpCodes.Ldc_I8, (long)(4096 - size));
+            IL.Emit(OpCodes.Bgt_Un, miss);
+        }
+        IL.Emit(OpCodes.Ldloc, tlb);
+        IL.Emit(OpCodes.Ldloc, _lin);
+        IL.Emit(OpCodes.Ldc_I4, 12);
+        IL.Emit(OpCodes.Shr_Un);
+        IL.Emit(OpCodes.Conv_I4);
+        IL.Emit(OpCodes.Ldc_I4, Tlb.Entries - 1);
+        IL.Emit(OpCodes.And);
+        IL.Emit(OpCodes.Ldelema, typeof(TlbEntry));
+        IL.Emit(OpCodes.Stloc, _entry);
+        IL.Emit(OpCodes.Ldloc, _entry);
+        IL.Emit(OpCodes.Ldfld, TlbTagField);
+        IL.Emit(OpCodes.Ldloc, _lin);
+        IL.Emit(OpCodes.Ldc_I8, ~0xFFFL);
+        IL.Emit(OpCodes.And);
+        IL.Emit(OpCodes.Ldloc, _userBit);
+        IL.Emit(OpCodes.Or);
+        IL.Emit(OpCodes.Bne_Un, miss);
+        IL.Emit(OpCodes.Ldloc, _lin);
+        IL.Emit(OpCodes.Ldloc, _entry);
+        IL.Emit(OpCodes.Ldfld, TlbDeltaField);
+        IL.Emit(OpCodes.Add);
+        IL.Emit(OpCodes.Conv_U);
+        IL.Emit(OpCodes.Stloc, _ptr);
+    }
+
+    /// <summary>Pushes the <paramref name="size"/>-byte value at _ptr, zero-extended to 64 bits.</summary>
+    private void EmitLoadPtr(int size)
+    {
+        IL.Emit(OpCodes.Ldloc, _ptr);
+        if (size > 1) IL.Emit(OpCodes.Unaligned, (byte)1);
+        switch (size)
+        {
+            case 1: IL.Emit(OpCodes.Ldind_U1); IL.Emit(OpCodes.Conv_U8); break;
+            case 2: IL.Emit(OpCodes.Ldind_U2); IL.Emit(OpCodes.Conv_U8); break;
+            case 4: IL.Emit(OpCodes.Ldind_U4); IL.Emit(OpCodes.Conv_U8); break;
+            default: IL.Emit(OpCodes.Ldind_I8); break;
+        }
+    }
+
+    /// <summary>Stores the low <paramref name="size"/> bytes of what <paramref name="value"/> pushes at _ptr.</summary>
+    private void EmitStorePtr(int size, Action value)
+    {
+        IL.Emit(OpCodes.Ldloc, _ptr);
+        value();
+        switch (size)
+        {
+            case 1: IL.Emit(OpCodes.Conv_U1); IL.Emit(OpCodes.Stind_I1); break;
+            case 2: IL.Emit(OpCodes.Conv_U2); IL.Emit(OpCodes.Unaligned, (byte)1); IL.Emit(OpCodes.Stind_I2); break;
+            case 4: IL.Emit(OpCodes.Conv_U4); IL.Emit(OpCodes.Unaligned, (byte)1); IL.Emit(OpCodes.Stind_I4); break;
+            default: IL.Emit(OpCodes.Unaligned, (byte)1); IL.Emit(OpCodes.Stind_I8); break;
+        }
+    }
+
+    /// <summary>The interpreter's run of instruction <paramref name="index"/> after a TLB miss, then on to <paramref name="done"/>.</summary>
+    private void EmitSlowPath(Label miss, Label done, ref Instruction ins, int index, bool last)
+    {
+        IL.Emit(OpCodes.Br, done);
+        IL.MarkLabel(miss);
+        EmitStep(ref ins, index, last);
+        IL.MarkLabel(done);
+    }
+
+    /// <summary>Loads, stores, PUSH and POP of a register, inline on a TLB hit. None touches the flag locals, so
+    /// the producer before them stays known.</summary>
+    private void EmitInlineMemory(ref FastOp f, ref Instruction ins, int index, bool last)
+    {
+        Label miss = IL.DefineLabel(), done = IL.DefineLabel();
+        int size = f.Size;
+        switch (f.Kind)
+        {
+            case FastOpKind.LoadReg:
+                EmitLinear(ref f);
+                EmitProbe(_readTlb, size, miss);
+                EmitLoadPtr(size);
+                IL.Emit(OpCodes.Stloc, _mem);
+                EmitStoreGpr(f.Destination, () => IL.Emit(OpCodes.Ldloc, _mem), 8);
+                break;
+            case FastOpKind.LoadZeroExtend:
+                EmitLinear(ref f);
+                EmitProbe(_readTlb, f.Operation, miss);
+                EmitLoadPtr(f.Operation);
+                IL.Emit(OpCodes.Stloc, _mem);
+                EmitStoreGpr(f.Destination, () => IL.Emit(OpCodes.Ldloc, _mem), 8);
+                break;
+            case FastOpKind.LoadSignExtend:
+            {
+                int from = f.Operation;
+                EmitLinear(ref f);
+                EmitProbe(_readTlb, from, miss);
+                EmitLoadPtr(from);
+                IL.Emit(OpCodes.Stloc, _mem);
+                EmitStoreGpr(f.Destination, () => { IL.Emit(OpCodes.Ldloc, _mem); EmitExtend(from, signed: true); }, size);
+                break;
+            }
+            case FastOpKind.StoreReg:
+            {
+                int source = f.Source;
+                EmitLinear(ref f);
+                EmitProbe(_writeTlb, size, miss);
+                EmitStorePtr(size, () => EmitLoadGpr(source));
+                break;
+            }
+            case FastOpKind.StoreImm:
+            {
+                long value = (long)f.Immediate;
+                EmitLinear(ref f);
+                EmitProbe(_writeTlb, size, miss);
+                EmitStorePtr(size, () => IL.Emit(OpCodes.Ldc_I8, value));
+                break;
+            }
+            case FastOpKind.PushReg:
+            {
+                int source = f.Source;
+                EmitLoadGpr(4);
+                IL.Emit(OpCodes.Ldc_I8, 8L);
+                IL.Emit(OpCodes.Sub);
+                IL.Emit(OpCodes.Stloc, _lin);
+                EmitProbe(_writeTlb, 8, miss);
+                EmitStorePtr(8, () => EmitLoadGpr(source));
+                EmitStoreGpr(4, () => IL.Emit(OpCodes.Ldloc, _lin), 8);
+                break;
+            }
+            default: // PopReg (never of RSP)
+                EmitLoadGpr(4);
+                IL.Emit(OpCodes.Stloc, _lin);
+                EmitProbe(_readTlb, 8, miss);
+                EmitLoadPtr(8);
+                IL.Emit(OpCodes.Stloc, _mem);
+                EmitStoreGpr(f.Destination, () => IL.Emit(OpCodes.Ldloc, _mem), 8);
+                EmitStoreGpr(4, () => { IL.Emit(OpCodes.Ldloc, _lin); IL.Emit(OpCodes.Ldc_I8, 8L); IL.Emit(OpCodes.Add); }, 8);
+                break;
+        }
+        EmitSlowPath(miss, done, ref ins, index, last);
+    }
+
+    /// <summary>ALU with a memory operand (not ADC/SBB): reg op= [mem], [mem] op= reg/imm, and CMP/TEST of
+    /// memory. A read-modify-write goes through the write TLB (a writable RAM page is readable). After the
+    /// interpreter's slow path the flag locals are reloaded from the lazy-flag fields it set, so both paths
+    /// leave the same producer for the next Jcc.</summary>
+    private void EmitInlineMemoryAlu(ref FastOp f, ref Instruction ins, int index, bool last, bool live)
+    {
+        Label miss = IL.DefineLabel(), done = IL.DefineLabel();
+        var op = (AluOperation)f.Operation;
+        int size = f.Size;
+        bool readOnly = f.Kind == FastOpKind.AluRegMem || op is AluOperation.Cmp or AluOperation.Test;
+        EmitLinear(ref f);
+        EmitProbe(readOnly ? _readTlb : _writeTlb, size, miss);
+        EmitLoadPtr(size);
+        IL.Emit(OpCodes.Stloc, _mem);
+        if (f.Kind == FastOpKind.AluRegMem)
+        {
+            int d = f.Destination;
+            EmitAluCore(op, size, () => EmitLoadGpr(d), () => IL.Emit(OpCodes.Ldloc, _mem), live,
+                () => EmitStoreGpr(d, () => IL.Emit(OpCodes.Ldloc, _r), 8));
+        }
+        else
+        {
+            int s = f.Source;
+            long imm = (long)f.Immediate;
+            Action loadB = f.Kind == FastOpKind.AluMemReg ? () => EmitLoadGpr(s) : () => IL.Emit(OpCodes.Ldc_I8, imm);
+            EmitAluCore(op, size, () => IL.Emit(OpCodes.Ldloc, _mem), loadB, live,
+                () => EmitStorePtr(size, () => IL.Emit(OpCodes.Ldloc, _r)));
+        }
+        Producer producer = _producer;
+        int producerSize = _producerSize;
+        IL.Emit(OpCodes.Br, done);
+        IL.MarkLabel(miss);
+        EmitStep(ref ins, index, last);
+        if (!last)
+        {
+            EmitReloadFlagLocals();
+        }
+        IL.MarkLabel(done);
+        _producer = producer;
+        _producerSize = producerSize;
+    }
+
+    private void EmitReloadFlagLocals()
+    {
+        IL.Emit(OpCodes.Ldarg_1);
+        IL.Emit(OpCodes.Ldfld, FlagAField);
+        IL.Emit(OpCodes.Stloc, _a);
+        IL.Emit(OpCodes.Ldarg_1);
+        IL.Emit(OpCodes.Ldfld, FlagBField);
+        IL.Emit(OpCodes.Stloc, _b);
+        IL.Emit(OpCodes.Ldarg_1);
+        IL.Emit(OpCodes.Ldfld, FlagResultField);
+        IL.Emit(OpCodes.Stloc, _r);
+    }
+
+    /// <summary>A near CALL to a canonical target: the return address pushed inline on a TLB hit, then RIP set
+    /// and the block left (a CALL always ends its block).</summary>
+    private void EmitInlineCall(ref FastOp f, ref Instruction ins, int index)
+    {
+        Label miss = IL.DefineLabel();
+        ulong returnAddress = ins.NextIP;
+        EmitLoadGpr(4);
+        IL.Emit(OpCodes.Ldc_I8, 8L);
+        IL.Emit(OpCodes.Sub);
+        IL.Emit(OpCodes.Stloc, _lin);
+        EmitProbe(_writeTlb, 8, miss);
+        EmitStorePtr(8, () => IL.Emit(OpCodes.Ldc_I8, (long)returnAddress));
+        EmitStoreGpr(4, () => IL.Emit(OpCodes.Ldloc, _lin), 8);
+        EmitSetRip(f.Immediate);
+        EmitLeave();
+        IL.MarkLabel(miss);
+        EmitStep(ref ins, index, last: true);
+    }
+
+    /// <summary>A near RET: the return address popped inline on a TLB hit and, when canonical, jumped to.</summary>
+    private void EmitInlineRet(ref Instruction ins, int index)
+    {
+        Label miss = IL.DefineLabel();
+        EmitLoadGpr(4);
+        IL.Emit(OpCodes.Stloc, _lin);
+        EmitProbe(_readTlb, 8, miss);
+        EmitLoadPtr(8);
+        IL.Emit(OpCodes.Stloc, _mem);
+        // A non-canonical return address faults (#GP) in the interpreter.
+        IL.Emit(OpCodes.Ldloc, _mem);
+        IL.Emit(OpCodes.Ldc_I4, 16);
+        IL.Emit(OpCodes.Shl);
+        IL.Emit(OpCodes.Ldc_I4, 16);
+        IL.Emit(OpCodes.Shr);
+        IL.Emit(OpCodes.Ldloc, _mem);
+        IL.Emit(OpCodes.Bne_Un, miss);
+        EmitStoreGpr(4, () => { IL.Emit(OpCodes.Ldloc, _lin); IL.Emit(OpCodes.Ldc_I8, 8L); IL.Emit(OpCodes.Add); }, 8);
+        IL.Emit(OpCodes.Ldarg_1);
+        IL.Emit(OpCodes.Ldloc, _mem);
+        IL.Emit(OpCodes.Stfld, RipField);
+        EmitLeave();
+        IL.MarkLabel(miss);
+        EmitStep(ref ins, index, last: true);
     }
 
     private void EmitCompareOperand(LocalBuilder value, bool signed)

@@ -15,8 +15,16 @@ internal sealed class DecodedBlock
     public int Bitness;
     public ulong PhysicalAddress;
     public int Generation;
-    /// <summary>False when an instruction crosses into another page: such blocks are not cached.</summary>
+    /// <summary>False for a block that must not be cached or linked (none today: see <see cref="SecondPage"/>).</summary>
     public bool Cacheable;
+
+    /// <summary>For a block whose one instruction runs into the next page: that page's guest-physical address
+    /// and generation, checked with the first page's before the block runs again; <see cref="NoSecondPage"/>
+    /// otherwise. Without this, an instruction straddling a page in a hot loop was decoded afresh, into a new
+    /// block object, every time it ran.</summary>
+    public ulong SecondPage = NoSecondPage;
+    public int SecondGeneration;
+    public const ulong NoSecondPage = ulong.MaxValue;
 
     /// <summary>Blocks that followed this one (a taken and a fall-through successor, say), valid while the
     /// vCPU's translation epoch equals <see cref="LinkEpoch"/>: found without the cache lookup.</summary>

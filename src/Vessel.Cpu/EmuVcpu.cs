@@ -34,7 +34,11 @@ public sealed class EmuVcpu : IVcpu
     public VcpuExit Run()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        return _cpu.Run();
+        _cpu.Prof(ProfileMode.Loop);
+        VcpuExit exit = _cpu.Run();
+        if (EmuProfiler.Enabled) _cpu.Counters.Exits++;
+        _cpu.Prof(ProfileMode.Vmm);
+        return exit;
     }
 
     public void CompleteRead(ulong value) => _cpu.CompleteRead(value);

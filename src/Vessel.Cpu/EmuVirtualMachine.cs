@@ -68,6 +68,7 @@ public sealed class EmuVirtualMachine : IVirtualMachine
     {
         if (_disposed) return;
         _disposed = true;
+        EmuProfiler.Report();
         lock (_vcpus)
         {
             foreach (var v in _vcpus) v.Dispose();

@@ -49,6 +49,20 @@ internal enum FastOpKind : byte
     PopReg,
     CallNear,
     RetNear,
+    /// <summary>CMOVcc between full registers; Operation is the condition code.</summary>
+    CmovRegReg,
+    /// <summary>IMUL dst, src (two operands): dst = dst * src.</summary>
+    ImulRegReg,
+    /// <summary>IMUL dst, src, imm: dst = src * imm.</summary>
+    ImulRegRegImm,
+    NotReg,
+    /// <summary>NOP in any encoding (multi-byte NOPs pad kernel code).</summary>
+    Nop,
+    /// <summary>MOVZX/MOVSX/MOVSXD between registers; Operation is the source size in bytes.</summary>
+    MovzxRegReg,
+    MovsxRegReg,
+    /// <summary>MOVSX/MOVSXD from memory; Operation is the source size in bytes.</summary>
+    LoadSignExtend,
 }
 
 internal enum AluOperation : byte { Add, Or, Adc, Sbb, And, Sub, Xor, Cmp, Test }

@@ -56,7 +56,13 @@ internal sealed unsafe partial class X86Cpu
             if (!_hasCompletedRead)
             {
                 long now = System.Diagnostics.Stopwatch.GetTimestamp();
-                if (now >= _nextPoll) _nextPoll = _vm.Platform.Poll(this, now);
+                if (now >= _nextPoll)
+                {
+                    Prof(ProfileMode.Poll);
+                    if (EmuProfiler.Enabled) Counters.Polls++;
+                    _nextPoll = _vm.Platform.Poll(this, now);
+                    Prof(ProfileMode.Loop);
+                }
                 try
                 {
                     if (DeliverPendingInterrupt()) _halted = false;
@@ -118,6 +124,7 @@ internal sealed unsafe partial class X86Cpu
             if (_endBlock || _hasPendingExit || --budget == 0 || _kickRequested) return;
             DecodedBlock? next = LinkedSuccessor(block);
             if (next == null) return;
+            if (EmuProfiler.Enabled) Counters.ChainFollowed++;
             block = next;
         }
     }
@@ -125,6 +132,7 @@ internal sealed unsafe partial class X86Cpu
     private void RunBlockBody(DecodedBlock block)
     {
         bool singleStep = (_rflags & Hypervisor.RflagsBits.Tf) != 0;
+        if (EmuProfiler.Enabled) Counters.BlocksRun++;
         if (!_interruptShadow && !singleStep && TryRunCompiled(block)) return;
         Instruction[] instructions = block.Instructions;
         FastOp[] fastOps = block.FastOps;
@@ -146,10 +154,17 @@ internal sealed unsafe partial class X86Cpu
             ref Instruction ins = ref instructions[i];
             _instructionStart = Rip;
             Rip = ins.NextIP & _ipMask;
+            if (EmuProfiler.Enabled)
+            {
+                ProfMode = (byte)(fastOps[i].Kind == FastOpKind.Generic ? ProfileMode.Interpret : ProfileMode.Fast);
+                if (fastOps[i].Kind == FastOpKind.Generic) { Counters.InstructionsGeneric++; GenericByCode[(int)ins.Code]++; }
+                else Counters.InstructionsFast++;
+            }
             if (!ExecuteFast(ref fastOps[i])) Execute(ref ins);
             InstructionsRetired++;
             if (_endBlock) break;
         }
+        Prof(ProfileMode.Loop);
         if (singleStep || _singleStepForced) SingleStepTrap();
     }
 
@@ -177,6 +192,14 @@ internal sealed unsafe partial class X86Cpu
         return (Seg[CS].Base + rip) & 0xFFFF_FFFF;
     }
 
+    /// <summary>The cached block holding the instruction at <paramref name="rip"/>, for the profiler's report.</summary>
+    internal DecodedBlock? FindCachedBlock(ulong rip)
+    {
+        foreach (var b in _blocks)
+            if (b != null && b.Count > 0 && b.StartRip <= rip && rip < b.Instructions[b.Count - 1].NextIP) return b;
+        return null;
+    }
+
     private DecodedBlock GetBlock()
     {
         _instructionStart = Rip;
@@ -185,15 +208,16 @@ internal sealed unsafe partial class X86Cpu
         {
             _seenCodeEpoch = epoch;
             _tlbWrite.Flush();
+            if (EmuProfiler.Enabled) Counters.CodeEpochFlushes++;
         }
 
         DecodedBlock? previous = _lastBlock;
         if (previous != null && previous.LinkEpoch == _translationEpoch)
         {
             DecodedBlock? next = previous.Link0;
-            if (next != null && IsValidSuccessor(next)) return next;
+            if (next != null && IsValidSuccessor(next)) { if (EmuProfiler.Enabled) Counters.LinkHits++; return next; }
             next = previous.Link1;
-            if (next != null && IsValidSuccessor(next)) return next;
+            if (next != null && IsValidSuccessor(next)) { if (EmuProfiler.Enabled) Counters.LinkHits++; return next; }
         }
         DecodedBlock found = LookUpBlock();
         if (previous != null && found.Cacheable)
@@ -209,15 +233,28 @@ internal sealed unsafe partial class X86Cpu
         return found;
     }
 
+    // A link is followed only within the translation epoch it was made in, so the second page of a
+    // page-crossing block still maps where it did; only its contents need checking.
     private bool IsValidSuccessor(DecodedBlock next) =>
         next.StartRip == Rip && next.Bitness == Bitness && next.CsBase == Seg[CS].Base
         && next.Generation == _vm.Code.Generation(next.PhysicalAddress)
+        && (next.SecondPage == DecodedBlock.NoSecondPage || next.SecondGeneration == _vm.Code.Generation(next.SecondPage))
         && (Bitness == 64 || Rip <= Seg[CS].Limit);
 
-    private DecodedBlock LookUpBlock()
+    /// <summary>Whether the page a cached page-crossing block ran into still maps to the same guest-physical
+    /// page (through the execute TLB, filled on a miss: a fault here is that instruction's fetch fault) and
+    /// still holds the bytes it was decoded from.</summary>
+    private bool SecondPageValid(DecodedBlock block, ulong linear)
     {
-        ulong linear = CodeLinear(Rip);
-        bool user = UserAccess;
+        ulong next = (linear | 0xFFF) + 1;
+        if (Bitness != 64) next &= 0xFFFF_FFFF;
+        ref TlbEntry e = ref ExecTlbEntry(next, UserAccess);
+        return e.PhysicalPage == block.SecondPage && block.SecondGeneration == _vm.Code.Generation(block.SecondPage);
+    }
+
+    /// <summary>The execute-TLB entry for <paramref name="linear"/>, filled by a page walk on a miss.</summary>
+    private ref TlbEntry ExecTlbEntry(ulong linear, bool user)
+    {
         ulong tag = (linear & ~0xFFFUL) | (user ? 1UL : 0);
         ref TlbEntry e = ref _tlbExec.E[(linear >> 12) & (Tlb.Entries - 1)];
         if (e.Tag != tag)
@@ -231,17 +268,38 @@ internal sealed unsafe partial class X86Cpu
             e.PhysicalPage = phys & ~0xFFFUL;
             NoteTlbFill(_tlbExec, ref e);
         }
+        return ref e;
+    }
+
+    private DecodedBlock LookUpBlock()
+    {
+        ulong linear = CodeLinear(Rip);
+        ref TlbEntry e = ref ExecTlbEntry(linear, UserAccess);
         ulong physical = e.PhysicalPage | (linear & 0xFFF);
+        long delta = e.Delta;
         ulong csBase = Seg[CS].Base;
 
         int slot = (int)((physical ^ (physical >> 15)) & (BlockCacheSize - 1));
         DecodedBlock? block = _blocks[slot];
+        if (EmuProfiler.Enabled) Counters.CacheLookups++;
         if (block != null && block.PhysicalAddress == physical && block.StartRip == Rip && block.Bitness == Bitness
-            && block.CsBase == csBase && block.Generation == _vm.Code.Generation(physical))
+            && block.CsBase == csBase && block.Generation == _vm.Code.Generation(physical)
+            && (block.SecondPage == DecodedBlock.NoSecondPage || SecondPageValid(block, linear)))
+        {
+            if (EmuProfiler.Enabled) Counters.CacheHits++;
             return block;
+        }
 
         block ??= new DecodedBlock();
-        Decode(block, (byte*)((long)(linear & ~0xFFFUL) + e.Delta), linear, physical, csBase);
+        Prof(ProfileMode.Decode);
+        Decode(block, (byte*)((long)(linear & ~0xFFFUL) + delta), linear, physical, csBase);
+        Prof(ProfileMode.Loop);
+        if (EmuProfiler.Enabled)
+        {
+            Counters.Decodes++;
+            if (!block.Cacheable) Counters.UncacheableDecodes++;
+            if (block.Generation > 1) Counters.DecodesOfInvalidatedPage++;
+        }
         if (!block.Cacheable)
         {
             _blocks[slot] = null;
@@ -259,6 +317,7 @@ internal sealed unsafe partial class X86Cpu
         block.CsBase = csBase;
         block.PhysicalAddress = physical;
         block.Cacheable = true;
+        block.SecondPage = DecodedBlock.NoSecondPage;
         block.ExecutionCount = 0;
         block.Compiled = null;
         Decoder decoder = Bitness switch { 64 => _decoder64, 32 => _decoder32, _ => _decoder16 };
@@ -288,7 +347,10 @@ internal sealed unsafe partial class X86Cpu
             block.FastOps[n] = _fastPaths ? Classify(ref block.Instructions[n], Bitness) : default;
             if (_codeReader.CrossedPage)
             {
-                block.Cacheable = false;
+                // One instruction that runs into the next page: a block of its own, cached with that page's
+                // identity (FetchCodeByte marked it as code before reading it, so a write there invalidates it).
+                block.SecondPage = _secondFetchPage;
+                block.SecondGeneration = _secondFetchGeneration;
                 n = 1;
                 break;
             }
@@ -300,13 +362,20 @@ internal sealed unsafe partial class X86Cpu
         block.Count = n;
     }
 
-    /// <summary>Fetches one code byte for an instruction that runs into the next page.</summary>
+    // The page the last byte fetched by FetchCodeByte came from, and its code generation.
+    private ulong _secondFetchPage;
+    private int _secondFetchGeneration;
+
+    /// <summary>Fetches one code byte for an instruction that runs into the next page, marking that page as
+    /// code first, so a write to it from now on invalidates the block being decoded.</summary>
     internal byte FetchCodeByte(ulong linear)
     {
         if (Bitness != 64) linear &= 0xFFFF_FFFF;
         ulong phys = Translate(linear, AccessKind.Execute, UserAccess);
         byte* p = _memory.TryGetPointer(phys, 1);
         if (p == null) throw new EmulationException($"execution outside RAM at guest-physical 0x{phys:x}");
+        _secondFetchPage = phys & ~0xFFFUL;
+        _secondFetchGeneration = _vm.Code.MarkCode(phys);
         return *p;
     }
 

@@ -78,6 +78,13 @@ internal sealed partial class X86Cpu
                 kind = FastOpKind.LoadZeroExtend;
                 f.Operation = (byte)sourceSize;
             }
+            else if (m is Mnemonic.Movsx or Mnemonic.Movsxd)
+            {
+                int sourceSize = ins.MemorySize.GetSize();
+                if (sourceSize is not (1 or 2 or 4)) return;
+                kind = FastOpKind.LoadSignExtend;
+                f.Operation = (byte)sourceSize;
+            }
             else if (AluOf(m) is AluOperation op && op != AluOperation.Test)
             {
                 kind = FastOpKind.AluRegMem;
@@ -92,9 +99,30 @@ internal sealed partial class X86Cpu
         }
         if (k0 == OpKind.Memory)
         {
-            int size = ins.MemorySize.GetSize();
-            if (size is not (4 or 8)) return;
             FastOpKind kind;
+            int size = ins.MemorySize.GetSize();
+            if (size is not (4 or 8))
+            {
+                // Byte and word stores (of a register other than AH-BH, or of an immediate).
+                if (size is not (1 or 2) || m != Mnemonic.Mov) return;
+                if (k1 == OpKind.Register)
+                {
+                    Register r = ins.Op1Register;
+                    if (!r.IsGPR() || RegisterTable.Size[(int)r] != size || RegisterTable.IsHigh8[(int)r]) return; // not MOV m16, Sreg
+                    f.Source = RegisterTable.GprIndex[(int)r];
+                    kind = FastOpKind.StoreReg;
+                }
+                else if (k1 is OpKind.Immediate8 or OpKind.Immediate16)
+                {
+                    f.Immediate = ins.GetImmediate(1);
+                    kind = FastOpKind.StoreImm;
+                }
+                else return;
+                if (!ClassifyMemory(ref ins, ref f)) return;
+                f.Size = (byte)size;
+                f.Kind = kind;
+                return;
+            }
             if (k1 == OpKind.Register)
             {
                 if (!IsFullGpr(ins.Op1Register, out byte src, out byte srcSize) || srcSize != size) return;
@@ -143,6 +171,10 @@ internal sealed partial class X86Cpu
                 return true;
             case FastOpKind.LoadZeroExtend:
                 StoreSized(f.Destination, f.Size, ReadLinear(FastLinear(ref f, f.Operation, AccessKind.Read), f.Operation, UserAccess));
+                return true;
+            case FastOpKind.LoadSignExtend:
+                StoreSized(f.Destination, f.Size,
+                    (ulong)SignExtend(ReadLinear(FastLinear(ref f, f.Operation, AccessKind.Read), f.Operation, UserAccess), f.Operation));
                 return true;
             case FastOpKind.StoreReg:
                 WriteLinear(FastLinear(ref f, f.Size, AccessKind.Write), f.Size, Gpr[f.Source], UserAccess);

@@ -42,6 +42,11 @@ internal sealed partial class X86Cpu
             f.Immediate = ins.NearBranchTarget;
             return f;
         }
+        if (m == Mnemonic.Nop)
+        {
+            f.Kind = FastOpKind.Nop;
+            return f;
+        }
         if (ins.OpCount == 0 || ins.Op0Kind != OpKind.Register || !IsFullGpr(ins.Op0Register, out byte dst, out byte size))
             return f;
         f.Destination = dst;
@@ -74,6 +79,31 @@ internal sealed partial class X86Cpu
                 break;
             }
             case Mnemonic.Inc when ins.OpCount == 1: f.Kind = FastOpKind.IncReg; break;
+            case Mnemonic.Not when ins.OpCount == 1: f.Kind = FastOpKind.NotReg; break;
+            case Mnemonic.Movzx or Mnemonic.Movsx or Mnemonic.Movsxd when ins.Op1Kind == OpKind.Register
+                && ins.Op1Register.IsGPR() && !RegisterTable.IsHigh8[(int)ins.Op1Register]:
+                f.Kind = m == Mnemonic.Movzx ? FastOpKind.MovzxRegReg : FastOpKind.MovsxRegReg;
+                f.Source = RegisterTable.GprIndex[(int)ins.Op1Register];
+                f.Operation = RegisterTable.Size[(int)ins.Op1Register];
+                break;
+            case Mnemonic.Cmovo or Mnemonic.Cmovno or Mnemonic.Cmovb or Mnemonic.Cmovae or Mnemonic.Cmove or Mnemonic.Cmovne
+                or Mnemonic.Cmovbe or Mnemonic.Cmova or Mnemonic.Cmovs or Mnemonic.Cmovns or Mnemonic.Cmovp or Mnemonic.Cmovnp
+                or Mnemonic.Cmovl or Mnemonic.Cmovge or Mnemonic.Cmovle or Mnemonic.Cmovg
+                when ins.Op1Kind == OpKind.Register && IsFullGpr(ins.Op1Register, out byte cs, out _):
+                f.Kind = FastOpKind.CmovRegReg;
+                f.Operation = (byte)ins.ConditionCode;
+                f.Source = cs;
+                break;
+            case Mnemonic.Imul when ins.OpCount == 2 && ins.Op1Kind == OpKind.Register && IsFullGpr(ins.Op1Register, out byte ms, out _):
+                f.Kind = FastOpKind.ImulRegReg;
+                f.Source = ms;
+                break;
+            case Mnemonic.Imul when ins.OpCount == 3 && ins.Op1Kind == OpKind.Register && IsFullGpr(ins.Op1Register, out byte ms3, out _)
+                && ins.Op2Kind is OpKind.Immediate8to32 or OpKind.Immediate8to64 or OpKind.Immediate32 or OpKind.Immediate32to64:
+                f.Kind = FastOpKind.ImulRegRegImm;
+                f.Source = ms3;
+                f.Immediate = ins.GetImmediate(2);
+                break;
             case Mnemonic.Dec when ins.OpCount == 1: f.Kind = FastOpKind.DecReg; break;
             case Mnemonic.Mov when ins.Op1Kind == OpKind.Register && IsFullGpr(ins.Op1Register, out byte s, out _):
                 f.Kind = FastOpKind.MovRegReg;
@@ -132,6 +162,27 @@ internal sealed partial class X86Cpu
             case FastOpKind.ShiftRegImm:
                 ExecuteFastShift(ref f);
                 return true;
+            case FastOpKind.CmovRegReg:
+                if (Condition((ConditionCode)f.Operation)) StoreSized(f.Destination, f.Size, Gpr[f.Source]);
+                else if (f.Size == 4) Gpr[f.Destination] = (uint)Gpr[f.Destination]; // 32-bit forms always zero the upper half
+                return true;
+            case FastOpKind.ImulRegReg:
+                ExecuteFastImul(ref f, Gpr[f.Destination]);
+                return true;
+            case FastOpKind.ImulRegRegImm:
+                ExecuteFastImul(ref f, f.Immediate);
+                return true;
+            case FastOpKind.NotReg:
+                StoreSized(f.Destination, f.Size, ~Gpr[f.Destination]);
+                return true;
+            case FastOpKind.Nop:
+                return true;
+            case FastOpKind.MovzxRegReg:
+                StoreSized(f.Destination, f.Size, Gpr[f.Source] & SizeMask(f.Operation));
+                return true;
+            case FastOpKind.MovsxRegReg:
+                StoreSized(f.Destination, f.Size, (ulong)SignExtend(Gpr[f.Source], f.Operation));
+                return true;
             case FastOpKind.Generic:
                 return false;
             default:
@@ -177,6 +228,22 @@ internal sealed partial class X86Cpu
         SetLazy(FlagOp.Shift, size, 0, 0, r);
         Gpr[f.Destination] = r;
     }
+
+    /// <summary>IMUL of the source register by <paramref name="other"/> into the destination, flags as the
+    /// general IMUL sets them.</summary>
+    private void ExecuteFastImul(ref FastOp f, ulong other)
+    {
+        int size = f.Size;
+        long x = size == 8 ? (long)Gpr[f.Source] : (int)Gpr[f.Source];
+        long y = size == 8 ? (long)other : (int)other;
+        long high = Math.BigMul(x, y, out long low);
+        bool overflow = size == 8 ? high != (low >> 63) : low != (int)low;
+        StoreSized(f.Destination, size, (ulong)low);
+        SetMulFlags((ulong)low, size, overflow);
+    }
+
+    /// <summary>What compiled code calls after an IMUL whose flags are read.</summary>
+    internal void JitMulFlags(ulong low, int size, bool overflow) => SetMulFlags(low, size, overflow);
 
     private void ExecuteFastAlu(ref FastOp f, ulong b)
     {

@@ -41,11 +41,18 @@ internal sealed partial class X86Cpu
     /// shuts the vCPU down.</summary>
     internal void DeliverEvent(int vector, InterruptSource source, bool hasErrorCode, uint errorCode)
     {
+        if (EmuProfiler.Enabled)
+        {
+            ProfMode = (byte)ProfileMode.Deliver;
+            if (source == InterruptSource.External) Counters.Interrupts++; else Counters.Faults++;
+            if (vector == Vector.PF) Counters.PageFaults++;
+        }
         for (int attempt = 0; ; attempt++)
         {
             try
             {
                 DeliverOnce(vector, source, hasErrorCode, errorCode);
+                Prof(ProfileMode.Loop);
                 return;
             }
             catch (ExitToVmm)
@@ -289,6 +296,8 @@ internal sealed partial class X86Cpu
 
     private void WaitForInterrupt()
     {
+        if (EmuProfiler.Enabled) { ProfMode = (byte)ProfileMode.Halt; Counters.Halts++; }
         _vm.Platform.WaitForWake(this);
+        Prof(ProfileMode.Loop);
     }
 }

@@ -18,11 +18,18 @@ internal sealed partial class X86Cpu
         if (block.Compiled is { } compiled)
         {
             _endBlock = false;
+            if (EmuProfiler.Enabled) { ProfMode = (byte)ProfileMode.Compiled; Counters.BlocksCompiledRun++; }
             compiled(this);
+            Prof(ProfileMode.Loop);
             return true;
         }
         if (_jitThreshold > 0 && block.Cacheable && ++block.ExecutionCount >= _jitThreshold)
+        {
+            Prof(ProfileMode.Compile);
+            if (EmuProfiler.Enabled) Counters.Compiles++;
             block.Compiled = BlockCompiler.Compile(block, Bitness);
+            Prof(ProfileMode.Loop);
+        }
         return false;
     }
 
@@ -30,7 +37,14 @@ internal sealed partial class X86Cpu
     /// which has set RIP and the instruction start; true if the instruction ended the block.</summary>
     internal bool JitStep(DecodedBlock block, int index)
     {
+        if (EmuProfiler.Enabled)
+        {
+            ProfMode = (byte)ProfileMode.CompiledStep;
+            Counters.InstructionsCompiledStep++;
+            StepsByCode[(int)block.Instructions[index].Code]++;
+        }
         if (!ExecuteFast(ref block.FastOps[index])) Execute(ref block.Instructions[index]);
+        Prof(ProfileMode.Compiled);
         return _endBlock;
     }
 

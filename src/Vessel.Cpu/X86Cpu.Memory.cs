@@ -18,12 +18,14 @@ internal sealed unsafe partial class X86Cpu
 
     public void FlushTlb()
     {
+        if (EmuProfiler.Enabled) Counters.TlbFlushes++;
         _translationEpoch++;
         _tlbRead.Flush(); _tlbWrite.Flush(); _tlbExec.Flush();
     }
 
     public void FlushTlbPage(ulong linear)
     {
+        if (EmuProfiler.Enabled) Counters.TlbPageFlushes++;
         _translationEpoch++;
         _tlbRead.FlushPage(linear); _tlbWrite.FlushPage(linear); _tlbExec.FlushPage(linear);
     }
@@ -165,12 +167,14 @@ internal sealed unsafe partial class X86Cpu
         {
             // Decoded code lives here: write without caching the page, and drop the stale decode.
             WriteHost(page + (phys & 0xFFF), size, value);
+            if (EmuProfiler.Enabled) Counters.CodeWriteInvalidations++;
             _vm.Code.Invalidate(phys);
             _endBlock = true;
             return;
         }
         if (!_translationCacheable)
         {
+            if (EmuProfiler.Enabled) Counters.UncachedWrites++;
             WriteHost(page + (phys & 0xFFF), size, value);
             return;
         }

@@ -28,6 +28,27 @@ internal sealed unsafe partial class X86Cpu
         _translationGlobal = false;
         _translationLarge = false;
         if ((Cr0 & ControlRegisters.Cr0Pg) == 0) return linear & 0xFFFF_FFFF;
+        if (EmuProfiler.Enabled) return ProfiledTranslate(linear, kind, user);
+        return TranslatePaged(linear, kind, user);
+    }
+
+    private ulong ProfiledTranslate(ulong linear, AccessKind kind, bool user)
+    {
+        byte mode = ProfMode;
+        ProfMode = (byte)ProfileMode.Walk;
+        switch (kind)
+        {
+            case AccessKind.Read: Counters.TlbMissRead++; break;
+            case AccessKind.Write: Counters.TlbMissWrite++; break;
+            default: Counters.TlbMissExec++; break;
+        }
+        ulong phys = TranslatePaged(linear, kind, user);
+        ProfMode = mode;
+        return phys;
+    }
+
+    private ulong TranslatePaged(ulong linear, AccessKind kind, bool user)
+    {
         if ((Efer & ControlRegisters.EferLma) != 0) return WalkLongMode(linear, kind, user);
         linear &= 0xFFFF_FFFF;
         return (Cr4 & ControlRegisters.Cr4Pae) != 0 ? WalkPae(linear, kind, user) : WalkLegacy(linear, kind, user);
@@ -53,6 +74,7 @@ internal sealed unsafe partial class X86Cpu
     /// <summary>A CR3 write: drops every translation, except global ones while CR4.PGE is set.</summary>
     private void FlushTlbForCr3Write()
     {
+        if (EmuProfiler.Enabled) Counters.TlbFlushesCr3++;
         if ((Cr4 & ControlRegisters.Cr4Pge) == 0)
         {
             FlushTlb();

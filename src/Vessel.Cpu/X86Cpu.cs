@@ -49,6 +49,20 @@ internal sealed unsafe partial class X86Cpu
 
     private volatile bool _kickRequested;
 
+    // The profiler's view of this vCPU (VESSEL_EMU_PROFILE): what it is doing and what happened so far.
+    internal byte ProfMode;
+    internal CpuCounters Counters;
+    /// <summary>Instructions compiled blocks handed back to the interpreter, and generic interpreter runs, by Iced code.</summary>
+    internal readonly long[] StepsByCode = EmuProfiler.Enabled ? new long[Enum.GetValues<Iced.Intel.Code>().Length] : [];
+    internal readonly long[] GenericByCode = EmuProfiler.Enabled ? new long[Enum.GetValues<Iced.Intel.Code>().Length] : [];
+    internal ulong ProfileRip => _instructionStart;
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    internal void Prof(ProfileMode mode)
+    {
+        if (EmuProfiler.Enabled) ProfMode = (byte)mode;
+    }
+
     public X86Cpu(EmuVirtualMachine vm, int id)
     {
         _vm = vm;
@@ -61,6 +75,7 @@ internal sealed unsafe partial class X86Cpu
         _decoder32 = Decoder.Create(32, _codeReader);
         _decoder64 = Decoder.Create(64, _codeReader);
         Reset();
+        EmuProfiler.Register(this);
     }
 
     /// <summary>The state after RESET (real mode at F000:FFF0).</summary>
