@@ -69,7 +69,10 @@ public sealed unsafe class KvmHypervisor : IHypervisor
             if (maxVcpus <= 0) maxVcpus = 4; // the documented default when neither capability answers
             int slots = KvmNative.Ioctl(fd, KvmIoctls.CheckExtension, KvmCap.NrMemslots);
             bool msi = KvmNative.Ioctl(fd, KvmIoctls.CheckExtension, KvmCap.SignalMsi) > 0;
-            return new KvmHypervisor(fd, new HypervisorCapabilities(maxVcpus, slots > 0 ? slots : 32, InKernelIrqChip: true, Msi: msi), mmapSize);
+            bool ioEvents = KvmNative.Ioctl(fd, KvmIoctls.CheckExtension, KvmCap.Ioeventfd) > 0
+                && KvmNative.Ioctl(fd, KvmIoctls.CheckExtension, KvmCap.Irqfd) > 0;
+            return new KvmHypervisor(fd,
+                new HypervisorCapabilities(maxVcpus, slots > 0 ? slots : 32, InKernelIrqChip: true, Msi: msi, IoEvents: ioEvents), mmapSize);
         }
         catch
         {

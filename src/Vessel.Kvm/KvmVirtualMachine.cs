@@ -4,7 +4,7 @@ using Vessel.Hypervisor;
 namespace Vessel.Kvm;
 
 /// <summary>A KVM VM fd with the in-kernel irqchip (PIC, IOAPIC, LAPICs) and PIT.</summary>
-public sealed unsafe class KvmVirtualMachine : IVirtualMachine
+public sealed unsafe partial class KvmVirtualMachine : IVirtualMachine
 {
     /// <summary>Three pages KVM needs for the real-mode TSS on Intel, just below the BIOS area at 4 GiB.</summary>
     public const ulong TssAddress = 0xFFFB_D000;
