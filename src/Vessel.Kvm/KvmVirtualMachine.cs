@@ -64,7 +64,10 @@ public sealed unsafe partial class KvmVirtualMachine : IVirtualMachine
         {
             int errno = Marshal.GetLastPInvokeError();
             Memory.Unmap(slot);
-            throw new KvmException($"KVM_SET_USER_MEMORY_REGION slot {slot} at 0x{guestPhysicalAddress:x} ({region.Size >> 20} MiB): {KvmNative.Describe(errno)}");
+            // KVM_MEM_MAX_NR_PAGES: a slot holds fewer than 2^31 pages.
+            string hint = region.Size / GuestMemoryRegion.PageSize >= 1UL << 31 ? " (KVM takes less than 8 TiB in one memory slot)" : "";
+            throw new GuestMemoryUnavailableException(
+                $"KVM refused {region.Size >> 20} MiB of guest memory at 0x{guestPhysicalAddress:x} (KVM_SET_USER_MEMORY_REGION slot {slot}): {KvmNative.Describe(errno)}{hint}");
         }
     }
 

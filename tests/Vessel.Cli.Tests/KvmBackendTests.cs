@@ -59,4 +59,48 @@ public class KvmBackendTests
             Assert.Equal(!hardware, first.Contains("the CPU has no VMX/SVM", StringComparison.Ordinal));
         }
     }
+
+    /// <summary>64 TiB maps (lazily) but is beyond what KVM takes in one memory slot: one line, and the VM and
+    /// /dev/kvm descriptors are closed again every time.</summary>
+    [KvmFact]
+    public void MemoryKvmRefusesIsAOneLineErrorAndLeaksNoDescriptor()
+    {
+        using var kernel = CliRunner.File(BootSectors.HiThenExit3());
+        for (int i = 0; i < 20; i++)
+        {
+            var result = CliRunner.Run("run", "--kernel", kernel.Path, "--backend", "kvm", "--memory", "64T");
+            Assert.Equal(1, result.ExitCode);
+            var line = Assert.Single(result.StderrLines);
+            Assert.StartsWith("vessel: --memory 65536G: KVM refused ", line);
+            Assert.EndsWith("(KVM takes less than 8 TiB in one memory slot)", line);
+            Assert.Equal("", result.Stdout);
+        }
+        Assert.Equal(0, KvmDescriptors());
+    }
+
+    [KvmFact]
+    public void MemoryTheHostCannotMapOnKvmLeaksNoDescriptor()
+    {
+        using var kernel = CliRunner.File(BootSectors.HiThenExit3());
+        for (int i = 0; i < 20; i++)
+        {
+            var result = CliRunner.Run("run", "--kernel", kernel.Path, "--backend", "kvm", "--memory", "200T");
+            Assert.Equal(1, result.ExitCode);
+            Assert.Equal("vessel: --memory 204800G: the host cannot map 209712128 MiB of guest memory (mmap errno 12)", Assert.Single(result.StderrLines));
+        }
+        Assert.Equal(0, KvmDescriptors());
+    }
+
+    /// <summary>Open descriptors of /dev/kvm and of KVM's VM and vCPU files (anon_inode:kvm-vm, kvm-vcpu:N).</summary>
+    private static int KvmDescriptors() => Directory.GetFiles("/proc/self/fd").Count(fd =>
+    {
+        try
+        {
+            return new FileInfo(fd).LinkTarget is { } t && (t == "/dev/kvm" || t.StartsWith("anon_inode:kvm-", StringComparison.Ordinal));
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    });
 }

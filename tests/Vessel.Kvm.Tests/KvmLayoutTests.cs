@@ -70,6 +70,10 @@ public sealed class KvmLayoutTests
         list.Add(("EINTR", "EINTR", KvmNative.EIntr));
         list.Add(("EBUSY", "EBUSY", KvmNative.EBusy));
         list.Add(("EACCES", "EACCES", KvmNative.EAcces));
+        list.Add(("ENOENT", "ENOENT", KvmNative.ENoEnt));
+        list.Add(("EPERM", "EPERM", KvmNative.EPerm));
+        list.Add(("ENODEV", "ENODEV", KvmNative.ENoDev));
+        list.Add(("ENXIO", "ENXIO", KvmNative.ENxio));
         list.Add(("EFD_CLOEXEC", "EFD_CLOEXEC", (ulong)Vessel.Hypervisor.EventFdNative.EfdCloExec));
         list.Add(("EFD_NONBLOCK", "EFD_NONBLOCK", (ulong)Vessel.Hypervisor.EventFdNative.EfdNonBlock));
         list.Add(("POLLIN", "POLLIN", (ulong)Vessel.Hypervisor.EventFdNative.PollIn));
