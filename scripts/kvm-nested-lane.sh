@@ -1,13 +1,21 @@
 #!/usr/bin/env bash
-# The nested-KVM lane: runs `vessel run --backend kvm` for real on a machine without /dev/kvm.
-# QEMU under software emulation (TCG) with AMD SVM exposed boots Debian's kernel; its initramfs inserts
+# The nested-KVM lane: runs `vessel run --backend kvm` for real on a machine without (hardware) /dev/kvm.
+# QEMU under software emulation (TCG) with AMD SVM exposed boots Debian's kernel (L1); its initramfs inserts
 # irqbypass, ccp, kvm and kvm-amd from the same kernel package, so /dev/kvm appears inside, and carries
-# Vessel published as a NativeAOT binary with the glibc libraries it links. Inside, Vessel runs a tiny
-# boot sector (REP OUTSB of a line to COM1, then isa-debug-exit status 3); the QEMU serial log is checked.
+# Vessel published as a NativeAOT binary with the glibc libraries it links. Inside, Vessel runs (L2):
+#   - a boot sector that prints a line with REP OUTSB (a string I/O exit with a count), then isa-debug-exit 3;
+#   - every image in $KVM_LANE_GUESTS (the tests' tiny guests), each reported as one line
+#     "LANE-GUEST <name> exit=<status> out=<base64 of stdout> err=<base64 of stderr>";
+#   - the default Debian guest (scripts/build-guest.sh) with 256M, up to its marker line, then `uname -a`
+#     and `reboot -f` typed on its console; its console lines are echoed prefixed "L2| ";
+#   - scripts/bench/kvm-exit-bench.c: the port-I/O exit round trip, Vessel against raw ioctls (figures only).
 #
-#   scripts/kvm-nested-lane.sh            exit 0 when the guest's line and Vessel's exit status are seen
+#   scripts/kvm-nested-lane.sh            exit 0 when the REP OUTSB guest and the Debian guest behaved
 #
-# Env: VESSEL_GUEST_DIR (build-guest.sh cache dir), KVM_LANE_VESSEL (an already published vessel binary), KVM_LANE_TIMEOUT (seconds QEMU may run, default 420), KVM_LANE_KEEP=1 keeps the work directory.
+# Prints the lane's result lines (LANE..., L2| ..., exit-bench: ...) on stdout, progress on stderr.
+# Env: VESSEL_GUEST_DIR (build-guest.sh cache dir), KVM_LANE_VESSEL (an already published vessel binary),
+# KVM_LANE_GUESTS (a directory of extra guest images), KVM_LANE_TIMEOUT (seconds QEMU may run, default 420),
+# KVM_LANE_KEEP=1 keeps the work directory.
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -15,8 +23,8 @@ timeout_s="${KVM_LANE_TIMEOUT:-420}"
 say() { echo "kvm-lane: $*" >&2; }
 sudo_if_needed() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
-for tool in qemu-system-x86_64 clang cpio gzip dpkg-deb; do
-  command -v "$tool" >/dev/null || { say "missing $tool (Debian: qemu-system-x86 clang zlib1g-dev cpio)"; exit 2; }
+for tool in qemu-system-x86_64 clang gcc cpio gzip dpkg-deb; do
+  command -v "$tool" >/dev/null || { say "missing $tool (Debian: qemu-system-x86 clang zlib1g-dev gcc libc6-dev cpio)"; exit 2; }
 done
 
 work="$(mktemp -d)"
@@ -27,10 +35,10 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-say "[1/5] guest kernel (scripts/build-guest.sh)"
+say "[1/6] guest kernel (scripts/build-guest.sh)"
 guest="$("$repo/scripts/build-guest.sh" ${VESSEL_GUEST_DIR:+"$VESSEL_GUEST_DIR"} | tail -n 1)"
 
-say "[2/5] kvm modules and busybox from Debian's packages"
+say "[2/6] kvm modules and busybox from Debian's packages"
 kernel_pkg="$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')"
 release="${kernel_pkg#linux-image-}"
 (cd "$work" && apt-get download -qq "$kernel_pkg" busybox-static >/dev/null)
@@ -53,7 +61,7 @@ for m in virt/lib/irqbypass.ko drivers/crypto/ccp/ccp.ko arch/x86/kvm/kvm.ko arc
   say "  $(basename "$m") depends on: $("$root/bin/busybox" modinfo -F depends "$root/lib/modules/$(basename "$m")" 2>/dev/null || echo "?")"
 done
 
-say "[3/5] vessel as a NativeAOT binary"
+say "[3/6] vessel as a NativeAOT binary"
 if [ -n "${KVM_LANE_VESSEL:-}" ]; then
   cp "$KVM_LANE_VESSEL" "$root/vessel"
 else
@@ -68,38 +76,81 @@ for lib in $(ldd "$root/vessel" | grep -oE '/[^ ]+'); do
 done
 [ -e "$root/lib64/ld-linux-x86-64.so.2" ] || { mkdir -p "$root/lib64"; cp -L /lib64/ld-linux-x86-64.so.2 "$root/lib64/"; }
 
-# The tiny guest: REP OUTSB of "vessel-kvm-ok\n" to COM1 (a string I/O exit with a count), then status 3.
-printf '\xbe\x15\x7c\xb9\x0e\x00\xba\xf8\x03\xfc\xf3\x6e\xba\xf4\x00\xb0\x01\xee\xf4\xeb\xfdvessel-kvm-ok\n' > "$root/guest.bin"
-truncate -s 510 "$root/guest.bin"
-printf '\x55\xaa' >> "$root/guest.bin"
+say "[4/6] the L2 guests and the exit benchmark"
+mkdir -p "$root/guests" "$root/l2"
+# The boot sector: REP OUTSB of "vessel-kvm-ok\n" to COM1 (a string I/O exit with a count), then status 3.
+printf '\xbe\x15\x7c\xb9\x0e\x00\xba\xf8\x03\xfc\xf3\x6e\xba\xf4\x00\xb0\x01\xee\xf4\xeb\xfdvessel-kvm-ok\n' > "$root/guests/rep-outsb.bin"
+truncate -s 510 "$root/guests/rep-outsb.bin"
+printf '\x55\xaa' >> "$root/guests/rep-outsb.bin"
+if [ -n "${KVM_LANE_GUESTS:-}" ]; then cp "$KVM_LANE_GUESTS"/* "$root/guests/"; fi
+cp "$guest/vmlinuz" "$guest/initramfs.cpio.gz" "$root/l2/"
+gcc -static -O2 -o "$root/kvm-exit-bench" "$repo/scripts/bench/kvm-exit-bench.c"
 
 cat > "$root/init" <<INIT
 #!/bin/sh
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
+mount -t tmpfs tmp /tmp
 for m in$order; do insmod /lib/modules/\$m || echo "LANE: insmod \$m failed"; done
 if [ -e /dev/kvm ]; then echo "LANE: /dev/kvm present"; else echo "LANE: /dev/kvm missing"; fi
-/vessel run --backend kvm --kernel /guest.bin --memory 16M --serial stdio --log-level info </dev/null
+uptime_s() { cut -d' ' -f1 /proc/uptime; }
+
+/vessel run --backend kvm --kernel /guests/rep-outsb.bin --memory 16M --serial stdio --log-level info </dev/null
 echo "LANE-VESSEL-EXIT=\$?"
+
+for g in /guests/*; do
+  timeout 60 /vessel run --backend kvm --kernel "\$g" --memory 16M </dev/null >/tmp/out 2>/tmp/err
+  code=\$?
+  echo "LANE-GUEST \$(basename "\$g") exit=\$code out=\$(base64 /tmp/out | tr -d '\n') err=\$(base64 /tmp/err | tr -d '\n')"
+done
+
+# The Debian guest: fd 3 keeps a writer on the FIFO, so vessel's stdin opens at once and stays open.
+mkfifo /tmp/l2in
+exec 3<>/tmp/l2in
+t0=\$(uptime_s)
+echo "LANE-L2-START=\$t0"
+( timeout 240 /vessel run --backend kvm --kernel /l2/vmlinuz --initrd /l2/initramfs.cpio.gz --memory 256M \
+    --append "console=ttyS0 nokaslr acpi=off" --log-level info </tmp/l2in 2>&1; echo "LANE-L2-EXIT=\$?" ) |
+while IFS= read -r line; do
+  case "\$line" in
+    LANE-L2-EXIT=*) echo "\$line" ;;
+    *VESSEL-GUEST-READY*)
+      echo "LANE-L2-MARKER-AT=\$(uptime_s)"
+      echo "L2| \$line"
+      # The shell starts right after the marker; the tty keeps what is typed before it reads.
+      ( sleep 2; echo 'uname -a' >&3; sleep 2; echo 'reboot -f' >&3 ) & ;;
+    *) echo "L2| \$line" ;;
+  esac
+done
+echo "LANE-L2-END=\$(uptime_s)"
+exec 3>&-
+
+/kvm-exit-bench /vessel 500 10000 3 || echo "LANE: kvm-exit-bench failed"
 reboot -f
 INIT
 chmod +x "$root/init"
 (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) > "$work/lane.cpio.gz"
 
-say "[4/5] booting QEMU (TCG, -cpu qemu64,+svm,+npt), at most ${timeout_s}s"
+say "[5/6] booting QEMU (TCG, -cpu qemu64,+svm,+npt), at most ${timeout_s}s"
 log="$work/serial.log"
 timeout --kill-after=10 "$timeout_s" qemu-system-x86_64 -accel tcg -cpu qemu64,+svm,+npt -m 1024 -smp 1 \
   -display none -monitor none -no-reboot -serial "file:$log" \
   -kernel "$guest/vmlinuz" -initrd "$work/lane.cpio.gz" -append "console=ttyS0 panic=-1 quiet" &
 qemu_pid=$!
+qemu_start=$SECONDS
 wait "$qemu_pid" || say "qemu ended with status $? (124 = timed out)"
 qemu_pid=""
+qemu_seconds=$((SECONDS - qemu_start))
 
-say "[5/5] checking the serial log"
-grep -E 'LANE|vessel' "$log" >&2 || true
-if grep -q 'vessel-kvm-ok' "$log" && grep -q 'LANE-VESSEL-EXIT=3' "$log"; then
-  echo "kvm-lane: PASS (vessel ran the guest on nested KVM)"
+say "[6/6] checking the serial log (QEMU ran ${qemu_seconds}s)"
+grep -aE '^(LANE|L2\| |exit-bench:|vessel)' "$log" | tr -d '\r' || true
+l2_ok=1
+grep -aq 'L2| .*VESSEL-GUEST-READY' "$log" || { say "the Debian guest never printed its marker"; l2_ok=0; }
+grep -aqE 'L2\| Linux .* 6\.1\.0-' "$log" || { say "the Debian guest's uname -a was not seen"; l2_ok=0; }
+grep -aq 'LANE-L2-EXIT=0' "$log" || { say "vessel did not end the Debian guest with status 0 (reboot -f)"; l2_ok=0; }
+if grep -aq 'vessel-kvm-ok' "$log" && grep -aq 'LANE-VESSEL-EXIT=3' "$log" && [ "$l2_ok" = 1 ]; then
+  echo "kvm-lane: PASS (vessel ran the boot sector and the Debian guest on nested KVM)"
   exit 0
 fi
 say "FAIL; last lines of the serial log:"

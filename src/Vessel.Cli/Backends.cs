@@ -5,24 +5,33 @@ using Vessel.Kvm;
 
 namespace Vessel.Cli;
 
+/// <summary>The facts about the host that the backend choice reads; tests pass their own.</summary>
+public sealed record KvmHostFacts(string Device, Func<bool> CpuHasVirtualization)
+{
+    public static KvmHostFacts Current { get; } = new(KvmHypervisor.DefaultDevice, HostCpu.HasHardwareVirtualization);
+}
+
 /// <summary>Picks and creates the execution backend for --backend.</summary>
 public static partial class Backends
 {
-    public const string KvmDevice = KvmHypervisor.DefaultDevice;
+    public static IHypervisor Create(BackendChoice choice, ILogger logger) => Create(choice, logger, KvmHostFacts.Current);
 
-    public static IHypervisor Create(BackendChoice choice, ILogger logger) => Create(choice, logger, KvmDevice);
+    /// <summary>As <see cref="Create(BackendChoice, ILogger)"/> with another kvm device (the CPU flags are the host's).</summary>
+    public static IHypervisor Create(BackendChoice choice, ILogger logger, string kvmDevice) =>
+        Create(choice, logger, KvmHostFacts.Current with { Device = kvmDevice });
 
-    /// <summary>kvm opens <paramref name="kvmDevice"/> or fails with its reason; auto uses kvm when it opens and
-    /// otherwise says why and falls back to emu.</summary>
-    public static IHypervisor Create(BackendChoice choice, ILogger logger, string kvmDevice)
+    /// <summary>kvm opens the device or fails with its reason; auto follows <see cref="AutoBackend.Decide"/>;
+    /// emu never touches the device.</summary>
+    public static IHypervisor Create(BackendChoice choice, ILogger logger, KvmHostFacts host)
     {
         switch (choice)
         {
             case BackendChoice.Kvm:
                 try
                 {
-                    var kvm = KvmHypervisor.Open(kvmDevice);
-                    LogUsingKvm(logger, kvmDevice);
+                    var kvm = KvmHypervisor.Open(host.Device);
+                    if (host.CpuHasVirtualization()) LogUsingKvm(logger, host.Device);
+                    else LogUsingSoftwareKvm(logger, host.Device);
                     return kvm;
                 }
                 catch (KvmUnavailableException ex)
@@ -32,22 +41,30 @@ public static partial class Backends
             case BackendChoice.Emu:
                 return CreateEmu();
             default:
-                try
-                {
-                    var kvm = KvmHypervisor.Open(kvmDevice);
-                    LogUsingKvm(logger, kvmDevice);
-                    return kvm;
-                }
-                catch (KvmUnavailableException ex) when (ex.DeviceMissing)
-                {
-                    LogNoKvm(logger, kvmDevice);
-                }
-                catch (KvmUnavailableException ex)
-                {
-                    LogKvmRefused(logger, ex.Message);
-                }
-                return CreateEmu();
+                return CreateAuto(logger, host);
         }
+    }
+
+    private static IHypervisor CreateAuto(ILogger logger, KvmHostFacts host)
+    {
+        KvmHypervisor? kvm = null;
+        KvmProbe probe;
+        string? refusal = null;
+        try
+        {
+            kvm = KvmHypervisor.Open(host.Device);
+            probe = KvmProbe.Opens;
+        }
+        catch (KvmUnavailableException ex)
+        {
+            probe = ex.DeviceMissing ? KvmProbe.Missing : KvmProbe.Refused;
+            refusal = ex.Message;
+        }
+        var decision = AutoBackend.Decide(host.Device, probe, refusal, host.CpuHasVirtualization());
+        LogChoice(logger, decision.Level, decision.Message);
+        if (decision.UseKvm) return kvm!;
+        kvm?.Dispose();
+        return CreateEmu();
     }
 
     /// <summary>The software CPU. The one place that names the emu backend's type. VESSEL_EMU_INTERPRET=1 turns
@@ -68,9 +85,10 @@ public static partial class Backends
     [LoggerMessage(Level = LogLevel.Information, Message = "using the kvm backend ({Device})")]
     private static partial void LogUsingKvm(ILogger logger, string device);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "{Device} does not exist; using the emu backend")]
-    private static partial void LogNoKvm(ILogger logger, string device);
+    [LoggerMessage(Level = LogLevel.Information,
+        Message = "using the kvm backend ({Device}); the CPU has no VMX/SVM, so this KVM (kvm_pvm?) emulates much of the guest: expect it to be slow")]
+    private static partial void LogUsingSoftwareKvm(ILogger logger, string device);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "{Reason}; using the emu backend")]
-    private static partial void LogKvmRefused(ILogger logger, string reason);
+    [LoggerMessage(Message = "{Message}")]
+    private static partial void LogChoice(ILogger logger, LogLevel level, string message);
 }

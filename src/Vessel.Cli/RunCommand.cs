@@ -51,6 +51,9 @@ public sealed partial class RunCommand(RunOptions options, CliStreams streams, C
             LoggerFactory = logging,
         };
         using Machine machine = BuildMachine(hypervisor, config);
+        // Only once the memory is mapped: had it failed, the error says more than this warning.
+        if (HostMemory.TotalBytes() is { } hostBytes && options.MemoryBytes > hostBytes)
+            LogMoreThanTheHost(logger, SizeParser.Format(options.MemoryBytes), HostMemory.Describe(hostBytes));
         MachineExit exit = RunOnConsole(machine, logger);
         Report(exit, logger);
         return exit.Status;
@@ -65,6 +68,10 @@ public sealed partial class RunCommand(RunOptions options, CliStreams streams, C
         catch (Exception ex) when (BootErrors.IsBootImageError(ex))
         {
             throw CliException.Runtime(ex.Message);
+        }
+        catch (GuestMemoryUnavailableException ex)
+        {
+            throw CliException.Runtime($"--memory {SizeParser.Format(config.MemoryBytes)}: {ex.Message}");
         }
     }
 
@@ -157,6 +164,10 @@ public sealed partial class RunCommand(RunOptions options, CliStreams streams, C
             throw CliException.Runtime($"cannot open serial output file {options.Serial.Path}: {ex.Message}");
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Warning,
+        Message = "--memory {Memory} is more than this host's {Host} of RAM and swap: guest RAM is taken as the guest touches it, and the VM dies if it uses it all")]
+    private static partial void LogMoreThanTheHost(ILogger logger, string memory, string host);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Signal} received; stopping the VM")]
     private static partial void LogSignal(ILogger logger, string signal);

@@ -9,7 +9,7 @@ public sealed class EmuHypervisor(EmuOptions? options = null) : IHypervisor
 
     public EmuOptions Options { get; } = options ?? new EmuOptions();
 
-    public HypervisorCapabilities Capabilities { get; } = new(MaxVcpus: 64, MaxMemorySlots: 32, InKernelIrqChip: true, Msi: true);
+    public HypervisorCapabilities Capabilities { get; } = new(MaxVcpus: 64, MaxMemorySlots: 32, InKernelIrqChip: true, Msi: true, IoEvents: true);
 
     public IVirtualMachine CreateVirtualMachine() => new EmuVirtualMachine(this);
 

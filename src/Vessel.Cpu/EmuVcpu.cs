@@ -6,9 +6,14 @@ namespace Vessel.Cpu;
 public sealed class EmuVcpu : IVcpu
 {
     private readonly X86Cpu _cpu;
+    private readonly IoEventTable _ioEvents;
     private bool _disposed;
 
-    internal EmuVcpu(X86Cpu cpu) => _cpu = cpu;
+    internal EmuVcpu(X86Cpu cpu, IoEventTable ioEvents)
+    {
+        _cpu = cpu;
+        _ioEvents = ioEvents;
+    }
 
     public int Id => _cpu.VcpuId;
 
@@ -35,7 +40,9 @@ public sealed class EmuVcpu : IVcpu
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         _cpu.Prof(ProfileMode.Loop);
-        VcpuExit exit = _cpu.Run();
+        VcpuExit exit;
+        do exit = _cpu.Run();
+        while (_ioEvents.TrySignal(exit)); // a doorbell write goes on in the guest, as under KVM_IOEVENTFD
         if (EmuProfiler.Enabled) _cpu.Counters.Exits++;
         _cpu.Prof(ProfileMode.Vmm);
         return exit;

@@ -54,7 +54,7 @@ public sealed class EmuVirtualMachine : IVirtualMachine
             if (_vcpus.Exists(v => v.Id == id)) throw new InvalidOperationException($"vCPU {id} already exists");
             var cpu = new X86Cpu(this, id);
             Platform.AttachVcpu(cpu);
-            var vcpu = new EmuVcpu(cpu);
+            var vcpu = new EmuVcpu(cpu, IoEvents);
             _vcpus.Add(vcpu);
             return vcpu;
         }
@@ -64,11 +64,36 @@ public sealed class EmuVirtualMachine : IVirtualMachine
 
     public void SignalMsi(ulong address, uint data) => Platform.SignalMsi(address, data);
 
+    /// <summary>Doorbells: each vCPU checks its writes against them before leaving Run.</summary>
+    internal IoEventTable IoEvents { get; } = new();
+
+    private EventNotifierPump? _irqEvents;
+
+    public IDisposable AddIoEvent(IoEvent ioEvent, EventNotifier notifier)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        return IoEvents.Add(ioEvent, notifier);
+    }
+
+    /// <summary>One thread waits on every interrupt event of the VM and pulses the line, as KVM's irqfd does.</summary>
+    public IDisposable AddIrqEvent(uint gsi, EventNotifier notifier)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        lock (_vcpus)
+            _irqEvents ??= new EventNotifierPump("emu irq events", _ => { });
+        return _irqEvents.Add(notifier, () =>
+        {
+            Platform.SetIrqLine(gsi, true);
+            Platform.SetIrqLine(gsi, false);
+        });
+    }
+
     public void Dispose()
     {
         if (_disposed) return;
         _disposed = true;
         EmuProfiler.Report();
+        _irqEvents?.Dispose();
         lock (_vcpus)
         {
             foreach (var v in _vcpus) v.Dispose();

@@ -16,7 +16,8 @@ public sealed unsafe class GuestMemoryRegion : IDisposable
         nint p = Native.mmap(0, (nuint)size, Native.ProtRead | Native.ProtWrite,
             Native.MapPrivate | Native.MapAnonymous | Native.MapNoReserve, -1, 0);
         if (p == Native.MapFailed)
-            throw new OutOfMemoryException($"cannot map {size >> 20} MiB of guest memory (errno {Marshal.GetLastPInvokeError()})");
+            throw new GuestMemoryUnavailableException(
+                $"the host cannot map {size >> 20} MiB of guest memory (mmap errno {Marshal.GetLastPInvokeError()})");
         _host = p;
         Size = size;
     }

@@ -11,9 +11,11 @@ public interface IHypervisor : IDisposable
     IVirtualMachine CreateVirtualMachine();
 }
 
-/// <summary>What a backend can do; the VMM checks these instead of asking which backend it has.</summary>
+/// <summary>What a backend can do; the VMM checks these instead of asking which backend it has.
+/// <see cref="IoEvents"/>: <see cref="IVirtualMachine.AddIoEvent"/> and <see cref="IVirtualMachine.AddIrqEvent"/> work.</summary>
 public sealed record HypervisorCapabilities(
     int MaxVcpus,
     int MaxMemorySlots,
     bool InKernelIrqChip,
-    bool Msi);
+    bool Msi,
+    bool IoEvents = false);

@@ -21,4 +21,16 @@ public interface IVirtualMachine : IDisposable
 
     /// <summary>Delivers a message-signalled interrupt (KVM_SIGNAL_MSI).</summary>
     void SignalMsi(ulong address, uint data);
+
+    /// <summary>Makes a guest write that matches <paramref name="ioEvent"/> signal <paramref name="notifier"/>
+    /// and let the vCPU go on: the write never reaches the VMM as an exit (KVM_IOEVENTFD). Dispose the result to
+    /// remove it; the notifier stays the caller's. Backends with <see cref="HypervisorCapabilities.IoEvents"/>.</summary>
+    IDisposable AddIoEvent(IoEvent ioEvent, EventNotifier notifier) =>
+        throw new NotSupportedException("this backend has no I/O events");
+
+    /// <summary>Makes each signal of <paramref name="notifier"/> raise GSI <paramref name="gsi"/> as an edge, from
+    /// any thread and with no call into the backend per raise (KVM_IRQFD). Dispose the result to remove it.
+    /// Backends with <see cref="HypervisorCapabilities.IoEvents"/>.</summary>
+    IDisposable AddIrqEvent(uint gsi, EventNotifier notifier) =>
+        throw new NotSupportedException("this backend has no interrupt events");
 }

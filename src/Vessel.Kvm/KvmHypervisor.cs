@@ -38,19 +38,7 @@ public sealed unsafe class KvmHypervisor : IHypervisor
     public static KvmHypervisor Open(string device = DefaultDevice)
     {
         int fd = KvmNative.Open(device, KvmNative.ORdWr | KvmNative.OCloExec);
-        if (fd < 0)
-        {
-            int errno = Marshal.GetLastPInvokeError();
-            throw errno switch
-            {
-                KvmNative.ENoEnt => new KvmUnavailableException($"{device} does not exist (no KVM on this machine)", deviceMissing: true),
-                KvmNative.EAcces or KvmNative.EPerm => new KvmUnavailableException(
-                    $"{device} exists but cannot be opened: permission denied (is the user in the 'kvm' group?)"),
-                KvmNative.EBusy => new KvmUnavailableException($"{device} exists but is busy (another hypervisor holds the CPU's virtualization extensions)"),
-                KvmNative.ENoDev or KvmNative.ENxio => new KvmUnavailableException($"{device} exists but no KVM driver answers it (kvm module not loaded?)"),
-                _ => new KvmUnavailableException($"{device} cannot be opened: {KvmNative.Describe(errno)}"),
-            };
-        }
+        if (fd < 0) throw OpenFailure(device, Marshal.GetLastPInvokeError());
         try
         {
             int version = KvmNative.Ioctl(fd, KvmIoctls.GetApiVersion, 0);
@@ -69,7 +57,10 @@ public sealed unsafe class KvmHypervisor : IHypervisor
             if (maxVcpus <= 0) maxVcpus = 4; // the documented default when neither capability answers
             int slots = KvmNative.Ioctl(fd, KvmIoctls.CheckExtension, KvmCap.NrMemslots);
             bool msi = KvmNative.Ioctl(fd, KvmIoctls.CheckExtension, KvmCap.SignalMsi) > 0;
-            return new KvmHypervisor(fd, new HypervisorCapabilities(maxVcpus, slots > 0 ? slots : 32, InKernelIrqChip: true, Msi: msi), mmapSize);
+            bool ioEvents = KvmNative.Ioctl(fd, KvmIoctls.CheckExtension, KvmCap.Ioeventfd) > 0
+                && KvmNative.Ioctl(fd, KvmIoctls.CheckExtension, KvmCap.Irqfd) > 0;
+            return new KvmHypervisor(fd,
+                new HypervisorCapabilities(maxVcpus, slots > 0 ? slots : 32, InKernelIrqChip: true, Msi: msi, IoEvents: ioEvents), mmapSize);
         }
         catch
         {
@@ -77,6 +68,17 @@ public sealed unsafe class KvmHypervisor : IHypervisor
             throw;
         }
     }
+
+    /// <summary>Why open(2) of <paramref name="device"/> failed with <paramref name="errno"/>, in words a user can act on.</summary>
+    internal static KvmUnavailableException OpenFailure(string device, int errno) => errno switch
+    {
+        KvmNative.ENoEnt => new KvmUnavailableException($"{device} does not exist (no KVM on this machine)", deviceMissing: true),
+        KvmNative.EAcces or KvmNative.EPerm => new KvmUnavailableException(
+            $"{device} exists but cannot be opened: permission denied (is the user in the 'kvm' group?)"),
+        KvmNative.EBusy => new KvmUnavailableException($"{device} exists but is busy (another hypervisor holds the CPU's virtualization extensions)"),
+        KvmNative.ENoDev or KvmNative.ENxio => new KvmUnavailableException($"{device} exists but no KVM driver answers it (kvm module not loaded?)"),
+        _ => new KvmUnavailableException($"{device} cannot be opened: {KvmNative.Describe(errno)}"),
+    };
 
     public IVirtualMachine CreateVirtualMachine() => KvmVirtualMachine.Create(this);
 

@@ -30,6 +30,8 @@ internal static unsafe class KvmIoctls
     public static readonly nuint IrqLine = IoW(0x61, sizeof(KvmIrqLevel));
     public static readonly nuint CreatePit2 = IoW(0x77, sizeof(KvmPitConfig));
     public static readonly nuint SignalMsi = IoW(0xA5, sizeof(KvmMsi));
+    public static readonly nuint Irqfd = IoW(0x76, sizeof(KvmIrqfd));
+    public static readonly nuint Ioeventfd = IoW(0x79, sizeof(KvmIoeventfd));
 
     // vCPU ioctls.
     public static readonly nuint Run = Io(0x80);
@@ -54,6 +56,7 @@ internal static unsafe class KvmIoctls
         ["KVM_SET_USER_MEMORY_REGION"] = SetUserMemoryRegion, ["KVM_SET_TSS_ADDR"] = SetTssAddr,
         ["KVM_SET_IDENTITY_MAP_ADDR"] = SetIdentityMapAddr, ["KVM_CREATE_IRQCHIP"] = CreateIrqchip,
         ["KVM_IRQ_LINE"] = IrqLine, ["KVM_CREATE_PIT2"] = CreatePit2, ["KVM_SIGNAL_MSI"] = SignalMsi,
+        ["KVM_IRQFD"] = Irqfd, ["KVM_IOEVENTFD"] = Ioeventfd,
         ["KVM_RUN"] = Run, ["KVM_GET_REGS"] = GetRegs, ["KVM_SET_REGS"] = SetRegs,
         ["KVM_GET_SREGS"] = GetSregs, ["KVM_SET_SREGS"] = SetSregs, ["KVM_GET_MSRS"] = GetMsrs,
         ["KVM_SET_MSRS"] = SetMsrs, ["KVM_GET_FPU"] = GetFpu, ["KVM_SET_FPU"] = SetFpu,
@@ -65,14 +68,14 @@ internal static unsafe class KvmIoctls
 internal static class KvmCap
 {
     public const int Irqchip = 0, Hlt = 1, UserMemory = 3, SetTssAddr = 4, ExtCpuid = 7, NrVcpus = 9, NrMemslots = 10;
-    public const int Pit2 = 33, SetIdentityMapAddr = 37, MaxVcpus = 66, SignalMsi = 77, ImmediateExit = 136;
+    public const int Irqfd = 32, Pit2 = 33, Ioeventfd = 36, SetIdentityMapAddr = 37, MaxVcpus = 66, SignalMsi = 77, ImmediateExit = 136;
 
     public static IReadOnlyDictionary<string, int> ByName() => new Dictionary<string, int>
     {
         ["KVM_CAP_IRQCHIP"] = Irqchip, ["KVM_CAP_HLT"] = Hlt, ["KVM_CAP_USER_MEMORY"] = UserMemory,
         ["KVM_CAP_SET_TSS_ADDR"] = SetTssAddr, ["KVM_CAP_EXT_CPUID"] = ExtCpuid, ["KVM_CAP_NR_VCPUS"] = NrVcpus,
         ["KVM_CAP_NR_MEMSLOTS"] = NrMemslots, ["KVM_CAP_PIT2"] = Pit2, ["KVM_CAP_SET_IDENTITY_MAP_ADDR"] = SetIdentityMapAddr,
-        ["KVM_CAP_MAX_VCPUS"] = MaxVcpus, ["KVM_CAP_SIGNAL_MSI"] = SignalMsi, ["KVM_CAP_IMMEDIATE_EXIT"] = ImmediateExit,
+        ["KVM_CAP_MAX_VCPUS"] = MaxVcpus, ["KVM_CAP_IRQFD"] = Irqfd, ["KVM_CAP_IOEVENTFD"] = Ioeventfd, ["KVM_CAP_SIGNAL_MSI"] = SignalMsi, ["KVM_CAP_IMMEDIATE_EXIT"] = ImmediateExit,
     };
 }
 
@@ -91,5 +94,7 @@ internal static class KvmExit
         ["KVM_EXIT_INTR"] = Intr, ["KVM_EXIT_INTERNAL_ERROR"] = InternalError, ["KVM_EXIT_SYSTEM_EVENT"] = SystemEvent,
         ["KVM_EXIT_IO_IN"] = IoIn, ["KVM_EXIT_IO_OUT"] = IoOut, ["KVM_API_VERSION"] = 12,
         ["KVM_PIT_SPEAKER_DUMMY"] = KvmPitConfig.SpeakerDummy,
+        ["KVM_IOEVENTFD_FLAG_DATAMATCH"] = KvmIoeventfd.FlagDatamatch, ["KVM_IOEVENTFD_FLAG_PIO"] = KvmIoeventfd.FlagPio,
+        ["KVM_IOEVENTFD_FLAG_DEASSIGN"] = KvmIoeventfd.FlagDeassign, ["KVM_IRQFD_FLAG_DEASSIGN"] = KvmIrqfd.FlagDeassign,
     };
 }

@@ -49,3 +49,24 @@ internal unsafe struct KvmCpuidEntry2
     public uint Function, Index, Flags, Eax, Ebx, Ecx, Edx;
     public fixed uint Padding[3];
 }
+
+/// <summary>struct kvm_ioeventfd.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct KvmIoeventfd
+{
+    public const uint FlagDatamatch = 1 << 0, FlagPio = 1 << 1, FlagDeassign = 1 << 2;
+    public ulong Datamatch, Addr;
+    public uint Len;
+    public int Fd;
+    public uint Flags;
+    public fixed byte Pad[36];
+}
+
+/// <summary>struct kvm_irqfd.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct KvmIrqfd
+{
+    public const uint FlagDeassign = 1 << 0;
+    public uint Fd, Gsi, Flags, Resamplefd;
+    public fixed byte Pad[16];
+}

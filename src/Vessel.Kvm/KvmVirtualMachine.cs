@@ -4,7 +4,7 @@ using Vessel.Hypervisor;
 namespace Vessel.Kvm;
 
 /// <summary>A KVM VM fd with the in-kernel irqchip (PIC, IOAPIC, LAPICs) and PIT.</summary>
-public sealed unsafe class KvmVirtualMachine : IVirtualMachine
+public sealed unsafe partial class KvmVirtualMachine : IVirtualMachine
 {
     /// <summary>Three pages KVM needs for the real-mode TSS on Intel, just below the BIOS area at 4 GiB.</summary>
     public const ulong TssAddress = 0xFFFB_D000;
@@ -64,7 +64,10 @@ public sealed unsafe class KvmVirtualMachine : IVirtualMachine
         {
             int errno = Marshal.GetLastPInvokeError();
             Memory.Unmap(slot);
-            throw new KvmException($"KVM_SET_USER_MEMORY_REGION slot {slot} at 0x{guestPhysicalAddress:x} ({region.Size >> 20} MiB): {KvmNative.Describe(errno)}");
+            // KVM_MEM_MAX_NR_PAGES: a slot holds fewer than 2^31 pages.
+            string hint = region.Size / GuestMemoryRegion.PageSize >= 1UL << 31 ? " (KVM takes less than 8 TiB in one memory slot)" : "";
+            throw new GuestMemoryUnavailableException(
+                $"KVM refused {region.Size >> 20} MiB of guest memory at 0x{guestPhysicalAddress:x} (KVM_SET_USER_MEMORY_REGION slot {slot}): {KvmNative.Describe(errno)}{hint}");
         }
     }
 

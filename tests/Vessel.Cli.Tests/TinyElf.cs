@@ -26,9 +26,15 @@ internal static class TinyElf
         a.Label(ref halt);
         a.hlt();
         a.jmp(halt);
+        return FromAssembler(a);
+    }
+
+    /// <summary>An ELF kernel of the code in <paramref name="a"/>, assembled at the load address and entered at its start.</summary>
+    public static byte[] FromAssembler(Assembler a)
+    {
         using var ms = new MemoryStream();
         a.Assemble(new StreamCodeWriter(ms), LoadAddress);
-        return Build(bitness == 64, ms.ToArray());
+        return Build(a.Bitness == 64, ms.ToArray());
     }
 
     private static byte[] Build(bool is64, byte[] code)

@@ -103,6 +103,36 @@ public class UserErrorTests
     public void CpusBeyondTheBackend() =>
         AssertOneLineError(RunWithKernel("--cpus", "200", "--backend", "emu"), 2, "vessel: --cpus 200: the emu backend supports at most");
 
+    /// <summary>200 TiB is beyond the 128 TiB of user address space x86-64 has: the mapping itself fails.</summary>
+    [Fact]
+    public void MemoryTheHostCannotMap()
+    {
+        int before = Directory.GetFiles("/proc/self/fd").Length;
+        for (int i = 0; i < 20; i++)
+            AssertOneLineError(RunWithKernel("--memory", "200T", "--backend", "emu"), 1,
+                "vessel: --memory 204800G: the host cannot map 209712128 MiB of guest memory (mmap errno 12)");
+        Assert.InRange(Directory.GetFiles("/proc/self/fd").Length, 0, before + 5);
+    }
+
+    [Fact]
+    public void MemoryBeyondTheHostIsAWarningOnly()
+    {
+        ulong host = HostMemory.TotalBytes()!.Value;
+        string memory = $"{(host >> 30) + 2}G";
+        var result = RunWithKernel("--memory", memory, "--backend", "emu");
+        Assert.Equal(3, result.ExitCode);
+        Assert.Equal("hi", result.Stdout);
+        var line = Assert.Single(result.StderrLines);
+        Assert.StartsWith($"vessel: warning: --memory {memory} is more than this host's ", line);
+    }
+
+    [Theory]
+    [InlineData("MemTotal:       24683520 kB\nMemFree:        24151224 kB\nSwapTotal:       1048576 kB\n", 25732096UL * 1024)]
+    [InlineData("MemTotal:       1000 kB\n", 1024000UL)]
+    [InlineData("nothing here\n", null)]
+    public void HostMemoryIsRamPlusSwap(string meminfo, ulong? bytes) =>
+        Assert.Equal(bytes, HostMemory.TotalBytes(meminfo));
+
     [Fact]
     public void UnknownBackend() =>
         AssertOneLineError(RunWithKernel("--backend", "xen"), 2, "vessel: --backend 'xen' is not one of auto, kvm, emu");

@@ -41,6 +41,9 @@ public sealed class KvmLayoutTests
         Struct<KvmIrqLevel>("kvm_irq_level", ("irq", "Irq"), ("level", "Level"));
         Struct<KvmMsi>("kvm_msi", ("address_lo", "AddressLo"), ("address_hi", "AddressHi"), ("data", "Data"),
             ("flags", "Flags"), ("devid", "Devid"));
+        Struct<KvmIoeventfd>("kvm_ioeventfd", ("datamatch", "Datamatch"), ("addr", "Addr"), ("len", "Len"), ("fd", "Fd"),
+            ("flags", "Flags"), ("pad", "Pad"));
+        Struct<KvmIrqfd>("kvm_irqfd", ("fd", "Fd"), ("gsi", "Gsi"), ("flags", "Flags"), ("resamplefd", "Resamplefd"), ("pad", "Pad"));
         Struct<KvmCpuid2Header>("kvm_cpuid2", ("nent", "Nent"));
         Struct<KvmCpuidEntry2>("kvm_cpuid_entry2", ("function", "Function"), ("index", "Index"), ("flags", "Flags"),
             ("eax", "Eax"), ("ebx", "Ebx"), ("ecx", "Ecx"), ("edx", "Edx"));
@@ -67,6 +70,16 @@ public sealed class KvmLayoutTests
         list.Add(("EINTR", "EINTR", KvmNative.EIntr));
         list.Add(("EBUSY", "EBUSY", KvmNative.EBusy));
         list.Add(("EACCES", "EACCES", KvmNative.EAcces));
+        list.Add(("ENOENT", "ENOENT", KvmNative.ENoEnt));
+        list.Add(("EPERM", "EPERM", KvmNative.EPerm));
+        list.Add(("ENODEV", "ENODEV", KvmNative.ENoDev));
+        list.Add(("ENXIO", "ENXIO", KvmNative.ENxio));
+        list.Add(("EFD_CLOEXEC", "EFD_CLOEXEC", (ulong)Vessel.Hypervisor.EventFdNative.EfdCloExec));
+        list.Add(("EFD_NONBLOCK", "EFD_NONBLOCK", (ulong)Vessel.Hypervisor.EventFdNative.EfdNonBlock));
+        list.Add(("POLLIN", "POLLIN", (ulong)Vessel.Hypervisor.EventFdNative.PollIn));
+        list.Add(("EAGAIN", "EAGAIN", (ulong)Vessel.Hypervisor.EventFdNative.EAgain));
+        list.Add(("sizeof(struct pollfd)", "sizeof(struct pollfd)", (ulong)Unsafe.SizeOf<Vessel.Hypervisor.EventFdNative.PollFd>()));
+        list.Add(("offsetof(pollfd, revents)", "offsetof(struct pollfd, revents)", (ulong)Marshal.OffsetOf<Vessel.Hypervisor.EventFdNative.PollFd>("Revents")));
         return list;
     }
 
@@ -74,7 +87,7 @@ public sealed class KvmLayoutTests
     public void EveryStructOffsetIoctlAndConstantMatchesTheKernelHeaders()
     {
         var c = CProbe.Evaluate(Checks.Select(x => (x.Label, x.C)),
-            "linux/kvm.h", "signal.h", "fcntl.h", "sys/mman.h", "errno.h");
+            "linux/kvm.h", "signal.h", "fcntl.h", "sys/mman.h", "errno.h", "sys/eventfd.h", "poll.h");
         var mismatches = Checks.Where(x => c[x.Label] != x.CSharp)
             .Select(x => $"{x.Label}: C says {c[x.Label]} (0x{c[x.Label]:x}), C# says {x.CSharp} (0x{x.CSharp:x})").ToList();
         Assert.True(mismatches.Count == 0, string.Join("\n", mismatches));

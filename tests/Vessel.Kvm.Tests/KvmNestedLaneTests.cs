@@ -1,30 +1,74 @@
 using System.Diagnostics;
+using System.Text;
+using System.Text.RegularExpressions;
+using Vessel.Cli.Tests;
 
 namespace Vessel.Kvm.Tests;
 
 /// <summary>The kvm backend for real: scripts/kvm-nested-lane.sh boots Debian's kernel in QEMU (TCG, AMD SVM
-/// exposed) with KVM loaded as a nested hypervisor, and runs `vessel run --backend kvm` there on a boot
-/// sector that prints a line with REP OUTSB and exits through isa-debug-exit. Takes minutes: .ci/run runs it
-/// as its own step (Category=KvmNested).</summary>
-public sealed class KvmNestedLaneTests
+/// exposed) with KVM loaded as a nested hypervisor, and runs `vessel run --backend kvm` there on a REP OUTSB boot
+/// sector, on the foundation's tiny guests of every CPU mode (built here, as ModeTests builds them) and on the
+/// default Debian guest up to a shell command. Takes minutes: .ci/run runs it as its own step (Category=KvmNested).</summary>
+public sealed partial class KvmNestedLaneTests
 {
+    /// <summary>Image name, its bytes, and what `vessel run` must print and return for it.</summary>
+    private static readonly (string Name, byte[] Image, string Stdout, int Exit)[] Guests =
+    [
+        ("real-mode.bin", BootSectors.HiThenExit3(), "hi", 3),
+        ("real-mode-timer.bin", BootSectors.TimerWakesHalt(), "T", 3),
+        ("protected.elf", TinyElf.PrintThenExit(32, "protected\n", 5), "protected\n", (5 << 1) | 1),
+        ("long-mode.elf", TinyElf.PrintThenExit(64, "long mode\n", 9), "long mode\n", (9 << 1) | 1),
+    ];
+
     [Fact]
     [Trait("Category", "KvmNested")]
-    public async Task VesselRunsATinyGuestOnNestedKvm()
+    public async Task VesselRunsTinyGuestsAndDebianOnNestedKvm()
     {
         string repo = FindRepository();
+        string guests = Directory.CreateTempSubdirectory("vessel-lane-guests-").FullName;
+        try
+        {
+            foreach (var g in Guests) File.WriteAllBytes(Path.Combine(guests, g.Name), g.Image);
+            var (code, stdout, stderr) = await RunLane(repo, guests);
+            string all = stdout + stderr;
+            Assert.True(code == 0, $"kvm-nested-lane.sh exited {code}:\n{all}");
+            Assert.Contains("LANE: /dev/kvm present", stdout);
+            Assert.Contains("using the kvm backend", stdout);
+            Assert.Contains("vessel-kvm-ok", stdout);
+            Assert.Contains("LANE-VESSEL-EXIT=3", stdout);
+
+            var results = GuestLine().Matches(stdout).ToDictionary(m => m.Groups[1].Value, m => m);
+            foreach (var (name, _, expectedOut, expectedExit) in Guests)
+            {
+                Assert.True(results.TryGetValue(name, out var m), $"no result line for {name}:\n{all}");
+                Assert.Equal(expectedExit, int.Parse(m.Groups[2].Value));
+                Assert.Equal(expectedOut, Encoding.UTF8.GetString(Convert.FromBase64String(m.Groups[3].Value)));
+                Assert.Equal("", Encoding.UTF8.GetString(Convert.FromBase64String(m.Groups[4].Value)));
+            }
+
+            Assert.Contains("L2| VESSEL-GUEST-READY", stdout);
+            Assert.Matches(@"L2\| Linux \S+ 6\.1\.0-\S+-amd64 #1 SMP", stdout);
+            Assert.Contains("LANE-L2-EXIT=0", stdout);
+        }
+        finally
+        {
+            Directory.Delete(guests, recursive: true);
+        }
+    }
+
+    [GeneratedRegex(@"^LANE-GUEST (\S+) exit=(\d+) out=(\S*) err=(\S*)$", RegexOptions.Multiline)]
+    private static partial Regex GuestLine();
+
+    private static async Task<(int Code, string Stdout, string Stderr)> RunLane(string repo, string guests)
+    {
         var info = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true };
         info.ArgumentList.Add(Path.Combine(repo, "scripts", "kvm-nested-lane.sh"));
+        info.Environment["KVM_LANE_GUESTS"] = guests;
         using var process = Process.Start(info)!;
         var stderr = process.StandardError.ReadToEndAsync();
         string stdout = await process.StandardOutput.ReadToEndAsync();
         await process.WaitForExitAsync();
-        string log = stdout + await stderr;
-        Assert.True(process.ExitCode == 0, $"kvm-nested-lane.sh exited {process.ExitCode}:\n{log}");
-        Assert.Contains("LANE: /dev/kvm present", log);
-        Assert.Contains("using the kvm backend", log);
-        Assert.Contains("vessel-kvm-ok", log);
-        Assert.Contains("LANE-VESSEL-EXIT=3", log);
+        return (process.ExitCode, stdout.Replace("\r", ""), await stderr);
     }
 
     private static string FindRepository()
