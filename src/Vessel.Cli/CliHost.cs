@@ -17,6 +17,10 @@ public sealed record CliHost
     /// <summary>Whether to catch SIGINT/SIGTERM/SIGHUP to stop the VM cleanly.</summary>
     public bool HandleSignals { get; init; } = true;
 
+    /// <summary>Stops a running VM when cancelled, as a signal would; lets an embedding (a test) end a guest
+    /// that will not end by itself.</summary>
+    public CancellationToken Stop { get; init; }
+
     public Func<BackendChoice, ILogger, IHypervisor> CreateBackend { get; init; } = Backends.Create;
 
     /// <summary>Finds (building if needed) the guest booted when no --kernel is given; gets a progress writer.</summary>

@@ -82,6 +82,7 @@ public sealed partial class RunCommand(RunOptions options, CliStreams streams, C
         EventHandler restoreAtExit = (_, _) => raw?.Dispose();
         AppDomain.CurrentDomain.ProcessExit += restoreAtExit;
         var signals = host.HandleSignals ? RegisterSignals(machine, logger) : [];
+        using var stopRegistration = host.Stop.Register(() => machine.RequestStop(MachineExit.Stopped("stopped by the host")));
         ConsoleInputPump? input = null;
         try
         {

@@ -3,8 +3,9 @@ using Xunit.Abstractions;
 
 namespace Vessel.Cli.Tests.LinuxBoot;
 
-/// <summary>The stock Debian kernel boots under `vessel run` on the emu backend to a busybox shell, runs
-/// commands and a static SSE/long-double program, and ends with `reboot -f` (vessel exits 0).
+/// <summary>The stock Debian kernel boots under `vessel run` on the emu backend to a busybox shell with 1, 2
+/// and 4 vCPUs, runs commands and a static SSE/long-double program, keeps host time (`date`, `sleep 5`),
+/// costs almost no host CPU when idle, and ends with `reboot -f` (vessel exits 0).
 /// Long: its own category, which .ci/run still runs.</summary>
 [Trait("Category", "LinuxBoot")]
 public class LinuxBootTests(ITestOutputHelper output)
@@ -16,6 +17,7 @@ public class LinuxBootTests(ITestOutputHelper output)
     [Theory]
     [InlineData(1)]
     [InlineData(2)]
+    [InlineData(4)]
     public void DebianKernelBootsToAShellAndRunsCommands(int cpus)
     {
         var guest = DefaultGuest.Ensure(TextWriter.Null);
@@ -42,9 +44,56 @@ public class LinuxBootTests(ITestOutputHelper output)
         Assert.Contains("42", session.Run("echo $((6*7))", CommandTimeout));
         Assert.Contains(expectedFpcheck, session.Run("fpcheck", CommandTimeout));
 
+        GuestClockIsHostTime(session);
+        SleepTakesItsWallTime(session);
+        IdleGuestCostsLittleHostCpu(session, cpus);
+
         session.Type("reboot -f\n");
         Assert.True(session.WaitForExit(CommandTimeout), "vessel did not exit after reboot -f");
         Assert.Equal(0, session.ExitCode);
+    }
+
+    /// <summary>`date` within 2 s of the host (the RTC and then the TSC carry host time into the guest).</summary>
+    private void GuestClockIsHostTime(GuestSession session)
+    {
+        long before = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        string reply = session.Run("date +%s", CommandTimeout);
+        long after = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        long guest = long.Parse(reply.Split('\n', StringSplitOptions.TrimEntries).First(l => l.Length > 0 && char.IsAsciiDigit(l[0])));
+        output.WriteLine($"guest date {guest}, host {before}..{after}");
+        Assert.InRange(guest, before - 2, after + 2);
+    }
+
+    /// <summary>`sleep 5` takes 5 s of wall time within 5 %. What `sleep 0` costs — the console round trip and
+    /// the shell's fork and exec of busybox, ~0.1 s on the emulated CPU — is measured right before and taken off:
+    /// it is the CPU's speed, not its timekeeping.</summary>
+    private void SleepTakesItsWallTime(GuestSession session)
+    {
+        session.Run("sleep 0", CommandTimeout); // the first run also decodes and compiles busybox's code
+        var clock = Stopwatch.StartNew();
+        session.Run("sleep 0", CommandTimeout);
+        double roundTrip = clock.Elapsed.TotalSeconds;
+        clock.Restart();
+        session.Run("sleep 5", CommandTimeout);
+        double slept = clock.Elapsed.TotalSeconds - roundTrip;
+        output.WriteLine($"sleep 5 took {slept:F3} s of wall time (`sleep 0`, {roundTrip:F3} s, taken off)");
+        Assert.InRange(slept, 4.75, 5.25);
+    }
+
+    /// <summary>An idle guest at its shell prompt uses under 5 % of one host core: halted vCPUs sleep until
+    /// their next timer. Measured as this process's CPU time (the VM runs in it; the test itself waits).</summary>
+    private void IdleGuestCostsLittleHostCpu(GuestSession session, int cpus)
+    {
+        Thread.Sleep(TimeSpan.FromSeconds(2)); // let the command's echo and the shell settle
+        using var self = Process.GetCurrentProcess();
+        TimeSpan cpuBefore = self.TotalProcessorTime;
+        var wall = Stopwatch.StartNew();
+        Thread.Sleep(TimeSpan.FromSeconds(10));
+        self.Refresh();
+        double share = (self.TotalProcessorTime - cpuBefore).TotalSeconds / wall.Elapsed.TotalSeconds;
+        output.WriteLine($"idle guest with {cpus} vCPU(s): {share:P1} of one host core");
+        Assert.True(share < 0.05, $"an idle guest used {share:P1} of a host core");
+        Assert.Contains("idle", session.Run("echo idle", CommandTimeout)); // still alive after the wait
     }
 
     private static string RunNatively(string program)
