@@ -55,6 +55,7 @@ internal static class CpuidModel
                 ecx = Leaf1Ecx | ExtendedFeatures.Leaf1Ecx;
                 if ((cpu.Cr4 & Vessel.Hypervisor.ControlRegisters.Cr4Osxsave) != 0) ecx |= OsXsave;
                 edx = Leaf1Edx | ExtendedFeatures.Leaf1Edx;
+                if ((cpu.ApicBase & X86Cpu.ApicBaseEnable) == 0) edx &= ~Apic; // the APIC disabled in IA32_APIC_BASE
                 return;
             case 4 when subleaf < 3:
             {

@@ -6,6 +6,20 @@ namespace Vessel.Cpu;
 /// real CPU refuses it.</summary>
 internal sealed partial class X86Cpu
 {
+    internal const ulong ApicBaseBsp = 1UL << 8, ApicBaseExtended = 1UL << 10, ApicBaseEnable = 1UL << 11;
+
+    /// <summary>The APIC mode changes IA32_APIC_BASE allows (SDM 10.12.5): x2APIC without the APIC enabled
+    /// is invalid, x2APIC is left only to disabled, and entered only from xAPIC.</summary>
+    private static bool IsAllowedApicModeChange(ulong from, ulong to)
+    {
+        const ulong mode = ApicBaseEnable | ApicBaseExtended;
+        ulong old = from & mode, next = to & mode;
+        if (next == ApicBaseExtended) return false;
+        if (old == mode && next == ApicBaseEnable) return false;
+        if (old == 0 && next == mode) return false;
+        return true;
+    }
+
     public const uint MsrTsc = 0x10, MsrPlatformId = 0x17, MsrApicBase = 0x1B, MsrFeatureControl = 0x3A;
     public const uint MsrTscAdjust = 0x3B, MsrBiosSignId = 0x8B, MsrMtrrCap = 0xFE, MsrArchCapabilities = 0x10A;
 
@@ -109,7 +123,8 @@ internal sealed partial class X86Cpu
                 _tscAdjust = (long)value;
                 return true;
             case MsrApicBase:
-                if ((value & ~(PhysicalMask | (1UL << 8) | (1UL << 10) | (1UL << 11))) != 0) return false;
+                if ((value & ~(PhysicalMask | ApicBaseBsp | ApicBaseExtended | ApicBaseEnable)) != 0) return false;
+                if (!IsAllowedApicModeChange(ApicBase, value)) return false;
                 ApicBase = value;
                 return true;
             case MsrBiosSignId: return true;

@@ -67,6 +67,41 @@ public class MsrAndFastCallTests
         Assert.Equal(0x0606_0606_0000_0101UL, v.GetMsr(0x259));
     }
 
+    /// <summary>IA32_APIC_BASE refuses the mode changes hardware refuses (SDM 10.12.5), and CPUID.1:EDX.APIC
+    /// follows its enable bit.</summary>
+    [Fact]
+    public void ApicBaseRefusesInvalidModeChangesAndCpuidFollowsTheEnableBit()
+    {
+        const uint ApicBase = 0x1B;
+        const ulong Base = 0xFEE0_0000 | (1 << 8), En = 1 << 11, Extd = 1 << 10;
+        using var g = RunGuest(a =>
+        {
+            Wrmsr(a, ApicBase, Base);                     // disabled
+            a.mov(eax, 1);
+            a.cpuid();
+            a.mov(r8d, edx);
+            Wrmsr(a, ApicBase, Base | En);                // xAPIC again
+            a.mov(eax, 1);
+            a.cpuid();
+            a.mov(r9d, edx);
+            a.hlt();
+        });
+        Registers r = g.Vcpu.GetRegisters();
+        Assert.Equal(0UL, r.R8 & (1 << 9));
+        Assert.Equal(1UL << 9, r.R9 & (1 << 9));
+
+        IVcpu v = g.Vcpu;
+        Assert.Throws<UnsupportedMsrException>(() => v.SetMsr(ApicBase, Base | Extd));           // xAPIC -> invalid
+        v.SetMsr(ApicBase, Base | En | Extd);                                                     // xAPIC -> x2APIC
+        Assert.Throws<UnsupportedMsrException>(() => v.SetMsr(ApicBase, Base | En));             // x2APIC -> xAPIC
+        Assert.Throws<UnsupportedMsrException>(() => v.SetMsr(ApicBase, Base | Extd));           // x2APIC -> invalid
+        v.SetMsr(ApicBase, Base);                                                                 // x2APIC -> disabled
+        Assert.Throws<UnsupportedMsrException>(() => v.SetMsr(ApicBase, Base | En | Extd));      // disabled -> x2APIC
+        Assert.Throws<UnsupportedMsrException>(() => v.SetMsr(ApicBase, Base | Extd));           // disabled -> invalid
+        v.SetMsr(ApicBase, Base | En);                                                            // disabled -> xAPIC
+        Assert.Equal(Base | En, v.GetMsr(ApicBase));
+    }
+
     [Fact]
     public void CpuidReportsVendorApicIdAndTscFrequency()
     {
