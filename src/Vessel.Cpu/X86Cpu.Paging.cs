@@ -120,15 +120,18 @@ internal sealed unsafe partial class X86Cpu
             if ((e & bad) != 0) PageFault(linear, kind, user, PfPresent | PfReserved);
             rights &= e;
             noExecute |= (e & PteNoExecute) != 0;
-            SetAccessed(entry, e);
             if (large || level == 1)
             {
+                // The final entry is marked accessed only by an access it allows (as hardware does: a
+                // protection fault leaves its A bit clear); the levels above it already are.
                 CheckAccess(linear, kind, user, rights, noExecute);
+                SetAccessed(entry, e);
                 SetDirty(entry, kind);
                 NoteLeaf(e, large);
                 ulong pageMask = (1UL << shift) - 1;
                 return (e & PhysicalMask & ~pageMask) | (linear & pageMask);
             }
+            SetAccessed(entry, e);
             table = e & PhysicalMask;
         }
         throw new EmulationException("unreachable page walk");
@@ -144,8 +147,8 @@ internal sealed unsafe partial class X86Cpu
         {
             // 4 MiB page; bits 13-20 carry physical address bits 32-39 (PSE-36), bit 21 is reserved.
             if ((d & (1u << 21)) != 0) PageFault(linear, kind, user, PfPresent | PfReserved);
-            SetAccessed32(pde, d);
             CheckAccess(linear, kind, user, rights, false);
+            SetAccessed32(pde, d);
             if (kind == AccessKind.Write) SetBits32(pde, (uint)PteDirty);
             NoteLeaf(d, large: true);
             ulong high = (ulong)((d >> 13) & 0xFF) << 32;
@@ -156,8 +159,8 @@ internal sealed unsafe partial class X86Cpu
         uint t = Volatile.Read(ref *pte);
         if ((t & PtePresent) == 0) PageFault(linear, kind, user, 0);
         rights &= t;
-        SetAccessed32(pte, t);
         CheckAccess(linear, kind, user, rights, false);
+        SetAccessed32(pte, t);
         if (kind == AccessKind.Write) SetBits32(pte, (uint)PteDirty);
         NoteLeaf(t, large: false);
         return (t & 0xFFFF_F000) | (linear & 0xFFF);

@@ -78,6 +78,23 @@ public class TranslateTests
         Assert.Equal(0x2010UL, cpu.Translate(0x2010, AccessKind.Write, false));
     }
 
+    /// <summary>An access the final entry forbids leaves that entry's accessed bit clear, as hardware does
+    /// (kvm-unit-tests' access test checks it); the levels above it are marked, having been used.</summary>
+    [Fact]
+    public void ProtectionFaultLeavesTheFinalEntryUnaccessed()
+    {
+        using var g = new PageTableGuest();
+        ulong pte = g.Map(0x1000, 0x1000, P | W);                    // supervisor 4 KiB page
+        ulong pde = g.Map(0x4000_0000, 0x40_0000, P, 0x20_0000);      // supervisor, read-only 2 MiB page
+        var cpu = CpuIn4Level(g);
+        PageFaultCode(cpu, 0x1000, AccessKind.Read, true);
+        Assert.Equal(0UL, g.ReadEntry(pte) & (Accessed | Dirty));
+        PageFaultCode(cpu, 0x4000_0000, AccessKind.Write, false);
+        Assert.Equal(0UL, g.ReadEntry(pde) & (Accessed | Dirty));
+        cpu.Translate(0x4000_0000, AccessKind.Read, false);
+        Assert.Equal(Accessed, g.ReadEntry(pde) & (Accessed | Dirty));
+    }
+
     [Fact]
     public void NoExecuteAndReservedBits()
     {
