@@ -38,6 +38,9 @@ internal sealed unsafe partial class X86Cpu
 
     public VcpuExit Run()
     {
+        // The further device writes of an instruction that made several (a page-crossing or 16-byte store to
+        // MMIO, ENTER's pushes onto an MMIO stack) go out one per Run, in order, before anything else runs.
+        if (_hasPendingExit) return TakePendingExit();
         while (true)
         {
             if (_kickRequested)
@@ -79,14 +82,17 @@ internal sealed unsafe partial class X86Cpu
                 }
             }
 
+            bool replaying = _hasCompletedRead;
             try
             {
                 ExecuteBlock();
+                if (replaying) EndReplay();
             }
             catch (CpuFault f)
             {
+                if (replaying) EndReplay();
                 Rip = _instructionStart;
-                _hasPendingExit = false;
+                DropPendingExits();
                 DeliverFault(f);
             }
             catch (ExitToVmm)
@@ -105,8 +111,17 @@ internal sealed unsafe partial class X86Cpu
 
     private VcpuExit TakePendingExit()
     {
-        _hasPendingExit = false;
-        return _pendingExit;
+        VcpuExit exit = _pendingExit;
+        if (_queuedExitNext < _queuedExitCount)
+        {
+            _pendingExit = _queuedExits[_queuedExitNext++]; // still pending: the next Run returns it first
+        }
+        else
+        {
+            _hasPendingExit = false;
+            _queuedExitCount = _queuedExitNext = 0;
+        }
+        return exit;
     }
 
     /// <summary>Blocks run back to back through their links before the run loop looks at kicks, interrupts
@@ -133,14 +148,16 @@ internal sealed unsafe partial class X86Cpu
     {
         bool singleStep = (_rflags & Hypervisor.RflagsBits.Tf) != 0;
         if (EmuProfiler.Enabled) Counters.BlocksRun++;
-        if (!_interruptShadow && !singleStep && TryRunCompiled(block)) return;
+        bool oneInstruction = _interruptShadow || singleStep || _hasCompletedRead;
+        if (!oneInstruction && TryRunCompiled(block)) return;
         Instruction[] instructions = block.Instructions;
         FastOp[] fastOps = block.FastOps;
         int count = block.Count;
-        if (_interruptShadow || singleStep)
+        if (oneInstruction)
         {
             // STI / MOV SS: exactly one more instruction runs before interrupts are looked at again.
-            // TF: one instruction, then the single-step trap.
+            // TF: one instruction, then the single-step trap. A device read completed: the instruction that
+            // waited for it, alone (its replayed values are for it only).
             count = 1;
             _interruptShadow = false;
             _endBlock = true;

@@ -58,7 +58,7 @@ internal sealed partial class X86Cpu
             catch (ExitToVmm)
             {
                 // A descriptor table or stack in MMIO: the event cannot be restarted after the VMM answers.
-                _hasCompletedRead = false;
+                EndReplay();
                 RequestExit(VcpuExit.InternalError($"delivering vector {vector} read MMIO (descriptor table or stack outside RAM)"));
                 return;
             }

@@ -218,15 +218,8 @@ internal sealed unsafe partial class X86Cpu
     private ulong ReadPhysicalMmio(ulong phys, int size)
     {
         if (_vm.Platform.TryReadMmio(this, phys, size, out ulong value)) return value;
-        ulong key = phys;
-        if (_hasCompletedRead && _completedReadKey == key)
-        {
-            _hasCompletedRead = false;
-            return _completedReadValue & SizeMask(size);
-        }
-        _completedReadKey = key;
-        RequestExit(VcpuExit.MmioRead(phys, size));
-        throw _exitToVmm;
+        if (TryReplayRead(phys, size, out value)) return value;
+        throw ExitForRead(phys, VcpuExit.MmioRead(phys, size));
     }
 
     private void WritePhysicalMmio(ulong phys, int size, ulong value)
@@ -240,14 +233,42 @@ internal sealed unsafe partial class X86Cpu
     {
         if (_vm.Platform.TryReadPort(this, port, size, out ulong value)) return value;
         ulong key = (1UL << 63) | port;
-        if (_hasCompletedRead && _completedReadKey == key)
+        if (TryReplayRead(key, size, out value)) return value;
+        throw ExitForRead(key, VcpuExit.IoIn(port, size));
+    }
+
+    /// <summary>The next value the VMM already supplied to this instruction, if it is for <paramref name="key"/>.</summary>
+    private bool TryReplayRead(ulong key, int size, out ulong value)
+    {
+        if (_replayNext < _replayCount)
         {
-            _hasCompletedRead = false;
-            return _completedReadValue & SizeMask(size);
+            if (_replayKeys[_replayNext] == key)
+            {
+                value = _replayValues[_replayNext++] & SizeMask(size);
+                return true;
+            }
+            _replayCount = _replayNext; // the instruction went another way this time: what followed is stale
         }
-        _completedReadKey = key;
-        RequestExit(VcpuExit.IoIn(port, size));
-        throw _exitToVmm;
+        value = 0;
+        return false;
+    }
+
+    /// <summary>Exits for a device read; the instruction re-executes with the value (see <see cref="CompleteRead"/>).</summary>
+    private ExitToVmm ExitForRead(ulong key, VcpuExit exit)
+    {
+        if (_replayCount == MaxReplayedReads)
+            throw new EmulationException($"one instruction read devices more than {MaxReplayedReads} times");
+        _pendingReadKey = key;
+        DropPendingExits();
+        RequestExit(exit);
+        return _exitToVmm;
+    }
+
+    /// <summary>The instruction that was waiting for device values has completed (or faulted).</summary>
+    private void EndReplay()
+    {
+        _replayCount = _replayNext = 0;
+        _hasCompletedRead = false;
     }
 
     private void PortWrite(ushort port, int size, ulong value)
@@ -258,9 +279,24 @@ internal sealed unsafe partial class X86Cpu
 
     private void RequestExit(VcpuExit exit)
     {
-        _pendingExit = exit;
-        _hasPendingExit = true;
         _endBlock = true;
+        if (!_hasPendingExit)
+        {
+            _pendingExit = exit;
+            _hasPendingExit = true;
+            return;
+        }
+        if (_queuedExitCount == _queuedExits.Length)
+            throw new EmulationException($"one instruction made more than {_queuedExits.Length + 1} device accesses");
+        _queuedExits[_queuedExitCount++] = exit;
+    }
+
+    /// <summary>Drops the exits the current instruction queued: it re-executes from its start (waiting for a
+    /// device read) and will make them again.</summary>
+    private void DropPendingExits()
+    {
+        _hasPendingExit = false;
+        _queuedExitCount = _queuedExitNext = 0;
     }
 
     // ---------------------------------------------------------------- faults

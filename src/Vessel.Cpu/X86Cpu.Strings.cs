@@ -108,6 +108,7 @@ internal sealed partial class X86Cpu
                 }
             }
             if (!rep) return;
+            _replayCount = _replayNext = 0; // an iteration is done: a resumed instruction starts after it
             ulong count = (Gpr[1] - 1) & amask;
             WriteGprSized(1, addressSize, count);
             if (conditional && (repne ? GetZf() : !GetZf())) return;

@@ -42,10 +42,19 @@ internal sealed unsafe partial class X86Cpu
     // The exit the current instruction produced, returned once it completes.
     private VcpuExit _pendingExit;
     private bool _hasPendingExit;
-    // The value the VMM supplied for the IN or MMIO read that caused the previous exit.
+    // Further exits of the same instruction, returned by the following Runs (16: a page-crossing 16-byte store).
+    private readonly VcpuExit[] _queuedExits = new VcpuExit[16];
+    private int _queuedExitCount, _queuedExitNext;
+    // An instruction that reads the VMM's devices more than once (CMPSB between two MMIO buffers, MOVS from
+    // a port-backed...) exits for each value and re-executes from its start: the values it already got are
+    // replayed in order, keyed by port or physical address. While _hasCompletedRead, the run loop re-executes
+    // exactly that instruction, then forgets them.
+    private const int MaxReplayedReads = 16;
     private bool _hasCompletedRead;
-    private ulong _completedReadKey;
-    private ulong _completedReadValue;
+    private readonly ulong[] _replayKeys = new ulong[MaxReplayedReads];
+    private readonly ulong[] _replayValues = new ulong[MaxReplayedReads];
+    private int _replayCount, _replayNext;
+    private ulong _pendingReadKey;
 
     private volatile bool _kickRequested;
 
@@ -101,7 +110,11 @@ internal sealed unsafe partial class X86Cpu
 
     public void CompleteRead(ulong value)
     {
-        _completedReadValue = value;
+        if (_replayCount == MaxReplayedReads) return; // refused in ExitForRead before it could happen
+        _replayKeys[_replayCount] = _pendingReadKey;
+        _replayValues[_replayCount] = value;
+        _replayCount++;
+        _replayNext = 0;
         _hasCompletedRead = true;
     }
 }
