@@ -66,6 +66,7 @@ internal sealed partial class X86Cpu
         if (!available) Fault(Vector.GP, error);
         if (!d.Present) Fault(Vector.NP, error);
         if (LongModeActive) d = ReadSystemDescriptor16(selector, d, Vector.GP, 0);
+        if (LongModeActive && !IsCanonical(d.Base64)) Fault(Vector.GP, error);
         WriteLinear(address + 5, 1, ((d.Low >> 40) & 0xFF) | 2, false);
         Tr = d.ToSegment(selector, LongModeActive);
         Tr.Type |= 2;
@@ -87,6 +88,7 @@ internal sealed partial class X86Cpu
         if (d.CodeOrData || d.Type != SystemType.Ldt) Fault(Vector.GP, error);
         if (!d.Present) Fault(Vector.NP, error);
         if (LongModeActive) d = ReadSystemDescriptor16(selector, d, Vector.GP, 0);
+        if (LongModeActive && !IsCanonical(d.Base64)) Fault(Vector.GP, error);
         Ldtr = d.ToSegment(selector, LongModeActive);
     }
 }

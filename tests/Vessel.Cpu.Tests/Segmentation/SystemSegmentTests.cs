@@ -90,6 +90,33 @@ public class SystemSegmentTests
         Assert.Equal((ulong)SegmentedGuest.TssSelector, g.Registers.Rbx);
     }
 
+    /// <summary>In long mode LTR and LLDT refuse a 16-byte descriptor whose 64-bit base is not canonical
+    /// (kvm-unit-tests' la57 checks it through the GDT).</summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void LtrAndLldtOfANonCanonicalBaseAreGeneralProtection(bool ldt)
+    {
+        using var g = new SegmentedGuest(longMode: true);
+        const int ldtIndex = 14;
+        ushort selector = ldt ? (ushort)(ldtIndex << 3) : SegmentedGuest.TssSelector;
+        if (ldt) g.SetGdt(ldtIndex, SegmentedGuest.Descriptor(0x4000, 0xF, 0x2, system: true));
+        g.SetGdt((selector >> 3) + 1, 0x0000_8000);                  // base bits 32-63: 0x8000_xxxx_xxxx
+        g.SetGate64(13, SegmentedGuest.KernelCode64, Handler);
+        Recorders.Handler64(g, Handler, 13, hasErrorCode: true);
+        g.Load(SegmentedGuest.CodeBase, 64, a =>
+        {
+            a.mov(ax, selector);
+            if (ldt) a.lldt(ax); else a.ltr(ax);
+            a.cli();
+            a.hlt();
+        });
+        g.Start(SegmentedGuest.CodeBase, SegmentedGuest.KernelCode64, SegmentedGuest.KernelData, 0x7000);
+        Assert.Equal(VcpuExitReason.Halt, g.Run().Reason);
+        Assert.Equal(13u, g.ReadU32(Recorders.Vector));
+        Assert.Equal((uint)selector, g.ReadU32(Recorders.ErrorCode));
+    }
+
     [Fact]
     public void LtrOfABusyTssIsGeneralProtection()
     {
