@@ -12,6 +12,10 @@ internal sealed partial class X86Cpu
     /// from R11 and the trap follows the SYSRET itself).</summary>
     private bool _singleStepForced;
 
+    /// <summary>Set by a POPF that loaded TF=0 while stepping: unlike INT n or SYSCALL (which clear TF on their
+    /// way to a handler, and do not trap), it is an ordinary instruction that began with TF set, and traps.</summary>
+    private bool _singleStepClearedByLoad;
+
     /// <summary>For SYSRET-like instructions: trap after this instruction if TF is set once it completes.</summary>
     internal void SingleStepAfterThisInstruction()
     {
@@ -25,7 +29,9 @@ internal sealed partial class X86Cpu
     private void SingleStepTrap()
     {
         _singleStepForced = false;
-        if ((_rflags & Tf) == 0) return;
+        bool clearedByLoad = _singleStepClearedByLoad;
+        _singleStepClearedByLoad = false;
+        if ((_rflags & Tf) == 0 && !clearedByLoad) return;
         Dr[6] |= Dr6SingleStep;
         DeliverEvent(Vector.DB, InterruptSource.Exception, false, 0);
     }

@@ -120,6 +120,7 @@ internal sealed partial class X86Cpu
         SetRflags((old & ~changeable) | (v & changeable));
         SetStackPointer(Gpr[4] + (ulong)size);
         _endBlock = true; // IF or TF may have changed
+        if ((old & Tf) != 0 && (v & Tf) == 0) _singleStepClearedByLoad = true; // it still traps: TF was set as it began
     }
 
     private static int OperandSizeFromCode(Code code, Code word, Code dword) =>
