@@ -6,20 +6,24 @@
 #   - a boot sector that prints a line with REP OUTSB (a string I/O exit with a count), then isa-debug-exit 3;
 #   - every image in $KVM_LANE_GUESTS (the tests' tiny guests), each reported as one line
 #     "LANE-GUEST <name> exit=<status> out=<base64 of stdout> err=<base64 of stderr>";
+#   - tests/Vessel.Kvm.LifecycleProbe (NativeAOT too): the foundation's lifecycle/leak check on this KVM, its
+#     "lifecycle: ..." lines echoed, then one "LANE-REFUSED ..." line for a RAM size KVM refuses;
 #   - the default Debian guest (scripts/build-guest.sh) with 256M, up to its marker line, then `uname -a`
 #     and `reboot -f` typed on its console; its console lines are echoed prefixed "L2| ";
 #   - scripts/bench/kvm-exit-bench.c: the port-I/O exit round trip, Vessel against raw ioctls (figures only).
 #
-#   scripts/kvm-nested-lane.sh            exit 0 when the REP OUTSB guest and the Debian guest behaved
+#   scripts/kvm-nested-lane.sh            exit 0 when the REP OUTSB guest, the lifecycle check and the Debian guest passed
 #
 # Prints the lane's result lines (LANE..., L2| ..., exit-bench: ...) on stdout, progress on stderr.
-# Env: VESSEL_GUEST_DIR (build-guest.sh cache dir), KVM_LANE_VESSEL (an already published vessel binary),
-# KVM_LANE_GUESTS (a directory of extra guest images), KVM_LANE_TIMEOUT (seconds QEMU may run, default 420),
+# Env: VESSEL_GUEST_DIR (build-guest.sh cache dir), KVM_LANE_VESSEL and KVM_LANE_LIFECYCLE (already published
+# binaries), KVM_LANE_LIFECYCLE_MACHINES (machines the lifecycle check runs, default 30),
+# KVM_LANE_GUESTS (a directory of extra guest images), KVM_LANE_TIMEOUT (seconds QEMU may run, default 540),
 # KVM_LANE_KEEP=1 keeps the work directory.
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
-timeout_s="${KVM_LANE_TIMEOUT:-420}"
+timeout_s="${KVM_LANE_TIMEOUT:-540}"
+lifecycle_machines="${KVM_LANE_LIFECYCLE_MACHINES:-30}"
 say() { echo "kvm-lane: $*" >&2; }
 sudo_if_needed() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -61,16 +65,17 @@ for m in virt/lib/irqbypass.ko drivers/crypto/ccp/ccp.ko arch/x86/kvm/kvm.ko arc
   say "  $(basename "$m") depends on: $("$root/bin/busybox" modinfo -F depends "$root/lib/modules/$(basename "$m")" 2>/dev/null || echo "?")"
 done
 
-say "[3/6] vessel as a NativeAOT binary"
-if [ -n "${KVM_LANE_VESSEL:-}" ]; then
-  cp "$KVM_LANE_VESSEL" "$root/vessel"
-else
-  dotnet publish "$repo/src/Vessel.Cli" -c Release -r linux-x64 -p:PublishAot=true -p:InvariantGlobalization=true \
-    -o "$work/publish" >"$work/publish.log" 2>&1 || { tail -n 30 "$work/publish.log" >&2; say "publish failed"; exit 1; }
-  cp "$work/publish/vessel" "$root/vessel"
-fi
-# The libraries it links, at the paths the dynamic loader looks for them.
-for lib in $(ldd "$root/vessel" | grep -oE '/[^ ]+'); do
+say "[3/6] vessel and vessel-kvm-lifecycle as NativeAOT binaries"
+publish() { # project, binary name, prebuilt binary or ""
+  if [ -n "$3" ]; then cp "$3" "$root/$2"; return; fi
+  dotnet publish "$repo/$1" -c Release -r linux-x64 -p:PublishAot=true -p:InvariantGlobalization=true \
+    -o "$work/publish-$2" >"$work/publish-$2.log" 2>&1 || { tail -n 30 "$work/publish-$2.log" >&2; say "publish of $1 failed"; exit 1; }
+  cp "$work/publish-$2/$2" "$root/$2"
+}
+publish src/Vessel.Cli vessel "${KVM_LANE_VESSEL:-}"
+publish tests/Vessel.Kvm.LifecycleProbe vessel-kvm-lifecycle "${KVM_LANE_LIFECYCLE:-}"
+# The libraries they link, at the paths the dynamic loader looks for them.
+for lib in $(for bin in vessel vessel-kvm-lifecycle; do ldd "$root/$bin"; done | grep -oE '/[^ ]+' | sort -u); do
   mkdir -p "$root$(dirname "$lib")"
   cp -L "$lib" "$root$lib"
 done
@@ -105,6 +110,13 @@ for g in /guests/*; do
   echo "LANE-GUEST \$(basename "\$g") exit=\$code out=\$(base64 /tmp/out | tr -d '\n') err=\$(base64 /tmp/err | tr -d '\n')"
 done
 
+# The foundation's lifecycle/leak check on this KVM (tests/Vessel.Kvm.LifecycleProbe), then a RAM size KVM
+# refuses through the CLI: a clear error and status 1.
+timeout 300 /vessel-kvm-lifecycle $lifecycle_machines
+echo "LANE-LIFECYCLE-EXIT=\$?"
+/vessel run --backend kvm --kernel /guests/rep-outsb.bin --memory 9T </dev/null >/tmp/out 2>/tmp/err
+echo "LANE-REFUSED memory=9T exit=\$? err=\$(base64 /tmp/err | tr -d '\n')"
+
 # The Debian guest: fd 3 keeps a writer on the FIFO, so vessel's stdin opens at once and stays open.
 mkfifo /tmp/l2in
 exec 3<>/tmp/l2in
@@ -126,7 +138,7 @@ done
 echo "LANE-L2-END=\$(uptime_s)"
 exec 3>&-
 
-/kvm-exit-bench /vessel 500 10000 3 || echo "LANE: kvm-exit-bench failed"
+/kvm-exit-bench /vessel 20 2000 3 || echo "LANE: kvm-exit-bench failed"
 reboot -f
 INIT
 chmod +x "$root/init"
@@ -144,13 +156,15 @@ qemu_pid=""
 qemu_seconds=$((SECONDS - qemu_start))
 
 say "[6/6] checking the serial log (QEMU ran ${qemu_seconds}s)"
-grep -aE '^(LANE|L2\| |exit-bench:|vessel)' "$log" | tr -d '\r' || true
+grep -aE '^(LANE|L2\| |exit-bench:|vessel|lifecycle:)' "$log" | tr -d '\r' || true
 l2_ok=1
 grep -aq 'L2| .*VESSEL-GUEST-READY' "$log" || { say "the Debian guest never printed its marker"; l2_ok=0; }
 grep -aqE 'L2\| Linux .* 6\.1\.0-' "$log" || { say "the Debian guest's uname -a was not seen"; l2_ok=0; }
 grep -aq 'LANE-L2-EXIT=0' "$log" || { say "vessel did not end the Debian guest with status 0 (reboot -f)"; l2_ok=0; }
-if grep -aq 'vessel-kvm-ok' "$log" && grep -aq 'LANE-VESSEL-EXIT=3' "$log" && [ "$l2_ok" = 1 ]; then
-  echo "kvm-lane: PASS (vessel ran the boot sector and the Debian guest on nested KVM)"
+lifecycle_ok=1
+grep -aq 'LANE-LIFECYCLE-EXIT=0' "$log" && grep -aq '^lifecycle: PASS' "$log" || { say "the lifecycle check did not pass"; lifecycle_ok=0; }
+if grep -aq 'vessel-kvm-ok' "$log" && grep -aq 'LANE-VESSEL-EXIT=3' "$log" && [ "$l2_ok" = 1 ] && [ "$lifecycle_ok" = 1 ]; then
+  echo "kvm-lane: PASS (vessel ran the boot sector and the Debian guest on nested KVM; the lifecycle check passed)"
   exit 0
 fi
 say "FAIL; last lines of the serial log:"

@@ -8,7 +8,8 @@ namespace Vessel.Kvm.Tests;
 /// <summary>The kvm backend for real: scripts/kvm-nested-lane.sh boots Debian's kernel in QEMU (TCG, AMD SVM
 /// exposed) with KVM loaded as a nested hypervisor, and runs `vessel run --backend kvm` there on a REP OUTSB boot
 /// sector, on the foundation's tiny guests of every CPU mode (built here, as ModeTests builds them) and on the
-/// default Debian guest up to a shell command. Takes minutes: .ci/run runs it as its own step (Category=KvmNested).</summary>
+/// default Debian guest up to a shell command; the foundation's lifecycle check (tests/Vessel.Kvm.LifecycleProbe)
+/// and a refused RAM size run there too. Takes minutes: .ci/run runs it as its own step (Category=KvmNested).</summary>
 public sealed partial class KvmNestedLaneTests
 {
     /// <summary>Image name, its bytes, and what `vessel run` must print and return for it.</summary>
@@ -46,6 +47,16 @@ public sealed partial class KvmNestedLaneTests
                 Assert.Equal("", Encoding.UTF8.GetString(Convert.FromBase64String(m.Groups[4].Value)));
             }
 
+            // The foundation's lifecycle check, in L1: no KVM descriptor, mapping or vCPU thread left.
+            Assert.Contains("LANE-LIFECYCLE-EXIT=0", stdout);
+            Assert.Matches(@"(?m)^lifecycle: after +fds=\d+ kvm-fds=0 kvm-mappings=0 vcpu-threads=0 ", stdout);
+            Assert.Matches("(?m)^lifecycle: PASS$", stdout);
+            var refused = RefusedLine().Match(stdout);
+            Assert.True(refused.Success, $"no LANE-REFUSED line:\n{all}");
+            Assert.Equal(1, int.Parse(refused.Groups[1].Value));
+            Assert.StartsWith("vessel: --memory 9216G: KVM refused 9434112 MiB of guest memory",
+                Encoding.UTF8.GetString(Convert.FromBase64String(refused.Groups[2].Value)));
+
             Assert.Contains("L2| VESSEL-GUEST-READY", stdout);
             Assert.Matches(@"L2\| Linux \S+ 6\.1\.0-\S+-amd64 #1 SMP", stdout);
             Assert.Contains("LANE-L2-EXIT=0", stdout);
@@ -58,6 +69,9 @@ public sealed partial class KvmNestedLaneTests
 
     [GeneratedRegex(@"^LANE-GUEST (\S+) exit=(\d+) out=(\S*) err=(\S*)$", RegexOptions.Multiline)]
     private static partial Regex GuestLine();
+
+    [GeneratedRegex(@"^LANE-REFUSED memory=9T exit=(\d+) err=(\S*)$", RegexOptions.Multiline)]
+    private static partial Regex RefusedLine();
 
     private static async Task<(int Code, string Stdout, string Stderr)> RunLane(string repo, string guests)
     {
