@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Port-I/O exit round trip on this machine's /dev/kvm: Vessel against a raw-ioctl C peer running the same
-# real-mode loop (scripts/bench/kvm-exit-bench.c). Prints figures; asserts nothing. The nested-KVM lane
-# (scripts/kvm-nested-lane.sh) runs the same program inside its QEMU guest.
+# real-mode guest, which times batches of exits itself (scripts/bench/kvm-exit-bench.c). Prints figures;
+# asserts nothing. The nested-KVM lane (scripts/kvm-nested-lane.sh) runs the same program inside its QEMU guest.
 #
-#   scripts/kvm-exit-bench.sh [N_SMALL N_LARGE REPEATS]      (defaults 1000 100000 5)
+#   scripts/kvm-exit-bench.sh [BATCHES EXITS_PER_BATCH RUNS]      (defaults 30 5000 3)
 #
 # Env: VESSEL (a vessel binary; default: the Release build's apphost, built if missing).
 set -euo pipefail
@@ -20,4 +20,4 @@ if grep -qwE 'vmx|svm' /proc/cpuinfo; then kind="hardware ($(grep -owE 'vmx|svm'
 elif [ -d /sys/module/kvm_pvm ]; then kind="PVM (kvm_pvm: software virtualization, no VMX/SVM)"
 else kind="unknown (no VMX/SVM flag)"; fi
 echo "exit-bench: host KVM: $kind; $(nproc) CPUs; vessel: $vessel"
-"$work/kvm-exit-bench" "$vessel" "${1:-1000}" "${2:-100000}" "${3:-5}"
+"$work/kvm-exit-bench" "$vessel" "${1:-30}" "${2:-5000}" "${3:-3}"

@@ -24,6 +24,12 @@ internal static unsafe partial class KvmNative
     [LibraryImport("libc", EntryPoint = "ioctl", SetLastError = true)]
     public static partial int Ioctl(int fd, nuint request, void* argument);
 
+    /// <summary>ioctl without SetLastError's bookkeeping, which is two calls into the runtime's errno helpers
+    /// around every call: for KVM_RUN, once per exit. The caller reads errno (Marshal.GetLastSystemError) right
+    /// after, and only when the call failed, as the generated SetLastError code itself does.</summary>
+    [LibraryImport("libc", EntryPoint = "ioctl")]
+    public static partial int IoctlKeepingErrno(int fd, nuint request, nint argument);
+
     [LibraryImport("libc", EntryPoint = "mmap", SetLastError = true)]
     public static partial nint Mmap(nint addr, nuint length, int prot, int flags, int fd, nint offset);
 

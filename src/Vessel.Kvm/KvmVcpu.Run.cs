@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Vessel.Hypervisor;
 
@@ -29,12 +30,12 @@ public sealed unsafe partial class KvmVcpu
 
         if (t_tid == 0) t_tid = KvmNative.GetTid();
         _runningTid = t_tid;
-        int result = KvmNative.Ioctl(Fd, KvmIoctls.Run, 0);
-        int errno = result < 0 ? Marshal.GetLastPInvokeError() : 0;
+        int result = KvmNative.IoctlKeepingErrno(_fd, KvmIoctls.Run, 0);
         _runningTid = 0;
 
         if (result < 0)
         {
+            int errno = Marshal.GetLastSystemError();
             if (errno is KvmNative.EIntr or KvmNative.EAgain)
             {
                 Volatile.Write(ref run[KvmRunOffsets.ImmediateExit], 0);
@@ -107,6 +108,7 @@ public sealed unsafe partial class KvmVcpu
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private VcpuExit BeginIo(byte* run)
     {
         int size = run[KvmRunOffsets.IoSize];
@@ -123,6 +125,7 @@ public sealed unsafe partial class KvmVcpu
         return NextIoElement();
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private VcpuExit NextIoElement()
     {
         if (_ioIn && _readSlot != null)
@@ -135,11 +138,13 @@ public sealed unsafe partial class KvmVcpu
         return VcpuExit.IoIn(_ioPort, _ioSize);
     }
 
+    /// <summary>kvm_run's data is in the host's byte order, which is little-endian: this backend is x86-64 only.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static ulong ReadLittleEndian(byte* p, int size) => size switch
     {
         1 => *p,
-        2 => BinaryPrimitives.ReadUInt16LittleEndian(new ReadOnlySpan<byte>(p, 2)),
-        4 => BinaryPrimitives.ReadUInt32LittleEndian(new ReadOnlySpan<byte>(p, 4)),
-        _ => BinaryPrimitives.ReadUInt64LittleEndian(new ReadOnlySpan<byte>(p, 8)),
+        2 => *(ushort*)p,
+        4 => *(uint*)p,
+        _ => *(ulong*)p,
     };
 }
