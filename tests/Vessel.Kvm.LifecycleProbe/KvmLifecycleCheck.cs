@@ -2,12 +2,13 @@ using Iced.Intel;
 using Vessel.Cli.Tests;
 using Vessel.Hypervisor;
 using Vessel.Vmm;
+using Vessel.Vmm.Tests;
 using static Iced.Intel.AssemblerRegisters;
 
 namespace Vessel.Kvm.LifecycleProbe;
 
 /// <summary>What <see cref="KvmLifecycleCheck.Run"/> measured, and every way it fell short (none: it passed).</summary>
-public sealed record LifecycleReport(int Machines, ProcessResources Baseline, ProcessResources After, long PeakRss, IReadOnlyList<string> Failures)
+public sealed record LifecycleReport(int Machines, ResourceSnapshot Baseline, ResourceSnapshot After, long PeakRss, IReadOnlyList<string> Failures)
 {
     public bool Passed => Failures.Count == 0;
 }
@@ -33,13 +34,13 @@ public static class KvmLifecycleCheck
         long peak = 0;
         for (int i = 0; i < WarmUpMachines; i++) peak = RunOneMachine(kernel);
         RefuseBadMachines(kernel, failures);
-        Collect();
-        var baseline = ProcessResources.Measure();
+        ProcessResources.CollectGarbage();
+        var baseline = ResourceSnapshot.Measure();
 
         for (int i = 0; i < machines; i++) RunOneMachine(kernel);
         for (int i = 0; i < RefusedMachines; i++) RefuseBadMachines(kernel, failures);
-        Collect();
-        var after = ProcessResources.Measure();
+        ProcessResources.CollectGarbage();
+        var after = ResourceSnapshot.Measure();
 
         if (peak <= baseline.Rss + (long)GuestBytes * 3 / 4)
             failures.Add($"touching guest RAM did not raise RSS: peak {peak >> 20} MiB, baseline {baseline.Rss >> 20} MiB");
@@ -128,14 +129,5 @@ public static class KvmLifecycleCheck
         a.@out(dx, al);
         a.hlt();
         return TinyElf.FromAssembler(a);
-    }
-
-    private static void Collect()
-    {
-        for (int i = 0; i < 2; i++)
-        {
-            GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
-            GC.WaitForPendingFinalizers();
-        }
     }
 }

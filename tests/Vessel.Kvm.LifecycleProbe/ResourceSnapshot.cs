@@ -1,25 +1,19 @@
+using Vessel.Vmm.Tests;
+
 namespace Vessel.Kvm.LifecycleProbe;
 
 /// <summary>What this process holds that a KVM machine could leak: descriptors (all, and the KVM ones: /dev/kvm
 /// and the anon_inode:kvm-vm / kvm-vcpu:N files), kvm_run mappings, "vCPU n" threads and resident memory.</summary>
-public readonly record struct ProcessResources(int Fds, int KvmFds, int KvmMappings, int VcpuThreads, long Rss)
+public readonly record struct ResourceSnapshot(int Fds, int KvmFds, int KvmMappings, int VcpuThreads, long Rss)
 {
-    public static ProcessResources Measure()
+    public static ResourceSnapshot Measure()
     {
         var fds = Directory.GetFiles("/proc/self/fd");
         int kvmFds = fds.Count(fd => TryReadLink(fd) is { } target && (target == "/dev/kvm" || IsKvmObject(target)));
         int kvmMappings = File.ReadAllLines("/proc/self/maps").Count(IsKvmObject);
         int vcpuThreads = Directory.GetDirectories("/proc/self/task")
             .Count(task => (TryReadText(Path.Combine(task, "comm")) ?? "").StartsWith("vCPU", StringComparison.Ordinal));
-        return new(fds.Length, kvmFds, kvmMappings, vcpuThreads, ResidentBytes());
-    }
-
-    public static long ResidentBytes()
-    {
-        foreach (var line in File.ReadLines("/proc/self/status"))
-            if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
-                return long.Parse(line["VmRSS:".Length..].Trim().Split(' ')[0]) * 1024;
-        throw new InvalidOperationException("no VmRSS in /proc/self/status");
+        return new(fds.Length, kvmFds, kvmMappings, vcpuThreads, ProcessResources.ResidentBytes());
     }
 
     public override string ToString() =>
