@@ -66,21 +66,18 @@ internal sealed partial class VcpuThread
             }
             VcpuExit exit = _vcpu.Run();
             ExitOutcome outcome = _handler.Handle(_vcpu, in exit);
-            switch (outcome.Action)
+            // Conditionals, not a switch: no jump table to load on every exit.
+            if (outcome.Action is ExitAction.Continue or ExitAction.CheckRequests) continue;
+            if (outcome.Action == ExitAction.Park)
             {
-                case ExitAction.Continue:
-                case ExitAction.CheckRequests:
-                    break;
-                case ExitAction.Park:
-                    LogHalted(_logger, _vcpu.Id);
-                    _control.ParkHalted();
-                    return;
-                case ExitAction.StopMachine:
-                    if (exit.Reason is VcpuExitReason.Shutdown or VcpuExitReason.InternalError && _logger.IsEnabled(LogLevel.Debug))
-                        LogFinalState(_logger, _vcpu.Id, exit.Reason.ToString(), VcpuStateDump.Describe(_vcpu));
-                    _control.RequestStop(outcome.Exit!);
-                    return;
+                LogHalted(_logger, _vcpu.Id);
+                _control.ParkHalted();
+                return;
             }
+            if (exit.Reason is VcpuExitReason.Shutdown or VcpuExitReason.InternalError && _logger.IsEnabled(LogLevel.Debug))
+                LogFinalState(_logger, _vcpu.Id, exit.Reason.ToString(), VcpuStateDump.Describe(_vcpu));
+            _control.RequestStop(outcome.Exit!);
+            return;
         }
         // Stopped from outside (a signal, Ctrl-A x, another vCPU): where this vCPU was helps find a hung guest.
         if (_logger.IsEnabled(LogLevel.Debug)) LogStoppedState(_logger, _vcpu.Id, VcpuStateDump.Describe(_vcpu));

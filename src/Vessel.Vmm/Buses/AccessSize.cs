@@ -6,6 +6,7 @@ namespace Vessel.Vmm.Buses;
 internal static class AccessSize
 {
     /// <summary>The value an access of <paramref name="size"/> bytes reads from nothing: all ones.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ulong AllOnes(int size) => size >= 8 ? ulong.MaxValue : (1UL << (size * 8)) - 1;
 
     /// <summary>On every port and MMIO access: the throw lives apart so that this check inlines.</summary>

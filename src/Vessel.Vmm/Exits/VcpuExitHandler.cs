@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Vessel.Hypervisor;
 using Vessel.Vmm.Buses;
 
@@ -7,16 +8,28 @@ namespace Vessel.Vmm.Exits;
 /// vCPU), everything else becomes a decision for the run loop. Stateless; safe to share between vCPUs.</summary>
 public sealed class VcpuExitHandler(PortIoBus ports, MmioBus mmio)
 {
+    // Port I/O inline in the run loop, the rest out of line: the code run per exit stays on few pages.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ExitOutcome Handle(IVcpu vcpu, in VcpuExit exit)
+    {
+        if (exit.Reason == VcpuExitReason.IoOut)
+        {
+            ports.Write(exit.Port, exit.Size, (uint)exit.Data);
+            return ExitOutcome.Continue;
+        }
+        if (exit.Reason == VcpuExitReason.IoIn)
+        {
+            vcpu.CompleteRead(ports.Read(exit.Port, exit.Size));
+            return ExitOutcome.Continue;
+        }
+        return HandleOther(vcpu, in exit);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private ExitOutcome HandleOther(IVcpu vcpu, in VcpuExit exit)
     {
         switch (exit.Reason)
         {
-            case VcpuExitReason.IoIn:
-                vcpu.CompleteRead(ports.Read(exit.Port, exit.Size));
-                return ExitOutcome.Continue;
-            case VcpuExitReason.IoOut:
-                ports.Write(exit.Port, exit.Size, (uint)exit.Data);
-                return ExitOutcome.Continue;
             case VcpuExitReason.MmioRead:
                 vcpu.CompleteRead(mmio.Read(exit.Address, exit.Size));
                 return ExitOutcome.Continue;
