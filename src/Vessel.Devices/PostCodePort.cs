@@ -2,7 +2,7 @@ namespace Vessel.Devices;
 
 /// <summary>The POST diagnostic port (0x80): firmware and kernels write progress codes, and Linux also writes it
 /// merely to delay (outb_p). Remembers the last code; reads return all ones.</summary>
-public sealed class PostCodePort : IPortDevice
+public sealed class PostCodePort : IPortDevice, IConcurrentDevice
 {
     private int _lastCode = -1;
 

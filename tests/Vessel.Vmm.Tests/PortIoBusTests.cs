@@ -129,6 +129,56 @@ public class PortIoBusTests
         Assert.Equal(80_000, device.Calls);
     }
 
+    [Fact]
+    public void AConcurrentDeviceIsCalledWithoutItsLockOnBothBuses()
+    {
+        var locks = new DeviceLocks();
+        var ports = new PortIoBus(locks);
+        var mmio = new MmioBus(locks);
+        var device = new RendezvousDevice();
+        ports.Register(0x80, 1, device);
+        mmio.Register(0xff00_0000, 0x1000, device);
+        // Each call waits until the other is inside too: under a per-device lock neither would ever see that.
+        var port = new Thread(() => ports.Write(0x80, 1, 0x12));
+        var memory = new Thread(() => mmio.Write(0xff00_0000, 4, 0x34));
+        port.Start();
+        memory.Start();
+        port.Join();
+        memory.Join();
+        Assert.Equal(2, device.MetInside);
+    }
+
+    [Fact]
+    public void ThePostCodePortTakesNoLockAndStillRecordsTheLastCode()
+    {
+        var locks = new DeviceLocks();
+        var post = new Vessel.Devices.PostCodePort();
+        Assert.True(locks.For(post) is null);
+        var ports = new PortIoBus(locks);
+        ports.Register(0x80, 1, post);
+        ports.Write(0x80, 2, 0x1234);
+        Assert.Equal((byte)0x34, post.LastCode);
+        Assert.Equal(0xffu, ports.Read(0x80, 1));
+    }
+
+    private sealed class RendezvousDevice : Vessel.Devices.IPortDevice, Vessel.Devices.IMmioDevice, Vessel.Devices.IConcurrentDevice
+    {
+        private int _inside;
+        public int MetInside;
+
+        private void Meet()
+        {
+            Interlocked.Increment(ref _inside);
+            if (SpinWait.SpinUntil(() => Volatile.Read(ref _inside) == 2, TimeSpan.FromSeconds(10)))
+                Interlocked.Increment(ref MetInside);
+        }
+
+        public uint Read(ushort offset, int size) { Meet(); return 0; }
+        public void Write(ushort offset, int size, uint value) => Meet();
+        public ulong Read(ulong offset, int size) { Meet(); return 0; }
+        public void Write(ulong offset, int size, ulong value) => Meet();
+    }
+
     private sealed class ReentrancyDetector : Vessel.Devices.IPortDevice, Vessel.Devices.IMmioDevice
     {
         private int _inside;

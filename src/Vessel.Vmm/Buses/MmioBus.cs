@@ -12,7 +12,7 @@ public sealed class MmioBus
     /// <summary>A guest may touch any number of distinct unbacked addresses; remember at most this many.</summary>
     public const int MaxLoggedUnclaimed = 1024;
 
-    private sealed record Range(ulong Base, ulong Length, IMmioDevice Device, Lock Gate)
+    private sealed record Range(ulong Base, ulong Length, IMmioDevice Device, Lock? Gate)
     {
         public ulong Last => Base + (Length - 1);
     }
@@ -61,6 +61,7 @@ public sealed class MmioBus
             LogUnclaimed(address, size, "read");
             return AccessSize.AllOnes(size);
         }
+        if (range.Gate is null) return range.Device.Read(address - range.Base, size) & AccessSize.AllOnes(size);
         lock (range.Gate)
             return range.Device.Read(address - range.Base, size) & AccessSize.AllOnes(size);
     }
@@ -75,8 +76,14 @@ public sealed class MmioBus
             LogUnclaimed(address, size, "write");
             return;
         }
+        value &= AccessSize.AllOnes(size);
+        if (range.Gate is null)
+        {
+            range.Device.Write(address - range.Base, size, value);
+            return;
+        }
         lock (range.Gate)
-            range.Device.Write(address - range.Base, size, value & AccessSize.AllOnes(size));
+            range.Device.Write(address - range.Base, size, value);
     }
 
     private static Range? Find(Range[] ranges, ulong address)

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Vessel.Devices;
@@ -10,7 +11,7 @@ public sealed class PortIoBus
 {
     public const int PortCount = 0x10000;
 
-    private sealed record Range(ushort Base, int Length, IPortDevice Device, Lock Gate);
+    private sealed record Range(ushort Base, int Length, IPortDevice Device, Lock? Gate);
 
     private readonly Lock _registrationLock = new();
     private readonly DeviceLocks _deviceLocks;
@@ -58,6 +59,7 @@ public sealed class PortIoBus
     }
 
     /// <summary>An IN of <paramref name="size"/> bytes (1, 2 or 4); all ones if no device owns the port.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public uint Read(ushort port, int size)
     {
         AccessSize.Validate(size, 4);
@@ -69,11 +71,14 @@ public sealed class PortIoBus
             return mask;
         }
         var range = _ranges[index - 1];
+        ushort offset = (ushort)(port - range.Base);
+        if (range.Gate is null) return range.Device.Read(offset, size) & mask;
         lock (range.Gate)
-            return range.Device.Read((ushort)(port - range.Base), size) & mask;
+            return range.Device.Read(offset, size) & mask;
     }
 
     /// <summary>An OUT of <paramref name="size"/> bytes; dropped if no device owns the port.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Write(ushort port, int size, uint value)
     {
         AccessSize.Validate(size, 4);
@@ -84,8 +89,15 @@ public sealed class PortIoBus
             return;
         }
         var range = _ranges[index - 1];
+        ushort offset = (ushort)(port - range.Base);
+        value &= (uint)AccessSize.AllOnes(size);
+        if (range.Gate is null)
+        {
+            range.Device.Write(offset, size, value);
+            return;
+        }
         lock (range.Gate)
-            range.Device.Write((ushort)(port - range.Base), size, value & (uint)AccessSize.AllOnes(size));
+            range.Device.Write(offset, size, value);
     }
 
     private void LogUnclaimed(ushort port, int size, string direction)
