@@ -1,7 +1,8 @@
 namespace Vessel.Hypervisor;
 
 /// <summary>A virtual CPU (as a KVM vCPU fd). All members but <see cref="Kick"/> are called
-/// from the vCPU's own thread.</summary>
+/// from the vCPU's own thread, and <see cref="Run"/> always from that one thread (the kvm backend's kicks
+/// signal it).</summary>
 public interface IVcpu : IDisposable
 {
     int Id { get; }

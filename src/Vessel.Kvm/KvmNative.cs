@@ -24,11 +24,12 @@ internal static unsafe partial class KvmNative
     [LibraryImport("libc", EntryPoint = "ioctl", SetLastError = true)]
     public static partial int Ioctl(int fd, nuint request, void* argument);
 
-    /// <summary>ioctl without SetLastError's bookkeeping, which is two calls into the runtime's errno helpers
-    /// around every call: for KVM_RUN, once per exit. The caller reads errno (Marshal.GetLastSystemError) right
-    /// after, and only when the call failed, as the generated SetLastError code itself does.</summary>
-    [LibraryImport("libc", EntryPoint = "ioctl")]
-    public static partial int IoctlKeepingErrno(int fd, nuint request, nint argument);
+    /// <summary>The address of libc's ioctl, for KVM_RUN: called through it without SetLastError's bookkeeping
+    /// (two calls into the runtime's errno helpers around every call, once per exit) and without the PLT. The
+    /// caller reads errno (Marshal.GetLastSystemError) right after, and only when the call failed, as the
+    /// generated SetLastError code itself does.</summary>
+    public static readonly delegate* unmanaged<int, nuint, nint, int> IoctlEntryPoint =
+        (delegate* unmanaged<int, nuint, nint, int>)NativeLibrary.GetExport(NativeLibrary.Load("libc.so.6"), "ioctl");
 
     [LibraryImport("libc", EntryPoint = "mmap", SetLastError = true)]
     public static partial nint Mmap(nint addr, nuint length, int prot, int flags, int fd, nint offset);

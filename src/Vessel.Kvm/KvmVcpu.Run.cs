@@ -11,7 +11,13 @@ namespace Vessel.Kvm;
 /// <see cref="Run"/> call before the vCPU re-enters the guest.</summary>
 public sealed unsafe partial class KvmVcpu
 {
-    [ThreadStatic] private static int t_tid;
+    /// <summary>libc's ioctl, called through its address: a call through the PLT reads two more pages (the stub
+    /// and the GOT) on every exit, and under nested virtualization each page an exit touches costs a walk.</summary>
+    private readonly delegate* unmanaged<int, nuint, nint, int> _ioctl = KvmNative.IoctlEntryPoint;
+    /// <summary>The Linux tid of the vCPU's own thread (the one <see cref="Run"/> is called on, as IVcpu asks),
+    /// taken at the first Run: kicks signal it. Not looked up per Run: a thread-static or the managed thread id
+    /// is one more page per exit.</summary>
+    private int _runnerTid;
 
     private int _ioNext, _ioCount, _ioSize;
     private bool _ioIn;
@@ -29,10 +35,11 @@ public sealed unsafe partial class KvmVcpu
         _ioCount = _ioNext = 0;
         _readSlot = null;
 
-        int tid = t_tid;
-        if (tid == 0) t_tid = tid = KvmNative.GetTid();
+        int tid = _runnerTid;
+        if (tid == 0) _runnerTid = tid = KvmNative.GetTid();
         _runningTid = tid;
-        int result = KvmNative.IoctlKeepingErrno(_fd, KvmIoctls.Run, 0);
+        // errno is read (RunFailed) only when the call failed, and nothing in between sets it.
+        int result = _ioctl(_fd, KvmIoctls.Run, 0);
         _runningTid = 0;
 
         // Port I/O is the exit that repeats fastest; everything else, and every failure, lives out of line so the
