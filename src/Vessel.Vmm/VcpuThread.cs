@@ -9,6 +9,9 @@ namespace Vessel.Vmm;
 internal sealed partial class VcpuThread
 {
     private readonly IVcpu _vcpu;
+    /// <summary><see cref="IVcpu.Run"/> bound once: called through the interface, each exit would read a dispatch
+    /// cell and its cache, two more pages (under nested virtualization, a page walk each).</summary>
+    private readonly Func<VcpuExit> _run;
     private readonly VcpuExitHandler _handler;
     private readonly RunControl _control;
     private readonly ILogger _logger;
@@ -17,6 +20,7 @@ internal sealed partial class VcpuThread
     public VcpuThread(IVcpu vcpu, VcpuExitHandler handler, RunControl control, ILogger logger)
     {
         _vcpu = vcpu;
+        _run = vcpu.Run;
         _handler = handler;
         _control = control;
         _logger = logger;
@@ -64,7 +68,7 @@ internal sealed partial class VcpuThread
                 _control.ParkWhilePaused();
                 continue;
             }
-            VcpuExit exit = _vcpu.Run();
+            VcpuExit exit = _run();
             ExitOutcome outcome = _handler.Handle(_vcpu, in exit);
             // Conditionals, not a switch: no jump table to load on every exit.
             if (outcome.Action is ExitAction.Continue or ExitAction.CheckRequests) continue;
