@@ -10,7 +10,10 @@
 #     "lifecycle: ..." lines echoed, then one "LANE-REFUSED ..." line for a RAM size KVM refuses;
 #   - the default Debian guest (scripts/build-guest.sh) with 256M, up to its marker line, then `uname -a`
 #     and `reboot -f` typed on its console; its console lines are echoed prefixed "L2| ";
-#   - scripts/bench/kvm-exit-bench.c: the port-I/O exit round trip, Vessel against raw ioctls (figures only).
+#   - scripts/bench/kvm-exit-bench.c: the port-I/O exit round trip, Vessel against raw ioctls (figures only);
+#   - with KVM_LANE_PAGES=1, the same round trip counted instead of timed: valgrind lackey traces the raw peer and
+#     vessel, scripts/bench/exit-pages.c counts the instructions and pages of user space per exit (figures only;
+#     adds a few minutes).
 #
 #   scripts/kvm-nested-lane.sh            exit 0 when the REP OUTSB guest, the lifecycle check and the Debian guest passed
 #
@@ -18,7 +21,7 @@
 # Env: VESSEL_GUEST_DIR (build-guest.sh cache dir), KVM_LANE_VESSEL and KVM_LANE_LIFECYCLE (already published
 # binaries), KVM_LANE_LIFECYCLE_MACHINES (machines the lifecycle check runs, default 30),
 # KVM_LANE_GUESTS (a directory of extra guest images), KVM_LANE_TIMEOUT (seconds QEMU may run, default 540),
-# KVM_LANE_KEEP=1 keeps the work directory.
+# KVM_LANE_PAGES=1 adds the counted round trip, KVM_LANE_KEEP=1 keeps the work directory.
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -90,6 +93,30 @@ printf '\x55\xaa' >> "$root/guests/rep-outsb.bin"
 if [ -n "${KVM_LANE_GUESTS:-}" ]; then cp "$KVM_LANE_GUESTS"/* "$root/guests/"; fi
 cp "$guest/vmlinuz" "$guest/initramfs.cpio.gz" "$root/l2/"
 gcc -static -O2 -o "$root/kvm-exit-bench" "$repo/scripts/bench/kvm-exit-bench.c"
+pages_step=""
+if [ "${KVM_LANE_PAGES:-0}" = 1 ]; then
+  command -v valgrind >/dev/null && command -v objdump >/dev/null || { say "KVM_LANE_PAGES needs valgrind and binutils"; exit 2; }
+  gcc -static -O2 -o "$root/exit-pages" "$repo/scripts/bench/exit-pages.c"
+  mkdir -p "$root/usr/libexec/valgrind"
+  cp "$(command -v valgrind).bin" "$root/valgrind" 2>/dev/null || cp "$(command -v valgrind)" "$root/valgrind"
+  cp /usr/libexec/valgrind/{lackey-amd64-linux,vgpreload_core-amd64-linux.so,default.supp} "$root/usr/libexec/valgrind/"
+  for lib in $(ldd "$root/valgrind" | grep -oE '/[^ ]+'); do mkdir -p "$root$(dirname "$lib")"; cp -L "$lib" "$root$lib"; done
+  # The address of the syscall instruction in each side's ioctl: the raw peer is static, vessel uses libc's.
+  syscall_in_ioctl() { objdump -d --no-show-raw-insn "$1" | awk '/^[0-9a-f]+ <(__)?ioctl(@@GLIBC_2\.2\.5)?>:/ {f=1; next}
+    f && /^$/ {f=0} f && /\tsyscall/ && !found {sub(":", "", $1); print $1; found=1}'; }
+  raw_mark="$(syscall_in_ioctl "$root/kvm-exit-bench")"
+  libc_mark="$(syscall_in_ioctl "$(ldd "$root/vessel" | grep -oE '/[^ ]*libc\.so\.6')")"
+  [ -n "$raw_mark" ] && [ -n "$libc_mark" ] || { say "cannot find the syscall in ioctl (raw '$raw_mark', libc '$libc_mark')"; exit 1; }
+  # A boot sector: 1000 x `out 0x80, al`, then isa-debug-exit.
+  printf '\xb9\xe8\x03\xe6\x80\xe2\xfc\xb0\x00\xe6\xf4\xf4\xeb\xfd' > "$root/guests-pages.bin"
+  truncate -s 510 "$root/guests-pages.bin"
+  printf '\x55\xaa' >> "$root/guests-pages.bin"
+  # The raw peer's vessel side is /bin/false: it fails after the traced raw run, which is all that is wanted.
+  pages_step="echo 'exit-pages: the raw-ioctl peer (C)'
+/valgrind --tool=lackey --trace-mem=yes --log-fd=9 /kvm-exit-bench /bin/false 1 1000 1 9>&1 >/dev/null 2>/dev/null | /exit-pages $raw_mark
+echo 'exit-pages: vessel'
+/valgrind --tool=lackey --trace-mem=yes --log-fd=9 /vessel run --backend kvm --kernel /guests-pages.bin --memory 16M 9>&1 >/dev/null 2>/dev/null </dev/null | /exit-pages $libc_mark"
+fi
 
 cat > "$root/init" <<INIT
 #!/bin/sh
@@ -139,6 +166,7 @@ echo "LANE-L2-END=\$(uptime_s)"
 exec 3>&-
 
 /kvm-exit-bench /vessel 20 2000 3 || echo "LANE: kvm-exit-bench failed"
+$pages_step
 reboot -f
 INIT
 chmod +x "$root/init"
@@ -156,7 +184,7 @@ qemu_pid=""
 qemu_seconds=$((SECONDS - qemu_start))
 
 say "[6/6] checking the serial log (QEMU ran ${qemu_seconds}s)"
-grep -aE '^(LANE|L2\| |exit-bench:|vessel|lifecycle:)' "$log" | tr -d '\r' || true
+grep -aE '^(LANE|L2\| |exit-bench:|exit-pages:|vessel|lifecycle:)' "$log" | tr -d '\r' || true
 l2_ok=1
 grep -aq 'L2| .*VESSEL-GUEST-READY' "$log" || { say "the Debian guest never printed its marker"; l2_ok=0; }
 grep -aqE 'L2\| Linux .* 6\.1\.0-' "$log" || { say "the Debian guest's uname -a was not seen"; l2_ok=0; }
