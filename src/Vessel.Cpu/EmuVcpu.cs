@@ -52,10 +52,6 @@ public sealed class EmuVcpu : IVcpu
 
     public void Kick() => _cpu.Kick();
 
-    public void Dispose()
-    {
-        if (_disposed) return;
-        _disposed = true;
-        _cpu.DisposeWaitHandles();
-    }
+    /// <summary>Nothing native to free (the halt signal is a pinned managed word): after this the vCPU refuses to run.</summary>
+    public void Dispose() => _disposed = true;
 }

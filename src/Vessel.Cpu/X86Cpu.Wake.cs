@@ -2,34 +2,28 @@ namespace Vessel.Cpu;
 
 internal sealed partial class X86Cpu
 {
-    private readonly ManualResetEventSlim _wake = new(false);
+    private readonly HaltWakeSignal _wake = new();
 
     /// <summary>Ends a wait in <see cref="WaitForWakeSignal"/>; safe from any thread.</summary>
     public void Wake() => _wake.Set();
 
     internal void WaitForWakeSignal() => WaitForWakeSignal(long.MaxValue);
 
-    /// <summary>Waits for a wake-up or until the Stopwatch timestamp <paramref name="deadline"/>.</summary>
+    /// <summary>Waits for a wake-up or until the Stopwatch timestamp <paramref name="deadline"/> (at most a
+    /// second at a time: the run loop re-plans after each wait).</summary>
     internal void WaitForWakeSignal(long deadline)
     {
-        if (!_kickRequested)
+        if (_kickRequested) return;
+        if (deadline == long.MaxValue)
         {
-            if (deadline == long.MaxValue)
-            {
-                _wake.Wait();
-            }
-            else
-            {
-                long ticks = deadline - System.Diagnostics.Stopwatch.GetTimestamp();
-                if (ticks > 0)
-                {
-                    var timeout = TimeSpan.FromSeconds((double)ticks / System.Diagnostics.Stopwatch.Frequency);
-                    _wake.Wait(timeout > TimeSpan.FromSeconds(1) ? TimeSpan.FromSeconds(1) : timeout);
-                }
-            }
+            _wake.Wait(-1);
+            return;
         }
-        _wake.Reset();
+        long ticks = deadline - System.Diagnostics.Stopwatch.GetTimestamp();
+        if (ticks <= 0) return;
+        long nanoseconds = ticks >= System.Diagnostics.Stopwatch.Frequency
+            ? 1_000_000_000
+            : (long)((UInt128)(ulong)ticks * 1_000_000_000 / (ulong)System.Diagnostics.Stopwatch.Frequency);
+        _wake.Wait(nanoseconds);
     }
-
-    public void DisposeWaitHandles() => _wake.Dispose();
 }
