@@ -7,10 +7,17 @@ namespace Vessel.Cpu;
 /// delivery and exits into <see cref="VcpuExit"/>s.</summary>
 internal sealed unsafe partial class X86Cpu
 {
-    /// <summary>Direct-mapped cache of decoded blocks by guest-physical start address; a colliding block
-    /// simply replaces the old one.</summary>
-    private readonly DecodedBlock?[] _blocks = new DecodedBlock?[BlockCacheSize];
-    private const int BlockCacheSize = 1 << 15;
+    /// <summary>Decoded blocks by guest-physical start address: a set of <see cref="BlockCacheWays"/> blocks per
+    /// hash, most recently found first, the least recent evicted. Direct-mapped, two hot blocks whose addresses
+    /// collided (a lock and a timer function in the idle loop) evicted each other on every pass, and each was
+    /// decoded and compiled to IL again: half of the boot's block compilations and most of an idle guest's CPU.</summary>
+    private readonly DecodedBlock?[] _blocks = new DecodedBlock?[BlockCacheSets * BlockCacheWays];
+    private const int BlockCacheSetBits = 13, BlockCacheSets = 1 << BlockCacheSetBits;
+    internal const int BlockCacheWays = 4;
+
+    /// <summary>The first slot of the block-cache set a block starting at guest-physical <paramref name="physical"/> belongs to.</summary>
+    internal static int BlockCacheSetOf(ulong physical) =>
+        (int)((physical * 0x9E37_79B9_7F4A_7C15UL) >> (64 - BlockCacheSetBits)) * BlockCacheWays;
     private readonly GuestCodeReader _codeReader;
     private readonly Decoder _decoder16, _decoder32, _decoder64;
     private readonly DecodedBlock _uncachedBlock = new();
@@ -296,18 +303,32 @@ internal sealed unsafe partial class X86Cpu
         long delta = e.Delta;
         ulong csBase = Seg[CS].Base;
 
-        int slot = (int)((physical ^ (physical >> 15)) & (BlockCacheSize - 1));
-        DecodedBlock? block = _blocks[slot];
+        int set = BlockCacheSetOf(physical);
         if (EmuProfiler.Enabled) Counters.CacheLookups++;
-        if (block != null && block.PhysicalAddress == physical && block.StartRip == Rip && block.Bitness == Bitness
-            && block.CsBase == csBase && block.Generation == _vm.Code.Generation(physical)
+        DecodedBlock? block = null;
+        int way = 0;
+        for (; way < BlockCacheWays; way++)
+        {
+            DecodedBlock? candidate = _blocks[set + way];
+            if (candidate == null) break;
+            if (candidate.PhysicalAddress == physical && candidate.StartRip == Rip && candidate.Bitness == Bitness
+                && candidate.CsBase == csBase)
+            {
+                block = candidate;
+                break;
+            }
+        }
+        if (block != null && block.Generation == _vm.Code.Generation(physical)
             && (block.SecondPage == DecodedBlock.NoSecondPage || SecondPageValid(block, linear)))
         {
             if (EmuProfiler.Enabled) Counters.CacheHits++;
+            MoveToFront(set, way);
             return block;
         }
 
-        block ??= new DecodedBlock();
+        // A stale decode of this address is decoded again in place; otherwise the least recent way is reused.
+        if (block == null && way == BlockCacheWays) way = BlockCacheWays - 1;
+        block ??= _blocks[set + way] ?? new DecodedBlock();
         Prof(ProfileMode.Decode);
         Decode(block, (byte*)((long)(linear & ~0xFFFUL) + delta), linear, physical, csBase);
         Prof(ProfileMode.Loop);
@@ -317,13 +338,26 @@ internal sealed unsafe partial class X86Cpu
             if (!block.Cacheable) Counters.UncacheableDecodes++;
             if (block.Generation > 1) Counters.DecodesOfInvalidatedPage++;
         }
-        if (!block.Cacheable)
-        {
-            _blocks[slot] = null;
-            return block;
-        }
-        _blocks[slot] = block;
+        _blocks[set + way] = block;
+        MoveToFront(set, way);
+        if (!block.Cacheable) RemoveFront(set);
         return block;
+    }
+
+    /// <summary>Puts way <paramref name="way"/> of a block-cache set first, shifting the more recent ones down.</summary>
+    private void MoveToFront(int set, int way)
+    {
+        if (way == 0) return;
+        DecodedBlock? found = _blocks[set + way];
+        for (int i = way; i > 0; i--) _blocks[set + i] = _blocks[set + i - 1];
+        _blocks[set] = found;
+    }
+
+    /// <summary>Drops the first way of a set, keeping the empty ways last (a lookup stops at the first).</summary>
+    private void RemoveFront(int set)
+    {
+        for (int i = 0; i < BlockCacheWays - 1; i++) _blocks[set + i] = _blocks[set + i + 1];
+        _blocks[set + BlockCacheWays - 1] = null;
     }
 
     private void Decode(DecodedBlock block, byte* page, ulong linear, ulong physical, ulong csBase)
