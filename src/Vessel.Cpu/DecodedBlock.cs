@@ -30,8 +30,10 @@ internal sealed class DecodedBlock
     /// vCPU's translation epoch equals <see cref="LinkEpoch"/>: found without the cache lookup.</summary>
     public DecodedBlock? Link0, Link1;
 
-    /// <summary>Runs so far, and the compiled form once hot (both reset when the block is decoded anew).</summary>
+    /// <summary>Runs in heat epoch <see cref="HeatEpoch"/> (see <see cref="BlockHeat"/>), and the compiled form
+    /// once hot (both reset when the block is decoded anew).</summary>
     public int ExecutionCount;
+    public int HeatEpoch;
     public CompiledBlock? Compiled;
     public int LinkEpoch;
     public bool NextLinkSlot;

@@ -297,6 +297,7 @@ internal sealed partial class X86Cpu
     private void WaitForInterrupt()
     {
         if (EmuProfiler.Enabled) { ProfMode = (byte)ProfileMode.Halt; Counters.Halts++; }
+        _heat.NoteHalt(System.Diagnostics.Stopwatch.GetTimestamp());
         _vm.Platform.WaitForWake(this);
         Prof(ProfileMode.Loop);
     }

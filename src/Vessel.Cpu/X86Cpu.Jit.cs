@@ -10,6 +10,7 @@ internal sealed partial class X86Cpu
     internal const byte JitFlagOpInc = (byte)FlagOp.Inc, JitFlagOpDec = (byte)FlagOp.Dec, JitFlagOpShift = (byte)FlagOp.Shift;
 
     private readonly int _jitThreshold;
+    private BlockHeat _heat;
 
     /// <summary>Runs the block compiled, compiling it once it has run often enough; false leaves it to the
     /// interpreter (not hot yet, not cacheable, or in an interrupt shadow).</summary>
@@ -23,7 +24,7 @@ internal sealed partial class X86Cpu
             Prof(ProfileMode.Loop);
             return true;
         }
-        if (_jitThreshold > 0 && block.Cacheable && ++block.ExecutionCount >= _jitThreshold)
+        if (_jitThreshold > 0 && block.Cacheable && _heat.CountRun(block, _jitThreshold))
         {
             Prof(ProfileMode.Compile);
             if (EmuProfiler.Enabled) Counters.Compiles++;
