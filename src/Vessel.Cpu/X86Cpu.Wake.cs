@@ -21,9 +21,6 @@ internal sealed partial class X86Cpu
         }
         long ticks = deadline - System.Diagnostics.Stopwatch.GetTimestamp();
         if (ticks <= 0) return;
-        long nanoseconds = ticks >= System.Diagnostics.Stopwatch.Frequency
-            ? 1_000_000_000
-            : (long)((UInt128)(ulong)ticks * 1_000_000_000 / (ulong)System.Diagnostics.Stopwatch.Frequency);
-        _wake.Wait(nanoseconds);
+        _wake.Wait(Math.Min(Platform.GuestClock.StopwatchToNanoseconds(ticks), 1_000_000_000));
     }
 }

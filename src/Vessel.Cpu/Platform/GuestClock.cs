@@ -22,6 +22,7 @@ internal sealed class GuestClock
     public long TimestampAt(long nanoseconds) =>
         _origin + (long)((double)nanoseconds * Stopwatch.Frequency / 1_000_000_000);
 
-    private static long StopwatchToNanoseconds(long ticks) =>
+    /// <summary>A span of Stopwatch ticks in nanoseconds.</summary>
+    public static long StopwatchToNanoseconds(long ticks) =>
         Stopwatch.Frequency == 1_000_000_000 ? ticks : (long)((double)ticks * 1_000_000_000 / Stopwatch.Frequency);
 }

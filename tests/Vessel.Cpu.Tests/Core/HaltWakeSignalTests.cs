@@ -27,10 +27,10 @@ public class HaltWakeSignalTests
     public void ASignalFromAnotherThreadEndsAnUntimedWait()
     {
         var signal = new HaltWakeSignal();
-        var asleep = new ManualResetEventSlim();
-        var waiter = new Thread(() => { asleep.Set(); signal.Wait(-1); });
+        var started = new ManualResetEventSlim();
+        var waiter = new Thread(() => { started.Set(); signal.Wait(-1); });
         waiter.Start();
-        asleep.Wait();
+        started.Wait();
         Thread.Sleep(50); // most likely in the futex by now; either way the signal must end the wait
         signal.Set();
         Assert.True(waiter.Join(Generous));
