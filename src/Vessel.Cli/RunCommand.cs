@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
+using Vessel.Boot;
 using Vessel.Cli.Console;
 using Vessel.Cli.Logging;
 using Vessel.Cli.Options;
@@ -17,15 +18,21 @@ public sealed partial class RunCommand(RunOptions options, CliStreams streams, C
         using var logging = new StderrLoggerProvider(streams.Error, options.LogLevel);
         var logger = logging.CreateLogger("vessel");
 
+        // Explicit files first: a typo in --initrd must not wait behind a build of the default guest.
         string? kernelPath = options.KernelPath, initrdPath = options.InitrdPath;
+        byte[]? kernel = kernelPath is null ? null : ReadKernel("--kernel", kernelPath);
+        byte[]? initrd = initrdPath is null ? null : InputFile.Read("--initrd", initrdPath);
         if (kernelPath is null)
         {
             var guest = host.ResolveDefaultGuest(streams.Error);
             kernelPath = guest.Kernel;
-            initrdPath ??= guest.Initrd;
+            kernel = ReadKernel("default guest kernel", kernelPath);
+            if (initrdPath is null)
+            {
+                initrdPath = guest.Initrd;
+                initrd = InputFile.Read("default guest initrd", initrdPath);
+            }
         }
-        byte[] kernel = ReadInputFile("kernel", kernelPath);
-        byte[]? initrd = initrdPath is not null ? ReadInputFile("initrd", initrdPath) : null;
         using var serialFile = OpenSerialFile();
         Stream? serialOutput = options.Serial.Kind switch
         {
@@ -50,7 +57,7 @@ public sealed partial class RunCommand(RunOptions options, CliStreams streams, C
             SerialOutput = serialOutput,
             LoggerFactory = logging,
         };
-        using Machine machine = BuildMachine(hypervisor, config);
+        using Machine machine = BuildMachine(hypervisor, config, kernelPath);
         // Only once the memory is mapped: had it failed, the error says more than this warning.
         if (HostMemory.TotalBytes() is { } hostBytes && options.MemoryBytes > hostBytes)
             LogMoreThanTheHost(logger, SizeParser.Format(options.MemoryBytes), HostMemory.Describe(hostBytes));
@@ -59,7 +66,7 @@ public sealed partial class RunCommand(RunOptions options, CliStreams streams, C
         return exit.Status;
     }
 
-    private static Machine BuildMachine(IHypervisor hypervisor, MachineConfig config)
+    private static Machine BuildMachine(IHypervisor hypervisor, MachineConfig config, string kernelPath)
     {
         try
         {
@@ -67,7 +74,7 @@ public sealed partial class RunCommand(RunOptions options, CliStreams streams, C
         }
         catch (Exception ex) when (BootErrors.IsBootImageError(ex))
         {
-            throw CliException.Runtime(ex.Message);
+            throw CliException.Runtime($"{kernelPath}: {ex.Message}");
         }
         catch (GuestMemoryUnavailableException ex)
         {
@@ -89,8 +96,7 @@ public sealed partial class RunCommand(RunOptions options, CliStreams streams, C
             machine.Start();
             if (console)
             {
-                input = new ConsoleInputPump(streams.Input, decodeEscapes: raw is not null, machine.SendToSerial,
-                    () => machine.RequestStop(MachineExit.Stopped("terminated by Ctrl-A x")), streams.Error);
+                input = new ConsoleInputPump(streams.Input, decodeEscapes: raw is not null, new MachineConsole(machine), streams.Error);
                 input.Start();
             }
             return machine.WaitForExit();
@@ -98,6 +104,7 @@ public sealed partial class RunCommand(RunOptions options, CliStreams streams, C
         finally
         {
             input?.Stop();
+            if (input?.DroppedKeys > 0) LogDroppedKeys(logger, input.DroppedKeys);
             foreach (var signal in signals) signal.Dispose();
             raw?.Dispose();
             AppDomain.CurrentDomain.ProcessExit -= restoreAtExit;
@@ -133,24 +140,15 @@ public sealed partial class RunCommand(RunOptions options, CliStreams streams, C
         }
     }
 
-    private static byte[] ReadInputFile(string what, string path)
+    /// <summary>Reads a kernel and refuses a file no loader recognises before any machine is built.</summary>
+    private static byte[] ReadKernel(string option, string path)
     {
-        try
-        {
-            return File.ReadAllBytes(path);
-        }
-        catch (FileNotFoundException)
-        {
-            throw CliException.Runtime($"{what} file not found: {path}");
-        }
-        catch (DirectoryNotFoundException)
-        {
-            throw CliException.Runtime($"{what} file not found: {path}");
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            throw CliException.Runtime($"cannot read {what} file {path}: {ex.Message}");
-        }
+        byte[] image = InputFile.Read(option, path);
+        if (KernelImageFormats.Detect(image) == KernelImageFormat.Unknown)
+            throw CliException.Runtime(image.Length == 0
+                ? $"{path}: not a kernel image (the file is empty)"
+                : $"{path}: not a kernel image (no bzImage, ELF, multiboot or boot-sector header)");
+        return image;
     }
 
     private FileStream? OpenSerialFile()
@@ -169,6 +167,9 @@ public sealed partial class RunCommand(RunOptions options, CliStreams streams, C
     [LoggerMessage(Level = LogLevel.Warning,
         Message = "--memory {Memory} is more than this host's {Host} of RAM and swap: guest RAM is taken as the guest touches it, and the VM dies if it uses it all")]
     private static partial void LogMoreThanTheHost(ILogger logger, string memory, string host);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Count} keys typed while the guest was not reading its console were dropped")]
+    private static partial void LogDroppedKeys(ILogger logger, long count);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Signal} received; stopping the VM")]
     private static partial void LogSignal(ILogger logger, string signal);

@@ -14,7 +14,13 @@ public static class VesselCli
         host ??= new CliHost();
         try
         {
-            ParseResult parsed = CreateRootCommand(streams, host).Parse(args);
+            RootCommand root = CreateRootCommand(streams, host);
+            string commands = string.Join(", ", root.Subcommands.Select(c => c.Name));
+            if (args.Count == 0)
+                return Fail(streams, $"no command given (commands: {commands}; vessel --help for more)", CliException.UsageExitCode);
+            if (!args[0].StartsWith('-') && !root.Subcommands.Any(c => c.Name == args[0]))
+                return Fail(streams, $"unknown command '{args[0]}' (commands: {commands})", CliException.UsageExitCode);
+            ParseResult parsed = root.Parse(args);
             if (parsed.Errors.Count > 0)
                 return Fail(streams, parsed.Errors[0].Message, CliException.UsageExitCode);
             return parsed.Invoke(new InvocationConfiguration
@@ -49,7 +55,7 @@ public static class VesselCli
         var kernel = new Option<string?>("--kernel") { Description = "Kernel image to boot (bzImage, ELF/PVH, multiboot, boot sector); default: the Debian guest built by scripts/build-guest.sh" };
         var initrd = new Option<string?>("--initrd") { Description = "Initial ramdisk" };
         var append = new Option<string?>("--append") { Description = "Kernel command line" };
-        var memory = new Option<string>("--memory", "-m") { Description = "Guest RAM: 512M, 1G, 2048K or bytes", DefaultValueFactory = _ => "512M" };
+        var memory = new Option<string>("--memory", "-m") { Description = "Guest RAM: 512M, 1G, 2048K, or a number of MiB", DefaultValueFactory = _ => "512M" };
         var cpus = new Option<string>("--cpus") { Description = "Number of vCPUs", DefaultValueFactory = _ => "1" };
         var backend = new Option<string>("--backend") { Description = "auto, kvm or emu", DefaultValueFactory = _ => "auto" };
         var serial = new Option<string>("--serial") { Description = "COM1: stdio, file:PATH or none", DefaultValueFactory = _ => "stdio" };

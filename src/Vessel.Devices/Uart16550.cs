@@ -3,14 +3,19 @@ namespace Vessel.Devices;
 /// <summary>
 /// A 16550A UART on eight ports (offsets 0-7). Transmission is instantaneous: a THR write goes straight to the
 /// output sink and THR/transmitter are empty again at once, so the TX FIFO never holds data. Host input goes
-/// through <see cref="Receive"/> into the 16-byte RX FIFO; what does not fit waits in a host-side queue and is
-/// fed in as the guest drains the FIFO, so pasted input is never dropped.
+/// through <see cref="Receive"/> into the 16-byte RX FIFO; what does not fit waits in a bounded host-side queue
+/// and is fed in as the guest drains the FIFO. Receive takes only what fits and says how much: the console stops
+/// reading its host side until the input-space callback says the guest has drained some, so pasted input is
+/// never dropped and a guest that never reads cannot make the VMM queue without bound.
 /// Thread-safe: a console thread may call <see cref="Receive"/> while a vCPU accesses registers. The interrupt
 /// line is driven under the device lock, so it must not call back into the UART.
 /// </summary>
 public sealed class Uart16550 : IPortDevice
 {
     public const int FifoSize = 16;
+
+    /// <summary>Host bytes held beyond the RX FIFO. Small: it only smooths the hand-over from the console thread.</summary>
+    public const int HostQueueSize = 1024;
 
     // Register offsets.
     private const int RbrThrDll = 0, IerDlm = 1, IirFcr = 2, Lcr = 3, Mcr = 4, Lsr = 5, Msr = 6, Scr = 7;
@@ -22,7 +27,7 @@ public sealed class Uart16550 : IPortDevice
     private const byte LcrDlab = 0x80;
     private const byte McrDtr = 0x01, McrRts = 0x02, McrOut1 = 0x04, McrOut2 = 0x08, McrLoop = 0x10;
     private const byte LsrDataReady = 0x01, LsrOverrun = 0x02, LsrErrorBits = 0x1E, LsrThrEmpty = 0x20,
-        LsrTransmitterEmpty = 0x40;
+        LsrTransmitterEmpty = 0x40, LsrBreak = 0x10;
     private const byte MsrCts = 0x10, MsrDsr = 0x20, MsrRi = 0x40, MsrDcd = 0x80;
     private const byte MsrDeltaCts = 0x01, MsrDeltaDsr = 0x02, MsrTrailingRi = 0x04, MsrDeltaDcd = 0x08;
 
@@ -33,7 +38,8 @@ public sealed class Uart16550 : IPortDevice
     private readonly IInterruptLine _irq;
     private readonly Action<byte> _transmit;
     private readonly ByteFifo _rx = new(FifoSize);
-    private readonly Queue<byte> _hostInput = new();
+    private readonly ByteFifo _hostInput = new(HostQueueSize);
+    private readonly Action? _inputSpace;
 
     private byte _ier, _lcr, _mcr, _scr, _dll = 0x0C, _dlm, _fcr;
     private byte _lineErrors;
@@ -41,11 +47,15 @@ public sealed class Uart16550 : IPortDevice
     private byte _lastReceived;
     private bool _thrEmptyPending;
     private bool _irqLevel;
+    private bool _inputRefused;
 
-    public Uart16550(IInterruptLine irq, Action<byte> transmit)
+    /// <param name="inputSpace">Called, under the device lock (it must not call back into the UART), when the
+    /// guest has drained input after a <see cref="Receive"/> took less than it was offered.</param>
+    public Uart16550(IInterruptLine irq, Action<byte> transmit, Action? inputSpace = null)
     {
         _irq = irq;
         _transmit = transmit;
+        _inputSpace = inputSpace;
     }
 
     /// <summary>Bytes from the host (keyboard, pipe) waiting to enter the RX FIFO.</summary>
@@ -60,14 +70,42 @@ public sealed class Uart16550 : IPortDevice
         get { lock (_lock) return _hostInput.Count == 0 && !InLoopback && _rx.Count < RxCapacity; }
     }
 
-    /// <summary>Queue bytes received from the host. Never drops data.</summary>
-    public void Receive(ReadOnlySpan<byte> data)
+    /// <summary>Takes as many of the bytes received from the host as the RX FIFO and the host queue hold, and
+    /// returns how many; the caller keeps the rest until the input-space callback. Never drops data.</summary>
+    public int Receive(ReadOnlySpan<byte> data)
     {
         lock (_lock)
         {
-            foreach (var b in data)
-                _hostInput.Enqueue(b);
+            int taken = 0;
+            while (taken < data.Length && _hostInput.TryEnqueue(data[taken]))
+            {
+                taken++;
+                if (_hostInput.Count == _hostInput.Capacity) FeedRxFromHost();
+            }
+            if (taken < data.Length) _inputRefused = true;
             FeedRxFromHost();
+            UpdateIrq();
+            return taken;
+        }
+    }
+
+    /// <summary>A break condition on the line (the console's Ctrl-A b): a zero character with LSR's break bit,
+    /// which raises a line-status interrupt. It enters the RX FIFO at once, ahead of queued host bytes; with the
+    /// FIFO full it is an overrun, as on the chip.</summary>
+    public void ReceiveBreak()
+    {
+        lock (_lock)
+        {
+            if (InLoopback) return;
+            if (_rx.Count < RxCapacity)
+            {
+                _rx.TryEnqueue(0);
+                _lineErrors |= LsrBreak;
+            }
+            else
+            {
+                _lineErrors |= LsrOverrun;
+            }
             UpdateIrq();
         }
     }
@@ -247,8 +285,17 @@ public sealed class Uart16550 : IPortDevice
     {
         if (InLoopback)
             return;     // host input waits while the receiver is looped back to the transmitter
+        bool moved = false;
         while (_rx.Count < RxCapacity && _hostInput.TryDequeue(out var b))
+        {
             _rx.TryEnqueue(b);
+            moved = true;
+        }
+        if (moved && _inputRefused)
+        {
+            _inputRefused = false;
+            _inputSpace?.Invoke();
+        }
     }
 
     /// <summary>IIR bits 0-3, highest priority first: line status, received data / timeout, THRE, modem status.</summary>

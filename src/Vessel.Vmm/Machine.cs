@@ -15,7 +15,7 @@ public sealed partial class Machine : IDisposable
     private readonly IReadOnlyList<IVcpu> _vcpus;
     private readonly IReadOnlyList<GuestMemoryRegion> _ram;
     private readonly IReadOnlyList<IDisposable> _ownedDevices;
-    private readonly Action<ReadOnlySpan<byte>>? _serialReceive;
+    private readonly SerialInput? _serialInput;
     private readonly RunControl _control;
     private readonly VcpuThread[] _threads;
     private readonly Lock _lifecycleLock = new();
@@ -25,13 +25,13 @@ public sealed partial class Machine : IDisposable
     internal Machine(
         IVirtualMachine vm, IReadOnlyList<GuestMemoryRegion> ram, IReadOnlyList<IVcpu> vcpus,
         PortIoBus ports, MmioBus mmio, IReadOnlyList<IDisposable> ownedDevices,
-        Action<ReadOnlySpan<byte>>? serialReceive, ILogger logger)
+        SerialInput? serialInput, ILogger logger)
     {
         _vm = vm;
         _ram = ram;
         _vcpus = vcpus;
         _ownedDevices = ownedDevices;
-        _serialReceive = serialReceive;
+        _serialInput = serialInput;
         _logger = logger;
         Ports = ports;
         Mmio = mmio;
@@ -49,12 +49,22 @@ public sealed partial class Machine : IDisposable
     /// <summary>How the VM ended, once it has (it may still be shutting down).</summary>
     public MachineExit? Exit => _control.Exit;
 
-    /// <summary>Bytes typed at the console, for COM1's receiver. Safe from any thread; serialised with the
-    /// vCPUs' accesses to the UART.</summary>
-    public void SendToSerial(ReadOnlySpan<byte> bytes)
+    /// <summary>Bytes typed at the console, for COM1's receiver: returns how many it took (all of them when the
+    /// machine has no COM1 or has stopped). With some left, wait with <see cref="WaitForSerialInputSpace"/>.
+    /// Safe from any thread; serialised with the vCPUs' accesses to the UART.</summary>
+    public int SendToSerial(ReadOnlySpan<byte> bytes)
     {
-        if (_state is MachineState.Stopped || bytes.IsEmpty) return;
-        _serialReceive?.Invoke(bytes);
+        if (_state is MachineState.Stopped || _serialInput is null) return bytes.Length;
+        return _serialInput.Offer(bytes);
+    }
+
+    /// <summary>Waits until COM1 has room again after <see cref="SendToSerial"/> took less than offered.</summary>
+    public bool WaitForSerialInputSpace(TimeSpan timeout) => _serialInput?.WaitForSpace(timeout) ?? true;
+
+    /// <summary>A break condition on COM1's line (the console's Ctrl-A b).</summary>
+    public void SendSerialBreak()
+    {
+        if (_state is not MachineState.Stopped) _serialInput?.SendBreak();
     }
 
     /// <summary>Starts one thread per vCPU. Only from Created.</summary>

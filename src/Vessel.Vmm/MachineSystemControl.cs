@@ -10,6 +10,9 @@ internal sealed class MachineSystemControl : ISystemControl
 
     public void Attach(Machine machine) => _machine = machine;
 
+    /// <summary>True once the machine has an exit recorded, i.e. is stopping or stopped.</summary>
+    public bool StopRequested => _machine?.Exit is not null;
+
     public void RequestReset() => Machine.RequestStop(MachineExit.Reset("i8042 reset line"));
 
     public void RequestExit(int status) => Machine.RequestStop(MachineExit.GuestExit(status));

@@ -31,7 +31,7 @@ public sealed class PcDeviceContext
     public IInterruptLine IrqLine(uint gsi) => new VmInterruptLine(VirtualMachine, gsi);
 
     /// <summary>Feeds console input to COM1; calls are serialised with the vCPUs' accesses to the UART.</summary>
-    public Action<ReadOnlySpan<byte>>? SerialReceive { get; set; }
+    public SerialInput? SerialInput { get; set; }
 
     public List<IDisposable> OwnedDevices { get; } = [];
 }

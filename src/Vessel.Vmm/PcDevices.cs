@@ -10,10 +10,15 @@ internal static class PcDevices
     public static void Install(PcDeviceContext context)
     {
         var ports = context.Ports;
-        var sink = new SerialOutputSink(context.Config.SerialOutput, context.LoggerFactory.CreateLogger("Vessel.Vmm.Serial"));
-        var com1 = new Uart16550(context.IrqLine(LegacyPorts.Com1Irq), sink.Transmit);
+        var control = context.SystemControl as MachineSystemControl;
+        var sink = new SerialOutputSink(context.Config.SerialOutput, () => control?.StopRequested ?? false,
+            context.LoggerFactory.CreateLogger("Vessel.Vmm.Serial"));
+        context.OwnedDevices.Add(sink); // disposed after the vCPUs are joined: writes out what is buffered
+        SerialInput? input = null;
+        var com1 = new Uart16550(context.IrqLine(LegacyPorts.Com1Irq), sink.Transmit, () => input!.SignalSpace());
         ports.Register(LegacyPorts.Com1Base, LegacyPorts.Com1Length, com1);
-        context.SerialReceive = com1.Receive; // the UART locks itself against concurrent vCPU access
+        input = SerialInput.For(com1);
+        context.SerialInput = input; // the UART locks itself against concurrent vCPU access
 
         var i8042 = new I8042(context.SystemControl, context.IrqLine(LegacyPorts.I8042KeyboardIrq),
             context.IrqLine(LegacyPorts.I8042AuxIrq));

@@ -160,6 +160,49 @@ public sealed class Uart16550Tests
         Assert.True(_uart.CanAcceptInput);
     }
 
+    /// <summary>A guest that never reads: the UART holds the FIFO and its host queue, takes no more, and says so;
+    /// once the guest drains, the input-space callback fires and the rest is taken, in order.</summary>
+    [Fact]
+    public void HostInputIsBoundedAndTheDrainIsSignalled()
+    {
+        int signals = 0;
+        var uart = new Uart16550(_irq, _sent.Add, () => signals++);
+        uart.Write(Fcr, 1, 0x01);
+        var data = Enumerable.Range(0, 5000).Select(i => (byte)(i * 31)).ToArray();
+        int taken = uart.Receive(data);
+        Assert.Equal(Uart16550.FifoSize + Uart16550.HostQueueSize, taken);
+        Assert.Equal(0, uart.Receive(data.AsSpan(taken)));
+        Assert.Equal(0, signals);
+        var got = new List<byte>();
+        got.Add((byte)uart.Read(Rbr, 1));
+        Assert.Equal(1, signals);
+        got.Add((byte)uart.Read(Rbr, 1));
+        Assert.Equal(1, signals);                // once per refusal, not per byte
+        while (taken < data.Length)
+        {
+            int n = uart.Receive(data.AsSpan(taken));
+            taken += n;
+            while ((uart.Read(Lsr, 1) & 0x01) != 0 && got.Count < taken) got.Add((byte)uart.Read(Rbr, 1));
+        }
+        while ((uart.Read(Lsr, 1) & 0x01) != 0) got.Add((byte)uart.Read(Rbr, 1));
+        Assert.Equal(data, got);
+    }
+
+    [Fact]
+    public void ABreakIsAZeroCharacterWithTheBreakBitAndALineStatusInterrupt()
+    {
+        Out(Mcr, McrOut2);
+        Out(Ier, IerRlsi | IerRdi);
+        _uart.ReceiveBreak();
+        Assert.True(_irq.Level);
+        Assert.Equal(0x06, In(Iir));            // line status first
+        Assert.Equal(0x71, In(Lsr));            // DR | BI | THRE | TEMT
+        Assert.Equal(0x61, In(Lsr));            // BI cleared by the read
+        Assert.Equal(0x04, In(Iir));
+        Assert.Equal(0, In(Rbr));
+        Assert.False(_irq.Level);
+    }
+
     [Fact]
     public void WithoutFifoTheReceiverHoldsOneByteAndNothingIsLost()
     {
@@ -263,8 +306,8 @@ public sealed class Uart16550Tests
         var data = Enumerable.Range(0, 20000).Select(i => (byte)(i * 7)).ToArray();
         var feeder = Task.Run(() =>
         {
-            for (var i = 0; i < data.Length; i += 100)
-                _uart.Receive(data.AsSpan(i, 100));
+            for (var i = 0; i < data.Length;)
+                i += _uart.Receive(data.AsSpan(i, Math.Min(100, data.Length - i)));
         });
         var got = new List<byte>(data.Length);
         var deadline = DateTime.UtcNow.AddSeconds(30);

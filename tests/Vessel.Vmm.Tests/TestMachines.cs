@@ -17,7 +17,7 @@ public sealed class TestMachine : IDisposable
             .AddDevices(context =>
             {
                 context.Ports.Register(0x3f8, 8, Serial);
-                context.SerialReceive = bytes => Serial.Receive(bytes);
+                context.SerialInput = new SerialInput(bytes => { Serial.Receive(bytes); return bytes.Length; }, () => { });
                 context.Ports.Register(0xf4, 1, new TestDebugExit(context.SystemControl));
             })
             .AddPortDevice(CounterPort, 1, Counter)

@@ -1,14 +1,14 @@
 namespace Vessel.Cli.Console;
 
-/// <summary>QEMU's console escapes on a terminal: Ctrl-A x quits, Ctrl-A Ctrl-A sends one Ctrl-A,
-/// Ctrl-A h prints help; any other key after Ctrl-A is dropped.</summary>
+/// <summary>QEMU's console escapes on a terminal: Ctrl-A x quits, Ctrl-A Ctrl-A sends one Ctrl-A, Ctrl-A b
+/// sends a break, Ctrl-A h prints help; any other key after Ctrl-A is dropped.</summary>
 public sealed class EscapeDecoder
 {
     public const byte CtrlA = 0x01;
 
     private bool _escape;
 
-    public enum Command { None, Quit, Help }
+    public enum Command { None, Quit, Help, Break }
 
     /// <summary>Copies the bytes meant for the guest from <paramref name="input"/> to <paramref name="toGuest"/>
     /// (at least as long) and returns how many, stopping at a command.</summary>
@@ -31,10 +31,11 @@ public sealed class EscapeDecoder
                 case CtrlA: toGuest[n++] = CtrlA; break;
                 case (byte)'x' or (byte)'X': command = Command.Quit; return n;
                 case (byte)'h' or (byte)'H' or (byte)'?': command = Command.Help; return n;
+                case (byte)'b' or (byte)'B': command = Command.Break; return n;
             }
         }
         return n;
     }
 
-    public const string HelpText = "C-a x    exit\r\nC-a C-a  send C-a\r\nC-a h    this help\r\n";
+    public const string HelpText = "C-a h    print this help\r\nC-a x    exit vessel\r\nC-a b    send break\r\nC-a C-a  sends C-a\r\n";
 }

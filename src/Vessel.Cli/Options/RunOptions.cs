@@ -16,7 +16,13 @@ public sealed record RunOptions(
     LogLevel LogLevel)
 {
     public const ulong MinimumMemoryBytes = 1UL << 20;
-    public const int MaxCpus = 255;
+
+    /// <summary>The most RAM a guest can address: the CPU model's 40 physical address bits, less the MMIO hole
+    /// that pushes RAM above 3 GiB up to 4 GiB.</summary>
+    public const ulong MaximumMemoryBytes = (1UL << 40) - (Vmm.GuestRamLayout.HighMemoryStart - Vmm.GuestRamLayout.MmioHoleStart);
+
+    /// <summary>The MP table (Vessel.Boot.MpTable) describes at most 254 processors: APIC ID 255 is the broadcast.</summary>
+    public const int MaxCpus = 254;
 
     /// <summary>Turns the raw option texts into options, or throws a usage <see cref="CliException"/>.</summary>
     public static RunOptions FromText(string? kernel, string? initrd, string? append, string memory, string cpus,
@@ -32,10 +38,14 @@ public sealed record RunOptions(
 
     public static ulong ParseMemory(string text)
     {
-        if (!SizeParser.TryParse(text, out ulong bytes))
-            throw CliException.Usage($"--memory '{text}' is not a size (e.g. 512M, 1G, 2048K or a number of bytes)");
+        if (!SizeParser.TryParse(text, SizeParser.MiB, out ulong bytes) && SizeParser.IsWellFormed(text))
+            throw CliException.Usage($"--memory {text} is more than a guest can address (at most {SizeParser.Format(MaximumMemoryBytes)})");
+        if (bytes == 0 && !SizeParser.IsWellFormed(text))
+            throw CliException.Usage($"--memory '{text}' is not a size (e.g. 512M, 1G, 2048K, or a number of MiB)");
         if (bytes < MinimumMemoryBytes)
             throw CliException.Usage($"--memory {text} is too small: the guest needs at least 1M");
+        if (bytes > MaximumMemoryBytes)
+            throw CliException.Usage($"--memory {text} is more than a guest can address (at most {SizeParser.Format(MaximumMemoryBytes)})");
         return bytes;
     }
 
