@@ -31,8 +31,15 @@ if ! command -v gcc >/dev/null || [ ! -f /usr/lib/x86_64-linux-gnu/libm.a ]; the
   sudo_if_needed apt-get install -y -qq gcc libc6-dev >/dev/null
 fi
 
-kernel_pkg="$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')"
-[ -n "$kernel_pkg" ] || { say "cannot find the kernel package linux-image-amd64 depends on"; exit 1; }
+# The stock kernel is the one the distribution's kernel metapackage depends on: linux-image-amd64 on Debian,
+# linux-image-generic on Ubuntu (whose kernel builds the virtio drivers in, so fewer modules are found below;
+# its modules live in a separate linux-modules-* package, which is not needed for that reason).
+kernel_pkg=""
+for meta in linux-image-amd64 linux-image-generic; do
+  kernel_pkg="$(apt-cache depends "$meta" 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')"
+  [ -n "$kernel_pkg" ] && break
+done
+[ -n "$kernel_pkg" ] || { say "cannot find a kernel package: neither linux-image-amd64 (Debian) nor linux-image-generic (Ubuntu) is known to apt"; exit 1; }
 kernel_ver="$(candidate "$kernel_pkg")"
 busybox_ver="$(candidate busybox-static)"
 inputs="$kernel_pkg $kernel_ver

@@ -154,6 +154,8 @@ public sealed partial class RunCommand(RunOptions options, CliStreams streams, C
     private FileStream? OpenSerialFile()
     {
         if (options.Serial.Kind != SerialKind.File) return null;
+        if (Directory.Exists(options.Serial.Path))
+            throw CliException.Runtime($"{options.Serial.Path}: --serial file: needs a file to write, and this is a directory");
         try
         {
             return new FileStream(options.Serial.Path!, FileMode.Create, FileAccess.Write, FileShare.Read, 1);
@@ -168,7 +170,7 @@ public sealed partial class RunCommand(RunOptions options, CliStreams streams, C
         Message = "--memory {Memory} is more than this host's {Host} of RAM and swap: guest RAM is taken as the guest touches it, and the VM dies if it uses it all")]
     private static partial void LogMoreThanTheHost(ILogger logger, string memory, string host);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "{Count} keys typed while the guest was not reading its console were dropped")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Count} keys typed while the guest was not reading its console were dropped")]
     private static partial void LogDroppedKeys(ILogger logger, long count);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Signal} received; stopping the VM")]

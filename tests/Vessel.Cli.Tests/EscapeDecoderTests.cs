@@ -30,6 +30,26 @@ public class EscapeDecoderTests
         Assert.Equal(EscapeDecoder.Command.None, command);
     }
 
+    [Theory]
+    [InlineData("\u0001b", EscapeDecoder.Command.Break)]
+    [InlineData("\u0001h", EscapeDecoder.Command.Help)]
+    [InlineData("\u0001x", EscapeDecoder.Command.Quit)]
+    public void CtrlACommands(string keys, EscapeDecoder.Command expected)
+    {
+        var (toGuest, command, consumed) = Decode(new EscapeDecoder(), keys + "rest");
+        Assert.Equal(expected, command);
+        Assert.Equal("", toGuest);
+        Assert.Equal(2, consumed);
+    }
+
+    [Fact]
+    public void ControlKeysOtherThanCtrlAPassUntouched()
+    {
+        var (toGuest, command, _) = Decode(new EscapeDecoder(), "\u0003\u001a\u001c\u001b[A\t\r");
+        Assert.Equal("\u0003\u001a\u001c\u001b[A\t\r", toGuest);
+        Assert.Equal(EscapeDecoder.Command.None, command);
+    }
+
     [Fact]
     public void AnEscapeSplitAcrossReadsStillQuits()
     {

@@ -129,6 +129,7 @@ public class UserErrorTests
     [Theory]
     [InlineData("0")]
     [InlineData("255")]
+    [InlineData("99999999999")]
     public void CpusOutOfRange(string cpus) =>
         AssertOneLineError(RunWithKernel("--cpus", cpus), 2, $"vessel: --cpus {cpus} is out of range (1 to 254)");
 
@@ -224,6 +225,10 @@ public class UserErrorTests
     [Fact]
     public void SerialFileWithoutPath() =>
         AssertOneLineError(RunWithKernel("--serial", "file:"), 2, "vessel: --serial file: needs a path");
+
+    [Fact]
+    public void SerialFileThatIsADirectory() =>
+        AssertOneLineError(RunWithKernel("--serial", "file:/tmp"), 1, "vessel: /tmp: --serial file: needs a file to write, and this is a directory");
 
     [Fact]
     public void SerialFileThatCannotBeCreated() =>

@@ -5,7 +5,7 @@ namespace Vessel.Cli.Console;
 /// <summary>The libc calls the console reads file descriptors with, bypassing System.Console.</summary>
 internal static unsafe partial class PosixIo
 {
-    public const short PollIn = 0x1, PollErr = 0x8, PollHup = 0x10, PollNval = 0x20;
+    public const short PollIn = 0x1, PollOut = 0x4, PollErr = 0x8, PollHup = 0x10, PollNval = 0x20;
     public const int Eintr = 4, Eagain = 11;
 
     [StructLayout(LayoutKind.Sequential)]
@@ -18,6 +18,9 @@ internal static unsafe partial class PosixIo
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial nint read(int fd, byte* buffer, nuint count);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial nint write(int fd, byte* buffer, nuint count);
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial int poll(PollFd* fds, nuint count, int timeoutMs);

@@ -52,7 +52,11 @@ public sealed record RunOptions(
     public static int ParseCpus(string text)
     {
         if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int cpus))
+        {
+            if (text.Length > 0 && text.All(char.IsAsciiDigit))
+                throw CliException.Usage($"--cpus {text} is out of range (1 to {MaxCpus})");
             throw CliException.Usage($"--cpus '{text}' is not a number");
+        }
         if (cpus is < 1 or > MaxCpus)
             throw CliException.Usage($"--cpus {cpus} is out of range (1 to {MaxCpus})");
         return cpus;

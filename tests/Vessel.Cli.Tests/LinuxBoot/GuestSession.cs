@@ -1,16 +1,20 @@
 using System.IO.Pipes;
 using System.Text;
+using Microsoft.Win32.SafeHandles;
+using Vessel.Cli.Console;
+using Vessel.Cli.Tests.Pty;
 
 namespace Vessel.Cli.Tests.LinuxBoot;
 
-/// <summary>`vessel run` in process with its console on pipes: the test types commands into COM1 and waits
-/// for text to appear on it, as a user at a terminal would.</summary>
+/// <summary>`vessel run` in process with its console on pipes, or on a pseudo-terminal as a user at a terminal
+/// has it (raw mode, Ctrl-A escapes): the test types commands into COM1 and waits for text to appear on it.</summary>
 internal sealed class GuestSession : IDisposable
 {
-    private readonly AnonymousPipeServerStream _stdinWriter = new(PipeDirection.Out);
-    private readonly AnonymousPipeClientStream _stdinReader;
-    private readonly AnonymousPipeServerStream _stdoutReader = new(PipeDirection.In);
-    private readonly AnonymousPipeClientStream _stdoutWriter;
+    private readonly Stream _stdinWriter;
+    private readonly Stream _stdinReader;
+    private readonly Stream _stdoutReader;
+    private readonly Stream _stdoutWriter;
+    private readonly PseudoTerminal? _terminal;
     private readonly MemoryStream _stderr = new();
     private readonly StringBuilder _console = new();
     private readonly object _lock = new();
@@ -18,14 +22,33 @@ internal sealed class GuestSession : IDisposable
     private readonly Thread _vessel, _reader;
     private int _consumed;
 
-    public GuestSession(IReadOnlyList<string> args)
+    public GuestSession(IReadOnlyList<string> args, bool pty = false)
     {
-        _stdinReader = new AnonymousPipeClientStream(PipeDirection.In, _stdinWriter.ClientSafePipeHandle);
-        _stdoutWriter = new AnonymousPipeClientStream(PipeDirection.Out, _stdoutReader.ClientSafePipeHandle);
+        var host = new CliHost { HandleSignals = false, Stop = _stop.Token };
+        if (pty)
+        {
+            // vessel gets the slave as its terminal; the test types into and reads the master.
+            _terminal = new PseudoTerminal(startReader: false);
+            AttributesBefore = _terminal.Attributes();
+            _stdinReader = new FdInputStream(_terminal.Slave);
+            _stdoutWriter = new FileStream(new SafeFileHandle(_terminal.Slave, ownsHandle: false), FileAccess.Write, 0);
+            _stdinWriter = new FileStream(new SafeFileHandle(_terminal.Master, ownsHandle: false), FileAccess.Write, 0);
+            _stdoutReader = new FileStream(new SafeFileHandle(_terminal.Master, ownsHandle: false), FileAccess.Read, 0);
+            host = host with { StdinIsTerminal = true, StdinFd = _terminal.Slave };
+        }
+        else
+        {
+            var stdin = new AnonymousPipeServerStream(PipeDirection.Out);
+            var stdout = new AnonymousPipeServerStream(PipeDirection.In);
+            _stdinWriter = stdin;
+            _stdinReader = new AnonymousPipeClientStream(PipeDirection.In, stdin.ClientSafePipeHandle);
+            _stdoutReader = stdout;
+            _stdoutWriter = new AnonymousPipeClientStream(PipeDirection.Out, stdout.ClientSafePipeHandle);
+        }
         _vessel = new Thread(() =>
         {
-            ExitCode = VesselCli.Run(args, _stdinReader, _stdoutWriter, _stderr, new CliHost { HandleSignals = false, Stop = _stop.Token });
-            _stdoutWriter.Dispose(); // ends the reader
+            ExitCode = VesselCli.Run(args, _stdinReader, _stdoutWriter, _stderr, host);
+            if (_terminal is null) _stdoutWriter.Dispose(); // ends the reader (a pty's reader ends at Dispose)
         }) { IsBackground = true, Name = "vessel run" };
         _reader = new Thread(ReadConsole) { IsBackground = true, Name = "console reader" };
         _vessel.Start();
@@ -33,6 +56,10 @@ internal sealed class GuestSession : IDisposable
     }
 
     public int? ExitCode { get; private set; }
+
+    /// <summary>In pty mode, the terminal's settings before vessel ran, and now.</summary>
+    public byte[]? AttributesBefore { get; }
+    public byte[]? Attributes() => _terminal?.Attributes();
 
     public string Console
     {
@@ -49,9 +76,10 @@ internal sealed class GuestSession : IDisposable
             int n;
             while ((n = _stdoutReader.Read(buffer)) > 0)
             {
+                string text = Encoding.UTF8.GetString(buffer, 0, n);
                 lock (_lock)
                 {
-                    _console.Append(Encoding.UTF8.GetString(buffer, 0, n));
+                    _console.Append(text);
                     Monitor.PulseAll(_lock);
                 }
             }
@@ -94,6 +122,12 @@ internal sealed class GuestSession : IDisposable
         return WaitFor("# ", timeout);
     }
 
+    /// <summary>Everything after what was consumed so far, without consuming it.</summary>
+    public string Unconsumed
+    {
+        get { lock (_lock) return _console.ToString(_consumed, _console.Length - _consumed); }
+    }
+
     public void Type(string text)
     {
         _stdinWriter.Write(Encoding.ASCII.GetBytes(text));
@@ -115,6 +149,7 @@ internal sealed class GuestSession : IDisposable
         _stop.Cancel();
         if (!_vessel.Join(TimeSpan.FromSeconds(30)))
             System.Console.Error.WriteLine("GuestSession: vessel did not stop within 30 s of being told to");
+        _terminal?.Dispose(); // closing the slave ends the reader of the master
         _reader.Join(TimeSpan.FromSeconds(5));
         _stdinReader.Dispose();
         _stdoutReader.Dispose();

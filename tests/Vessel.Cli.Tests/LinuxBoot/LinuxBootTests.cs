@@ -5,7 +5,9 @@ namespace Vessel.Cli.Tests.LinuxBoot;
 
 /// <summary>The stock Debian kernel boots under `vessel run` on the emu backend to a busybox shell with 1, 2
 /// and 4 vCPUs, runs commands and a static SSE/long-double program, keeps host time (`date`, `sleep 5`),
-/// costs almost no host CPU when idle, and ends with `reboot -f` (vessel exits 0).
+/// costs almost no host CPU when idle, and ends with `reboot -f` (vessel exits 0). The console is a
+/// pseudo-terminal, as a user's: Tab completion works at once, every command line appears
+/// once (the guest's echo, never the host's), and the terminal's settings come back unchanged.
 /// Long: its own category, which .ci/run still runs.</summary>
 [Trait("Category", "LinuxBoot")]
 public class LinuxBootTests(ITestOutputHelper output)
@@ -29,7 +31,7 @@ public class LinuxBootTests(ITestOutputHelper output)
         [
             "run", "--backend", "emu", "--kernel", guest.Kernel, "--initrd", guest.Initrd,
             "--append", DefaultGuest.CommandLine, "--memory", "512M", "--cpus", cpus.ToString(),
-        ]);
+        ], pty: true);
         session.WaitFor(Marker, BootTimeout);
         output.WriteLine($"marker after {started.Elapsed.TotalSeconds:F1} s with {cpus} vCPU(s)");
         session.WaitFor("# ", CommandTimeout);
@@ -42,6 +44,7 @@ public class LinuxBootTests(ITestOutputHelper output)
         Assert.Equal(cpus, cpuinfo.Split('\n').Count(line => line.StartsWith("processor", StringComparison.Ordinal)));
 
         Assert.Contains("42", session.Run("echo $((6*7))", CommandTimeout));
+        TheShellLineEditorWorks(session);
         Assert.Contains(expectedFpcheck, session.Run("fpcheck", CommandTimeout));
 
         GuestClockIsHostTime(session);
@@ -51,6 +54,32 @@ public class LinuxBootTests(ITestOutputHelper output)
         session.Type("reboot -f\n");
         Assert.True(session.WaitForExit(CommandTimeout), "vessel did not exit after reboot -f");
         Assert.Equal(0, session.ExitCode);
+        Assert.Equal(session.AttributesBefore, session.Attributes());
+    }
+
+    /// <summary>Keys reach busybox's line editor as typed: Tab completes before any Enter, and a command line
+    /// shows exactly once.</summary>
+    private static void TheShellLineEditorWorks(GuestSession session)
+    {
+        session.Type("ech");
+        session.Type("\t");
+        session.WaitFor("echo ", CommandTimeout);      // completed by the guest, no Enter typed yet
+        session.Type("tab-$((40+2))\r");
+        Assert.Contains("tab-42", session.WaitFor("# ", CommandTimeout));
+
+        const string command = "echo once-$((1+1))";
+        session.Type(command + "\r");
+        string screen = session.WaitFor("# ", CommandTimeout);
+        Assert.Equal(1, Occurrences(screen, command));  // the guest's echo, no host echo beside it
+        Assert.Contains("once-2", screen);
+    }
+
+    private static int Occurrences(string text, string what)
+    {
+        int count = 0;
+        for (int at = text.IndexOf(what, StringComparison.Ordinal); at >= 0; at = text.IndexOf(what, at + what.Length, StringComparison.Ordinal))
+            count++;
+        return count;
     }
 
     /// <summary>`date` within 2 s of the host (the RTC and then the TSC carry host time into the guest).</summary>

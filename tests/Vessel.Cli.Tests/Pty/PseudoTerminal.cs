@@ -11,10 +11,11 @@ internal sealed unsafe partial class PseudoTerminal : IDisposable
 
     private readonly StringBuilder _screen = new();
     private readonly object _lock = new();
-    private readonly Thread _reader;
+    private readonly Thread? _reader;
     private int _closed;
 
-    public PseudoTerminal()
+    /// <param name="startReader">false when the caller reads the master itself</param>
+    public PseudoTerminal(bool startReader = true)
     {
         int master, slave;
         if (openpty(&master, &slave, 0, 0, 0) != 0)
@@ -22,6 +23,7 @@ internal sealed unsafe partial class PseudoTerminal : IDisposable
         Master = master;
         Slave = slave;
         SlavePath = File.ResolveLinkTarget($"/proc/self/fd/{slave}", false)!.FullName;
+        if (!startReader) return;
         _reader = new Thread(ReadScreen) { IsBackground = true, Name = "pty reader" };
         _reader.Start();
     }
@@ -100,7 +102,7 @@ internal sealed unsafe partial class PseudoTerminal : IDisposable
         if (Interlocked.Exchange(ref _closed, 1) != 0) return;
         close(Slave);
         close(Master); // ends the reader's read with EIO/EBADF
-        _reader.Join(TimeSpan.FromSeconds(2));
+        _reader?.Join(TimeSpan.FromSeconds(2));
     }
 
     [LibraryImport("libc", SetLastError = true)]
