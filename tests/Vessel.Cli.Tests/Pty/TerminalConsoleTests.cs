@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Xunit.Abstractions;
 
 namespace Vessel.Cli.Tests.Pty;
 
@@ -7,7 +8,7 @@ namespace Vessel.Cli.Tests.Pty;
 /// settings are restored byte for byte on every way out. Start-up (the .NET runtime, the machine) is waited for
 /// separately from what is timed.</summary>
 [Collection(PtyCollection.Name)]
-public class TerminalConsoleTests
+public class TerminalConsoleTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan StartUp = TimeSpan.FromSeconds(60);
     private static readonly TimeSpan Reply = TimeSpan.FromSeconds(10);
@@ -89,6 +90,7 @@ public class TerminalConsoleTests
         vessel.Terminal.Type("\u0001x");
         Assert.True(vessel.WaitForExit(Reply), "vessel did not exit");
         var quit = clock.Elapsed;
+        output.WriteLine($"Ctrl-A x with the guest {guest}: exited after {quit.TotalMilliseconds:0} ms");
         Assert.Equal(0, vessel.ExitCode);
         Assert.True(quit < TimeSpan.FromMilliseconds(200), $"Ctrl-A x took {quit.TotalMilliseconds:0} ms");
         Assert.Equal(vessel.AttributesBefore, vessel.Terminal.Attributes());
