@@ -1,3 +1,5 @@
+using Iced.Intel;
+using static Iced.Intel.AssemblerRegisters;
 using System.Diagnostics;
 using Vessel.Cli.Tests.Pty;
 
@@ -112,5 +114,38 @@ public class ConsoleBoundsTests
         {
             output.Release();
         }
+    }
+
+    /// <summary>Output is buffered, not lost: a guest that prints far more than the buffer and exits at once
+    /// has every byte on stdout, in order, when vessel returns.</summary>
+    [Fact]
+    public void EverythingPrintedBeforeTheGuestEndsIsWrittenOut()
+    {
+        const int Count = 200_000;
+        var a = new Assembler(32);
+        var loop = a.CreateLabel();
+        a.mov(dx, (ushort)0x3f8);
+        a.mov(ecx, Count);
+        a.mov(bl, (byte)'a');
+        a.Label(ref loop);
+        a.mov(al, bl);
+        a.@out(dx, al);
+        a.inc(bl);
+        a.cmp(bl, (byte)'z' + 1);
+        var noWrap = a.CreateLabel();
+        a.jne(noWrap);
+        a.mov(bl, (byte)'a');
+        a.Label(ref noWrap);
+        a.dec(ecx);
+        a.jnz(loop);
+        a.mov(dx, (ushort)0xf4);
+        a.mov(al, 1);
+        a.@out(dx, al);
+        a.hlt();
+        using var kernel = CliRunner.File(TinyElf.FromAssembler(a));
+        var result = CliRunner.Run("run", "--kernel", kernel.Path, "--backend", "emu", "--memory", "16");
+        Assert.Equal(3, result.ExitCode);
+        string expected = string.Concat(Enumerable.Range(0, Count).Select(i => (char)('a' + i % 26)));
+        Assert.Equal(expected, result.Stdout);
     }
 }
