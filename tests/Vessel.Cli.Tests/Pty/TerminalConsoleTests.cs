@@ -136,3 +136,31 @@ public sealed class PtyCollection
 {
     public const string Name = "pseudo-terminal";
 }
+
+/// <summary>A VMM failure while the console is raw: in process, on a pseudo-terminal's slave, with a backend
+/// that fails on demand. The failure is one line and the terminal's settings come back byte for byte.</summary>
+[Collection(PtyCollection.Name)]
+public class TerminalRestoredOnVmmFailureTests
+{
+    [Fact]
+    public void AFailedVmRestoresTheTerminal()
+    {
+        using var kernel = CliRunner.File(ConsoleGuests.Flood());
+        using var terminal = new PseudoTerminal();
+        byte[] before = terminal.Attributes();
+        var host = new CliHost
+        {
+            HandleSignals = false,
+            StdinIsTerminal = true,
+            StdinFd = terminal.Slave,
+            CreateBackend = (_, _) => new FailingBackend(Backends.CreateEmu(), runsBeforeFailing: 200),
+        };
+        int status = VesselCli.Run(["run", "--kernel", kernel.Path, "--backend", "emu", "--memory", "16"],
+            new Cli.Console.FdInputStream(terminal.Slave), new Cli.Console.FdOutputStream(terminal.Slave),
+            new Cli.Console.FdOutputStream(terminal.Slave), host);
+        Assert.Equal(1, status);
+        Assert.True(terminal.WaitFor("injected VMM failure", TimeSpan.FromSeconds(10)), terminal.Screen);
+        Assert.Contains(ConsoleGuests.Ready, terminal.Screen);
+        Assert.Equal(before, terminal.Attributes());
+    }
+}
