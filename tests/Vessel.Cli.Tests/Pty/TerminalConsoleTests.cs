@@ -78,22 +78,30 @@ public class TerminalConsoleTests(ITestOutputHelper output)
     public static TheoryData<string> QuitCases => ["idle", "flood"];
 
     /// <summary>Ctrl-A x ends vessel within 200 ms of the keystroke, with status 0, whether the guest sleeps or
-    /// floods the terminal.</summary>
+    /// floods the terminal. The machines these tests share can be loaded far beyond their two cores, where one
+    /// unlucky scheduling delay alone exceeds the bound: the quit gets three tries, and a quit that is slow by
+    /// design (waiting on Enter, on a poll, on the output) fails all three.</summary>
     [Theory]
     [MemberData(nameof(QuitCases))]
     public void CtrlAXQuitsAtOnce(string guest)
     {
-        using var vessel = Start(guest == "idle" ? ConsoleGuests.Idle() : ConsoleGuests.Flood(), out var file);
-        using var _ = file;
-        Thread.Sleep(300); // let a flood get going
-        var clock = Stopwatch.StartNew();
-        vessel.Terminal.Type("\u0001x");
-        Assert.True(vessel.WaitForExit(Reply), "vessel did not exit");
-        var quit = clock.Elapsed;
-        output.WriteLine($"Ctrl-A x with the guest {guest}: exited after {quit.TotalMilliseconds:0} ms");
-        Assert.Equal(0, vessel.ExitCode);
-        Assert.True(quit < TimeSpan.FromMilliseconds(200), $"Ctrl-A x took {quit.TotalMilliseconds:0} ms");
-        Assert.Equal(vessel.AttributesBefore, vessel.Terminal.Attributes());
+        var times = new List<double>();
+        for (int attempt = 0; attempt < 3; attempt++)
+        {
+            using var vessel = Start(guest == "idle" ? ConsoleGuests.Idle() : ConsoleGuests.Flood(), out var file);
+            using var _ = file;
+            Thread.Sleep(300); // let a flood get going
+            var clock = Stopwatch.StartNew();
+            vessel.Terminal.Type("\u0001x");
+            Assert.True(vessel.WaitForExit(Reply), "vessel did not exit");
+            var quit = clock.Elapsed;
+            Assert.Equal(0, vessel.ExitCode);
+            Assert.Equal(vessel.AttributesBefore, vessel.Terminal.Attributes());
+            times.Add(quit.TotalMilliseconds);
+            output.WriteLine($"Ctrl-A x with the guest {guest}: exited after {quit.TotalMilliseconds:0} ms");
+            if (quit < TimeSpan.FromMilliseconds(200)) return;
+        }
+        Assert.Fail($"Ctrl-A x took {string.Join(", ", times.Select(t => $"{t:0}"))} ms (bound: 200 ms)");
     }
 
     public static TheoryData<string, string, int> ExitPaths => new()
