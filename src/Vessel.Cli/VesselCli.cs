@@ -14,7 +14,7 @@ public static class VesselCli
         host ??= new CliHost();
         try
         {
-            ParseResult parsed = CreateRootCommand(streams, host).Parse(args);
+            ParseResult parsed = CreateRootCommand(options => new RunCommand(options, streams, host).Execute()).Parse(args);
             if (parsed.Errors.Count > 0)
                 return Fail(streams, parsed.Errors[0].Message, CliException.UsageExitCode);
             return parsed.Invoke(new InvocationConfiguration
@@ -35,16 +35,28 @@ public static class VesselCli
         }
     }
 
+    /// <summary>Parses a command line into `run`'s options without running anything (the fuzz harness's entry):
+    /// null for a command line that runs nothing (help, version); a <see cref="CliException"/> for a usage error.</summary>
+    public static RunOptions? ParseRun(IReadOnlyList<string> args)
+    {
+        RunOptions? parsedOptions = null;
+        ParseResult parsed = CreateRootCommand(options => { parsedOptions = options; return 0; }).Parse(args);
+        if (parsed.Errors.Count > 0)
+            throw CliException.Usage(parsed.Errors[0].Message);
+        parsed.Invoke(new InvocationConfiguration { Output = TextWriter.Null, Error = TextWriter.Null, EnableDefaultExceptionHandler = false });
+        return parsedOptions;
+    }
+
     private static int Fail(CliStreams streams, string message, int exitCode)
     {
         streams.Error.Write($"vessel: {message}\n");
         return exitCode;
     }
 
-    private static RootCommand CreateRootCommand(CliStreams streams, CliHost host) =>
-        new("Vessel: a virtual machine monitor (KVM or a software x86-64 CPU)") { CreateRunCommand(streams, host) };
+    private static RootCommand CreateRootCommand(Func<RunOptions, int> execute) =>
+        new("Vessel: a virtual machine monitor (KVM or a software x86-64 CPU)") { CreateRunCommand(execute) };
 
-    private static Command CreateRunCommand(CliStreams streams, CliHost host)
+    private static Command CreateRunCommand(Func<RunOptions, int> execute)
     {
         var kernel = new Option<string?>("--kernel") { Description = "Kernel image to boot (bzImage, ELF/PVH, multiboot, boot sector); default: the Debian guest built by scripts/build-guest.sh" };
         var initrd = new Option<string?>("--initrd") { Description = "Initial ramdisk" };
@@ -65,7 +77,7 @@ public static class VesselCli
                 result.GetValue(kernel), result.GetValue(initrd), result.GetValue(append),
                 result.GetRequiredValue(memory), result.GetRequiredValue(cpus), result.GetRequiredValue(backend),
                 result.GetRequiredValue(serial), result.GetRequiredValue(logLevel));
-            return new RunCommand(options, streams, host).Execute();
+            return execute(options);
         });
         return run;
     }
