@@ -20,13 +20,16 @@ public static class KernelImageTargets
         return (memory, MemoryMap.ForPc(RamBytes));
     });
 
-    private static readonly BootOptions Plain = new();
-    private static readonly BootOptions WithInitrdAndCommandLine = new() { CommandLine = "console=ttyS0 quiet", Initrd = new byte[4096] };
+    /// <summary>Made per input, not held in a static: under libFuzzer, Vessel.Boot is instrumented, and none of its
+    /// code may run before <c>Fuzzer.LibFuzzer.Run</c> has set the coverage map up.</summary>
+    private static BootOptions Options(ReadOnlySpan<byte> image) => image.Length > 0 && (image[^1] & 1) != 0
+        ? new BootOptions { CommandLine = "console=ttyS0 quiet", Initrd = new byte[4096] }
+        : new BootOptions();
 
     public static void Load(ReadOnlySpan<byte> image)
     {
         var (memory, map) = Guest.Value;
-        var options = image.Length > 0 && (image[^1] & 1) != 0 ? WithInitrdAndCommandLine : Plain;
+        var options = Options(image);
         try
         {
             KernelLoader.Load(image, memory, map, options);
@@ -41,7 +44,7 @@ public static class KernelImageTargets
     public static void LoadBzImage(ReadOnlySpan<byte> image)
     {
         var (memory, map) = Guest.Value;
-        var options = image.Length > 0 && (image[^1] & 1) != 0 ? WithInitrdAndCommandLine : Plain;
+        var options = Options(image);
         BootSetup setup;
         try
         {
