@@ -33,7 +33,12 @@ public static class HostileGuest
 
     private const ulong CodeAt = 0x100000, StubsAt = 0x180000, CommonAt = StubsAt + 0x100, IdtAt = 0x190000, IdtrAt = IdtAt + 0x100;
 
-    public static byte[] Kernel(Action<Assembler> body)
+    /// <summary>Where the handlers count the #GPs they resumed from (with <c>resumeAfterGp</c>).</summary>
+    public const uint GpCount = 0x19_0200;
+
+    /// <param name="resumeAfterGp">#GP from a 2-byte instruction (RDMSR/WRMSR) is counted at <see cref="GpCount"/>
+    /// and the guest goes on after it, so a sweep can meet every refusal the hardware makes.</param>
+    public static byte[] Kernel(Action<Assembler> body, bool resumeAfterGp = false)
     {
         var a = new Assembler(32);
         a.mov(esp, 0x9_0000);
@@ -49,7 +54,7 @@ public static class HostileGuest
         a.jmp(halt);
         byte[] code = Assemble(a, CodeAt);
 
-        var stubs = new byte[0x100 + 0x100];
+        var stubs = new byte[0x100 + 0x200];
         for (int v = 0; v < 32; v++)
         {
             var s = new Assembler(32);
@@ -60,6 +65,17 @@ public static class HostileGuest
             stub.CopyTo(stubs, v * 8);
         }
         var common = new Assembler(32);
+        if (resumeAfterGp)
+        {
+            var fatal = common.CreateLabel();
+            common.cmp(bl, 13);
+            common.jne(fatal);
+            common.inc(__dword_ptr[GpCount]);
+            common.add(esp, 4);                     // the error code
+            common.add(__dword_ptr[esp], 2);        // past the RDMSR/WRMSR
+            common.iretd();
+            common.Label(ref fatal);
+        }
         Com1Reset(common);
         common.mov(dx, 0x3F8);
         common.mov(al, (byte)'#');
@@ -73,7 +89,7 @@ public static class HostileGuest
         common.hlt();
         Assemble(common, CommonAt).CopyTo(stubs, 0x100);
 
-        var idt = new byte[0x108];
+        var idt = new byte[0x208];
         for (int v = 0; v < 32; v++)
         {
             uint handler = (uint)(StubsAt + (ulong)v * 8);

@@ -125,6 +125,59 @@ public class HostileGuestTests(ITestOutputHelper output)
         AssertFinished(run);
     }
 
+    /// <summary>x2APIC mode, then every MSR of the x2APIC range read and written with all ones and zero: the
+    /// ones the architecture refuses raise #GP (counted; the guest resumes after the instruction), the others
+    /// take the value as the register allows.</summary>
+    [Fact]
+    public void Every_x2apic_msr_with_extreme_values()
+    {
+        var run = RunAndReport(HostileGuest.Kernel(a =>
+        {
+            a.mov(ecx, 0x1B);                       // IA32_APIC_BASE: enable, x2APIC
+            a.rdmsr();
+            a.or(eax, 0xC00);
+            a.wrmsr();
+            var msr = a.CreateLabel();
+            a.mov(esi, 0x800);
+            a.Label(ref msr);
+            foreach (var (high, low) in new (uint, uint)[] { (0xFFFF_FFFF, 0xFFFF_FFFF), (0, 0xFFFF_FFFF), (0, 0) })
+            {
+                a.mov(ecx, esi);
+                a.mov(eax, low);
+                a.mov(edx, high);
+                a.wrmsr();
+                a.mov(ecx, esi);
+                a.rdmsr();
+            }
+            a.inc(esi);
+            a.cmp(esi, 0x900);
+            a.jb(msr);
+            a.mov(eax, __dword_ptr[HostileGuest.GpCount]);
+            a.mov(ebx, eax);                        // print the #GP count (16 bits) in hex
+            HostileGuest.Print(a, "GP ");
+            foreach (int shift in new[] { 12, 8, 4, 0 })
+            {
+                var digit = a.CreateLabel();
+                a.mov(eax, ebx);
+                a.shr(eax, (byte)shift);
+                a.and(al, 0xF);
+                a.add(al, (byte)'0');
+                a.cmp(al, (byte)'9');
+                a.jbe(digit);
+                a.add(al, 7);
+                a.Label(ref digit);
+                a.@out(dx, al);
+            }
+            HostileGuest.Print(a, "\n");
+        }, resumeAfterGp: true));
+        AssertFinished(run);
+        var count = System.Text.RegularExpressions.Regex.Match(run.Serial, "GP ([0-9A-F]{4})\n");
+        Assert.True(count.Success, run.Serial);
+        int refusals = Convert.ToInt32(count.Groups[1].Value, 16);
+        output.WriteLine($"{refusals} of 1536 x2APIC MSR accesses raised #GP");
+        Assert.InRange(refusals, 1, 1535);              // reserved MSRs and bits refuse; real registers take values
+    }
+
     /// <summary>The CMOS clock set to the last second of year 9999 rolls over as the chip does (year 00, century
     /// byte 99); a LAPIC one-shot of 0xffffffff x 128 still counts; a TSC deadline 2^64 - 16 does not fire;
     /// the PIT takes every mode with counts 0 and 1.</summary>
