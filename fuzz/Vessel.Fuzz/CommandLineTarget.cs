@@ -26,6 +26,7 @@ public static class CommandLineTarget
         Args("run", "-m", "1GiB", "--backend", "emu", "--serial", "file:/tmp/x", "--log-level", "debug"),
         Args("run", "--serial", "none", "--memory", "18446744073709551615", "--cpus", "255"),
         Args("run", "--help"),
+        Args("run", "@/"),   // found by libFuzzer: response-file expansion threw (now off)
     ]);
 
     private static byte[] Args(params string[] args) => Encoding.UTF8.GetBytes(string.Join('\0', args));

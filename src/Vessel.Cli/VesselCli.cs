@@ -8,13 +8,17 @@ namespace Vessel.Cli;
 /// otherwise the exit code is the VM's exit status.</summary>
 public static class VesselCli
 {
+    /// <summary>No response files: System.CommandLine would read the file named by any "@..." argument, so
+    /// `@/` threw out of the parser and `@/dev/zero` read until memory ran out (found by fuzz/Vessel.Fuzz).</summary>
+    private static readonly ParserConfiguration Parsing = new() { ResponseFileTokenReplacer = null };
+
     public static int Run(IReadOnlyList<string> args, Stream stdin, Stream stdout, Stream stderr, CliHost? host = null)
     {
         var streams = new CliStreams(stdin, stdout, stderr);
         host ??= new CliHost();
         try
         {
-            ParseResult parsed = CreateRootCommand(options => new RunCommand(options, streams, host).Execute()).Parse(args);
+            ParseResult parsed = CreateRootCommand(options => new RunCommand(options, streams, host).Execute()).Parse(args, Parsing);
             if (parsed.Errors.Count > 0)
                 return Fail(streams, parsed.Errors[0].Message, CliException.UsageExitCode);
             return parsed.Invoke(new InvocationConfiguration
@@ -40,7 +44,7 @@ public static class VesselCli
     public static RunOptions? ParseRun(IReadOnlyList<string> args)
     {
         RunOptions? parsedOptions = null;
-        ParseResult parsed = CreateRootCommand(options => { parsedOptions = options; return 0; }).Parse(args);
+        ParseResult parsed = CreateRootCommand(options => { parsedOptions = options; return 0; }).Parse(args, Parsing);
         if (parsed.Errors.Count > 0)
             throw CliException.Usage(parsed.Errors[0].Message);
         parsed.Invoke(new InvocationConfiguration { Output = TextWriter.Null, Error = TextWriter.Null, EnableDefaultExceptionHandler = false });
