@@ -8,19 +8,23 @@ namespace Vessel.Cli;
 /// otherwise the exit code is the VM's exit status.</summary>
 public static class VesselCli
 {
+    /// <summary>No response files: System.CommandLine would read the file named by any "@..." argument, so
+    /// `@/` threw out of the parser and `@/dev/zero` read until memory ran out (found by fuzz/Vessel.Fuzz).</summary>
+    private static readonly ParserConfiguration Parsing = new() { ResponseFileTokenReplacer = null };
+
     public static int Run(IReadOnlyList<string> args, Stream stdin, Stream stdout, Stream stderr, CliHost? host = null)
     {
         var streams = new CliStreams(stdin, stdout, stderr);
         host ??= new CliHost();
         try
         {
-            RootCommand root = CreateRootCommand(streams, host);
+            RootCommand root = CreateRootCommand(options => new RunCommand(options, streams, host).Execute());
             string commands = string.Join(", ", root.Subcommands.Select(c => c.Name));
             if (args.Count == 0)
                 return Fail(streams, $"no command given (commands: {commands}; vessel --help for more)", CliException.UsageExitCode);
             if (!args[0].StartsWith('-') && !root.Subcommands.Any(c => c.Name == args[0]))
                 return Fail(streams, $"unknown command '{args[0]}' (commands: {commands})", CliException.UsageExitCode);
-            ParseResult parsed = root.Parse(args);
+            ParseResult parsed = root.Parse(args, Parsing);
             if (parsed.Errors.Count > 0)
                 return Fail(streams, parsed.Errors[0].Message, CliException.UsageExitCode);
             return parsed.Invoke(new InvocationConfiguration
@@ -41,16 +45,28 @@ public static class VesselCli
         }
     }
 
+    /// <summary>Parses a command line into `run`'s options without running anything (the fuzz harness's entry):
+    /// null for a command line that runs nothing (help, version); a <see cref="CliException"/> for a usage error.</summary>
+    public static RunOptions? ParseRun(IReadOnlyList<string> args)
+    {
+        RunOptions? parsedOptions = null;
+        ParseResult parsed = CreateRootCommand(options => { parsedOptions = options; return 0; }).Parse(args, Parsing);
+        if (parsed.Errors.Count > 0)
+            throw CliException.Usage(parsed.Errors[0].Message);
+        parsed.Invoke(new InvocationConfiguration { Output = TextWriter.Null, Error = TextWriter.Null, EnableDefaultExceptionHandler = false });
+        return parsedOptions;
+    }
+
     private static int Fail(CliStreams streams, string message, int exitCode)
     {
         streams.Error.Write($"vessel: {message}\n");
         return exitCode;
     }
 
-    private static RootCommand CreateRootCommand(CliStreams streams, CliHost host) =>
-        new("Vessel: a virtual machine monitor (KVM or a software x86-64 CPU)") { CreateRunCommand(streams, host) };
+    private static RootCommand CreateRootCommand(Func<RunOptions, int> execute) =>
+        new("Vessel: a virtual machine monitor (KVM or a software x86-64 CPU)") { CreateRunCommand(execute) };
 
-    private static Command CreateRunCommand(CliStreams streams, CliHost host)
+    private static Command CreateRunCommand(Func<RunOptions, int> execute)
     {
         var kernel = new Option<string?>("--kernel") { Description = "Kernel image to boot (bzImage, ELF/PVH, multiboot, boot sector); default: the Debian guest built by scripts/build-guest.sh" };
         var initrd = new Option<string?>("--initrd") { Description = "Initial ramdisk" };
@@ -71,7 +87,7 @@ public static class VesselCli
                 result.GetValue(kernel), result.GetValue(initrd), result.GetValue(append),
                 result.GetRequiredValue(memory), result.GetRequiredValue(cpus), result.GetRequiredValue(backend),
                 result.GetRequiredValue(serial), result.GetRequiredValue(logLevel));
-            return new RunCommand(options, streams, host).Execute();
+            return execute(options);
         });
         return run;
     }

@@ -48,8 +48,22 @@ public sealed class CmosRtc : IPortDevice
     /// <summary>Bit 7 of the last index written: the guest masked NMIs.</summary>
     public bool NmiDisabled { get; private set; }
 
-    /// <summary>The time the guest's clock shows now (ignoring a SET freeze).</summary>
-    public DateTime GuestNow => _clock().UtcDateTime + _offset;
+    /// <summary>The time the guest's clock shows now (ignoring a SET freeze). Past the last second of year 9999
+    /// the clock goes on as the chip does: its two-digit year wraps from 99 to 00 and the century byte, plain CMOS
+    /// RAM on a PC, is not carried, so 9999-12-31 23:59:59 is followed by 9900-01-01 00:00:00.</summary>
+    public DateTime GuestNow
+    {
+        get
+        {
+            long ticks = _clock().UtcDateTime.Ticks + _offset.Ticks;
+            if (ticks > DateTime.MaxValue.Ticks)
+                ticks = LastCenturyStartTicks + (ticks - LastCenturyStartTicks) % LastCenturyTicks;
+            return new DateTime(ticks, DateTimeKind.Utc);
+        }
+    }
+
+    private static readonly long LastCenturyStartTicks = new DateTime(9900, 1, 1).Ticks;
+    private static readonly long LastCenturyTicks = DateTime.MaxValue.Ticks + 1 - LastCenturyStartTicks;
 
     private bool SetMode => (_cmos[RegisterB] & BSet) != 0;
 

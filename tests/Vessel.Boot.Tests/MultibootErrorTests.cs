@@ -47,6 +47,17 @@ public class MultibootErrorTests
     public void SegmentInTheBiosHole() =>
         Assert.Equal("ELF segment 0x9f000-0xa120c is not in RAM", LoadError(TestImages.MultibootElf(0x9F000, bss: 0x2000)));
 
+    [Theory]
+    [InlineData(0x0u)]
+    [InlineData(0x400u)]
+    public void AKernelOnTheVectorTableIsRefused(uint address) =>
+        Assert.StartsWith($"multiboot kernel 0x{address:x}-", LoadError(TestImages.AoutKludge(address, bss: 0)));
+
+    [Fact]
+    public void AnElfKernelOnTheVectorTableIsRefused() =>
+        Assert.Equal("multiboot kernel 0x0-0x220c overlaps the interrupt vector table and BIOS data area (0x0-0x500)",
+            LoadError(TestImages.MultibootElf(0, bss: 0x2000)));
+
     [Fact]
     public void SegmentBeyondTheEndOfRam() =>
         Assert.Equal("ELF segment 0xfff000-0x100120c is not in RAM", LoadError(TestImages.MultibootElf(0xFFF000, bss: 0x2000)));

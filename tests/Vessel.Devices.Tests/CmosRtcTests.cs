@@ -186,6 +186,31 @@ public sealed class CmosRtcTests
         }
     }
 
+    [Fact]
+    public void TheLastSecondOfYear9999IsFollowedByTheTwoDigitYearWrapping()
+    {
+        WriteCmos(CmosRtc.RegisterB, 0x82);     // SET, BCD, 24-hour
+        byte[] last = [0x59, 0x59, 0x23, 0x06, 0x31, 0x12, 0x99, 0x99];
+        byte[] indices = [0x00, 0x02, 0x04, 0x06, 0x07, 0x08, 0x09, 0x32];
+        for (var i = 0; i < indices.Length; i++)
+            WriteCmos(indices[i], last[i]);
+        WriteCmos(CmosRtc.RegisterB, 0x02);
+        Assert.Equal(last, ReadTime());
+
+        _clock.Advance(TimeSpan.FromSeconds(1));
+        // Year 99 -> 00; the century byte is RAM and stays 99: the guest sees 9900-01-01 00:00:00 (a Monday).
+        Assert.Equal(new byte[] { 0x00, 0x00, 0x00, 0x02, 0x01, 0x01, 0x00, 0x99 }, ReadTime());
+        Assert.Equal(0x10, ReadCmos(CmosRtc.RegisterC) & 0x10);
+        ReadCmos(CmosRtc.RegisterA);
+
+        // Years later the clock still runs inside the last century instead of throwing.
+        _clock.Advance(TimeSpan.FromDays(365 * 250));
+        Assert.Equal(0x99, ReadCmos(0x32));
+        WriteCmos(CmosRtc.RegisterB, 0x82);     // freezing and committing the wrapped time works too
+        WriteCmos(CmosRtc.RegisterB, 0x02);
+        Assert.Equal(0x99, ReadCmos(0x32));
+    }
+
     private static DateTime TruncateToSecond(DateTime t) =>
         new(t.Ticks - t.Ticks % TimeSpan.TicksPerSecond, DateTimeKind.Unspecified);
 }

@@ -21,11 +21,8 @@ public static class LinuxLoader
         if ((ulong)commandLine.Length - 1 > header.CommandLineSize)
             throw new BootImageException($"the kernel command line is {commandLine.Length - 1} bytes; this kernel accepts at most {header.CommandLineSize}");
 
-        ulong loadAddress = header.PreferredAddress != 0 ? header.PreferredAddress : MemoryMap.OneMiB;
-        if (loadAddress % header.KernelAlignment != 0) loadAddress = AlignUp(loadAddress, header.KernelAlignment);
-        var kernelRange = new PhysicalRange(loadAddress, loadAddress + header.InitSize);
-        if (!map.IsRamRange(kernelRange))
-            throw new BootImageException($"not enough RAM for this kernel: it needs 0x{loadAddress:x}-0x{kernelRange.End:x} ({kernelRange.End >> 20} MiB or more)");
+        var kernelRange = KernelRange(header, map);
+        ulong loadAddress = kernelRange.Start;
         GuestWrites.Write(memory, loadAddress, kernel);
 
         ulong initrdAddress = 0, initrdSize = 0;
@@ -36,7 +33,9 @@ public static class LinuxLoader
             GuestWrites.Write(memory, initrdAddress, initrd.Span);
         }
 
-        var lowMemory = new LowMemoryAllocator(memory, map, []);
+        // A kernel whose preferred address is low shares base memory with what the loader builds: keep clear of it.
+        PhysicalRange[] occupied = initrdSize > 0 ? [kernelRange, new(initrdAddress, initrdAddress + initrdSize)] : [kernelRange];
+        var lowMemory = new LowMemoryAllocator(memory, map, occupied);
         ulong bootParams = lowMemory.Allocate(LinuxBootParams.Size, 4096, "boot_params");
         ulong commandLineAddress = lowMemory.Allocate((ulong)commandLine.Length, 16, "command line");
         GuestWrites.Write(memory, commandLineAddress, commandLine);
@@ -50,6 +49,26 @@ public static class LinuxLoader
         string initrdText = initrdSize > 0 ? $", initrd {initrdSize >> 10} KiB at 0x{initrdAddress:x}" : "";
         return new BootSetup(KernelImageFormat.LinuxBzImage, regs, sregs,
             $"Linux bzImage (boot protocol {header.Version >> 8}.{header.Version & 0xFF}), kernel at 0x{loadAddress:x}{initrdText}");
+    }
+
+    /// <summary>Where the kernel goes: pref_address (1 MiB if 0) rounded up to kernel_alignment, init_size long.
+    /// Every step is checked for wrapping past 2^64, and the result must be RAM the 64-bit entry can reach.</summary>
+    private static PhysicalRange KernelRange(LinuxSetupHeader header, MemoryMap map)
+    {
+        ulong preferred = header.PreferredAddress != 0 ? header.PreferredAddress : MemoryMap.OneMiB;
+        ulong alignment = header.KernelAlignment;
+        if (preferred > ulong.MaxValue - (alignment - 1))
+            throw new BootImageException($"Linux bzImage's pref_address 0x{preferred:x} cannot be aligned to kernel_alignment 0x{alignment:x}: it wraps past the top of the address space");
+        ulong loadAddress = AlignUp(preferred, alignment);
+        if (!PhysicalRange.TryCreate(loadAddress, header.InitSize, out var range))
+            throw new BootImageException($"Linux bzImage's kernel at 0x{loadAddress:x} (init_size 0x{header.InitSize:x}) wraps past the top of the address space");
+        if (range.Start < MemoryMap.OneMiB && range.End > MemoryMap.PcLowMemoryEnd)
+            throw new BootImageException($"Linux bzImage's kernel {range} (pref_address 0x{header.PreferredAddress:x}, init_size 0x{header.InitSize:x}) runs into the reserved area below 1 MiB");
+        if (!map.IsRamRange(range))
+            throw new BootImageException($"not enough RAM for this kernel: it needs {range} ({(range.End + (1UL << 20) - 1) >> 20} MiB or more)");
+        if (loadAddress + Entry64Offset >= IdentityPageTables.MappedBytes)
+            throw new BootImageException($"Linux bzImage's 64-bit entry 0x{loadAddress + Entry64Offset:x} lies above the identity-mapped first 4 GiB");
+        return range;
     }
 
     /// <summary>The initrd goes as high as the header allows, below 4 GiB, page-aligned, clear of the kernel.</summary>

@@ -26,6 +26,13 @@ internal static class MultibootLoader
         if (entry >= FourGiB || !map.IsRamRange(entry, entry + 1))
             throw new BootImageException($"multiboot entry point 0x{entry:x} is not in RAM below 4 GiB");
 
+        // The firmware Vessel runs before a multiboot kernel (LegacyFirmware) owns the real-mode vector table and
+        // BIOS data area; a kernel loaded there would be overwritten before its first instruction.
+        var firmwareArea = new PhysicalRange(0, LowMemoryAllocator.Bottom);
+        foreach (var range in kernel)
+            if (range.Overlaps(firmwareArea))
+                throw new BootImageException($"multiboot kernel {range} overlaps the interrupt vector table and BIOS data area ({firmwareArea})");
+
         var labels = modules.Select((_, i) => i == 0 && options.Initrd is not null ? "initrd" : $"module {i}").ToList();
         var placed = ModulePlacer.Place(modules, labels, kernel.Max(r => r.End), map);
         for (int i = 0; i < modules.Count; i++) GuestWrites.Write(memory, placed[i].Start, modules[i].Data.Span);

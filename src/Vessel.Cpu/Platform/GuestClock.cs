@@ -18,9 +18,13 @@ internal sealed class GuestClock
     /// <summary>The TSC value before any per-vCPU offset (IA32_TSC writes keep an offset per vCPU).</summary>
     public ulong ReadTsc() => (ulong)NowNanoseconds();
 
-    /// <summary>The host Stopwatch timestamp at which guest time reaches <paramref name="nanoseconds"/>.</summary>
-    public long TimestampAt(long nanoseconds) =>
-        _origin + (long)((double)nanoseconds * Stopwatch.Frequency / 1_000_000_000);
+    /// <summary>The host Stopwatch timestamp at which guest time reaches <paramref name="nanoseconds"/>.
+    /// Saturates at long.MaxValue: a deadline centuries away is "never", not a wrapped timestamp in the past.</summary>
+    public long TimestampAt(long nanoseconds)
+    {
+        double ticks = (double)nanoseconds * Stopwatch.Frequency / 1_000_000_000;
+        return ticks >= long.MaxValue - _origin ? long.MaxValue : _origin + (long)ticks;
+    }
 
     /// <summary>A span of Stopwatch ticks in nanoseconds.</summary>
     public static long StopwatchToNanoseconds(long ticks) =>

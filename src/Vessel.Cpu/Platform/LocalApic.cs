@@ -345,7 +345,13 @@ internal sealed class LocalApic : IInterruptController
         }
     }
 
-    private long PeriodNs => _timerInitial * DivideBy * 1_000_000_000 / TimerHz;
+    /// <summary>The initial count's span in ns: at most 2^32 x 128 ticks, about 550 s at 1 GHz. The product with
+    /// 1e9 does not fit 64 bits (it wrapped, and a long one-shot fired at once), so it is formed in 128.</summary>
+    private long PeriodNs => TicksToNanoseconds((ulong)_timerInitial * (ulong)DivideBy);
+
+    private static long TicksToNanoseconds(ulong ticks) => (long)((UInt128)ticks * 1_000_000_000 / TimerHz);
+
+    private static ulong NanosecondsToTicks(long ns) => (ulong)((UInt128)(ulong)ns * TimerHz / 1_000_000_000);
 
     private void StartTimer(uint count)
     {
@@ -369,7 +375,7 @@ internal sealed class LocalApic : IInterruptController
         if (_timerInitial == 0 || TimerMode == 2 || _timerDeadline == long.MaxValue) return 0;
         long remaining = _timerDeadline - nowNs;
         if (remaining <= 0) return 0;
-        return (uint)Math.Min(_timerInitial, remaining * TimerHz / 1_000_000_000 / DivideBy);
+        return (uint)Math.Min(_timerInitial, NanosecondsToTicks(remaining) / (ulong)DivideBy);
     }
 
     /// <summary>IA32_TSC_DEADLINE: fires when the vCPU's TSC reaches the value (0 disarms).</summary>
@@ -388,11 +394,19 @@ internal sealed class LocalApic : IInterruptController
                     return;
                 }
                 long now = _clock.NowNanoseconds();
-                long delta = (long)(value - _cpu.ReadTsc());
-                _timerDeadline = delta <= 0 ? now : now + delta;
+                ulong tsc = _cpu.ReadTsc();
+                // Unsigned: a deadline 2^63 or more ahead is far future (it never fires), not past.
+                ulong ahead = value <= tsc ? 0 : TicksToNanosecondsSaturated(value - tsc);
+                _timerDeadline = ahead >= (ulong)(long.MaxValue - now) ? long.MaxValue : now + (long)ahead;
             }
             _cpu.RequestPoll();
         }
+    }
+
+    private static ulong TicksToNanosecondsSaturated(ulong ticks)
+    {
+        UInt128 ns = (UInt128)ticks * 1_000_000_000 / TimerHz;
+        return ns > ulong.MaxValue ? ulong.MaxValue : (ulong)ns;
     }
 
     private void FireTimer(long nowNs)

@@ -19,7 +19,7 @@ public sealed class LinuxLoaderTests : IDisposable
 
     /// <summary>A synthetic bzImage: 4 setup sectors and a recognisable protected-mode kernel.</summary>
     private static byte[] Image(ushort version = 0x20F, ushort xloadflags = 0x7F, uint initSize = 0x200000,
-        uint cmdlineSize = 0x7FF, int kernelBytes = 0x3000)
+        uint cmdlineSize = 0x7FF, int kernelBytes = 0x3000, ulong preferred = Preferred, uint alignment = 0x200000)
     {
         var image = new byte[5 * 512 + kernelBytes];
         image[0x1F1] = 4;
@@ -30,11 +30,11 @@ public sealed class LinuxLoaderTests : IDisposable
         BinaryPrimitives.WriteUInt16LittleEndian(image.AsSpan(0x206), version);
         image[0x211] = LinuxSetupHeader.LoadedHigh;
         BinaryPrimitives.WriteUInt32LittleEndian(image.AsSpan(0x22C), 0x7FFFFFFF);
-        BinaryPrimitives.WriteUInt32LittleEndian(image.AsSpan(0x230), 0x200000);
+        BinaryPrimitives.WriteUInt32LittleEndian(image.AsSpan(0x230), alignment);
         image[0x234] = 1;
         BinaryPrimitives.WriteUInt16LittleEndian(image.AsSpan(0x236), xloadflags);
         BinaryPrimitives.WriteUInt32LittleEndian(image.AsSpan(0x238), cmdlineSize);
-        BinaryPrimitives.WriteUInt64LittleEndian(image.AsSpan(0x258), Preferred);
+        BinaryPrimitives.WriteUInt64LittleEndian(image.AsSpan(0x258), preferred);
         BinaryPrimitives.WriteUInt32LittleEndian(image.AsSpan(0x260), initSize);
         for (int i = 5 * 512; i < image.Length; i++) image[i] = (byte)(i * 13);
         return image;
@@ -121,5 +121,58 @@ public sealed class LinuxLoaderTests : IDisposable
     {
         var e = Assert.Throws<BootImageException>(() => LinuxLoader.Load(Image(initSize: 0x4000000), _memory, _map, new BootOptions()));
         Assert.Contains("not enough RAM", e.Message);
+    }
+
+    [Theory]
+    [InlineData(0xFFFF_FFFF_FFFF_F000UL, 0x200000u)]   // aligning it wrapped to 0: the kernel went to address 0
+    [InlineData(0xFFFF_FFFF_FFE0_0000UL, 0x200000u)]   // aligned already, but pref_address + init_size wraps
+    [InlineData(0xFFFF_FFFF_8000_0001UL, 0x8000_0000u)]
+    public void RefusesAPreferredAddressThatWraps(ulong preferred, uint alignment)
+    {
+        var e = Assert.Throws<BootImageException>(() =>
+            LinuxLoader.Load(Image(preferred: preferred, alignment: alignment), _memory, _map, new BootOptions()));
+        Assert.Contains("wraps", e.Message);
+        Assert.Equal(new byte[64], _memory.GetSpan(0, 64).ToArray()); // nothing written at 0
+    }
+
+    [Fact]
+    public void AKernelPreferringLowMemoryKeepsItsBytes()
+    {
+        const ulong low = 0x1000;
+        byte[] image = Image(initSize: 0x20000, preferred: low, alignment: 0x1000);
+        var setup = LinuxLoader.Load(image, _memory, _map, new BootOptions { CommandLine = "console=ttyS0", Initrd = new byte[4096] });
+
+        Assert.Equal(low + 0x200, setup.Registers.Rip);
+        // boot_params, the command line, page tables, GDT and stack all went around it.
+        Assert.Equal(image.AsSpan(5 * 512).ToArray(), _memory.GetSpan(low, image.Length - 5 * 512).ToArray());
+        var kernel = new PhysicalRange(low, low + 0x20000);
+        Assert.False(kernel.Overlaps(new PhysicalRange(setup.Registers.Rsi, setup.Registers.Rsi + 4096)));
+        Assert.False(kernel.Overlaps(new PhysicalRange(setup.SpecialRegisters.Cr3, setup.SpecialRegisters.Cr3 + 4096)));
+        Assert.False(kernel.Overlaps(new PhysicalRange(setup.SpecialRegisters.Gdt.Base, setup.SpecialRegisters.Gdt.Base + 64)));
+    }
+
+    [Fact]
+    public void RefusesAKernelRunningIntoTheReservedAreaBelow1MiB()
+    {
+        var e = Assert.Throws<BootImageException>(() =>
+            LinuxLoader.Load(Image(initSize: 0x100000, preferred: 0x80000, alignment: 0x1000), _memory, _map, new BootOptions()));
+        Assert.Contains("reserved area below 1 MiB", e.Message);
+    }
+
+    [Fact]
+    public void AKernelTakingAllOfLowMemoryIsRefusedCleanly()
+    {
+        var e = Assert.Throws<BootImageException>(() =>
+            LinuxLoader.Load(Image(initSize: 0x9E000, preferred: 0x1000, alignment: 0x1000), _memory, _map, new BootOptions()));
+        Assert.Contains("no room in low memory", e.Message);
+    }
+
+    [Fact]
+    public void RefusesAKernelAboveTheIdentityMappedFourGiB()
+    {
+        var map = MemoryMap.ForPc(6UL << 30);
+        var e = Assert.Throws<BootImageException>(() =>
+            LinuxLoader.Load(Image(preferred: 0x1_0000_0000), _memory, map, new BootOptions()));
+        Assert.Contains("identity-mapped", e.Message);
     }
 }
