@@ -14,7 +14,7 @@ internal sealed class DecodedBlock
     public ulong CsBase;
     public int Bitness;
     public ulong PhysicalAddress;
-    public int Generation;
+    public long Generation;
     /// <summary>False for a block that must not be cached or linked (none today: see <see cref="SecondPage"/>).</summary>
     public bool Cacheable;
 
@@ -23,7 +23,7 @@ internal sealed class DecodedBlock
     /// otherwise. Without this, an instruction straddling a page in a hot loop was decoded afresh, into a new
     /// block object, every time it ran.</summary>
     public ulong SecondPage = NoSecondPage;
-    public int SecondGeneration;
+    public long SecondGeneration;
     public const ulong NoSecondPage = ulong.MaxValue;
 
     /// <summary>Blocks that followed this one (a taken and a fall-through successor, say), valid while the
@@ -33,8 +33,8 @@ internal sealed class DecodedBlock
     /// <summary>Runs in heat epoch <see cref="HeatEpoch"/> (see <see cref="BlockHeat"/>), and the compiled form
     /// once hot (both reset when the block is decoded anew).</summary>
     public int ExecutionCount;
-    public int HeatEpoch;
+    public long HeatEpoch;
     public CompiledBlock? Compiled;
-    public int LinkEpoch;
+    public long LinkEpoch;
     public bool NextLinkSlot;
 }

@@ -21,7 +21,7 @@ internal sealed unsafe partial class X86Cpu
     private readonly GuestCodeReader _codeReader;
     private readonly Decoder _decoder16, _decoder32, _decoder64;
     private readonly DecodedBlock _uncachedBlock = new();
-    private int _seenCodeEpoch;
+    private long _seenCodeEpoch;
     /// <summary>The block that ran last, whose links may lead straight to the next one.</summary>
     private DecodedBlock? _lastBlock;
     private ulong _ipMask = 0xFFFF;
@@ -227,7 +227,7 @@ internal sealed unsafe partial class X86Cpu
     private DecodedBlock GetBlock()
     {
         _instructionStart = Rip;
-        int epoch = _vm.Code.Epoch;
+        long epoch = _vm.Code.Epoch;
         if (epoch != _seenCodeEpoch)
         {
             _seenCodeEpoch = epoch;
@@ -415,7 +415,7 @@ internal sealed unsafe partial class X86Cpu
 
     // The page the last byte fetched by FetchCodeByte came from, and its code generation.
     private ulong _secondFetchPage;
-    private int _secondFetchGeneration;
+    private long _secondFetchGeneration;
 
     /// <summary>Fetches one code byte for an instruction that runs into the next page, marking that page as
     /// code first, so a write to it from now on invalidates the block being decoded.</summary>
