@@ -15,7 +15,8 @@ internal sealed class DecodedBlock
     public int Bitness;
     public ulong PhysicalAddress;
     public long Generation;
-    /// <summary>False for a block that must not be cached or linked (none today: see <see cref="SecondPage"/>).</summary>
+    /// <summary>False for a block that must not be cached or linked: one decoded from outside RAM (see
+    /// <see cref="UnbackedMemory"/>).</summary>
     public bool Cacheable;
 
     /// <summary>For a block whose one instruction runs into the next page: that page's guest-physical address

@@ -276,7 +276,9 @@ internal sealed unsafe partial class X86Cpu
         return e.PhysicalPage == block.SecondPage && block.SecondGeneration == _vm.Code.Generation(block.SecondPage);
     }
 
-    /// <summary>The execute-TLB entry for <paramref name="linear"/>, filled by a page walk on a miss.</summary>
+    /// <summary>The execute-TLB entry for <paramref name="linear"/>, filled by a page walk on a miss. Code outside
+    /// RAM reads as 0xFF bytes (see <see cref="UnbackedMemory"/>); such an entry is returned but not kept, so
+    /// RAM mapped there later is seen.</summary>
     private ref TlbEntry ExecTlbEntry(ulong linear, bool user)
     {
         ulong tag = (linear & ~0xFFFUL) | (user ? 1UL : 0);
@@ -285,15 +287,21 @@ internal sealed unsafe partial class X86Cpu
         {
             ulong phys = Translate(linear, AccessKind.Execute, user);
             byte* page = _memory.TryGetPointer(phys & ~0xFFFUL, 4096);
-            if (page == null)
-                throw new EmulationException($"execution outside RAM at guest-physical 0x{phys:x} (RIP 0x{Rip:x})");
-            e.Tag = tag;
-            e.Delta = (long)page - (long)(linear & ~0xFFFUL);
+            e.Delta = (long)(page != null ? page : UnbackedMemory.AllOnesPage) - (long)(linear & ~0xFFFUL);
             e.PhysicalPage = phys & ~0xFFFUL;
+            if (page == null)
+            {
+                e.Tag = TlbEntry.Invalid;
+                return ref e;
+            }
+            e.Tag = tag;
             NoteTlbFill(_tlbExec, ref e);
         }
         return ref e;
     }
+
+    /// <summary>Whether a fetch from the guest-physical page <paramref name="physicalPage"/> reads RAM.</summary>
+    private bool IsRamPage(ulong physicalPage) => _memory.TryGetPointer(physicalPage, 4096) != null;
 
     private DecodedBlock LookUpBlock()
     {
@@ -301,6 +309,7 @@ internal sealed unsafe partial class X86Cpu
         ref TlbEntry e = ref ExecTlbEntry(linear, UserAccess);
         ulong physical = e.PhysicalPage | (linear & 0xFFF);
         long delta = e.Delta;
+        bool outsideRam = e.Tag == TlbEntry.Invalid; // ExecTlbEntry keeps no entry for a page outside RAM
         ulong csBase = Seg[CS].Base;
 
         int set = BlockCacheSetOf(physical);
@@ -331,6 +340,7 @@ internal sealed unsafe partial class X86Cpu
         block ??= _blocks[set + way] ?? new DecodedBlock();
         Prof(ProfileMode.Decode);
         Decode(block, (byte*)((long)(linear & ~0xFFFUL) + delta), linear, physical, csBase);
+        if (outsideRam) block.Cacheable = false; // RAM mapped there later must be decoded afresh
         Prof(ProfileMode.Loop);
         if (EmuProfiler.Enabled)
         {
@@ -402,6 +412,7 @@ internal sealed unsafe partial class X86Cpu
                 // identity (FetchCodeByte marked it as code before reading it, so a write there invalidates it).
                 block.SecondPage = _secondFetchPage;
                 block.SecondGeneration = _secondFetchGeneration;
+                if (!IsRamPage(_secondFetchPage)) block.Cacheable = false;
                 n = 1;
                 break;
             }
@@ -424,7 +435,7 @@ internal sealed unsafe partial class X86Cpu
         if (Bitness != 64) linear &= 0xFFFF_FFFF;
         ulong phys = Translate(linear, AccessKind.Execute, UserAccess);
         byte* p = _memory.TryGetPointer(phys, 1);
-        if (p == null) throw new EmulationException($"execution outside RAM at guest-physical 0x{phys:x}");
+        if (p == null) p = UnbackedMemory.AllOnesPage; // see ExecTlbEntry
         _secondFetchPage = phys & ~0xFFFUL;
         _secondFetchGeneration = _vm.Code.MarkCode(phys);
         return *p;
