@@ -20,6 +20,8 @@ internal sealed unsafe partial class X86Cpu
         (int)((physical * 0x9E37_79B9_7F4A_7C15UL) >> (64 - BlockCacheSetBits)) * BlockCacheWays;
     private readonly GuestCodeReader _codeReader;
     private readonly Decoder _decoder16, _decoder32, _decoder64;
+    /// <summary>Where blocks are decoded, before a cached block of the right size takes a copy; run from here
+    /// when the block must not be cached (code outside RAM, or no room in the budget).</summary>
     private readonly DecodedBlock _uncachedBlock = new();
     private long _seenCodeEpoch;
     /// <summary>The block that ran last, whose links may lead straight to the next one.</summary>
@@ -44,6 +46,19 @@ internal sealed unsafe partial class X86Cpu
     public long InstructionsRetired;
 
     public VcpuExit Run()
+    {
+        Monitor.Enter(_codeCacheOwner);
+        try
+        {
+            return RunOwningCodeCache();
+        }
+        finally
+        {
+            Monitor.Exit(_codeCacheOwner);
+        }
+    }
+
+    private VcpuExit RunOwningCodeCache()
     {
         // The further device writes of an instruction that made several (a page-crossing or 16-byte store to
         // MMIO, ENTER's pushes onto an MMIO stack) go out one per Run, in order, before anything else runs.
@@ -233,6 +248,7 @@ internal sealed unsafe partial class X86Cpu
             _seenCodeEpoch = epoch;
             _tlbWrite.Flush();
             if (EmuProfiler.Enabled) Counters.CodeEpochFlushes++;
+            FlushCodeCacheIfStale();
         }
 
         DecodedBlock? previous = _lastBlock;
@@ -244,7 +260,8 @@ internal sealed unsafe partial class X86Cpu
             if (next != null && IsValidSuccessor(next)) { if (EmuProfiler.Enabled) Counters.LinkHits++; return next; }
         }
         DecodedBlock found = LookUpBlock();
-        if (previous != null && found.Cacheable)
+        previous = _lastBlock; // null if the lookup flushed the cache: that block may be another vCPU's now
+        if (previous != null && previous.Cacheable && found.Cacheable)
         {
             if (previous.LinkEpoch != _translationEpoch)
             {
@@ -335,23 +352,50 @@ internal sealed unsafe partial class X86Cpu
             return block;
         }
 
-        // A stale decode of this address is decoded again in place; otherwise the least recent way is reused.
-        if (block == null && way == BlockCacheWays) way = BlockCacheWays - 1;
-        block ??= _blocks[set + way] ?? new DecodedBlock();
+        DecodedBlock decoded = _uncachedBlock;
         Prof(ProfileMode.Decode);
-        Decode(block, (byte*)((long)(linear & ~0xFFFUL) + delta), linear, physical, csBase);
-        if (outsideRam) block.Cacheable = false; // RAM mapped there later must be decoded afresh
+        Decode(decoded, (byte*)((long)(linear & ~0xFFFUL) + delta), linear, physical, csBase);
+        if (outsideRam) decoded.Cacheable = false; // RAM mapped there later must be decoded afresh
         Prof(ProfileMode.Loop);
         if (EmuProfiler.Enabled)
         {
             Counters.Decodes++;
-            if (!block.Cacheable) Counters.UncacheableDecodes++;
-            if (block.Generation > 1) Counters.DecodesOfInvalidatedPage++;
+            if (!decoded.Cacheable) Counters.UncacheableDecodes++;
+            if (decoded.Generation > 1) Counters.DecodesOfInvalidatedPage++;
         }
-        _blocks[set + way] = block;
+        if (!decoded.Cacheable) return decoded;
+
+        // The slot: a stale decode of this address, else an empty way, else the least recent way.
+        if (block == null && way == BlockCacheWays) way = BlockCacheWays - 1;
+        block ??= _blocks[set + way];
+        int capacity = DecodedBlock.CapacityFor(decoded.Count);
+        DecodedBlock? target = block != null && block.Instructions.Length == capacity ? block : null;
+        if (target == null)
+        {
+            target = ObtainBlock(capacity);
+            if (target == null)
+            {
+                _vm.CodeCache.FlushAll(this, flushRequesterNow: true); // no block of this vCPU is running now
+                target = ObtainBlock(capacity);
+                if (target == null)
+                {
+                    // Other vCPUs hold the budget until their next block lookup: run this one uncached.
+                    UncachedForBudget++;
+                    decoded.Cacheable = false;
+                    return decoded;
+                }
+                way = 0; // the set is empty now
+            }
+            else if (block != null)
+            {
+                KeepSpare(block);
+            }
+        }
+        DropCompiled(target);
+        target.TakeDecode(decoded);
+        _blocks[set + way] = target;
         MoveToFront(set, way);
-        if (!block.Cacheable) RemoveFront(set);
-        return block;
+        return target;
     }
 
     /// <summary>Puts way <paramref name="way"/> of a block-cache set first, shifting the more recent ones down.</summary>
