@@ -10,7 +10,7 @@ internal struct BlockHeat
     /// <summary>100 ms: a block compiles when it runs at least threshold × 10 times a second.</summary>
     public static readonly long EpochTicks = System.Diagnostics.Stopwatch.Frequency / 10;
 
-    private int _epoch;
+    private long _epoch;
     private long _epochStart;
 
     /// <summary>The vCPU halts at Stopwatch timestamp <paramref name="now"/>.</summary>

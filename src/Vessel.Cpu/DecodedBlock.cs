@@ -1,3 +1,5 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
 using Iced.Intel;
 
 namespace Vessel.Cpu;
@@ -7,15 +9,63 @@ namespace Vessel.Cpu;
 internal sealed class DecodedBlock
 {
     public const int MaxInstructions = 64;
-    public readonly Instruction[] Instructions = new Instruction[MaxInstructions];
-    public readonly FastOp[] FastOps = new FastOp[MaxInstructions];
+    /// <summary>The decoded instructions and their fast forms, <see cref="Count"/> of them; a cached block's
+    /// arrays are sized to its length (<see cref="CapacityFor"/>), the decode buffer's to the most a block holds.</summary>
+    public readonly Instruction[] Instructions;
+    public readonly FastOp[] FastOps;
     public int Count;
+
+    /// <summary>What <see cref="Compiled"/> is charged in its VM's <see cref="CodeCacheBudget"/> (the block object
+    /// is charged <see cref="FootprintBytes"/> of its array size once, when made).</summary>
+    public long CompiledBytes;
+
+    public DecodedBlock() : this(MaxInstructions) { }
+
+    public DecodedBlock(int capacity)
+    {
+        Instructions = new Instruction[capacity];
+        FastOps = new FastOp[capacity];
+    }
+
+    /// <summary>The array length a cached block of <paramref name="count"/> instructions gets: a power of two from
+    /// 4, so a reused block object keeps its arrays across most re-decodes.</summary>
+    public static int CapacityFor(int count) => count <= 4 ? 4 : (int)BitOperations.RoundUpToPowerOf2((uint)count);
+
+    /// <summary>Host bytes of a block with arrays of <paramref name="capacity"/>: the object and both arrays with
+    /// their headers.</summary>
+    public static long FootprintBytes(int capacity) =>
+        ObjectBytes + 2 * ArrayHeaderBytes + (long)capacity * (Unsafe.SizeOf<Instruction>() + Unsafe.SizeOf<FastOp>());
+
+    private const int ObjectBytes = 136, ArrayHeaderBytes = 24;
+
+    /// <summary>Becomes the block decoded into <paramref name="decoded"/> (the decode buffer); run counts and links
+    /// start afresh (the caller has dropped the compiled form). Its arrays are at least that long.</summary>
+    public void TakeDecode(DecodedBlock decoded)
+    {
+        int count = decoded.Count;
+        Array.Copy(decoded.Instructions, Instructions, count);
+        Array.Copy(decoded.FastOps, FastOps, count);
+        Count = count;
+        StartRip = decoded.StartRip;
+        CsBase = decoded.CsBase;
+        Bitness = decoded.Bitness;
+        PhysicalAddress = decoded.PhysicalAddress;
+        Generation = decoded.Generation;
+        Cacheable = decoded.Cacheable;
+        SecondPage = decoded.SecondPage;
+        SecondGeneration = decoded.SecondGeneration;
+        ExecutionCount = 0;
+        Compiled = null;
+        Link0 = Link1 = null;
+        NextLinkSlot = false;
+    }
     public ulong StartRip;
     public ulong CsBase;
     public int Bitness;
     public ulong PhysicalAddress;
-    public int Generation;
-    /// <summary>False for a block that must not be cached or linked (none today: see <see cref="SecondPage"/>).</summary>
+    public long Generation;
+    /// <summary>False for a block that must not be cached or linked: one decoded from outside RAM (see
+    /// <see cref="UnbackedMemory"/>).</summary>
     public bool Cacheable;
 
     /// <summary>For a block whose one instruction runs into the next page: that page's guest-physical address
@@ -23,7 +73,7 @@ internal sealed class DecodedBlock
     /// otherwise. Without this, an instruction straddling a page in a hot loop was decoded afresh, into a new
     /// block object, every time it ran.</summary>
     public ulong SecondPage = NoSecondPage;
-    public int SecondGeneration;
+    public long SecondGeneration;
     public const ulong NoSecondPage = ulong.MaxValue;
 
     /// <summary>Blocks that followed this one (a taken and a fall-through successor, say), valid while the
@@ -33,8 +83,8 @@ internal sealed class DecodedBlock
     /// <summary>Runs in heat epoch <see cref="HeatEpoch"/> (see <see cref="BlockHeat"/>), and the compiled form
     /// once hot (both reset when the block is decoded anew).</summary>
     public int ExecutionCount;
-    public int HeatEpoch;
+    public long HeatEpoch;
     public CompiledBlock? Compiled;
-    public int LinkEpoch;
+    public long LinkEpoch;
     public bool NextLinkSlot;
 }

@@ -13,6 +13,7 @@ public sealed class EmuVirtualMachine : IVirtualMachine
     {
         _hypervisor = hypervisor;
         Platform = new EmuPlatform(Clock);
+        CodeCache = new CodeCacheBudget(hypervisor.Options.CodeCacheBytes, Code);
         Memory.Written += (address, length) => Code.InvalidateRange(address, length);
     }
 
@@ -21,6 +22,9 @@ public sealed class EmuVirtualMachine : IVirtualMachine
     internal EmuOptions Options => _hypervisor.Options;
 
     internal CodePageMap Code { get; } = new();
+
+    /// <summary>The host memory every vCPU's decoded and compiled code may take, together.</summary>
+    internal CodeCacheBudget CodeCache { get; }
     internal EmuPlatform Platform { get; }
 
     /// <summary>Guest time: the TSC and every platform timer read it.</summary>

@@ -20,8 +20,10 @@ internal sealed unsafe partial class X86Cpu
         (int)((physical * 0x9E37_79B9_7F4A_7C15UL) >> (64 - BlockCacheSetBits)) * BlockCacheWays;
     private readonly GuestCodeReader _codeReader;
     private readonly Decoder _decoder16, _decoder32, _decoder64;
+    /// <summary>Where blocks are decoded, before a cached block of the right size takes a copy; run from here
+    /// when the block must not be cached (code outside RAM, or no room in the budget).</summary>
     private readonly DecodedBlock _uncachedBlock = new();
-    private int _seenCodeEpoch;
+    private long _seenCodeEpoch;
     /// <summary>The block that ran last, whose links may lead straight to the next one.</summary>
     private DecodedBlock? _lastBlock;
     private ulong _ipMask = 0xFFFF;
@@ -44,6 +46,19 @@ internal sealed unsafe partial class X86Cpu
     public long InstructionsRetired;
 
     public VcpuExit Run()
+    {
+        Monitor.Enter(_codeCacheOwner);
+        try
+        {
+            return RunOwningCodeCache();
+        }
+        finally
+        {
+            Monitor.Exit(_codeCacheOwner);
+        }
+    }
+
+    private VcpuExit RunOwningCodeCache()
     {
         // The further device writes of an instruction that made several (a page-crossing or 16-byte store to
         // MMIO, ENTER's pushes onto an MMIO stack) go out one per Run, in order, before anything else runs.
@@ -227,12 +242,13 @@ internal sealed unsafe partial class X86Cpu
     private DecodedBlock GetBlock()
     {
         _instructionStart = Rip;
-        int epoch = _vm.Code.Epoch;
+        long epoch = _vm.Code.Epoch;
         if (epoch != _seenCodeEpoch)
         {
             _seenCodeEpoch = epoch;
             _tlbWrite.Flush();
             if (EmuProfiler.Enabled) Counters.CodeEpochFlushes++;
+            FlushCodeCacheIfStale();
         }
 
         DecodedBlock? previous = _lastBlock;
@@ -244,7 +260,8 @@ internal sealed unsafe partial class X86Cpu
             if (next != null && IsValidSuccessor(next)) { if (EmuProfiler.Enabled) Counters.LinkHits++; return next; }
         }
         DecodedBlock found = LookUpBlock();
-        if (previous != null && found.Cacheable)
+        previous = _lastBlock; // null if the lookup flushed the cache: that block may be another vCPU's now
+        if (previous != null && previous.Cacheable && found.Cacheable)
         {
             if (previous.LinkEpoch != _translationEpoch)
             {
@@ -276,7 +293,9 @@ internal sealed unsafe partial class X86Cpu
         return e.PhysicalPage == block.SecondPage && block.SecondGeneration == _vm.Code.Generation(block.SecondPage);
     }
 
-    /// <summary>The execute-TLB entry for <paramref name="linear"/>, filled by a page walk on a miss.</summary>
+    /// <summary>The execute-TLB entry for <paramref name="linear"/>, filled by a page walk on a miss. Code outside
+    /// RAM reads as 0xFF bytes (see <see cref="UnbackedMemory"/>); such an entry is returned but not kept, so
+    /// RAM mapped there later is seen.</summary>
     private ref TlbEntry ExecTlbEntry(ulong linear, bool user)
     {
         ulong tag = (linear & ~0xFFFUL) | (user ? 1UL : 0);
@@ -285,15 +304,21 @@ internal sealed unsafe partial class X86Cpu
         {
             ulong phys = Translate(linear, AccessKind.Execute, user);
             byte* page = _memory.TryGetPointer(phys & ~0xFFFUL, 4096);
-            if (page == null)
-                throw new EmulationException($"execution outside RAM at guest-physical 0x{phys:x} (RIP 0x{Rip:x})");
-            e.Tag = tag;
-            e.Delta = (long)page - (long)(linear & ~0xFFFUL);
+            e.Delta = (long)(page != null ? page : UnbackedMemory.AllOnesPage) - (long)(linear & ~0xFFFUL);
             e.PhysicalPage = phys & ~0xFFFUL;
+            if (page == null)
+            {
+                e.Tag = TlbEntry.Invalid;
+                return ref e;
+            }
+            e.Tag = tag;
             NoteTlbFill(_tlbExec, ref e);
         }
         return ref e;
     }
+
+    /// <summary>Whether a fetch from the guest-physical page <paramref name="physicalPage"/> reads RAM.</summary>
+    private bool IsRamPage(ulong physicalPage) => _memory.TryGetPointer(physicalPage, 4096) != null;
 
     private DecodedBlock LookUpBlock()
     {
@@ -301,6 +326,7 @@ internal sealed unsafe partial class X86Cpu
         ref TlbEntry e = ref ExecTlbEntry(linear, UserAccess);
         ulong physical = e.PhysicalPage | (linear & 0xFFF);
         long delta = e.Delta;
+        bool outsideRam = e.Tag == TlbEntry.Invalid; // ExecTlbEntry keeps no entry for a page outside RAM
         ulong csBase = Seg[CS].Base;
 
         int set = BlockCacheSetOf(physical);
@@ -326,22 +352,50 @@ internal sealed unsafe partial class X86Cpu
             return block;
         }
 
-        // A stale decode of this address is decoded again in place; otherwise the least recent way is reused.
-        if (block == null && way == BlockCacheWays) way = BlockCacheWays - 1;
-        block ??= _blocks[set + way] ?? new DecodedBlock();
+        DecodedBlock decoded = _uncachedBlock;
         Prof(ProfileMode.Decode);
-        Decode(block, (byte*)((long)(linear & ~0xFFFUL) + delta), linear, physical, csBase);
+        Decode(decoded, (byte*)((long)(linear & ~0xFFFUL) + delta), linear, physical, csBase);
+        if (outsideRam) decoded.Cacheable = false; // RAM mapped there later must be decoded afresh
         Prof(ProfileMode.Loop);
         if (EmuProfiler.Enabled)
         {
             Counters.Decodes++;
-            if (!block.Cacheable) Counters.UncacheableDecodes++;
-            if (block.Generation > 1) Counters.DecodesOfInvalidatedPage++;
+            if (!decoded.Cacheable) Counters.UncacheableDecodes++;
+            if (decoded.Generation > 1) Counters.DecodesOfInvalidatedPage++;
         }
-        _blocks[set + way] = block;
+        if (!decoded.Cacheable) return decoded;
+
+        // The slot: a stale decode of this address, else an empty way, else the least recent way.
+        if (block == null && way == BlockCacheWays) way = BlockCacheWays - 1;
+        block ??= _blocks[set + way];
+        int capacity = DecodedBlock.CapacityFor(decoded.Count);
+        DecodedBlock? target = block != null && block.Instructions.Length == capacity ? block : null;
+        if (target == null)
+        {
+            target = ObtainBlock(capacity);
+            if (target == null)
+            {
+                _vm.CodeCache.FlushAll(this, flushRequesterNow: true); // no block of this vCPU is running now
+                target = ObtainBlock(capacity);
+                if (target == null)
+                {
+                    // Other vCPUs hold the budget until their next block lookup: run this one uncached.
+                    UncachedForBudget++;
+                    decoded.Cacheable = false;
+                    return decoded;
+                }
+                way = 0; // the set is empty now
+            }
+            else if (block != null)
+            {
+                KeepSpare(block);
+            }
+        }
+        DropCompiled(target);
+        target.TakeDecode(decoded);
+        _blocks[set + way] = target;
         MoveToFront(set, way);
-        if (!block.Cacheable) RemoveFront(set);
-        return block;
+        return target;
     }
 
     /// <summary>Puts way <paramref name="way"/> of a block-cache set first, shifting the more recent ones down.</summary>
@@ -402,6 +456,7 @@ internal sealed unsafe partial class X86Cpu
                 // identity (FetchCodeByte marked it as code before reading it, so a write there invalidates it).
                 block.SecondPage = _secondFetchPage;
                 block.SecondGeneration = _secondFetchGeneration;
+                if (!IsRamPage(_secondFetchPage)) block.Cacheable = false;
                 n = 1;
                 break;
             }
@@ -415,7 +470,7 @@ internal sealed unsafe partial class X86Cpu
 
     // The page the last byte fetched by FetchCodeByte came from, and its code generation.
     private ulong _secondFetchPage;
-    private int _secondFetchGeneration;
+    private long _secondFetchGeneration;
 
     /// <summary>Fetches one code byte for an instruction that runs into the next page, marking that page as
     /// code first, so a write to it from now on invalidates the block being decoded.</summary>
@@ -424,7 +479,7 @@ internal sealed unsafe partial class X86Cpu
         if (Bitness != 64) linear &= 0xFFFF_FFFF;
         ulong phys = Translate(linear, AccessKind.Execute, UserAccess);
         byte* p = _memory.TryGetPointer(phys, 1);
-        if (p == null) throw new EmulationException($"execution outside RAM at guest-physical 0x{phys:x}");
+        if (p == null) p = UnbackedMemory.AllOnesPage; // see ExecTlbEntry
         _secondFetchPage = phys & ~0xFFFUL;
         _secondFetchGeneration = _vm.Code.MarkCode(phys);
         return *p;

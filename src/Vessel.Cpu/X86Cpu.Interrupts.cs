@@ -298,7 +298,16 @@ internal sealed partial class X86Cpu
     {
         if (EmuProfiler.Enabled) { ProfMode = (byte)ProfileMode.Halt; Counters.Halts++; }
         _heat.NoteHalt(System.Diagnostics.Stopwatch.GetTimestamp());
-        _vm.Platform.WaitForWake(this);
+        // Halted, the vCPU lets other vCPUs flush its code cache (CodeCacheBudget) rather than hold the budget.
+        Monitor.Exit(_codeCacheOwner);
+        try
+        {
+            _vm.Platform.WaitForWake(this);
+        }
+        finally
+        {
+            Monitor.Enter(_codeCacheOwner);
+        }
         Prof(ProfileMode.Loop);
     }
 }

@@ -26,6 +26,15 @@ internal sealed partial class X86Cpu
         }
         if (_jitThreshold > 0 && block.Cacheable && _heat.CountRun(block, _jitThreshold))
         {
+            long bytes = BlockCompiler.EstimatedBytes(block);
+            if (!_vm.CodeCache.TryChargeDroppingFree(bytes))
+            {
+                // The budget is full of cached blocks: start afresh. Not this vCPU's cache now, while this block
+                // runs from it: at its next lookup.
+                _vm.CodeCache.FlushAll(this, flushRequesterNow: false);
+                return false;
+            }
+            block.CompiledBytes = bytes;
             Prof(ProfileMode.Compile);
             if (EmuProfiler.Enabled) Counters.Compiles++;
             block.Compiled = BlockCompiler.Compile(block, Bitness);

@@ -9,7 +9,9 @@ namespace Vessel.Cpu;
 /// the host address and the value, and its write is a host compare-and-swap against that value. If another
 /// vCPU changed the location in between, the register and flag effects are undone and the instruction runs
 /// again. A destination the write TLB does not map straight to RAM (MMIO, a page holding decoded code) or
-/// one that crosses a page runs under the VM's lock instead, as every locked instruction once did.</summary>
+/// one that crosses a page runs under the VM's lock instead, as every locked instruction once did. So does one
+/// that crosses a 64-byte cache line: a host atomic across a line is a split lock, which the host kernel
+/// answers with SIGBUS (split_lock_detect=fatal) or a deliberate slowdown (warn, the default).</summary>
 internal sealed unsafe partial class X86Cpu
 {
     private enum AtomicState : byte
@@ -27,6 +29,12 @@ internal sealed unsafe partial class X86Cpu
         /// <summary>Running again under the VM's lock: accesses are plain reads and writes.</summary>
         UnderLock,
     }
+
+    private const int HostCacheLineBytes = 64;
+
+    /// <summary>Locked instructions whose destination crossed a cache line and ran under the VM's lock instead
+    /// of as a host split lock.</summary>
+    internal long SplitLockFallbacks;
 
     private AtomicState _atomicState;
     private byte* _atomicHost;
@@ -180,10 +188,15 @@ internal sealed unsafe partial class X86Cpu
     }
 
     /// <summary>The host address of a write of <paramref name="size"/> bytes at <paramref name="linear"/> when it
-    /// lands in RAM within one page that holds no decoded code, else null. The page is already known writable.</summary>
+    /// lands in RAM within one cache line (so within one page) that holds no decoded code, else null. The page is
+    /// already known writable. Guest RAM is page-aligned on the host, so a guest line is a host line.</summary>
     private byte* WritableHostPointer(ulong linear, int size)
     {
-        if ((linear & 0xFFF) > (ulong)(4096 - size)) return null;
+        if ((linear & (HostCacheLineBytes - 1)) > (ulong)(HostCacheLineBytes - size))
+        {
+            SplitLockFallbacks++;
+            return null;
+        }
         bool user = UserAccess;
         ulong tag = (linear & ~0xFFFUL) | (user ? 1UL : 0);
         ref TlbEntry e = ref _tlbWrite.E[(linear >> 12) & (Tlb.Entries - 1)];

@@ -13,8 +13,13 @@ internal sealed unsafe partial class X86Cpu
     private bool _endBlock;
 
     /// <summary>Bumped whenever linear-to-physical translations or the decode mode may have changed;
-    /// chained block links made under an older epoch are not followed.</summary>
-    private int _translationEpoch;
+    /// chained block links made under an older epoch are not followed. 64 bits: a guest drives it (every CR3
+    /// write, INVLPG and mode change), and a 32-bit count that came round to a link's epoch again would let a
+    /// stale link run code from a page no longer mapped there.</summary>
+    private long _translationEpoch;
+
+    /// <summary>For tests that drive the epoch to where a 32-bit one would wrap.</summary>
+    internal long TranslationEpochForTests { get => _translationEpoch; set => _translationEpoch = value; }
 
     public void FlushTlb()
     {

@@ -216,18 +216,18 @@ internal sealed unsafe partial class X86Cpu
         Fault(Vector.PF, code);
     }
 
+    /// <summary>The entry at <paramref name="physical"/>; outside RAM (a hostile or broken CR3 or entry), all ones
+    /// as hardware reads there, which the walk then faults on as the architecture defines.</summary>
     private ulong* PageTableEntry(ulong physical)
     {
         byte* p = _memory.TryGetPointer(physical, 8);
-        if (p == null) throw new EmulationException($"page table entry at guest-physical 0x{physical:x} is outside RAM");
-        return (ulong*)p;
+        return p != null ? (ulong*)p : (ulong*)UnbackedMemory.AllOnesPage;
     }
 
     private uint* PageTableEntry32(ulong physical)
     {
         byte* p = _memory.TryGetPointer(physical, 4);
-        if (p == null) throw new EmulationException($"page table entry at guest-physical 0x{physical:x} is outside RAM");
-        return (uint*)p;
+        return p != null ? (uint*)p : (uint*)UnbackedMemory.AllOnesPage;
     }
 
     // Accessed and dirty bits are set atomically: other vCPUs walk and update the same tables.

@@ -83,6 +83,7 @@ internal sealed unsafe partial class X86Cpu
         _decoder16 = Decoder.Create(16, _codeReader);
         _decoder32 = Decoder.Create(32, _codeReader);
         _decoder64 = Decoder.Create(64, _codeReader);
+        vm.CodeCache.Register(this);
         Reset();
         EmuProfiler.Register(this);
     }

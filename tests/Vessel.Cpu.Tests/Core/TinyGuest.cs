@@ -27,6 +27,10 @@ internal sealed class TinyGuest : IDisposable
 
     public GuestMemory Memory => Vm.Memory;
 
+    /// <summary>The emulated CPU behind the contract, for internals the contract does not show.</summary>
+    public X86Cpu Cpu =>
+        (X86Cpu)typeof(EmuVcpu).GetField("_cpu", global::System.Reflection.BindingFlags.NonPublic | global::System.Reflection.BindingFlags.Instance)!.GetValue(Vcpu)!;
+
     public static byte[] Assemble(int bitness, ulong address, Action<Assembler> build)
     {
         var a = new Assembler(bitness);

@@ -48,7 +48,10 @@ internal sealed class PagedGuest : IDisposable
     public ulong Pte(ulong linear) => Guest.ReadU64(Pt + (linear >> 12) * 8);
 
     /// <summary>Runs 64-bit code at <see cref="SegmentedGuest.CodeBase"/> in ring 0 with paging on.</summary>
-    public VcpuExit Run(Action<Iced.Intel.Assembler> code, ulong cr0Extra = ControlRegisters.Cr0Wp, ulong efer = ControlRegisters.EferNxe)
+    /// <summary>Port reads return <paramref name="portValue"/>'s answer, which may also change the vCPU's internals
+    /// while the guest waits at the IN.</summary>
+    public VcpuExit Run(Action<Iced.Intel.Assembler> code, ulong cr0Extra = ControlRegisters.Cr0Wp, ulong efer = ControlRegisters.EferNxe,
+        Func<ushort, ulong>? portValue = null)
     {
         Guest.Load(SegmentedGuest.CodeBase, 64, code);
         Guest.Start(SegmentedGuest.CodeBase, SegmentedGuest.KernelCode64, SegmentedGuest.KernelData, 0x7000);
@@ -58,7 +61,7 @@ internal sealed class PagedGuest : IDisposable
         s.Cr4 |= ControlRegisters.Cr4Pae;
         s.Efer |= efer;
         Guest.Guest.Vcpu.SetSpecialRegisters(s);
-        return Guest.Run();
+        return Guest.Guest.Run(maxExits: 1000, portValue);
     }
 
     public void Dispose() => Guest.Dispose();
