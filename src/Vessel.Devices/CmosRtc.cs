@@ -58,6 +58,8 @@ public sealed class CmosRtc : IPortDevice
             long ticks = _clock().UtcDateTime.Ticks + _offset.Ticks;
             if (ticks > DateTime.MaxValue.Ticks)
                 ticks = LastCenturyStartTicks + (ticks - LastCenturyStartTicks) % LastCenturyTicks;
+            else if (ticks < 0)
+                ticks = 0;      // set to 0001-01-01 and the host's wall clock stepped back: hold at the first second
             return new DateTime(ticks, DateTimeKind.Utc);
         }
     }

@@ -211,6 +211,21 @@ public sealed class CmosRtcTests
         Assert.Equal(0x99, ReadCmos(0x32));
     }
 
+    [Fact]
+    public void TheFirstSecondOfYear1HoldsWhenTheHostClockStepsBack()
+    {
+        WriteCmos(CmosRtc.RegisterB, 0x82);
+        byte[] first = [0x00, 0x00, 0x00, 0x02, 0x01, 0x01, 0x01, 0x00];  // 0001-01-01 00:00:00, a Monday
+        byte[] indices = [0x00, 0x02, 0x04, 0x06, 0x07, 0x08, 0x09, 0x32];
+        for (var i = 0; i < indices.Length; i++)
+            WriteCmos(indices[i], first[i]);
+        WriteCmos(CmosRtc.RegisterB, 0x02);
+        _clock.Advance(TimeSpan.FromSeconds(-30));  // an NTP step or an administrator on the host
+        Assert.Equal(first, ReadTime());
+        ReadCmos(CmosRtc.RegisterC);
+        ReadCmos(CmosRtc.RegisterA);
+    }
+
     private static DateTime TruncateToSecond(DateTime t) =>
         new(t.Ticks - t.Ticks % TimeSpan.TicksPerSecond, DateTimeKind.Unspecified);
 }
