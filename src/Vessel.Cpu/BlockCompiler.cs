@@ -110,10 +110,11 @@ internal sealed class BlockCompiler
 
     /// <summary>What compiling <paramref name="block"/> costs in host memory, charged to the VM's code-cache budget:
     /// the dynamic method's objects, its IL and the native code the JIT makes of it. An estimate (the runtime does
-    /// not report it per method), from the resident-set growth of compiling many blocks.</summary>
+    /// not report it per method), from the resident-set growth of compiling 4 096 blocks of 1 to 16 instructions:
+    /// 21 MB, 5.2 KiB a block, 2.1 KiB of it on the managed heap.</summary>
     public static long EstimatedBytes(DecodedBlock block) => CompiledFixedBytes + CompiledBytesPerInstruction * (long)block.Count;
 
-    private const long CompiledFixedBytes = 4096, CompiledBytesPerInstruction = 512;
+    private const long CompiledFixedBytes = 2048, CompiledBytesPerInstruction = 384;
 
     private ILGenerator IL => _il;
 
