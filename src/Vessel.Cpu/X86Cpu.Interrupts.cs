@@ -51,15 +51,9 @@ internal sealed partial class X86Cpu
         {
             try
             {
+                _deliveringEvent = true;
                 DeliverOnce(vector, source, hasErrorCode, errorCode);
                 Prof(ProfileMode.Loop);
-                return;
-            }
-            catch (ExitToVmm)
-            {
-                // A descriptor table or stack in MMIO: the event cannot be restarted after the VMM answers.
-                EndReplay();
-                RequestExit(VcpuExit.InternalError($"delivering vector {vector} read MMIO (descriptor table or stack outside RAM)"));
                 return;
             }
             catch (EmulationException ex)
@@ -92,6 +86,10 @@ internal sealed partial class X86Cpu
                     errorCode = f.ErrorCode;
                 }
                 source = InterruptSource.Exception;
+            }
+            finally
+            {
+                _deliveringEvent = false;
             }
         }
     }

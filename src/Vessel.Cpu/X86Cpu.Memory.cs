@@ -224,6 +224,9 @@ internal sealed unsafe partial class X86Cpu
     {
         if (_vm.Platform.TryReadMmio(this, phys, size, out ulong value)) return value;
         if (TryReplayRead(phys, size, out value)) return value;
+        // An event cannot be restarted once the VMM answers, so a descriptor table or stack that is not RAM reads
+        // as an address no device answers does on a PC: all ones (a bad gate, then #GP, #DF, a triple fault).
+        if (_deliveringEvent) return SizeMask(size);
         throw ExitForRead(phys, VcpuExit.MmioRead(phys, size));
     }
 

@@ -39,6 +39,9 @@ internal sealed unsafe partial class X86Cpu
     private readonly CpuFault _fault = new();
     private readonly ExitToVmm _exitToVmm = new();
 
+    /// <summary>Set while an interrupt or exception is being delivered (see <see cref="ReadPhysicalMmio"/>).</summary>
+    private bool _deliveringEvent;
+
     // The exit the current instruction produced, returned once it completes.
     private VcpuExit _pendingExit;
     private bool _hasPendingExit;

@@ -287,7 +287,7 @@ public class HostileGuestTests(ITestOutputHelper output)
 
     /// <summary>Paging turned on with CR3 pointing where there is no RAM. A PC reads all ones there, and the
     /// guest ends in its own exception handler or a triple fault; either way the VM ends as a PC would.</summary>
-    [Theory(Skip = "The emu CPU throws EmulationException (internal error) here; the fix is the CPU slice's (branch cpuhard, issue 17)")]
+    [Theory]
     [InlineData(0xE000_0000u)]
     [InlineData(0x0200_0000u)]
     [InlineData(0xFFFF_F000u)]
@@ -308,7 +308,7 @@ public class HostileGuestTests(ITestOutputHelper output)
 
     /// <summary>A jump to where there is no RAM: a PC fetches all ones (FF FF: an invalid opcode, #UD) or, from
     /// MMIO with a device behind it, whatever the device reads. The guest's handler or a triple fault ends it.</summary>
-    [Theory(Skip = "The emu CPU throws EmulationException (internal error) here; the fix is the CPU slice's (branch cpuhard, issue 17)")]
+    [Theory]
     [InlineData(0xE000_0000u)]
     [InlineData(0x0200_0000u)]
     [InlineData(0xFFFF_FFF0u)]
