@@ -1,5 +1,5 @@
 using Vessel.Virtio.Block;
-using Vessel.Virtio.Console;
+using Vessel.Virtio.Hvc;
 using Vessel.Virtio.Devices;
 using Vessel.Virtio.Entropy;
 
