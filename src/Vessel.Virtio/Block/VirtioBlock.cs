@@ -107,6 +107,7 @@ public sealed class VirtioBlock : QueuedVirtioDevice
 
     protected override int ServeQueue(int queueIndex, SplitQueue queue, DescriptorChain chain)
     {
+        Span<byte> header = stackalloc byte[HeaderBytes];
         do
         {
             while (queue.TryPop(chain) == PopResult.Chain)
@@ -116,7 +117,15 @@ public sealed class VirtioBlock : QueuedVirtioDevice
                     queue.MarkBroken($"block request {chain.Head} has {chain.ReadableBytes} readable and {chain.WritableBytes} writable bytes (needs a 16-byte header and a status byte)");
                     return -1;
                 }
-                uint written = Execute(queue, chain, out byte status);
+                chain.ReadFrom(0, header);
+                uint type = BinaryPrimitives.ReadUInt32LittleEndian(header);
+                ulong sector = BinaryPrimitives.ReadUInt64LittleEndian(header[8..]);
+                if (!DirectionsFit(type, chain))
+                {
+                    queue.MarkBroken($"block request {chain.Head} of type {type} has {chain.ReadableBytes} device-readable and {chain.WritableBytes} device-writable bytes: its data goes the wrong way");
+                    return -1;
+                }
+                uint written = Execute(queue, chain, type, sector, out byte status);
                 Span<byte> statusByte = [status];
                 chain.WriteTo(chain.WritableBytes - 1, statusByte, queue.Memory);
                 Complete(queue, queueIndex, chain.Head, written + 1);
@@ -127,13 +136,19 @@ public sealed class VirtioBlock : QueuedVirtioDevice
         return -1;
     }
 
-    /// <summary>Runs one request; returns the bytes written into the guest's buffers before the status byte.</summary>
-    private uint Execute(SplitQueue queue, DescriptorChain chain, out byte status)
+    /// <summary>Data the device reads (OUT, DISCARD, WRITE_ZEROES, FLUSH) must not come with device-writable bytes
+    /// besides the status, and data the device writes (IN, GET_ID) must not come as device-readable bytes after the
+    /// header: Linux never does either, so a chain that does is a broken driver, not a request to guess at.</summary>
+    private static bool DirectionsFit(uint type, DescriptorChain chain) => type switch
     {
-        Span<byte> header = stackalloc byte[HeaderBytes];
-        chain.ReadFrom(0, header);
-        uint type = BinaryPrimitives.ReadUInt32LittleEndian(header);
-        ulong sector = BinaryPrimitives.ReadUInt64LittleEndian(header[8..]);
+        TypeIn or TypeGetId => chain.ReadableBytes == HeaderBytes,
+        TypeOut or TypeFlush or TypeDiscard or TypeWriteZeroes => chain.WritableBytes == 1,
+        _ => true,
+    };
+
+    /// <summary>Runs one request; returns the bytes written into the guest's buffers before the status byte.</summary>
+    private uint Execute(SplitQueue queue, DescriptorChain chain, uint type, ulong sector, out byte status)
+    {
         switch (type)
         {
             case TypeIn:
