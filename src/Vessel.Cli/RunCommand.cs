@@ -5,6 +5,7 @@ using Vessel.Cli.Console;
 using Vessel.Cli.Logging;
 using Vessel.Cli.Options;
 using Vessel.Hypervisor;
+using Vessel.Virtio.Block;
 using Vessel.Vmm;
 
 namespace Vessel.Cli;
@@ -34,9 +35,11 @@ public sealed partial class RunCommand(RunOptions options, CliStreams streams, C
             }
         }
         using var serialFile = OpenSerialFile();
+        // With hvc0 on the terminal, COM1 (early boot, a shell on ttyS0) may still write to it: two writers.
+        Stream terminal = options.ConsoleOnHvc0 ? Stream.Synchronized(streams.Output) : streams.Output;
         Stream? serialOutput = options.Serial.Kind switch
         {
-            SerialKind.Stdio => streams.Output,
+            SerialKind.Stdio => terminal,
             SerialKind.File => serialFile,
             _ => null,
         };
@@ -55,6 +58,10 @@ public sealed partial class RunCommand(RunOptions options, CliStreams streams, C
             CommandLine = options.CommandLine,
             KernelName = kernelPath,
             SerialOutput = serialOutput,
+            Disks = [.. options.Disks.Select(d => new VirtioBlockOptions(d.Path, d.ReadOnly, d.Id))],
+            VirtioRng = options.Rng,
+            VirtioConsole = options.ConsoleOnHvc0,
+            VirtioConsoleOutput = options.ConsoleOnHvc0 ? terminal : null,
             LoggerFactory = logging,
         };
         using Machine machine = BuildMachine(hypervisor, config, kernelPath);
@@ -76,6 +83,10 @@ public sealed partial class RunCommand(RunOptions options, CliStreams streams, C
         {
             throw CliException.Runtime($"{kernelPath}: {ex.Message}");
         }
+        catch (DiskImageException ex)
+        {
+            throw CliException.Runtime(ex.Message);
+        }
         catch (GuestMemoryUnavailableException ex)
         {
             throw CliException.Runtime($"--memory {SizeParser.Format(config.MemoryBytes)}: {ex.Message}");
@@ -84,7 +95,7 @@ public sealed partial class RunCommand(RunOptions options, CliStreams streams, C
 
     private MachineExit RunOnConsole(Machine machine, ILogger logger)
     {
-        bool console = options.Serial.Kind == SerialKind.Stdio;
+        bool console = options.Serial.Kind == SerialKind.Stdio || options.ConsoleOnHvc0;
         TerminalRawMode? raw = console && host.StdinIsTerminal ? TerminalRawMode.Enter(host.StdinFd) : null;
         EventHandler restoreAtExit = (_, _) => raw?.Dispose();
         AppDomain.CurrentDomain.ProcessExit += restoreAtExit;
@@ -96,7 +107,8 @@ public sealed partial class RunCommand(RunOptions options, CliStreams streams, C
             machine.Start();
             if (console)
             {
-                input = new ConsoleInputPump(streams.Input, decodeEscapes: raw is not null, new MachineConsole(machine), streams.Error);
+                input = new ConsoleInputPump(streams.Input, decodeEscapes: raw is not null,
+                    new MachineConsole(machine, options.ConsoleOnHvc0), streams.Error);
                 input.Start();
             }
             return machine.WaitForExit();

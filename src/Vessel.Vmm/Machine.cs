@@ -67,6 +67,21 @@ public sealed partial class Machine : IDisposable
         if (_state is not MachineState.Stopped) _serialInput?.SendBreak();
     }
 
+    internal Pci.VirtioConsoleInput? VirtioConsoleInput { get; init; }
+
+    /// <summary>Bytes typed at the console, for the virtio console (hvc0): offers them and returns how many its
+    /// input buffer took (all of them once the machine has stopped or has no virtio console). With some left,
+    /// wait with <see cref="WaitForVirtioConsoleInputSpace"/>.</summary>
+    public int SendToVirtioConsole(ReadOnlySpan<byte> bytes)
+    {
+        if (_state is MachineState.Stopped || _control.Exit is not null || VirtioConsoleInput is not { } console)
+            return bytes.Length;
+        return console.Receive(bytes);
+    }
+
+    /// <summary>Waits until the virtio console's guest driver has taken input; false on timeout.</summary>
+    public bool WaitForVirtioConsoleInputSpace(TimeSpan timeout) => VirtioConsoleInput?.WaitForSpace(timeout) ?? true;
+
     /// <summary>Starts one thread per vCPU. Only from Created.</summary>
     public void Start()
     {
