@@ -9,7 +9,7 @@ is the process's ticks minus the vCPU threads' schedstat, so it is coarse; Vesse
 measured on its own from its schedstat). Sides alternate; medians of --runs runs each.
 
   scripts/blk-bench.py [--runs 3] [--timeout 900] [--memory 512] [--mib 256] [--image-mib 320]
-                       [--guest DIR] [--vessel CMD] [--image PATH] [--only vessel|qemu]
+                       [--guest DIR] [--vessel CMD] [--image PATH] [--only vessel|qemu] [--control]
 
 DIR defaults to the default guest (scripts/build-guest.sh builds it); CMD defaults to the Release build of
 src/Vessel.Cli (built first if missing). The image (default: a temporary file, removed at the end) is written
@@ -129,8 +129,14 @@ def run_dd(console, args, mib):
             "device": cpu1[2] - cpu0[2]}
 
 
-def bench_once(cmd, timeout, mib):
-    """Boots, then writes and reads. Returns {"write": ..., "read": ...} (dicts or error strings)."""
+# What each dd does. "zero" (--control) touches no disk: it is the guest CPU's own cost of filling dd's buffer
+# from /dev/zero, which every write pays too.
+DD_ARGS = {"write": "if=/dev/zero of=/dev/vda oflag=direct", "read": "if=/dev/vda of=/dev/null iflag=direct",
+           "zero": "if=/dev/zero of=/dev/null"}
+
+
+def bench_once(cmd, timeout, mib, ops):
+    """Boots, then runs the dd of each op in order. Returns {op: dict or error string}, or {"boot": error}."""
     console = Console(cmd, time.monotonic() + timeout)
     try:
         if not console.wait_for(MARKER):
@@ -138,8 +144,7 @@ def bench_once(cmd, timeout, mib):
         console.type(GUEST_SETUP)
         if not console.wait_for(b"BLKSET"):
             return {"boot": "the guest did not take the set-up line"}
-        return {"write": run_dd(console, f"if=/dev/zero of=/dev/vda oflag=direct", mib),
-                "read": run_dd(console, f"if=/dev/vda of=/dev/null iflag=direct", mib)}
+        return {op: run_dd(console, DD_ARGS[op], mib) for op in ops}
     finally:
         console.close()
 
@@ -165,6 +170,8 @@ def main():
     ap.add_argument("--vessel")
     ap.add_argument("--image", help="scratch image path (overwritten); default a temporary file")
     ap.add_argument("--only", choices=("vessel", "qemu"), help="run one side only (to check a set-up)")
+    ap.add_argument("--control", action="store_true",
+                    help="also time dd from /dev/zero to /dev/null in the guest (the write's buffer filling, no disk)")
     args = ap.parse_args()
     if args.image_mib < args.mib:
         ap.error("--image-mib must be at least --mib")
@@ -185,22 +192,24 @@ def main():
         vessel_cmd = vessel + ["run", "--backend", "emu", "--kernel", kernel, "--initrd", initrd,
                                "--append", APPEND, "--memory", f"{args.memory}M", "--disk", image]
         qemu_cmd = ["qemu-system-x86_64", "-accel", "tcg", "-m", str(args.memory), "-display", "none",
-                    "-no-reboot", "-name", "blk-bench,debug-threads=on", "-serial", "stdio", "-monitor", "none", "-kernel", kernel, "-initrd", initrd,
-                    "-append", APPEND, "-drive", f"file={image},format=raw,if=none,id=vda",
+                    "-no-reboot", "-name", "blk-bench,debug-threads=on", "-serial", "stdio", "-monitor", "none",
+                    "-kernel", kernel, "-initrd", initrd, "-append", APPEND,
+                    "-drive", f"file={image},format=raw,if=none,id=vda",
                     "-device", "virtio-blk-pci,drive=vda,disable-legacy=on"]
         print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
-        results = {(side, op): [] for side in ("vessel", "qemu") for op in ("write", "read")}
+        ops = ("write", "read", "zero") if args.control else ("write", "read")
+        results = {(side, op): [] for side in ("vessel", "qemu") for op in ops}
         for i in range(args.runs):
             # Alternate which side goes first, so a load that drifts during the run hits both alike.
             order = (("qemu", qemu_cmd), ("vessel", vessel_cmd))
             for side, cmd in (order if i % 2 == 0 else order[::-1]):
                 if args.only and side != args.only:
                     continue
-                out = bench_once(cmd, args.timeout, args.mib)
+                out = bench_once(cmd, args.timeout, args.mib, ops)
                 if "boot" in out:
                     print(f"run {i + 1}: {side:6} {out['boot']}", flush=True)
                     continue
-                for op in ("write", "read"):
+                for op in ops:
                     r = out[op]
                     if isinstance(r, str):
                         print(f"run {i + 1}: {side:6} {op:5} {r}", flush=True)
@@ -208,13 +217,13 @@ def main():
                     results[(side, op)].append(r)
                     mbs = args.mib * 1048576 / 1e6 / r["seconds"]
                     print(f"run {i + 1}: {side:6} {op:5} {r['seconds']:6.2f} s {mbs:7.1f} MB/s, "
-                          f"{r['requests']} requests, process CPU {r['cpu']:.2f} s (vCPU threads {r['vcpu']:.2f} s, "
-                          f"device worker {r['device'] * 1e3:.1f} ms)",
+                          f"{r['requests']} requests, process CPU {r['cpu']:.2f} s (vCPU threads {r['vcpu']:.2f} s"
+                          + (f", device worker {r['device'] * 1e3:.1f} ms)" if side == "vessel" else ")"),
                           flush=True)
 
         print()
         ok = True
-        for op in ("write", "read"):
+        for op in ops:
             med = {}
             for side in ("vessel", "qemu"):
                 rs = results[(side, op)]
@@ -225,14 +234,18 @@ def main():
                     ok = False
                     continue
                 seconds = statistics.median(r["seconds"] for r in rs)
-                per_req = statistics.median(r["cpu"] / r["requests"] * 1e6 for r in rs if r["requests"])
-                rest = statistics.median((r["cpu"] - r["vcpu"]) / r["requests"] * 1e6 for r in rs if r["requests"])
-                device = statistics.median(r["device"] / r["requests"] * 1e6 for r in rs if r["requests"])
                 med[side] = args.mib * 1048576 / 1e6 / seconds
-                print(f"{side:6} {op:5} median {med[side]:7.1f} MB/s ({seconds:.2f} s for {args.mib} MiB), "
-                      f"{statistics.median(r['requests'] for r in rs)} requests, process CPU per request "
-                      f"{per_req:.0f} us, outside the vCPU threads {rest:.0f} us"
-                      + (f", device worker thread {device:.1f} us" if side == "vessel" else ""))
+                line = f"{side:6} {op:5} median {med[side]:7.1f} MB/s ({seconds:.2f} s for {args.mib} MiB)"
+                if all(r["requests"] for r in rs):
+                    per_req = statistics.median(r["cpu"] / r["requests"] * 1e6 for r in rs)
+                    rest = statistics.median((r["cpu"] - r["vcpu"]) / r["requests"] * 1e6 for r in rs)
+                    device = statistics.median(r["device"] / r["requests"] * 1e6 for r in rs)
+                    line += (f", {statistics.median(r['requests'] for r in rs)} requests, process CPU per request "
+                             f"{per_req:.0f} us, outside the vCPU threads {rest:.0f} us"
+                             + (f", device worker thread {device:.1f} us" if side == "vessel" else ""))
+                else:
+                    line += f", process CPU {statistics.median(r['cpu'] for r in rs):.2f} s"
+                print(line)
             if len(med) == 2:
                 print(f"{op:5} ratio vessel/qemu throughput: {med['vessel'] / med['qemu']:.2f}")
         print(f"load average at end: {os.getloadavg()[0]:.1f}")
