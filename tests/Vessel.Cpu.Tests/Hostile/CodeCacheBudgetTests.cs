@@ -10,7 +10,7 @@ namespace Vessel.Cpu.Tests.Hostile;
 [Collection(HostileCollection.Name)]
 public class CodeCacheBudgetTests(ITestOutputHelper output)
 {
-    /// <summary>The stated bound (README, docs/reliability-cpu.md): twice the default 128 MiB budget, for what the
+    /// <summary>The stated bound (README, docs/reliability.md): twice the default 128 MiB budget, for what the
     /// collector, the block-cache sets and the compiled code's runtime structures take around it. Measured: +38 MB
     /// with 1 vCPU (its 32 Ki cache slots fill before the budget does), +156 MB with 8; +180 MB and +1 373 MB
     /// before the budget.</summary>
