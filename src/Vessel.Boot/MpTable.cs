@@ -14,7 +14,9 @@ public static class MpTable
     public const ulong DefaultAddress = 0x9FC00;
     public const uint LocalApicAddress = 0xFEE0_0000;
     public const uint IoApicAddress = 0xFEC0_0000;
-    private const byte IsaBusId = 0, PciBusId = 1;
+    /// <summary>Linux matches an MP interrupt entry's source bus ID against the PCI bus number, so the PCI bus
+    /// must be ID 0 (bus 0); ISA takes the next ID.</summary>
+    private const byte PciBusId = 0, IsaBusId = 1;
     private const byte ProcessorEntry = 0, BusEntry = 1, IoApicEntry = 2, IoInterruptEntry = 3, LocalInterruptEntry = 4;
     private const byte IntTypeInt = 0, IntTypeNmi = 1, IntTypeExtInt = 3;
     /// <summary>Polarity and trigger "conforms to the bus" (edge/high for ISA).</summary>
@@ -62,8 +64,8 @@ public static class MpTable
             offset += 20;
             entries++;
         }
-        offset = WriteBus(config, offset, IsaBusId, "ISA   "); entries++;
         offset = WriteBus(config, offset, PciBusId, "PCI   "); entries++;
+        offset = WriteBus(config, offset, IsaBusId, "ISA   "); entries++;
 
         Span<byte> io = config.Slice(offset, 8);
         io[0] = IoApicEntry;

@@ -5,6 +5,7 @@ using Vessel.Cli.Console;
 using Vessel.Cli.Logging;
 using Vessel.Cli.Options;
 using Vessel.Hypervisor;
+using Vessel.Virtio.Block;
 using Vessel.Vmm;
 
 namespace Vessel.Cli;
@@ -55,6 +56,7 @@ public sealed partial class RunCommand(RunOptions options, CliStreams streams, C
             CommandLine = options.CommandLine,
             KernelName = kernelPath,
             SerialOutput = serialOutput,
+            Disks = [.. options.Disks.Select(d => new VirtioBlockOptions(d.Path, d.ReadOnly, d.Id))],
             LoggerFactory = logging,
         };
         using Machine machine = BuildMachine(hypervisor, config, kernelPath);
@@ -75,6 +77,10 @@ public sealed partial class RunCommand(RunOptions options, CliStreams streams, C
         catch (Exception ex) when (BootErrors.IsBootImageError(ex))
         {
             throw CliException.Runtime($"{kernelPath}: {ex.Message}");
+        }
+        catch (DiskImageException ex)
+        {
+            throw CliException.Runtime(ex.Message);
         }
         catch (GuestMemoryUnavailableException ex)
         {

@@ -81,6 +81,14 @@ public sealed unsafe class GuestMemory
         Written?.Invoke(address, (ulong)source.Length);
     }
 
+    /// <summary>Reports a write made through a host pointer from <see cref="TryGetPointer"/> (device DMA straight
+    /// into guest RAM), so listeners of <see cref="Written"/> see it as they see <see cref="Write"/>.</summary>
+    public void MarkWritten(ulong address, ulong length)
+    {
+        if (length != 0)
+            Written?.Invoke(address, length);
+    }
+
     public void Fill(ulong address, int length, byte value)
     {
         GetSpan(address, length).Fill(value);

@@ -2,6 +2,7 @@ using Microsoft.Extensions.Logging;
 using Vessel.Devices;
 using Vessel.Hypervisor;
 using Vessel.Vmm.Buses;
+using Vessel.Vmm.Pci;
 
 namespace Vessel.Vmm;
 
@@ -55,7 +56,11 @@ public sealed class MachineBuilder(IHypervisor hypervisor, MachineConfig config)
             var mmio = new MmioBus(locks, config.LoggerFactory.CreateLogger("Vessel.Vmm.MmioBus"));
             var systemControl = new MachineSystemControl();
             devices = new PcDeviceContext(config, vm, ports, mmio, locks, systemControl);
-            if (config.StandardDevices) PcDevices.Install(devices);
+            if (config.StandardDevices)
+            {
+                PcDevices.Install(devices);
+                PciDevices.Install(devices);
+            }
             foreach (var install in _extraDevices) install(devices);
 
             VcpuEntryState? entryState = config.Kernel is { } kernel ? KernelBoot.Load(kernel, vm.Memory, config) : null;

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Vessel.Virtio.Block;
 
 namespace Vessel.Vmm;
 
@@ -29,6 +30,9 @@ public sealed record MachineConfig
 
     /// <summary>False leaves the buses empty (tests that place their own devices).</summary>
     public bool StandardDevices { get; init; } = true;
+
+    /// <summary>virtio-blk disks on the PCI bus, in slot order from 00:01.0 (the guest sees vda, vdb, ...).</summary>
+    public IReadOnlyList<VirtioBlockOptions> Disks { get; init; } = [];
 
     public ILoggerFactory LoggerFactory { get; init; } = NullLoggerFactory.Instance;
 }

@@ -39,8 +39,8 @@ public class MpTableTests
         // Walk the entries: count processors (BSP first), find the IOAPIC and the IRQ0 → pin 2 override.
         int count = BinaryPrimitives.ReadUInt16LittleEndian(header[34..]);
         var table = memory.GetSpan(configAddress, length);
-        int offset = 44, processors = 0;
-        bool sawIoApic = false, irq0ToPin2 = false;
+        int offset = 44, processors = 0, isaBus = -1, pciBus = -1;
+        bool sawIoApic = false, irq0ToPin2 = false, slot1PinAToGsi17 = false;
         for (int i = 0; i < count; i++)
         {
             byte type = table[offset];
@@ -57,7 +57,14 @@ public class MpTableTests
                     offset += 8;
                     break;
                 case 3:
-                    if (table[offset + 1] == 0 && table[offset + 4] == 0 && table[offset + 5] == 0) irq0ToPin2 = table[offset + 7] == 2;
+                    if (table[offset + 1] == 0 && table[offset + 4] == isaBus && table[offset + 5] == 0) irq0ToPin2 = table[offset + 7] == 2;
+                    if (table[offset + 4] == pciBus && table[offset + 5] == (1 << 2)) slot1PinAToGsi17 = table[offset + 7] == 17;
+                    offset += 8;
+                    break;
+                case 1:
+                    string busType = Encoding.ASCII.GetString(table.Slice(offset + 2, 6));
+                    if (busType == "ISA   ") isaBus = table[offset + 1];
+                    if (busType == "PCI   ") pciBus = table[offset + 1];
                     offset += 8;
                     break;
                 default:
@@ -69,6 +76,9 @@ public class MpTableTests
         Assert.Equal(cpus, processors);
         Assert.True(sawIoApic);
         Assert.True(irq0ToPin2);
+        // Linux looks PCI INTx up by the PCI bus number (0) as the MP source bus ID.
+        Assert.Equal(0, pciBus);
+        Assert.True(slot1PinAToGsi17);
     }
 
     [Fact]

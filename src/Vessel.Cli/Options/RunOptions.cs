@@ -15,6 +15,9 @@ public sealed record RunOptions(
     SerialTarget Serial,
     LogLevel LogLevel)
 {
+    /// <summary>`--disk` images, in order: vda, vdb, ...</summary>
+    public IReadOnlyList<DiskOption> Disks { get; init; } = [];
+
     public const ulong MinimumMemoryBytes = 1UL << 20;
 
     /// <summary>The most RAM a guest can address: the CPU model's 40 physical address bits, less the MMIO hole

@@ -1,0 +1,57 @@
+using Microsoft.Extensions.Logging;
+using Vessel.Boot;
+using Vessel.Devices.Pci;
+using Vessel.Virtio;
+using Vessel.Virtio.Block;
+using Vessel.Virtio.Pci;
+
+namespace Vessel.Vmm.Pci;
+
+/// <summary>PCI bus 0 of the PC machine: configuration mechanism #1 at 0xcf8, the host bridge at 00:00.0, the
+/// BAR window in the 32-bit MMIO hole below the IOAPIC, and a virtio-pci function per configured disk. Each
+/// function's INTA is wired as <see cref="PciInterruptRouting"/> and the MP table say; MSI-X goes to the
+/// backend's SignalMsi; queue doorbells are backend doorbells where the backend has them.</summary>
+internal static class PciDevices
+{
+    /// <summary>From the top of 32-bit RAM up to the IOAPIC at 0xfec00000.</summary>
+    public const ulong WindowBase = GuestRamLayout.MmioHoleStart, WindowEnd = 0xFEC0_0000;
+
+    public static void Install(PcDeviceContext context)
+    {
+        var bus = new PciBus(WindowBase, WindowEnd - WindowBase);
+        context.Ports.Register(PciBus.ConfigAddressPort, PciBus.ConfigPortLength, bus.ConfigPorts);
+        context.Mmio.Register(bus.WindowBase, bus.WindowSize, bus.Window);
+        bus.Attach(0, new PciHostBridge());
+
+        var logger = context.LoggerFactory.CreateLogger("Vessel.Virtio");
+        var vm = context.VirtualMachine;
+        var doorbells = new MachineDoorbells(vm, context.LoggerFactory.CreateLogger("Vessel.Vmm.Doorbells"));
+        var msi = new MsiSender(vm, context.LoggerFactory.CreateLogger("Vessel.Vmm.Msi"));
+        var functions = new List<IDisposable>();
+        try
+        {
+            foreach (var disk in context.Config.Disks)
+            {
+                int slot = bus.NextFreeSlot;
+                if (slot < 0) throw new InvalidOperationException("the PCI bus has no free slot for another disk");
+                var device = new VirtioBlock(disk);
+                var function = new VirtioPciFunction(device, vm.Memory,
+                    context.IrqLine((uint)PciInterruptRouting.GsiFor(slot, 0)), msi.Send, doorbells, logger,
+                    $"virtio-blk {Describe(disk)} at 00:{slot:x2}.0");
+                functions.Add(function);
+                bus.Attach(slot, function);
+            }
+        }
+        catch
+        {
+            foreach (var function in functions) function.Dispose();
+            doorbells.Dispose();
+            throw;
+        }
+        // Functions first: disposing one removes its doorbells from the pump the doorbells own.
+        context.OwnedDevices.AddRange(functions);
+        context.OwnedDevices.Add(doorbells);
+    }
+
+    private static string Describe(VirtioBlockOptions disk) => disk.Id is { Length: > 0 } id ? $"{id} ({disk.Path})" : disk.Path;
+}
