@@ -47,8 +47,32 @@ public static class VesselCli
         return exitCode;
     }
 
-    private static RootCommand CreateRootCommand(CliStreams streams, CliHost host) =>
-        new("Vessel: a virtual machine monitor (KVM or a software x86-64 CPU)") { CreateRunCommand(streams, host) };
+    private static RootCommand CreateRootCommand(CliStreams streams, CliHost host)
+    {
+        var apiSocket = new Option<string?>("--api-sock") { Description = "Serve Firecracker's management API on this Unix socket (the VM starts at InstanceStart)" };
+        var configFile = new Option<string?>("--config-file") { Description = "Boot the VM a Firecracker JSON configuration file describes" };
+        var noApi = new Option<bool>("--no-api") { Description = "With --config-file: serve no API" };
+        var backend = new Option<string>("--backend") { Description = "auto, kvm or emu", DefaultValueFactory = _ => "auto" };
+        var logLevel = new Option<string>("--log-level") { Description = "error, warn, info, debug or trace (to stderr)", DefaultValueFactory = _ => "warn" };
+        var root = new RootCommand("Vessel: a virtual machine monitor (KVM or a software x86-64 CPU)")
+        {
+            CreateRunCommand(streams, host), apiSocket, configFile, noApi, backend, logLevel,
+        };
+        root.SetAction(result =>
+        {
+            string? socket = result.GetValue(apiSocket), config = result.GetValue(configFile);
+            bool withoutApi = result.GetValue(noApi);
+            if (socket is null && config is null)
+                throw CliException.Usage(withoutApi ? "--no-api needs --config-file FILE" : "no command given (vessel run, vessel --api-sock PATH or vessel --config-file FILE; vessel --help for more)");
+            if (socket is not null && withoutApi)
+                throw CliException.Usage("--api-sock and --no-api contradict each other");
+            if (socket is null && !withoutApi)
+                throw CliException.Usage("--config-file without --api-sock needs --no-api (as Firecracker)");
+            return new Api.ApiCommand(socket, config, RunOptions.ParseBackend(result.GetRequiredValue(backend)),
+                RunOptions.ParseLogLevel(result.GetRequiredValue(logLevel)), streams, host).Execute();
+        });
+        return root;
+    }
 
     private static Command CreateRunCommand(CliStreams streams, CliHost host)
     {
