@@ -132,6 +132,8 @@ mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev 2>/dev/null
 for m in $load_order; do insmod /lib/modules/\$m 2>/dev/null; done
+# With console=hvc0 the console only exists once virtio_console is loaded: reopen it now.
+(: </dev/console) 2>/dev/null && exec </dev/console >/dev/console 2>&1
 # root=/dev/vdX on the command line: mount that ext4 disk (ro if the command line says ro) and switch to it.
 rootdev=""; rootopt="rw"
 for arg in \$(cat /proc/cmdline); do

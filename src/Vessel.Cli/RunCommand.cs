@@ -38,9 +38,11 @@ public sealed partial class RunCommand(RunOptions options, CliStreams streams, C
             }
         }
         using var serialFile = OpenSerialFile();
+        // With hvc0 on the terminal, COM1 (early boot, a shell on ttyS0) may still write to it: two writers.
+        Stream terminal = options.ConsoleOnHvc0 ? Stream.Synchronized(streams.Output) : streams.Output;
         Stream? serialOutput = options.Serial.Kind switch
         {
-            SerialKind.Stdio => streams.Output,
+            SerialKind.Stdio => terminal,
             SerialKind.File => serialFile,
             _ => null,
         };
@@ -60,6 +62,9 @@ public sealed partial class RunCommand(RunOptions options, CliStreams streams, C
             KernelName = kernelPath,
             SerialOutput = serialOutput,
             Disks = [.. options.Disks.Select(d => new VirtioBlockOptions(d.Path, d.ReadOnly, d.Id))],
+            VirtioRng = options.Rng,
+            VirtioConsole = options.ConsoleOnHvc0,
+            VirtioConsoleOutput = options.ConsoleOnHvc0 ? terminal : null,
             LoggerFactory = logging,
         };
         using Machine machine = BuildMachine(hypervisor, config, kernelPath);
@@ -93,7 +98,7 @@ public sealed partial class RunCommand(RunOptions options, CliStreams streams, C
 
     private MachineExit RunOnConsole(Machine machine, ILogger logger)
     {
-        bool console = options.Serial.Kind == SerialKind.Stdio;
+        bool console = options.Serial.Kind == SerialKind.Stdio || options.ConsoleOnHvc0;
         TerminalRawMode? raw = console && host.StdinIsTerminal ? TerminalRawMode.Enter(host.StdinFd) : null;
         EventHandler restoreAtExit = (_, _) => raw?.Dispose();
         AppDomain.CurrentDomain.ProcessExit += restoreAtExit;
@@ -106,7 +111,8 @@ public sealed partial class RunCommand(RunOptions options, CliStreams streams, C
             Started?.Invoke(machine);
             if (console)
             {
-                input = new ConsoleInputPump(streams.Input, decodeEscapes: raw is not null, new MachineConsole(machine), streams.Error);
+                input = new ConsoleInputPump(streams.Input, decodeEscapes: raw is not null,
+                    new MachineConsole(machine, options.ConsoleOnHvc0), streams.Error);
                 input.Start();
             }
             return machine.WaitForExit();

@@ -70,3 +70,25 @@ public sealed class ConfigFileTests
         Assert.Equal("mem_size_mib 0 is too small: the guest needs at least 1M", memApi.Message);
     }
 }
+
+public sealed class RunOptionsMappingTests
+{
+    [Fact]
+    public void RootDriveIsVdaOnTheCommandLineAndEntropyAddsVirtioRng()
+    {
+        using var kernel = new TempFile(CounterGuest.PrintThenExit("x", 1));
+        using var data = new TempFile(new byte[4096]);
+        using var root = new TempFile(new byte[4096]);
+        var resources = new VmResources()
+            .WithBootSource(new BootSource { KernelImagePath = kernel.Path, BootArgs = "console=ttyS0" })
+            .WithDrive("data", new Drive { DriveId = "data", IsRootDevice = false, PathOnHost = data.Path })
+            .WithDrive("root", new Drive { DriveId = "root", IsRootDevice = true, PathOnHost = root.Path, IsReadOnly = true })
+            .WithEntropy(new EntropyDevice());
+        var options = resources.ToRunOptions(Vessel.Cli.Options.BackendChoice.Emu, Microsoft.Extensions.Logging.LogLevel.Warning);
+        Assert.Equal("console=ttyS0 root=/dev/vda ro", options.CommandLine);
+        Assert.Equal([root.Path, data.Path], options.Disks.Select(d => d.Path));
+        Assert.True(options.Disks[0].ReadOnly);
+        Assert.True(options.Rng);
+        Assert.Equal(128UL << 20, options.MemoryBytes);
+    }
+}

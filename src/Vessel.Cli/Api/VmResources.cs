@@ -158,6 +158,7 @@ public sealed record VmResources
             Machine.VcpuCount, backend, serial, logLevel)
         {
             Disks = [.. ordered.Select(d => new DiskOption(d.PathOnHost!, d.IsReadOnly == true, d.DriveId))],
+            Rng = Entropy is not null,
         };
     }
 
