@@ -52,6 +52,11 @@ public sealed class VmmController(Func<VmResources, Machine> startMachine, ApiMe
         {
             response = ApiResponse.Fault(DescribeJsonError(ex));
         }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidOperationException)
+        {
+            // A fault of the host, not of the request: Firecracker's 500, and the configuration unchanged.
+            response = ApiResponse.Fault(ex.Message) with { Status = 500 };
+        }
         // Only known routes and methods are counted by name: a client must not grow the table with made-up paths.
         metrics.Count(KnownMethods.Contains(method) ? method : "OTHER", KnownRoutes.Contains(route) ? route : "unknown", response.Status);
         _log?.Write(response.Status < 400 ? ApiLog.Level.Info : ApiLog.Level.Warning, "api",
