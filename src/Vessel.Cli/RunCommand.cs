@@ -14,6 +14,9 @@ namespace Vessel.Cli;
 /// the exit status. Throws <see cref="CliException"/> for anything the user should fix.</summary>
 public sealed partial class RunCommand(RunOptions options, CliStreams streams, CliHost host)
 {
+    /// <summary>Called on the running thread once the vCPUs run (the management API takes the machine here).</summary>
+    public Action<Machine>? Started { get; init; }
+
     public int Execute()
     {
         using var logging = new StderrLoggerProvider(streams.Error, options.LogLevel);
@@ -105,6 +108,7 @@ public sealed partial class RunCommand(RunOptions options, CliStreams streams, C
         try
         {
             machine.Start();
+            Started?.Invoke(machine);
             if (console)
             {
                 input = new ConsoleInputPump(streams.Input, decodeEscapes: raw is not null,

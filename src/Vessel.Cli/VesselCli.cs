@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Microsoft.Extensions.Logging;
 using Vessel.Cli.Options;
 
 namespace Vessel.Cli;
@@ -18,10 +19,11 @@ public static class VesselCli
         host ??= new CliHost();
         try
         {
-            RootCommand root = CreateRootCommand(options => new RunCommand(options, streams, host).Execute());
+            RootCommand root = CreateRootCommand(options => new RunCommand(options, streams, host).Execute(),
+                (socket, config, backend, logLevel) => new Api.ApiCommand(socket, config, backend, logLevel, streams, host).Execute());
             string commands = string.Join(", ", root.Subcommands.Select(c => c.Name));
             if (args.Count == 0)
-                return Fail(streams, $"no command given (commands: {commands}; vessel --help for more)", CliException.UsageExitCode);
+                return Fail(streams, NoCommandGiven, CliException.UsageExitCode);
             if (!args[0].StartsWith('-') && !root.Subcommands.Any(c => c.Name == args[0]))
                 return Fail(streams, $"unknown command '{args[0]}' (commands: {commands})", CliException.UsageExitCode);
             ParseResult parsed = root.Parse(args, Parsing);
@@ -50,12 +52,15 @@ public static class VesselCli
     public static RunOptions? ParseRun(IReadOnlyList<string> args)
     {
         RunOptions? parsedOptions = null;
-        ParseResult parsed = CreateRootCommand(options => { parsedOptions = options; return 0; }).Parse(args, Parsing);
+        ParseResult parsed = CreateRootCommand(options => { parsedOptions = options; return 0; }, (_, _, _, _) => 0).Parse(args, Parsing);
         if (parsed.Errors.Count > 0)
             throw CliException.Usage(parsed.Errors[0].Message);
         parsed.Invoke(new InvocationConfiguration { Output = TextWriter.Null, Error = TextWriter.Null, EnableDefaultExceptionHandler = false });
         return parsedOptions;
     }
+
+    private const string NoCommandGiven =
+        "no command given (vessel run, vessel --api-sock PATH or vessel --config-file FILE --no-api; vessel --help for more)";
 
     private static int Fail(CliStreams streams, string message, int exitCode)
     {
@@ -63,8 +68,36 @@ public static class VesselCli
         return exitCode;
     }
 
-    private static RootCommand CreateRootCommand(Func<RunOptions, int> execute) =>
-        new("Vessel: a virtual machine monitor (KVM or a software x86-64 CPU)") { CreateRunCommand(execute) };
+    /// <summary>What the root command runs without a subcommand: the API server and/or a configuration file
+    /// (Firecracker's <c>--api-sock</c>, <c>--config-file</c>, <c>--no-api</c>).</summary>
+    private delegate int ApiLauncher(string? socket, string? configFile, BackendChoice backend, LogLevel logLevel);
+
+    private static RootCommand CreateRootCommand(Func<RunOptions, int> execute, ApiLauncher launchApi)
+    {
+        var apiSocket = new Option<string?>("--api-sock") { Description = "Serve Firecracker's management API on this Unix socket (the VM starts at InstanceStart)" };
+        var configFile = new Option<string?>("--config-file") { Description = "Boot the VM a Firecracker JSON configuration file describes" };
+        var noApi = new Option<bool>("--no-api") { Description = "With --config-file: serve no API" };
+        var backend = new Option<string>("--backend") { Description = "auto, kvm or emu", DefaultValueFactory = _ => "auto" };
+        var logLevel = new Option<string>("--log-level") { Description = "error, warn, info, debug or trace (to stderr)", DefaultValueFactory = _ => "warn" };
+        var root = new RootCommand("Vessel: a virtual machine monitor (KVM or a software x86-64 CPU)")
+        {
+            CreateRunCommand(execute), apiSocket, configFile, noApi, backend, logLevel,
+        };
+        root.SetAction(result =>
+        {
+            string? socket = result.GetValue(apiSocket), config = result.GetValue(configFile);
+            bool withoutApi = result.GetValue(noApi);
+            if (socket is null && config is null)
+                throw CliException.Usage(withoutApi ? "--no-api needs --config-file FILE" : NoCommandGiven);
+            if (socket is not null && withoutApi)
+                throw CliException.Usage("--api-sock and --no-api contradict each other");
+            if (socket is null && !withoutApi)
+                throw CliException.Usage("--config-file without --api-sock needs --no-api (as Firecracker)");
+            return launchApi(socket, config, RunOptions.ParseBackend(result.GetRequiredValue(backend)),
+                RunOptions.ParseLogLevel(result.GetRequiredValue(logLevel)));
+        });
+        return root;
+    }
 
     private static Command CreateRunCommand(Func<RunOptions, int> execute)
     {

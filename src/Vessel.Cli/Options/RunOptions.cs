@@ -59,10 +59,17 @@ public sealed record RunOptions(
             throw CliException.Usage($"--memory {text} is more than a guest can address (at most {SizeParser.Format(MaximumMemoryBytes)})");
         if (bytes == 0 && !SizeParser.IsWellFormed(text))
             throw CliException.Usage($"--memory '{text}' is not a size (e.g. 512M, 1G, 2048K, or a number of MiB)");
+        return CheckMemory(bytes, $"--memory {text}");
+    }
+
+    /// <summary>The memory rule every way in shares (flags, config file, API); <paramref name="what"/> names the
+    /// field and value as the user wrote them ("--memory 0", "mem_size_mib 0").</summary>
+    public static ulong CheckMemory(ulong bytes, string what)
+    {
         if (bytes < MinimumMemoryBytes)
-            throw CliException.Usage($"--memory {text} is too small: the guest needs at least 1M");
+            throw CliException.Usage($"{what} is too small: the guest needs at least 1M");
         if (bytes > MaximumMemoryBytes)
-            throw CliException.Usage($"--memory {text} is more than a guest can address (at most {SizeParser.Format(MaximumMemoryBytes)})");
+            throw CliException.Usage($"{what} is more than a guest can address (at most {SizeParser.Format(MaximumMemoryBytes)})");
         return bytes;
     }
 
@@ -74,9 +81,15 @@ public sealed record RunOptions(
                 throw CliException.Usage($"--cpus {text} is out of range (1 to {MaxCpus})");
             throw CliException.Usage($"--cpus '{text}' is not a number");
         }
+        return CheckCpus(cpus, "--cpus");
+    }
+
+    /// <summary>The vCPU-count rule every way in shares; <paramref name="field"/> is "--cpus" or "vcpu_count".</summary>
+    public static int CheckCpus(long cpus, string field)
+    {
         if (cpus is < 1 or > MaxCpus)
-            throw CliException.Usage($"--cpus {cpus} is out of range (1 to {MaxCpus})");
-        return cpus;
+            throw CliException.Usage($"{field} {cpus} is out of range (1 to {MaxCpus})");
+        return (int)cpus;
     }
 
     public static BackendChoice ParseBackend(string text) => text switch

@@ -1,0 +1,197 @@
+using Microsoft.Extensions.Logging;
+using Vessel.Cli.Options;
+
+namespace Vessel.Cli.Api;
+
+/// <summary>The VM being configured through the API or a config file, in Firecracker's terms. Every setter
+/// validates with the rules `vessel run`'s flags use (<see cref="RunOptions"/>, <see cref="InputFile"/>) and
+/// throws a <see cref="CliException"/> naming the field before anything changes; <see cref="ToRunOptions"/>
+/// makes the one machine model `vessel run` boots. Immutable: a refused request leaves the previous instance.</summary>
+public sealed record VmResources
+{
+    /// <summary>Firecracker's defaults for a machine-config never PUT.</summary>
+    public static readonly MachineConfiguration DefaultMachine = new() { VcpuCount = 1, MemSizeMib = 128, HugePages = "None" };
+
+    /// <summary>Used when boot_args is absent: Firecracker's reboot=k panic=1, and COM1 as the console (Vessel's
+    /// virtio devices are on PCI, so Firecracker's pci=off is not in it).</summary>
+    public const string DefaultBootArgs = "console=ttyS0 reboot=k panic=1 nokaslr acpi=off";
+
+    public BootSource? BootSource { get; init; }
+    public IReadOnlyList<Drive> Drives { get; init; } = [];
+    public MachineConfiguration Machine { get; init; } = DefaultMachine;
+    public SerialDevice? Serial { get; init; }
+    public EntropyDevice? Entropy { get; init; }
+    public LoggerConfig? Logger { get; init; }
+    public MetricsConfig? Metrics { get; init; }
+
+    public VmResources WithBootSource(BootSource boot)
+    {
+        InputFile.CheckRegularFile("kernel_image_path", boot.KernelImagePath);
+        if (boot.InitrdPath is not null) InputFile.CheckRegularFile("initrd_path", boot.InitrdPath);
+        return this with { BootSource = boot };
+    }
+
+    public VmResources WithDrive(string pathId, Drive drive)
+    {
+        if (drive.DriveId != pathId)
+            throw Fault($"drive_id '{drive.DriveId}' does not match the id in the path ('{pathId}')");
+        CheckDriveId(drive.DriveId);
+        if (drive.Socket is not null) throw Fault("socket: vhost-user drives are not supported");
+        if (drive.PathOnHost is null) throw Fault("path_on_host is required");
+        InputFile.CheckRegularFile("path_on_host", drive.PathOnHost);
+        CheckRateLimiter(drive.RateLimiter);
+        if (drive.CacheType is not null and not ("Unsafe" or "Writeback"))
+            throw Fault($"cache_type '{drive.CacheType}' is not one of Unsafe, Writeback");
+        if (drive.IoEngine is not null and not ("Sync" or "Async"))
+            throw Fault($"io_engine '{drive.IoEngine}' is not one of Sync, Async");
+        if (drive.IsRootDevice && Drives.Any(d => d.IsRootDevice && d.DriveId != drive.DriveId))
+            throw Fault($"is_root_device: drive '{Drives.First(d => d.IsRootDevice).DriveId}' is already the root device");
+        var drives = Drives.ToList();
+        int index = drives.FindIndex(d => d.DriveId == drive.DriveId);
+        if (index >= 0) drives[index] = drive;
+        else drives.Add(drive);
+        return this with { Drives = drives };
+    }
+
+    /// <summary>PATCH /drives/{id} before boot: a new backing file (or the same one) for a drive already PUT.</summary>
+    public VmResources WithDriveUpdate(string pathId, PartialDrive update)
+    {
+        if (update.DriveId != pathId)
+            throw Fault($"drive_id '{update.DriveId}' does not match the id in the path ('{pathId}')");
+        var drive = Drives.FirstOrDefault(d => d.DriveId == pathId)
+            ?? throw Fault($"drive_id '{pathId}': no such drive (PUT /drives/{pathId} first)");
+        CheckRateLimiter(update.RateLimiter);
+        if (update.PathOnHost is null) return this;
+        InputFile.CheckRegularFile("path_on_host", update.PathOnHost);
+        return WithDrive(pathId, drive with { PathOnHost = update.PathOnHost });
+    }
+
+    public VmResources WithMachine(MachineConfiguration machine)
+    {
+        RunOptions.CheckCpus(machine.VcpuCount, "vcpu_count");
+        CheckMemoryMib(machine.MemSizeMib);
+        if (machine.Smt) throw Fault("smt: simultaneous multithreading is not supported");
+        if (machine.HugePages is not (null or "None")) throw Fault($"huge_pages '{machine.HugePages}' is not supported (only None)");
+        if (machine.CpuTemplate is not null and not "None")
+            throw Fault($"cpu_template '{machine.CpuTemplate}' is not supported (only None)");
+        return this with { Machine = machine with { HugePages = "None" } };
+    }
+
+    public VmResources WithMachineUpdate(MachineConfigurationUpdate update) => WithMachine(Machine with
+    {
+        VcpuCount = update.VcpuCount ?? Machine.VcpuCount,
+        MemSizeMib = update.MemSizeMib ?? Machine.MemSizeMib,
+        Smt = update.Smt ?? Machine.Smt,
+        TrackDirtyPages = update.TrackDirtyPages ?? Machine.TrackDirtyPages,
+        HugePages = update.HugePages ?? Machine.HugePages,
+        CpuTemplate = update.CpuTemplate ?? Machine.CpuTemplate,
+    });
+
+    public VmResources WithSerial(SerialDevice serial)
+    {
+        if (serial.SerialOutPath is { } path) CheckWritablePath("serial_out_path", path);
+        return this with { Serial = serial };
+    }
+
+    public VmResources WithEntropy(EntropyDevice entropy)
+    {
+        CheckRateLimiter(entropy.RateLimiter);
+        return this with { Entropy = entropy };
+    }
+
+    public VmResources WithLogger(LoggerConfig logger)
+    {
+        if (logger.Level is not null) ApiLog.ParseLevel(logger.Level);
+        if (logger.LogPath is { } path) CheckWritablePath("log_path", path);
+        return this with { Logger = logger };
+    }
+
+    public VmResources WithMetrics(MetricsConfig metrics)
+    {
+        CheckWritablePath("metrics_path", metrics.MetricsPath);
+        return this with { Metrics = metrics };
+    }
+
+    /// <summary>The whole configuration, as GET /vm/config shows it and a --config-file holds it.</summary>
+    public FullVmConfiguration ToFull() => new()
+    {
+        BootSource = BootSource,
+        Drives = Drives,
+        MachineConfig = Machine,
+        Logger = Logger,
+        Metrics = Metrics,
+        Entropy = Entropy,
+        Serial = Serial,
+        NetworkInterfaces = [],
+    };
+
+    /// <summary>A configuration file applied in the API's order, each section through the same setter.</summary>
+    public static VmResources FromFull(FullVmConfiguration full)
+    {
+        if (full.NetworkInterfaces is { Count: > 0 }) throw NotSupportedYet("network-interfaces");
+        if (full.Vsock is not null) throw NotSupportedYet("vsock");
+        var resources = new VmResources();
+        if (full.Logger is not null) resources = resources.WithLogger(full.Logger);
+        if (full.Metrics is not null) resources = resources.WithMetrics(full.Metrics);
+        if (full.BootSource is not null) resources = resources.WithBootSource(full.BootSource);
+        foreach (var drive in full.Drives ?? []) resources = resources.WithDrive(drive.DriveId, drive);
+        if (full.MachineConfig is not null) resources = resources.WithMachine(full.MachineConfig);
+        if (full.Entropy is not null) resources = resources.WithEntropy(full.Entropy);
+        if (full.Serial is not null) resources = resources.WithSerial(full.Serial);
+        return resources;
+    }
+
+    /// <summary>What InstanceStart boots: the same options `vessel run` builds from its flags. The root drive is
+    /// vda and the command line says so, as Firecracker's root=/dev/vda.</summary>
+    public RunOptions ToRunOptions(BackendChoice backend, LogLevel logLevel)
+    {
+        var boot = BootSource ?? throw Fault("boot-source: no kernel configured (PUT /boot-source first)");
+        var ordered = Drives.Where(d => d.IsRootDevice).Concat(Drives.Where(d => !d.IsRootDevice)).ToList();
+        string commandLine = boot.BootArgs ?? DefaultBootArgs;
+        if (ordered.FirstOrDefault(d => d.IsRootDevice) is { } root)
+        {
+            string device = root.PartUuid is { } uuid ? $"PARTUUID={uuid}" : "/dev/vda";
+            commandLine = $"{commandLine} root={device} {(root.IsReadOnly == true ? "ro" : "rw")}";
+        }
+        var serial = Serial?.SerialOutPath is { } serialPath ? new SerialTarget(SerialKind.File, serialPath) : SerialTarget.Stdio;
+        return new RunOptions(boot.KernelImagePath, boot.InitrdPath, commandLine, (ulong)Machine.MemSizeMib << 20,
+            Machine.VcpuCount, backend, serial, logLevel)
+        {
+            Disks = [.. ordered.Select(d => new DiskOption(d.PathOnHost!, d.IsReadOnly == true, d.DriveId))],
+            Rng = Entropy is not null,
+        };
+    }
+
+    public static CliException Fault(string message) => CliException.Usage(message);
+
+    public static CliException NotSupportedYet(string resource) =>
+        Fault($"{resource}: not supported yet (this build has no such device)");
+
+    private static void CheckDriveId(string id)
+    {
+        if (id.Length == 0 || id.Length > 64 || !id.All(c => char.IsAsciiLetterOrDigit(c) || c == '_'))
+            throw Fault($"drive_id '{id}' must be 1 to 64 letters, digits or underscores");
+    }
+
+    private static void CheckMemoryMib(long mib)
+    {
+        string what = $"mem_size_mib {mib}";
+        if (mib < 1) throw Fault($"{what} is too small: the guest needs at least 1M");
+        if (mib > (long)(RunOptions.MaximumMemoryBytes >> 20)) RunOptions.CheckMemory(ulong.MaxValue, what);
+        RunOptions.CheckMemory((ulong)mib << 20, what);
+    }
+
+    private static void CheckRateLimiter(System.Text.Json.JsonElement? limiter)
+    {
+        if (limiter is { ValueKind: not System.Text.Json.JsonValueKind.Null })
+            throw Fault("rate_limiter: rate limiters are not supported yet");
+    }
+
+    private static void CheckWritablePath(string field, string path)
+    {
+        if (path.Length == 0) throw Fault($"{field} needs a file name");
+        if (Directory.Exists(path)) throw Fault($"{path}: {field} needs a file to write, and this is a directory");
+        string? parent = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (parent is not null && !Directory.Exists(parent)) throw Fault($"{path}: no such directory ({field})");
+    }
+}

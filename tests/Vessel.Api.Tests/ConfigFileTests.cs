@@ -1,0 +1,94 @@
+using System.Text.Json;
+using Vessel.Cli.Api;
+using Vessel.Cli.Tests;
+
+namespace Vessel.Api.Tests;
+
+public sealed class ConfigFileTests
+{
+    [Fact]
+    public async Task ConfigFileBootEqualsTheApiBoot()
+    {
+        string apiConfig;
+        string configFile = Path.Combine(Path.GetTempPath(), $"vessel-config-{Guid.NewGuid():N}.json");
+        using var files = new VesselProcess();
+        await GettingStartedTests.Configure(files, CounterGuest.Counter(), logPath: Path.Combine(Path.GetTempPath(), $"vessel-log-{Guid.NewGuid():N}"));
+        await files.Expect204("PUT", "/actions", """{"action_type": "InstanceStart"}""");
+        apiConfig = await files.Get("/vm/config");
+        File.WriteAllText(configFile, apiConfig);
+        try
+        {
+            using var fromFile = new VesselProcess("--config-file", configFile);
+            Assert.True(fromFile.WaitForOutput(o => o.Length >= 20, TimeSpan.FromSeconds(30)), fromFile.Error);
+            Assert.True(CounterGuest.IsCounting(fromFile.Output, out _));
+            Assert.Equal("Running", JsonDocument.Parse(await fromFile.Get("/")).RootElement.GetProperty("state").GetString());
+            Assert.Equal(apiConfig, await fromFile.Get("/vm/config"));
+        }
+        finally
+        {
+            File.Delete(configFile);
+        }
+    }
+
+    [Fact]
+    public void ConfigFileWithoutApiBootsAndEndsWithTheGuest()
+    {
+        using var kernel = new TempFile(CounterGuest.PrintThenExit("from a file\n", 1));
+        using var config = new TempFile(System.Text.Encoding.UTF8.GetBytes(
+            $$$"""{"boot-source": {"kernel_image_path": "{{{kernel.Path}}}"}, "machine-config": {"vcpu_count": 1, "mem_size_mib": 32}}"""));
+        using var vessel = new VesselProcess("--config-file", config.Path, "--no-api");
+        Assert.Equal((1 << 1) | 1, vessel.WaitForExit(TimeSpan.FromSeconds(30)));
+        Assert.Equal("from a file\n", vessel.Output);
+    }
+
+    [Theory]
+    [InlineData("""{"machine-config": {"vcpu_count": 0, "mem_size_mib": 32}}""", "vcpu_count 0 is out of range (1 to 254)")]
+    [InlineData("""{"machine-config": {"vcpu_count": 1, "mem_size_mib": 32, "bogus": 1}}""", "bogus")]
+    [InlineData("""{"boot-source": {"kernel_image_path": "/nonexistent/k"}}""", "/nonexistent/k: no such file (kernel_image_path)")]
+    [InlineData("""{"network-interfaces": [{"iface_id": "eth0"}]}""", "network-interfaces: not supported yet")]
+    public void BadConfigFileIsOneErrorNamingTheField(string json, string expected)
+    {
+        using var config = new TempFile(System.Text.Encoding.UTF8.GetBytes(json));
+        var result = CliRunner.Run("--config-file", config.Path, "--no-api", "--backend", "emu");
+        Assert.Equal(2, result.ExitCode);
+        Assert.Single(result.StderrLines);
+        Assert.StartsWith($"vessel: {config.Path}: ", result.Stderr);
+        Assert.Contains(expected, result.Stderr);
+    }
+
+    /// <summary>One validator: the CLI's flag and the API's field get the same words for the same wrong value.</summary>
+    [Fact]
+    public void SameWrongValueSameMessageFromFlagsAndApi()
+    {
+        var fromFlag = CliRunner.Run("run", "--cpus", "0");
+        var fromApi = Assert.Throws<Vessel.Cli.CliException>(() => new VmResources().WithMachine(new MachineConfiguration { VcpuCount = 0, MemSizeMib = 64 }));
+        Assert.Equal("vessel: --cpus 0 is out of range (1 to 254)\n", fromFlag.Stderr);
+        Assert.Equal("vcpu_count 0 is out of range (1 to 254)", fromApi.Message);
+        var memFlag = CliRunner.Run("run", "--memory", "0");
+        var memApi = Assert.Throws<Vessel.Cli.CliException>(() => new VmResources().WithMachine(new MachineConfiguration { VcpuCount = 1, MemSizeMib = 0 }));
+        Assert.Equal("vessel: --memory 0 is too small: the guest needs at least 1M\n", memFlag.Stderr);
+        Assert.Equal("mem_size_mib 0 is too small: the guest needs at least 1M", memApi.Message);
+    }
+}
+
+public sealed class RunOptionsMappingTests
+{
+    [Fact]
+    public void RootDriveIsVdaOnTheCommandLineAndEntropyAddsVirtioRng()
+    {
+        using var kernel = new TempFile(CounterGuest.PrintThenExit("x", 1));
+        using var data = new TempFile(new byte[4096]);
+        using var root = new TempFile(new byte[4096]);
+        var resources = new VmResources()
+            .WithBootSource(new BootSource { KernelImagePath = kernel.Path, BootArgs = "console=ttyS0" })
+            .WithDrive("data", new Drive { DriveId = "data", IsRootDevice = false, PathOnHost = data.Path })
+            .WithDrive("root", new Drive { DriveId = "root", IsRootDevice = true, PathOnHost = root.Path, IsReadOnly = true })
+            .WithEntropy(new EntropyDevice());
+        var options = resources.ToRunOptions(Vessel.Cli.Options.BackendChoice.Emu, Microsoft.Extensions.Logging.LogLevel.Warning);
+        Assert.Equal("console=ttyS0 root=/dev/vda ro", options.CommandLine);
+        Assert.Equal([root.Path, data.Path], options.Disks.Select(d => d.Path));
+        Assert.True(options.Disks[0].ReadOnly);
+        Assert.True(options.Rng);
+        Assert.Equal(128UL << 20, options.MemoryBytes);
+    }
+}

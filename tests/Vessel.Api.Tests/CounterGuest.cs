@@ -1,0 +1,85 @@
+using Iced.Intel;
+using Vessel.Cli.Tests;
+using static Iced.Intel.AssemblerRegisters;
+
+namespace Vessel.Api.Tests;
+
+/// <summary>Tiny guests for the API tests, assembled with Iced.</summary>
+internal static class CounterGuest
+{
+    /// <summary>32-bit ELF: prints the digits 0123456789 in a cycle on COM1, one per line, with a busy wait between
+    /// lines, for ever. Output in order with none missing is the sequence <see cref="IsCounting"/> accepts.</summary>
+    public static byte[] Counter(int delayIterations = 200_000)
+    {
+        var a = MultibootAssembler();
+        var line = a.CreateLabel();
+        var wait = a.CreateLabel();
+        var noWrap = a.CreateLabel();
+        a.xor(ebx, ebx);
+        a.mov(dx, (ushort)0x3f8);
+        a.Label(ref line);
+        a.mov(al, bl);
+        a.add(al, (byte)'0');
+        a.@out(dx, al);
+        a.mov(al, (byte)'\n');
+        a.@out(dx, al);
+        a.inc(ebx);
+        a.cmp(ebx, 10);
+        a.jne(noWrap);
+        a.xor(ebx, ebx);
+        a.Label(ref noWrap);
+        a.mov(ecx, delayIterations);
+        a.Label(ref wait);
+        a.dec(ecx);
+        a.jnz(wait);
+        a.jmp(line);
+        return TinyElf.FromAssembler(a);
+    }
+
+    /// <summary>Whether <paramref name="output"/> is "0\n1\n...9\n0\n..." from the start (a final partial line allowed).</summary>
+    public static bool IsCounting(string output, out int lines)
+    {
+        lines = 0;
+        for (int i = 0; i + 1 < output.Length; i += 2)
+        {
+            if (output[i] != (char)('0' + lines % 10) || output[i + 1] != '\n') return false;
+            lines++;
+        }
+        return true;
+    }
+
+    public static byte[] PrintThenExit(string text, byte exitValue)
+    {
+        var a = MultibootAssembler();
+        a.mov(dx, (ushort)0x3f8);
+        foreach (char c in text)
+        {
+            a.mov(al, (byte)c);
+            a.@out(dx, al);
+        }
+        a.mov(dx, (ushort)0xf4);
+        a.mov(al, exitValue);
+        a.@out(dx, al);
+        var halt = a.CreateLabel();
+        a.Label(ref halt);
+        a.hlt();
+        a.jmp(halt);
+        return TinyElf.FromAssembler(a);
+    }
+
+    /// <summary>A 32-bit assembler whose code starts with a multiboot v1 header (jumped over), so the ELF it becomes
+    /// is booted as multiboot and takes the command line the API always passes (plain ELF32 refuses one).
+    /// The code sits 84 bytes into the file, so after the 2-byte jump and 2 bytes of padding the header is 4-aligned.</summary>
+    private static Assembler MultibootAssembler()
+    {
+        var a = new Assembler(32);
+        var start = a.CreateLabel();
+        a.jmp(start);
+        a.nop();
+        a.nop();
+        const uint magic = 0x1BADB002, flags = 0;
+        a.dd(magic, flags, unchecked(0u - magic - flags));
+        a.Label(ref start);
+        return a;
+    }
+}
