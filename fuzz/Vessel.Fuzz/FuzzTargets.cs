@@ -13,6 +13,7 @@ public static class FuzzTargets
         KernelImageTargets.Multiboot,
         KernelImageTargets.BootSector,
         CommandLineTarget.Target,
+        VirtqueueTarget.Target,
     ];
 
     public static FuzzTarget? Find(string name) => All.FirstOrDefault(t => t.Name == name);
