@@ -5,7 +5,7 @@ namespace Vessel.Virtio;
 /// <summary>The few libc calls .NET does not expose: fdatasync, fallocate (hole punching), getrandom.</summary>
 internal static unsafe partial class HostCalls
 {
-    public const int FallocKeepSize = 0x01, FallocPunchHole = 0x02;
+    public const int FallocKeepSize = 0x01, FallocPunchHole = 0x02, FallocZeroRange = 0x10;
     public const int EINTR = 4, EOPNOTSUPP = 95;
 
     [LibraryImport("libc", SetLastError = true)]

@@ -164,6 +164,43 @@ public sealed class BlockTests : IDisposable
     }
 
     [Fact]
+    public void Write_zeroes_without_unmap_zeroes_and_keeps_the_blocks()
+    {
+        using var image = new TempImage(1 << 20, _ => 0x5A);
+        using var d = new FakeDriver(new VirtioBlock(new VirtioBlockOptions(image.Path)));
+        d.Activate();
+        long blocksBefore = AllocatedBlocks(image.Path);
+        ulong seg = d.Ram.Alloc(16);
+        d.Ram.Memory.WriteUInt64(seg, 8);
+        d.Ram.Memory.WriteUInt32(seg + 8, 256);
+        d.Ram.Memory.WriteUInt32(seg + 12, 0);
+        Assert.Equal(VirtioBlock.StatusOk, Request(d, VirtioBlock.TypeWriteZeroes, 0, Buf.R(seg, 16)).Status);
+        var after = image.ReadAll();
+        Assert.All(after.AsSpan(4096, 128 << 10).ToArray(), b => Assert.Equal(0, b));
+        Assert.Equal(0x5A, after[4095]);
+        Assert.Equal(0x5A, after[4096 + (128 << 10)]);
+        Assert.Equal(blocksBefore, AllocatedBlocks(image.Path));
+    }
+
+    [Fact]
+    public void State_records_features_and_queue_position_after_a_drain()
+    {
+        using var d = Start(id: "st");
+        ulong a = d.Ram.Alloc(512);
+        for (int i = 0; i < 3; i++)
+            Request(d, VirtioBlock.TypeIn, (ulong)i, Buf.W(a, 512));
+        var state = ((VirtioBlock)d.Device).State;
+        Assert.Equal(d.Features, state.NegotiatedFeatures);
+        Assert.Equal("st", state.Id);
+        Assert.Equal((ulong)ImageBytes / 512, state.CapacitySectors);
+        Assert.False(state.NeedsReset);
+        var queue = Assert.Single(state.Queues)!;
+        Assert.Equal((ushort)3, queue.NextAvailable);
+        Assert.Equal((ushort)3, queue.NextUsed);
+        Assert.Equal(d.Queues[0].Descriptors, queue.DescriptorTable);
+    }
+
+    [Fact]
     public void Discard_with_bad_segments_is_an_error_not_a_reset()
     {
         using var d = Start();

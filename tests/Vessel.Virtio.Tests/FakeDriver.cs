@@ -174,15 +174,6 @@ internal sealed class FakeQueue
         _memory.WriteUInt16(Avail + 2, index);
     }
 
-    /// <summary>Starts both rings at <paramref name="index"/> (as if that many requests had gone before).</summary>
-    public void StartAt(ushort index)
-    {
-        AvailIndex = index;
-        _lastUsed = index;
-        _memory.WriteUInt16(Avail + 2, index);
-        _memory.WriteUInt16(Used + 2, index);
-    }
-
     public void SetAvailFlags(ushort flags) => _memory.WriteUInt16(Avail, flags);
     public void SetUsedEvent(ushort value) => _memory.WriteUInt16(Avail + 4 + 2UL * Size, value);
     public ushort AvailEvent => _memory.ReadUInt16(Used + 4 + 8UL * Size);

@@ -119,7 +119,15 @@ public sealed class DiskImage : IDisposable
     /// <summary>Deallocates [offset, offset+length) so it reads back as zeros, keeping the file size. When the file
     /// system cannot punch holes, writes zeros if <paramref name="mustZero"/> (write-zeroes), else does nothing
     /// (discard is a hint).</summary>
-    public bool TryPunchHole(long offset, long length, bool mustZero)
+    public bool TryPunchHole(long offset, long length, bool mustZero) =>
+        TryFallocate(HostCalls.FallocPunchHole | HostCalls.FallocKeepSize, offset, length, mustZero);
+
+    /// <summary>Zeroes [offset, offset+length) keeping its blocks allocated (FALLOC_FL_ZERO_RANGE), or by writing zeros
+    /// where the file system cannot.</summary>
+    public bool TryZeroRange(long offset, long length) =>
+        TryFallocate(HostCalls.FallocZeroRange | HostCalls.FallocKeepSize, offset, length, mustZero: true);
+
+    private bool TryFallocate(int mode, long offset, long length, bool mustZero)
     {
         if (ReadOnly)
             return false;
@@ -133,7 +141,7 @@ public sealed class DiskImage : IDisposable
             int fd = (int)_handle.DangerousGetHandle();
             do
             {
-                if (HostCalls.fallocate(fd, HostCalls.FallocPunchHole | HostCalls.FallocKeepSize, offset, length) == 0)
+                if (HostCalls.fallocate(fd, mode, offset, length) == 0)
                     return true;
                 error = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
             } while (error == HostCalls.EINTR);

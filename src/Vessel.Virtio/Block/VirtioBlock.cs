@@ -201,7 +201,8 @@ public sealed class VirtioBlock : QueuedVirtioDevice
         return true;
     }
 
-    /// <summary>DISCARD and WRITE_ZEROES: a list of {sector, num_sectors, flags} after the header; both punch holes.</summary>
+    /// <summary>DISCARD and WRITE_ZEROES: a list of {sector, num_sectors, flags} after the header. Discard and
+    /// write-zeroes with UNMAP punch holes; write-zeroes without it zeroes the range and keeps it allocated.</summary>
     private byte DiscardOrZero(DescriptorChain chain, bool writeZeroes)
     {
         ulong payload = chain.ReadableBytes - HeaderBytes;
@@ -218,7 +219,11 @@ public sealed class VirtioBlock : QueuedVirtioDevice
                 return StatusUnsupported;
             if (sectors > MaxDiscardSectors || !InRange(sector, (ulong)sectors * DiskImage.SectorSize))
                 return StatusIoError;
-            if (!_image.TryPunchHole((long)(sector * DiskImage.SectorSize), (long)sectors * DiskImage.SectorSize, writeZeroes))
+            long offset = (long)(sector * DiskImage.SectorSize), bytes = (long)sectors * DiskImage.SectorSize;
+            bool done = writeZeroes && (flags & WriteZeroesUnmap) == 0
+                ? _image.TryZeroRange(offset, bytes)
+                : _image.TryPunchHole(offset, bytes, mustZero: writeZeroes);
+            if (!done)
                 return StatusIoError;
         }
         return StatusOk;
