@@ -50,6 +50,7 @@ public sealed partial class RunCommand(RunOptions options, CliStreams streams, C
             KernelName = kernelPath,
             SerialOutput = serialOutput,
             Disks = [.. options.Disks.Select(d => new VirtioBlockOptions(d.Path, d.ReadOnly, d.Id))],
+            Networks = options.Networks,
             LoggerFactory = logging,
         };
         using Machine machine = BuildMachine(hypervisor, config);
@@ -72,6 +73,10 @@ public sealed partial class RunCommand(RunOptions options, CliStreams streams, C
             throw CliException.Runtime(ex.Message);
         }
         catch (DiskImageException ex)
+        {
+            throw CliException.Runtime(ex.Message);
+        }
+        catch (Vessel.Virtio.Net.Backends.NetBackendException ex)
         {
             throw CliException.Runtime(ex.Message);
         }

@@ -54,18 +54,23 @@ public static class VesselCli
         var backend = new Option<string>("--backend") { Description = "auto, kvm or emu", DefaultValueFactory = _ => "auto" };
         var serial = new Option<string>("--serial") { Description = "COM1: stdio, file:PATH or none", DefaultValueFactory = _ => "stdio" };
         var disk = new Option<string[]>("--disk") { Description = "A raw disk image as a virtio-blk disk: PATH[,readonly][,id=NAME] (repeatable: vda, vdb, ...)" };
+        var net = NetOption.Create();
         var logLevel = new Option<string>("--log-level") { Description = "error, warn, info, debug or trace (to stderr)", DefaultValueFactory = _ => "warn" };
 
         var run = new Command("run", "Boot a kernel; COM1 is the console (Ctrl-A x quits)")
         {
-            kernel, initrd, append, memory, cpus, backend, serial, disk, logLevel,
+            kernel, initrd, append, memory, cpus, backend, serial, disk, net, logLevel,
         };
         run.SetAction(result =>
         {
             var options = RunOptions.FromText(
                 result.GetValue(kernel), result.GetValue(initrd), result.GetValue(append),
                 result.GetRequiredValue(memory), result.GetRequiredValue(cpus), result.GetRequiredValue(backend),
-                result.GetRequiredValue(serial), result.GetRequiredValue(logLevel)) with { Disks = DiskOption.ParseAll(result.GetValue(disk)) };
+                result.GetRequiredValue(serial), result.GetRequiredValue(logLevel)) with
+                {
+                    Disks = DiskOption.ParseAll(result.GetValue(disk)),
+                    Networks = NetOption.ParseAll(result.GetValue(net)),
+                };
             return new RunCommand(options, streams, host).Execute();
         });
         return run;

@@ -34,5 +34,8 @@ public sealed record MachineConfig
     /// <summary>virtio-blk disks on the PCI bus, in slot order from 00:01.0 (the guest sees vda, vdb, ...).</summary>
     public IReadOnlyList<VirtioBlockOptions> Disks { get; init; } = [];
 
+    /// <summary>virtio-net devices, in slot order after the disks (the guest sees eth0, eth1, ...).</summary>
+    public IReadOnlyList<Vessel.Virtio.Net.NetworkOptions> Networks { get; init; } = [];
+
     public ILoggerFactory LoggerFactory { get; init; } = NullLoggerFactory.Instance;
 }

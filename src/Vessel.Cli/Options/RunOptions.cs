@@ -18,6 +18,9 @@ public sealed record RunOptions(
     /// <summary>`--disk` images, in order: vda, vdb, ...</summary>
     public IReadOnlyList<DiskOption> Disks { get; init; } = [];
 
+    /// <summary>`--net` devices, in order: eth0, eth1, ...</summary>
+    public IReadOnlyList<Vessel.Virtio.Net.NetworkOptions> Networks { get; init; } = [];
+
     public const ulong MinimumMemoryBytes = 1UL << 20;
     public const int MaxCpus = 255;
 

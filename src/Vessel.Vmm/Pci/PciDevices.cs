@@ -41,6 +41,7 @@ internal static class PciDevices
                 functions.Add(function);
                 bus.Attach(slot, function);
             }
+            NetFunctions.Attach(bus, context, functions, msi, doorbells, logger);
         }
         catch
         {
