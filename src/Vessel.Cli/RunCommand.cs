@@ -51,6 +51,7 @@ public sealed partial class RunCommand(RunOptions options, CliStreams streams, C
             SerialOutput = serialOutput,
             Disks = [.. options.Disks.Select(d => new VirtioBlockOptions(d.Path, d.ReadOnly, d.Id))],
             Networks = options.Networks,
+            Vsock = options.Vsock,
             LoggerFactory = logging,
         };
         using Machine machine = BuildMachine(hypervisor, config);
@@ -76,7 +77,7 @@ public sealed partial class RunCommand(RunOptions options, CliStreams streams, C
         {
             throw CliException.Runtime(ex.Message);
         }
-        catch (Vessel.Virtio.Net.Backends.NetBackendException ex)
+        catch (Exception ex) when (ex is Vessel.Virtio.Net.Backends.NetBackendException or Vessel.Virtio.Vsock.VsockException)
         {
             throw CliException.Runtime(ex.Message);
         }

@@ -55,11 +55,12 @@ public static class VesselCli
         var serial = new Option<string>("--serial") { Description = "COM1: stdio, file:PATH or none", DefaultValueFactory = _ => "stdio" };
         var disk = new Option<string[]>("--disk") { Description = "A raw disk image as a virtio-blk disk: PATH[,readonly][,id=NAME] (repeatable: vda, vdb, ...)" };
         var net = NetOption.Create();
+        var vsock = VsockOption.Create();
         var logLevel = new Option<string>("--log-level") { Description = "error, warn, info, debug or trace (to stderr)", DefaultValueFactory = _ => "warn" };
 
         var run = new Command("run", "Boot a kernel; COM1 is the console (Ctrl-A x quits)")
         {
-            kernel, initrd, append, memory, cpus, backend, serial, disk, net, logLevel,
+            kernel, initrd, append, memory, cpus, backend, serial, disk, net, vsock, logLevel,
         };
         run.SetAction(result =>
         {
@@ -70,6 +71,7 @@ public static class VesselCli
                 {
                     Disks = DiskOption.ParseAll(result.GetValue(disk)),
                     Networks = NetOption.ParseAll(result.GetValue(net)),
+                    Vsock = VsockOption.Parse(result.GetValue(vsock)),
                 };
             return new RunCommand(options, streams, host).Execute();
         });

@@ -37,5 +37,8 @@ public sealed record MachineConfig
     /// <summary>virtio-net devices, in slot order after the disks (the guest sees eth0, eth1, ...).</summary>
     public IReadOnlyList<Vessel.Virtio.Net.NetworkOptions> Networks { get; init; } = [];
 
+    /// <summary>A virtio-vsock device (`--vsock`), or none.</summary>
+    public Vessel.Virtio.Vsock.VsockOptions? Vsock { get; init; }
+
     public ILoggerFactory LoggerFactory { get; init; } = NullLoggerFactory.Instance;
 }

@@ -109,3 +109,44 @@ internal static class ChildProcesses
         return count;
     }
 }
+
+public class VsockOptionTests
+{
+    [Theory]
+    [InlineData("cid=2,uds=/tmp/x", "from 3")]
+    [InlineData("cid=4294967295,uds=/tmp/x", "from 3")]
+    [InlineData("cid=x,uds=/tmp/x", "is not a number")]
+    [InlineData("cid=3", "needs both")]
+    [InlineData("uds=/tmp/x", "needs both")]
+    [InlineData("cid=3,uds=/tmp/x,port=1", "is not cid=N or uds=PATH")]
+    public void RefusesMalformedOptionsWithOneUsageLine(string text, string expected)
+    {
+        var result = CliRunner.Run("run", "--kernel", "k", "--vsock", text);
+        Assert.Equal(2, result.ExitCode);
+        var line = Assert.Single(result.StderrLines);
+        Assert.StartsWith("vessel: --vsock", line);
+        Assert.Contains(expected, line);
+    }
+
+    [Fact]
+    public void AnExistingSocketPathIsOneLineAndIsLeftAlone()
+    {
+        using var existing = CliRunner.File([1, 2, 3]);
+        using var kernel = CliRunner.File(BootSectors.HiThenExit3());
+        var result = CliRunner.Run("run", "--kernel", kernel.Path, "--backend", "emu", "--vsock", $"cid=3,uds={existing.Path}");
+        Assert.Equal(1, result.ExitCode);
+        Assert.Equal($"vessel: --vsock uds={existing.Path}: the path already exists (a stale socket? remove it)", Assert.Single(result.StderrLines));
+        Assert.Equal(new byte[] { 1, 2, 3 }, File.ReadAllBytes(existing.Path));
+    }
+
+    [Fact]
+    public void TheSocketFileExistsWhileTheVmRunsAndIsRemovedAfter()
+    {
+        string uds = Path.Combine(Path.GetTempPath(), $"vessel-vsock-{Guid.NewGuid():N}.sock");
+        using var kernel = CliRunner.File(BootSectors.HiThenExit3());
+        var result = CliRunner.Run("run", "--kernel", kernel.Path, "--backend", "emu", "--vsock", $"cid=3,uds={uds}");
+        Assert.Equal(3, result.ExitCode);
+        Assert.Equal("", result.Stderr);
+        Assert.False(File.Exists(uds));
+    }
+}

@@ -21,6 +21,9 @@ public sealed record RunOptions(
     /// <summary>`--net` devices, in order: eth0, eth1, ...</summary>
     public IReadOnlyList<Vessel.Virtio.Net.NetworkOptions> Networks { get; init; } = [];
 
+    /// <summary>`--vsock cid=N,uds=PATH`, or none.</summary>
+    public Vessel.Virtio.Vsock.VsockOptions? Vsock { get; init; }
+
     public const ulong MinimumMemoryBytes = 1UL << 20;
     public const int MaxCpus = 255;
 
