@@ -14,6 +14,7 @@ public sealed record NetworkOptions(NetworkKind Kind, MacAddress? Mac = null, st
     public INetBackend OpenBackend(ILogger logger) => Kind switch
     {
         NetworkKind.User => PasstBackend.Start(HostForwards, logger),
+        NetworkKind.Tap => TapBackend.Open(TapName!, logger),
         _ => throw new NetBackendException($"--net {Kind}: not supported"),
     };
 

@@ -13,6 +13,9 @@ internal static unsafe partial class NetHostCalls
     [LibraryImport("libc", SetLastError = true)]
     public static partial int socketpair(int domain, int type, int protocol, int* fds);
 
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial uint if_nametoindex(string name);
+
     [LibraryImport("libc", SetLastError = true)]
     public static partial int fcntl(int fd, int command, int argument);
 
@@ -24,6 +27,18 @@ internal static unsafe partial class NetHostCalls
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial int shutdown(int fd, int how);
+
+    public const short POLLIN = 1;
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct PollFd
+    {
+        public int Fd;
+        public short Events, Revents;
+    }
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int poll(PollFd* fds, nuint count, int timeoutMs);
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial int close(int fd);
