@@ -58,7 +58,19 @@ public sealed class FrameRing
 
     /// <summary>Adds one frame, waiting while the ring is full. Returns false when the frame was dropped (too large,
     /// device inactive) or the ring closed.</summary>
-    public bool Write(ReadOnlySpan<byte> frame)
+    public bool Write(ReadOnlySpan<byte> frame) => Write(frame, wait: true);
+
+    /// <summary>Adds one frame if it fits now, else drops it (counted in <see cref="Overruns"/>): for a backend that
+    /// must keep reading its host socket whatever the guest does (passt blocks writing to a full socket, and would
+    /// then stop reading the guest's frames: a deadlock with a worker sending to it).</summary>
+    public bool TryWrite(ReadOnlySpan<byte> frame) => Write(frame, wait: false);
+
+    /// <summary>Frames <see cref="TryWrite"/> dropped because the guest had not made room.</summary>
+    public long Overruns { get { lock (_lock) return _overruns; } }
+
+    private long _overruns;
+
+    private bool Write(ReadOnlySpan<byte> frame, bool wait)
     {
         if (frame.Length > MaxFrameBytes)
             return false;
@@ -73,6 +85,11 @@ public sealed class FrameRing
                 at = Reserve(frame.Length);
                 if (at >= 0)
                     break;
+                if (!wait)
+                {
+                    _overruns++;
+                    return false;
+                }
                 Monitor.Wait(_lock);
             }
             BitConverter.TryWriteBytes(_buffer.AsSpan(at), frame.Length);

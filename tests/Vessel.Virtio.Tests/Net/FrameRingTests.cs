@@ -77,4 +77,17 @@ public sealed class FrameRingTests
         Assert.True(writer.Join(5000));
         Assert.False(result);
     }
+
+    [Fact]
+    public void TryWrite_drops_and_counts_a_frame_that_does_not_fit_instead_of_waiting()
+    {
+        var ring = new FrameRing(4096, 1000);
+        ring.SetAccepting(true);
+        for (int i = 0; i < 4; i++) Assert.True(ring.TryWrite(Frame(1000, (byte)i)));
+        Assert.False(ring.TryWrite(Frame(1000, 9)));
+        Assert.Equal(1, ring.Overruns);
+        Assert.Equal(4, ring.Count);
+        Assert.True(ring.TryPeek(out var first));
+        Assert.Equal(Frame(1000, 0), first.ToArray());
+    }
 }

@@ -11,7 +11,8 @@ namespace Vessel.Virtio.Net.Backends;
 /// by its length as a 32-bit big-endian number (qemu's `-netdev stream` framing). passt answers DHCP, NDP and DNS,
 /// maps connections to the gateway address onto the host's loopback, and binds the hostfwd ports (`-t`/`-u`).
 /// passt ends when its end of the socket closes, which the kernel does when Vessel exits on any path, kill -9
-/// included: no socket file and no child process are left behind.
+/// included: no socket file and no child process are left behind. passt's writes to the socket block when it is full,
+/// so this side always reads it: frames the guest has no room for are dropped (TCP recovers), never left in the socket.
 /// </summary>
 public sealed partial class PasstBackend : INetBackend
 {
@@ -160,7 +161,8 @@ public sealed partial class PasstBackend : INetBackend
                 }
                 if (filled - at < LengthPrefix + length)
                     break;
-                ring.Write(buffer.AsSpan(at + LengthPrefix, length));
+                // Never wait for the guest here: passt blocks while this socket is full and stops reading ours.
+                ring.TryWrite(buffer.AsSpan(at + LengthPrefix, length));
                 at += LengthPrefix + length;
             }
             if (at > 0)
