@@ -28,9 +28,11 @@ public sealed partial class RunCommand(RunOptions options, CliStreams streams, C
         byte[] kernel = ReadInputFile("kernel", kernelPath);
         byte[]? initrd = initrdPath is not null ? ReadInputFile("initrd", initrdPath) : null;
         using var serialFile = OpenSerialFile();
+        // With hvc0 on the terminal, COM1 (early boot, a shell on ttyS0) may still write to it: two writers.
+        Stream terminal = options.ConsoleOnHvc0 ? Stream.Synchronized(streams.Output) : streams.Output;
         Stream? serialOutput = options.Serial.Kind switch
         {
-            SerialKind.Stdio => streams.Output,
+            SerialKind.Stdio => terminal,
             SerialKind.File => serialFile,
             _ => null,
         };
@@ -52,6 +54,9 @@ public sealed partial class RunCommand(RunOptions options, CliStreams streams, C
             Disks = [.. options.Disks.Select(d => new VirtioBlockOptions(d.Path, d.ReadOnly, d.Id))],
             Networks = options.Networks,
             Vsock = options.Vsock,
+            VirtioRng = options.Rng,
+            VirtioConsole = options.ConsoleOnHvc0,
+            VirtioConsoleOutput = options.ConsoleOnHvc0 ? terminal : null,
             LoggerFactory = logging,
         };
         using Machine machine = BuildMachine(hypervisor, config);
@@ -89,7 +94,7 @@ public sealed partial class RunCommand(RunOptions options, CliStreams streams, C
 
     private MachineExit RunOnConsole(Machine machine, ILogger logger)
     {
-        bool console = options.Serial.Kind == SerialKind.Stdio;
+        bool console = options.Serial.Kind == SerialKind.Stdio || options.ConsoleOnHvc0;
         TerminalRawMode? raw = console && host.StdinIsTerminal ? TerminalRawMode.Enter(host.StdinFd) : null;
         EventHandler restoreAtExit = (_, _) => raw?.Dispose();
         AppDomain.CurrentDomain.ProcessExit += restoreAtExit;
@@ -101,7 +106,8 @@ public sealed partial class RunCommand(RunOptions options, CliStreams streams, C
             machine.Start();
             if (console)
             {
-                input = new ConsoleInputPump(streams.Input, decodeEscapes: raw is not null, machine.SendToSerial,
+                input = new ConsoleInputPump(streams.Input, decodeEscapes: raw is not null,
+                    options.ConsoleOnHvc0 ? machine.SendToVirtioConsole : machine.SendToSerial,
                     () => machine.RequestStop(MachineExit.Stopped("terminated by Ctrl-A x")), streams.Error);
                 input.Start();
             }

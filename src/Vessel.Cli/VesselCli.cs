@@ -56,11 +56,13 @@ public static class VesselCli
         var disk = new Option<string[]>("--disk") { Description = "A raw disk image as a virtio-blk disk: PATH[,readonly][,id=NAME] (repeatable: vda, vdb, ...)" };
         var net = NetOption.Create();
         var vsock = VsockOption.Create();
+        var console = new Option<string>("--console") { Description = "What the terminal is: ttyS0 (COM1) or hvc0 (a virtio console; boot with console=hvc0)", DefaultValueFactory = _ => "ttyS0" };
+        var rng = new Option<bool>("--rng") { Description = "A virtio-rng device (the guest's /dev/hwrng)" };
         var logLevel = new Option<string>("--log-level") { Description = "error, warn, info, debug or trace (to stderr)", DefaultValueFactory = _ => "warn" };
 
         var run = new Command("run", "Boot a kernel; COM1 is the console (Ctrl-A x quits)")
         {
-            kernel, initrd, append, memory, cpus, backend, serial, disk, net, vsock, logLevel,
+            kernel, initrd, append, memory, cpus, backend, serial, disk, console, rng, net, vsock, logLevel,
         };
         run.SetAction(result =>
         {
@@ -72,6 +74,8 @@ public static class VesselCli
                     Disks = DiskOption.ParseAll(result.GetValue(disk)),
                     Networks = NetOption.ParseAll(result.GetValue(net)),
                     Vsock = VsockOption.Parse(result.GetValue(vsock)),
+                    ConsoleOnHvc0 = RunOptions.ParseConsole(result.GetRequiredValue(console)),
+                    Rng = result.GetValue(rng),
                 };
             return new RunCommand(options, streams, host).Execute();
         });

@@ -15,5 +15,18 @@ internal static unsafe partial class HostCalls
     public static partial int fallocate(int fd, int mode, long offset, long length);
 
     [LibraryImport("libc", SetLastError = true)]
+    public static partial nint preadv(int fd, IoVector* iov, int count, long offset);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial nint pwritev(int fd, IoVector* iov, int count, long offset);
+
+    [LibraryImport("libc", SetLastError = true)]
     public static partial nint getrandom(byte* buffer, nuint length, uint flags);
+}
+
+/// <summary>struct iovec.</summary>
+public struct IoVector
+{
+    public nint Base;
+    public nuint Length;
 }

@@ -57,6 +57,21 @@ public sealed partial class Machine : IDisposable
         _serialReceive?.Invoke(bytes);
     }
 
+    internal Pci.VirtioConsoleInput? VirtioConsoleInput { get; init; }
+
+    /// <summary>Bytes typed at the console, for the virtio console (hvc0). Waits while its input buffer is full
+    /// (the guest is not reading), so the caller stops reading its own input; returns early once the machine
+    /// stops. Does nothing on a machine without a virtio console.</summary>
+    public void SendToVirtioConsole(ReadOnlySpan<byte> bytes)
+    {
+        if (VirtioConsoleInput is not { } console) return;
+        while (!bytes.IsEmpty && _state is not MachineState.Stopped && _control.Exit is null)
+        {
+            bytes = bytes[console.Receive(bytes)..];
+            if (!bytes.IsEmpty) console.WaitForSpace(TimeSpan.FromMilliseconds(200));
+        }
+    }
+
     /// <summary>Starts one thread per vCPU. Only from Created.</summary>
     public void Start()
     {

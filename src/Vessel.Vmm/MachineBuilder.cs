@@ -73,7 +73,10 @@ public sealed class MachineBuilder(IHypervisor hypervisor, MachineConfig config)
                 vcpus[0].SetRegisters(entry.Registers);
             }
 
-            var machine = new Machine(vm, ram, vcpus, ports, mmio, devices.OwnedDevices, devices.SerialReceive, logger);
+            var machine = new Machine(vm, ram, vcpus, ports, mmio, devices.OwnedDevices, devices.SerialReceive, logger)
+            {
+                VirtioConsoleInput = devices.VirtioConsoleInput,
+            };
             systemControl.Attach(machine);
             return machine;
         }

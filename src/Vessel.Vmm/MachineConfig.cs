@@ -40,5 +40,16 @@ public sealed record MachineConfig
     /// <summary>A virtio-vsock device (`--vsock`), or none.</summary>
     public Vessel.Virtio.Vsock.VsockOptions? Vsock { get; init; }
 
+    /// <summary>A virtio-rng device on the PCI bus (the guest's /dev/hwrng), fed from the host's CSPRNG.</summary>
+    public bool VirtioRng { get; init; }
+
+    /// <summary>A virtio-console device on the PCI bus (the guest's hvc0); its input comes through
+    /// <see cref="Machine.SendToVirtioConsole"/>.</summary>
+    public bool VirtioConsole { get; init; }
+
+    /// <summary>Where hvc0's output goes; null discards it. May be the same stream as <see cref="SerialOutput"/>
+    /// only if it is safe for two writers (Stream.Synchronized).</summary>
+    public Stream? VirtioConsoleOutput { get; init; }
+
     public ILoggerFactory LoggerFactory { get; init; } = NullLoggerFactory.Instance;
 }

@@ -33,5 +33,8 @@ public sealed class PcDeviceContext
     /// <summary>Feeds console input to COM1; calls are serialised with the vCPUs' accesses to the UART.</summary>
     public Action<ReadOnlySpan<byte>>? SerialReceive { get; set; }
 
+    /// <summary>The virtio console's input side, when the machine has one.</summary>
+    public Pci.VirtioConsoleInput? VirtioConsoleInput { get; set; }
+
     public List<IDisposable> OwnedDevices { get; } = [];
 }

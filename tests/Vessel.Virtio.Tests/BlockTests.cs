@@ -242,6 +242,27 @@ public sealed class BlockTests : IDisposable
         Assert.Equal(VirtioBlock.StatusOk, d.Ram.Memory.ReadByte(s));
     }
 
+    [Theory]
+    [InlineData(VirtioBlock.TypeIn, false)]
+    [InlineData(VirtioBlock.TypeGetId, false)]
+    [InlineData(VirtioBlock.TypeOut, true)]
+    [InlineData(VirtioBlock.TypeFlush, true)]
+    [InlineData(VirtioBlock.TypeDiscard, true)]
+    public void Data_going_the_wrong_way_makes_the_device_need_a_reset(uint type, bool dataWritable)
+    {
+        var before = _image.ReadAll();
+        using var d = Start();
+        ulong a = d.Ram.Alloc(512);
+        d.Ram.Memory.Fill(a, 512, 0x77);
+        ulong s = d.Ram.Alloc(1, 1);
+        d.Queues[0].AddChain(Buf.R(Header(d, type, 0), 16), new Buf(a, 512, dataWritable), Buf.W(s, 1));
+        d.Kick();
+        Assert.Contains("wrong way", Assert.Single(d.Interrupt.Resets));
+        Assert.Equal(0, d.Queues[0].UsedIndex);
+        Assert.All(d.Ram.Read(a, 512), x => Assert.Equal(0x77, x));
+        Assert.Equal(before, _image.ReadAll());
+    }
+
     [Fact]
     public void Missing_image_is_a_one_line_disk_image_error()
     {

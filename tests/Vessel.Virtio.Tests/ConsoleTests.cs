@@ -1,5 +1,5 @@
 using System.Text;
-using Vessel.Virtio.Console;
+using Vessel.Virtio.Hvc;
 
 namespace Vessel.Virtio.Tests;
 

@@ -1,5 +1,5 @@
 using Vessel.Virtio.Block;
-using Vessel.Virtio.Console;
+using Vessel.Virtio.Hvc;
 using Vessel.Virtio.Devices;
 using Vessel.Virtio.Entropy;
 
@@ -126,16 +126,20 @@ public static class VirtqueueFuzzTarget
         while (i < size)
         {
             int length = Math.Min(minLength + input.Byte() % (5 - minLength), size - i);
-            bool dataWritable = (input.Byte() & 1) != 0;
+            byte slot = input.Byte();
+            uint type = memory.ReadUInt32(DataArea + (ulong)slot * 256);
+            // Data goes the way the header's request type needs, mostly (for blk; the other devices ignore headers).
+            bool dataWritable = (input.Byte() & 0xF) == 0xF ? (slot & 1) != 0 : type is 0 or 8;
             heads[chains++] = (ushort)i;
             for (int k = 0; k < length; k++, i++)
             {
                 ulong at = DescriptorTable + (ulong)i * 16;
                 bool last = k == length - 1;
-                byte slot = input.Byte();
+                if (k > 0)
+                    slot = input.Byte();
                 ulong address; uint bytes; bool writable;
                 if (k == 0 && length > 1)
-                    (address, bytes, writable) = (DataArea + (ulong)(slot % 256) * 256, (slot & 0x80) != 0 ? 32u : 16u, false);
+                    (address, bytes, writable) = (DataArea + (ulong)slot * 256, type is 11 or 13 ? 32u : 16u, false);
                 else if (last && length > 1)
                     (address, bytes, writable) = (DataArea + DataBytes - 1 - slot, 1u, true);
                 else

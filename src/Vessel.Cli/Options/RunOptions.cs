@@ -24,6 +24,20 @@ public sealed record RunOptions(
     /// <summary>`--vsock cid=N,uds=PATH`, or none.</summary>
     public Vessel.Virtio.Vsock.VsockOptions? Vsock { get; init; }
 
+    /// <summary>`--console hvc0`: the terminal is the guest's virtio console instead of COM1 (whose output still
+    /// goes to the terminal too).</summary>
+    public bool ConsoleOnHvc0 { get; init; }
+
+    /// <summary>`--rng`: a virtio-rng device.</summary>
+    public bool Rng { get; init; }
+
+    public static bool ParseConsole(string text) => text switch
+    {
+        "ttyS0" => false,
+        "hvc0" => true,
+        _ => throw CliException.Usage($"--console '{text}' is not ttyS0 or hvc0"),
+    };
+
     public const ulong MinimumMemoryBytes = 1UL << 20;
     public const int MaxCpus = 255;
 

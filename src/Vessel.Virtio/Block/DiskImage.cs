@@ -9,6 +9,9 @@ public sealed class DiskImage : IDisposable
 {
     public const int SectorSize = 512;
 
+    /// <summary>IOV_MAX on Linux: the most buffers one preadv/pwritev takes.</summary>
+    public const int MaxVectors = 1024;
+
     private static readonly byte[] Zeros = new byte[64 * 1024];
     private readonly SafeFileHandle _handle;
 
@@ -88,6 +91,64 @@ public sealed class DiskImage : IDisposable
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             return false;
+        }
+    }
+
+    /// <summary>preadv: fills every buffer of <paramref name="vectors"/> from <paramref name="offset"/> on, in as few
+    /// system calls as the kernel allows. <paramref name="vectors"/> is consumed (advanced past what was done).</summary>
+    public bool TryReadVector(Span<IoVector> vectors, long offset) => TryTransferVector(vectors, offset, write: false);
+
+    /// <summary>pwritev: writes every buffer of <paramref name="vectors"/> at <paramref name="offset"/> on.</summary>
+    public bool TryWriteVector(Span<IoVector> vectors, long offset) => !ReadOnly && TryTransferVector(vectors, offset, write: true);
+
+    private unsafe bool TryTransferVector(Span<IoVector> vectors, long offset, bool write)
+    {
+        bool added = false;
+        try
+        {
+            _handle.DangerousAddRef(ref added);
+            int fd = (int)_handle.DangerousGetHandle();
+            while (true)
+            {
+                while (!vectors.IsEmpty && vectors[0].Length == 0)
+                    vectors = vectors[1..];
+                if (vectors.IsEmpty)
+                    return true;
+                nint done;
+                fixed (IoVector* iov = vectors)
+                {
+                    int count = Math.Min(vectors.Length, MaxVectors);
+                    done = write ? HostCalls.pwritev(fd, iov, count, offset) : HostCalls.preadv(fd, iov, count, offset);
+                }
+                if (done < 0)
+                {
+                    if (System.Runtime.InteropServices.Marshal.GetLastPInvokeError() == HostCalls.EINTR)
+                        continue;
+                    return false;
+                }
+                if (done == 0)
+                    return false; // end of file: the image shrank under us
+                offset += done;
+                // Advance past what was transferred (a short transfer can end inside a buffer).
+                nuint left = (nuint)done;
+                while (left > 0)
+                {
+                    ref IoVector v = ref vectors[0];
+                    if (left < v.Length)
+                    {
+                        v.Base += (nint)left;
+                        v.Length -= left;
+                        break;
+                    }
+                    left -= v.Length;
+                    vectors = vectors[1..];
+                }
+            }
+        }
+        finally
+        {
+            if (added)
+                _handle.DangerousRelease();
         }
     }
 

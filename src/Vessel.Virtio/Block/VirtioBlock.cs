@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 using System.Text;
 using Vessel.Virtio.Devices;
 using Vessel.Virtio.Queues;
@@ -39,6 +40,10 @@ public sealed class VirtioBlock : QueuedVirtioDevice
     private readonly DiskImage _image;
     private readonly byte[] _id = new byte[IdBytes];
     private readonly byte[] _config;
+    // Scratch for one request's buffers (worker thread only): a chain has at most QueueSize segments.
+    private readonly IoVector[] _vectors = new IoVector[QueueSize];
+    private readonly ulong[] _vectorGuest = new ulong[QueueSize];
+    private readonly nuint[] _vectorLength = new nuint[QueueSize];
 
     public VirtioBlock(VirtioBlockOptions options) : base("blk")
     {
@@ -102,6 +107,7 @@ public sealed class VirtioBlock : QueuedVirtioDevice
 
     protected override int ServeQueue(int queueIndex, SplitQueue queue, DescriptorChain chain)
     {
+        Span<byte> header = stackalloc byte[HeaderBytes];
         do
         {
             while (queue.TryPop(chain) == PopResult.Chain)
@@ -111,7 +117,15 @@ public sealed class VirtioBlock : QueuedVirtioDevice
                     queue.MarkBroken($"block request {chain.Head} has {chain.ReadableBytes} readable and {chain.WritableBytes} writable bytes (needs a 16-byte header and a status byte)");
                     return -1;
                 }
-                uint written = Execute(queue, chain, out byte status);
+                chain.ReadFrom(0, header);
+                uint type = BinaryPrimitives.ReadUInt32LittleEndian(header);
+                ulong sector = BinaryPrimitives.ReadUInt64LittleEndian(header[8..]);
+                if (!DirectionsFit(type, chain))
+                {
+                    queue.MarkBroken($"block request {chain.Head} of type {type} has {chain.ReadableBytes} device-readable and {chain.WritableBytes} device-writable bytes: its data goes the wrong way");
+                    return -1;
+                }
+                uint written = Execute(queue, chain, type, sector, out byte status);
                 Span<byte> statusByte = [status];
                 chain.WriteTo(chain.WritableBytes - 1, statusByte, queue.Memory);
                 Complete(queue, queueIndex, chain.Head, written + 1);
@@ -122,13 +136,19 @@ public sealed class VirtioBlock : QueuedVirtioDevice
         return -1;
     }
 
-    /// <summary>Runs one request; returns the bytes written into the guest's buffers before the status byte.</summary>
-    private uint Execute(SplitQueue queue, DescriptorChain chain, out byte status)
+    /// <summary>Data the device reads (OUT, DISCARD, WRITE_ZEROES, FLUSH) must not come with device-writable bytes
+    /// besides the status, and data the device writes (IN, GET_ID) must not come as device-readable bytes after the
+    /// header: Linux never does either, so a chain that does is a broken driver, not a request to guess at.</summary>
+    private static bool DirectionsFit(uint type, DescriptorChain chain) => type switch
     {
-        Span<byte> header = stackalloc byte[HeaderBytes];
-        chain.ReadFrom(0, header);
-        uint type = BinaryPrimitives.ReadUInt32LittleEndian(header);
-        ulong sector = BinaryPrimitives.ReadUInt64LittleEndian(header[8..]);
+        TypeIn or TypeGetId => chain.ReadableBytes == HeaderBytes,
+        TypeOut or TypeFlush or TypeDiscard or TypeWriteZeroes => chain.WritableBytes == 1,
+        _ => true,
+    };
+
+    /// <summary>Runs one request; returns the bytes written into the guest's buffers before the status byte.</summary>
+    private uint Execute(SplitQueue queue, DescriptorChain chain, uint type, ulong sector, out byte status)
+    {
         switch (type)
         {
             case TypeIn:
@@ -172,31 +192,52 @@ public sealed class VirtioBlock : QueuedVirtioDevice
         return sector <= capacity && bytes / DiskImage.SectorSize <= capacity - sector;
     }
 
-    private bool ReadInto(DescriptorChain chain, SplitQueue queue, ulong sector, ulong length)
+    /// <summary>IN: one preadv per request into the chain's writable buffers (a request's pages are seldom
+    /// contiguous, so one read per page would cost a system call each).</summary>
+    private unsafe bool ReadInto(DescriptorChain chain, SplitQueue queue, ulong sector, ulong length)
     {
         long offset = (long)(sector * DiskImage.SectorSize);
         var cursor = chain.Cursor(writable: true, 0, length);
-        while (cursor.MoveNext())
+        bool more = true, ok = true;
+        while (more && ok)
         {
-            var piece = cursor.Current;
-            bool ok = _image.TryRead(piece, offset);
-            queue.Memory.MarkWritten(cursor.CurrentGuestAddress, (ulong)piece.Length);
-            if (!ok)
-                return false;
-            offset += piece.Length;
+            int count = 0;
+            long bytes = 0;
+            while (count < _vectors.Length && (more = cursor.MoveNext()))
+            {
+                _vectors[count] = new IoVector { Base = (nint)Unsafe.AsPointer(ref cursor.Current[0]), Length = (nuint)cursor.Current.Length };
+                _vectorGuest[count++] = cursor.CurrentGuestAddress;
+                bytes += cursor.Current.Length;
+            }
+            // Remember lengths before the call consumes the vector.
+            for (int i = 0; i < count; i++)
+                _vectorLength[i] = _vectors[i].Length;
+            ok = _image.TryReadVector(_vectors.AsSpan(0, count), offset);
+            for (int i = 0; i < count; i++)
+                queue.Memory.MarkWritten(_vectorGuest[i], _vectorLength[i]);
+            offset += bytes;
         }
-        return true;
+        return ok;
     }
 
-    private bool WriteFrom(DescriptorChain chain, ulong sector, ulong length)
+    /// <summary>OUT: one pwritev per request from the chain's readable buffers after the header.</summary>
+    private unsafe bool WriteFrom(DescriptorChain chain, ulong sector, ulong length)
     {
         long offset = (long)(sector * DiskImage.SectorSize);
         var cursor = chain.Cursor(writable: false, HeaderBytes, length);
-        while (cursor.MoveNext())
+        bool more = true;
+        while (more)
         {
-            if (!_image.TryWrite(cursor.Current, offset))
+            int count = 0;
+            long bytes = 0;
+            while (count < _vectors.Length && (more = cursor.MoveNext()))
+            {
+                _vectors[count++] = new IoVector { Base = (nint)Unsafe.AsPointer(ref cursor.Current[0]), Length = (nuint)cursor.Current.Length };
+                bytes += cursor.Current.Length;
+            }
+            if (!_image.TryWriteVector(_vectors.AsSpan(0, count), offset))
                 return false;
-            offset += cursor.Current.Length;
+            offset += bytes;
         }
         return true;
     }

@@ -39,8 +39,6 @@ public abstract class QueuedVirtioDevice : IVirtioDevice
     /// <summary>Features the driver accepted, or 0 before activation.</summary>
     public ulong NegotiatedFeatures => _activation?.NegotiatedFeatures ?? 0;
 
-    protected IVirtioInterrupt? Interrupt => _activation?.Interrupt;
-
     protected SplitQueueState?[] QueueStates()
     {
         var queues = _queues;

@@ -47,6 +47,7 @@ public sealed class VirtioNet : QueuedVirtioDevice
     private int _receiveHeld;
     private bool _mergeable;
     private volatile bool _linkUp = true;
+    private volatile IVirtioInterrupt? _interrupt;
 
     public VirtioNet(INetBackend backend, MacAddress mac) : base("net")
     {
@@ -99,7 +100,7 @@ public sealed class VirtioNet : QueuedVirtioDevice
                 return;
             _linkUp = value;
             if ((NegotiatedFeatures & NetFeatures.Status) != 0)
-                Interrupt?.ConfigInterrupt();
+                _interrupt?.ConfigInterrupt();
             Wake();
         }
     }
@@ -108,6 +109,7 @@ public sealed class VirtioNet : QueuedVirtioDevice
 
     protected override void OnActivate(VirtioActivation activation)
     {
+        _interrupt = activation.Interrupt;
         _mergeable = (activation.NegotiatedFeatures & NetFeatures.MergeableRxBuffers) != 0;
         var receive = activation.Queues.Count > ReceiveQueue ? activation.Queues[ReceiveQueue] : null;
         int chains = _mergeable ? MaxChainsPerFrame : 1;
@@ -124,6 +126,7 @@ public sealed class VirtioNet : QueuedVirtioDevice
 
     protected override void OnReset()
     {
+        _interrupt = null;
         _toGuest.SetAccepting(false);
         _receiveHeld = 0;
     }
@@ -264,7 +267,7 @@ public sealed class VirtioNet : QueuedVirtioDevice
         }
         queue.PublishUsed();
         if (queue.ShouldInterrupt())
-            Interrupt?.QueueInterrupt(ReceiveQueue);
+            _interrupt?.QueueInterrupt(ReceiveQueue);
 
         // Chains popped but not needed move to the front, still held.
         for (int i = used; i < _receiveHeld; i++)

@@ -102,6 +102,8 @@ public sealed unsafe class SplitQueue
     {
         if (Violation != null)
             return PopResult.Broken;
+        if (chain.Capacity < Size)
+            throw new ArgumentException($"a chain for this queue needs room for {Size} segments", nameof(chain));
         // Acquire: the ring entry and descriptors the driver wrote before bumping idx are read after it.
         ushort availIdx = Volatile.Read(ref *(ushort*)(_avail + 2));
         ushort pending = (ushort)(availIdx - _nextAvail);

@@ -3,12 +3,15 @@ using Vessel.Boot;
 using Vessel.Devices.Pci;
 using Vessel.Virtio;
 using Vessel.Virtio.Block;
+using Vessel.Virtio.Entropy;
+using Vessel.Virtio.Hvc;
 using Vessel.Virtio.Pci;
 
 namespace Vessel.Vmm.Pci;
 
 /// <summary>PCI bus 0 of the PC machine: configuration mechanism #1 at 0xcf8, the host bridge at 00:00.0, the
-/// BAR window in the 32-bit MMIO hole below the IOAPIC, and a virtio-pci function per configured disk. Each
+/// BAR window in the 32-bit MMIO hole below the IOAPIC, and a virtio-pci function per configured disk, then
+/// virtio-rng and virtio-console when asked for. Each
 /// function's INTA is wired as <see cref="PciInterruptRouting"/> and the MP table say; MSI-X goes to the
 /// backend's SignalMsi; queue doorbells are backend doorbells where the backend has them.</summary>
 internal static class PciDevices
@@ -30,18 +33,32 @@ internal static class PciDevices
         var functions = new List<IDisposable>();
         try
         {
-            foreach (var disk in context.Config.Disks)
+            void Add(IVirtioDevice device, string name)
             {
                 int slot = bus.NextFreeSlot;
-                if (slot < 0) throw new InvalidOperationException("the PCI bus has no free slot for another disk");
-                var device = new VirtioBlock(disk);
+                if (slot < 0)
+                {
+                    device.Dispose();
+                    throw new InvalidOperationException($"the PCI bus has no free slot for {name}");
+                }
                 var function = new VirtioPciFunction(device, vm.Memory,
                     context.IrqLine((uint)PciInterruptRouting.GsiFor(slot, 0)), msi.Send, doorbells, logger,
-                    $"virtio-blk {Describe(disk)} at 00:{slot:x2}.0");
+                    $"{name} at 00:{slot:x2}.0");
                 functions.Add(function);
                 bus.Attach(slot, function);
             }
-            NetFunctions.Attach(bus, context, functions, msi, doorbells, logger);
+
+            foreach (var disk in context.Config.Disks)
+                Add(new VirtioBlock(disk), $"virtio-blk {Describe(disk)}");
+            if (context.Config.VirtioRng) Add(new VirtioRng(), "virtio-rng");
+            if (context.Config.VirtioConsole)
+            {
+                var sink = new ConsoleOutputSink(context.Config.VirtioConsoleOutput, context.LoggerFactory.CreateLogger("Vessel.Vmm.Hvc"));
+                var console = new VirtioConsole(sink.Write);
+                Add(console, "virtio-console");
+                context.VirtioConsoleInput = new VirtioConsoleInput(console);
+            }
+            NetFunctions.Attach(context, Add);
         }
         catch
         {

@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 using Vessel.Virtio.Devices;
 using Vessel.Virtio.Queues;
 
-namespace Vessel.Virtio.Console;
+namespace Vessel.Virtio.Hvc;
 
 /// <summary>Where the guest's console output goes (a terminal, a file, a test's buffer). Called on the device's
 /// worker thread, never a vCPU; it may block (the guest's transmit queue then waits).</summary>
