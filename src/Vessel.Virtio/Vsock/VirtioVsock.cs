@@ -244,10 +244,13 @@ public sealed class VirtioVsock : QueuedVirtioDevice
                 return;
             }
         }
-        var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        // Non-blocking: a Unix connect completes at once or fails, and a listener whose backlog is full (EAGAIN)
+        // must not stall the worker: the guest gets a reset, as for a port nobody listens on.
+        var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified) { Blocking = false };
         try
         {
             socket.Connect(new UnixDomainSocketEndPoint($"{_options.UdsPath}_{h.DestinationPort.ToString(CultureInfo.InvariantCulture)}"));
+            socket.Blocking = true;
         }
         catch (SocketException)
         {

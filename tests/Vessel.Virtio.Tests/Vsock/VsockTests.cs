@@ -168,4 +168,24 @@ public sealed class VsockTests
         Assert.Equal(0, guest.Device.ConnectionCount);
         Assert.Empty(guest.Driver.Interrupt.Resets);
     }
+
+    [Fact]
+    public void A_listener_that_never_accepts_gets_resets_once_its_backlog_is_full_and_the_device_keeps_serving()
+    {
+        using var dir = new TempDirectory();
+        string path = Path.Combine(dir.Path, "v.sock");
+        using var listener = UnixSockets.Listen(path + "_6"); // backlog 4, never accepted
+        using var guest = new FakeVsockGuest(path);
+        int responses = 0, resets = 0;
+        for (uint port = 100; port < 120; port++)
+        {
+            guest.Send(VsockOp.Request, port, 6);
+            var reply = guest.Receive(TimeSpan.FromSeconds(10));
+            Assert.True(reply.HasValue, $"no answer to the request from port {port}: the worker stalled");
+            if (reply.Value.Header.Op == VsockOp.Response) responses++;
+            else if (reply.Value.Header.Op == VsockOp.Reset) resets++;
+        }
+        Assert.True(resets > 0, "a full backlog should refuse");
+        Assert.Equal(20, responses + resets);
+    }
 }
