@@ -23,4 +23,8 @@ public interface INetBackend : IDisposable
     /// <summary>Sends one frame to the host; may block until the host takes it. False: the backend has failed
     /// and the frame is lost (a NIC whose cable is cut).</summary>
     bool Send(ReadOnlySpan<byte> frame);
+
+    /// <summary>The device is going away: a <see cref="Send"/> blocked on the host returns false now, and later ones
+    /// at once. <see cref="IDisposable.Dispose"/> follows once the device's worker has stopped.</summary>
+    void Abort();
 }

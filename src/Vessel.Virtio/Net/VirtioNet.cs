@@ -28,7 +28,7 @@ public sealed class NetCounters
 /// driver posts receive buffers; the transmit path gathers each chain into one preallocated buffer. Nothing on the
 /// data path allocates.
 /// </summary>
-public sealed class VirtioNet : QueuedVirtioDevice
+public sealed class VirtioNet : QueuedVirtioDevice, IDisposable
 {
     public const ushort QueueSize = 256;
     public const int ReceiveQueue = 0, TransmitQueue = 1;
@@ -129,6 +129,15 @@ public sealed class VirtioNet : QueuedVirtioDevice
         _interrupt = null;
         _toGuest.SetAccepting(false);
         _receiveHeld = 0;
+    }
+
+    /// <summary>Unblocks the backend before the base stops the worker, which may be inside a Send to a host that
+    /// stopped reading (the stop would otherwise wait for it forever).</summary>
+    void IDisposable.Dispose()
+    {
+        _toGuest.Close();
+        _backend.Abort();
+        Dispose();
     }
 
     protected override void OnDispose()

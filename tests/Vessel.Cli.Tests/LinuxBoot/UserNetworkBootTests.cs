@@ -14,7 +14,7 @@ namespace Vessel.Cli.Tests.LinuxBoot;
 [Trait("Category", "LinuxBoot")]
 public partial class UserNetworkBootTests(ITestOutputHelper output)
 {
-    private static readonly TimeSpan BootTimeout = TimeSpan.FromMinutes(10);
+    private static readonly TimeSpan BootTimeout = TimeSpan.FromMinutes(15);
     private static readonly TimeSpan CommandTimeout = TimeSpan.FromMinutes(3);
     private static readonly TimeSpan DownloadTimeout = TimeSpan.FromMinutes(10);
     private const string Marker = "VESSEL-GUEST-READY";

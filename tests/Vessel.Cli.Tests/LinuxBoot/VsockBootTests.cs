@@ -12,7 +12,7 @@ namespace Vessel.Cli.Tests.LinuxBoot;
 [Trait("Category", "LinuxBoot")]
 public partial class VsockBootTests(ITestOutputHelper output)
 {
-    private static readonly TimeSpan BootTimeout = TimeSpan.FromMinutes(10);
+    private static readonly TimeSpan BootTimeout = TimeSpan.FromMinutes(15);
     private static readonly TimeSpan CommandTimeout = TimeSpan.FromMinutes(3);
     private static readonly TimeSpan TransferTimeout = TimeSpan.FromMinutes(15);
     private const string Marker = "VESSEL-GUEST-READY";

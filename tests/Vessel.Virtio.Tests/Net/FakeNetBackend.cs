@@ -30,5 +30,9 @@ internal sealed class FakeNetBackend(bool vnetHeader = false) : INetBackend
     /// <summary>Hands a frame to the device as the backend's reader thread would (waits while the ring is full).</summary>
     public bool Inject(byte[] frame) => _ring!.Write(frame);
 
+    public bool Aborted { get; private set; }
+
+    public void Abort() => Aborted = true;
+
     public void Dispose() => Disposed = true;
 }

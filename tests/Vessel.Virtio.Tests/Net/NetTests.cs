@@ -230,6 +230,41 @@ public sealed class NetTests
         net.Reset();
         Assert.Equal(0, net.State.FramesWaitingForTheGuest);
         d.Dispose();
+        Assert.True(backend.Aborted);
         Assert.True(backend.Disposed);
+    }
+
+    /// <summary>A host that stops reading blocks the worker inside Send; stopping the VM must not wait for it.</summary>
+    [Fact]
+    public void Dispose_unblocks_a_send_the_host_never_takes()
+    {
+        var backend = new StuckBackend();
+        var d = new FakeDriver(new VirtioNet(backend, TestMac));
+        d.Activate();
+        ulong a = d.Ram.Alloc(72);
+        d.Queues[Tx].AddChain(Buf.R(a, 72));
+        d.Device.QueueNotify(Tx);
+        Assert.True(backend.Entered.Wait(TimeSpan.FromSeconds(10)));
+        var disposer = new Thread(d.Dispose);
+        disposer.Start();
+        Assert.True(disposer.Join(TimeSpan.FromSeconds(10)), "Dispose waited for a send the host never took");
+    }
+
+    private sealed class StuckBackend : INetBackend
+    {
+        private readonly ManualResetEventSlim _released = new();
+        public ManualResetEventSlim Entered { get; } = new();
+        public string Description => "stuck";
+        public bool CarriesVnetHeader => false;
+        public void Start(FrameRing toGuest) { }
+        public void SetOffloads(ulong negotiatedFeatures) { }
+        public bool Send(ReadOnlySpan<byte> frame)
+        {
+            Entered.Set();
+            _released.Wait();
+            return false;
+        }
+        public void Abort() => _released.Set();
+        public void Dispose() { }
     }
 }

@@ -125,19 +125,27 @@ public sealed partial class PasstBackend : INetBackend
 
     public bool Send(ReadOnlySpan<byte> frame)
     {
-        if (_disposed || _sendFailed)
+        if (_disposed || _aborted || _sendFailed)
             return false;
         BinaryPrimitives.WriteUInt32BigEndian(_sendBuffer, (uint)frame.Length);
         frame.CopyTo(_sendBuffer.AsSpan(LengthPrefix));
         if (NetHostCalls.WriteAll(_socket, _sendBuffer.AsSpan(0, LengthPrefix + frame.Length)))
             return true;
-        if (!_disposed)
+        if (!_disposed && !_aborted)
         {
             _sendFailed = true;
             LogPasstGone(_logger, Description);
         }
         return false;
     }
+
+    public void Abort()
+    {
+        _aborted = true;
+        NetHostCalls.shutdown(_socket, NetHostCalls.SHUT_RDWR);
+    }
+
+    private volatile bool _aborted;
 
     private void ReadFrames()
     {
@@ -171,7 +179,7 @@ public sealed partial class PasstBackend : INetBackend
                 filled -= at;
             }
         }
-        if (!_disposed)
+        if (!_disposed && !_aborted)
             LogPasstGone(_logger, Description);
     }
 

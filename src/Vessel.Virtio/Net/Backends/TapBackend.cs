@@ -24,7 +24,7 @@ public sealed unsafe partial class TapBackend : INetBackend
     private Thread? _reader;
     private FrameRing? _ring;
     private volatile bool _disposed;
-    private bool _sendFailed;
+    private volatile bool _sendFailed;
 
     private TapBackend(int fd, string name, ILogger logger)
     {
@@ -120,6 +120,9 @@ public sealed unsafe partial class TapBackend : INetBackend
             }
         }
     }
+
+    /// <summary>TAP writes never wait for a reader; this only makes later sends fail fast.</summary>
+    public void Abort() => _sendFailed = true;
 
     private void ReadFrames()
     {
