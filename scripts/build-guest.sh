@@ -55,7 +55,8 @@ busybox_ver="$(candidate busybox-static)"
 inputs="$kernel_pkg $kernel_ver
 busybox-static $busybox_ver
 $(sha256sum "$0" | cut -d' ' -f1) build-guest.sh
-$(sha256sum "$here/guest/fpcheck.c" | cut -d' ' -f1) fpcheck.c"
+$(sha256sum "$here/guest/fpcheck.c" | cut -d' ' -f1) fpcheck.c
+$(sha256sum "$here/guest/vsock.c" | cut -d' ' -f1) vsock.c"
 
 if [ -f "$out/inputs.txt" ] && [ "$(cat "$out/inputs.txt")" = "$inputs" ] && [ -f "$out/vmlinuz" ] && [ -f "$out/initramfs.cpio.gz" ] && [ -f "$out/rootfs.ext4" ]; then
   say "up to date: $kernel_pkg $kernel_ver, busybox-static $busybox_ver"
@@ -82,6 +83,7 @@ for applet in $("$root/bin/busybox" --list); do
 done
 
 gcc -static -O2 -o "$root/bin/fpcheck" "$here/guest/fpcheck.c" -lm
+gcc -static -O2 -o "$root/bin/vsock" "$here/guest/vsock.c"
 
 say "[3/5] collecting the virtio and ext4 modules"
 # Dependency order (see DESIGN.md): the ring and core first, the PCI transport, then the drivers; then ext4
@@ -92,6 +94,7 @@ drivers/virtio/virtio_pci_legacy_dev.ko drivers/virtio/virtio_pci_modern_dev.ko 
 drivers/virtio/virtio_mmio.ko
 net/core/failover.ko drivers/net/net_failover.ko drivers/net/virtio_net.ko
 drivers/block/virtio_blk.ko drivers/char/virtio_console.ko drivers/char/hw_random/virtio-rng.ko
+net/vmw_vsock/vsock.ko net/vmw_vsock/vmw_vsock_virtio_transport_common.ko net/vmw_vsock/vmw_vsock_virtio_transport.ko
 lib/crc16.ko fs/mbcache.ko crypto/crc32c_generic.ko fs/jbd2/jbd2.ko fs/ext4/ext4.ko"
 load_order=""
 for m in $modules; do

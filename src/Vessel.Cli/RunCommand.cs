@@ -62,6 +62,8 @@ public sealed partial class RunCommand(RunOptions options, CliStreams streams, C
             KernelName = kernelPath,
             SerialOutput = serialOutput,
             Disks = [.. options.Disks.Select(d => new VirtioBlockOptions(d.Path, d.ReadOnly, d.Id))],
+            Networks = options.Networks,
+            Vsock = options.Vsock,
             VirtioRng = options.Rng,
             VirtioConsole = options.ConsoleOnHvc0,
             VirtioConsoleOutput = options.ConsoleOnHvc0 ? terminal : null,
@@ -87,6 +89,10 @@ public sealed partial class RunCommand(RunOptions options, CliStreams streams, C
             throw CliException.Runtime($"{kernelPath}: {ex.Message}");
         }
         catch (DiskImageException ex)
+        {
+            throw CliException.Runtime(ex.Message);
+        }
+        catch (Exception ex) when (ex is Vessel.Virtio.Net.Backends.NetBackendException or Vessel.Virtio.Vsock.VsockException)
         {
             throw CliException.Runtime(ex.Message);
         }

@@ -109,13 +109,15 @@ public static class VesselCli
         var backend = new Option<string>("--backend") { Description = "auto, kvm or emu", DefaultValueFactory = _ => "auto" };
         var serial = new Option<string>("--serial") { Description = "COM1: stdio, file:PATH or none", DefaultValueFactory = _ => "stdio" };
         var disk = new Option<string[]>("--disk") { Description = "A raw disk image as a virtio-blk disk: PATH[,readonly][,id=NAME] (repeatable: vda, vdb, ...)" };
+        var net = NetOption.Create();
+        var vsock = VsockOption.Create();
         var console = new Option<string>("--console") { Description = "What the terminal is: ttyS0 (COM1) or hvc0 (a virtio console; boot with console=hvc0)", DefaultValueFactory = _ => "ttyS0" };
         var rng = new Option<bool>("--rng") { Description = "A virtio-rng device (the guest's /dev/hwrng)" };
         var logLevel = new Option<string>("--log-level") { Description = "error, warn, info, debug or trace (to stderr)", DefaultValueFactory = _ => "warn" };
 
         var run = new Command("run", "Boot a kernel; COM1 is the console (Ctrl-A x quits)")
         {
-            kernel, initrd, append, memory, cpus, backend, serial, disk, console, rng, logLevel,
+            kernel, initrd, append, memory, cpus, backend, serial, disk, console, rng, net, vsock, logLevel,
         };
         run.SetAction(result =>
         {
@@ -125,6 +127,8 @@ public static class VesselCli
                 result.GetRequiredValue(serial), result.GetRequiredValue(logLevel)) with
                 {
                     Disks = DiskOption.ParseAll(result.GetValue(disk)),
+                    Networks = NetOption.ParseAll(result.GetValue(net)),
+                    Vsock = VsockOption.Parse(result.GetValue(vsock)),
                     ConsoleOnHvc0 = RunOptions.ParseConsole(result.GetRequiredValue(console)),
                     Rng = result.GetValue(rng),
                 };

@@ -34,6 +34,12 @@ public sealed record MachineConfig
     /// <summary>virtio-blk disks on the PCI bus, in slot order from 00:01.0 (the guest sees vda, vdb, ...).</summary>
     public IReadOnlyList<VirtioBlockOptions> Disks { get; init; } = [];
 
+    /// <summary>virtio-net devices, in slot order after the disks (the guest sees eth0, eth1, ...).</summary>
+    public IReadOnlyList<Vessel.Virtio.Net.NetworkOptions> Networks { get; init; } = [];
+
+    /// <summary>A virtio-vsock device (`--vsock`), or none.</summary>
+    public Vessel.Virtio.Vsock.VsockOptions? Vsock { get; init; }
+
     /// <summary>A virtio-rng device on the PCI bus (the guest's /dev/hwrng), fed from the host's CSPRNG.</summary>
     public bool VirtioRng { get; init; }
 

@@ -18,6 +18,12 @@ public sealed record RunOptions(
     /// <summary>`--disk` images, in order: vda, vdb, ...</summary>
     public IReadOnlyList<DiskOption> Disks { get; init; } = [];
 
+    /// <summary>`--net` devices, in order: eth0, eth1, ...</summary>
+    public IReadOnlyList<Vessel.Virtio.Net.NetworkOptions> Networks { get; init; } = [];
+
+    /// <summary>`--vsock cid=N,uds=PATH`, or none.</summary>
+    public Vessel.Virtio.Vsock.VsockOptions? Vsock { get; init; }
+
     /// <summary>`--console hvc0`: the terminal is the guest's virtio console instead of COM1 (whose output still
     /// goes to the terminal too).</summary>
     public bool ConsoleOnHvc0 { get; init; }

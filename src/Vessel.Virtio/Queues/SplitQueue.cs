@@ -190,6 +190,19 @@ public sealed unsafe class SplitQueue
         Volatile.Write(ref *(ushort*)(_used + 2), _nextUsed);
     }
 
+    /// <summary>Writes a used element without publishing it: <see cref="PublishUsed"/> then makes every element written
+    /// so far visible at once (virtio-net's merged receive buffers, which the driver must see together).</summary>
+    public void AddUsedUnpublished(ushort head, uint writtenBytes)
+    {
+        byte* element = _used + 4 + 8 * (_nextUsed & _mask);
+        *(uint*)element = head;
+        *(uint*)(element + 4) = writtenBytes;
+        _nextUsed++;
+    }
+
+    /// <summary>Publishes the elements written by <see cref="AddUsedUnpublished"/>.</summary>
+    public void PublishUsed() => Volatile.Write(ref *(ushort*)(_used + 2), _nextUsed);
+
     /// <summary>After one or more <see cref="AddUsed"/>: does the driver want an interrupt for them?</summary>
     public bool ShouldInterrupt()
     {

@@ -58,6 +58,7 @@ internal static class PciDevices
                 Add(console, "virtio-console");
                 context.VirtioConsoleInput = new VirtioConsoleInput(console);
             }
+            NetFunctions.Attach(context, Add);
         }
         catch
         {

@@ -1,0 +1,88 @@
+using System.Runtime.InteropServices;
+
+namespace Vessel.Virtio.Net.Backends;
+
+/// <summary>The libc calls the network backends need and .NET does not expose on a raw descriptor.</summary>
+internal static unsafe partial class NetHostCalls
+{
+    public const int AF_UNIX = 1, SOCK_STREAM = 1, SOCK_CLOEXEC = 0x80000;
+    public const int F_SETFD = 2, SHUT_RDWR = 2;
+    public const int O_RDWR = 2, O_CLOEXEC = 0x80000;
+    public const int EINTR = 4, EAGAIN = 11, EBADF = 9, ENOENT = 2, ENODEV = 19, EPERM = 1, EBUSY = 16, EINVAL = 22;
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int socketpair(int domain, int type, int protocol, int* fds);
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial uint if_nametoindex(string name);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int fcntl(int fd, int command, int argument);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial nint read(int fd, byte* buffer, nint count);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial nint write(int fd, byte* buffer, nint count);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int shutdown(int fd, int how);
+
+    public const short POLLIN = 1;
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct PollFd
+    {
+        public int Fd;
+        public short Events, Revents;
+    }
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int poll(PollFd* fds, nuint count, int timeoutMs);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int close(int fd);
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int open(string path, int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int ioctl(int fd, nuint request, void* argument);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int ioctl(int fd, nuint request, nuint argument);
+
+    /// <summary>Writes all of <paramref name="data"/>, retrying short writes and EINTR; false on any other error.</summary>
+    public static bool WriteAll(int fd, ReadOnlySpan<byte> data)
+    {
+        fixed (byte* p = data)
+        {
+            int done = 0;
+            while (done < data.Length)
+            {
+                nint n = write(fd, p + done, data.Length - done);
+                if (n < 0)
+                {
+                    if (Marshal.GetLastPInvokeError() == EINTR) continue;
+                    return false;
+                }
+                done += (int)n;
+            }
+        }
+        return true;
+    }
+
+    /// <summary>Reads up to <paramref name="buffer"/>.Length bytes (retrying EINTR): the count, 0 at end of stream, -1 on error.</summary>
+    public static int ReadSome(int fd, Span<byte> buffer)
+    {
+        fixed (byte* p = buffer)
+        {
+            while (true)
+            {
+                nint n = read(fd, p, buffer.Length);
+                if (n >= 0) return (int)n;
+                if (Marshal.GetLastPInvokeError() != EINTR) return -1;
+            }
+        }
+    }
+}

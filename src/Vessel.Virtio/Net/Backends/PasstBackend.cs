@@ -1,0 +1,242 @@
+using System.Buffers.Binary;
+using System.Diagnostics;
+using System.Globalization;
+using Microsoft.Extensions.Logging;
+
+namespace Vessel.Virtio.Net.Backends;
+
+/// <summary>
+/// User-mode networking without root through passt (Debian's `passt`): Vessel starts it as a child process
+/// (`passt -f --fd N`) on one end of a Unix stream socketpair and exchanges Ethernet frames with it, each prefixed
+/// by its length as a 32-bit big-endian number (qemu's `-netdev stream` framing). passt answers DHCP, NDP and DNS,
+/// maps connections to the gateway address onto the host's loopback, and binds the hostfwd ports (`-t`/`-u`).
+/// passt ends when its end of the socket closes, which the kernel does when Vessel exits on any path, kill -9
+/// included: no socket file and no child process are left behind. passt's writes to the socket block when it is full,
+/// so this side always reads it: frames the guest has no room for are dropped (TCP recovers), never left in the socket.
+/// </summary>
+public sealed partial class PasstBackend : INetBackend
+{
+    private const int LengthPrefix = 4;
+    private static readonly TimeSpan StartupCheck = TimeSpan.FromMilliseconds(500);
+
+    private readonly int _socket;
+    private readonly Process _passt;
+    private readonly ILogger _logger;
+    private readonly byte[] _sendBuffer = new byte[LengthPrefix + NetFeatures.MaxFrameBytes];
+    private readonly byte[] _receiveBuffer = new byte[4 * (LengthPrefix + NetFeatures.MaxFrameBytes)];
+    private readonly List<string> _stderr = [];
+    private Thread? _reader;
+    private FrameRing? _ring;
+    private volatile bool _disposed;
+    private volatile bool _running; // past the start-up check: passt's words go to the log, not into the error
+    private bool _sendFailed;
+
+    private PasstBackend(int socket, Process passt, ILogger logger)
+    {
+        _socket = socket;
+        _passt = passt;
+        _logger = logger;
+    }
+
+    public string Description => $"passt (pid {_passt.Id})";
+
+    public bool CarriesVnetHeader => false;
+
+    /// <summary>Starts passt; throws <see cref="NetBackendException"/> when it is missing or exits at once (a port
+    /// already taken, a bad address).</summary>
+    public static unsafe PasstBackend Start(IReadOnlyList<HostForward> forwards, ILogger logger, string? passtPath = null)
+    {
+        string path = passtPath ?? FindInPath("passt")
+            ?? throw new NetBackendException("--net user needs passt, which is not installed (Debian/Ubuntu package 'passt')");
+        int* fds = stackalloc int[2];
+        if (NetHostCalls.socketpair(NetHostCalls.AF_UNIX, NetHostCalls.SOCK_STREAM | NetHostCalls.SOCK_CLOEXEC, 0, fds) != 0)
+            throw new NetBackendException($"--net user: socketpair failed (errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()})");
+        int ours = fds[0], theirs = fds[1];
+        Process? passt = null;
+        PasstBackend? backend = null;
+        try
+        {
+            // Only passt's end is inherited (CLOEXEC cleared for the fork); ours stays close-on-exec.
+            NetHostCalls.fcntl(theirs, NetHostCalls.F_SETFD, 0);
+            var start = new ProcessStartInfo(path)
+            {
+                RedirectStandardError = true,
+                RedirectStandardOutput = true,
+                RedirectStandardInput = true,
+                UseShellExecute = false,
+            };
+            foreach (var a in new[] { "--foreground", "--quiet", "--stderr", "--fd", theirs.ToString(CultureInfo.InvariantCulture) })
+                start.ArgumentList.Add(a);
+            foreach (var f in forwards)
+            {
+                start.ArgumentList.Add(f.Udp ? "-u" : "-t");
+                start.ArgumentList.Add(f.PasstSpec);
+            }
+            try
+            {
+                passt = Process.Start(start) ?? throw new NetBackendException($"--net user: cannot start {path}");
+            }
+            catch (System.ComponentModel.Win32Exception e)
+            {
+                throw new NetBackendException($"--net user: cannot start {path}: {e.Message}");
+            }
+            NetHostCalls.close(theirs);
+            theirs = -1;
+            passt.StandardInput.Close();
+            var created = new PasstBackend(ours, passt, logger);
+            backend = created;
+            passt.ErrorDataReceived += (_, e) => created.OnPasstOutput(e.Data);
+            passt.OutputDataReceived += (_, _) => { };
+            passt.BeginErrorReadLine();
+            passt.BeginOutputReadLine();
+            if (passt.WaitForExit(StartupCheck))
+            {
+                passt.WaitForExit(); // flushes the stderr reader
+                string said = backend.StderrText();
+                int status = passt.ExitCode;
+                throw new NetBackendException($"--net user: passt exited at start-up (status {status}){(said.Length > 0 ? ": " + said : "")}");
+            }
+            created._running = true;
+            return backend;
+        }
+        catch
+        {
+            if (theirs >= 0) NetHostCalls.close(theirs);
+            if (backend != null)
+                backend.Dispose();
+            else
+            {
+                NetHostCalls.close(ours);
+                if (passt is { HasExited: false }) { passt.Kill(); passt.WaitForExit(); }
+                passt?.Dispose();
+            }
+            throw;
+        }
+    }
+
+    public void Start(FrameRing toGuest)
+    {
+        _ring = toGuest;
+        _reader = new Thread(ReadFrames) { IsBackground = true, Name = "passt reader" };
+        _reader.Start();
+    }
+
+    public void SetOffloads(ulong negotiatedFeatures) { }
+
+    public bool Send(ReadOnlySpan<byte> frame)
+    {
+        if (_disposed || _aborted || _sendFailed)
+            return false;
+        BinaryPrimitives.WriteUInt32BigEndian(_sendBuffer, (uint)frame.Length);
+        frame.CopyTo(_sendBuffer.AsSpan(LengthPrefix));
+        if (NetHostCalls.WriteAll(_socket, _sendBuffer.AsSpan(0, LengthPrefix + frame.Length)))
+            return true;
+        if (!_disposed && !_aborted)
+        {
+            _sendFailed = true;
+            LogPasstGone(_logger, Description);
+        }
+        return false;
+    }
+
+    public void Abort()
+    {
+        _aborted = true;
+        NetHostCalls.shutdown(_socket, NetHostCalls.SHUT_RDWR);
+    }
+
+    private volatile bool _aborted;
+
+    private void ReadFrames()
+    {
+        var ring = _ring!;
+        var buffer = _receiveBuffer;
+        int filled = 0;
+        while (true)
+        {
+            int n = NetHostCalls.ReadSome(_socket, buffer.AsSpan(filled));
+            if (n <= 0)
+                break;
+            filled += n;
+            int at = 0;
+            while (filled - at >= LengthPrefix)
+            {
+                int length = (int)BinaryPrimitives.ReadUInt32BigEndian(buffer.AsSpan(at));
+                if (length <= 0 || length > NetFeatures.MaxFrameBytes)
+                {
+                    if (!_disposed) LogBadFrame(_logger, Description, (uint)length);
+                    return;
+                }
+                if (filled - at < LengthPrefix + length)
+                    break;
+                // Never wait for the guest here: passt blocks while this socket is full and stops reading ours.
+                ring.TryWrite(buffer.AsSpan(at + LengthPrefix, length));
+                at += LengthPrefix + length;
+            }
+            if (at > 0)
+            {
+                buffer.AsSpan(at, filled - at).CopyTo(buffer);
+                filled -= at;
+            }
+        }
+        if (!_disposed && !_aborted)
+            LogPasstGone(_logger, Description);
+    }
+
+    private void OnPasstOutput(string? line)
+    {
+        // passt also tries syslog, which a container may lack; that complaint says nothing about the network.
+        if (string.IsNullOrWhiteSpace(line) || line.StartsWith("Failed to send", StringComparison.Ordinal) ||
+            line.StartsWith("Don't run as root", StringComparison.Ordinal))
+            return;
+        lock (_stderr)
+        {
+            if (_stderr.Count < 20) _stderr.Add(line.Trim());
+        }
+        if (_running && !_disposed)
+            LogPasstSays(_logger, line.Trim());
+    }
+
+    private string StderrText()
+    {
+        lock (_stderr) return string.Join("; ", _stderr);
+    }
+
+    private static string? FindInPath(string name)
+    {
+        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "/usr/bin:/bin").Split(':'))
+        {
+            if (dir.Length == 0) continue;
+            string candidate = Path.Combine(dir, name);
+            if (File.Exists(candidate)) return candidate;
+        }
+        return null;
+    }
+
+    public void Dispose()
+    {
+        if (_disposed)
+            return;
+        _disposed = true;
+        // passt sees the end of its stream and quits; the reader's read returns 0.
+        NetHostCalls.shutdown(_socket, NetHostCalls.SHUT_RDWR);
+        _ring?.Close();
+        _reader?.Join();
+        NetHostCalls.close(_socket);
+        if (!_passt.WaitForExit(TimeSpan.FromSeconds(2)))
+        {
+            _passt.Kill();
+            _passt.WaitForExit();
+        }
+        _passt.Dispose();
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Backend} closed the network socket: the guest's network is down")]
+    private static partial void LogPasstGone(ILogger logger, string backend);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Backend} sent a frame length of {Length}: the guest's network is down")]
+    private static partial void LogBadFrame(ILogger logger, string backend, uint length);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "passt: {Line}")]
+    private static partial void LogPasstSays(ILogger logger, string line);
+}

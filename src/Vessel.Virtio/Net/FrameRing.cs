@@ -1,0 +1,167 @@
+namespace Vessel.Virtio.Net;
+
+/// <summary>
+/// Frames on their way from a network backend to the guest: a bounded circular byte buffer of length-prefixed
+/// records, written by the backend's reader thread and read by the device's worker. It never grows: a full ring
+/// makes the writer wait (so the backend stops reading its host socket and the host side feels the backpressure);
+/// while the device is not active, frames are dropped, as a NIC without a driver drops them. No allocation per frame.
+/// </summary>
+public sealed class FrameRing
+{
+    private const int WrapMarker = -1;
+
+    private readonly object _lock = new();
+    private readonly byte[] _buffer;
+    private int _head, _tail, _count;
+    private bool _accepting, _closed;
+    private Action? _frameAvailable;
+
+    public FrameRing(int capacityBytes, int maxFrameBytes)
+    {
+        if (capacityBytes % 4 != 0 || capacityBytes < 2 * (RecordSize(maxFrameBytes) + 4))
+            throw new ArgumentOutOfRangeException(nameof(capacityBytes), "the ring must be a multiple of 4 holding two largest frames");
+        _buffer = new byte[capacityBytes];
+        MaxFrameBytes = maxFrameBytes;
+    }
+
+    public int MaxFrameBytes { get; }
+
+    public int Count { get { lock (_lock) return _count; } }
+
+    /// <summary>Called (outside the lock) after a frame was added; the device wakes its worker.</summary>
+    public void SetListener(Action? frameAvailable)
+    {
+        lock (_lock) _frameAvailable = frameAvailable;
+    }
+
+    /// <summary>True: frames are kept for the guest. False: the ring empties and drops what comes.</summary>
+    public void SetAccepting(bool accepting)
+    {
+        lock (_lock)
+        {
+            _accepting = accepting;
+            if (!accepting)
+                _head = _tail = _count = 0;
+            Monitor.PulseAll(_lock);
+        }
+    }
+
+    /// <summary>Ends every wait; later writes are dropped (the backend is shutting down).</summary>
+    public void Close()
+    {
+        lock (_lock)
+        {
+            _closed = true;
+            Monitor.PulseAll(_lock);
+        }
+    }
+
+    /// <summary>Adds one frame, waiting while the ring is full. Returns false when the frame was dropped (too large,
+    /// device inactive) or the ring closed.</summary>
+    public bool Write(ReadOnlySpan<byte> frame) => Write(frame, wait: true);
+
+    /// <summary>Adds one frame if it fits now, else drops it (counted in <see cref="Overruns"/>): for a backend that
+    /// must keep reading its host socket whatever the guest does (passt blocks writing to a full socket, and would
+    /// then stop reading the guest's frames: a deadlock with a worker sending to it).</summary>
+    public bool TryWrite(ReadOnlySpan<byte> frame) => Write(frame, wait: false);
+
+    /// <summary>Frames <see cref="TryWrite"/> dropped because the guest had not made room.</summary>
+    public long Overruns { get { lock (_lock) return _overruns; } }
+
+    private long _overruns;
+
+    private bool Write(ReadOnlySpan<byte> frame, bool wait)
+    {
+        if (frame.Length > MaxFrameBytes)
+            return false;
+        Action? listener;
+        lock (_lock)
+        {
+            int at;
+            while (true)
+            {
+                if (_closed || !_accepting)
+                    return false;
+                at = Reserve(frame.Length);
+                if (at >= 0)
+                    break;
+                if (!wait)
+                {
+                    _overruns++;
+                    return false;
+                }
+                Monitor.Wait(_lock);
+            }
+            BitConverter.TryWriteBytes(_buffer.AsSpan(at), frame.Length);
+            frame.CopyTo(_buffer.AsSpan(at + 4));
+            _tail = at + RecordSize(frame.Length);
+            _count++;
+            listener = _frameAvailable;
+        }
+        listener?.Invoke();
+        return true;
+    }
+
+    /// <summary>The oldest frame, without removing it. The span stays valid until <see cref="Pop"/> or
+    /// <see cref="SetAccepting"/>(false); only the one consumer thread may call this.</summary>
+    public bool TryPeek(out ReadOnlySpan<byte> frame)
+    {
+        lock (_lock)
+        {
+            if (_count == 0)
+            {
+                frame = default;
+                return false;
+            }
+            SkipWrap();
+            int length = BitConverter.ToInt32(_buffer, _head);
+            frame = _buffer.AsSpan(_head + 4, length);
+            return true;
+        }
+    }
+
+    /// <summary>Removes the oldest frame (after <see cref="TryPeek"/>).</summary>
+    public void Pop()
+    {
+        lock (_lock)
+        {
+            if (_count == 0)
+                return;
+            SkipWrap();
+            _head += RecordSize(BitConverter.ToInt32(_buffer, _head));
+            if (--_count == 0)
+                _head = _tail = 0;
+            Monitor.PulseAll(_lock);
+        }
+    }
+
+    private void SkipWrap()
+    {
+        if (_buffer.Length - _head < 4 || BitConverter.ToInt32(_buffer, _head) == WrapMarker)
+            _head = 0;
+    }
+
+    /// <summary>Where a record of <paramref name="length"/> bytes goes, or -1 if it does not fit now. Writes the
+    /// wrap marker when the record starts over at 0. A non-empty ring whose tail has caught up with its head is full.</summary>
+    private int Reserve(int length)
+    {
+        int need = RecordSize(length);
+        if (_count == 0)
+            return need <= _buffer.Length ? 0 : -1;
+        if (_tail > _head)
+        {
+            if (_buffer.Length - _tail >= need)
+                return _tail;
+            if (need <= _head)
+            {
+                if (_buffer.Length - _tail >= 4)
+                    BitConverter.TryWriteBytes(_buffer.AsSpan(_tail), WrapMarker);
+                return 0;
+            }
+            return -1;
+        }
+        return _head - _tail >= need ? _tail : -1;
+    }
+
+    private static int RecordSize(int length) => 4 + ((length + 3) & ~3);
+}

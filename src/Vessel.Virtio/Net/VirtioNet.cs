@@ -1,0 +1,292 @@
+using System.Buffers.Binary;
+using Vessel.Virtio.Devices;
+using Vessel.Virtio.Queues;
+
+namespace Vessel.Virtio.Net;
+
+/// <summary>virtio-net's state, for pause and snapshots.</summary>
+public sealed record VirtioNetState(ulong NegotiatedFeatures, bool NeedsReset, IReadOnlyList<SplitQueueState?> Queues,
+    bool LinkUp, int FramesWaitingForTheGuest, int ReceiveBuffersHeld);
+
+/// <summary>Frame counters; read from any thread.</summary>
+public sealed class NetCounters
+{
+    internal long ReceivedFrames, TransmittedFrames, ReceiveDropped, TransmitDropped;
+
+    public long Received => Interlocked.Read(ref ReceivedFrames);
+    public long Transmitted => Interlocked.Read(ref TransmittedFrames);
+    /// <summary>Frames for the guest that did not fit its buffers (or came while the link was down).</summary>
+    public long ReceiveDrops => Interlocked.Read(ref ReceiveDropped);
+    /// <summary>Guest frames that were malformed or that the backend could not take.</summary>
+    public long TransmitDrops => Interlocked.Read(ref TransmitDropped);
+}
+
+/// <summary>
+/// virtio-net (virtio 1.x, 5.1) with one receive and one transmit queue over an <see cref="INetBackend"/>. It offers
+/// a MAC address, link status and merged receive buffers; checksum and segmentation offloads only when the backend
+/// carries the vnet header end to end. Frames from the host wait in a bounded <see cref="FrameRing"/> until the
+/// driver posts receive buffers; the transmit path gathers each chain into one preallocated buffer. Nothing on the
+/// data path allocates.
+/// </summary>
+public sealed class VirtioNet : QueuedVirtioDevice, IDisposable
+{
+    public const ushort QueueSize = 256;
+    public const int ReceiveQueue = 0, TransmitQueue = 1;
+
+    /// <summary>How many receive chains one frame may span (a 64 KiB frame over 4 KiB buffers needs 17).</summary>
+    public const int MaxChainsPerFrame = 64;
+
+    private const int RingBytes = 1 << 20;
+    private const int ConfigBytes = 10;
+
+    private readonly INetBackend _backend;
+    private readonly MacAddress _mac;
+    private readonly FrameRing _toGuest;
+    private readonly byte[] _transmitBuffer = new byte[NetFeatures.HeaderBytes + NetFeatures.MaxFrameBytes];
+    private DescriptorChain[] _receiveChains = [];
+    private int _receiveHeld;
+    private bool _mergeable;
+    private volatile bool _linkUp = true;
+    private volatile IVirtioInterrupt? _interrupt;
+
+    public VirtioNet(INetBackend backend, MacAddress mac) : base("net")
+    {
+        _backend = backend;
+        _mac = mac;
+        _toGuest = new FrameRing(RingBytes, NetFeatures.MaxFrameBytes + (backend.CarriesVnetHeader ? NetFeatures.HeaderBytes : 0));
+        _toGuest.SetListener(Wake);
+        backend.Start(_toGuest);
+    }
+
+    public NetCounters Counters { get; } = new();
+
+    public MacAddress Mac => _mac;
+
+    public override VirtioDeviceType DeviceType => VirtioDeviceType.Net;
+
+    public override ulong OfferedFeatures =>
+        VirtioFeatures.Version1 | VirtioFeatures.RingIndirectDescriptors | VirtioFeatures.RingEventIndex |
+        NetFeatures.Mac | NetFeatures.Status | NetFeatures.MergeableRxBuffers |
+        (_backend.CarriesVnetHeader ? NetFeatures.Offloads : 0);
+
+    public override int QueueCount => 2;
+    public override ushort MaxQueueSize(int queueIndex) => QueueSize;
+
+    /// <summary>struct virtio_net_config: mac[6], status, max_virtqueue_pairs.</summary>
+    public override int ConfigSize => ConfigBytes;
+
+    public override void ReadConfig(int offset, Span<byte> data)
+    {
+        Span<byte> config = stackalloc byte[ConfigBytes];
+        _mac.CopyTo(config);
+        BinaryPrimitives.WriteUInt16LittleEndian(config[6..], _linkUp ? NetFeatures.LinkUp : (ushort)0);
+        BinaryPrimitives.WriteUInt16LittleEndian(config[8..], 1);
+        if (offset >= 0 && offset <= config.Length && data.Length <= config.Length - offset)
+            config.Slice(offset, data.Length).CopyTo(data);
+        else
+            data.Clear();
+    }
+
+    // The MAC is read-only without VIRTIO_NET_F_CTRL_MAC_ADDR (not offered).
+    public override void WriteConfig(int offset, ReadOnlySpan<byte> data) { }
+
+    /// <summary>Cable in or out: while down, frames both ways are dropped; the driver sees the status change.</summary>
+    public bool LinkUp
+    {
+        get => _linkUp;
+        set
+        {
+            if (_linkUp == value)
+                return;
+            _linkUp = value;
+            if ((NegotiatedFeatures & NetFeatures.Status) != 0)
+                _interrupt?.ConfigInterrupt();
+            Wake();
+        }
+    }
+
+    public VirtioNetState State => new(NegotiatedFeatures, NeedsReset, QueueStates(), _linkUp, _toGuest.Count, _receiveHeld);
+
+    protected override void OnActivate(VirtioActivation activation)
+    {
+        _interrupt = activation.Interrupt;
+        _mergeable = (activation.NegotiatedFeatures & NetFeatures.MergeableRxBuffers) != 0;
+        var receive = activation.Queues.Count > ReceiveQueue ? activation.Queues[ReceiveQueue] : null;
+        int chains = _mergeable ? MaxChainsPerFrame : 1;
+        if (_receiveChains.Length < chains || receive != null && _receiveChains[0].Capacity < receive.Size)
+        {
+            _receiveChains = new DescriptorChain[chains];
+            for (int i = 0; i < chains; i++)
+                _receiveChains[i] = new DescriptorChain(QueueSize);
+        }
+        _receiveHeld = 0;
+        _backend.SetOffloads(activation.NegotiatedFeatures);
+        _toGuest.SetAccepting(true);
+    }
+
+    protected override void OnReset()
+    {
+        _interrupt = null;
+        _toGuest.SetAccepting(false);
+        _receiveHeld = 0;
+    }
+
+    /// <summary>Unblocks the backend before the base stops the worker, which may be inside a Send to a host that
+    /// stopped reading (the stop would otherwise wait for it forever).</summary>
+    void IDisposable.Dispose()
+    {
+        _toGuest.Close();
+        _backend.Abort();
+        Dispose();
+    }
+
+    protected override void OnDispose()
+    {
+        _toGuest.Close();
+        _backend.Dispose();
+    }
+
+    protected override int ServeQueue(int queueIndex, SplitQueue queue, DescriptorChain chain)
+    {
+        if (queueIndex == TransmitQueue)
+            Transmit(queue, chain);
+        else
+            Receive(queue);
+        return -1;
+    }
+
+    private void Transmit(SplitQueue queue, DescriptorChain chain)
+    {
+        do
+        {
+            while (queue.TryPop(chain) == PopResult.Chain)
+            {
+                ulong length = chain.ReadableBytes;
+                if (length < NetFeatures.HeaderBytes || length > (ulong)_transmitBuffer.Length || !_linkUp)
+                {
+                    Interlocked.Increment(ref Counters.TransmitDropped);
+                }
+                else
+                {
+                    int n = chain.ReadFrom(0, _transmitBuffer.AsSpan(0, (int)length));
+                    var frame = _backend.CarriesVnetHeader
+                        ? _transmitBuffer.AsSpan(0, n)
+                        : _transmitBuffer.AsSpan(NetFeatures.HeaderBytes, n - NetFeatures.HeaderBytes);
+                    if (_backend.Send(frame))
+                        Interlocked.Increment(ref Counters.TransmittedFrames);
+                    else
+                        Interlocked.Increment(ref Counters.TransmitDropped);
+                }
+                Complete(queue, TransmitQueue, chain.Head, 0);
+            }
+            if (queue.Violation != null)
+                return;
+        } while (queue.ArmNotification());
+    }
+
+    private void Receive(SplitQueue queue)
+    {
+        Span<byte> header = stackalloc byte[NetFeatures.HeaderBytes];
+        int chainLimit = _mergeable ? MaxChainsPerFrame : 1;
+        while (_toGuest.TryPeek(out var frame))
+        {
+            ReadOnlySpan<byte> payload = frame;
+            header.Clear();
+            if (_backend.CarriesVnetHeader)
+            {
+                if (frame.Length < NetFeatures.HeaderBytes)
+                {
+                    DropReceived();
+                    continue;
+                }
+                frame[..NetFeatures.HeaderBytes].CopyTo(header);
+                payload = frame[NetFeatures.HeaderBytes..];
+            }
+            if (!_linkUp)
+            {
+                DropReceived();
+                continue;
+            }
+            ulong total = (ulong)(NetFeatures.HeaderBytes + payload.Length);
+            ulong room = 0;
+            for (int i = 0; i < _receiveHeld; i++)
+                room += _receiveChains[i].WritableBytes;
+            while (room < total && _receiveHeld < chainLimit)
+            {
+                var chain = _receiveChains[_receiveHeld];
+                var result = queue.TryPop(chain);
+                if (result == PopResult.Broken)
+                    return;
+                if (result == PopResult.Empty)
+                {
+                    if (queue.ArmNotification())
+                        continue;
+                    return; // the frame waits for the driver's next receive buffers
+                }
+                if (chain.WritableBytes == 0)
+                {
+                    queue.MarkBroken($"receive buffer {chain.Head} has no device-writable bytes");
+                    return;
+                }
+                _receiveHeld++;
+                room += chain.WritableBytes;
+            }
+            if (room < total)
+            {
+                // Larger than every buffer the driver may chain for it: dropped; the buffers wait for the next frame.
+                DropReceived();
+                continue;
+            }
+            Deliver(queue, header, payload, total);
+            _toGuest.Pop();
+            Interlocked.Increment(ref Counters.ReceivedFrames);
+        }
+    }
+
+    /// <summary>Spreads header + payload over the held chains in order, publishes the used ones together and keeps
+    /// any left over for the next frame.</summary>
+    private void Deliver(SplitQueue queue, Span<byte> header, ReadOnlySpan<byte> payload, ulong total)
+    {
+        int used = 0;
+        ulong covered = 0;
+        while (covered < total)
+            covered += _receiveChains[used++].WritableBytes;
+        BinaryPrimitives.WriteUInt16LittleEndian(header[NetFeatures.NumBuffersOffset..], (ushort)used);
+
+        ulong position = 0;
+        var memory = queue.Memory;
+        for (int i = 0; i < used; i++)
+        {
+            var chain = _receiveChains[i];
+            ulong take = Math.Min(chain.WritableBytes, total - position);
+            ulong offset = 0;
+            if (position < NetFeatures.HeaderBytes)
+            {
+                int h = (int)Math.Min(take, NetFeatures.HeaderBytes - position);
+                chain.WriteTo(0, header.Slice((int)position, h), memory);
+                offset = (ulong)h;
+            }
+            if (offset < take)
+            {
+                int from = (int)(position + offset - NetFeatures.HeaderBytes);
+                chain.WriteTo(offset, payload.Slice(from, (int)(take - offset)), memory);
+            }
+            queue.AddUsedUnpublished(chain.Head, (uint)take);
+            position += take;
+        }
+        queue.PublishUsed();
+        if (queue.ShouldInterrupt())
+            _interrupt?.QueueInterrupt(ReceiveQueue);
+
+        // Chains popped but not needed move to the front, still held.
+        for (int i = used; i < _receiveHeld; i++)
+            (_receiveChains[i - used], _receiveChains[i]) = (_receiveChains[i], _receiveChains[i - used]);
+        _receiveHeld -= used;
+    }
+
+    private void DropReceived()
+    {
+        _toGuest.Pop();
+        Interlocked.Increment(ref Counters.ReceiveDropped);
+    }
+}

@@ -1,0 +1,180 @@
+using System.Buffers.Binary;
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using Microsoft.Extensions.Logging.Abstractions;
+using Vessel.Virtio.Net;
+using Vessel.Virtio.Net.Backends;
+
+namespace Vessel.Virtio.Tests.Net;
+
+/// <summary>Runs only as root with /dev/net/tun (it creates a network namespace and a TAP device in it).</summary>
+public sealed class RootNetFactAttribute : FactAttribute
+{
+    public RootNetFactAttribute()
+    {
+        if (Environment.UserName != "root" || !File.Exists("/dev/net/tun") || !File.Exists("/usr/sbin/ip") && !File.Exists("/usr/bin/ip") && !File.Exists("/sbin/ip"))
+            Skip = "needs root, /dev/net/tun and iproute2";
+    }
+}
+
+public sealed partial class TapBackendTests
+{
+    private static readonly byte[] GuestMac = [0x52, 0x54, 0x00, 0x12, 0x34, 0x56];
+    private static readonly byte[] GuestIp = [10, 213, 0, 2], HostIp = [10, 213, 0, 1];
+
+    [Fact]
+    public void A_missing_interface_is_one_line()
+    {
+        var e = Assert.Throws<NetBackendException>(() => TapBackend.Open("vessel-none0", NullLogger.Instance));
+        Assert.Equal("--net tap=vessel-none0: no such network interface (create it first, e.g. ip tuntap add vessel-none0 mode tap)", e.Message);
+        Assert.Contains("not a network interface name", Assert.Throws<NetBackendException>(() => TapBackend.Open("a-name-far-too-long", NullLogger.Instance)).Message);
+    }
+
+    [RootNetFact]
+    public void An_interface_that_is_not_a_tap_is_refused()
+    {
+        var e = Assert.Throws<NetBackendException>(() => TapBackend.Open("lo", NullLogger.Instance));
+        Assert.StartsWith("--net tap=lo: cannot attach to it as a TAP device", e.Message);
+    }
+
+    /// <summary>A TAP device in a namespace the test creates (10.213.0.1/24): the fake guest's ARP request is answered,
+    /// and so is its ping, through the vnet header both ways. No traffic leaves that namespace.</summary>
+    [RootNetFact]
+    public void Arp_and_ping_reach_the_host_kernel_in_a_namespace_and_are_answered()
+    {
+        string ns = $"vessel-tap-{Environment.ProcessId}";
+        Ip($"netns add {ns}");
+        try
+        {
+            Ip($"-n {ns} tuntap add vt0 mode tap");
+            Ip($"-n {ns} addr add 10.213.0.1/24 dev vt0");
+            Ip($"-n {ns} link set vt0 up");
+            TapBackend? backend = null;
+            Exception? failure = null;
+            // A network namespace is per thread: this one enters it, attaches to vt0 there, and ends.
+            var opener = new Thread(() =>
+            {
+                try
+                {
+                    using var nsFile = File.OpenHandle($"/run/netns/{ns}");
+                    if (setns((int)nsFile.DangerousGetHandle(), CloneNewNet) != 0)
+                        throw new InvalidOperationException($"setns failed: errno {Marshal.GetLastPInvokeError()}");
+                    backend = TapBackend.Open("vt0", NullLogger.Instance);
+                }
+                catch (Exception e) { failure = e; }
+            });
+            opener.Start();
+            opener.Join();
+            Assert.Null(failure);
+
+            using var d = new FakeDriver(new VirtioNet(backend!, new MacAddress(0x52, 0x54, 0x00, 0x12, 0x34, 0x56)));
+            d.Activate();
+            var rx = d.Queues[VirtioNet.ReceiveQueue];
+            var addresses = new Dictionary<uint, ulong>();
+            for (int i = 0; i < 32; i++)
+            {
+                ulong a = d.Ram.Alloc(2048);
+                addresses[rx.AddChain(Buf.W(a, 2048))] = a;
+            }
+            d.Kick(VirtioNet.ReceiveQueue);
+
+            Transmit(d, ArpRequest());
+            var arpReply = WaitForFrame(d, addresses, f => f.Length >= 42 && f[12] == 0x08 && f[13] == 0x06 && f[21] == 2);
+            var hostMac = arpReply[22..28];
+            Assert.Equal(HostIp, arpReply[28..32]);
+            Assert.Equal(GuestMac, arpReply[..6]);
+
+            Transmit(d, EchoRequest(hostMac));
+            var echoReply = WaitForFrame(d, addresses, f => f.Length >= 42 && f[12] == 0x08 && f[13] == 0x00 && f[23] == 1 && f[34] == 0);
+            Assert.Equal(HostIp, echoReply[26..30]);
+            Assert.Equal("vessel-ping"u8.ToArray(), echoReply[42..53]);
+        }
+        finally
+        {
+            Ip($"netns del {ns}");
+        }
+    }
+
+    private static void Transmit(FakeDriver d, byte[] frame)
+    {
+        ulong a = d.Ram.Alloc(NetFeatures.HeaderBytes + frame.Length);
+        d.Ram.Memory.Fill(a, NetFeatures.HeaderBytes, 0);
+        d.Ram.Memory.Write(a + NetFeatures.HeaderBytes, frame);
+        d.Queues[VirtioNet.TransmitQueue].AddChain(Buf.R(a, (uint)(NetFeatures.HeaderBytes + frame.Length)));
+        d.Kick(VirtioNet.TransmitQueue);
+    }
+
+    /// <summary>The first received frame (without its vnet header) that <paramref name="match"/> accepts; others
+    /// (IPv6 neighbour discovery and the like) are skipped.</summary>
+    private static byte[] WaitForFrame(FakeDriver d, Dictionary<uint, ulong> addresses, Func<byte[], bool> match)
+    {
+        var rx = d.Queues[VirtioNet.ReceiveQueue];
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            d.Drain();
+            if (!rx.TryTakeUsed(out uint id, out uint length)) { Thread.Sleep(5); continue; }
+            var frame = d.Ram.Read(addresses[id] + NetFeatures.HeaderBytes, (int)length - NetFeatures.HeaderBytes);
+            if (match(frame)) return frame;
+        }
+        throw new TimeoutException("the host kernel did not answer through the TAP");
+    }
+
+    private static byte[] ArpRequest()
+    {
+        var f = new byte[42];
+        f.AsSpan(0, 6).Fill(0xff);
+        GuestMac.CopyTo(f, 6);
+        f[12] = 0x08; f[13] = 0x06;
+        f[14] = 0; f[15] = 1; f[16] = 0x08; f[17] = 0; f[18] = 6; f[19] = 4; f[20] = 0; f[21] = 1;
+        GuestMac.CopyTo(f, 22);
+        GuestIp.CopyTo(f, 28);
+        HostIp.CopyTo(f, 38);
+        return f;
+    }
+
+    private static byte[] EchoRequest(byte[] hostMac)
+    {
+        var payload = "vessel-ping"u8;
+        var f = new byte[42 + payload.Length];
+        hostMac.CopyTo(f, 0);
+        GuestMac.CopyTo(f, 6);
+        f[12] = 0x08; f[13] = 0x00;
+        var ip = f.AsSpan(14, 20);
+        ip[0] = 0x45;
+        BinaryPrimitives.WriteUInt16BigEndian(ip[2..], (ushort)(20 + 8 + payload.Length));
+        ip[8] = 64; ip[9] = 1;
+        GuestIp.CopyTo(ip[12..]);
+        HostIp.CopyTo(ip[16..]);
+        BinaryPrimitives.WriteUInt16BigEndian(ip[10..], Checksum(ip));
+        var icmp = f.AsSpan(34);
+        icmp[0] = 8;
+        BinaryPrimitives.WriteUInt16BigEndian(icmp[4..], 0x7e55);
+        BinaryPrimitives.WriteUInt16BigEndian(icmp[6..], 1);
+        payload.CopyTo(icmp[8..]);
+        BinaryPrimitives.WriteUInt16BigEndian(icmp[2..], Checksum(icmp));
+        return f;
+    }
+
+    private static ushort Checksum(ReadOnlySpan<byte> data)
+    {
+        uint sum = 0;
+        for (int i = 0; i + 1 < data.Length; i += 2) sum += BinaryPrimitives.ReadUInt16BigEndian(data[i..]);
+        if (data.Length % 2 == 1) sum += (uint)data[^1] << 8;
+        while (sum > 0xffff) sum = (sum & 0xffff) + (sum >> 16);
+        return (ushort)~sum;
+    }
+
+    private static void Ip(string arguments)
+    {
+        using var p = Process.Start(new ProcessStartInfo("ip", arguments) { RedirectStandardError = true, UseShellExecute = false })!;
+        string error = p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        Assert.True(p.ExitCode == 0, $"ip {arguments}: {error}");
+    }
+
+    private const int CloneNewNet = 0x40000000;
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int setns(int fd, int nstype);
+}
