@@ -94,13 +94,7 @@ public sealed class VirtioBlock : QueuedVirtioDevice
         return c;
     }
 
-    public override void ReadConfig(int offset, Span<byte> data)
-    {
-        if (offset >= 0 && offset <= _config.Length && data.Length <= _config.Length - offset)
-            _config.AsSpan(offset, data.Length).CopyTo(data);
-        else
-            data.Clear();
-    }
+    public override void ReadConfig(int offset, Span<byte> data) => CopyConfig(_config, offset, data);
 
     // Everything here is read-only to the driver (writeback is only writable with CONFIG_WCE, not offered).
     public override void WriteConfig(int offset, ReadOnlySpan<byte> data) { }

@@ -31,6 +31,16 @@ public abstract class QueuedVirtioDevice : IVirtioDevice
     public abstract void ReadConfig(int offset, Span<byte> data);
     public abstract void WriteConfig(int offset, ReadOnlySpan<byte> data);
 
+    /// <summary>Copies <paramref name="data"/>.Length bytes of <paramref name="config"/> from
+    /// <paramref name="offset"/>; a range that does not lie inside it reads as zeros.</summary>
+    protected static void CopyConfig(ReadOnlySpan<byte> config, int offset, Span<byte> data)
+    {
+        if (offset >= 0 && offset <= config.Length && data.Length <= config.Length - offset)
+            config.Slice(offset, data.Length).CopyTo(data);
+        else
+            data.Clear();
+    }
+
     /// <summary>The device called NeedsReset and serves nothing until <see cref="Reset"/>.</summary>
     public bool NeedsReset => _broken;
 

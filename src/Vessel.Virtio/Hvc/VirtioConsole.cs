@@ -53,10 +53,7 @@ public sealed class VirtioConsole : QueuedVirtioDevice
         Span<byte> config = stackalloc byte[12];
         config.Clear();
         BinaryPrimitives.WriteUInt32LittleEndian(config[4..], 1);
-        if (offset >= 0 && offset <= config.Length && data.Length <= config.Length - offset)
-            config.Slice(offset, data.Length).CopyTo(data);
-        else
-            data.Clear();
+        CopyConfig(config, offset, data);
     }
 
     public override void WriteConfig(int offset, ReadOnlySpan<byte> data) { }

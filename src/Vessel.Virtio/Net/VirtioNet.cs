@@ -81,10 +81,7 @@ public sealed class VirtioNet : QueuedVirtioDevice, IDisposable
         _mac.CopyTo(config);
         BinaryPrimitives.WriteUInt16LittleEndian(config[6..], _linkUp ? NetFeatures.LinkUp : (ushort)0);
         BinaryPrimitives.WriteUInt16LittleEndian(config[8..], 1);
-        if (offset >= 0 && offset <= config.Length && data.Length <= config.Length - offset)
-            config.Slice(offset, data.Length).CopyTo(data);
-        else
-            data.Clear();
+        CopyConfig(config, offset, data);
     }
 
     // The MAC is read-only without VIRTIO_NET_F_CTRL_MAC_ADDR (not offered).

@@ -83,10 +83,7 @@ public sealed class VirtioVsock : QueuedVirtioDevice
     {
         Span<byte> config = stackalloc byte[8];
         BinaryPrimitives.WriteUInt64LittleEndian(config, _options.GuestCid);
-        if (offset >= 0 && offset <= config.Length && data.Length <= config.Length - offset)
-            config.Slice(offset, data.Length).CopyTo(data);
-        else
-            data.Clear();
+        CopyConfig(config, offset, data);
     }
 
     public override void WriteConfig(int offset, ReadOnlySpan<byte> data) { }
