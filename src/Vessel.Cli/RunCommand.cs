@@ -26,6 +26,7 @@ public sealed partial class RunCommand(RunOptions options, CliStreams streams, C
         string? kernelPath = options.KernelPath, initrdPath = options.InitrdPath;
         byte[]? kernel = kernelPath is null ? null : ReadKernel("--kernel", kernelPath);
         byte[]? initrd = initrdPath is null ? null : InputFile.Read("--initrd", initrdPath);
+        CheckDisks();
         if (kernelPath is null)
         {
             var guest = host.ResolveDefaultGuest(streams.Error);
@@ -78,6 +79,21 @@ public sealed partial class RunCommand(RunOptions options, CliStreams streams, C
         return exit.Status;
     }
 
+
+    /// <summary>Opens and closes every --disk image, so a missing or unopenable one is reported before the default
+    /// guest is built (the machine opens them again).</summary>
+    private void CheckDisks()
+    {
+        try
+        {
+            foreach (var disk in options.Disks)
+                DiskImage.Open(disk.Path, disk.ReadOnly).Dispose();
+        }
+        catch (DiskImageException ex)
+        {
+            throw CliException.Runtime(ex.Message);
+        }
+    }
     private static Machine BuildMachine(IHypervisor hypervisor, MachineConfig config, string kernelPath)
     {
         try

@@ -89,6 +89,14 @@ public class UserErrorTests
     }
 
     [Fact]
+    public void AnExplicitDiskIsCheckedBeforeTheDefaultGuestIsBuilt()
+    {
+        var host = new CliHost { HandleSignals = false, ResolveDefaultGuest = _ => throw new InvalidOperationException("built the default guest") };
+        AssertOneLineError(CliRunner.Run(["run", "--disk", "/nonexistent/disk.img"], [], host), 1,
+            "vessel: disk image /nonexistent/disk.img does not exist");
+    }
+
+    [Fact]
     public void AFileThatIsNoKernelIsNamed()
     {
         using var text = CliRunner.File("# Vessel\n\nA README, not a kernel.\n"u8.ToArray());
