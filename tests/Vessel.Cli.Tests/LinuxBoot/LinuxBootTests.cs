@@ -10,6 +10,7 @@ namespace Vessel.Cli.Tests.LinuxBoot;
 /// once (the guest's echo, never the host's), and the terminal's settings come back unchanged.
 /// Long: its own category, which .ci/run still runs.</summary>
 [Trait("Category", "LinuxBoot")]
+[Collection(LinuxGuestCollection.Name)]
 public class LinuxBootTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan BootTimeout = TimeSpan.FromMinutes(8);

@@ -12,6 +12,7 @@ namespace Vessel.Cli.Tests.LinuxBoot;
 /// address, has the host's MD5; a hostfwd port on the host's loopback reaches busybox httpd in the guest; after
 /// `reboot -f` no passt is left. Traffic goes only to loopback.</summary>
 [Trait("Category", "LinuxBoot")]
+[Collection(LinuxGuestCollection.Name)]
 public partial class UserNetworkBootTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan BootTimeout = TimeSpan.FromMinutes(15);

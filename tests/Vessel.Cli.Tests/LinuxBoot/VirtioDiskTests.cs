@@ -10,6 +10,7 @@ namespace Vessel.Cli.Tests.LinuxBoot;
 /// from the root disk build-guest.sh makes, writes a file, syncs and SIGKILLs vessel; the next boot finds it.
 /// Each boot costs ~40 s or more of emulated CPU, so one boot checks as much as it can.</summary>
 [Trait("Category", "LinuxBoot")]
+[Collection(LinuxGuestCollection.Name)]
 public class VirtioDiskTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan BootTimeout = TimeSpan.FromMinutes(15); // boots take ~40 s; a loaded shared machine, many minutes

@@ -10,6 +10,7 @@ namespace Vessel.Cli.Tests.LinuxBoot;
 /// a host program connects to PATH with `CONNECT 6000`, reads `OK port`, and the same 16 MiB go both ways to a guest
 /// `vsock listen 6000`. Every transfer is checked by MD5 on both sides; the socket file is gone after the VM.</summary>
 [Trait("Category", "LinuxBoot")]
+[Collection(LinuxGuestCollection.Name)]
 public partial class VsockBootTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan BootTimeout = TimeSpan.FromMinutes(15);
