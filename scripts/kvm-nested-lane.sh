@@ -137,8 +137,8 @@ for g in /guests/*; do
   echo "LANE-GUEST \$(basename "\$g") exit=\$code out=\$(base64 /tmp/out | tr -d '\n') err=\$(base64 /tmp/err | tr -d '\n')"
 done
 
-# The foundation's lifecycle/leak check on this KVM (tests/Vessel.Kvm.LifecycleProbe), then a RAM size KVM
-# refuses through the CLI: a clear error and status 1.
+# The foundation's lifecycle/leak check on this KVM (tests/Vessel.Kvm.LifecycleProbe; it also has KVM refuse a
+# 9 TiB slot), then the same size through the CLI, which refuses it before KVM: a clear usage error, status 2.
 timeout 300 /vessel-kvm-lifecycle $lifecycle_machines
 echo "LANE-LIFECYCLE-EXIT=\$?"
 /vessel run --backend kvm --kernel /guests/rep-outsb.bin --memory 9T </dev/null >/tmp/out 2>/tmp/err
