@@ -226,7 +226,7 @@ internal sealed unsafe partial class X86Cpu
         if (TryReplayRead(phys, size, out value)) return value;
         // An event cannot be restarted once the VMM answers, so a descriptor table or stack that is not RAM reads
         // as an address no device answers does on a PC: all ones (a bad gate, then #GP, #DF, a triple fault).
-        if (_deliveringEvent) return SizeMask(size);
+        if (_deliveringEvent || DeviceReadsSpent()) return SizeMask(size);
         throw ExitForRead(phys, VcpuExit.MmioRead(phys, size));
     }
 
@@ -242,6 +242,7 @@ internal sealed unsafe partial class X86Cpu
         if (_vm.Platform.TryReadPort(this, port, size, out ulong value)) return value;
         ulong key = (1UL << 63) | port;
         if (TryReplayRead(key, size, out value)) return value;
+        if (DeviceReadsSpent()) return SizeMask(size);
         throw ExitForRead(key, VcpuExit.IoIn(port, size));
     }
 
@@ -264,13 +265,24 @@ internal sealed unsafe partial class X86Cpu
     /// <summary>Exits for a device read; the instruction re-executes with the value (see <see cref="CompleteRead"/>).</summary>
     private ExitToVmm ExitForRead(ulong key, VcpuExit exit)
     {
-        if (_replayCount == MaxReplayedReads)
-            throw new EmulationException($"one instruction read devices more than {MaxReplayedReads} times");
         _pendingReadKey = key;
         DropPendingExits();
         RequestExit(exit);
         return _exitToVmm;
     }
+
+    /// <summary>The instruction has had as many device values as any instruction needs (see MaxDeviceAccesses):
+    /// a further read is answered as by an address no device claims, all ones, rather than left unbounded.</summary>
+    private bool DeviceReadsSpent()
+    {
+        if (_replayCount < MaxReplayedReads) return false;
+        DroppedDeviceAccesses++;
+        return true;
+    }
+
+    /// <summary>Device reads answered with all ones and device writes dropped because one instruction went past
+    /// <see cref="MaxDeviceAccesses"/>; no instruction does (a test hook and a safety net, not a path).</summary>
+    internal long DroppedDeviceAccesses;
 
     /// <summary>The instruction that was waiting for device values has completed (or faulted).</summary>
     private void EndReplay()
@@ -295,7 +307,13 @@ internal sealed unsafe partial class X86Cpu
             return;
         }
         if (_queuedExitCount == _queuedExits.Length)
-            throw new EmulationException($"one instruction made more than {_queuedExits.Length + 1} device accesses");
+        {
+            // Past any instruction's device writes (see MaxDeviceAccesses): drop the write, but never a halt,
+            // shutdown or error, which takes the last place instead.
+            DroppedDeviceAccesses++;
+            if (exit.Reason is VcpuExitReason.MmioWrite or VcpuExitReason.IoOut) return;
+            _queuedExitCount--;
+        }
         _queuedExits[_queuedExitCount++] = exit;
     }
 

@@ -45,14 +45,18 @@ internal sealed unsafe partial class X86Cpu
     // The exit the current instruction produced, returned once it completes.
     private VcpuExit _pendingExit;
     private bool _hasPendingExit;
-    // Further exits of the same instruction, returned by the following Runs (16: a page-crossing 16-byte store).
-    private readonly VcpuExit[] _queuedExits = new VcpuExit[16];
+    // Further exits of the same instruction, returned by the following Runs. The most an instruction makes is
+    // below MaxDeviceAccesses (FXSAVE/XSAVE to MMIO: 66 stores, some split into bytes across a page; a task
+    // switch saving into a TSS on MMIO; a call gate copying 31 parameters onto an MMIO stack).
+    internal const int MaxDeviceAccesses = 256;
+    private readonly VcpuExit[] _queuedExits = new VcpuExit[MaxDeviceAccesses];
     private int _queuedExitCount, _queuedExitNext;
     // An instruction that reads the VMM's devices more than once (CMPSB between two MMIO buffers, MOVS from
     // a port-backed...) exits for each value and re-executes from its start: the values it already got are
     // replayed in order, keyed by port or physical address. While _hasCompletedRead, the run loop re-executes
     // exactly that instruction, then forgets them.
-    private const int MaxReplayedReads = 16;
+    // The most reads: FXRSTOR/XRSTOR from MMIO (about 60), a task switch reading a TSS and descriptors there.
+    private const int MaxReplayedReads = MaxDeviceAccesses;
     private bool _hasCompletedRead;
     private readonly ulong[] _replayKeys = new ulong[MaxReplayedReads];
     private readonly ulong[] _replayValues = new ulong[MaxReplayedReads];
@@ -114,7 +118,7 @@ internal sealed unsafe partial class X86Cpu
 
     public void CompleteRead(ulong value)
     {
-        if (_replayCount == MaxReplayedReads) return; // refused in ExitForRead before it could happen
+        if (_replayCount == MaxReplayedReads) return; // no exit asks for more (see ReadPhysicalMmio)
         _replayKeys[_replayCount] = _pendingReadKey;
         _replayValues[_replayCount] = value;
         _replayCount++;
