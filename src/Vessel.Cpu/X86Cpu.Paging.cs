@@ -107,7 +107,8 @@ internal sealed unsafe partial class X86Cpu
         ulong reserved = ReservedHighBits;
         ulong rights = PteWritable | PteUser; // AND of every level's R/W and U/S
         bool noExecute = false;
-        for (int level = topLevel; level >= 1; level--)
+        // Level 1 always ends the walk (a 4 KiB page), so the loop needs no exit of its own.
+        for (int level = topLevel; ; level--)
         {
             int shift = 12 + 9 * (level - 1);
             ulong* entry = PageTableEntry(table + (((linear >> shift) & 0x1FF) << 3));
@@ -134,7 +135,6 @@ internal sealed unsafe partial class X86Cpu
             SetAccessed(entry, e);
             table = e & PhysicalMask;
         }
-        throw new EmulationException("unreachable page walk");
     }
 
     private ulong WalkLegacy(ulong linear, AccessKind kind, bool user)
