@@ -36,6 +36,12 @@ public sealed class EmuVirtualMachine : IVirtualMachine
     public void SetMemoryRegion(int slot, ulong guestPhysicalAddress, GuestMemoryRegion region)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
+        // Checked before anything is sized from it: the code-page map has a slot per page up to the end.
+        const ulong addressable = 1UL << X86Cpu.PhysicalAddressBits;
+        if (guestPhysicalAddress >= addressable || region.Size > addressable - guestPhysicalAddress)
+            throw new GuestMemoryUnavailableException(
+                $"the emu backend addresses {addressable >> 30} GiB of guest-physical memory ({X86Cpu.PhysicalAddressBits} bits); " +
+                $"memory slot {slot} of {region.Size >> 20} MiB at 0x{guestPhysicalAddress:x} ends beyond it");
         Memory.Map(slot, guestPhysicalAddress, region);
         Code.Resize(guestPhysicalAddress + region.Size);
         Code.InvalidateRange(guestPhysicalAddress, region.Size);
