@@ -3,7 +3,7 @@ using Vessel.Hypervisor;
 namespace Vessel.Cpu;
 
 /// <summary>Far JMP, CALL and RET: real mode, direct transfers to code segments, call gates (with the
-/// stack switch to a more privileged ring) and returns to outer rings. Task gates are not supported.</summary>
+/// stack switch to a more privileged ring) and returns to outer rings; TSSs and task gates switch tasks (TaskSwitch).</summary>
 internal sealed partial class X86Cpu
 {
     // ---------------------------------------------------------------- shared helpers
@@ -121,12 +121,7 @@ internal sealed partial class X86Cpu
         uint error = SelectorError(selector, 0);
         bool legal = LongModeActive ? gate.Type == SystemType.CallGate32
             : gate.Type is SystemType.CallGate16 or SystemType.CallGate32;
-        if (!legal)
-        {
-            if (!LongModeActive && gate.Type is SystemType.TaskGate or SystemType.Tss16Available or SystemType.Tss32Available)
-                throw new EmulationException($"task switch through selector 0x{selector:x} is not supported");
-            Fault(Vector.GP, error);
-        }
+        if (!legal) Fault(Vector.GP, error);
         if (gate.Dpl < Cpl || gate.Dpl < (selector & 3)) Fault(Vector.GP, error);
         if (!gate.Present) Fault(Vector.NP, error);
         return LongModeActive ? ReadSystemDescriptor16(selector, gate, Vector.GP, 0) : gate;
@@ -139,7 +134,7 @@ internal sealed partial class X86Cpu
 
     internal void FarJump(ushort selector, ulong offset)
     {
-        if (!ProtectedMode)
+        if (!ProtectedMode || Vm86Mode)
         {
             EnterRealModeCode(selector, offset);
             return;
@@ -153,6 +148,11 @@ internal sealed partial class X86Cpu
             return;
         }
         if (d.CodeOrData) Fault(Vector.GP, SelectorError(selector, 0));
+        if (IsTaskTarget(d))
+        {
+            FarTransferToTask(selector, d, TaskSwitchReason.Jump);
+            return;
+        }
         SegmentDescriptor gate = CheckCallGate(selector, d);
         ushort targetSelector = gate.GateSelector;
         SegmentDescriptor td = ReadGateTarget(targetSelector, 0, out ulong targetAddress);
@@ -173,7 +173,7 @@ internal sealed partial class X86Cpu
         ulong oldSp = Gpr[4];
         ushort oldCs = Seg[CS].Selector;
         ulong returnAddress = Rip;
-        if (!ProtectedMode)
+        if (!ProtectedMode || Vm86Mode)
         {
             try
             {
@@ -199,6 +199,11 @@ internal sealed partial class X86Cpu
             return;
         }
         if (d.CodeOrData) Fault(Vector.GP, SelectorError(selector, 0));
+        if (IsTaskTarget(d))
+        {
+            FarTransferToTask(selector, d, TaskSwitchReason.Call);
+            return;
+        }
         SegmentDescriptor gate = CheckCallGate(selector, d);
         ushort targetSelector = gate.GateSelector;
         SegmentDescriptor td = ReadGateTarget(targetSelector, 0, out ulong targetAddress);
@@ -281,7 +286,7 @@ internal sealed partial class X86Cpu
         ulong offset = PeekStack(0, size);
         ushort selector = (ushort)PeekStack(size, size);
         ulong stackMask = SizeMask(StackAddressSize);
-        if (!ProtectedMode)
+        if (!ProtectedMode || Vm86Mode)
         {
             SetStackPointer(Gpr[4] + (ulong)(2 * size) + release);
             EnterRealModeCode(selector, offset & SizeMask(size));

@@ -4,7 +4,7 @@ using static Vessel.Hypervisor.RflagsBits;
 namespace Vessel.Cpu;
 
 /// <summary>IRET, IRETD and IRETQ: real mode, same-ring and outer-ring returns in protected mode, and the
-/// IA-32e form that pops SS:RSP from every 64-bit frame. Task returns (NT=1) are not supported.</summary>
+/// IA-32e form that pops SS:RSP from every 64-bit frame; with NT=1, the return to the linked task.</summary>
 internal sealed partial class X86Cpu
 {
     private void InterruptReturn(int size)
@@ -26,13 +26,22 @@ internal sealed partial class X86Cpu
             EnterRealModeCode(selector, realIp);
             return;
         }
+        if (Vm86Mode)
+        {
+            Vm86InterruptReturn(ip, selector, flags, size);
+            return;
+        }
         if ((_rflags & Nt) != 0)
         {
             if (LongModeActive) Fault(Vector.GP, 0);
-            throw new EmulationException("IRET with NT set (return to a nested task) is not supported");
+            ReturnToLinkedTask();
+            return;
         }
         if (!LongModeActive && size == 4 && (flags & Vm) != 0 && Cpl == 0)
-            throw new EmulationException("IRET to virtual-8086 mode is not supported");
+        {
+            EnterVm86(ip, selector, flags);
+            return;
+        }
 
         SegmentDescriptor d = ReadReturnCodeSegment(selector, out ulong address);
         int rpl = selector & 3;

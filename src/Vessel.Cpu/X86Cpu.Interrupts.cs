@@ -179,18 +179,27 @@ internal sealed partial class X86Cpu
         ulong entry = (ulong)vector * 8;
         if (entry + 7 > Idtr.Limit) Fault(Vector.GP, idtError);
         var gate = new SegmentDescriptor(ReadLinear((Idtr.Base + entry) & 0xFFFF_FFFF, 8, false));
-        if (!gate.CodeOrData && gate.Type == SystemType.TaskGate)
-            throw new EmulationException($"interrupt {vector} through a task gate is not supported");
-        if (gate.CodeOrData || gate.Type is not (SystemType.InterruptGate16 or SystemType.TrapGate16
-                or SystemType.InterruptGate32 or SystemType.TrapGate32))
+        bool taskGate = !gate.CodeOrData && gate.Type == SystemType.TaskGate;
+        if (!taskGate && (gate.CodeOrData || gate.Type is not (SystemType.InterruptGate16 or SystemType.TrapGate16
+                or SystemType.InterruptGate32 or SystemType.TrapGate32)))
             Fault(Vector.GP, idtError);
         if (ChecksGateDpl(source) && gate.Dpl < Cpl) Fault(Vector.GP, idtError);
         if (!gate.Present) Fault(Vector.NP, idtError);
+        if (taskGate)
+        {
+            InterruptThroughTaskGate(gate, source, hasErrorCode, errorCode);
+            return;
+        }
 
         int size = (gate.Type & 8) != 0 ? 4 : 2;
         Segment target = CheckInterruptTarget(gate.GateSelector, ext, false, out int newCpl, out bool inner);
         ulong rip = size == 4 ? gate.GateOffset32 : gate.GateOffset32 & 0xFFFF;
         if (rip > target.Limit) Fault(Vector.GP, ext);
+        if (Vm86Mode)
+        {
+            DeliverFromVm86(gate, target, newCpl, inner, rip, vector, source, hasErrorCode, errorCode, ext);
+            return;
+        }
 
         Segment ss;
         ulong sp;

@@ -32,7 +32,7 @@ internal sealed partial class X86Cpu
                 FarReturn(size, ins.OpCount > 0 ? ins.Immediate16 : 0UL);
                 return true;
             }
-            case Mnemonic.Int: DeliverEvent(ins.Immediate8, InterruptSource.Software, false, 0); return true;
+            case Mnemonic.Int: CheckVm86Iopl(); DeliverEvent(ins.Immediate8, InterruptSource.Software, false, 0); return true;
             case Mnemonic.Int3: DeliverEvent(Vector.BP, InterruptSource.SoftwareException, false, 0); return true;
             case Mnemonic.Into:
                 if (GetOf()) DeliverEvent(Vector.OF, InterruptSource.SoftwareException, false, 0);
@@ -113,7 +113,7 @@ internal sealed partial class X86Cpu
 
     private void RequireProtectedMode()
     {
-        if (!ProtectedMode) FaultNoCode(Vector.UD);
+        if (!ProtectedMode || Vm86Mode) FaultNoCode(Vector.UD);
     }
 
     /// <summary>SLDT/STR: a register destination gets the selector zero-extended, memory gets 16 bits.</summary>

@@ -83,6 +83,11 @@ internal sealed partial class X86Cpu
     /// <summary>MOV/POP/Lxx to a data or stack segment register, with the checks of the current mode.</summary>
     internal void LoadSegment(int seg, ushort selector)
     {
+        if (Vm86Mode)
+        {
+            Seg[seg] = Vm86Segment(selector);
+            return;
+        }
         if (!ProtectedMode)
         {
             // Only selector and base change: a limit loaded in protected mode stays ("big real mode").

@@ -103,12 +103,14 @@ internal sealed partial class X86Cpu
 
     private void ExecutePushf(ref Instruction ins)
     {
+        CheckVm86Iopl();
         int size = -ins.StackPointerIncrement;
         Push(GetRflags() & ~(Rf | Vm), size);
     }
 
     private void ExecutePopf(ref Instruction ins)
     {
+        CheckVm86Iopl();
         int size = ins.StackPointerIncrement;
         ulong v = PeekStack(0, size);
         ulong old = GetRflags();

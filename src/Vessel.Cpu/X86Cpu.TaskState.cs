@@ -36,7 +36,7 @@ internal sealed partial class X86Cpu
     /// <summary>IN/OUT/INS/OUTS permission: IOPL, then the TSS I/O bitmap; #GP(0) if refused.</summary>
     private void CheckIoPermission(ushort port, int size)
     {
-        if (!ProtectedMode || Cpl <= IoPrivilegeLevel) return;
+        if (!ProtectedMode || (Cpl <= IoPrivilegeLevel && !Vm86Mode)) return; // virtual-8086 mode always asks the bitmap
         // Only a 32/64-bit TSS has a bitmap; its base is the word at 0x66.
         if (Tr.Unusable || Tr.Type is not (SystemType.Tss32Busy or SystemType.Tss32Available) || Tr.Limit < 0x67)
             Fault(Vector.GP, 0);
