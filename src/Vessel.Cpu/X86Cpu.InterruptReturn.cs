@@ -11,6 +11,7 @@ internal sealed partial class X86Cpu
     {
         // IRET ends NMI blocking even when it then faults.
         _nmiBlocked = false;
+        CheckVm86Iopl(); // before the pops: below IOPL 3 it is #GP(0) whatever the stack holds
         ulong ip = PeekStack(0, size);
         ushort selector = (ushort)PeekStack(size, size);
         ulong flags = PeekStack(2 * size, size);

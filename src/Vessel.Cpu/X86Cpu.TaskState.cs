@@ -55,7 +55,7 @@ internal sealed partial class X86Cpu
     /// <summary>LTR: loads TR from an available TSS descriptor in the GDT and marks it busy.</summary>
     private void LoadTaskRegister(ushort selector)
     {
-        if (!ProtectedMode) FaultNoCode(Vector.UD);
+        if (!ProtectedMode || Vm86Mode) FaultNoCode(Vector.UD);
         if (Cpl != 0) Fault(Vector.GP, 0);
         if ((selector & 0xFFFC) == 0) Fault(Vector.GP, 0);
         uint error = SelectorError(selector, 0);
@@ -75,7 +75,7 @@ internal sealed partial class X86Cpu
     /// <summary>LLDT: loads LDTR from an LDT descriptor in the GDT; a null selector leaves LDTR unusable.</summary>
     private void LoadLdtRegister(ushort selector)
     {
-        if (!ProtectedMode) FaultNoCode(Vector.UD);
+        if (!ProtectedMode || Vm86Mode) FaultNoCode(Vector.UD);
         if (Cpl != 0) Fault(Vector.GP, 0);
         if ((selector & 0xFFFC) == 0)
         {

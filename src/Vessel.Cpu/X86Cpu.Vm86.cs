@@ -25,10 +25,10 @@ internal sealed partial class X86Cpu
         if (Vm86Mode && IoPrivilegeLevel < 3) Fault(Vector.GP, 0);
     }
 
-    /// <summary>IRET inside virtual-8086 mode at IOPL 3: a real-mode IRET that cannot change IOPL (or VM).</summary>
+    /// <summary>IRET inside virtual-8086 mode at IOPL 3 (InterruptReturn checks IOPL before popping anything): a
+    /// real-mode IRET that cannot change IOPL (or VM).</summary>
     private void Vm86InterruptReturn(ulong ip, ushort selector, ulong flags, int size)
     {
-        CheckVm86Iopl();
         ulong realIp = ip & SizeMask(size);
         if (realIp > 0xFFFF) Fault(Vector.GP, 0);
         SetStackPointer(Gpr[4] + (ulong)(3 * size));

@@ -19,7 +19,7 @@ public class Vm86Tests
     {
         var g = new SegmentedGuest(longMode: false);
         g.Load(Vm86Code, 16, vm86);
-        foreach ((int vector, bool error) in new[] { (13, true), (0x30, false) })
+        foreach ((int vector, bool error) in new[] { (6, false), (13, true), (0x30, false) })
         {
             ulong at = Handler + (ulong)vector * 0x100;
             g.SetGate32(vector, SegmentedGuest.KernelCode32, at, dpl: 3);
@@ -115,6 +115,33 @@ public class Vm86Tests
         Assert.Equal(0u, FrameAt(g, 0));                    // error code 0
         Assert.Equal(0u, FrameAt(g, 1));                    // EIP: the instruction itself
         Assert.Equal(Vm86Cs, (ushort)FrameAt(g, 2));
+    }
+
+    [Fact]
+    public void IretBelowIopl3IsGpEvenWhenItsPopsWouldFault()
+    {
+        using var g = Guest(2, a =>
+        {
+            a.mov(sp, 0xFFFE);                              // the 6-byte frame would cross SS's 64 KiB limit: #SS
+            a.iret();
+        });
+        RunToHalt(g);
+        Assert.Equal(13u, g.ReadU32(Frame + 0x40));
+        Assert.Equal(3u, FrameAt(g, 1));                    // EIP of the IRET
+    }
+
+    [Theory]
+    [InlineData(new byte[] { 0x0F, 0x00, 0xD8 })]           // LTR AX
+    [InlineData(new byte[] { 0x0F, 0x00, 0xD0 })]           // LLDT AX
+    [InlineData(new byte[] { 0x0F, 0x00, 0xC8 })]           // STR AX
+    [InlineData(new byte[] { 0x0F, 0x02, 0xC0 })]           // LAR AX, AX
+    [InlineData(new byte[] { 0x63, 0xC0 })]                 // ARPL AX, AX
+    public void ProtectedModeOnlyInstructionsAreUd(byte[] instruction)
+    {
+        using var g = Guest(Iopl3 | 2, a => a.db(instruction));
+        RunToHalt(g);
+        Assert.Equal(6u, g.ReadU32(Frame + 0x40));
+        Assert.Equal(0u, FrameAt(g, 0));                    // EIP: the instruction itself
     }
 
     [Fact]
