@@ -16,7 +16,8 @@ internal enum TaskSwitchReason
 /// <summary>Hardware task switching of legacy protected mode (SDM vol. 3 ch. 7): JMP/CALL far to a TSS or a task
 /// gate, interrupts and exceptions through a task gate, IRET with NT=1. 32-bit and 16-bit TSSs. Checks made
 /// before the commit point fault in the old task; from loading TR on, faults belong to the new task, whose
-/// registers then hold the new selectors. Not modelled: the TSS's debug-trap (T) bit, the DR7 local enables.</summary>
+/// registers then hold the new selectors. The TSS's T bit raises #DB (DR6.BT) once the switch completes. Not
+/// modelled: clearing DR7's local breakpoint enables (hardware breakpoints are not implemented).</summary>
 internal sealed partial class X86Cpu
 {
     /// <summary>The new task's state, read in full before anything of the old task is written.</summary>
@@ -25,7 +26,11 @@ internal sealed partial class X86Cpu
         public uint Cr3, Eip, Eflags, Ldt;
         public uint Eax, Ecx, Edx, Ebx, Esp, Ebp, Esi, Edi;
         public ushort Es, Cs, Ss, Ds, Fs, Gs, Link;
+        /// <summary>The TSS's T bit: a debug trap once the switch to this task completes (32-bit TSS only).</summary>
+        public bool DebugTrap;
     }
+
+    private const ulong Dr6TaskSwitch = 1UL << 15;
 
     private static bool IsTss32(byte type) => type is SystemType.Tss32Available or SystemType.Tss32Busy;
     /// <summary>What JMP/CALL far switch tasks through, outside long mode.</summary>
@@ -136,6 +141,12 @@ internal sealed partial class X86Cpu
         {
             _deliveringEvent = wasDelivering;
         }
+        if (next.DebugTrap)
+        {
+            // A trap: the #DB handler returns to the new task's first instruction.
+            Dr[6] |= Dr6TaskSwitch;
+            DeliverEvent(Vector.DB, InterruptSource.Exception, false, 0);
+        }
     }
 
     private TaskState ReadTaskState32(ulong tssBase)
@@ -148,7 +159,7 @@ internal sealed partial class X86Cpu
             Eax = U32(0x28), Ecx = U32(0x2C), Edx = U32(0x30), Ebx = U32(0x34),
             Esp = U32(0x38), Ebp = U32(0x3C), Esi = U32(0x40), Edi = U32(0x44),
             Es = U16(0x48), Cs = U16(0x4C), Ss = U16(0x50), Ds = U16(0x54), Fs = U16(0x58), Gs = U16(0x5C),
-            Ldt = U16(0x60),
+            Ldt = U16(0x60), DebugTrap = (U16(0x64) & 1) != 0,
         };
     }
 

@@ -278,6 +278,24 @@ public class TaskSwitchTests
     }
 
     [Fact]
+    public void TheTssDebugTrapBitRaisesDbBeforeTheNewTasksFirstInstruction()
+    {
+        using var g = Guest();
+        WriteTss32(g, TssB, CodeB, 0x6800);
+        g.WriteU16(TssB + 0x64, 1);                         // T
+        g.SetGate32(1, SegmentedGuest.KernelCode32, 0x30000);
+        Recorders.Handler32(g, 0x30000, 1, hasErrorCode: false);
+        g.Load(CodeB, 32, a => a.hlt());
+        g.Load(SegmentedGuest.CodeBase, 32, a => a.jmp(TaskB, 0));
+        Start(g);
+        Assert.Equal(VcpuExitReason.Halt, g.Run().Reason);
+        Assert.Equal(1u, g.ReadU32(Recorders.Vector));
+        Assert.Equal((uint)CodeB, g.ReadU32(Recorders.SavedIp));
+        Assert.Equal(0x6800u - 12, g.ReadU32(Recorders.StackPointer)); // on task B's stack
+        Assert.NotEqual(0UL, g.Cpu.Dr[6] & (1UL << 15));   // DR6.BT
+    }
+
+    [Fact]
     public void InLongModeATssSelectorIsGp()
     {
         using var g = new SegmentedGuest(longMode: true);
