@@ -1,4 +1,4 @@
-using Vessel.Vmm.Buses;
+using Vessel.Devices.Bus;
 using Vessel.Vmm.Tests.Fakes;
 
 namespace Vessel.Vmm.Tests;

@@ -1,5 +1,5 @@
 using Microsoft.Extensions.Logging;
-using Vessel.Vmm.Buses;
+using Vessel.Devices.Bus;
 using Vessel.Vmm.Tests.Fakes;
 
 namespace Vessel.Vmm.Tests;
