@@ -13,10 +13,14 @@ public static class PcLayout
     /// <summary>Base memory ends at 640 KiB less the EBDA's last KiB: RAM is [0, this), the rest up to 1 MiB
     /// (EBDA, VGA, BIOS) is reserved.</summary>
     public const ulong LowRamEnd = 0x9FC00;
+    /// <summary>A boot sector is loaded and entered here, as a BIOS does.</summary>
+    public const ulong BootSectorAddress = 0x7C00;
     /// <summary>The top of conventional memory (640 KiB): the VGA window starts here.</summary>
     public const ulong ConventionalMemoryEnd = 0xA0000;
     /// <summary>The MP floating pointer and configuration table: the last KiB of base memory, which Linux scans.</summary>
     public const ulong MpTableAddress = LowRamEnd;
+    /// <summary>The page of BIOS ROM the legacy-firmware shim fills (interrupt handlers real-mode kernels call).</summary>
+    public const ulong LegacyRomBase = 0xFF000;
     /// <summary>The 32-bit MMIO hole spans [3 GiB, 4 GiB): RAM beyond 3 GiB continues at 4 GiB.</summary>
     public const ulong MmioHoleStart = 3UL << 30;
     public const ulong HighMemoryStart = 4UL << 30;
@@ -27,6 +31,9 @@ public static class PcLayout
     public const ulong LocalApicBase = 0xFEE0_0000;
     /// <summary>MSI writes land in [0xFEE00000, 0xFEF00000): the 1 MiB above the local APIC base.</summary>
     public const ulong MsiWindowBase = LocalApicBase, MsiWindowLength = OneMiB;
+    /// <summary>What KVM needs on Intel for real mode (a TSS of three pages and the identity-map page), placed
+    /// just below the BIOS area at the top of 4 GiB, where nothing else lives.</summary>
+    public const ulong KvmTssAddress = 0xFFFB_D000, KvmIdentityMapAddress = 0xFFFB_C000;
 
     // Port I/O and ISA IRQs.
     public const ushort PicMasterPort = 0x20, PicSlavePort = 0xA0, PicElcrPort = 0x4D0;
