@@ -12,6 +12,8 @@ if (mode == "image")
     Console.WriteLine($"wrote {args[2]}; expected output {CrcGuest.Expected(rounds):x8}");
     return 0;
 }
+if (mode == "ports")
+    return PortExitBench.Run(rounds, args.Length > 2 ? int.Parse(args[2]) : 3);
 if (mode == "compare")
     return QemuComparison.Run(rounds, args.Length > 2 ? int.Parse(args[2]) : 3);
 if (mode == "boot")
