@@ -1,8 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Vessel.Devices.Bus;
-using Vessel.Vmm.Tests.Fakes;
 
-namespace Vessel.Vmm.Tests;
+namespace Vessel.Devices.Tests.Bus;
 
 public class PortIoBusTests
 {

@@ -1,7 +1,6 @@
 using Vessel.Devices.Bus;
-using Vessel.Vmm.Tests.Fakes;
 
-namespace Vessel.Vmm.Tests;
+namespace Vessel.Devices.Tests.Bus;
 
 public class MmioBusTests
 {
