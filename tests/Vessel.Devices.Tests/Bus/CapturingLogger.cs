@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Logging;
 
-namespace Vessel.Vmm.Tests;
+namespace Vessel.Devices.Tests.Bus;
 
 public sealed class CapturingLogger(LogLevel minimum = LogLevel.Trace) : ILogger
 {

@@ -1,8 +1,7 @@
 using Microsoft.Extensions.Logging;
-using Vessel.Vmm.Buses;
-using Vessel.Vmm.Tests.Fakes;
+using Vessel.Devices.Bus;
 
-namespace Vessel.Vmm.Tests;
+namespace Vessel.Devices.Tests.Bus;
 
 public class PortIoBusTests
 {

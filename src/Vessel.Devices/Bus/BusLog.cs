@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Logging;
 
-namespace Vessel.Vmm.Buses;
+namespace Vessel.Devices.Bus;
 
 internal static partial class BusLog
 {

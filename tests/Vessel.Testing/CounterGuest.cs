@@ -1,11 +1,11 @@
 using Iced.Intel;
-using Vessel.Cli.Tests;
+using Vessel.Hypervisor;
 using static Iced.Intel.AssemblerRegisters;
 
-namespace Vessel.Api.Tests;
+namespace Vessel.Testing;
 
-/// <summary>Tiny guests for the API tests, assembled with Iced.</summary>
-internal static class CounterGuest
+/// <summary>Tiny multiboot guests for tests that pass a command line (the API always does), assembled with Iced.</summary>
+public static class CounterGuest
 {
     /// <summary>32-bit ELF: prints the digits 0123456789 in a cycle on COM1, one per line, with a busy wait between
     /// lines, for ever. Output in order with none missing is the sequence <see cref="IsCounting"/> accepts.</summary>
@@ -16,7 +16,7 @@ internal static class CounterGuest
         var wait = a.CreateLabel();
         var noWrap = a.CreateLabel();
         a.xor(ebx, ebx);
-        a.mov(dx, (ushort)0x3f8);
+        a.mov(dx, PcLayout.Com1Port);
         a.Label(ref line);
         a.mov(al, bl);
         a.add(al, (byte)'0');
@@ -48,22 +48,12 @@ internal static class CounterGuest
         return true;
     }
 
+    /// <summary>32-bit ELF booted as multiboot: prints <paramref name="text"/> on COM1 and exits with
+    /// <paramref name="exitValue"/> through isa-debug-exit.</summary>
     public static byte[] PrintThenExit(string text, byte exitValue)
     {
         var a = MultibootAssembler();
-        a.mov(dx, (ushort)0x3f8);
-        foreach (char c in text)
-        {
-            a.mov(al, (byte)c);
-            a.@out(dx, al);
-        }
-        a.mov(dx, (ushort)0xf4);
-        a.mov(al, exitValue);
-        a.@out(dx, al);
-        var halt = a.CreateLabel();
-        a.Label(ref halt);
-        a.hlt();
-        a.jmp(halt);
+        GuestCode.EmitPrintThenExit(a, text, exitValue);
         return TinyElf.FromAssembler(a);
     }
 

@@ -1,7 +1,6 @@
-using Vessel.Vmm.Buses;
-using Vessel.Vmm.Tests.Fakes;
+using Vessel.Devices.Bus;
 
-namespace Vessel.Vmm.Tests;
+namespace Vessel.Devices.Tests.Bus;
 
 public class MmioBusTests
 {

@@ -1,7 +1,7 @@
 using System.Text;
 using Vessel.Devices;
 
-namespace Vessel.Vmm.Tests.Fakes;
+namespace Vessel.Testing;
 
 /// <summary>Records every access; reads return <see cref="ReadValue"/>.</summary>
 public sealed class RecordingPortDevice(uint readValue = 0) : IPortDevice

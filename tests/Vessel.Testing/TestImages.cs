@@ -1,9 +1,10 @@
 using System.Buffers.Binary;
+using System.Text;
 
-namespace Vessel.Boot.Tests;
+namespace Vessel.Testing;
 
-/// <summary>Small kernel images for the tests.</summary>
-internal static class TestImages
+/// <summary>Small kernel images and their pieces, for the loader tests and the fuzzers' seeds.</summary>
+public static class TestImages
 {
     public const uint MultibootMagic = 0x1BADB002;
     public const uint AddressFieldsFlag = 1 << 16;
@@ -61,5 +62,20 @@ internal static class TestImages
         image[510] = 0x55;
         image[511] = 0xAA;
         return image;
+    }
+
+    /// <summary>An ELF note: namesz, descsz, type, then the NUL-terminated name and the descriptor, each padded to
+    /// 4 bytes.</summary>
+    public static byte[] ElfNote(string name, uint type, byte[] desc)
+    {
+        byte[] nameBytes = [.. Encoding.ASCII.GetBytes(name), 0];
+        int nameSize = (nameBytes.Length + 3) & ~3, descSize = (desc.Length + 3) & ~3;
+        var note = new byte[12 + nameSize + descSize];
+        BinaryPrimitives.WriteUInt32LittleEndian(note, (uint)nameBytes.Length);
+        BinaryPrimitives.WriteUInt32LittleEndian(note.AsSpan(4), (uint)desc.Length);
+        BinaryPrimitives.WriteUInt32LittleEndian(note.AsSpan(8), type);
+        nameBytes.CopyTo(note, 12);
+        desc.CopyTo(note, 12 + nameSize);
+        return note;
     }
 }

@@ -1,7 +1,7 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 
-namespace Vessel.Vmm.Buses;
+namespace Vessel.Devices.Bus;
 
 internal static class AccessSize
 {

@@ -1,9 +1,9 @@
 using System.Buffers.Binary;
 
-namespace Vessel.Boot.Tests;
+namespace Vessel.Testing;
 
 /// <summary>Writes small ELF32/ELF64 executables: header, program headers, then each segment's bytes.</summary>
-internal sealed class ElfBuilder(bool is64)
+public sealed class ElfBuilder(bool is64)
 {
     public sealed record Segment(ulong PhysicalAddress, byte[] Data, ulong MemorySize, ulong VirtualAddress, uint Type = 1);
 

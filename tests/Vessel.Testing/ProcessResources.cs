@@ -1,4 +1,4 @@
-namespace Vessel.Vmm.Tests;
+namespace Vessel.Testing;
 
 /// <summary>This process's open file descriptors and resident memory, from /proc.</summary>
 public static class ProcessResources

@@ -1,4 +1,4 @@
-namespace Vessel.Cli.Tests;
+namespace Vessel.Testing;
 
 /// <summary>Tiny real-mode guests as 512-byte boot sectors (Vessel.Boot runs them at 0000:7C00).</summary>
 public static class BootSectors
@@ -6,7 +6,7 @@ public static class BootSectors
     /// <summary>Prints "hi" on COM1, writes 1 to isa-debug-exit (status 3), then halts.</summary>
     public static byte[] HiThenExit3() => Sector(
     [
-        0xBA, 0xF8, 0x03,   // mov dx, 0x3f8
+        0xBA, 0xF8, 0x03,   // mov dx, 0x3f8 (COM1)
         0xB0, (byte)'h',    // mov al, 'h'
         0xEE,               // out dx, al
         0xB0, (byte)'i',    // mov al, 'i'

@@ -1,6 +1,4 @@
-using Vessel.Devices;
-
-namespace Vessel.Vmm.Buses;
+namespace Vessel.Devices.Bus;
 
 /// <summary>One lock per device object, shared by the buses of a machine, so a device that owns ranges on
 /// both the port and the MMIO bus (pc-testdev) still sees one call at a time. An <see cref="IConcurrentDevice"/>
