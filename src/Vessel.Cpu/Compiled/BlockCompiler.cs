@@ -6,7 +6,7 @@ using Label = System.Reflection.Emit.Label;
 namespace Vessel.Cpu;
 
 /// <summary>Runs a compiled block on a vCPU.</summary>
-internal delegate void CompiledBlock(X86Cpu cpu);
+internal delegate void CompiledBlock(X86Cpu cpu, ref CpuState state);
 
 /// <summary>Compiles hot decoded blocks into IL (the .NET JIT then makes machine code of it). Register ALU,
 /// moves, shifts, INC/DEC and branches are emitted inline, with flags stored only where a later reader needs
@@ -19,35 +19,25 @@ internal sealed class BlockCompiler
     /// <summary>Iterations a self-looping block runs inside one call, so interrupts and kicks are seen promptly.</summary>
     private const int LoopBudget = 256;
 
-    private static readonly FieldInfo GprField = Field(nameof(X86Cpu.Gpr));
-    private static readonly FieldInfo RipField = Field(nameof(X86Cpu.Rip));
-    private static readonly FieldInfo RetiredField = Field(nameof(X86Cpu.InstructionsRetired));
-    private static readonly FieldInfo InstructionStartField = Field("_instructionStart");
-    private static readonly FieldInfo FlagOpField = Field("_flagOp");
-    private static readonly FieldInfo FlagSizeField = Field("_flagSize");
-    private static readonly FieldInfo FlagAField = Field("_flagA");
-    private static readonly FieldInfo FlagBField = Field("_flagB");
-    private static readonly FieldInfo FlagResultField = Field("_flagResult");
-    private static readonly FieldInfo RflagsField = Field("_rflags");
     private static readonly MethodInfo StepMethod = Method(nameof(X86Cpu.JitStep));
-    private static readonly MethodInfo ConditionMethod = Method("Condition");
+    private static readonly MethodInfo ConditionMethod = Method(nameof(X86Cpu.Condition));
     private static readonly MethodInfo JumpNearMethod = Method(nameof(X86Cpu.JumpNear));
     private static readonly MethodInfo KeepCarryMethod = Method(nameof(X86Cpu.JitKeepCarry));
     private static readonly MethodInfo MulFlagsMethod = Method(nameof(X86Cpu.JitMulFlags));
     private static readonly MethodInfo BigMulMethod = typeof(Math).GetMethod(nameof(Math.BigMul),
         [typeof(long), typeof(long), typeof(long).MakeByRefType()]) ?? throw new MissingMethodException(nameof(Math), nameof(Math.BigMul));
-    private static readonly FieldInfo TlbReadField = Field("_tlbRead");
-    private static readonly FieldInfo TlbWriteField = Field("_tlbWrite");
+    private static readonly MethodInfo TlbReadGetter = Getter(nameof(X86Cpu.TlbRead));
+    private static readonly MethodInfo TlbWriteGetter = Getter(nameof(X86Cpu.TlbWrite));
     private static readonly FieldInfo TlbEntriesField = typeof(Tlb).GetField(nameof(Tlb.E))!;
     private static readonly FieldInfo TlbTagField = typeof(TlbEntry).GetField(nameof(TlbEntry.Tag))!;
     private static readonly FieldInfo TlbDeltaField = typeof(TlbEntry).GetField(nameof(TlbEntry.Delta))!;
-    private static readonly FieldInfo CplField = Field(nameof(X86Cpu.Cpl));
-    private static readonly FieldInfo SegField = Field(nameof(X86Cpu.Seg));
-    private static readonly FieldInfo SegmentBaseField = typeof(Hypervisor.Segment).GetField(nameof(Hypervisor.Segment.Base))!;
 
-    private static FieldInfo Field(string name) =>
-        typeof(X86Cpu).GetField(name, BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic)
-        ?? throw new MissingFieldException(nameof(X86Cpu), name);
+    private static MethodInfo Getter(string property) =>
+        typeof(X86Cpu).GetProperty(property, BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic)?.GetMethod
+        ?? throw new MissingMemberException(nameof(X86Cpu), property);
+
+    // Compiled code: argument 1 is the vCPU, argument 2 a reference to its CpuState, addressed by offset.
+    private const short StateArg = 2;
 
     private static MethodInfo Method(string name) =>
         typeof(X86Cpu).GetMethod(name, BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic)
@@ -60,7 +50,7 @@ internal sealed class BlockCompiler
     private readonly int _bitness;
     private readonly DynamicMethod _method;
     private readonly ILGenerator _il;
-    private readonly LocalBuilder _gpr, _a, _b, _r, _one, _retired, _carry;
+    private readonly LocalBuilder _a, _b, _r, _one, _retired, _carry;
     // Inline memory access (64-bit code): the linear address, the TLB entry hit, the host pointer, the value
     // loaded, the user bit of TLB tags and the read and write TLBs' entry arrays.
     private readonly LocalBuilder _lin, _entry, _ptr, _mem, _userBit, _readTlb, _writeTlb;
@@ -78,10 +68,10 @@ internal sealed class BlockCompiler
     {
         _block = block;
         _bitness = bitness;
-        _method = new DynamicMethod($"block_{block.StartRip:x}", typeof(void), [typeof(DecodedBlock), typeof(X86Cpu)],
+        _method = new DynamicMethod($"block_{block.StartRip:x}", typeof(void),
+            [typeof(DecodedBlock), typeof(X86Cpu), typeof(CpuState).MakeByRefType()],
             typeof(X86Cpu), skipVisibility: true);
         _il = _method.GetILGenerator();
-        _gpr = _il.DeclareLocal(typeof(ulong[]));
         _a = _il.DeclareLocal(typeof(ulong));
         _b = _il.DeclareLocal(typeof(ulong));
         _r = _il.DeclareLocal(typeof(ulong));
@@ -127,9 +117,6 @@ internal sealed class BlockCompiler
         bool[] flagsLiveAfter = FlagLiveness(ops, count);
         FindInBlockTargets();
 
-        IL.Emit(OpCodes.Ldarg_1);
-        IL.Emit(OpCodes.Ldfld, GprField);
-        IL.Emit(OpCodes.Stloc, _gpr);
         IL.Emit(OpCodes.Ldc_I8, 1L);
         IL.Emit(OpCodes.Stloc, _one);
         if (_inlineMemory) EmitMemoryPrologue();
@@ -302,30 +289,39 @@ internal sealed class BlockCompiler
     /// <summary>Adds the instructions run to the vCPU's count and returns.</summary>
     private void EmitLeave()
     {
-        IL.Emit(OpCodes.Ldarg_1);
-        IL.Emit(OpCodes.Ldarg_1);
-        IL.Emit(OpCodes.Ldfld, RetiredField);
+        EmitStateAddress(CpuStateLayout.InstructionsRetired);
+        IL.Emit(OpCodes.Dup);
+        IL.Emit(OpCodes.Ldind_I8);
         IL.Emit(OpCodes.Ldloc, _retired);
         IL.Emit(OpCodes.Add);
-        IL.Emit(OpCodes.Stfld, RetiredField);
+        IL.Emit(OpCodes.Stind_I8);
         IL.Emit(OpCodes.Ret);
     }
 
-    private void EmitLoadGpr(int index)
+    /// <summary>Pushes the address of the state block's field at <paramref name="offset"/>.</summary>
+    private void EmitStateAddress(int offset)
     {
-        IL.Emit(OpCodes.Ldloc, _gpr);
-        IL.Emit(OpCodes.Ldc_I4, index);
-        IL.Emit(OpCodes.Ldelem_I8);
+        IL.Emit(OpCodes.Ldarg_S, StateArg);
+        if (offset == 0) return;
+        IL.Emit(OpCodes.Ldc_I4, offset);
+        IL.Emit(OpCodes.Add);
     }
+
+    private void EmitLoadState64(int offset)
+    {
+        EmitStateAddress(offset);
+        IL.Emit(OpCodes.Ldind_I8);
+    }
+
+    private void EmitLoadGpr(int index) => EmitLoadState64(CpuStateLayout.GprAt(index));
 
     /// <summary>gpr[index] = value (truncated to 32 bits, zero-extended, when <paramref name="size"/> is 4).</summary>
     private void EmitStoreGpr(int index, Action value, int size)
     {
-        IL.Emit(OpCodes.Ldloc, _gpr);
-        IL.Emit(OpCodes.Ldc_I4, index);
+        EmitStateAddress(CpuStateLayout.GprAt(index));
         value();
         EmitMaskTo(size);
-        IL.Emit(OpCodes.Stelem_I8);
+        IL.Emit(OpCodes.Stind_I8);
     }
 
     private void EmitMaskTo(int size)
@@ -387,21 +383,21 @@ internal sealed class BlockCompiler
 
     private void EmitStoreFlags(byte flagOp, int size, LocalBuilder? a, LocalBuilder? b)
     {
-        IL.Emit(OpCodes.Ldarg_1);
+        EmitStateAddress(CpuStateLayout.FlagOp);
         IL.Emit(OpCodes.Ldc_I4, (int)flagOp);
-        IL.Emit(OpCodes.Stfld, FlagOpField);
-        IL.Emit(OpCodes.Ldarg_1);
+        IL.Emit(OpCodes.Stind_I1);
+        EmitStateAddress(CpuStateLayout.FlagSize);
         IL.Emit(OpCodes.Ldc_I4, size);
-        IL.Emit(OpCodes.Stfld, FlagSizeField);
-        IL.Emit(OpCodes.Ldarg_1);
+        IL.Emit(OpCodes.Stind_I4);
+        EmitStateAddress(CpuStateLayout.FlagA);
         if (a is null) IL.Emit(OpCodes.Ldc_I8, 0L); else IL.Emit(OpCodes.Ldloc, a);
-        IL.Emit(OpCodes.Stfld, FlagAField);
-        IL.Emit(OpCodes.Ldarg_1);
+        IL.Emit(OpCodes.Stind_I8);
+        EmitStateAddress(CpuStateLayout.FlagB);
         if (b is null) IL.Emit(OpCodes.Ldc_I8, 0L); else IL.Emit(OpCodes.Ldloc, b);
-        IL.Emit(OpCodes.Stfld, FlagBField);
-        IL.Emit(OpCodes.Ldarg_1);
+        IL.Emit(OpCodes.Stind_I8);
+        EmitStateAddress(CpuStateLayout.FlagResult);
         IL.Emit(OpCodes.Ldloc, _r);
-        IL.Emit(OpCodes.Stfld, FlagResultField);
+        IL.Emit(OpCodes.Stind_I8);
     }
 
     private void EmitIncDec(ref FastOp f, bool live)
@@ -455,9 +451,8 @@ internal sealed class BlockCompiler
         IL.Emit(OpCodes.Stloc, _carry);
         if (!live) return;
         // RFLAGS = (RFLAGS & ~arithmetic) | CF | OF
-        IL.Emit(OpCodes.Ldarg_1);
-        IL.Emit(OpCodes.Ldarg_1);
-        IL.Emit(OpCodes.Ldfld, RflagsField);
+        EmitStateAddress(CpuStateLayout.Rflags);
+        EmitLoadState64(CpuStateLayout.Rflags);
         IL.Emit(OpCodes.Ldc_I8, unchecked((long)~Hypervisor.RflagsBits.Arithmetic));
         IL.Emit(OpCodes.And);
         IL.Emit(OpCodes.Ldloc, _carry); // CF is bit 0
@@ -485,22 +480,22 @@ internal sealed class BlockCompiler
                 IL.Emit(OpCodes.Or);
                 break;
         }
-        IL.Emit(OpCodes.Stfld, RflagsField);
+        IL.Emit(OpCodes.Stind_I8);
         EmitStoreFlags(X86Cpu.JitFlagOpShift, size, null, null);
     }
 
     private void EmitSetRip(ulong value)
     {
-        IL.Emit(OpCodes.Ldarg_1);
+        EmitStateAddress(CpuStateLayout.Rip);
         IL.Emit(OpCodes.Ldc_I8, (long)value);
-        IL.Emit(OpCodes.Stfld, RipField);
+        IL.Emit(OpCodes.Stind_I8);
     }
 
     private void EmitSetInstructionStart(ulong ip)
     {
-        IL.Emit(OpCodes.Ldarg_1);
+        EmitStateAddress(CpuStateLayout.InstructionStart);
         IL.Emit(OpCodes.Ldc_I8, (long)Mask(ip));
-        IL.Emit(OpCodes.Stfld, InstructionStartField);
+        IL.Emit(OpCodes.Stind_I8);
     }
 
     /// <summary>Calls the interpreter for instruction <paramref name="index"/>; leaves the block if it ended it.</summary>
@@ -755,18 +750,18 @@ internal sealed class BlockCompiler
 
     private void EmitMemoryPrologue()
     {
-        IL.Emit(OpCodes.Ldarg_1);
-        IL.Emit(OpCodes.Ldfld, CplField);
+        EmitStateAddress(CpuStateLayout.Cpl);
+        IL.Emit(OpCodes.Ldind_I4);
         IL.Emit(OpCodes.Ldc_I4_3);
         IL.Emit(OpCodes.Ceq);
         IL.Emit(OpCodes.Conv_U8);
         IL.Emit(OpCodes.Stloc, _userBit);
         IL.Emit(OpCodes.Ldarg_1);
-        IL.Emit(OpCodes.Ldfld, TlbReadField);
+        IL.Emit(OpCodes.Call, TlbReadGetter);
         IL.Emit(OpCodes.Ldfld, TlbEntriesField);
         IL.Emit(OpCodes.Stloc, _readTlb);
         IL.Emit(OpCodes.Ldarg_1);
-        IL.Emit(OpCodes.Ldfld, TlbWriteField);
+        IL.Emit(OpCodes.Call, TlbWriteGetter);
         IL.Emit(OpCodes.Ldfld, TlbEntriesField);
         IL.Emit(OpCodes.Stloc, _writeTlb);
     }
@@ -777,11 +772,7 @@ internal sealed class BlockCompiler
         EmitEffectiveAddress(ref f);
         if (f.MemorySegment >= X86Cpu.FS)
         {
-            IL.Emit(OpCodes.Ldarg_1);
-            IL.Emit(OpCodes.Ldfld, SegField);
-            IL.Emit(OpCodes.Ldc_I4, (int)f.MemorySegment);
-            IL.Emit(OpCodes.Ldelema, typeof(Hypervisor.Segment));
-            IL.Emit(OpCodes.Ldfld, SegmentBaseField);
+            EmitLoadState64(CpuStateLayout.SegmentBaseAt(f.MemorySegment));
             IL.Emit(OpCodes.Add);
         }
         IL.Emit(OpCodes.Stloc, _lin);
@@ -978,14 +969,11 @@ internal sealed class BlockCompiler
 
     private void EmitReloadFlagLocals()
     {
-        IL.Emit(OpCodes.Ldarg_1);
-        IL.Emit(OpCodes.Ldfld, FlagAField);
+        EmitLoadState64(CpuStateLayout.FlagA);
         IL.Emit(OpCodes.Stloc, _a);
-        IL.Emit(OpCodes.Ldarg_1);
-        IL.Emit(OpCodes.Ldfld, FlagBField);
+        EmitLoadState64(CpuStateLayout.FlagB);
         IL.Emit(OpCodes.Stloc, _b);
-        IL.Emit(OpCodes.Ldarg_1);
-        IL.Emit(OpCodes.Ldfld, FlagResultField);
+        EmitLoadState64(CpuStateLayout.FlagResult);
         IL.Emit(OpCodes.Stloc, _r);
     }
 
@@ -1026,9 +1014,9 @@ internal sealed class BlockCompiler
         IL.Emit(OpCodes.Ldloc, _mem);
         IL.Emit(OpCodes.Bne_Un, miss);
         EmitStoreGpr(4, () => { IL.Emit(OpCodes.Ldloc, _lin); IL.Emit(OpCodes.Ldc_I8, 8L); IL.Emit(OpCodes.Add); }, 8);
-        IL.Emit(OpCodes.Ldarg_1);
+        EmitStateAddress(CpuStateLayout.Rip);
         IL.Emit(OpCodes.Ldloc, _mem);
-        IL.Emit(OpCodes.Stfld, RipField);
+        IL.Emit(OpCodes.Stind_I8);
         EmitLeave();
         IL.MarkLabel(miss);
         EmitStep(ref ins, index, last: true);

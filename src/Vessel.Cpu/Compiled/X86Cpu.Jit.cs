@@ -20,7 +20,7 @@ internal sealed partial class X86Cpu
         {
             _endBlock = false;
             if (EmuProfiler.Enabled) { ProfMode = (byte)ProfileMode.Compiled; Counters.BlocksCompiledRun++; }
-            compiled(this);
+            compiled(this, ref State);
             Prof(ProfileMode.Loop);
             return true;
         }

@@ -43,7 +43,7 @@ internal sealed unsafe partial class X86Cpu
     private bool _halted;
 
     /// <summary>Guest instructions retired; the benchmark reads it.</summary>
-    public long InstructionsRetired;
+    public ref long InstructionsRetired => ref State.InstructionsRetired;
 
     public VcpuExit Run()
     {

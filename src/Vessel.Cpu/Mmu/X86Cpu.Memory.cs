@@ -9,6 +9,9 @@ namespace Vessel.Cpu;
 internal sealed unsafe partial class X86Cpu
 {
     private readonly Tlb _tlbRead = new(), _tlbWrite = new(), _tlbExec = new();
+    /// <summary>The TLBs compiled blocks probe inline.</summary>
+    internal Tlb TlbRead => _tlbRead;
+    internal Tlb TlbWrite => _tlbWrite;
     /// <summary>Set when a write hit a page holding decoded code, so the current block stops.</summary>
     private bool _endBlock;
 

@@ -60,7 +60,7 @@ internal sealed unsafe partial class X86Cpu
     /// <summary>Runs a read-modify-write of memory so that it is atomic (see the class summary).</summary>
     private void ExecuteAtomically(ref Instruction ins)
     {
-        Gpr.AsSpan().CopyTo(_atomicSavedGpr);
+        ((Span<ulong>)Gpr).CopyTo(_atomicSavedGpr);
         ulong rflags = _rflags, flagA = _flagA, flagB = _flagB, flagResult = _flagResult;
         FlagOp flagOp = _flagOp;
         int flagSize = _flagSize;
