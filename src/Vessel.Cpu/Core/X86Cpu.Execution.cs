@@ -246,7 +246,7 @@ internal sealed unsafe partial class X86Cpu
         if (epoch != _seenCodeEpoch)
         {
             _seenCodeEpoch = epoch;
-            _tlbWrite.Flush();
+            _mmu.Write.Flush();
             if (EmuProfiler.Enabled) Counters.CodeEpochFlushes++;
             FlushCodeCacheIfStale();
         }
@@ -298,23 +298,10 @@ internal sealed unsafe partial class X86Cpu
     /// RAM mapped there later is seen.</summary>
     private ref TlbEntry ExecTlbEntry(ulong linear, bool user)
     {
-        ulong tag = (linear & ~0xFFFUL) | (user ? 1UL : 0);
-        ref TlbEntry e = ref _tlbExec.E[(linear >> 12) & (Tlb.Entries - 1)];
-        if (e.Tag != tag)
-        {
-            ulong phys = Translate(linear, AccessKind.Execute, user);
-            byte* page = _memory.TryGetPointer(phys & ~0xFFFUL, 4096);
-            e.Delta = (long)(page != null ? page : UnbackedMemory.AllOnesPage) - (long)(linear & ~0xFFFUL);
-            e.PhysicalPage = phys & ~0xFFFUL;
-            if (page == null)
-            {
-                e.Tag = TlbEntry.Invalid;
-                return ref e;
-            }
-            e.Tag = tag;
-            NoteTlbFill(_tlbExec, ref e);
-        }
-        return ref e;
+        ref TlbEntry e = ref _mmu.Exec.EntryFor(linear);
+        if (e.Tag == Tlb.TagOf(linear, user ? 1UL : 0)) return ref e;
+        ulong phys = Translate(linear, AccessKind.Execute, user);
+        return ref _mmu.FillExec(linear, phys, _memory.TryGetPointer(phys & ~0xFFFUL, 4096), user);
     }
 
     /// <summary>Whether a fetch from the guest-physical page <paramref name="physicalPage"/> reads RAM.</summary>

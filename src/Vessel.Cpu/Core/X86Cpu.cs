@@ -83,6 +83,7 @@ internal sealed unsafe partial class X86Cpu
     {
         _vm = vm;
         _memory = vm.Memory;
+        _mmu = new Mmu(_memory, _fault);
         VcpuId = id;
         State.Bitness = 16;
         State.Rflags = RflagsBits.Reserved1;

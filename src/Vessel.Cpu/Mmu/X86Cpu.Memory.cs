@@ -8,18 +8,15 @@ namespace Vessel.Cpu;
 /// physical address space (RAM or an MMIO exit).</summary>
 internal sealed unsafe partial class X86Cpu
 {
-    private readonly Tlb _tlbRead = new(), _tlbWrite = new(), _tlbExec = new();
-    /// <summary>The TLBs compiled blocks probe inline.</summary>
-    internal Tlb TlbRead => _tlbRead;
-    internal Tlb TlbWrite => _tlbWrite;
+    /// <summary>Owns the TLBs, the page walk, fills and flushes.</summary>
+    private readonly Mmu _mmu;
+    /// <summary>For compiled blocks, which probe its TLBs inline.</summary>
+    internal Mmu MemoryUnit => _mmu;
     /// <summary>Set when a write hit a page holding decoded code, so the current block stops.</summary>
     private bool _endBlock;
 
-    /// <summary>Bumped whenever linear-to-physical translations or the decode mode may have changed;
-    /// chained block links made under an older epoch are not followed. 64 bits: a guest drives it (every CR3
-    /// write, INVLPG and mode change), and a 32-bit count that came round to a link's epoch again would let a
-    /// stale link run code from a page no longer mapped there.</summary>
-    private long _translationEpoch;
+    /// <summary>See <see cref="Mmu.TranslationEpoch"/>.</summary>
+    private ref long _translationEpoch => ref _mmu.TranslationEpoch;
 
     /// <summary>For tests that drive the epoch to where a 32-bit one would wrap.</summary>
     internal long TranslationEpochForTests { get => _translationEpoch; set => _translationEpoch = value; }
@@ -27,15 +24,47 @@ internal sealed unsafe partial class X86Cpu
     public void FlushTlb()
     {
         if (EmuProfiler.Enabled) Counters.TlbFlushes++;
-        _translationEpoch++;
-        _tlbRead.Flush(); _tlbWrite.Flush(); _tlbExec.Flush();
+        _mmu.Flush();
     }
 
     public void FlushTlbPage(ulong linear)
     {
         if (EmuProfiler.Enabled) Counters.TlbPageFlushes++;
-        _translationEpoch++;
-        _tlbRead.FlushPage(linear); _tlbWrite.FlushPage(linear); _tlbExec.FlushPage(linear);
+        _mmu.FlushPage(linear);
+    }
+
+    private void FlushTlbForCr3Write()
+    {
+        if (EmuProfiler.Enabled) Counters.TlbFlushesCr3++;
+        _mmu.FlushForCr3Write(ref State);
+    }
+
+    /// <summary>Physical address width this CPU model reports (CPUID 0x80000008).</summary>
+    public const int PhysicalAddressBits = Mmu.PhysicalAddressBits;
+    private const ulong PhysicalMask = Mmu.PhysicalMask;
+    internal const uint PfPresent = Mmu.PfPresent, PfReserved = Mmu.PfReserved;
+
+    /// <summary>False after a translation the TLBs must not keep (see <see cref="Mmu.TranslationCacheable"/>).</summary>
+    private bool _translationCacheable => _mmu.TranslationCacheable;
+
+    /// <summary>Translates a linear address or raises #PF (CR2 and the error code set).</summary>
+    internal ulong Translate(ulong linear, AccessKind kind, bool user) =>
+        EmuProfiler.Enabled ? ProfiledTranslate(linear, kind, user) : _mmu.Translate(ref State, linear, kind, user);
+
+    private ulong ProfiledTranslate(ulong linear, AccessKind kind, bool user)
+    {
+        if ((Cr0 & ControlRegisters.Cr0Pg) == 0) return _mmu.Translate(ref State, linear, kind, user);
+        byte mode = ProfMode;
+        ProfMode = (byte)ProfileMode.Walk;
+        switch (kind)
+        {
+            case AccessKind.Read: Counters.TlbMissRead++; break;
+            case AccessKind.Write: Counters.TlbMissWrite++; break;
+            default: Counters.TlbMissExec++; break;
+        }
+        ulong phys = _mmu.Translate(ref State, linear, kind, user);
+        ProfMode = mode;
+        return phys;
     }
 
     private bool IsLongMode64 => Bitness == 64;
@@ -96,11 +125,9 @@ internal sealed unsafe partial class X86Cpu
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ulong ReadLinear(ulong linear, int size, bool user)
     {
-        ulong tag = (linear & ~0xFFFUL) | (user ? 1UL : 0);
-        ref TlbEntry e = ref _tlbRead.E[(linear >> 12) & (Tlb.Entries - 1)];
-        if (e.Tag == tag && (linear & 0xFFF) <= (ulong)(4096 - size))
+        byte* p = Mmu.Probe(_mmu.Read, linear, size, user ? 1UL : 0);
+        if (p != null)
         {
-            byte* p = (byte*)((long)linear + e.Delta);
             return size switch
             {
                 1 => *p,
@@ -115,11 +142,9 @@ internal sealed unsafe partial class X86Cpu
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void WriteLinear(ulong linear, int size, ulong value, bool user)
     {
-        ulong tag = (linear & ~0xFFFUL) | (user ? 1UL : 0);
-        ref TlbEntry e = ref _tlbWrite.E[(linear >> 12) & (Tlb.Entries - 1)];
-        if (e.Tag == tag && (linear & 0xFFF) <= (ulong)(4096 - size))
+        byte* p = Mmu.Probe(_mmu.Write, linear, size, user ? 1UL : 0);
+        if (p != null)
         {
-            byte* p = (byte*)((long)linear + e.Delta);
             switch (size)
             {
                 case 1: *p = (byte)value; break;
@@ -147,11 +172,7 @@ internal sealed unsafe partial class X86Cpu
         byte* page = _memory.TryGetPointer(phys & ~0xFFFUL, 4096);
         if (page == null) return ReadPhysicalMmio(phys, size);
         if (!_translationCacheable) return ReadHost(page + (phys & 0xFFF), size);
-        ref TlbEntry e = ref _tlbRead.E[(linear >> 12) & (Tlb.Entries - 1)];
-        e.Tag = (linear & ~0xFFFUL) | (user ? 1UL : 0);
-        e.Delta = (long)page - (long)(linear & ~0xFFFUL);
-        e.PhysicalPage = phys & ~0xFFFUL;
-        NoteTlbFill(_tlbRead, ref e);
+        _mmu.Fill(_mmu.Read, linear, phys, page, user);
         return ReadLinear(linear, size, user);
     }
 
@@ -190,14 +211,7 @@ internal sealed unsafe partial class X86Cpu
         WriteHost(page + (phys & 0xFFF), size, value);
     }
 
-    private void FillWriteTlb(ulong linear, ulong phys, byte* page, bool user)
-    {
-        ref TlbEntry e = ref _tlbWrite.E[(linear >> 12) & (Tlb.Entries - 1)];
-        e.Tag = (linear & ~0xFFFUL) | (user ? 1UL : 0);
-        e.Delta = (long)page - (long)(linear & ~0xFFFUL);
-        e.PhysicalPage = phys & ~0xFFFUL;
-        NoteTlbFill(_tlbWrite, ref e);
-    }
+    private void FillWriteTlb(ulong linear, ulong phys, byte* page, bool user) => _mmu.Fill(_mmu.Write, linear, phys, page, user);
 
     private static ulong ReadHost(byte* p, int size) => size switch
     {

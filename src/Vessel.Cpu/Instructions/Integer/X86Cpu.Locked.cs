@@ -198,9 +198,8 @@ internal sealed unsafe partial class X86Cpu
             return null;
         }
         bool user = UserAccess;
-        ulong tag = (linear & ~0xFFFUL) | (user ? 1UL : 0);
-        ref TlbEntry e = ref _tlbWrite.E[(linear >> 12) & (Tlb.Entries - 1)];
-        if (e.Tag == tag) return (byte*)((long)linear + e.Delta);
+        byte* hit = Mmu.Probe(_mmu.Write, linear, size, user ? 1UL : 0);
+        if (hit != null) return hit;
         ulong phys = Translate(linear, AccessKind.Write, user);
         byte* page = _memory.TryGetPointer(phys & ~0xFFFUL, 4096);
         if (page == null || _vm.Code.IsCode(phys)) return null;
