@@ -6,13 +6,13 @@ namespace Vessel.Cpu;
 
 /// <summary>The architectural state of one emulated x86-64 processor and its execution loop.
 /// Split over partial files by concern (flags, memory, operands, instruction groups, system).</summary>
-internal sealed unsafe partial class X86Cpu
+internal sealed unsafe partial class X86Cpu : Platform.IApicCpu
 {
     public const int ES = 0, CS = 1, SS = 2, DS = 3, FS = 4, GS = 5;
 
-    private readonly EmuVirtualMachine _vm;
+    private readonly EmuMachineContext _machine;
     private readonly GuestMemory _memory;
-    public readonly int VcpuId;
+    public int VcpuId { get; }
 
     /// <summary>The registers the interpreter and compiled blocks share, in one fixed-layout block. The
     /// members below alias its fields, so instruction code reads as before and the JIT inlines them to a
@@ -79,21 +79,21 @@ internal sealed unsafe partial class X86Cpu
         if (EmuProfiler.Enabled) ProfMode = (byte)mode;
     }
 
-    public X86Cpu(EmuVirtualMachine vm, int id)
+    public X86Cpu(EmuMachineContext machine, int id)
     {
-        _vm = vm;
-        _memory = vm.Memory;
+        _machine = machine;
+        _memory = machine.Memory;
         _mmu = new Mmu(_memory, _fault);
         VcpuId = id;
         State.Bitness = 16;
         State.Rflags = RflagsBits.Reserved1;
-        _fastPaths = vm.Options.FastPaths;
-        _jitThreshold = vm.Options.FastPaths && BlockCompiler.Available ? vm.Options.JitThreshold : 0;
+        _fastPaths = machine.Options.FastPaths;
+        _jitThreshold = machine.Options.FastPaths && BlockCompiler.Available ? machine.Options.JitThreshold : 0;
         _codeReader = new GuestCodeReader(this);
         _decoder16 = Decoder.Create(16, _codeReader);
         _decoder32 = Decoder.Create(32, _codeReader);
         _decoder64 = Decoder.Create(64, _codeReader);
-        vm.CodeCache.Register(this);
+        machine.CodeCache.Register(this);
         Reset();
         EmuProfiler.Register(this);
     }

@@ -192,12 +192,12 @@ internal sealed unsafe partial class X86Cpu
             WritePhysicalMmio(phys, size, value);
             return;
         }
-        if (_vm.Code.IsCode(phys))
+        if (_machine.Code.IsCode(phys))
         {
             // Decoded code lives here: write without caching the page, and drop the stale decode.
             WriteHost(page + (phys & 0xFFF), size, value);
             if (EmuProfiler.Enabled) Counters.CodeWriteInvalidations++;
-            _vm.Code.Invalidate(phys);
+            _machine.Code.Invalidate(phys);
             _endBlock = true;
             return;
         }
@@ -239,7 +239,7 @@ internal sealed unsafe partial class X86Cpu
 
     private ulong ReadPhysicalMmio(ulong phys, int size)
     {
-        if (_vm.Platform.TryReadMmio(this, phys, size, out ulong value)) return value;
+        if (_machine.Platform.TryReadMmio(this, phys, size, out ulong value)) return value;
         if (TryReplayRead(phys, size, out value)) return value;
         // An event cannot be restarted once the VMM answers, so a descriptor table or stack that is not RAM reads
         // as an address no device answers does on a PC: all ones (a bad gate, then #GP, #DF, a triple fault).
@@ -249,14 +249,14 @@ internal sealed unsafe partial class X86Cpu
 
     private void WritePhysicalMmio(ulong phys, int size, ulong value)
     {
-        if (_vm.Platform.TryWriteMmio(this, phys, size, value)) return;
+        if (_machine.Platform.TryWriteMmio(this, phys, size, value)) return;
         RequestExit(VcpuExit.MmioWrite(phys, size, value & SizeMask(size)));
     }
 
     /// <summary>Port input: completes with the VMM's value on re-execution, else exits.</summary>
     private ulong PortRead(ushort port, int size)
     {
-        if (_vm.Platform.TryReadPort(this, port, size, out ulong value)) return value;
+        if (_machine.Platform.TryReadPort(this, port, size, out ulong value)) return value;
         ulong key = (1UL << 63) | port;
         if (TryReplayRead(key, size, out value)) return value;
         throw ExitForRead(key, VcpuExit.IoIn(port, size));
@@ -298,7 +298,7 @@ internal sealed unsafe partial class X86Cpu
 
     private void PortWrite(ushort port, int size, ulong value)
     {
-        if (_vm.Platform.TryWritePort(this, port, size, value)) return;
+        if (_machine.Platform.TryWritePort(this, port, size, value)) return;
         RequestExit(VcpuExit.IoOut(port, size, value & SizeMask(size)));
     }
 

@@ -79,7 +79,7 @@ internal sealed unsafe partial class X86Cpu
                 _flagOp = flagOp; _flagSize = flagSize;
                 if (outcome == AtomicState.NeedsLock)
                 {
-                    lock (_vm.AtomicLock)
+                    lock (_machine.AtomicLock)
                     {
                         _atomicState = AtomicState.UnderLock;
                         ExecuteUnlocked(ref ins);
@@ -202,7 +202,7 @@ internal sealed unsafe partial class X86Cpu
         if (hit != null) return hit;
         ulong phys = Translate(linear, AccessKind.Write, user);
         byte* page = _memory.TryGetPointer(phys & ~0xFFFUL, 4096);
-        if (page == null || _vm.Code.IsCode(phys)) return null;
+        if (page == null || _machine.Code.IsCode(phys)) return null;
         if (_translationCacheable) FillWriteTlb(linear, phys, page, user);
         return page + (phys & 0xFFF);
     }
