@@ -86,7 +86,7 @@ internal sealed unsafe partial class X86Cpu
     private void ProbeWritable(ulong linear, int size)
     {
         bool user = UserAccess;
-        if (Mmu.Probe(_mmu.Write, linear, size, user ? 1UL : 0) != null) return;
+        if (Mmu.Probe(_writeTlb, linear, size, user ? 1UL : 0) != null) return;
         Translate(linear, AccessKind.Write, user);
         if ((linear & 0xFFF) > (ulong)(4096 - size)) Translate((linear | 0xFFF) + 1, AccessKind.Write, user);
     }

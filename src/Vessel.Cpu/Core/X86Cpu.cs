@@ -84,6 +84,8 @@ internal sealed unsafe partial class X86Cpu : Platform.IApicCpu
         _machine = machine;
         _memory = machine.Memory;
         _mmu = new Mmu(_memory, _fault);
+        _readTlb = _mmu.Read;
+        _writeTlb = _mmu.Write;
         VcpuId = id;
         State.Bitness = 16;
         State.Rflags = RflagsBits.Reserved1;

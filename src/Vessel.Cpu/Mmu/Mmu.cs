@@ -13,12 +13,6 @@ internal sealed unsafe partial class Mmu(GuestMemory memory, CpuFault fault)
 
     public readonly Tlb Read = new(), Write = new(), Exec = new();
 
-    /// <summary>Bumped whenever linear-to-physical translations may have changed (the vCPU also bumps it when
-    /// the decode mode changes); chained block links made under an older epoch are not followed. 64 bits: a
-    /// guest drives it (every CR3 write, INVLPG and mode change), and a 32-bit count that came round to a link's
-    /// epoch again would let a stale link run code from a page no longer mapped there.</summary>
-    public long TranslationEpoch;
-
     /// <summary>The host address of an access of <paramref name="size"/> bytes at <paramref name="linear"/> when
     /// <paramref name="tlb"/> maps its page and it stays inside that page; otherwise null (the caller walks).
     /// <paramref name="userBit"/> is 1 for a user-mode access. A hit also proves the address canonical: TLBs are
@@ -71,13 +65,11 @@ internal sealed unsafe partial class Mmu(GuestMemory memory, CpuFault fault)
 
     public void Flush()
     {
-        TranslationEpoch++;
         Read.Flush(); Write.Flush(); Exec.Flush();
     }
 
     public void FlushPage(ulong linear)
     {
-        TranslationEpoch++;
         Read.FlushPage(linear); Write.FlushPage(linear); Exec.FlushPage(linear);
     }
 
@@ -89,7 +81,6 @@ internal sealed unsafe partial class Mmu(GuestMemory memory, CpuFault fault)
             Flush();
             return;
         }
-        TranslationEpoch++;
         Read.FlushNonGlobal(); Write.FlushNonGlobal(); Exec.FlushNonGlobal();
     }
 

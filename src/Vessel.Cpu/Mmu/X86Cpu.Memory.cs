@@ -12,11 +12,17 @@ internal sealed unsafe partial class X86Cpu
     private readonly Mmu _mmu;
     /// <summary>For compiled blocks, which probe its TLBs inline.</summary>
     internal Mmu MemoryUnit => _mmu;
+    // The MMU's read and write TLBs, held here as well: the interpreter's loads and stores probe them without
+    // first loading _mmu (one dependent load less per access).
+    private readonly Tlb _readTlb, _writeTlb;
     /// <summary>Set when a write hit a page holding decoded code, so the current block stops.</summary>
     private bool _endBlock;
 
-    /// <summary>See <see cref="Mmu.TranslationEpoch"/>.</summary>
-    private ref long _translationEpoch => ref _mmu.TranslationEpoch;
+    /// <summary>Bumped whenever linear-to-physical translations (every flush of the MMU goes through the methods
+    /// below) or the decode mode may have changed; chained block links made under an older epoch are not
+    /// followed. 64 bits: a guest drives it (every CR3 write, INVLPG and mode change), and a 32-bit count that
+    /// came round to a link's epoch again would let a stale link run code from a page no longer mapped there.</summary>
+    private long _translationEpoch;
 
     /// <summary>For tests that drive the epoch to where a 32-bit one would wrap.</summary>
     internal long TranslationEpochForTests { get => _translationEpoch; set => _translationEpoch = value; }
@@ -24,18 +30,21 @@ internal sealed unsafe partial class X86Cpu
     public void FlushTlb()
     {
         if (EmuProfiler.Enabled) Counters.TlbFlushes++;
+        _translationEpoch++;
         _mmu.Flush();
     }
 
     public void FlushTlbPage(ulong linear)
     {
         if (EmuProfiler.Enabled) Counters.TlbPageFlushes++;
+        _translationEpoch++;
         _mmu.FlushPage(linear);
     }
 
     private void FlushTlbForCr3Write()
     {
         if (EmuProfiler.Enabled) Counters.TlbFlushesCr3++;
+        _translationEpoch++;
         _mmu.FlushForCr3Write(ref State);
     }
 
@@ -125,7 +134,7 @@ internal sealed unsafe partial class X86Cpu
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ulong ReadLinear(ulong linear, int size, bool user)
     {
-        byte* p = Mmu.Probe(_mmu.Read, linear, size, user ? 1UL : 0);
+        byte* p = Mmu.Probe(_readTlb, linear, size, user ? 1UL : 0);
         if (p != null)
         {
             return size switch
@@ -142,7 +151,7 @@ internal sealed unsafe partial class X86Cpu
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void WriteLinear(ulong linear, int size, ulong value, bool user)
     {
-        byte* p = Mmu.Probe(_mmu.Write, linear, size, user ? 1UL : 0);
+        byte* p = Mmu.Probe(_writeTlb, linear, size, user ? 1UL : 0);
         if (p != null)
         {
             switch (size)

@@ -198,7 +198,7 @@ internal sealed unsafe partial class X86Cpu
             return null;
         }
         bool user = UserAccess;
-        byte* hit = Mmu.Probe(_mmu.Write, linear, size, user ? 1UL : 0);
+        byte* hit = Mmu.Probe(_writeTlb, linear, size, user ? 1UL : 0);
         if (hit != null) return hit;
         ulong phys = Translate(linear, AccessKind.Write, user);
         byte* page = _memory.TryGetPointer(phys & ~0xFFFUL, 4096);
