@@ -45,7 +45,7 @@ internal sealed unsafe partial class Mmu
 
     private ulong WalkLongMode(ref CpuState s, ulong linear, AccessKind kind, bool user)
     {
-        if ((ulong)(((long)linear << 16) >> 16) != linear) Raise(Vector.GP, 0); // callers check; a safety net
+        if ((ulong)(((long)linear << 16) >> 16) != linear) _fault.Raise(Vector.GP, 0); // callers check; a safety net
         return WalkLevels(ref s, linear, kind, user, s.Cr3 & PhysicalMask, topLevel: 4);
     }
 
@@ -169,7 +169,7 @@ internal sealed unsafe partial class Mmu
         if (kind == AccessKind.Execute && ((s.Efer & ControlRegisters.EferNxe) != 0 || (s.Cr4 & ControlRegisters.Cr4Smep) != 0))
             code |= PfFetch;
         s.Cr2 = linear;
-        Raise(Vector.PF, code);
+        _fault.Raise(Vector.PF, code);
     }
 
     /// <summary>The entry at <paramref name="physical"/>; outside RAM (a hostile or broken CR3 or entry), all ones

@@ -83,13 +83,4 @@ internal sealed unsafe partial class Mmu(GuestMemory memory, CpuFault fault)
         }
         Read.FlushNonGlobal(); Write.FlushNonGlobal(); Exec.FlushNonGlobal();
     }
-
-    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
-    private void Raise(int vector, uint errorCode)
-    {
-        _fault.FaultVector = vector;
-        _fault.ErrorCode = errorCode;
-        _fault.HasErrorCode = Vector.HasErrorCode(vector);
-        throw _fault;
-    }
 }

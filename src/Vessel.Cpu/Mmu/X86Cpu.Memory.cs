@@ -337,13 +337,7 @@ internal sealed unsafe partial class X86Cpu
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     [System.Diagnostics.CodeAnalysis.DoesNotReturn]
-    internal void Fault(int vector, uint errorCode)
-    {
-        _fault.FaultVector = vector;
-        _fault.ErrorCode = errorCode;
-        _fault.HasErrorCode = Vessel.Cpu.Vector.HasErrorCode(vector);
-        throw _fault;
-    }
+    internal void Fault(int vector, uint errorCode) => _fault.Raise(vector, errorCode);
 
     [System.Diagnostics.CodeAnalysis.DoesNotReturn]
     internal void FaultNoCode(int vector)
