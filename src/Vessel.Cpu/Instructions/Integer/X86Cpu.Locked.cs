@@ -60,7 +60,7 @@ internal sealed unsafe partial class X86Cpu
     /// <summary>Runs a read-modify-write of memory so that it is atomic (see the class summary).</summary>
     private void ExecuteAtomically(ref Instruction ins)
     {
-        Gpr.AsSpan().CopyTo(_atomicSavedGpr);
+        ((Span<ulong>)Gpr).CopyTo(_atomicSavedGpr);
         ulong rflags = _rflags, flagA = _flagA, flagB = _flagB, flagResult = _flagResult;
         FlagOp flagOp = _flagOp;
         int flagSize = _flagSize;
@@ -79,7 +79,7 @@ internal sealed unsafe partial class X86Cpu
                 _flagOp = flagOp; _flagSize = flagSize;
                 if (outcome == AtomicState.NeedsLock)
                 {
-                    lock (_vm.AtomicLock)
+                    lock (_machine.AtomicLock)
                     {
                         _atomicState = AtomicState.UnderLock;
                         ExecuteUnlocked(ref ins);
@@ -198,12 +198,11 @@ internal sealed unsafe partial class X86Cpu
             return null;
         }
         bool user = UserAccess;
-        ulong tag = (linear & ~0xFFFUL) | (user ? 1UL : 0);
-        ref TlbEntry e = ref _tlbWrite.E[(linear >> 12) & (Tlb.Entries - 1)];
-        if (e.Tag == tag) return (byte*)((long)linear + e.Delta);
+        byte* hit = Mmu.Probe(_writeTlb, linear, size, user ? 1UL : 0);
+        if (hit != null) return hit;
         ulong phys = Translate(linear, AccessKind.Write, user);
         byte* page = _memory.TryGetPointer(phys & ~0xFFFUL, 4096);
-        if (page == null || _vm.Code.IsCode(phys)) return null;
+        if (page == null || _machine.Code.IsCode(phys)) return null;
         if (_translationCacheable) FillWriteTlb(linear, phys, page, user);
         return page + (phys & 0xFFF);
     }

@@ -159,7 +159,7 @@ internal sealed partial class X86Cpu
     private void ExecuteHlt()
     {
         if (Cpl != 0) Fault(Vector.GP, 0);
-        if ((_rflags & If) == 0 && !_vm.Platform.CanWake(this))
+        if ((_rflags & If) == 0 && !_machine.Platform.CanWake(this))
         {
             RequestExit(Hypervisor.VcpuExit.Halt());
             return;

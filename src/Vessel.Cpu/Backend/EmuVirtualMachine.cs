@@ -12,26 +12,19 @@ public sealed class EmuVirtualMachine : IVirtualMachine
     internal EmuVirtualMachine(EmuHypervisor hypervisor)
     {
         _hypervisor = hypervisor;
-        Platform = new EmuPlatform(Clock);
-        CodeCache = new CodeCacheBudget(hypervisor.Options.CodeCacheBytes, Code);
+        Machine = new EmuMachineContext(hypervisor.Options);
         Memory.Written += (address, length) => Code.InvalidateRange(address, length);
     }
 
-    public GuestMemory Memory { get; } = new();
+    /// <summary>What this VM's vCPUs share: all they see of it.</summary>
+    internal EmuMachineContext Machine { get; }
 
-    internal EmuOptions Options => _hypervisor.Options;
-
-    internal CodePageMap Code { get; } = new();
-
-    /// <summary>The host memory every vCPU's decoded and compiled code may take, together.</summary>
-    internal CodeCacheBudget CodeCache { get; }
-    internal EmuPlatform Platform { get; }
-
-    /// <summary>Guest time: the TSC and every platform timer read it.</summary>
-    internal Platform.GuestClock Clock { get; } = new();
-
-    /// <summary>Serialises LOCK-prefixed read-modify-writes between vCPUs.</summary>
-    internal object AtomicLock { get; } = new();
+    public GuestMemory Memory => Machine.Memory;
+    internal EmuOptions Options => Machine.Options;
+    internal CodePageMap Code => Machine.Code;
+    internal CodeCacheBudget CodeCache => Machine.CodeCache;
+    internal EmuPlatform Platform => Machine.Platform;
+    internal Platform.GuestClock Clock => Machine.Clock;
 
     public void SetMemoryRegion(int slot, ulong guestPhysicalAddress, GuestMemoryRegion region)
     {
@@ -62,7 +55,7 @@ public sealed class EmuVirtualMachine : IVirtualMachine
         lock (_vcpus)
         {
             if (_vcpus.Exists(v => v.Id == id)) throw new InvalidOperationException($"vCPU {id} already exists");
-            var cpu = new X86Cpu(this, id);
+            var cpu = new X86Cpu(Machine, id);
             Platform.AttachVcpu(cpu);
             var vcpu = new EmuVcpu(cpu, IoEvents);
             _vcpus.Add(vcpu);

@@ -24,9 +24,9 @@ internal sealed partial class X86Cpu
     private DecodedBlock? ObtainBlock(int capacity)
     {
         if (_spareBlocks[CodeCacheBudget.SizeClassOf(capacity)].TryPop(out DecodedBlock? block)) return block;
-        block = _vm.CodeCache.TakeFree(capacity);
+        block = _machine.CodeCache.TakeFree(capacity);
         if (block != null) return block;
-        return _vm.CodeCache.TryChargeDroppingFree(DecodedBlock.FootprintBytes(capacity)) ? new DecodedBlock(capacity) : null;
+        return _machine.CodeCache.TryChargeDroppingFree(DecodedBlock.FootprintBytes(capacity)) ? new DecodedBlock(capacity) : null;
     }
 
     /// <summary>Keeps an evicted block for this vCPU's reuse.</summary>
@@ -40,14 +40,14 @@ internal sealed partial class X86Cpu
     {
         block.Compiled = null;
         if (block.CompiledBytes == 0) return;
-        _vm.CodeCache.Release(block.CompiledBytes);
+        _machine.CodeCache.Release(block.CompiledBytes);
         block.CompiledBytes = 0;
     }
 
     /// <summary>Hands every cached and spare block to the VM's free list, dropping compiled forms and links.</summary>
     internal void FlushCodeCache()
     {
-        _seenFlushEpoch = _vm.CodeCache.FlushEpoch;
+        _seenFlushEpoch = _machine.CodeCache.FlushEpoch;
         DecodedBlock?[] blocks = _blocks;
         for (int i = 0; i < blocks.Length; i++)
         {
@@ -63,7 +63,7 @@ internal sealed partial class X86Cpu
             _flushed.AddRange(spares);
             spares.Clear();
         }
-        _vm.CodeCache.GiveBack(_flushed);
+        _machine.CodeCache.GiveBack(_flushed);
         _flushed.Clear();
         _lastBlock = null;
         _uncachedBlock.Link0 = _uncachedBlock.Link1 = null;
@@ -87,6 +87,6 @@ internal sealed partial class X86Cpu
     /// <summary>A flush another vCPU asked for: noticed at the block lookup.</summary>
     private void FlushCodeCacheIfStale()
     {
-        if (_seenFlushEpoch != _vm.CodeCache.FlushEpoch) FlushCodeCache();
+        if (_seenFlushEpoch != _machine.CodeCache.FlushEpoch) FlushCodeCache();
     }
 }

@@ -15,7 +15,7 @@ internal sealed partial class X86Cpu
     internal IInterruptController? InterruptController { get; set; }
 
     /// <summary>Requests INIT (from another thread); applied by this vCPU's own thread.</summary>
-    internal void SignalInit()
+    public void SignalInit()
     {
         _pendingSipiVector = -1; // a SIPI counts only after this INIT
         _pendingInit = true;
@@ -23,7 +23,7 @@ internal sealed partial class X86Cpu
     }
 
     /// <summary>Requests a start-up at <paramref name="vector"/> (ignored unless waiting for SIPI).</summary>
-    internal void SignalSipi(int vector)
+    public void SignalSipi(int vector)
     {
         _pendingSipiVector = vector & 0xFF;
         Wake();

@@ -6,32 +6,36 @@ namespace Vessel.Cpu;
 
 /// <summary>The architectural state of one emulated x86-64 processor and its execution loop.
 /// Split over partial files by concern (flags, memory, operands, instruction groups, system).</summary>
-internal sealed unsafe partial class X86Cpu
+internal sealed unsafe partial class X86Cpu : Platform.IApicCpu
 {
     public const int ES = 0, CS = 1, SS = 2, DS = 3, FS = 4, GS = 5;
 
-    private readonly EmuVirtualMachine _vm;
+    private readonly EmuMachineContext _machine;
     private readonly GuestMemory _memory;
-    public readonly int VcpuId;
+    public int VcpuId { get; }
 
-    // General registers by x86 encoding number (0 = RAX ... 15 = R15).
-    public readonly ulong[] Gpr = new ulong[16];
-    public ulong Rip;
-    /// <summary>Start of the instruction being executed; faults report it.</summary>
-    private ulong _instructionStart;
+    /// <summary>The registers the interpreter and compiled blocks share, in one fixed-layout block. The
+    /// members below alias its fields, so instruction code reads as before and the JIT inlines them to a
+    /// direct field access.</summary>
+    internal CpuState State;
 
-    public readonly Segment[] Seg = new Segment[6];
-    public Segment Ldtr, Tr;
-    public DescriptorTable Gdtr, Idtr;
-    public ulong Cr0, Cr2, Cr3, Cr4, Efer;
-    /// <summary>Task priority (CR8), 4 bits.</summary>
-    public ulong Cr8;
+    public ref GprFile Gpr => ref State.Gpr;
+    public ref ulong Rip => ref State.Rip;
+    private ref ulong _instructionStart => ref State.InstructionStart;
+    public ref SegmentFile Seg => ref State.Seg;
+    public ref Segment Ldtr => ref State.Ldtr;
+    public ref Segment Tr => ref State.Tr;
+    public ref DescriptorTable Gdtr => ref State.Gdtr;
+    public ref DescriptorTable Idtr => ref State.Idtr;
+    public ref ulong Cr0 => ref State.Cr0;
+    public ref ulong Cr2 => ref State.Cr2;
+    public ref ulong Cr3 => ref State.Cr3;
+    public ref ulong Cr4 => ref State.Cr4;
+    public ref ulong Efer => ref State.Efer;
+    public ref ulong Cr8 => ref State.Cr8;
+    public ref int Bitness => ref State.Bitness;
+    public ref int Cpl => ref State.Cpl;
     public readonly ulong[] Dr = new ulong[8];
-
-    /// <summary>Code size the decoder uses: 16, 32 or 64; kept in step with CR0.PE, EFER.LMA and CS.</summary>
-    public int Bitness = 16;
-    /// <summary>Current privilege level.</summary>
-    public int Cpl;
 
     /// <summary>Interrupts are inhibited for one instruction after STI, MOV SS and POP SS.</summary>
     private bool _interruptShadow;
@@ -79,18 +83,23 @@ internal sealed unsafe partial class X86Cpu
         if (EmuProfiler.Enabled) ProfMode = (byte)mode;
     }
 
-    public X86Cpu(EmuVirtualMachine vm, int id)
+    public X86Cpu(EmuMachineContext machine, int id)
     {
-        _vm = vm;
-        _memory = vm.Memory;
+        _machine = machine;
+        _memory = machine.Memory;
+        _mmu = new Mmu(_memory, _fault);
+        _readTlb = _mmu.Read;
+        _writeTlb = _mmu.Write;
         VcpuId = id;
-        _fastPaths = vm.Options.FastPaths;
-        _jitThreshold = vm.Options.FastPaths && BlockCompiler.Available ? vm.Options.JitThreshold : 0;
+        State.Bitness = 16;
+        State.Rflags = RflagsBits.Reserved1;
+        _fastPaths = machine.Options.FastPaths;
+        _jitThreshold = machine.Options.FastPaths && BlockCompiler.Available ? machine.Options.JitThreshold : 0;
         _codeReader = new GuestCodeReader(this);
         _decoder16 = Decoder.Create(16, _codeReader);
         _decoder32 = Decoder.Create(32, _codeReader);
         _decoder64 = Decoder.Create(64, _codeReader);
-        vm.CodeCache.Register(this);
+        machine.CodeCache.Register(this);
         Reset();
         EmuProfiler.Register(this);
     }
@@ -98,7 +107,7 @@ internal sealed unsafe partial class X86Cpu
     /// <summary>The state after RESET (real mode at F000:FFF0).</summary>
     public void Reset()
     {
-        Array.Clear(Gpr);
+        ((Span<ulong>)Gpr).Clear();
         var sregs = SpecialRegisters.RealMode(0xF000);
         sregs.Cs.Base = 0xFFFF_0000;
         SetSpecialRegisters(sregs);

@@ -4,7 +4,7 @@ using Iced.Intel;
 namespace Vessel.Cpu;
 
 /// <summary>Reading and writing decoded operands: registers, immediates and memory.</summary>
-internal sealed partial class X86Cpu
+internal sealed unsafe partial class X86Cpu
 {
     /// <summary>Linear address of the memory operand of a read-modify-write in progress.</summary>
     private ulong _rmwLinear;
@@ -86,9 +86,7 @@ internal sealed partial class X86Cpu
     private void ProbeWritable(ulong linear, int size)
     {
         bool user = UserAccess;
-        ulong tag = (linear & ~0xFFFUL) | (user ? 1UL : 0);
-        ref TlbEntry e = ref _tlbWrite.E[(linear >> 12) & (Tlb.Entries - 1)];
-        if (e.Tag == tag && (linear & 0xFFF) <= (ulong)(4096 - size)) return;
+        if (Mmu.Probe(_writeTlb, linear, size, user ? 1UL : 0) != null) return;
         Translate(linear, AccessKind.Write, user);
         if ((linear & 0xFFF) > (ulong)(4096 - size)) Translate((linear | 0xFFF) + 1, AccessKind.Write, user);
     }

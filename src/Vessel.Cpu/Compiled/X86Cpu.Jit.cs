@@ -20,18 +20,18 @@ internal sealed partial class X86Cpu
         {
             _endBlock = false;
             if (EmuProfiler.Enabled) { ProfMode = (byte)ProfileMode.Compiled; Counters.BlocksCompiledRun++; }
-            compiled(this);
+            compiled(this, ref State);
             Prof(ProfileMode.Loop);
             return true;
         }
         if (_jitThreshold > 0 && block.Cacheable && _heat.CountRun(block, _jitThreshold))
         {
             long bytes = BlockCompiler.EstimatedBytes(block);
-            if (!_vm.CodeCache.TryChargeDroppingFree(bytes))
+            if (!_machine.CodeCache.TryChargeDroppingFree(bytes))
             {
                 // The budget is full of cached blocks: start afresh. Not this vCPU's cache now, while this block
                 // runs from it: at its next lookup.
-                _vm.CodeCache.FlushAll(this, flushRequesterNow: false);
+                _machine.CodeCache.FlushAll(this, flushRequesterNow: false);
                 return false;
             }
             block.CompiledBytes = bytes;

@@ -8,14 +8,20 @@ namespace Vessel.Cpu;
 /// physical address space (RAM or an MMIO exit).</summary>
 internal sealed unsafe partial class X86Cpu
 {
-    private readonly Tlb _tlbRead = new(), _tlbWrite = new(), _tlbExec = new();
+    /// <summary>Owns the TLBs, the page walk, fills and flushes.</summary>
+    private readonly Mmu _mmu;
+    /// <summary>For compiled blocks, which probe its TLBs inline.</summary>
+    internal Mmu MemoryUnit => _mmu;
+    // The MMU's read and write TLBs, held here as well: the interpreter's loads and stores probe them without
+    // first loading _mmu (one dependent load less per access).
+    private readonly Tlb _readTlb, _writeTlb;
     /// <summary>Set when a write hit a page holding decoded code, so the current block stops.</summary>
     private bool _endBlock;
 
-    /// <summary>Bumped whenever linear-to-physical translations or the decode mode may have changed;
-    /// chained block links made under an older epoch are not followed. 64 bits: a guest drives it (every CR3
-    /// write, INVLPG and mode change), and a 32-bit count that came round to a link's epoch again would let a
-    /// stale link run code from a page no longer mapped there.</summary>
+    /// <summary>Bumped whenever linear-to-physical translations (every flush of the MMU goes through the methods
+    /// below) or the decode mode may have changed; chained block links made under an older epoch are not
+    /// followed. 64 bits: a guest drives it (every CR3 write, INVLPG and mode change), and a 32-bit count that
+    /// came round to a link's epoch again would let a stale link run code from a page no longer mapped there.</summary>
     private long _translationEpoch;
 
     /// <summary>For tests that drive the epoch to where a 32-bit one would wrap.</summary>
@@ -25,14 +31,49 @@ internal sealed unsafe partial class X86Cpu
     {
         if (EmuProfiler.Enabled) Counters.TlbFlushes++;
         _translationEpoch++;
-        _tlbRead.Flush(); _tlbWrite.Flush(); _tlbExec.Flush();
+        _mmu.Flush();
     }
 
     public void FlushTlbPage(ulong linear)
     {
         if (EmuProfiler.Enabled) Counters.TlbPageFlushes++;
         _translationEpoch++;
-        _tlbRead.FlushPage(linear); _tlbWrite.FlushPage(linear); _tlbExec.FlushPage(linear);
+        _mmu.FlushPage(linear);
+    }
+
+    private void FlushTlbForCr3Write()
+    {
+        if (EmuProfiler.Enabled) Counters.TlbFlushesCr3++;
+        _translationEpoch++;
+        _mmu.FlushForCr3Write(ref State);
+    }
+
+    /// <summary>Physical address width this CPU model reports (CPUID 0x80000008).</summary>
+    public const int PhysicalAddressBits = Mmu.PhysicalAddressBits;
+    private const ulong PhysicalMask = Mmu.PhysicalMask;
+    internal const uint PfPresent = Mmu.PfPresent, PfReserved = Mmu.PfReserved;
+
+    /// <summary>False after a translation the TLBs must not keep (see <see cref="Mmu.TranslationCacheable"/>).</summary>
+    private bool _translationCacheable => _mmu.TranslationCacheable;
+
+    /// <summary>Translates a linear address or raises #PF (CR2 and the error code set).</summary>
+    internal ulong Translate(ulong linear, AccessKind kind, bool user) =>
+        EmuProfiler.Enabled ? ProfiledTranslate(linear, kind, user) : _mmu.Translate(ref State, linear, kind, user);
+
+    private ulong ProfiledTranslate(ulong linear, AccessKind kind, bool user)
+    {
+        if ((Cr0 & ControlRegisters.Cr0Pg) == 0) return _mmu.Translate(ref State, linear, kind, user);
+        byte mode = ProfMode;
+        ProfMode = (byte)ProfileMode.Walk;
+        switch (kind)
+        {
+            case AccessKind.Read: Counters.TlbMissRead++; break;
+            case AccessKind.Write: Counters.TlbMissWrite++; break;
+            default: Counters.TlbMissExec++; break;
+        }
+        ulong phys = _mmu.Translate(ref State, linear, kind, user);
+        ProfMode = mode;
+        return phys;
     }
 
     private bool IsLongMode64 => Bitness == 64;
@@ -93,11 +134,9 @@ internal sealed unsafe partial class X86Cpu
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ulong ReadLinear(ulong linear, int size, bool user)
     {
-        ulong tag = (linear & ~0xFFFUL) | (user ? 1UL : 0);
-        ref TlbEntry e = ref _tlbRead.E[(linear >> 12) & (Tlb.Entries - 1)];
-        if (e.Tag == tag && (linear & 0xFFF) <= (ulong)(4096 - size))
+        byte* p = Mmu.Probe(_readTlb, linear, size, user ? 1UL : 0);
+        if (p != null)
         {
-            byte* p = (byte*)((long)linear + e.Delta);
             return size switch
             {
                 1 => *p,
@@ -112,11 +151,9 @@ internal sealed unsafe partial class X86Cpu
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void WriteLinear(ulong linear, int size, ulong value, bool user)
     {
-        ulong tag = (linear & ~0xFFFUL) | (user ? 1UL : 0);
-        ref TlbEntry e = ref _tlbWrite.E[(linear >> 12) & (Tlb.Entries - 1)];
-        if (e.Tag == tag && (linear & 0xFFF) <= (ulong)(4096 - size))
+        byte* p = Mmu.Probe(_writeTlb, linear, size, user ? 1UL : 0);
+        if (p != null)
         {
-            byte* p = (byte*)((long)linear + e.Delta);
             switch (size)
             {
                 case 1: *p = (byte)value; break;
@@ -144,11 +181,7 @@ internal sealed unsafe partial class X86Cpu
         byte* page = _memory.TryGetPointer(phys & ~0xFFFUL, 4096);
         if (page == null) return ReadPhysicalMmio(phys, size);
         if (!_translationCacheable) return ReadHost(page + (phys & 0xFFF), size);
-        ref TlbEntry e = ref _tlbRead.E[(linear >> 12) & (Tlb.Entries - 1)];
-        e.Tag = (linear & ~0xFFFUL) | (user ? 1UL : 0);
-        e.Delta = (long)page - (long)(linear & ~0xFFFUL);
-        e.PhysicalPage = phys & ~0xFFFUL;
-        NoteTlbFill(_tlbRead, ref e);
+        _mmu.Fill(_mmu.Read, linear, phys, page, user);
         return ReadLinear(linear, size, user);
     }
 
@@ -168,12 +201,12 @@ internal sealed unsafe partial class X86Cpu
             WritePhysicalMmio(phys, size, value);
             return;
         }
-        if (_vm.Code.IsCode(phys))
+        if (_machine.Code.IsCode(phys))
         {
             // Decoded code lives here: write without caching the page, and drop the stale decode.
             WriteHost(page + (phys & 0xFFF), size, value);
             if (EmuProfiler.Enabled) Counters.CodeWriteInvalidations++;
-            _vm.Code.Invalidate(phys);
+            _machine.Code.Invalidate(phys);
             _endBlock = true;
             return;
         }
@@ -187,14 +220,7 @@ internal sealed unsafe partial class X86Cpu
         WriteHost(page + (phys & 0xFFF), size, value);
     }
 
-    private void FillWriteTlb(ulong linear, ulong phys, byte* page, bool user)
-    {
-        ref TlbEntry e = ref _tlbWrite.E[(linear >> 12) & (Tlb.Entries - 1)];
-        e.Tag = (linear & ~0xFFFUL) | (user ? 1UL : 0);
-        e.Delta = (long)page - (long)(linear & ~0xFFFUL);
-        e.PhysicalPage = phys & ~0xFFFUL;
-        NoteTlbFill(_tlbWrite, ref e);
-    }
+    private void FillWriteTlb(ulong linear, ulong phys, byte* page, bool user) => _mmu.Fill(_mmu.Write, linear, phys, page, user);
 
     private static ulong ReadHost(byte* p, int size) => size switch
     {
@@ -222,7 +248,7 @@ internal sealed unsafe partial class X86Cpu
 
     private ulong ReadPhysicalMmio(ulong phys, int size)
     {
-        if (_vm.Platform.TryReadMmio(this, phys, size, out ulong value)) return value;
+        if (_machine.Platform.TryReadMmio(this, phys, size, out ulong value)) return value;
         if (TryReplayRead(phys, size, out value)) return value;
         // An event cannot be restarted once the VMM answers, so a descriptor table or stack that is not RAM reads
         // as an address no device answers does on a PC: all ones (a bad gate, then #GP, #DF, a triple fault).
@@ -232,14 +258,14 @@ internal sealed unsafe partial class X86Cpu
 
     private void WritePhysicalMmio(ulong phys, int size, ulong value)
     {
-        if (_vm.Platform.TryWriteMmio(this, phys, size, value)) return;
+        if (_machine.Platform.TryWriteMmio(this, phys, size, value)) return;
         RequestExit(VcpuExit.MmioWrite(phys, size, value & SizeMask(size)));
     }
 
     /// <summary>Port input: completes with the VMM's value on re-execution, else exits.</summary>
     private ulong PortRead(ushort port, int size)
     {
-        if (_vm.Platform.TryReadPort(this, port, size, out ulong value)) return value;
+        if (_machine.Platform.TryReadPort(this, port, size, out ulong value)) return value;
         ulong key = (1UL << 63) | port;
         if (TryReplayRead(key, size, out value)) return value;
         if (DeviceReadsSpent()) return SizeMask(size);
@@ -293,7 +319,7 @@ internal sealed unsafe partial class X86Cpu
 
     private void PortWrite(ushort port, int size, ulong value)
     {
-        if (_vm.Platform.TryWritePort(this, port, size, value)) return;
+        if (_machine.Platform.TryWritePort(this, port, size, value)) return;
         RequestExit(VcpuExit.IoOut(port, size, value & SizeMask(size)));
     }
 
@@ -329,13 +355,7 @@ internal sealed unsafe partial class X86Cpu
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     [System.Diagnostics.CodeAnalysis.DoesNotReturn]
-    internal void Fault(int vector, uint errorCode)
-    {
-        _fault.FaultVector = vector;
-        _fault.ErrorCode = errorCode;
-        _fault.HasErrorCode = Vessel.Cpu.Vector.HasErrorCode(vector);
-        throw _fault;
-    }
+    internal void Fault(int vector, uint errorCode) => _fault.Raise(vector, errorCode);
 
     [System.Diagnostics.CodeAnalysis.DoesNotReturn]
     internal void FaultNoCode(int vector)

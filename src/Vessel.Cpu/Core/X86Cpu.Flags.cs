@@ -11,14 +11,15 @@ internal sealed partial class X86Cpu
 {
     /// <summary>Shift: ZF/SF/PF come from the result; CF and OF were computed and sit in <see cref="_rflags"/>;
     /// AF (undefined after shifts) reads as clear.</summary>
-    private enum FlagOp : byte { None, Add, Adc, Sub, Sbb, Logic, Inc, Dec, Shift }
+    internal enum FlagOp : byte { None, Add, Adc, Sub, Sbb, Logic, Inc, Dec, Shift }
 
-    /// <summary>RFLAGS; its arithmetic bits are valid only while <see cref="_flagOp"/> is None
-    /// (except CF during Inc/Dec, which those instructions keep).</summary>
-    private ulong _rflags = Reserved1;
-    private FlagOp _flagOp;
-    private ulong _flagA, _flagB, _flagResult;
-    private int _flagSize;
+    // The flags live in the state block (CpuState.Rflags and the lazy fields); these alias them.
+    private ref ulong _rflags => ref State.Rflags;
+    private ref FlagOp _flagOp => ref State.FlagOp;
+    private ref ulong _flagA => ref State.FlagA;
+    private ref ulong _flagB => ref State.FlagB;
+    private ref ulong _flagResult => ref State.FlagResult;
+    private ref int _flagSize => ref State.FlagSize;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ulong SizeMask(int size) => size == 8 ? ulong.MaxValue : (1UL << (size * 8)) - 1;
@@ -140,7 +141,7 @@ internal sealed partial class X86Cpu
         _rflags = on ? _rflags | bit : _rflags & ~bit;
     }
 
-    private bool Condition(ConditionCode cc)
+    internal bool Condition(ConditionCode cc)
     {
         if (_flagOp == FlagOp.Sub)
         {

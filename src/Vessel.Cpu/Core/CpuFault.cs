@@ -18,6 +18,17 @@ internal sealed class CpuFault : Exception
     public int FaultVector;
     public uint ErrorCode;
     public bool HasErrorCode;
+
+    /// <summary>Records <paramref name="vector"/> (with <paramref name="errorCode"/> where the vector has one) and
+    /// unwinds to the run loop. The vCPU's instructions and its MMU's walk both raise through it.</summary>
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    public void Raise(int vector, uint errorCode)
+    {
+        FaultVector = vector;
+        ErrorCode = errorCode;
+        HasErrorCode = Vector.HasErrorCode(vector);
+        throw this;
+    }
 }
 
 /// <summary>Thrown to abandon the current instruction because it needs the VMM first (an IN or an

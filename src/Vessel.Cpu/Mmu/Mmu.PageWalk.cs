@@ -5,106 +5,65 @@ namespace Vessel.Cpu;
 
 /// <summary>Linear to guest-physical translation (the first stage of the two-stage walk): 32-bit paging with
 /// 4 MiB pages, PAE, and 4-level paging with 2 MiB and 1 GiB pages; accessed and dirty bits, U/S, R/W with
-/// CR0.WP, NX, SMEP and SMAP, reserved-bit checks and #PF with its error code and CR2.</summary>
-internal sealed unsafe partial class X86Cpu
+/// CR0.WP, NX, SMEP and SMAP, reserved-bit checks and #PF with its error code and CR2. The walk reads the
+/// control registers from the vCPU's state block and records what the TLB entry made from it needs.</summary>
+internal sealed unsafe partial class Mmu
 {
     /// <summary>Physical address width this CPU model reports (CPUID 0x80000008).</summary>
     public const int PhysicalAddressBits = 40;
 
     private const ulong PtePresent = 1, PteWritable = 1 << 1, PteUser = 1 << 2, PteAccessed = 1 << 5, PteDirty = 1 << 6;
     private const ulong PteLarge = 1 << 7, PteGlobal = 1 << 8, PteNoExecute = 1UL << 63;
-    private const ulong PhysicalMask = ((1UL << PhysicalAddressBits) - 1) & ~0xFFFUL;
+    public const ulong PhysicalMask = ((1UL << PhysicalAddressBits) - 1) & ~0xFFFUL;
 
-    internal const uint PfPresent = 1, PfWrite = 1 << 1, PfUser = 1 << 2, PfReserved = 1 << 3, PfFetch = 1 << 4;
+    public const uint PfPresent = 1, PfWrite = 1 << 1, PfUser = 1 << 2, PfReserved = 1 << 3, PfFetch = 1 << 4;
 
     /// <summary>False after a translation whose permission depended on something a TLB entry does not
     /// capture (SMAP's RFLAGS.AC): the caller must not cache it.</summary>
-    private bool _translationCacheable = true;
-
-    /// <summary>Translates a linear address or raises #PF (CR2 and the error code set).</summary>
-    internal ulong Translate(ulong linear, AccessKind kind, bool user)
-    {
-        _translationCacheable = true;
-        _translationGlobal = false;
-        _translationLarge = false;
-        if ((Cr0 & ControlRegisters.Cr0Pg) == 0) return linear & 0xFFFF_FFFF;
-        if (EmuProfiler.Enabled) return ProfiledTranslate(linear, kind, user);
-        return TranslatePaged(linear, kind, user);
-    }
-
-    private ulong ProfiledTranslate(ulong linear, AccessKind kind, bool user)
-    {
-        byte mode = ProfMode;
-        ProfMode = (byte)ProfileMode.Walk;
-        switch (kind)
-        {
-            case AccessKind.Read: Counters.TlbMissRead++; break;
-            case AccessKind.Write: Counters.TlbMissWrite++; break;
-            default: Counters.TlbMissExec++; break;
-        }
-        ulong phys = TranslatePaged(linear, kind, user);
-        ProfMode = mode;
-        return phys;
-    }
-
-    private ulong TranslatePaged(ulong linear, AccessKind kind, bool user)
-    {
-        if ((Efer & ControlRegisters.EferLma) != 0) return WalkLongMode(linear, kind, user);
-        linear &= 0xFFFF_FFFF;
-        return (Cr4 & ControlRegisters.Cr4Pae) != 0 ? WalkPae(linear, kind, user) : WalkLegacy(linear, kind, user);
-    }
+    public bool TranslationCacheable = true;
 
     // What the last translation's final entry said, for the TLB entry made from it.
     private bool _translationGlobal, _translationLarge;
 
-    private void NoteLeaf(ulong entry, bool large)
+    /// <summary>Translates a linear address or raises #PF (CR2 and the error code set).</summary>
+    public ulong Translate(ref CpuState s, ulong linear, AccessKind kind, bool user)
     {
-        _translationGlobal = (entry & PteGlobal) != 0 && (Cr4 & ControlRegisters.Cr4Pge) != 0;
+        TranslationCacheable = true;
+        _translationGlobal = false;
+        _translationLarge = false;
+        if ((s.Cr0 & ControlRegisters.Cr0Pg) == 0) return linear & 0xFFFF_FFFF;
+        if ((s.Efer & ControlRegisters.EferLma) != 0) return WalkLongMode(ref s, linear, kind, user);
+        linear &= 0xFFFF_FFFF;
+        return (s.Cr4 & ControlRegisters.Cr4Pae) != 0 ? WalkPae(ref s, linear, kind, user) : WalkLegacy(ref s, linear, kind, user);
+    }
+
+    private void NoteLeaf(ref CpuState s, ulong entry, bool large)
+    {
+        _translationGlobal = (entry & PteGlobal) != 0 && (s.Cr4 & ControlRegisters.Cr4Pge) != 0;
         _translationLarge = large;
     }
 
-    /// <summary>Completes a TLB entry just filled from the last translation: global pages survive CR3 writes,
-    /// and a TLB holding pieces of a large page must drop everything on INVLPG.</summary>
-    private void NoteTlbFill(Tlb tlb, ref TlbEntry e)
+    private ulong WalkLongMode(ref CpuState s, ulong linear, AccessKind kind, bool user)
     {
-        e.Global = _translationGlobal;
-        if (_translationLarge) tlb.HoldsLargePages = true;
+        if ((ulong)(((long)linear << 16) >> 16) != linear) _fault.Raise(Vector.GP, 0); // callers check; a safety net
+        return WalkLevels(ref s, linear, kind, user, s.Cr3 & PhysicalMask, topLevel: 4);
     }
 
-    /// <summary>A CR3 write: drops every translation, except global ones while CR4.PGE is set.</summary>
-    private void FlushTlbForCr3Write()
-    {
-        if (EmuProfiler.Enabled) Counters.TlbFlushesCr3++;
-        if ((Cr4 & ControlRegisters.Cr4Pge) == 0)
-        {
-            FlushTlb();
-            return;
-        }
-        _translationEpoch++;
-        _tlbRead.FlushNonGlobal(); _tlbWrite.FlushNonGlobal(); _tlbExec.FlushNonGlobal();
-    }
-
-    private ulong WalkLongMode(ulong linear, AccessKind kind, bool user)
-    {
-        if ((ulong)(((long)linear << 16) >> 16) != linear) Fault(Vector.GP, 0); // callers check; a safety net
-        return WalkLevels(linear, kind, user, Cr3 & PhysicalMask, topLevel: 4);
-    }
-
-    private ulong WalkPae(ulong linear, AccessKind kind, bool user)
+    private ulong WalkPae(ref CpuState s, ulong linear, AccessKind kind, bool user)
     {
         // The four PDPTEs (architecturally loaded with CR3; read here): no R/W, U/S or NX at this level.
-        ulong pdpte = Volatile.Read(ref *PageTableEntry((Cr3 & 0xFFFF_FFE0) + ((linear >> 30) << 3)));
-        if ((pdpte & PtePresent) == 0) PageFault(linear, kind, user, 0);
-        if ((pdpte & (0x1E6 | (ReservedHighBits & ~PteNoExecute) | PteNoExecute)) != 0) PageFault(linear, kind, user, PfPresent | PfReserved);
-        return WalkLevels(linear, kind, user, pdpte & PhysicalMask, topLevel: 2);
+        ulong pdpte = Volatile.Read(ref *PageTableEntry((s.Cr3 & 0xFFFF_FFE0) + ((linear >> 30) << 3)));
+        if ((pdpte & PtePresent) == 0) PageFault(ref s, linear, kind, user, 0);
+        if ((pdpte & (0x1E6 | (ReservedHighBits(ref s) & ~PteNoExecute) | PteNoExecute)) != 0) PageFault(ref s, linear, kind, user, PfPresent | PfReserved);
+        return WalkLevels(ref s, linear, kind, user, pdpte & PhysicalMask, topLevel: 2);
     }
 
     /// <summary>The 64-bit-entry walk shared by 4-level paging (from the PML4, level 4) and PAE (from the page
     /// directory, level 2): 9 index bits per level, 1 GiB (level 3) and 2 MiB (level 2) pages, rights ANDed and
     /// NX ORed over the levels, accessed bits on the way down and the dirty bit on the final entry.</summary>
-    private ulong WalkLevels(ulong linear, AccessKind kind, bool user, ulong table, int topLevel)
+    private ulong WalkLevels(ref CpuState s, ulong linear, AccessKind kind, bool user, ulong table, int topLevel)
     {
-        ulong reserved = ReservedHighBits;
+        ulong reserved = ReservedHighBits(ref s);
         ulong rights = PteWritable | PteUser; // AND of every level's R/W and U/S
         bool noExecute = false;
         // Level 1 always ends the walk (a 4 KiB page), so the loop needs no exit of its own.
@@ -113,22 +72,22 @@ internal sealed unsafe partial class X86Cpu
             int shift = 12 + 9 * (level - 1);
             ulong* entry = PageTableEntry(table + (((linear >> shift) & 0x1FF) << 3));
             ulong e = Volatile.Read(ref *entry);
-            if ((e & PtePresent) == 0) PageFault(linear, kind, user, 0);
+            if ((e & PtePresent) == 0) PageFault(ref s, linear, kind, user, 0);
             ulong bad = reserved;
             if (level == 4) bad |= PteLarge;
             bool large = level is 2 or 3 && (e & PteLarge) != 0;
             if (large) bad |= ((1UL << (shift - 13)) - 1) << 13; // address bits below the page size, above PAT
-            if ((e & bad) != 0) PageFault(linear, kind, user, PfPresent | PfReserved);
+            if ((e & bad) != 0) PageFault(ref s, linear, kind, user, PfPresent | PfReserved);
             rights &= e;
             noExecute |= (e & PteNoExecute) != 0;
             if (large || level == 1)
             {
                 // The final entry is marked accessed only by an access it allows (as hardware does: a
                 // protection fault leaves its A bit clear); the levels above it already are.
-                CheckAccess(linear, kind, user, rights, noExecute);
+                CheckAccess(ref s, linear, kind, user, rights, noExecute);
                 SetAccessed(entry, e);
                 SetDirty(entry, kind);
-                NoteLeaf(e, large);
+                NoteLeaf(ref s, e, large);
                 ulong pageMask = (1UL << shift) - 1;
                 return (e & PhysicalMask & ~pageMask) | (linear & pageMask);
             }
@@ -137,83 +96,80 @@ internal sealed unsafe partial class X86Cpu
         }
     }
 
-    private ulong WalkLegacy(ulong linear, AccessKind kind, bool user)
+    private ulong WalkLegacy(ref CpuState s, ulong linear, AccessKind kind, bool user)
     {
-        uint* pde = (uint*)PageTableEntry32((Cr3 & 0xFFFF_F000) + ((linear >> 22) << 2));
+        uint* pde = (uint*)PageTableEntry32((s.Cr3 & 0xFFFF_F000) + ((linear >> 22) << 2));
         uint d = Volatile.Read(ref *pde);
-        if ((d & PtePresent) == 0) PageFault(linear, kind, user, 0);
+        if ((d & PtePresent) == 0) PageFault(ref s, linear, kind, user, 0);
         ulong rights = d & (PteWritable | PteUser);
-        if ((d & PteLarge) != 0 && (Cr4 & ControlRegisters.Cr4Pse) != 0)
+        if ((d & PteLarge) != 0 && (s.Cr4 & ControlRegisters.Cr4Pse) != 0)
         {
             // 4 MiB page; bits 13-20 carry physical address bits 32-39 (PSE-36), bit 21 is reserved.
-            if ((d & (1u << 21)) != 0) PageFault(linear, kind, user, PfPresent | PfReserved);
-            CheckAccess(linear, kind, user, rights, false);
+            if ((d & (1u << 21)) != 0) PageFault(ref s, linear, kind, user, PfPresent | PfReserved);
+            CheckAccess(ref s, linear, kind, user, rights, false);
             SetAccessed32(pde, d);
             if (kind == AccessKind.Write) SetBits32(pde, (uint)PteDirty);
-            NoteLeaf(d, large: true);
+            NoteLeaf(ref s, d, large: true);
             ulong high = (ulong)((d >> 13) & 0xFF) << 32;
             return high | (d & 0xFFC0_0000) | (linear & 0x3F_FFFF);
         }
         SetAccessed32(pde, d);
         uint* pte = (uint*)PageTableEntry32((d & 0xFFFF_F000) + (((linear >> 12) & 0x3FF) << 2));
         uint t = Volatile.Read(ref *pte);
-        if ((t & PtePresent) == 0) PageFault(linear, kind, user, 0);
+        if ((t & PtePresent) == 0) PageFault(ref s, linear, kind, user, 0);
         rights &= t;
-        CheckAccess(linear, kind, user, rights, false);
+        CheckAccess(ref s, linear, kind, user, rights, false);
         SetAccessed32(pte, t);
         if (kind == AccessKind.Write) SetBits32(pte, (uint)PteDirty);
-        NoteLeaf(t, large: false);
+        NoteLeaf(ref s, t, large: false);
         return (t & 0xFFFF_F000) | (linear & 0xFFF);
     }
 
     /// <summary>Bits a PAE/4-level entry must keep clear: above the physical address width, and XD without EFER.NXE.</summary>
-    private ulong ReservedHighBits
+    private static ulong ReservedHighBits(ref CpuState s)
     {
-        get
-        {
-            ulong bad = ~((1UL << PhysicalAddressBits) - 1) & ~PteNoExecute & ~(0x7FFUL << 52); // bits 52-62 are ignored
-            if ((Efer & ControlRegisters.EferNxe) == 0) bad |= PteNoExecute;
-            return bad;
-        }
+        ulong bad = ~((1UL << PhysicalAddressBits) - 1) & ~PteNoExecute & ~(0x7FFUL << 52); // bits 52-62 are ignored
+        if ((s.Efer & ControlRegisters.EferNxe) == 0) bad |= PteNoExecute;
+        return bad;
     }
 
-    private void CheckAccess(ulong linear, AccessKind kind, bool user, ulong rights, bool noExecute)
+    private void CheckAccess(ref CpuState s, ulong linear, AccessKind kind, bool user, ulong rights, bool noExecute)
     {
         bool userPage = (rights & PteUser) != 0;
         bool writable = (rights & PteWritable) != 0;
         if (user)
         {
             if (!userPage || kind == AccessKind.Write && !writable || kind == AccessKind.Execute && noExecute)
-                PageFault(linear, kind, user, PfPresent);
+                PageFault(ref s, linear, kind, user, PfPresent);
             return;
         }
         switch (kind)
         {
             case AccessKind.Write:
-                if (!writable && (Cr0 & ControlRegisters.Cr0Wp) != 0) PageFault(linear, kind, user, PfPresent);
+                if (!writable && (s.Cr0 & ControlRegisters.Cr0Wp) != 0) PageFault(ref s, linear, kind, user, PfPresent);
                 break;
             case AccessKind.Execute:
-                if (noExecute || userPage && (Cr4 & ControlRegisters.Cr4Smep) != 0) PageFault(linear, kind, user, PfPresent);
+                if (noExecute || userPage && (s.Cr4 & ControlRegisters.Cr4Smep) != 0) PageFault(ref s, linear, kind, user, PfPresent);
                 return;
         }
-        if (userPage && (Cr4 & ControlRegisters.Cr4Smap) != 0)
+        if (userPage && (s.Cr4 & ControlRegisters.Cr4Smap) != 0)
         {
             // SMAP: supervisor data accesses to user pages fault unless RFLAGS.AC allows them; AC can change
             // without a TLB flush, so such a translation is never cached.
-            if ((_rflags & RflagsBits.Ac) == 0) PageFault(linear, kind, user, PfPresent);
-            _translationCacheable = false;
+            if ((s.Rflags & RflagsBits.Ac) == 0) PageFault(ref s, linear, kind, user, PfPresent);
+            TranslationCacheable = false;
         }
     }
 
     [System.Diagnostics.CodeAnalysis.DoesNotReturn]
-    private void PageFault(ulong linear, AccessKind kind, bool user, uint code)
+    private void PageFault(ref CpuState s, ulong linear, AccessKind kind, bool user, uint code)
     {
         if (kind == AccessKind.Write) code |= PfWrite;
         if (user) code |= PfUser;
-        if (kind == AccessKind.Execute && ((Efer & ControlRegisters.EferNxe) != 0 || (Cr4 & ControlRegisters.Cr4Smep) != 0))
+        if (kind == AccessKind.Execute && ((s.Efer & ControlRegisters.EferNxe) != 0 || (s.Cr4 & ControlRegisters.Cr4Smep) != 0))
             code |= PfFetch;
-        Cr2 = linear;
-        Fault(Vector.PF, code);
+        s.Cr2 = linear;
+        _fault.Raise(Vector.PF, code);
     }
 
     /// <summary>The entry at <paramref name="physical"/>; outside RAM (a hostile or broken CR3 or entry), all ones

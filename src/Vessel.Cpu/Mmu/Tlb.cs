@@ -24,6 +24,14 @@ internal sealed class Tlb
 
     public Tlb() => Flush();
 
+    /// <summary>The tag an entry for <paramref name="linear"/> carries: the page address, bit 0 for user mode.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    public static ulong TagOf(ulong linear, ulong userBit) => (linear & ~0xFFFUL) | userBit;
+
+    /// <summary>The one entry that may map <paramref name="linear"/> (direct-mapped).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    public ref TlbEntry EntryFor(ulong linear) => ref E[(linear >> 12) & (Entries - 1)];
+
     public void Flush()
     {
         for (int i = 0; i < E.Length; i++) E[i].Tag = TlbEntry.Invalid;

@@ -33,7 +33,7 @@ internal sealed unsafe partial class X86Cpu
     private long _nextPoll;
 
     /// <summary>A timer was (re)armed: poll at the next block boundary, and wake a halted vCPU to re-plan its sleep.</summary>
-    internal void RequestPoll()
+    public void RequestPoll()
     {
         _nextPoll = 0;
         Wake();
@@ -43,7 +43,7 @@ internal sealed unsafe partial class X86Cpu
     private bool _halted;
 
     /// <summary>Guest instructions retired; the benchmark reads it.</summary>
-    public long InstructionsRetired;
+    public ref long InstructionsRetired => ref State.InstructionsRetired;
 
     public VcpuExit Run()
     {
@@ -85,7 +85,7 @@ internal sealed unsafe partial class X86Cpu
                 {
                     Prof(ProfileMode.Poll);
                     if (EmuProfiler.Enabled) Counters.Polls++;
-                    _nextPoll = _vm.Platform.Poll(this, now);
+                    _nextPoll = _machine.Platform.Poll(this, now);
                     Prof(ProfileMode.Loop);
                 }
                 try
@@ -211,7 +211,7 @@ internal sealed unsafe partial class X86Cpu
     /// is still valid; null sends the run loop through the full lookup.</summary>
     private DecodedBlock? LinkedSuccessor(DecodedBlock block)
     {
-        if (block.LinkEpoch != _translationEpoch || _vm.Code.Epoch != _seenCodeEpoch) return null;
+        if (block.LinkEpoch != _translationEpoch || _machine.Code.Epoch != _seenCodeEpoch) return null;
         DecodedBlock? next = block.Link0;
         if (next != null && IsValidSuccessor(next)) return next;
         next = block.Link1;
@@ -242,11 +242,11 @@ internal sealed unsafe partial class X86Cpu
     private DecodedBlock GetBlock()
     {
         _instructionStart = Rip;
-        long epoch = _vm.Code.Epoch;
+        long epoch = _machine.Code.Epoch;
         if (epoch != _seenCodeEpoch)
         {
             _seenCodeEpoch = epoch;
-            _tlbWrite.Flush();
+            _mmu.Write.Flush();
             if (EmuProfiler.Enabled) Counters.CodeEpochFlushes++;
             FlushCodeCacheIfStale();
         }
@@ -278,8 +278,8 @@ internal sealed unsafe partial class X86Cpu
     // page-crossing block still maps where it did; only its contents need checking.
     private bool IsValidSuccessor(DecodedBlock next) =>
         next.StartRip == Rip && next.Bitness == Bitness && next.CsBase == Seg[CS].Base
-        && next.Generation == _vm.Code.Generation(next.PhysicalAddress)
-        && (next.SecondPage == DecodedBlock.NoSecondPage || next.SecondGeneration == _vm.Code.Generation(next.SecondPage))
+        && next.Generation == _machine.Code.Generation(next.PhysicalAddress)
+        && (next.SecondPage == DecodedBlock.NoSecondPage || next.SecondGeneration == _machine.Code.Generation(next.SecondPage))
         && (Bitness == 64 || Rip <= Seg[CS].Limit);
 
     /// <summary>Whether the page a cached page-crossing block ran into still maps to the same guest-physical
@@ -290,7 +290,7 @@ internal sealed unsafe partial class X86Cpu
         ulong next = (linear | 0xFFF) + 1;
         if (Bitness != 64) next &= 0xFFFF_FFFF;
         ref TlbEntry e = ref ExecTlbEntry(next, UserAccess);
-        return e.PhysicalPage == block.SecondPage && block.SecondGeneration == _vm.Code.Generation(block.SecondPage);
+        return e.PhysicalPage == block.SecondPage && block.SecondGeneration == _machine.Code.Generation(block.SecondPage);
     }
 
     /// <summary>The execute-TLB entry for <paramref name="linear"/>, filled by a page walk on a miss. Code outside
@@ -298,23 +298,10 @@ internal sealed unsafe partial class X86Cpu
     /// RAM mapped there later is seen.</summary>
     private ref TlbEntry ExecTlbEntry(ulong linear, bool user)
     {
-        ulong tag = (linear & ~0xFFFUL) | (user ? 1UL : 0);
-        ref TlbEntry e = ref _tlbExec.E[(linear >> 12) & (Tlb.Entries - 1)];
-        if (e.Tag != tag)
-        {
-            ulong phys = Translate(linear, AccessKind.Execute, user);
-            byte* page = _memory.TryGetPointer(phys & ~0xFFFUL, 4096);
-            e.Delta = (long)(page != null ? page : UnbackedMemory.AllOnesPage) - (long)(linear & ~0xFFFUL);
-            e.PhysicalPage = phys & ~0xFFFUL;
-            if (page == null)
-            {
-                e.Tag = TlbEntry.Invalid;
-                return ref e;
-            }
-            e.Tag = tag;
-            NoteTlbFill(_tlbExec, ref e);
-        }
-        return ref e;
+        ref TlbEntry e = ref _mmu.Exec.EntryFor(linear);
+        if (e.Tag == Tlb.TagOf(linear, user ? 1UL : 0)) return ref e;
+        ulong phys = Translate(linear, AccessKind.Execute, user);
+        return ref _mmu.FillExec(linear, phys, _memory.TryGetPointer(phys & ~0xFFFUL, 4096), user);
     }
 
     /// <summary>Whether a fetch from the guest-physical page <paramref name="physicalPage"/> reads RAM.</summary>
@@ -344,7 +331,7 @@ internal sealed unsafe partial class X86Cpu
                 break;
             }
         }
-        if (block != null && block.Generation == _vm.Code.Generation(physical)
+        if (block != null && block.Generation == _machine.Code.Generation(physical)
             && (block.SecondPage == DecodedBlock.NoSecondPage || SecondPageValid(block, linear)))
         {
             if (EmuProfiler.Enabled) Counters.CacheHits++;
@@ -375,7 +362,7 @@ internal sealed unsafe partial class X86Cpu
             target = ObtainBlock(capacity);
             if (target == null)
             {
-                _vm.CodeCache.FlushAll(this, flushRequesterNow: true); // no block of this vCPU is running now
+                _machine.CodeCache.FlushAll(this, flushRequesterNow: true); // no block of this vCPU is running now
                 target = ObtainBlock(capacity);
                 if (target == null)
                 {
@@ -416,7 +403,7 @@ internal sealed unsafe partial class X86Cpu
 
     private void Decode(DecodedBlock block, byte* page, ulong linear, ulong physical, ulong csBase)
     {
-        block.Generation = _vm.Code.MarkCode(physical);
+        block.Generation = _machine.Code.MarkCode(physical);
         block.StartRip = Rip;
         block.Bitness = Bitness;
         block.CsBase = csBase;
@@ -481,7 +468,7 @@ internal sealed unsafe partial class X86Cpu
         byte* p = _memory.TryGetPointer(phys, 1);
         if (p == null) p = UnbackedMemory.AllOnesPage; // see ExecTlbEntry
         _secondFetchPage = phys & ~0xFFFUL;
-        _secondFetchGeneration = _vm.Code.MarkCode(phys);
+        _secondFetchGeneration = _machine.Code.MarkCode(phys);
         return *p;
     }
 

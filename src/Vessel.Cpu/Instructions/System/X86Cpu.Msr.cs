@@ -64,7 +64,7 @@ internal sealed partial class X86Cpu
     }
 
     /// <summary>The time-stamp counter as this vCPU sees it.</summary>
-    internal ulong ReadTsc() => (ulong)((long)_vm.Clock.ReadTsc() + _tscOffset);
+    public ulong ReadTsc() => (ulong)((long)_machine.Clock.ReadTsc() + _tscOffset);
 
     /// <summary>Reads an MSR; false if this CPU model has no such MSR.</summary>
     internal bool TryReadMsr(uint index, out ulong value)
@@ -113,7 +113,7 @@ internal sealed partial class X86Cpu
         {
             case MsrTsc:
             {
-                long offset = (long)value - (long)_vm.Clock.ReadTsc();
+                long offset = (long)value - (long)_machine.Clock.ReadTsc();
                 _tscAdjust += offset - _tscOffset;
                 _tscOffset = offset;
                 return true;

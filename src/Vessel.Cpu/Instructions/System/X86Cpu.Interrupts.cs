@@ -309,7 +309,7 @@ internal sealed partial class X86Cpu
         Monitor.Exit(_codeCacheOwner);
         try
         {
-            _vm.Platform.WaitForWake(this);
+            _machine.Platform.WaitForWake(this);
         }
         finally
         {
