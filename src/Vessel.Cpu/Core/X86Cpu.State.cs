@@ -41,6 +41,6 @@ internal sealed partial class X86Cpu
     }
 
     /// <summary>IA32_APIC_BASE: the xAPIC at 0xFEE00000, enabled, BSP flag on vCPU 0.</summary>
-    public ulong ApicBase = 0xFEE0_0900;
+    public ulong ApicBase = PcLayout.LocalApicBase | 0x900;
     ulong Platform.IApicCpu.ApicBase => ApicBase;
 }

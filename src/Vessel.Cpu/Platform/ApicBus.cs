@@ -1,3 +1,4 @@
+using Vessel.Hypervisor;
 using Vessel.Devices.Platform;
 
 namespace Vessel.Cpu.Platform;
@@ -73,7 +74,7 @@ internal sealed class ApicBus
     /// <summary>An MSI write: address 0xFEExxxxx carries the destination, data the vector and mode.</summary>
     public void SignalMsi(ulong address, uint data)
     {
-        if ((address >> 20) != 0xFEE) return;
+        if (address - PcLayout.MsiWindowBase >= PcLayout.MsiWindowLength) return;
         int destination = (int)((address >> 12) & 0xFF);
         bool logical = (address & (1 << 2)) != 0;
         Deliver(new ApicMessage((int)(data & 0xFF), (int)(data >> 8) & 7, logical, destination, (data & (1 << 15)) != 0));

@@ -60,7 +60,7 @@ internal sealed partial class X86Cpu
         _mcgStatus = 0;
         Array.Clear(_variableMtrrs);
         Array.Clear(_fixedMtrrs);
-        ApicBase = 0xFEE0_0000 | (1UL << 11) | (VcpuId == 0 ? 1UL << 8 : 0);
+        ApicBase = PcLayout.LocalApicBase | (1UL << 11) | (VcpuId == 0 ? 1UL << 8 : 0);
     }
 
     /// <summary>The time-stamp counter as this vCPU sees it.</summary>
