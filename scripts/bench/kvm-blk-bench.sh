@@ -6,14 +6,15 @@
 # (cache=none is O_DIRECT, which tmpfs refuses). In each guest, once its marker is out, the console is told to
 # dd MIB MiB of zeros to /dev/vda with oflag=direct, then read them back with iflag=direct, each timed by the
 # guest's /proc/uptime. Sides alternate (the first side swaps each run).
-#   /blkbench RUNS MIB     prints one "BLKBENCH <vessel|qemu> <run> <write s> <read s>" line per guest run
+#   /blkbench RUNS MIB     prints one "BLKBENCH <vessel|qemu> <run> <write s> <read s> reads=N read-ms=N writes=N
+#                          write-ms=N" line per guest run (the counts from the guest's /sys/block/vda/stat)
 runs="${1:-3}"
 mib="${2:-64}"
 img=/tmp/blkbench.img
 dd if=/dev/zero of="$img" bs=1M count=$((mib + 8)) 2>/dev/null
 append="console=ttyS0 nokaslr acpi=off"
 # Typed on the guest's shell; a backslash splits the tag (the shell drops it), so the echoed line never matches.
-typed="n=0; while [ ! -b /dev/vda ] && [ \$n -lt 100 ]; do sleep 0.1; n=\$((n+1)); done; read t0 x </proc/uptime; dd if=/dev/zero of=/dev/vda bs=1M count=$mib oflag=direct 2>/dev/null; w=\$?; read t1 x </proc/uptime; dd if=/dev/vda of=/dev/null bs=1M count=$mib iflag=direct 2>/dev/null; r=\$?; read t2 x </proc/uptime; echo BLK\\RES \$w \$r \$t0 \$t1 \$t2; reboot -f"
+typed="n=0; while [ ! -b /dev/vda ] && [ \$n -lt 100 ]; do sleep 0.1; n=\$((n+1)); done; read t0 x </proc/uptime; dd if=/dev/zero of=/dev/vda bs=1M count=$mib oflag=direct 2>/dev/null; w=\$?; read t1 x </proc/uptime; dd if=/dev/vda of=/dev/null bs=1M count=$mib iflag=direct 2>/dev/null; r=\$?; read t2 x </proc/uptime; echo BLK\\RES \$w \$r \$t0 \$t1 \$t2 \$(cat /sys/block/vda/stat); reboot -f"
 
 one() { # side run
   rm -f /tmp/bench-in
@@ -34,7 +35,8 @@ one() { # side run
       *BLKRES*)
         set -- $(echo "${line#*BLKRES}" | tr -d '\r')
         if [ "$1" = 0 ] && [ "$2" = 0 ]; then
-          echo "BLKBENCH $side $run $(awk "BEGIN { printf \"%.3f %.3f\", $4 - $3, $5 - $4 }")"
+          # With the guest's /sys/block/vda/stat after both: requests and ms in flight, each way.
+          echo "BLKBENCH $side $run $(awk "BEGIN { printf \"%.3f %.3f\", $4 - $3, $5 - $4 }") reads=$6 read-ms=$9 writes=${10} write-ms=${13}"
         else
           echo "BLKBENCH-FAILED $side $run dd status write=$1 read=$2"
         fi ;;
