@@ -8,9 +8,17 @@
 #     "LANE-GUEST <name> exit=<status> out=<base64 of stdout> err=<base64 of stderr>";
 #   - tests/Vessel.Kvm.LifecycleProbe (NativeAOT too): the foundation's lifecycle/leak check on this KVM, its
 #     "lifecycle: ..." lines echoed, then one "LANE-REFUSED ..." line for a RAM size KVM refuses;
-#   - the default Debian guest (scripts/build-guest.sh) with 256M, up to its marker line, then `uname -a`
-#     and `reboot -f` typed on its console; its console lines are echoed prefixed "L2| ";
+#   - the default Debian guest (scripts/build-guest.sh) with 256M, a virtio disk (a raw 8 MiB image in L1's
+#     tmpfs) and virtio-rng, up to its marker line, then typed on its console: `uname -a`; a 4 MiB random
+#     pattern written to /dev/vda with dd oflag=direct, synced, read back with iflag=direct (both md5s printed,
+#     "L2DISK-WROTE/-READ"); 16 bytes from /dev/hwrng ("L2RNG-BYTES="); the virtio lines of /proc/interrupts
+#     (MSI-X vectors, which on kvm are GSIs with irqfds); `reboot -f`. Its console lines are echoed prefixed
+#     "L2| "; after vessel exits, L1 prints the md5 of the image's first 4 MiB ("LANE-DISK-IMAGE");
 #   - scripts/bench/kvm-exit-bench.c: the port-I/O exit round trip, Vessel against raw ioctls (figures only);
+#   - with KVM_LANE_BLKBENCH=1, nothing of the above but scripts/bench/kvm-blk-bench.sh: sequential dd through
+#     virtio-blk, Vessel against qemu-system-x86_64 -accel kvm (carried into L1 with its libraries and firmware)
+#     on the same image, alternating, KVM_LANE_BLKBENCH_RUNS runs (default 3) of KVM_LANE_BLKBENCH_MIB MiB
+#     (default 64); prints the runs and the medians (figures only);
 #   - with KVM_LANE_PAGES=1, the same round trip counted instead of timed: valgrind lackey traces the raw peer and
 #     vessel, scripts/bench/exit-pages.c counts the instructions and pages of user space per exit (figures only;
 #     adds a few minutes).
@@ -25,7 +33,8 @@
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
-timeout_s="${KVM_LANE_TIMEOUT:-540}"
+blkbench="${KVM_LANE_BLKBENCH:-0}"
+if [ "$blkbench" = 1 ]; then timeout_s="${KVM_LANE_TIMEOUT:-2400}"; else timeout_s="${KVM_LANE_TIMEOUT:-540}"; fi
 lifecycle_machines="${KVM_LANE_LIFECYCLE_MACHINES:-30}"
 say() { echo "kvm-lane: $*" >&2; }
 sudo_if_needed() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -118,6 +127,23 @@ echo 'exit-pages: vessel'
 /valgrind --tool=lackey --trace-mem=yes --log-fd=9 /vessel run --backend kvm --kernel /guests-pages.bin --memory 16M 9>&1 >/dev/null 2>/dev/null </dev/null | /exit-pages $libc_mark"
 fi
 
+bench_step=""
+l1_memory=1024
+if [ "$blkbench" = 1 ]; then
+  qemu="$(command -v qemu-system-x86_64)"
+  cp "$qemu" "$root/qemu-system-x86_64"
+  for lib in $(ldd "$qemu" | grep -oE '/[^ ]+'); do mkdir -p "$root$(dirname "$lib")"; cp -L "$lib" "$root$lib"; done
+  mkdir -p "$root/usr/share/qemu"
+  for f in bios-256k.bin linuxboot_dma.bin kvmvapic.bin; do # Debian keeps SeaBIOS in /usr/share/seabios
+    found=""; for d in /usr/share/qemu /usr/share/seabios; do [ -e "$d/$f" ] && { found="$d/$f"; break; }; done
+    [ -n "$found" ] || { say "cannot find QEMU's $f"; exit 2; }
+    cp -L "$found" "$root/usr/share/qemu/"
+  done
+  cp "$repo/scripts/bench/kvm-blk-bench.sh" "$root/blkbench"
+  bench_step="/blkbench ${KVM_LANE_BLKBENCH_RUNS:-3} ${KVM_LANE_BLKBENCH_MIB:-64}; reboot -f"
+  l1_memory=1536
+fi
+
 cat > "$root/init" <<INIT
 #!/bin/sh
 mount -t proc proc /proc
@@ -126,6 +152,7 @@ mount -t devtmpfs dev /dev
 mount -t tmpfs tmp /tmp
 for m in$order; do insmod /lib/modules/\$m || echo "LANE: insmod \$m failed"; done
 if [ -e /dev/kvm ]; then echo "LANE: /dev/kvm present"; else echo "LANE: /dev/kvm missing"; fi
+$bench_step
 uptime_s() { cut -d' ' -f1 /proc/uptime; }
 
 /vessel run --backend kvm --kernel /guests/rep-outsb.bin --memory 16M --serial stdio --log-level info </dev/null
@@ -147,22 +174,27 @@ echo "LANE-REFUSED memory=9T exit=\$? err=\$(base64 /tmp/err | tr -d '\n')"
 # The Debian guest: fd 3 keeps a writer on the FIFO, so vessel's stdin opens at once and stays open.
 mkfifo /tmp/l2in
 exec 3<>/tmp/l2in
+dd if=/dev/zero of=/tmp/l2disk.img bs=1M count=8 2>/dev/null
 t0=\$(uptime_s)
 echo "LANE-L2-START=\$t0"
 ( timeout 240 /vessel run --backend kvm --kernel /l2/vmlinuz --initrd /l2/initramfs.cpio.gz --memory 256M \
-    --append "console=ttyS0 nokaslr acpi=off" --log-level info </tmp/l2in 2>&1; echo "LANE-L2-EXIT=\$?" ) |
+    --append "console=ttyS0 nokaslr acpi=off" --log-level info --disk /tmp/l2disk.img --rng </tmp/l2in 2>&1
+  echo "LANE-L2-EXIT=\$?" ) |
 while IFS= read -r line; do
   case "\$line" in
     LANE-L2-EXIT=*) echo "\$line" ;;
     *VESSEL-GUEST-READY*)
       echo "LANE-L2-MARKER-AT=\$(uptime_s)"
       echo "L2| \$line"
-      # The shell starts right after the marker; the tty keeps what is typed before it reads.
-      ( sleep 2; echo 'uname -a' >&3; sleep 2; echo 'reboot -f' >&3 ) & ;;
+      # The shell starts right after the marker; the tty keeps what is typed before it reads. A backslash splits
+      # each tag (the shell drops it before a plain letter), so the echo of the typed line never matches them.
+      ( sleep 2; echo 'uname -a' >&3; sleep 2
+        echo 'n=0; while [ ! -b /dev/vda ] && [ \$n -lt 100 ]; do sleep 0.1; n=\$((n+1)); done; dd if=/dev/urandom of=/pattern bs=64k count=64 2>/dev/null; echo L2D\ISK-WROTE \$(md5sum </pattern); dd if=/pattern of=/dev/vda bs=64k oflag=direct 2>/dev/null; echo L2D\ISK-DD=\$?; sync; echo L2D\ISK-READ \$(dd if=/dev/vda bs=64k count=64 iflag=direct 2>/dev/null | md5sum); echo L2R\NG-BYTES=\$(dd if=/dev/hwrng bs=16 count=1 2>/dev/null | wc -c); grep virtio /proc/interrupts; reboot -f' >&3 ) & ;;
     *) echo "L2| \$line" ;;
   esac
 done
 echo "LANE-L2-END=\$(uptime_s)"
+echo "LANE-DISK-IMAGE \$(dd if=/tmp/l2disk.img bs=64k count=64 2>/dev/null | md5sum)"
 exec 3>&-
 
 /kvm-exit-bench /vessel 20 2000 3 || echo "LANE: kvm-exit-bench failed"
@@ -174,7 +206,7 @@ chmod +x "$root/init"
 
 say "[5/6] booting QEMU (TCG, -cpu qemu64,+svm,+npt), at most ${timeout_s}s"
 log="$work/serial.log"
-timeout --kill-after=10 "$timeout_s" qemu-system-x86_64 -accel tcg -cpu qemu64,+svm,+npt -m 1024 -smp 1 \
+timeout --kill-after=10 "$timeout_s" qemu-system-x86_64 -accel tcg -cpu qemu64,+svm,+npt -m $l1_memory -smp 1 \
   -display none -monitor none -no-reboot -serial "file:$log" \
   -kernel "$guest/vmlinuz" -initrd "$work/lane.cpio.gz" -append "console=ttyS0 panic=-1 quiet" &
 qemu_pid=$!
@@ -184,15 +216,39 @@ qemu_pid=""
 qemu_seconds=$((SECONDS - qemu_start))
 
 say "[6/6] checking the serial log (QEMU ran ${qemu_seconds}s)"
-grep -aE '^(LANE|L2\| |exit-bench:|exit-pages:|vessel|lifecycle:)' "$log" | tr -d '\r' || true
+grep -aE '^(LANE|L2\| |exit-bench:|exit-pages:|vessel|lifecycle:|BLKBENCH)' "$log" | tr -d '\r' || true
+if [ "$blkbench" = 1 ]; then
+  # Medians per side of MB/s (MiB moved / guest seconds), and Vessel's ratio to QEMU.
+  grep -a '^BLKBENCH ' "$log" | tr -d '\r' | awk -v mib="${KVM_LANE_BLKBENCH_MIB:-64}" '
+    function median(a, n,   i, j, t) { for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
+      return n % 2 ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2 }
+    { s = $2; nw[s]++; w[s, nw[s]] = mib * 1.048576 / $4; r[s, nw[s]] = mib * 1.048576 / $5 }
+    END {
+      for (s in nw) { n = nw[s]; delete a; for (i = 1; i <= n; i++) a[i] = w[s, i]; mw[s] = median(a, n)
+        delete a; for (i = 1; i <= n; i++) a[i] = r[s, i]; mr[s] = median(a, n)
+        printf "blkbench: %s write %.1f MB/s read %.1f MB/s (median of %d)\n", s, mw[s], mr[s], n }
+      if (mw["qemu"] > 0 && mr["qemu"] > 0) printf "blkbench: vessel/qemu write %.2fx read %.2fx\n", mw["vessel"] / mw["qemu"], mr["vessel"] / mr["qemu"]
+    }'
+  if grep -aq '^BLKBENCH vessel' "$log" && grep -aq '^BLKBENCH qemu' "$log" && ! grep -aq '^BLKBENCH-FAILED' "$log"; then exit 0; fi
+  say "the benchmark did not complete; last lines of the serial log:"
+  tail -n 40 "$log" >&2
+  exit 1
+fi
 l2_ok=1
 grep -aq 'L2| .*VESSEL-GUEST-READY' "$log" || { say "the Debian guest never printed its marker"; l2_ok=0; }
 grep -aqE 'L2\| Linux .* 6\.1\.0-' "$log" || { say "the Debian guest's uname -a was not seen"; l2_ok=0; }
 grep -aq 'LANE-L2-EXIT=0' "$log" || { say "vessel did not end the Debian guest with status 0 (reboot -f)"; l2_ok=0; }
+# The disk: what L2 wrote, what it read back with O_DIRECT and what L1 finds in the image are the same bytes.
+md5_of() { grep -a "$1" "$log" | tr -d '\r' | tail -n 1 | awk '{print ($NF == "-" ? $(NF-1) : $NF)}'; }
+wrote="$(md5_of 'L2DISK-WROTE ')"; read_back="$(md5_of 'L2DISK-READ ')"; image="$(md5_of '^LANE-DISK-IMAGE ')"
+if [ -z "$wrote" ] || [ "$wrote" != "$read_back" ] || [ "$wrote" != "$image" ]; then
+  say "the virtio disk did not carry the pattern (wrote '$wrote', read back '$read_back', image '$image')"; l2_ok=0
+fi
+grep -aq 'L2RNG-BYTES=16' "$log" || { say "/dev/hwrng did not give 16 bytes"; l2_ok=0; }
 lifecycle_ok=1
 grep -aq 'LANE-LIFECYCLE-EXIT=0' "$log" && grep -aq '^lifecycle: PASS' "$log" || { say "the lifecycle check did not pass"; lifecycle_ok=0; }
 if grep -aq 'vessel-kvm-ok' "$log" && grep -aq 'LANE-VESSEL-EXIT=3' "$log" && [ "$l2_ok" = 1 ] && [ "$lifecycle_ok" = 1 ]; then
-  echo "kvm-lane: PASS (vessel ran the boot sector and the Debian guest on nested KVM; the lifecycle check passed)"
+  echo "kvm-lane: PASS (vessel ran the boot sector and the Debian guest with a virtio disk and virtio-rng on nested KVM; the lifecycle check passed)"
   exit 0
 fi
 say "FAIL; last lines of the serial log:"

@@ -33,4 +33,8 @@ public interface IVirtualMachine : IDisposable
     /// Backends with <see cref="HypervisorCapabilities.IoEvents"/>.</summary>
     IDisposable AddIrqEvent(uint gsi, EventNotifier notifier) =>
         throw new NotSupportedException("this backend has no interrupt events");
+
+    /// <summary>A path for one MSI-X vector (see <see cref="IMsiRoute"/>); dispose it with the vector's device.
+    /// The default sends each raise through <see cref="SignalMsi"/>.</summary>
+    IMsiRoute CreateMsiRoute() => new SignalledMsiRoute(this);
 }

@@ -18,11 +18,12 @@ public sealed unsafe class KvmHypervisor : IHypervisor
 
     private int _fd;
 
-    private KvmHypervisor(int fd, HypervisorCapabilities capabilities, int vcpuMmapSize)
+    private KvmHypervisor(int fd, HypervisorCapabilities capabilities, int vcpuMmapSize, bool irqRouting)
     {
         _fd = fd;
         Capabilities = capabilities;
         VcpuMmapSize = vcpuMmapSize;
+        IrqRouting = irqRouting;
     }
 
     public string Name => "kvm";
@@ -30,6 +31,9 @@ public sealed unsafe class KvmHypervisor : IHypervisor
     public HypervisorCapabilities Capabilities { get; }
 
     internal int VcpuMmapSize { get; }
+
+    /// <summary>KVM_CAP_IRQ_ROUTING: MSI-X vectors can be GSIs with irqfds (else each raise is a KVM_SIGNAL_MSI).</summary>
+    internal bool IrqRouting { get; }
 
     internal int Fd => _fd >= 0 ? _fd : throw new ObjectDisposedException(nameof(KvmHypervisor));
 
@@ -59,8 +63,9 @@ public sealed unsafe class KvmHypervisor : IHypervisor
             bool msi = KvmNative.Ioctl(fd, KvmIoctls.CheckExtension, KvmCap.SignalMsi) > 0;
             bool ioEvents = KvmNative.Ioctl(fd, KvmIoctls.CheckExtension, KvmCap.Ioeventfd) > 0
                 && KvmNative.Ioctl(fd, KvmIoctls.CheckExtension, KvmCap.Irqfd) > 0;
+            bool irqRouting = KvmNative.Ioctl(fd, KvmIoctls.CheckExtension, KvmCap.IrqRouting) > 0;
             return new KvmHypervisor(fd,
-                new HypervisorCapabilities(maxVcpus, slots > 0 ? slots : 32, InKernelIrqChip: true, Msi: msi, IoEvents: ioEvents), mmapSize);
+                new HypervisorCapabilities(maxVcpus, slots > 0 ? slots : 32, InKernelIrqChip: true, Msi: msi, IoEvents: ioEvents), mmapSize, irqRouting);
         }
         catch
         {

@@ -30,6 +30,7 @@ internal static unsafe class KvmIoctls
     public static readonly nuint IrqLine = IoW(0x61, sizeof(KvmIrqLevel));
     public static readonly nuint CreatePit2 = IoW(0x77, sizeof(KvmPitConfig));
     public static readonly nuint SignalMsi = IoW(0xA5, sizeof(KvmMsi));
+    public static readonly nuint SetGsiRouting = IoW(0x6A, sizeof(KvmIrqRoutingHeader));
     public static readonly nuint Irqfd = IoW(0x76, sizeof(KvmIrqfd));
     public static readonly nuint Ioeventfd = IoW(0x79, sizeof(KvmIoeventfd));
 
@@ -56,6 +57,7 @@ internal static unsafe class KvmIoctls
         ["KVM_SET_USER_MEMORY_REGION"] = SetUserMemoryRegion, ["KVM_SET_TSS_ADDR"] = SetTssAddr,
         ["KVM_SET_IDENTITY_MAP_ADDR"] = SetIdentityMapAddr, ["KVM_CREATE_IRQCHIP"] = CreateIrqchip,
         ["KVM_IRQ_LINE"] = IrqLine, ["KVM_CREATE_PIT2"] = CreatePit2, ["KVM_SIGNAL_MSI"] = SignalMsi,
+        ["KVM_SET_GSI_ROUTING"] = SetGsiRouting,
         ["KVM_IRQFD"] = Irqfd, ["KVM_IOEVENTFD"] = Ioeventfd,
         ["KVM_RUN"] = Run, ["KVM_GET_REGS"] = GetRegs, ["KVM_SET_REGS"] = SetRegs,
         ["KVM_GET_SREGS"] = GetSregs, ["KVM_SET_SREGS"] = SetSregs, ["KVM_GET_MSRS"] = GetMsrs,
@@ -67,7 +69,7 @@ internal static unsafe class KvmIoctls
 /// <summary>KVM_CAP_* numbers Vessel asks KVM_CHECK_EXTENSION about.</summary>
 internal static class KvmCap
 {
-    public const int Irqchip = 0, Hlt = 1, UserMemory = 3, SetTssAddr = 4, ExtCpuid = 7, NrVcpus = 9, NrMemslots = 10;
+    public const int Irqchip = 0, Hlt = 1, UserMemory = 3, SetTssAddr = 4, ExtCpuid = 7, NrVcpus = 9, NrMemslots = 10, IrqRouting = 25;
     public const int Irqfd = 32, Pit2 = 33, Ioeventfd = 36, SetIdentityMapAddr = 37, MaxVcpus = 66, SignalMsi = 77, ImmediateExit = 136;
 
     public static IReadOnlyDictionary<string, int> ByName() => new Dictionary<string, int>
@@ -76,6 +78,7 @@ internal static class KvmCap
         ["KVM_CAP_SET_TSS_ADDR"] = SetTssAddr, ["KVM_CAP_EXT_CPUID"] = ExtCpuid, ["KVM_CAP_NR_VCPUS"] = NrVcpus,
         ["KVM_CAP_NR_MEMSLOTS"] = NrMemslots, ["KVM_CAP_PIT2"] = Pit2, ["KVM_CAP_SET_IDENTITY_MAP_ADDR"] = SetIdentityMapAddr,
         ["KVM_CAP_MAX_VCPUS"] = MaxVcpus, ["KVM_CAP_IRQFD"] = Irqfd, ["KVM_CAP_IOEVENTFD"] = Ioeventfd, ["KVM_CAP_SIGNAL_MSI"] = SignalMsi, ["KVM_CAP_IMMEDIATE_EXIT"] = ImmediateExit,
+        ["KVM_CAP_IRQ_ROUTING"] = IrqRouting,
     };
 }
 
@@ -96,5 +99,8 @@ internal static class KvmExit
         ["KVM_PIT_SPEAKER_DUMMY"] = KvmPitConfig.SpeakerDummy,
         ["KVM_IOEVENTFD_FLAG_DATAMATCH"] = KvmIoeventfd.FlagDatamatch, ["KVM_IOEVENTFD_FLAG_PIO"] = KvmIoeventfd.FlagPio,
         ["KVM_IOEVENTFD_FLAG_DEASSIGN"] = KvmIoeventfd.FlagDeassign, ["KVM_IRQFD_FLAG_DEASSIGN"] = KvmIrqfd.FlagDeassign,
+        ["KVM_IRQ_ROUTING_IRQCHIP"] = KvmIrqRoutingEntry.TypeIrqchip, ["KVM_IRQ_ROUTING_MSI"] = KvmIrqRoutingEntry.TypeMsi,
+        ["KVM_IRQCHIP_PIC_MASTER"] = KvmIrqRoutingEntry.IrqchipPicMaster, ["KVM_IRQCHIP_PIC_SLAVE"] = KvmIrqRoutingEntry.IrqchipPicSlave,
+        ["KVM_IRQCHIP_IOAPIC"] = KvmIrqRoutingEntry.IrqchipIoapic,
     };
 }

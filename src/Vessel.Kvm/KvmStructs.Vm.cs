@@ -70,3 +70,29 @@ internal unsafe struct KvmIrqfd
     public uint Fd, Gsi, Flags, Resamplefd;
     public fixed byte Pad[16];
 }
+
+/// <summary>struct kvm_irq_routing (header; kvm_irq_routing_entry items follow).</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct KvmIrqRoutingHeader
+{
+    public uint Nr, Flags;
+}
+
+/// <summary>struct kvm_irq_routing_entry with the two members of its union Vessel uses: irqchip and msi.</summary>
+[StructLayout(LayoutKind.Explicit, Size = 48)]
+internal struct KvmIrqRoutingEntry
+{
+    public const uint TypeIrqchip = 1, TypeMsi = 2;
+    public const uint IrqchipPicMaster = 0, IrqchipPicSlave = 1, IrqchipIoapic = 2;
+
+    [FieldOffset(0)] public uint Gsi;
+    [FieldOffset(4)] public uint Type;
+    [FieldOffset(8)] public uint Flags;
+    [FieldOffset(12)] public uint Pad;
+    [FieldOffset(16)] public uint Irqchip;
+    [FieldOffset(20)] public uint IrqchipPin;
+    [FieldOffset(16)] public uint MsiAddressLo;
+    [FieldOffset(20)] public uint MsiAddressHi;
+    [FieldOffset(24)] public uint MsiData;
+    [FieldOffset(28)] public uint MsiDevid;
+}

@@ -44,6 +44,11 @@ public sealed class KvmLayoutTests
         Struct<KvmIoeventfd>("kvm_ioeventfd", ("datamatch", "Datamatch"), ("addr", "Addr"), ("len", "Len"), ("fd", "Fd"),
             ("flags", "Flags"), ("pad", "Pad"));
         Struct<KvmIrqfd>("kvm_irqfd", ("fd", "Fd"), ("gsi", "Gsi"), ("flags", "Flags"), ("resamplefd", "Resamplefd"), ("pad", "Pad"));
+        Struct<KvmIrqRoutingHeader>("kvm_irq_routing", ("nr", "Nr"), ("flags", "Flags"));
+        list.Add(("offsetof(kvm_irq_routing, entries)", "offsetof(struct kvm_irq_routing, entries)", (ulong)Unsafe.SizeOf<KvmIrqRoutingHeader>()));
+        Struct<KvmIrqRoutingEntry>("kvm_irq_routing_entry", ("gsi", "Gsi"), ("type", "Type"), ("flags", "Flags"), ("pad", "Pad"),
+            ("u.irqchip.irqchip", "Irqchip"), ("u.irqchip.pin", "IrqchipPin"), ("u.msi.address_lo", "MsiAddressLo"),
+            ("u.msi.address_hi", "MsiAddressHi"), ("u.msi.data", "MsiData"), ("u.msi.devid", "MsiDevid"));
         Struct<KvmCpuid2Header>("kvm_cpuid2", ("nent", "Nent"));
         Struct<KvmCpuidEntry2>("kvm_cpuid_entry2", ("function", "Function"), ("index", "Index"), ("flags", "Flags"),
             ("eax", "Eax"), ("ebx", "Ebx"), ("ecx", "Ecx"), ("edx", "Edx"));

@@ -8,7 +8,8 @@ namespace Vessel.Kvm.Tests;
 /// <summary>The kvm backend for real: scripts/kvm-nested-lane.sh boots Debian's kernel in QEMU (TCG, AMD SVM
 /// exposed) with KVM loaded as a nested hypervisor, and runs `vessel run --backend kvm` there on a REP OUTSB boot
 /// sector, on the foundation's tiny guests of every CPU mode (built here, as ModeTests builds them) and on the
-/// default Debian guest up to a shell command; the foundation's lifecycle check (tests/Vessel.Kvm.LifecycleProbe)
+/// default Debian guest up to shell commands that write, sync and read back a virtio disk and read virtio-rng;
+/// the foundation's lifecycle check (tests/Vessel.Kvm.LifecycleProbe)
 /// and a refused RAM size run there too. Takes minutes: .ci/run runs it as its own step (Category=KvmNested).</summary>
 public sealed partial class KvmNestedLaneTests
 {
@@ -62,11 +63,33 @@ public sealed partial class KvmNestedLaneTests
             Assert.Contains("L2| VESSEL-GUEST-READY", stdout);
             Assert.Matches(@"L2\| Linux \S+ 6\.1\.0-\S+-amd64 #1 SMP", stdout);
             Assert.Contains("LANE-L2-EXIT=0", stdout);
+
+            // virtio on kvm: the pattern L2 wrote with O_DIRECT and synced, what it read back, and the image's bytes
+            // as L1 read them after vessel exited are one md5; the disk's and the rng's queues interrupted through
+            // MSI-X vectors, which on kvm are routed GSIs with irqfds (no route refused).
+            string wrote = Md5After("L2| L2DISK-WROTE ", stdout), readBack = Md5After("L2| L2DISK-READ ", stdout);
+            Assert.Matches("^[0-9a-f]{32}$", wrote);
+            Assert.Equal(wrote, readBack);
+            Assert.Equal(wrote, Md5After("LANE-DISK-IMAGE ", stdout));
+            Assert.Contains("L2| L2DISK-DD=0", stdout);
+            Assert.Contains("L2| L2RNG-BYTES=16", stdout);
+            // Linux 6.1 names the MSI domain, not the vector kind: " 25:  131  PCI-MSI 16385-edge  virtio0-req.0".
+            Assert.Matches(@"(?m)^L2\| +\d+: +[1-9]\d* +PCI-MSI \d+-edge +virtio\d+-req\.0$", stdout);
+            Assert.Matches(@"(?m)^L2\| +\d+: +[1-9]\d* +PCI-MSI \d+-edge +virtio\d+-input$", stdout);
+            Assert.DoesNotContain("could not be routed", stdout);
         }
         finally
         {
             Directory.Delete(guests, recursive: true);
         }
+    }
+
+    /// <summary>The md5 on the last line that starts with <paramref name="tag"/> ("HASH  -" or "HASH -").</summary>
+    private static string Md5After(string tag, string stdout)
+    {
+        string? line = stdout.Split('\n').LastOrDefault(l => l.StartsWith(tag, StringComparison.Ordinal));
+        Assert.True(line is not null, $"no line starting with '{tag}'");
+        return line![tag.Length..].Split(' ', StringSplitOptions.RemoveEmptyEntries)[0];
     }
 
     [GeneratedRegex(@"^LANE-GUEST (\S+) exit=(\d+) out=(\S*) err=(\S*)$", RegexOptions.Multiline)]

@@ -4,8 +4,10 @@ namespace Vessel.Devices.Pci;
 
 /// <summary>MSI-X for one function: the capability in its configuration space, and the vector table and
 /// pending-bit array the capability points into (both inside one BAR, which the function routes here).
-/// A vector fires as a message (<c>signal(address, data)</c>) unless the function or the entry is masked; then
-/// its pending bit is set, and the message goes out when both masks clear. Safe from any thread.</summary>
+/// A vector fires (<see cref="IMsiVectors.Fire"/>) unless the function or the entry is masked; then its pending
+/// bit is set, and it fires when both masks clear. An entry is routed (<see cref="IMsiVectors.Route"/>) when it is
+/// unmasked, when its message is rewritten while unmasked, and when MSI-X is enabled or the function unmasked.
+/// Safe from any thread.</summary>
 public sealed class MsixTable
 {
     public const byte CapabilityId = 0x11;
@@ -17,7 +19,7 @@ public sealed class MsixTable
 
     private readonly Lock _lock = new();
     private readonly PciConfigSpace _config;
-    private readonly Action<ulong, uint> _signal;
+    private readonly IMsiVectors _vectors;
     private readonly uint[] _entries;
     private readonly ulong[] _pending;
 
@@ -28,12 +30,18 @@ public sealed class MsixTable
     /// <param name="pbaOffset">the PBA's offset in that BAR (8-byte aligned, after the table)</param>
     /// <param name="signal">sends one message: (address, data)</param>
     public MsixTable(PciConfigSpace config, int vectorCount, int bar, uint tableOffset, uint pbaOffset, Action<ulong, uint> signal)
+        : this(config, vectorCount, bar, tableOffset, pbaOffset, new MsiMessageSender(signal))
+    {
+    }
+
+    /// <param name="vectors">routes and raises the vectors</param>
+    public MsixTable(PciConfigSpace config, int vectorCount, int bar, uint tableOffset, uint pbaOffset, IMsiVectors vectors)
     {
         if (vectorCount < 1 || vectorCount > MaxVectors) throw new ArgumentOutOfRangeException(nameof(vectorCount));
         if ((tableOffset | pbaOffset) % 8 != 0 || pbaOffset < tableOffset + (uint)(vectorCount * EntrySize))
             throw new ArgumentException("the MSI-X table and PBA must be 8-byte aligned and apart");
         _config = config;
-        _signal = signal;
+        _vectors = vectors;
         VectorCount = vectorCount;
         TableOffset = tableOffset;
         PbaOffset = pbaOffset;
@@ -126,8 +134,12 @@ public sealed class MsixTable
             for (int i = 0; i < size / 4; i++, dword++, value >>= 32)
             {
                 if (dword >= (ulong)_entries.Length) return;
+                uint old = _entries[dword];
                 _entries[dword] = dword % 4 == 3 ? (uint)value & EntryMasked : (uint)value;
-                if (dword % 4 == 3 && !functionMasked) SendIfPendingAndUnmasked((int)(dword / 4));
+                int vector = (int)(dword / 4);
+                bool unmasked = (_entries[vector * 4 + 3] & EntryMasked) == 0;
+                if (unmasked && old != _entries[dword]) Route(vector);
+                if (dword % 4 == 3 && !functionMasked) SendIfPendingAndUnmasked(vector);
             }
         }
     }
@@ -137,7 +149,11 @@ public sealed class MsixTable
     {
         if (!Enabled || FunctionMasked) return;
         lock (_lock)
-            for (int v = 0; v < VectorCount; v++) SendIfPendingAndUnmasked(v);
+            for (int v = 0; v < VectorCount; v++)
+            {
+                if ((_entries[v * 4 + 3] & EntryMasked) == 0) Route(v);
+                SendIfPendingAndUnmasked(v);
+            }
     }
 
     /// <summary>Back to power-on state: every entry masked, nothing pending, MSI-X off.</summary>
@@ -160,9 +176,9 @@ public sealed class MsixTable
         Send(vector);
     }
 
-    private void Send(int vector)
-    {
-        ulong address = _entries[vector * 4] | (ulong)_entries[vector * 4 + 1] << 32;
-        _signal(address, _entries[vector * 4 + 2]);
-    }
+    private void Send(int vector) => _vectors.Fire(vector, Address(vector), _entries[vector * 4 + 2]);
+
+    private void Route(int vector) => _vectors.Route(vector, Address(vector), _entries[vector * 4 + 2]);
+
+    private ulong Address(int vector) => _entries[vector * 4] | (ulong)_entries[vector * 4 + 1] << 32;
 }

@@ -60,6 +60,13 @@ public sealed class VirtioPciFunction : IPciFunction, IVirtioInterrupt, IDisposa
     /// <param name="name">for log lines (e.g. "virtio-blk vda at 00:02.0")</param>
     public VirtioPciFunction(IVirtioDevice device, GuestMemory memory, IInterruptLine intx, Action<ulong, uint> signalMsi,
         IVirtioDoorbells? doorbells, ILogger logger, string name)
+        : this(device, memory, intx, new MsiMessageSender(signalMsi), doorbells, logger, name)
+    {
+    }
+
+    /// <param name="msiVectors">routes and raises the MSI-X vectors (on kvm: a GSI and an irqfd each)</param>
+    public VirtioPciFunction(IVirtioDevice device, GuestMemory memory, IInterruptLine intx, IMsiVectors msiVectors,
+        IVirtioDoorbells? doorbells, ILogger logger, string name)
     {
         _device = device;
         _memory = memory;
@@ -82,7 +89,7 @@ public sealed class VirtioPciFunction : IPciFunction, IVirtioInterrupt, IDisposa
         Config.AddMemoryBar(VirtioPciLayout.MsixBar, VirtioPciLayout.MsixBarSize);
         Config.AddMemoryBar(VirtioPciLayout.RegisterBar, VirtioPciLayout.RegisterBarSize, is64Bit: true);
         Msix = new MsixTable(Config, queueCount + 1, VirtioPciLayout.MsixBar, VirtioPciLayout.MsixTableOffset,
-            VirtioPciLayout.MsixPbaOffset, signalMsi);
+            VirtioPciLayout.MsixPbaOffset, msiVectors);
         int bar = VirtioPciLayout.RegisterBar;
         VirtioPciLayout.AddVendorCapability(Config, VirtioPciLayout.CommonCfg, bar, VirtioPciLayout.CommonOffset, VirtioPciLayout.CommonLength);
         VirtioPciLayout.AddVendorCapability(Config, VirtioPciLayout.NotifyCfg, bar, VirtioPciLayout.NotifyOffset,

@@ -66,26 +66,3 @@ internal sealed partial class MachineDoorbells(IVirtualMachine vm, ILogger logge
     [LoggerMessage(Level = LogLevel.Error, Message = "a queue kick failed")]
     private static partial void LogKickFailed(ILogger logger, Exception exception);
 }
-
-/// <summary>MSI-X messages to the backend. A message the backend refuses (a driver that programmed a
-/// nonsense address) is dropped with one log line rather than thrown into a device or vCPU thread.</summary>
-internal sealed partial class MsiSender(IVirtualMachine vm, ILogger logger)
-{
-    private int _logged;
-
-    public void Send(ulong address, uint data)
-    {
-        try
-        {
-            vm.SignalMsi(address, data);
-        }
-        catch (Exception e)
-        {
-            // kvm reports an ioctl failure as its own exception type; none may reach the calling device or vCPU.
-            if (Interlocked.Exchange(ref _logged, 1) == 0) LogRefused(logger, address, data, e.Message);
-        }
-    }
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "MSI 0x{Address:x}/0x{Data:x} refused by the backend: {Reason} (further refusals not logged)")]
-    private static partial void LogRefused(ILogger logger, ulong address, uint data, string reason);
-}

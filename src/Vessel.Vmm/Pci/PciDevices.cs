@@ -13,8 +13,8 @@ namespace Vessel.Vmm.Pci;
 /// <summary>PCI bus 0 of the PC machine: configuration mechanism #1 at 0xcf8, the host bridge at 00:00.0, the
 /// BAR window in the 32-bit MMIO hole below the IOAPIC, and a virtio-pci function per configured disk, then
 /// virtio-rng and virtio-console when asked for. Each
-/// function's INTA is wired as <see cref="PciInterruptRouting"/> and the MP table say; MSI-X goes to the
-/// backend's SignalMsi; queue doorbells are backend doorbells where the backend has them.</summary>
+/// function's INTA is wired as <see cref="PciInterruptRouting"/> and the MP table say; MSI-X vectors are backend
+/// MSI routes (on kvm a GSI and an irqfd each); queue doorbells are backend doorbells where the backend has them.</summary>
 internal static class PciDevices
 {
     public static void Install(PcDeviceContext context)
@@ -27,8 +27,9 @@ internal static class PciDevices
         var logger = context.LoggerFactory.CreateLogger("Vessel.Virtio");
         var vm = context.VirtualMachine;
         var doorbells = new MachineDoorbells(vm, context.LoggerFactory.CreateLogger("Vessel.Vmm.Doorbells"));
-        var msi = new MsiSender(vm, context.LoggerFactory.CreateLogger("Vessel.Vmm.Msi"));
+        var msiLogger = context.LoggerFactory.CreateLogger("Vessel.Vmm.Msi");
         var functions = new List<IDisposable>();
+        var vectors = new List<IDisposable>();
         try
         {
             void Add(IVirtioDevice device, string name)
@@ -39,9 +40,11 @@ internal static class PciDevices
                     device.Dispose();
                     throw new InvalidOperationException($"the PCI bus has no free slot for {name}");
                 }
+                string label = $"{name} at 00:{slot:x2}.0";
+                var msi = new MachineMsiVectors(vm, msiLogger, label);
+                vectors.Add(msi);
                 var function = new VirtioPciFunction(device, vm.Memory,
-                    context.IrqLine((uint)PciInterruptRouting.GsiFor(slot, 0)), msi.Send, doorbells, logger,
-                    $"{name} at 00:{slot:x2}.0");
+                    context.IrqLine((uint)PciInterruptRouting.GsiFor(slot, 0)), msi, doorbells, logger, label);
                 functions.Add(function);
                 bus.Attach(slot, function);
             }
@@ -61,11 +64,14 @@ internal static class PciDevices
         catch
         {
             foreach (var function in functions) function.Dispose();
+            foreach (var msi in vectors) msi.Dispose();
             doorbells.Dispose();
             throw;
         }
-        // Functions first: disposing one removes its doorbells from the pump the doorbells own.
+        // Functions first: disposing one removes its doorbells from the pump the doorbells own, and stops the
+        // device threads that raise its vectors.
         context.OwnedDevices.AddRange(functions);
+        context.OwnedDevices.AddRange(vectors);
         context.OwnedDevices.Add(doorbells);
     }
 

@@ -104,4 +104,48 @@ public sealed class MsixTableTests
         Assert.Equal(0xFEE0_1000UL, function.ReadBar(0, 0, 4));
         Assert.Equal(1UL, function.ReadBar(0, 4, 4));
     }
+
+    /// <summary>Records what the table asks of its vectors, as the VMM's kvm routes see it.</summary>
+    private sealed class RecordingVectors : IMsiVectors
+    {
+        public List<string> Calls { get; } = [];
+        public void Route(int vector, ulong address, uint data) => Calls.Add($"route {vector} {address:x}/{data:x}");
+        public void Fire(int vector, ulong address, uint data) => Calls.Add($"fire {vector} {address:x}/{data:x}");
+    }
+
+    [Fact]
+    public void VectorsAreRoutedWhenUnmaskedOrRewrittenAndNotWhileMasked()
+    {
+        var config = new PciConfigSpace(0x1AF4, 0x1042, 0x01_80_00);
+        config.AddMemoryBar(0, 0x1000);
+        var vectors = new RecordingVectors();
+        var msix = new MsixTable(config, 4, 0, 0, 0x800, vectors);
+        int control = msix.CapabilityOffset + MsixControl;
+
+        // Programmed while masked (as Linux does): nothing routed yet.
+        msix.Write(1 * 16, 4, 0xFEE0_0000);
+        msix.Write(1 * 16 + 8, 4, 0x41);
+        config.Write(control, 2, 0x8000);
+        msix.ControlWritten();
+        Assert.Empty(vectors.Calls);
+
+        msix.Notify(1); // masked: pends
+        msix.Write(1 * 16 + 12, 4, 0); // unmask: routed, then the pending raise fires
+        Assert.Equal(["route 1 fee00000/41", "fire 1 fee00000/41"], vectors.Calls);
+
+        vectors.Calls.Clear();
+        msix.Write(1 * 16 + 8, 4, 0x51); // rewritten while unmasked: routed again
+        msix.Write(1 * 16 + 8, 4, 0x51); // the same value: nothing changes
+        msix.Notify(1);
+        Assert.Equal(["route 1 fee00000/51", "fire 1 fee00000/51"], vectors.Calls);
+
+        vectors.Calls.Clear();
+        config.Write(control, 2, 0xC000); // function mask
+        msix.ControlWritten();
+        msix.Notify(1);
+        Assert.Empty(vectors.Calls);
+        config.Write(control, 2, 0x8000); // function unmasked: unmasked entries routed, the pending one fires
+        msix.ControlWritten();
+        Assert.Equal(["route 1 fee00000/51", "fire 1 fee00000/51"], vectors.Calls);
+    }
 }
