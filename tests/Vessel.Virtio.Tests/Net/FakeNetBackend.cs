@@ -30,6 +30,9 @@ internal sealed class FakeNetBackend(bool vnetHeader = false) : INetBackend
     /// <summary>Hands a frame to the device as the backend's reader thread would (waits while the ring is full).</summary>
     public bool Inject(byte[] frame) => _ring!.Write(frame);
 
+    /// <summary>Hands a frame over only if the ring has room now (a reader that must keep draining its host side).</summary>
+    public bool TryInject(byte[] frame) => _ring!.TryWrite(frame);
+
     public bool Aborted { get; private set; }
 
     public void Abort() => Aborted = true;
