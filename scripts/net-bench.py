@@ -11,11 +11,11 @@ Debian kernel and initramfs, same network mode:
 In each guest, after the marker line: host-to-guest is a `wget -O /dev/null` of --mib MiB from an HTTP server this
 script runs; guest-to-host is a `wget --post-file` of --mib MiB (a file made in the guest's tmpfs first) to the
 same server, which counts what it receives; both are timed with the guest's own clock (/proc/uptime). The RTT
-is the average of busybox `ping -c 20` to the gateway (user) or the host side (tap). Sides alternate; medians of
+is the average of busybox `ping -c 10` to the gateway (user) or the host side (tap). Sides alternate; medians of
 --runs runs each.
 
   scripts/net-bench.py [--mode user|tap] [--runs 3] [--mib 32] [--timeout 900] [--memory 512]
-                       [--guest DIR] [--vessel CMD] [--only vessel|qemu]
+                       [--guest DIR] [--vessel CMD] [--only vessel|qemu] [--console-log FILE]
 """
 import argparse
 import http.server
@@ -48,7 +48,7 @@ GW = re.compile(rb"NETGW ([\d.]+) :END")
 TIMER = ("t(){ echo NET''GO; read x; t0=$(cut -d' ' -f1 /proc/uptime); \"$@\" >/dev/null 2>&1; r=$?; "
          "t1=$(cut -d' ' -f1 /proc/uptime); echo NET''RES $r $t0 $t1 :END; }; echo NET''SET\n")
 RESULT = re.compile(rb"NETRES (-?\d+) ([\d.]+) ([\d.]+) :END")
-PING = re.compile(rb"round-trip min/avg/max = ([\d.]+)/([\d.]+)/([\d.]+) ms")
+PING_OR_END = re.compile(rb"round-trip min/avg/max = [\d.]+/([\d.]+)/[\d.]+ ms|NETPEND")
 
 
 class BlobServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
@@ -91,8 +91,11 @@ def make_handler(blob, received):
 class Console:
     """The VMM process with its serial console on a pipe."""
 
+    log = None  # --console-log: every console byte is appended there
+
     def __init__(self, cmd, deadline):
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=Console.log or subprocess.DEVNULL)
         self.deadline = deadline
         self.seen = b""
 
@@ -113,6 +116,9 @@ class Console:
             chunk = os.read(self.proc.stdout.fileno(), 65536)
             if not chunk:
                 return None
+            if Console.log:
+                Console.log.write(chunk)
+                Console.log.flush()
             self.seen = (self.seen + chunk)[-65536:]
         return None
 
@@ -154,9 +160,13 @@ def bench_once(cmd, timeout, mib, setup, port, received):
         if not console.wait_for(b"NETSET"):
             return {"boot": "the guest did not take the set-up line"}
         out = {}
-        console.type("ping -c 20 -i 0.2 -W 2 " + host + "\n")
-        m = console.wait_for(PING)
-        out["rtt"] = float(m.group(2)) if m else "no ping reply"
+        console.type(f"ping -c 10 -W 2 {host} 2>&1 | tail -n 1; echo NET''PEND\n")
+        m = console.wait_for(PING_OR_END)
+        if not m:
+            return {"boot": "ping did not finish"}
+        out["rtt"] = float(m.group(1)) if m.group(1) else "no ping reply"
+        if m.group(1):
+            console.wait_for(b"NETPEND")
         out["down"] = timed(console, f"wget -q -O /dev/null http://{host}:{port}/blob")
         console.type(f"dd if=/dev/zero of=/tmp/u bs=1M count={mib} 2>/dev/null; echo NET''MADE\n")
         if not console.wait_for(b"NETMADE"):
@@ -255,8 +265,11 @@ def main():
     ap.add_argument("--guest")
     ap.add_argument("--vessel")
     ap.add_argument("--only", choices=("vessel", "qemu"))
+    ap.add_argument("--console-log", help="append both VMMs' console output and stderr to this file")
     ap.add_argument("--inside-namespace", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.console_log:
+        Console.log = open(args.console_log, "ab")
     if args.mode == "user" or args.inside_namespace:
         return run_inside(args)
 
