@@ -4,11 +4,13 @@ namespace Vessel.Virtio.Net;
 /// the vnet header.</summary>
 /// <param name="ReceiveDrops">Frames for the guest that were lost: the guest had not posted receive buffers fast enough
 /// (the backend's ring was full), a frame was larger than the buffers it may chain, or the link was down.</param>
+/// <param name="ReceiveOverruns">Of <paramref name="ReceiveDrops"/>, those for want of room: the guest took frames
+/// too slowly and the backend's ring was full.</param>
 /// <param name="TransmitDrops">Guest frames that were malformed, came while the link was down, or the backend could
 /// not take.</param>
 public readonly record struct NetStatistics(
     long ReceivedFrames, long ReceivedBytes, long TransmittedFrames, long TransmittedBytes,
-    long ReceiveDrops, long TransmitDrops);
+    long ReceiveDrops, long ReceiveOverruns, long TransmitDrops);
 
 /// <summary>Frame counters, written on the device's worker thread and read from any thread.</summary>
 public sealed class NetCounters

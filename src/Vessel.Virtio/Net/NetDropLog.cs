@@ -20,12 +20,12 @@ internal sealed partial class NetDropLog(ILogger logger, string device, Func<Net
         if (now < next || Interlocked.CompareExchange(ref _nextAt, now + IntervalMs, next) != next)
             return;
         var s = statistics();
-        LogDrops(logger, device, s.ReceiveDrops, s.ReceivedFrames, s.TransmitDrops, s.TransmittedFrames);
+        LogDrops(logger, device, s.ReceiveDrops, s.ReceivedFrames, s.ReceiveOverruns, s.TransmitDrops, s.TransmittedFrames);
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Device} dropped frames: {ReceiveDrops} to the guest (of " +
-        "{Received} delivered; no room in its receive buffers, or the link down) and {TransmitDrops} from it (of " +
-        "{Transmitted} sent); said at most once per 10 s")]
-    private static partial void LogDrops(ILogger logger, string device, long receiveDrops, long received,
+        "{Received} delivered; {Overruns} of them because it took frames too slowly, the others larger than its " +
+        "buffers or with the link down) and {TransmitDrops} from it (of {Transmitted} sent); said at most once per 10 s")]
+    private static partial void LogDrops(ILogger logger, string device, long receiveDrops, long received, long overruns,
         long transmitDrops, long transmitted);
 }

@@ -26,7 +26,7 @@ public sealed class VirtioNet : QueuedVirtioDevice, IDisposable
     public const int MaxChainsPerFrame = 64;
 
     private const int RingBytes = 1 << 20;
-    private const int ConfigBytes = 10;
+    private const int ConfigBytes = 12;
 
     private readonly INetBackend _backend;
     private readonly MacAddress _mac;
@@ -35,6 +35,7 @@ public sealed class VirtioNet : QueuedVirtioDevice, IDisposable
     private DescriptorChain[] _receiveChains = [];
     private int _receiveHeld;
     private bool _mergeable;
+    private bool _markDataValid;
     private volatile bool _linkUp = true;
     private volatile IVirtioInterrupt? _interrupt;
     private readonly NetDropLog _drops;
@@ -57,7 +58,7 @@ public sealed class VirtioNet : QueuedVirtioDevice, IDisposable
     public NetStatistics Statistics => new(
         Counters.Received, Interlocked.Read(ref Counters.ReceivedBytes),
         Counters.Transmitted, Interlocked.Read(ref Counters.TransmittedBytes),
-        Counters.ReceiveDrops + _toGuest.Overruns, Counters.TransmitDrops);
+        Counters.ReceiveDrops + _toGuest.Overruns, _toGuest.Overruns, Counters.TransmitDrops);
 
     public MacAddress Mac => _mac;
 
@@ -66,12 +67,14 @@ public sealed class VirtioNet : QueuedVirtioDevice, IDisposable
     public override ulong OfferedFeatures =>
         VirtioFeatures.Version1 | VirtioFeatures.RingIndirectDescriptors | VirtioFeatures.RingEventIndex |
         NetFeatures.Mac | NetFeatures.Status | NetFeatures.MergeableRxBuffers |
-        (_backend.CarriesVnetHeader ? NetFeatures.Offloads : 0);
+        (_backend.CarriesVnetHeader ? NetFeatures.Offloads : 0) |
+        (_backend.Mtu != 0 ? NetFeatures.Mtu : 0) |
+        (_backend.ChecksumsVerified ? NetFeatures.GuestCsum : 0);
 
     public override int QueueCount => 2;
     public override ushort MaxQueueSize(int queueIndex) => QueueSize;
 
-    /// <summary>struct virtio_net_config: mac[6], status, max_virtqueue_pairs.</summary>
+    /// <summary>struct virtio_net_config: mac[6], status, max_virtqueue_pairs, mtu.</summary>
     public override int ConfigSize => ConfigBytes;
 
     public override void ReadConfig(int offset, Span<byte> data)
@@ -80,6 +83,7 @@ public sealed class VirtioNet : QueuedVirtioDevice, IDisposable
         _mac.CopyTo(config);
         BinaryPrimitives.WriteUInt16LittleEndian(config[6..], _linkUp ? NetFeatures.LinkUp : (ushort)0);
         BinaryPrimitives.WriteUInt16LittleEndian(config[8..], 1);
+        BinaryPrimitives.WriteUInt16LittleEndian(config[10..], _backend.Mtu);
         CopyConfig(config, offset, data);
     }
 
@@ -107,6 +111,7 @@ public sealed class VirtioNet : QueuedVirtioDevice, IDisposable
     {
         _interrupt = activation.Interrupt;
         _mergeable = (activation.NegotiatedFeatures & NetFeatures.MergeableRxBuffers) != 0;
+        _markDataValid = _backend.ChecksumsVerified && (activation.NegotiatedFeatures & NetFeatures.GuestCsum) != 0;
         var receive = activation.Queues.Count > ReceiveQueue ? activation.Queues[ReceiveQueue] : null;
         int chains = _mergeable ? MaxChainsPerFrame : 1;
         if (_receiveChains.Length < chains || receive != null && _receiveChains[0].Capacity < receive.Size)
@@ -191,6 +196,8 @@ public sealed class VirtioNet : QueuedVirtioDevice, IDisposable
         {
             ReadOnlySpan<byte> payload = frame;
             header.Clear();
+            if (_markDataValid)
+                header[0] = NetFeatures.HeaderDataValid;
             if (_backend.CarriesVnetHeader)
             {
                 if (frame.Length < NetFeatures.HeaderBytes)
