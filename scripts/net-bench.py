@@ -9,8 +9,9 @@ Debian kernel and initramfs, same network mode:
         Both VMMs and the host-side HTTP server run inside the namespace; no traffic leaves it.
 
 In each guest, after the marker line: host-to-guest is a `wget -O /dev/null` of --mib MiB from an HTTP server this
-script runs; guest-to-host is a `wget --post-file` of --mib MiB (a file made in the guest's tmpfs first) to the
-same server, which counts what it receives; both are timed with the guest's own clock (/proc/uptime). The RTT
+script runs; guest-to-host is busybox `nc` sending --mib MiB (a file made in the guest's tmpfs first) to a sink this
+script runs, which closes once it has them all (busybox nc does not end at the end of its input; its wget
+--post-file sends an empty body); both are timed with the guest's own clock (/proc/uptime). The RTT
 is the average of busybox `ping -c 10` to the gateway (user) or the host side (tap). Sides alternate; medians of
 --runs runs each.
 
@@ -23,6 +24,7 @@ import os
 import re
 import select
 import shlex
+import socket
 import socketserver
 import statistics
 import subprocess
@@ -145,7 +147,7 @@ def timed(console, command):
     return float(m.group(3)) - float(m.group(2))
 
 
-def bench_once(cmd, timeout, mib, setup, port, received):
+def bench_once(cmd, timeout, mib, setup, port, sink_port, received):
     """Boots, sets the network up, and measures. Returns {"down","up","rtt"} (seconds/ms or error strings)."""
     console = Console(cmd, time.monotonic() + timeout)
     try:
@@ -172,13 +174,27 @@ def bench_once(cmd, timeout, mib, setup, port, received):
         if not console.wait_for(b"NETMADE"):
             return {"boot": "could not make the upload file"}
         received.clear()
-        up = timed(console, f"wget -q -O /dev/null --post-file /tmp/u http://{host}:{port}/sink")
+        up = timed(console, f"sh -c 'nc {host} {sink_port} < /tmp/u'")
         if not isinstance(up, str) and received != [mib << 20]:
             up = f"the server received {received} bytes, not {mib << 20}"
         out["up"] = up
         return out
     finally:
         console.close()
+
+
+def serve_sink(sink, expected, received):
+    """Accepts one connection at a time, reads until it has expected bytes (or the end), records the count, closes."""
+    while True:
+        conn, _ = sink.accept()
+        got = 0
+        with conn:
+            while got < expected:
+                chunk = conn.recv(min(1 << 20, expected - got))
+                if not chunk:
+                    break
+                got += len(chunk)
+        received.append(got)
 
 
 def run_inside(args):
@@ -198,6 +214,10 @@ def run_inside(args):
     server = BlobServer((TAP_HOST if args.mode == "tap" else "127.0.0.1", 0), make_handler(blob, received))
     port = server.server_address[1]
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    sink = socket.socket()
+    sink.bind((server.server_address[0], 0))
+    sink.listen(1)
+    threading.Thread(target=serve_sink, args=(sink, args.mib << 20, received), daemon=True).start()
 
     if args.mode == "tap":
         vessel_net, setup = ["--net", f"tap={TAP_NAME}"], STATIC_SETUP
@@ -219,7 +239,7 @@ def run_inside(args):
         for side, cmd in (order if i % 2 == 0 else order[::-1]):
             if args.only and side != args.only:
                 continue
-            out = bench_once(cmd, args.timeout, args.mib, setup, port, received)
+            out = bench_once(cmd, args.timeout, args.mib, setup, port, sink.getsockname()[1], received)
             if "boot" in out:
                 print(f"run {i + 1}: {side:6} {out['boot']}", flush=True)
                 continue
