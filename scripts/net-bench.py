@@ -49,6 +49,7 @@ GW = re.compile(rb"NETGW ([\d.]+) :END")
 # before and after.
 TIMER = ("t(){ echo NET''GO; read x; t0=$(cut -d' ' -f1 /proc/uptime); \"$@\" >/dev/null 2>&1; r=$?; "
          "t1=$(cut -d' ' -f1 /proc/uptime); echo NET''RES $r $t0 $t1 :END; }; echo NET''SET\n")
+MTU = re.compile(rb"NETMTU (\d+) :END")
 RESULT = re.compile(rb"NETRES (-?\d+) ([\d.]+) ([\d.]+) :END")
 PING_OR_END = re.compile(rb"round-trip min/avg/max = [\d.]+/([\d.]+)/[\d.]+ ms|NETPEND")
 
@@ -133,18 +134,39 @@ class Console:
         self.proc.wait()
 
 
+def thread_cpu(pid):
+    """CPU seconds of pid's threads, summed by kind: vCPU threads (Vessel "vCPU n", QEMU "CPU n/TCG" with
+    debug-threads=on), and everything else."""
+    vcpu = other = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                comm = f.read().strip()
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                ns = int(f.read().split()[0])
+        except OSError:
+            continue
+        if comm.startswith("vCPU") or comm.endswith("/TCG"):
+            vcpu += ns
+        else:
+            other += ns
+    return vcpu / 1e9, other / 1e9
+
+
 def timed(console, command):
-    """Runs command through the guest's t function: seconds, or an error string."""
+    """Runs command through the guest's t function: (seconds, vCPU CPU s, other threads' CPU s), or an error."""
     console.type(f"t {command}\n")
     if not console.wait_for(b"NETGO"):
         return "no GO line (guest stuck or timed out)"
+    before = thread_cpu(console.proc.pid)
     console.type("\n")
     m = console.wait_for(RESULT)
     if not m:
         return "no result line (guest stuck or timed out)"
+    after = thread_cpu(console.proc.pid)
     if int(m.group(1)) != 0:
         return f"{command.split()[0]} failed ({int(m.group(1))})"
-    return float(m.group(3)) - float(m.group(2))
+    return float(m.group(3)) - float(m.group(2)), after[0] - before[0], after[1] - before[1]
 
 
 def bench_once(cmd, timeout, mib, setup, port, sink_port, received):
@@ -175,6 +197,9 @@ def bench_once(cmd, timeout, mib, setup, port, sink_port, received):
             return {"boot": "could not make the upload file"}
         received.clear()
         up = timed(console, f"sh -c 'nc {host} {sink_port} < /tmp/u'")
+        console.type("ip link show eth0 | sed -n 's/.* mtu \\([0-9]*\\).*/NET''MTU \\1 :END/p'\n")
+        mtu = console.wait_for(MTU)
+        out["mtu"] = int(mtu.group(1)) if mtu else 0
         if not isinstance(up, str) and received != [mib << 20]:
             up = f"the server received {received} bytes, not {mib << 20}"
         out["up"] = up
@@ -228,7 +253,7 @@ def run_inside(args):
     vessel_cmd = vessel + ["run", "--backend", "emu", "--kernel", kernel, "--initrd", initrd, "--append", APPEND,
                            "--memory", f"{args.memory}M"] + vessel_net
     qemu_cmd = ["qemu-system-x86_64", "-accel", "tcg", "-m", str(args.memory), "-display", "none", "-no-reboot",
-                "-serial", "stdio", "-monitor", "none", "-kernel", kernel, "-initrd", initrd, "-append", APPEND,
+                "-name", "net-bench,debug-threads=on", "-serial", "stdio", "-monitor", "none", "-kernel", kernel, "-initrd", initrd, "-append", APPEND,
                 ] + qemu_net + ["-device", "virtio-net-pci,netdev=n0,disable-legacy=on"]
 
     print(f"mode {args.mode}, {args.mib} MiB each way; load average at start: {os.getloadavg()[0]:.1f} "
@@ -246,9 +271,12 @@ def run_inside(args):
             cells = []
             for key in ("down", "up"):
                 v = out[key]
-                cells.append(f"{key} {v}" if isinstance(v, str) else f"{key} {args.mib / v:7.2f} MiB/s ({v:.2f} s)")
+                cells.append(f"{key} {v}" if isinstance(v, str) else
+                             f"{key} {args.mib / v[0]:7.2f} MiB/s ({v[0]:.2f} s; CPU: vCPU {v[1]:.2f} s, "
+                             f"other threads {v[2]:.2f} s)")
             rtt = out["rtt"]
             cells.append(f"rtt {rtt}" if isinstance(rtt, str) else f"rtt {rtt:.2f} ms")
+            cells.append(f"guest mtu {out.get('mtu', '?')}")
             print(f"run {i + 1}: {side:6} " + ", ".join(cells), flush=True)
             results[side].append(out)
 
@@ -259,7 +287,7 @@ def run_inside(args):
             continue
         cells = []
         for key in ("down", "up"):
-            vs = [o[key] for o in outs if not isinstance(o[key], str)]
+            vs = [o[key][0] for o in outs if not isinstance(o[key], str)]
             if vs:
                 med[(side, key)] = args.mib / statistics.median(vs)
                 cells.append(f"{key} {med[(side, key)]:.2f} MiB/s ({len(vs)} runs)")
