@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using Vessel.Cli.Options;
@@ -74,6 +75,43 @@ public class NetOptionTests
         Assert.Contains("cannot start /nonexistent/passt", e.Message);
     }
 
+    /// <summary>kill -9 gives vessel no exit path: passt must still end (its end of the socketpair closes with the
+    /// process), and no passt may be left behind.</summary>
+    [Fact]
+    public void PasstEndsWhenVesselIsKilledWithSigkill()
+    {
+        using var kernel = CliRunner.File(BootSectors.Sector([0xFA, 0xF4, 0xEB, 0xFD])); // cli; hlt; jmp $-1
+        var start = new ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, "vessel"),
+            ["run", "--kernel", kernel.Path, "--backend", "emu", "--serial", "none", "--net", "user"])
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        using var vessel = Process.Start(start)!;
+        int passt = 0;
+        var clock = Stopwatch.StartNew();
+        try
+        {
+            while (passt == 0 && clock.Elapsed < TimeSpan.FromSeconds(60) && !vessel.HasExited)
+            {
+                var children = ChildProcesses.Of(vessel.Id, "passt");
+                if (children.Count > 0) passt = children[0];
+                else Thread.Sleep(50);
+            }
+            Assert.True(passt != 0, $"vessel started no passt: {(vessel.HasExited ? vessel.StandardError.ReadToEnd() : "still running")}");
+        }
+        finally
+        {
+            vessel.Kill(entireProcessTree: false);
+            vessel.WaitForExit();
+        }
+        clock.Restart();
+        while (!ChildProcesses.Exited(passt) && clock.Elapsed < TimeSpan.FromSeconds(20))
+            Thread.Sleep(50);
+        Assert.True(ChildProcesses.Exited(passt), $"passt (pid {passt}) outlived vessel's SIGKILL");
+    }
+
     [Fact]
     public void AUserNetworkMachineStartsPasstAndStopsItWithTheVm()
     {
@@ -89,9 +127,12 @@ public class NetOptionTests
 /// <summary>This process's live children named <c>name</c>, from /proc.</summary>
 internal static class ChildProcesses
 {
-    public static int Named(string name)
+    public static int Named(string name) => Of(Environment.ProcessId, name).Count;
+
+    /// <summary>The live (not zombie) children of <paramref name="parent"/> named <paramref name="name"/>.</summary>
+    public static List<int> Of(int parent, string name)
     {
-        int count = 0;
+        var found = new List<int>();
         foreach (var dir in Directory.EnumerateDirectories("/proc"))
         {
             try
@@ -103,12 +144,24 @@ internal static class ChildProcesses
                 // fields[0] is the state, fields[1] the parent's pid; a zombie (Z) has exited.
                 // passt re-executes itself as passt.avx2 where the CPU has AVX2.
                 bool named = comm == name || comm.StartsWith(name + ".", StringComparison.Ordinal);
-                if (named && fields[0] != "Z" && int.Parse(fields[1]) == Environment.ProcessId) count++;
+                if (named && fields[0] != "Z" && int.Parse(fields[1]) == parent) found.Add(int.Parse(Path.GetFileName(dir)));
             }
             catch (IOException) { }
             catch (UnauthorizedAccessException) { }
+            catch (FormatException) { }
         }
-        return count;
+        return found;
+    }
+
+    /// <summary>Whether <paramref name="pid"/> is gone (or a zombie: it has exited).</summary>
+    public static bool Exited(int pid)
+    {
+        try
+        {
+            string stat = File.ReadAllText($"/proc/{pid}/stat");
+            return stat[(stat.LastIndexOf(')') + 2)..].StartsWith('Z');
+        }
+        catch (IOException) { return true; }
     }
 }
 

@@ -60,46 +60,67 @@ public sealed class FrameRing
     /// device inactive) or the ring closed.</summary>
     public bool Write(ReadOnlySpan<byte> frame) => Write(frame, wait: true);
 
-    /// <summary>Adds one frame if it fits now, else drops it (counted in <see cref="Overruns"/>): for a backend that
-    /// must keep reading its host socket whatever the guest does (passt blocks writing to a full socket, and would
-    /// then stop reading the guest's frames: a deadlock with a worker sending to it).</summary>
+    /// <summary>Adds one frame if it fits now, else drops it (counted in <see cref="Overruns"/>).</summary>
     public bool TryWrite(ReadOnlySpan<byte> frame) => Write(frame, wait: false);
 
-    /// <summary>Frames <see cref="TryWrite"/> dropped because the guest had not made room.</summary>
-    public long Overruns { get { lock (_lock) return _overruns; } }
+    /// <summary>Adds one frame, waiting while the ring is full, except when <paramref name="dropInstead"/> says so
+    /// (asked again at least every <see cref="RecheckMs"/> ms while waiting): then the frame is dropped and counted
+    /// in <see cref="Overruns"/>. For passt, whose socket this side must drain while the device's worker is itself
+    /// waiting for passt to read (both could otherwise wait for each other forever); the rest of the time the
+    /// backend waits and passt feels the backpressure instead of losing segments to the guest's TCP.</summary>
+    public bool Write(ReadOnlySpan<byte> frame, Func<bool> dropInstead) => Write(frame, wait: true, dropInstead);
+
+    /// <summary>How often a waiting <see cref="Write(ReadOnlySpan{byte}, Func{bool})"/> asks again.</summary>
+    public const int RecheckMs = 20;
+
+    /// <summary>Frames dropped because the guest had not made room (the guest posts too few receive buffers or none).</summary>
+    public long Overruns => Interlocked.Read(ref _overruns);
 
     private long _overruns;
+    private Action? _overrun;
 
-    private bool Write(ReadOnlySpan<byte> frame, bool wait)
+    /// <summary>Called (outside the lock, on the writer's thread) after a frame was dropped for want of room.</summary>
+    public void SetOverrunListener(Action? overrun)
+    {
+        lock (_lock) _overrun = overrun;
+    }
+
+    private bool Write(ReadOnlySpan<byte> frame, bool wait, Func<bool>? dropInstead = null)
     {
         if (frame.Length > MaxFrameBytes)
             return false;
         Action? listener;
+        bool written = false;
         lock (_lock)
         {
-            int at;
             while (true)
             {
                 if (_closed || !_accepting)
                     return false;
-                at = Reserve(frame.Length);
+                int at = Reserve(frame.Length);
                 if (at >= 0)
-                    break;
-                if (!wait)
                 {
-                    _overruns++;
-                    return false;
+                    BitConverter.TryWriteBytes(_buffer.AsSpan(at), frame.Length);
+                    frame.CopyTo(_buffer.AsSpan(at + 4));
+                    _tail = at + RecordSize(frame.Length);
+                    _count++;
+                    written = true;
+                    break;
                 }
-                Monitor.Wait(_lock);
+                if (!wait || dropInstead != null && dropInstead())
+                {
+                    Interlocked.Increment(ref _overruns);
+                    break;
+                }
+                if (dropInstead != null)
+                    Monitor.Wait(_lock, RecheckMs);
+                else
+                    Monitor.Wait(_lock);
             }
-            BitConverter.TryWriteBytes(_buffer.AsSpan(at), frame.Length);
-            frame.CopyTo(_buffer.AsSpan(at + 4));
-            _tail = at + RecordSize(frame.Length);
-            _count++;
-            listener = _frameAvailable;
+            listener = written ? _frameAvailable : _overrun;
         }
         listener?.Invoke();
-        return true;
+        return written;
     }
 
     /// <summary>The oldest frame, without removing it. The span stays valid until <see cref="Pop"/> or

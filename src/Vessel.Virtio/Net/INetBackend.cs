@@ -13,6 +13,15 @@ public interface INetBackend : IDisposable
 
     bool CarriesVnetHeader { get; }
 
+    /// <summary>The MTU the device offers the guest (VIRTIO_NET_F_MTU: Linux takes it as eth0's MTU), or 0 to offer
+    /// none (the guest uses 1500).</summary>
+    ushort Mtu { get; }
+
+    /// <summary>Frames from this backend always carry correct checksums (a user-mode stack in the host built them
+    /// and they crossed only a local socket): the device marks them VIRTIO_NET_HDR_F_DATA_VALID so the guest does
+    /// not check them again.</summary>
+    bool ChecksumsVerified { get; }
+
     /// <summary>Starts delivering host frames into <paramref name="toGuest"/>; called once.</summary>
     void Start(FrameRing toGuest);
 

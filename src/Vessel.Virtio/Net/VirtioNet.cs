@@ -1,4 +1,6 @@
 using System.Buffers.Binary;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Vessel.Virtio.Devices;
 using Vessel.Virtio.Queues;
 
@@ -7,19 +9,6 @@ namespace Vessel.Virtio.Net;
 /// <summary>virtio-net's state, for pause and snapshots.</summary>
 public sealed record VirtioNetState(ulong NegotiatedFeatures, bool NeedsReset, IReadOnlyList<SplitQueueState?> Queues,
     bool LinkUp, int FramesWaitingForTheGuest, int ReceiveBuffersHeld);
-
-/// <summary>Frame counters; read from any thread.</summary>
-public sealed class NetCounters
-{
-    internal long ReceivedFrames, TransmittedFrames, ReceiveDropped, TransmitDropped;
-
-    public long Received => Interlocked.Read(ref ReceivedFrames);
-    public long Transmitted => Interlocked.Read(ref TransmittedFrames);
-    /// <summary>Frames for the guest that did not fit its buffers (or came while the link was down).</summary>
-    public long ReceiveDrops => Interlocked.Read(ref ReceiveDropped);
-    /// <summary>Guest frames that were malformed or that the backend could not take.</summary>
-    public long TransmitDrops => Interlocked.Read(ref TransmitDropped);
-}
 
 /// <summary>
 /// virtio-net (virtio 1.x, 5.1) with one receive and one transmit queue over an <see cref="INetBackend"/>. It offers
@@ -37,7 +26,7 @@ public sealed class VirtioNet : QueuedVirtioDevice, IDisposable
     public const int MaxChainsPerFrame = 64;
 
     private const int RingBytes = 1 << 20;
-    private const int ConfigBytes = 10;
+    private const int ConfigBytes = 12;
 
     private readonly INetBackend _backend;
     private readonly MacAddress _mac;
@@ -46,19 +35,30 @@ public sealed class VirtioNet : QueuedVirtioDevice, IDisposable
     private DescriptorChain[] _receiveChains = [];
     private int _receiveHeld;
     private bool _mergeable;
+    private bool _markDataValid;
     private volatile bool _linkUp = true;
     private volatile IVirtioInterrupt? _interrupt;
+    private readonly NetDropLog _drops;
 
-    public VirtioNet(INetBackend backend, MacAddress mac) : base("net")
+    /// <param name="logger">Where drops are reported (first one, then at most every 10 s).</param>
+    public VirtioNet(INetBackend backend, MacAddress mac, ILogger? logger = null) : base("net")
     {
         _backend = backend;
         _mac = mac;
         _toGuest = new FrameRing(RingBytes, NetFeatures.MaxFrameBytes + (backend.CarriesVnetHeader ? NetFeatures.HeaderBytes : 0));
         _toGuest.SetListener(Wake);
+        _drops = new NetDropLog(logger ?? NullLogger.Instance, $"virtio-net {mac} ({backend.Description})", () => Statistics);
+        _toGuest.SetOverrunListener(_drops.Dropped);
         backend.Start(_toGuest);
     }
 
     public NetCounters Counters { get; } = new();
+
+    /// <summary>All counters at once; receive drops include the frames the backend's full ring refused.</summary>
+    public NetStatistics Statistics => new(
+        Counters.Received, Interlocked.Read(ref Counters.ReceivedBytes),
+        Counters.Transmitted, Interlocked.Read(ref Counters.TransmittedBytes),
+        Counters.ReceiveDrops + _toGuest.Overruns, _toGuest.Overruns, Counters.TransmitDrops);
 
     public MacAddress Mac => _mac;
 
@@ -67,12 +67,14 @@ public sealed class VirtioNet : QueuedVirtioDevice, IDisposable
     public override ulong OfferedFeatures =>
         VirtioFeatures.Version1 | VirtioFeatures.RingIndirectDescriptors | VirtioFeatures.RingEventIndex |
         NetFeatures.Mac | NetFeatures.Status | NetFeatures.MergeableRxBuffers |
-        (_backend.CarriesVnetHeader ? NetFeatures.Offloads : 0);
+        (_backend.CarriesVnetHeader ? NetFeatures.Offloads : 0) |
+        (_backend.Mtu != 0 ? NetFeatures.Mtu : 0) |
+        (_backend.ChecksumsVerified ? NetFeatures.GuestCsum : 0);
 
     public override int QueueCount => 2;
     public override ushort MaxQueueSize(int queueIndex) => QueueSize;
 
-    /// <summary>struct virtio_net_config: mac[6], status, max_virtqueue_pairs.</summary>
+    /// <summary>struct virtio_net_config: mac[6], status, max_virtqueue_pairs, mtu.</summary>
     public override int ConfigSize => ConfigBytes;
 
     public override void ReadConfig(int offset, Span<byte> data)
@@ -81,6 +83,7 @@ public sealed class VirtioNet : QueuedVirtioDevice, IDisposable
         _mac.CopyTo(config);
         BinaryPrimitives.WriteUInt16LittleEndian(config[6..], _linkUp ? NetFeatures.LinkUp : (ushort)0);
         BinaryPrimitives.WriteUInt16LittleEndian(config[8..], 1);
+        BinaryPrimitives.WriteUInt16LittleEndian(config[10..], _backend.Mtu);
         CopyConfig(config, offset, data);
     }
 
@@ -108,6 +111,7 @@ public sealed class VirtioNet : QueuedVirtioDevice, IDisposable
     {
         _interrupt = activation.Interrupt;
         _mergeable = (activation.NegotiatedFeatures & NetFeatures.MergeableRxBuffers) != 0;
+        _markDataValid = _backend.ChecksumsVerified && (activation.NegotiatedFeatures & NetFeatures.GuestCsum) != 0;
         var receive = activation.Queues.Count > ReceiveQueue ? activation.Queues[ReceiveQueue] : null;
         int chains = _mergeable ? MaxChainsPerFrame : 1;
         if (_receiveChains.Length < chains || receive != null && _receiveChains[0].Capacity < receive.Size)
@@ -161,7 +165,7 @@ public sealed class VirtioNet : QueuedVirtioDevice, IDisposable
                 ulong length = chain.ReadableBytes;
                 if (length < NetFeatures.HeaderBytes || length > (ulong)_transmitBuffer.Length || !_linkUp)
                 {
-                    Interlocked.Increment(ref Counters.TransmitDropped);
+                    DropTransmitted();
                 }
                 else
                 {
@@ -170,9 +174,12 @@ public sealed class VirtioNet : QueuedVirtioDevice, IDisposable
                         ? _transmitBuffer.AsSpan(0, n)
                         : _transmitBuffer.AsSpan(NetFeatures.HeaderBytes, n - NetFeatures.HeaderBytes);
                     if (_backend.Send(frame))
+                    {
                         Interlocked.Increment(ref Counters.TransmittedFrames);
+                        Interlocked.Add(ref Counters.TransmittedBytes, n - NetFeatures.HeaderBytes);
+                    }
                     else
-                        Interlocked.Increment(ref Counters.TransmitDropped);
+                        DropTransmitted();
                 }
                 Complete(queue, TransmitQueue, chain.Head, 0);
             }
@@ -189,6 +196,8 @@ public sealed class VirtioNet : QueuedVirtioDevice, IDisposable
         {
             ReadOnlySpan<byte> payload = frame;
             header.Clear();
+            if (_markDataValid)
+                header[0] = NetFeatures.HeaderDataValid;
             if (_backend.CarriesVnetHeader)
             {
                 if (frame.Length < NetFeatures.HeaderBytes)
@@ -235,8 +244,9 @@ public sealed class VirtioNet : QueuedVirtioDevice, IDisposable
                 continue;
             }
             Deliver(queue, header, payload, total);
-            _toGuest.Pop();
             Interlocked.Increment(ref Counters.ReceivedFrames);
+            Interlocked.Add(ref Counters.ReceivedBytes, payload.Length);
+            _toGuest.Pop();
         }
     }
 
@@ -285,5 +295,12 @@ public sealed class VirtioNet : QueuedVirtioDevice, IDisposable
     {
         _toGuest.Pop();
         Interlocked.Increment(ref Counters.ReceiveDropped);
+        _drops.Dropped();
+    }
+
+    private void DropTransmitted()
+    {
+        Interlocked.Increment(ref Counters.TransmitDropped);
+        _drops.Dropped();
     }
 }

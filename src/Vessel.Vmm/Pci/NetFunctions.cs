@@ -17,11 +17,12 @@ internal static class NetFunctions
         for (int index = 0; index < networks.Count; index++)
         {
             var options = networks[index];
-            var backend = options.OpenBackend(context.LoggerFactory.CreateLogger("Vessel.Net"));
+            var logger = context.LoggerFactory.CreateLogger("Vessel.Net");
+            var backend = options.OpenBackend(logger);
             VirtioNet device;
             try
             {
-                device = new VirtioNet(backend, options.Mac ?? MacAddress.Default(index));
+                device = new VirtioNet(backend, options.Mac ?? MacAddress.Default(index), logger);
             }
             catch
             {

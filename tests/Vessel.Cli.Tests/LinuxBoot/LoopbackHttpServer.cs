@@ -8,14 +8,21 @@ namespace Vessel.Cli.Tests.LinuxBoot;
 /// it through its gateway address (passt maps the gateway onto the host's loopback).</summary>
 internal sealed class LoopbackHttpServer : IDisposable
 {
-    private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
+    private readonly TcpListener _listener;
     private readonly byte[] _body;
     private readonly Thread _thread;
 
-    public LoopbackHttpServer(byte[] body)
+    public LoopbackHttpServer(byte[] body) : this(body, new TcpListener(IPAddress.Loopback, 0))
     {
+    }
+
+    /// <summary>Serves on <paramref name="listener"/>, e.g. one made and started in another network namespace.</summary>
+    public LoopbackHttpServer(byte[] body, TcpListener listener)
+    {
+        _listener = listener;
         _body = body;
-        _listener.Start();
+        if (!_listener.Server.IsBound)
+            _listener.Start();
         _thread = new Thread(Serve) { IsBackground = true, Name = "loopback http" };
         _thread.Start();
     }

@@ -12,14 +12,17 @@ internal sealed class VesselProcess : IDisposable
     private readonly object _lock = new();
     private int _consumed;
 
-    public VesselProcess(IReadOnlyList<string> args)
+    /// <param name="networkNamespace">Runs vessel inside this network namespace (`ip netns exec`, which execs it: the
+    /// process is vessel itself).</param>
+    public VesselProcess(IReadOnlyList<string> args, string? networkNamespace = null)
     {
-        var start = new ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, "vessel"), args)
-        {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
+        string vessel = Path.Combine(AppContext.BaseDirectory, "vessel");
+        var start = networkNamespace is null
+            ? new ProcessStartInfo(vessel, args)
+            : new ProcessStartInfo("ip", ["netns", "exec", networkNamespace, vessel, .. args]);
+        start.RedirectStandardInput = true;
+        start.RedirectStandardOutput = true;
+        start.RedirectStandardError = true;
         _process = Process.Start(start) ?? throw new InvalidOperationException("vessel did not start");
         _process.ErrorDataReceived += (_, e) => Append(e.Data is null ? null : "[stderr] " + e.Data + "\n");
         _process.BeginErrorReadLine();
@@ -67,6 +70,16 @@ internal sealed class VesselProcess : IDisposable
             }
         }
     }
+
+    /// <summary>Types a command line, then returns its output: what the guest prints up to the next prompt.</summary>
+    public string Run(string command, TimeSpan timeout)
+    {
+        Type(command + "\n");
+        WaitFor(command, timeout); // the echo
+        return WaitFor("# ", timeout);
+    }
+
+    public bool WaitForExit(TimeSpan timeout) => _process.WaitForExit(timeout);
 
     public void Type(string text)
     {

@@ -90,4 +90,34 @@ public sealed class FrameRingTests
         Assert.True(ring.TryPeek(out var first));
         Assert.Equal(Frame(1000, 0), first.ToArray());
     }
+
+    [Fact]
+    public void A_write_told_to_drop_instead_waits_while_not_told_and_drops_when_told()
+    {
+        var ring = new FrameRing(4096, 1000);
+        ring.SetAccepting(true);
+        int overrunCalls = 0;
+        ring.SetOverrunListener(() => Interlocked.Increment(ref overrunCalls));
+        for (int i = 0; i < 4; i++) Assert.True(ring.TryWrite(Frame(1000, (byte)i)));
+        bool dropNow = false;
+        bool? waited = null;
+        var writer = new Thread(() => waited = ring.Write(Frame(1000, 8), () => Volatile.Read(ref dropNow)));
+        writer.Start();
+        Assert.False(writer.Join(3 * FrameRing.RecheckMs), "the writer waits for room while not told to drop");
+        ring.Pop();
+        Assert.True(writer.Join(5000));
+        Assert.True(waited);
+        Assert.Equal(0, ring.Overruns);
+
+        bool? dropped = null;
+        writer = new Thread(() => dropped = ring.Write(Frame(1000, 9), () => Volatile.Read(ref dropNow)));
+        writer.Start();
+        Assert.False(writer.Join(3 * FrameRing.RecheckMs));
+        Volatile.Write(ref dropNow, true); // no Pop, no pulse: the writer asks again on its own
+        Assert.True(writer.Join(5000));
+        Assert.False(dropped);
+        Assert.Equal(1, ring.Overruns);
+        Assert.Equal(1, overrunCalls);
+        Assert.Equal(4, ring.Count);
+    }
 }

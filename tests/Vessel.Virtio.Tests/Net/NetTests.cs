@@ -44,6 +44,36 @@ public sealed class NetTests
         Assert.Equal(1, d.Interrupt.ConfigInterrupts);
     }
 
+    /// <summary>A passt-like backend: its MTU is offered (Linux makes it eth0's), and its frames arrive marked
+    /// DATA_VALID once the driver took GUEST_CSUM, unmarked if it did not.</summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void A_backend_mtu_is_offered_and_verified_frames_are_marked_data_valid(bool driverTakesGuestCsum)
+    {
+        var backend = new FakeNetBackend(mtu: 65520, checksumsVerified: true);
+        var net = new VirtioNet(backend, TestMac);
+        Assert.Equal(NetFeatures.Mtu | NetFeatures.GuestCsum, net.OfferedFeatures & (NetFeatures.Mtu | NetFeatures.GuestCsum));
+        Assert.Equal(0UL, net.OfferedFeatures & NetFeatures.Csum);
+        Span<byte> mtu = stackalloc byte[2];
+        net.ReadConfig(10, mtu);
+        Assert.Equal(65520, BinaryPrimitives.ReadUInt16LittleEndian(mtu));
+        Assert.Equal(0UL, new VirtioNet(new FakeNetBackend(), TestMac).OfferedFeatures & (NetFeatures.Mtu | NetFeatures.GuestCsum));
+
+        ulong features = net.OfferedFeatures & ~(driverTakesGuestCsum ? 0 : NetFeatures.GuestCsum);
+        using var d = new FakeDriver(net, features: features);
+        d.Activate();
+        ulong buffer = d.Ram.Alloc(2048);
+        d.Queues[Rx].AddChain(Buf.W(buffer, 2048));
+        d.Kick(Rx);
+        Assert.True(backend.Inject(Frame(1514, 3)));
+        d.Drain();
+        Assert.Equal((0u, 1526u), d.Queues[Rx].TakeUsed());
+        var got = d.Ram.Read(buffer, 1526);
+        Assert.Equal(driverTakesGuestCsum ? NetFeatures.HeaderDataValid : 0, got[0]);
+        Assert.Equal(Frame(1514, 3), got[12..]);
+    }
+
     [Fact]
     public void Transmitted_frames_reach_the_backend_without_the_vnet_header()
     {
@@ -220,6 +250,65 @@ public sealed class NetTests
     }
 
     [Fact]
+    public void Statistics_count_frames_and_bytes_both_ways_without_the_vnet_header()
+    {
+        var (d, net, backend) = Start(vnetHeader: true);
+        using var driver = d;
+        ulong tx = d.Ram.Alloc(12 + 100);
+        d.Queues[Tx].AddChain(Buf.R(tx, 12 + 100));
+        d.Kick(Tx);
+        d.Drain();
+        ulong rx = d.Ram.Alloc(2048);
+        d.Queues[Rx].AddChain(Buf.W(rx, 2048));
+        d.Kick(Rx);
+        var withHeader = new byte[12 + 300];
+        Assert.True(backend.Inject(withHeader));
+        d.Drain();
+        Assert.Equal(new NetStatistics(1, 300, 1, 100, 0, 0, 0), net.Statistics);
+    }
+
+    [Fact]
+    public void Frames_refused_by_a_full_ring_count_as_receive_drops_and_are_logged_once_not_per_frame()
+    {
+        var logger = new ListLogger();
+        var backend = new FakeNetBackend();
+        using var d = new FakeDriver(new VirtioNet(backend, TestMac, logger));
+        var net = (VirtioNet)d.Device;
+        d.Activate();
+        // The guest posts no receive buffers: the ring fills, then every frame is a drop.
+        int kept = 0;
+        while (backend.TryInject(Frame(60_000))) kept++;
+        for (int i = 0; i < 99; i++) Assert.False(backend.TryInject(Frame(60_000)));
+        Assert.True(kept >= 2);
+        Assert.Equal(100, net.Statistics.ReceiveDrops);
+        Assert.Equal(100, net.Statistics.ReceiveOverruns);
+        Assert.Equal(0, net.Statistics.ReceivedFrames);
+        var line = Assert.Single(logger.Lines);
+        Assert.Contains("virtio-net 52:54:00:ab:cd:ef (fake) dropped frames: 1 to the guest (of 0 delivered; 1 of them because", line);
+
+        // Once the guest posts buffers, what the ring kept arrives.
+        for (int i = 0; i < kept; i++)
+            d.Queues[Rx].AddChain(Buf.W(d.Ram.Alloc(60_012), 60_012));
+        d.Kick(Rx);
+        d.Drain();
+        Assert.Equal(kept, net.Statistics.ReceivedFrames);
+        Assert.Single(logger.Lines);
+    }
+
+    private sealed class ListLogger : Microsoft.Extensions.Logging.ILogger
+    {
+        private readonly List<string> _lines = [];
+        public IReadOnlyList<string> Lines { get { lock (_lines) return [.. _lines]; } }
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+        public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => true;
+        public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId,
+            TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            lock (_lines) _lines.Add(formatter(state, exception));
+        }
+    }
+
+    [Fact]
     public void Reset_drops_waiting_frames_and_dispose_disposes_the_backend()
     {
         var (d, net, backend) = Start();
@@ -256,6 +345,8 @@ public sealed class NetTests
         public ManualResetEventSlim Entered { get; } = new();
         public string Description => "stuck";
         public bool CarriesVnetHeader => false;
+        public ushort Mtu => 0;
+        public bool ChecksumsVerified => false;
         public void Start(FrameRing toGuest) { }
         public void SetOffloads(ulong negotiatedFeatures) { }
         public bool Send(ReadOnlySpan<byte> frame)

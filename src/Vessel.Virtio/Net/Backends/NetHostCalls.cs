@@ -28,7 +28,12 @@ internal static unsafe partial class NetHostCalls
     [LibraryImport("libc", SetLastError = true)]
     public static partial int shutdown(int fd, int how);
 
-    public const short POLLIN = 1;
+    public const int MSG_DONTWAIT = 0x40, MSG_NOSIGNAL = 0x4000;
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial nint send(int fd, byte* buffer, nint count, int flags);
+
+    public const short POLLIN = 1, POLLOUT = 4;
 
     [StructLayout(LayoutKind.Sequential)]
     public struct PollFd
@@ -51,26 +56,6 @@ internal static unsafe partial class NetHostCalls
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial int ioctl(int fd, nuint request, nuint argument);
-
-    /// <summary>Writes all of <paramref name="data"/>, retrying short writes and EINTR; false on any other error.</summary>
-    public static bool WriteAll(int fd, ReadOnlySpan<byte> data)
-    {
-        fixed (byte* p = data)
-        {
-            int done = 0;
-            while (done < data.Length)
-            {
-                nint n = write(fd, p + done, data.Length - done);
-                if (n < 0)
-                {
-                    if (Marshal.GetLastPInvokeError() == EINTR) continue;
-                    return false;
-                }
-                done += (int)n;
-            }
-        }
-        return true;
-    }
 
     /// <summary>Reads up to <paramref name="buffer"/>.Length bytes (retrying EINTR): the count, 0 at end of stream, -1 on error.</summary>
     public static int ReadSome(int fd, Span<byte> buffer)

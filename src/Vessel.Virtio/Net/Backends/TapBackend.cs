@@ -37,6 +37,12 @@ public sealed unsafe partial class TapBackend : INetBackend
 
     public bool CarriesVnetHeader => true;
 
+    /// <summary>The TAP's MTU is set on the host side; the guest sets its own to match.</summary>
+    public ushort Mtu => 0;
+
+    /// <summary>Checksum state travels in the vnet header the kernel fills.</summary>
+    public bool ChecksumsVerified => false;
+
     /// <summary>Attaches to TAP device <paramref name="name"/>; throws <see cref="NetBackendException"/> with one line.</summary>
     public static TapBackend Open(string name, ILogger logger)
     {

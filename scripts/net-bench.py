@@ -1,0 +1,342 @@
+#!/usr/bin/env python3
+"""virtio-net benchmark: Vessel (emu) next to qemu-system-x86_64 -accel tcg with -device virtio-net-pci, same
+Debian kernel and initramfs, same network mode:
+
+  user  Vessel's `--net user` (passt) against QEMU's `-netdev user` (libslirp); no root needed. The guest gets
+        its address by DHCP and reaches the host's loopback through its gateway address.
+  tap   a TAP device in a network namespace the script creates (and removes on every exit path; root needed):
+        host side 10.77.0.1/24, guest 10.77.0.2; Vessel's `--net tap=` against QEMU's `-netdev tap` (vhost off).
+        Both VMMs and the host-side HTTP server run inside the namespace; no traffic leaves it.
+
+In each guest, after the marker line: host-to-guest is a `wget -O /dev/null` of --mib MiB from an HTTP server this
+script runs; guest-to-host is busybox `nc` sending --mib MiB (a file made in the guest's tmpfs first) to a sink this
+script runs, which closes once it has them all (busybox nc does not end at the end of its input; its wget
+--post-file sends an empty body); both are timed with the guest's own clock (/proc/uptime). The RTT
+is the average of busybox `ping -c 10` to the gateway (user) or the host side (tap). Sides alternate; medians of
+--runs runs each.
+
+  scripts/net-bench.py [--mode user|tap] [--runs 3] [--mib 32] [--timeout 900] [--memory 512]
+                       [--guest DIR] [--vessel CMD] [--only vessel|qemu] [--console-log FILE]
+"""
+import argparse
+import http.server
+import os
+import re
+import select
+import shlex
+import socket
+import socketserver
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+MARKER = b"VESSEL-GUEST-READY"
+APPEND = "console=ttyS0 nokaslr acpi=off"
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TAP_HOST, TAP_GUEST, TAP_NAME = "10.77.0.1", "10.77.0.2", "vbench0"
+
+# The quotes split the tags, so the echo of the typed line never matches them.
+DHCP_SETUP = ("printf '#!/bin/sh\\n[ \"$1\" = bound ] || exit 0\\nip addr add $ip/$mask dev $interface\\n"
+              "ip route add default via $router\\n' > /s; chmod +x /s; ip link set eth0 up; "
+              "udhcpc -i eth0 -s /s -q -n -t 10 >/dev/null 2>&1; "
+              "echo NET''GW $(ip route | sed -n 's/^default via \\([0-9.]*\\).*/\\1/p') :END\n")
+STATIC_SETUP = (f"ip addr add {TAP_GUEST}/24 dev eth0; ip link set eth0 up; "
+                f"echo NET''GW {TAP_HOST} :END\n")
+GW = re.compile(rb"NETGW ([\d.]+) :END")
+# t prints GO and waits for a line from the host, runs its arguments, and prints their status and the uptime
+# before and after.
+TIMER = ("t(){ echo NET''GO; read x; t0=$(cut -d' ' -f1 /proc/uptime); \"$@\" >/dev/null 2>&1; r=$?; "
+         "t1=$(cut -d' ' -f1 /proc/uptime); echo NET''RES $r $t0 $t1 :END; }; echo NET''SET\n")
+MTU = re.compile(rb"NETMTU (\d+) :END")
+RESULT = re.compile(rb"NETRES (-?\d+) ([\d.]+) ([\d.]+) :END")
+PING_OR_END = re.compile(rb"round-trip min/avg/max = [\d.]+/([\d.]+)/[\d.]+ ms|NETPEND")
+
+
+class BlobServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+def make_handler(blob, received):
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.0"
+
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(blob)))
+            self.end_headers()
+            view = memoryview(blob)
+            for at in range(0, len(view), 1 << 20):
+                self.wfile.write(view[at:at + (1 << 20)])
+
+        def do_POST(self):
+            left = int(self.headers.get("Content-Length", "0"))
+            got = 0
+            while left > 0:
+                chunk = self.rfile.read(min(left, 1 << 20))
+                if not chunk:
+                    break
+                got += len(chunk)
+                left -= len(chunk)
+            received.append(got)
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    return Handler
+
+
+class Console:
+    """The VMM process with its serial console on a pipe."""
+
+    log = None  # --console-log: every console byte is appended there
+
+    def __init__(self, cmd, deadline):
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=Console.log or subprocess.DEVNULL)
+        self.deadline = deadline
+        self.seen = b""
+
+    def wait_for(self, pattern):
+        while time.monotonic() < self.deadline:
+            found = pattern.search(self.seen) if hasattr(pattern, "search") else None
+            if not hasattr(pattern, "search") and self.seen.find(pattern) >= 0:
+                self.seen = self.seen[self.seen.find(pattern) + len(pattern):]
+                return True
+            if found:
+                self.seen = self.seen[found.end():]
+                return found
+            ready, _, _ = select.select([self.proc.stdout], [], [], 0.5)
+            if not ready:
+                if self.proc.poll() is not None:
+                    return None
+                continue
+            chunk = os.read(self.proc.stdout.fileno(), 65536)
+            if not chunk:
+                return None
+            if Console.log:
+                Console.log.write(chunk)
+                Console.log.flush()
+            self.seen = (self.seen + chunk)[-65536:]
+        return None
+
+    def type(self, text):
+        self.proc.stdin.write(text.encode())
+        self.proc.stdin.flush()
+
+    def close(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+def thread_cpu(pid):
+    """CPU seconds of pid's threads, summed by kind: vCPU threads (Vessel "vCPU n", QEMU "CPU n/TCG" with
+    debug-threads=on), and everything else."""
+    vcpu = other = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                comm = f.read().strip()
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                ns = int(f.read().split()[0])
+        except OSError:
+            continue
+        if comm.startswith("vCPU") or comm.endswith("/TCG"):
+            vcpu += ns
+        else:
+            other += ns
+    return vcpu / 1e9, other / 1e9
+
+
+def timed(console, command):
+    """Runs command through the guest's t function: (seconds, vCPU CPU s, other threads' CPU s), or an error."""
+    console.type(f"t {command}\n")
+    if not console.wait_for(b"NETGO"):
+        return "no GO line (guest stuck or timed out)"
+    before = thread_cpu(console.proc.pid)
+    console.type("\n")
+    m = console.wait_for(RESULT)
+    if not m:
+        return "no result line (guest stuck or timed out)"
+    after = thread_cpu(console.proc.pid)
+    if int(m.group(1)) != 0:
+        return f"{command.split()[0]} failed ({int(m.group(1))})"
+    return float(m.group(3)) - float(m.group(2)), after[0] - before[0], after[1] - before[1]
+
+
+def bench_once(cmd, timeout, mib, setup, port, sink_port, received):
+    """Boots, sets the network up, and measures. Returns {"down","up","rtt"} (seconds/ms or error strings)."""
+    console = Console(cmd, time.monotonic() + timeout)
+    try:
+        if not console.wait_for(MARKER):
+            return {"boot": "no marker (did not boot, or timed out)"}
+        console.type(setup)
+        gw = console.wait_for(GW)
+        if not gw:
+            return {"boot": "no network address (DHCP or set-up failed)"}
+        host = gw.group(1).decode()
+        console.type(TIMER)
+        if not console.wait_for(b"NETSET"):
+            return {"boot": "the guest did not take the set-up line"}
+        out = {}
+        console.type(f"ping -c 10 -W 2 {host} 2>&1 | tail -n 1; echo NET''PEND\n")
+        m = console.wait_for(PING_OR_END)
+        if not m:
+            return {"boot": "ping did not finish"}
+        out["rtt"] = float(m.group(1)) if m.group(1) else "no ping reply"
+        if m.group(1):
+            console.wait_for(b"NETPEND")
+        out["down"] = timed(console, f"wget -q -O /dev/null http://{host}:{port}/blob")
+        console.type(f"dd if=/dev/zero of=/tmp/u bs=1M count={mib} 2>/dev/null; echo NET''MADE\n")
+        if not console.wait_for(b"NETMADE"):
+            return {"boot": "could not make the upload file"}
+        received.clear()
+        up = timed(console, f"sh -c 'nc {host} {sink_port} < /tmp/u'")
+        console.type("ip link show eth0 | sed -n 's/.* mtu \\([0-9]*\\).*/NET''MTU \\1 :END/p'\n")
+        mtu = console.wait_for(MTU)
+        out["mtu"] = int(mtu.group(1)) if mtu else 0
+        if not isinstance(up, str) and received != [mib << 20]:
+            up = f"the server received {received} bytes, not {mib << 20}"
+        out["up"] = up
+        return out
+    finally:
+        console.close()
+
+
+def serve_sink(sink, expected, received):
+    """Accepts one connection at a time, reads until it has expected bytes (or the end), records the count, closes."""
+    while True:
+        conn, _ = sink.accept()
+        got = 0
+        with conn:
+            while got < expected:
+                chunk = conn.recv(min(1 << 20, expected - got))
+                if not chunk:
+                    break
+                got += len(chunk)
+        received.append(got)
+
+
+def run_inside(args):
+    """Everything but the namespace set-up: the server, both VMMs, the figures."""
+    guest = args.guest or subprocess.check_output([os.path.join(ROOT, "scripts/build-guest.sh")]).decode().split()[-1]
+    kernel, initrd = os.path.join(guest, "vmlinuz"), os.path.join(guest, "initramfs.cpio.gz")
+    if args.vessel:
+        vessel = shlex.split(args.vessel)
+    else:
+        dll = os.path.join(ROOT, "src/Vessel.Cli/bin/Release/net10.0/vessel.dll")
+        if not os.path.exists(dll):
+            subprocess.check_call(["dotnet", "build", "-c", "Release", os.path.join(ROOT, "src/Vessel.Cli")])
+        vessel = ["dotnet", dll]
+
+    blob = os.urandom(args.mib << 20)
+    received = []
+    server = BlobServer((TAP_HOST if args.mode == "tap" else "127.0.0.1", 0), make_handler(blob, received))
+    port = server.server_address[1]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    sink = socket.socket()
+    sink.bind((server.server_address[0], 0))
+    sink.listen(1)
+    threading.Thread(target=serve_sink, args=(sink, args.mib << 20, received), daemon=True).start()
+
+    if args.mode == "tap":
+        vessel_net, setup = ["--net", f"tap={TAP_NAME}"], STATIC_SETUP
+        qemu_net = ["-netdev", f"tap,id=n0,ifname={TAP_NAME},script=no,downscript=no,vhost=off"]
+    else:
+        vessel_net, setup = ["--net", "user"], DHCP_SETUP
+        qemu_net = ["-netdev", "user,id=n0"]
+    vessel_cmd = vessel + ["run", "--backend", "emu", "--kernel", kernel, "--initrd", initrd, "--append", APPEND,
+                           "--memory", f"{args.memory}M"] + vessel_net
+    qemu_cmd = ["qemu-system-x86_64", "-accel", "tcg", "-m", str(args.memory), "-display", "none", "-no-reboot",
+                "-name", "net-bench,debug-threads=on", "-serial", "stdio", "-monitor", "none", "-kernel", kernel, "-initrd", initrd, "-append", APPEND,
+                ] + qemu_net + ["-device", "virtio-net-pci,netdev=n0,disable-legacy=on"]
+
+    print(f"mode {args.mode}, {args.mib} MiB each way; load average at start: {os.getloadavg()[0]:.1f} "
+          f"on {os.cpu_count()} cores", flush=True)
+    results = {side: [] for side in ("vessel", "qemu")}
+    for i in range(args.runs):
+        order = (("qemu", qemu_cmd), ("vessel", vessel_cmd))
+        for side, cmd in (order if i % 2 == 0 else order[::-1]):
+            if args.only and side != args.only:
+                continue
+            out = bench_once(cmd, args.timeout, args.mib, setup, port, sink.getsockname()[1], received)
+            if "boot" in out:
+                print(f"run {i + 1}: {side:6} {out['boot']}", flush=True)
+                continue
+            cells = []
+            for key in ("down", "up"):
+                v = out[key]
+                cells.append(f"{key} {v}" if isinstance(v, str) else
+                             f"{key} {args.mib / v[0]:7.2f} MiB/s ({v[0]:.2f} s; CPU: vCPU {v[1]:.2f} s, "
+                             f"other threads {v[2]:.2f} s)")
+            rtt = out["rtt"]
+            cells.append(f"rtt {rtt}" if isinstance(rtt, str) else f"rtt {rtt:.2f} ms")
+            cells.append(f"guest mtu {out.get('mtu', '?')}")
+            print(f"run {i + 1}: {side:6} " + ", ".join(cells), flush=True)
+            results[side].append(out)
+
+    print()
+    med = {}
+    for side, outs in results.items():
+        if args.only and side != args.only:
+            continue
+        cells = []
+        for key in ("down", "up"):
+            vs = [o[key][0] for o in outs if not isinstance(o[key], str)]
+            if vs:
+                med[(side, key)] = args.mib / statistics.median(vs)
+                cells.append(f"{key} {med[(side, key)]:.2f} MiB/s ({len(vs)} runs)")
+            else:
+                cells.append(f"{key} n/a")
+        rtts = [o["rtt"] for o in outs if not isinstance(o["rtt"], str)]
+        cells.append(f"rtt {statistics.median(rtts):.2f} ms" if rtts else "rtt n/a")
+        print(f"{side:6} median " + ", ".join(cells))
+    for key in ("down", "up"):
+        if ("vessel", key) in med and ("qemu", key) in med:
+            print(f"{key:4} ratio vessel/qemu throughput: {med[('vessel', key)] / med[('qemu', key)]:.2f}")
+    print(f"load average at end: {os.getloadavg()[0]:.1f}")
+    return 0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--mode", choices=("user", "tap"), default="user")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--mib", type=int, default=32, help="MiB moved each way")
+    ap.add_argument("--timeout", type=float, default=900, help="seconds per boot and all measurements")
+    ap.add_argument("--memory", type=int, default=512, help="guest RAM in MiB")
+    ap.add_argument("--guest")
+    ap.add_argument("--vessel")
+    ap.add_argument("--only", choices=("vessel", "qemu"))
+    ap.add_argument("--console-log", help="append both VMMs' console output and stderr to this file")
+    ap.add_argument("--inside-namespace", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.console_log:
+        Console.log = open(args.console_log, "ab")
+    if args.mode == "user" or args.inside_namespace:
+        return run_inside(args)
+
+    if os.geteuid() != 0:
+        ap.error("--mode tap needs root (it creates a network namespace and a TAP device in it)")
+    namespace = f"vessel-netbench-{os.getpid()}"
+    subprocess.check_call(["ip", "netns", "add", namespace])
+    try:
+        def inside(*cmd):
+            subprocess.check_call(["ip", "netns", "exec", namespace, *cmd])
+        inside("ip", "link", "set", "lo", "up")
+        inside("ip", "tuntap", "add", "dev", TAP_NAME, "mode", "tap")
+        inside("ip", "addr", "add", f"{TAP_HOST}/24", "dev", TAP_NAME)
+        inside("ip", "link", "set", TAP_NAME, "up")
+        return subprocess.call(["ip", "netns", "exec", namespace, sys.executable, os.path.abspath(__file__),
+                                "--inside-namespace"] + sys.argv[1:])
+    finally:
+        subprocess.call(["ip", "netns", "del", namespace])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
