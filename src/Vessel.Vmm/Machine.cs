@@ -82,6 +82,14 @@ public sealed partial class Machine : IDisposable
     /// <summary>Waits until the virtio console's guest driver has taken input; false on timeout.</summary>
     public bool WaitForVirtioConsoleInputSpace(TimeSpan timeout) => VirtioConsoleInput?.WaitForSpace(timeout) ?? true;
 
+    internal Devices.I8042? Keyboard { get; init; }
+
+    /// <summary>Types Ctrl-Alt-Del on the i8042's keyboard (IRQ 1), as Firecracker's SendCtrlAltDel: a Linux guest
+    /// with the i8042 driver reboots, and the reset ends the VM. False when the machine has no i8042, has ended,
+    /// or the guest has its keyboard disabled or the controller's buffer full.</summary>
+    public bool SendCtrlAltDel() =>
+        _state is not MachineState.Stopped && _control.Exit is null && Keyboard is { } keyboard && keyboard.SendCtrlAltDel();
+
     /// <summary>Starts one thread per vCPU. Only from Created.</summary>
     public void Start()
     {

@@ -76,6 +76,7 @@ public sealed class MachineBuilder(IHypervisor hypervisor, MachineConfig config)
             var machine = new Machine(vm, ram, vcpus, ports, mmio, devices.OwnedDevices, devices.SerialInput, logger)
             {
                 VirtioConsoleInput = devices.VirtioConsoleInput,
+                Keyboard = devices.Keyboard,
             };
             systemControl.Attach(machine);
             return machine;

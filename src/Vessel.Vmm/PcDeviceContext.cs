@@ -36,5 +36,8 @@ public sealed class PcDeviceContext
     /// <summary>The virtio console's input side, when the machine has one.</summary>
     public Pci.VirtioConsoleInput? VirtioConsoleInput { get; set; }
 
+    /// <summary>The i8042, for keys the VMM types (SendCtrlAltDel).</summary>
+    public I8042? Keyboard { get; set; }
+
     public List<IDisposable> OwnedDevices { get; } = [];
 }

@@ -24,6 +24,7 @@ internal static class PcDevices
             context.IrqLine(LegacyPorts.I8042AuxIrq));
         ports.Register(LegacyPorts.I8042Data, LegacyPorts.I8042PortLength, i8042.DataPort);
         ports.Register(LegacyPorts.I8042Command, LegacyPorts.I8042PortLength, i8042.CommandPort);
+        context.Keyboard = i8042;
 
         ulong ram = GuestRamLayout.RoundToPages(context.Config.MemoryBytes);
         ulong below4G = Math.Min(ram, GuestRamLayout.MmioHoleStart);

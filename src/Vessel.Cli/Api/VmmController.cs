@@ -155,7 +155,8 @@ public sealed class VmmController(Func<VmResources, Machine> startMachine, ApiMe
                 return metrics.Flush() ? ApiResponse.NoContent : ApiResponse.Fault("FlushMetrics: the metrics system is not configured (PUT /metrics first)");
             case "SendCtrlAltDel":
                 if (_machine is null) return ApiResponse.Fault(NotSupportedBeforeStart);
-                return ApiResponse.Fault("action_type SendCtrlAltDel: not supported yet (the i8042 takes no key input)");
+                return _machine.SendCtrlAltDel() ? ApiResponse.NoContent
+                    : ApiResponse.Fault("action_type SendCtrlAltDel: the guest's i8042 keyboard takes no keys now (disabled, its buffer full, or the VM has ended)");
             default:
                 return ApiResponse.Fault($"action_type '{action}' is not one of InstanceStart, SendCtrlAltDel, FlushMetrics");
         }
