@@ -129,10 +129,15 @@ public sealed class VmmController(Func<VmResources, Machine> startMachine, ApiMe
                 return Action(Parse(body, ApiJson.Default.InstanceActionInfo).ActionType);
             case ("PATCH", "/vm"):
                 return ChangeState(Parse(body, ApiJson.Default.VmStateChange).State);
-            case ("PUT" or "PATCH", "/network-interfaces/{id}"):
-                return ApiResponse.Fault(VmResources.NotSupportedYet("network-interfaces").Message);
+            case ("PUT", "/network-interfaces/{id}"):
+                return Configure(started, Parse(body, ApiJson.Default.NetworkInterface), (r, i) => r.WithNetworkInterface(id!, i));
+            case ("PATCH", "/network-interfaces/{id}"):
+                // Firecracker's PATCH changes rate limiters, on a running VM too; Vessel has none, so it only validates.
+                var ifaceUpdate = Parse(body, ApiJson.Default.PartialNetworkInterface);
+                _resources.WithNetworkInterfaceUpdate(id!, ifaceUpdate);
+                return ApiResponse.NoContent;
             case ("PUT", "/vsock"):
-                return ApiResponse.Fault(VmResources.NotSupportedYet("vsock").Message);
+                return Configure(started, Parse(body, ApiJson.Default.VsockDevice), static (r, v) => r.WithVsock(v));
             default:
                 return ApiResponse.Fault($"Invalid request method and/or path: {method} {(id is null ? route : route.Replace("{id}", id))}.");
         }
