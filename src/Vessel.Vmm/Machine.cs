@@ -90,6 +90,25 @@ public sealed partial class Machine : IDisposable
     public bool SendCtrlAltDel() =>
         _state is not MachineState.Stopped && _control.Exit is null && Keyboard is { } keyboard && keyboard.SendCtrlAltDel();
 
+    internal IReadOnlyList<Virtio.Block.VirtioBlock> Disks { get; init; } = [];
+
+    /// <summary>The number of virtio-blk disks, in the order of <see cref="MachineConfig.Disks"/>.</summary>
+    public int DiskCount => Disks.Count;
+
+    /// <summary>Points disk <paramref name="index"/> (in <see cref="MachineConfig.Disks"/> order) at another image
+    /// file while the guest runs, and raises its configuration interrupt (Firecracker's PATCH /drives). Throws
+    /// <see cref="Virtio.Block.DiskImageException"/>, with the disk unchanged, if the file cannot be opened, and
+    /// <see cref="InvalidOperationException"/> once the machine has stopped.</summary>
+    public void SwapDiskImage(int index, string path)
+    {
+        lock (_lifecycleLock)
+        {
+            if (_state is MachineState.Stopped || _control.Exit is not null)
+                throw new InvalidOperationException("the VM has ended");
+            Disks[index].SwapImage(path);
+        }
+    }
+
     /// <summary>Starts one thread per vCPU. Only from Created.</summary>
     public void Start()
     {

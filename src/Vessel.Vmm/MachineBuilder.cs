@@ -77,6 +77,7 @@ public sealed class MachineBuilder(IHypervisor hypervisor, MachineConfig config)
             {
                 VirtioConsoleInput = devices.VirtioConsoleInput,
                 Keyboard = devices.Keyboard,
+                Disks = devices.Disks,
             };
             systemControl.Attach(machine);
             return machine;

@@ -39,5 +39,8 @@ public sealed class PcDeviceContext
     /// <summary>The i8042, for keys the VMM types (SendCtrlAltDel).</summary>
     public I8042? Keyboard { get; set; }
 
+    /// <summary>The virtio-blk devices, in --disk order (the API swaps their images).</summary>
+    public List<Virtio.Block.VirtioBlock> Disks { get; } = [];
+
     public List<IDisposable> OwnedDevices { get; } = [];
 }

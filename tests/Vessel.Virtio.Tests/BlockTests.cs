@@ -295,4 +295,44 @@ public sealed class BlockTests : IDisposable
         p.WaitForExit();
         return long.Parse(s.Trim(), System.Globalization.CultureInfo.InvariantCulture);
     }
+
+    [Fact]
+    public void Swapping_the_image_serves_the_new_file_reports_its_size_and_raises_a_config_interrupt()
+    {
+        using var d = Start();
+        using var other = new TempImage(64 * 1024, i => (byte)(i * 13 + 1));
+        var device = (VirtioBlock)d.Device;
+        ulong a = d.Ram.Alloc(512);
+        Assert.Equal(VirtioBlock.StatusOk, Request(d, VirtioBlock.TypeIn, 0, Buf.W(a, 512)).Status);
+
+        device.SwapImage(other.Path);
+        Assert.Equal(1, d.Interrupt.ConfigInterrupts);
+        var config = new byte[8];
+        d.Device.ReadConfig(0, config);
+        Assert.Equal(64UL * 1024 / 512, BinaryPrimitives.ReadUInt64LittleEndian(config));
+        Assert.Equal(VirtioBlock.StatusOk, Request(d, VirtioBlock.TypeIn, 2, Buf.W(a, 512)).Status);
+        Assert.Equal(other.ReadAll().AsSpan(1024, 512).ToArray(), d.Ram.Read(a, 512));
+        // Beyond the new, smaller capacity: refused, though the old image was larger.
+        Assert.Equal(VirtioBlock.StatusIoError, Request(d, VirtioBlock.TypeIn, 200, Buf.W(a, 512)).Status);
+
+        // Writes go to the new file only.
+        var original = _image.ReadAll();
+        d.Ram.Memory.Write(a, Enumerable.Repeat((byte)0x5A, 512).ToArray());
+        Assert.Equal(VirtioBlock.StatusOk, Request(d, VirtioBlock.TypeOut, 1, Buf.R(a, 512)).Status);
+        Assert.Equal(original, _image.ReadAll());
+        Assert.All(other.ReadAll().AsSpan(512, 512).ToArray(), b => Assert.Equal(0x5A, b));
+    }
+
+    [Fact]
+    public void A_swap_to_a_missing_file_fails_and_the_disk_keeps_its_image()
+    {
+        using var d = Start(readOnly: true);
+        var device = (VirtioBlock)d.Device;
+        Assert.Throws<DiskImageException>(() => device.SwapImage("/nonexistent/disk.img"));
+        Assert.Equal(0, d.Interrupt.ConfigInterrupts);
+        ulong a = d.Ram.Alloc(512);
+        Assert.Equal(VirtioBlock.StatusOk, Request(d, VirtioBlock.TypeIn, 5, Buf.W(a, 512)).Status);
+        Assert.Equal(_image.ReadAll().AsSpan(5 * 512, 512).ToArray(), d.Ram.Read(a, 512));
+        Assert.True(device.ReadOnly);
+    }
 }

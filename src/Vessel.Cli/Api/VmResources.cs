@@ -195,7 +195,7 @@ public sealed record VmResources
     public RunOptions ToRunOptions(BackendChoice backend, LogLevel logLevel)
     {
         var boot = BootSource ?? throw Fault("boot-source: no kernel configured (PUT /boot-source first)");
-        var ordered = Drives.Where(d => d.IsRootDevice).Concat(Drives.Where(d => !d.IsRootDevice)).ToList();
+        var ordered = DriveBootOrder();
         string commandLine = boot.BootArgs ?? DefaultBootArgs;
         if (ordered.FirstOrDefault(d => d.IsRootDevice) is { } root)
         {
@@ -212,6 +212,9 @@ public sealed record VmResources
             Vsock = Vsock is { } v ? new VsockOptions((ulong)v.GuestCid, v.UdsPath) : null,
         };
     }
+
+    /// <summary>The drives as the machine has them: the root device first (vda), the others in PUT order.</summary>
+    public List<Drive> DriveBootOrder() => [.. Drives.Where(d => d.IsRootDevice).Concat(Drives.Where(d => !d.IsRootDevice))];
 
     private static NetworkOptions[] ToNetworkOptions(IEnumerable<NetworkInterface> ifaces) =>
         [.. ifaces.Select(i => NetOption.FromInterface(i.HostDevName, i.GuestMac))];

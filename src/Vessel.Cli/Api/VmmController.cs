@@ -99,8 +99,10 @@ public sealed class VmmController(Func<VmResources, Machine> startMachine, ApiMe
                 return Configure(started, Parse(body, ApiJson.Default.Drive), (r, d) => r.WithDrive(id!, d));
             case ("PATCH", "/drives/{id}"):
                 var update = Parse(body, ApiJson.Default.PartialDrive);
-                if (started) return ApiResponse.Fault("path_on_host: swapping a drive's backing file on a running VM is not supported yet");
-                return Configure(false, update, (r, u) => r.WithDriveUpdate(id!, u));
+                var updated = _resources.WithDriveUpdate(id!, update);
+                if (started && update.PathOnHost is { } path) SwapDrive(id!, path);
+                _resources = updated;
+                return ApiResponse.NoContent;
             case ("PUT", "/machine-config"):
                 return Configure(started, Parse(body, ApiJson.Default.MachineConfiguration), static (r, m) => r.WithMachine(m));
             case ("PATCH", "/machine-config"):
@@ -140,6 +142,25 @@ public sealed class VmmController(Func<VmResources, Machine> startMachine, ApiMe
                 return Configure(started, Parse(body, ApiJson.Default.VsockDevice), static (r, v) => r.WithVsock(v));
             default:
                 return ApiResponse.Fault($"Invalid request method and/or path: {method} {(id is null ? route : route.Replace("{id}", id))}.");
+        }
+    }
+
+    /// <summary>A running drive's new backing file: the virtio-blk device of that drive (its place in the boot
+    /// order) switches images and raises a configuration interrupt.</summary>
+    private void SwapDrive(string driveId, string path)
+    {
+        int index = _resources.DriveBootOrder().FindIndex(d => d.DriveId == driveId);
+        try
+        {
+            _machine!.SwapDiskImage(index, path);
+        }
+        catch (Vessel.Virtio.Block.DiskImageException ex)
+        {
+            throw VmResources.Fault($"path_on_host: {ex.Message}");
+        }
+        catch (InvalidOperationException ex)
+        {
+            throw VmResources.Fault($"drive_id '{driveId}': {ex.Message}");
         }
     }
 

@@ -130,6 +130,10 @@ public abstract class QueuedVirtioDevice : IVirtioDevice
         _activation?.Interrupt.NeedsReset(reason);
     }
 
+    /// <summary>Tells an active driver that the configuration space changed (nothing before activation: the driver
+    /// reads the configuration when it starts).</summary>
+    protected void RaiseConfigInterrupt() => _activation?.Interrupt.ConfigInterrupt();
+
     /// <summary>Returns a chain to the driver and interrupts it if it asked to be.</summary>
     protected void Complete(SplitQueue queue, int queueIndex, ushort head, uint writtenBytes)
     {

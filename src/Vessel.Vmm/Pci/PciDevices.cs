@@ -49,7 +49,11 @@ internal static class PciDevices
             }
 
             foreach (var disk in context.Config.Disks)
-                Add(new VirtioBlock(disk), $"virtio-blk {Describe(disk)}");
+            {
+                var block = new VirtioBlock(disk);
+                Add(block, $"virtio-blk {Describe(disk)}");
+                context.Disks.Add(block);
+            }
             if (context.Config.VirtioRng) Add(new VirtioRng(), "virtio-rng");
             if (context.Config.VirtioConsole)
             {
