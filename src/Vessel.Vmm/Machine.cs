@@ -122,7 +122,9 @@ public sealed partial class Machine : IDisposable
         LogStarted(_logger, _vcpus.Count, _vm.Memory.TotalSize >> 20);
     }
 
-    /// <summary>Kicks every vCPU out of guest code and returns once all are parked. No-op when Paused.
+    /// <summary>Kicks every vCPU out of guest code and returns once all are parked, then drains every virtio device
+    /// and holds it (no guest memory access, no interrupt) and, where the backend keeps a guest clock (kvmclock),
+    /// saves it so the guest does not see the paused time. No-op when Paused.
     /// If the VM ends meanwhile, it stays Running with its exit recorded.</summary>
     public void Pause()
     {
@@ -133,7 +135,10 @@ public sealed partial class Machine : IDisposable
                 throw new InvalidOperationException($"cannot pause a machine that is {_state}");
             _control.RequestPause();
             if (_control.WaitUntilQuiescent())
+            {
+                PauseDevicesAndClock();
                 _state = MachineState.Paused;
+            }
             else
                 _control.Resume();
         }
@@ -147,6 +152,7 @@ public sealed partial class Machine : IDisposable
             if (_state == MachineState.Running) return;
             if (_state != MachineState.Paused)
                 throw new InvalidOperationException($"cannot resume a machine that is {_state}");
+            ResumeDevicesAndClock();
             _state = MachineState.Running;
             _control.Resume();
         }

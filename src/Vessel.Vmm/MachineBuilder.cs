@@ -78,6 +78,7 @@ public sealed class MachineBuilder(IHypervisor hypervisor, MachineConfig config)
                 VirtioConsoleInput = devices.VirtioConsoleInput,
                 Keyboard = devices.Keyboard,
                 Disks = devices.Disks,
+                VirtioDevices = devices.VirtioDevices,
             };
             systemControl.Attach(machine);
             return machine;

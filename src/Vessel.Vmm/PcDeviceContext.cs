@@ -42,5 +42,8 @@ public sealed class PcDeviceContext
     /// <summary>The virtio-blk devices, in --disk order (the API swaps their images).</summary>
     public List<Virtio.Block.VirtioBlock> Disks { get; } = [];
 
+    /// <summary>Every virtio device with queues, to drain and hold while the machine is paused.</summary>
+    public List<Virtio.Devices.QueuedVirtioDevice> VirtioDevices { get; } = [];
+
     public List<IDisposable> OwnedDevices { get; } = [];
 }

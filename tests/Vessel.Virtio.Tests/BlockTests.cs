@@ -335,4 +335,35 @@ public sealed class BlockTests : IDisposable
         Assert.Equal(_image.ReadAll().AsSpan(5 * 512, 512).ToArray(), d.Ram.Read(a, 512));
         Assert.True(device.ReadOnly);
     }
+
+    [Fact]
+    public void A_paused_device_finishes_what_was_kicked_then_serves_nothing_until_resumed()
+    {
+        using var d = Start();
+        var device = (VirtioBlock)d.Device;
+        ulong a = d.Ram.Alloc(512), b = d.Ram.Alloc(512);
+        ulong status = d.Ram.Alloc(1, 1);
+        ulong header = Header(d, VirtioBlock.TypeIn, 4);
+        d.Queues[0].AddChain(Buf.R(header, 16), Buf.W(a, 512), Buf.W(status, 1));
+        d.Kick();
+        Assert.True(device.Pause());
+        Assert.True(d.Queues[0].TryTakeUsed(out _, out _), "a request kicked before the pause was not served by it");
+        Assert.True(device.IsPaused);
+
+        // Kicked while paused: nothing is read, written or signalled.
+        int interrupts = d.Interrupt.QueueInterrupts(0);
+        d.Queues[0].AddChain(Buf.R(Header(d, VirtioBlock.TypeIn, 6), 16), Buf.W(b, 512), Buf.W(d.Ram.Alloc(1, 1), 1));
+        d.Kick();
+        Thread.Sleep(200);
+        Assert.False(d.Queues[0].TryTakeUsed(out _, out _));
+        Assert.Equal(new byte[512], d.Ram.Read(b, 512));
+        Assert.Equal(interrupts, d.Interrupt.QueueInterrupts(0));
+        Assert.True(device.Drain(), "Drain must not wait for a held device");
+
+        device.Resume();
+        d.Drain();
+        var (_, used) = d.Queues[0].TakeUsed();
+        Assert.Equal(513u, used);
+        Assert.Equal(_image.ReadAll().AsSpan(6 * 512, 512).ToArray(), d.Ram.Read(b, 512));
+    }
 }

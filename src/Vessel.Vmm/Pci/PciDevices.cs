@@ -46,6 +46,7 @@ internal static class PciDevices
                     $"{name} at 00:{slot:x2}.0");
                 functions.Add(function);
                 bus.Attach(slot, function);
+                if (device is Virtio.Devices.QueuedVirtioDevice queued) context.VirtioDevices.Add(queued);
             }
 
             foreach (var disk in context.Config.Disks)
