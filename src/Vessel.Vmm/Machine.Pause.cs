@@ -6,7 +6,11 @@ namespace Vessel.Vmm;
 /// <summary>What a pause does besides parking the vCPUs: devices drained and held, the guest clock stopped.</summary>
 public sealed partial class Machine
 {
-    internal IReadOnlyList<Virtio.Devices.QueuedVirtioDevice> VirtioDevices { get; init; } = [];
+    /// <summary>Every virtio device with queues, in PCI slot order (metrics read their counters).</summary>
+    public IReadOnlyList<Virtio.Devices.QueuedVirtioDevice> VirtioDevices { get; internal init; } = [];
+
+    /// <summary>Each vCPU's exits by reason and CPU time, for metrics.</summary>
+    public IReadOnlyList<VcpuCounters> VcpuCounters => [.. _threads.Select(t => t.Counters)];
 
     /// <summary>Whether the guest's clock stands still while paused (the backend saves and restores it).</summary>
     public bool GuestClockStopsWhilePaused => _vm is IGuestClockControl;

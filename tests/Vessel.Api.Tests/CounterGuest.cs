@@ -103,6 +103,24 @@ internal static class CounterGuest
         return TinyElf.FromAssembler(a);
     }
 
+    /// <summary>Writes <paramref name="outs"/> bytes to the POST port (0x80), then spins for ever without exits
+    /// (a halt with interrupts off would end the VM).</summary>
+    public static byte[] OutsThenSpin(int outs)
+    {
+        var a = MultibootAssembler();
+        var loop = a.CreateLabel();
+        a.mov(ecx, outs);
+        a.Label(ref loop);
+        a.mov(al, cl);
+        a.@out((byte)0x80, al);
+        a.dec(ecx);
+        a.jnz(loop);
+        var spin = a.CreateLabel();
+        a.Label(ref spin);
+        a.jmp(spin);
+        return TinyElf.FromAssembler(a);
+    }
+
     /// <summary>Writes the nibble in al as a lower-case hex digit to the port in dx.</summary>
     private static void EmitHexDigit(Assembler a)
     {

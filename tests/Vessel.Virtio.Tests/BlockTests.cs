@@ -366,4 +366,18 @@ public sealed class BlockTests : IDisposable
         Assert.Equal(513u, used);
         Assert.Equal(_image.ReadAll().AsSpan(6 * 512, 512).ToArray(), d.Ram.Read(b, 512));
     }
+
+    [Fact]
+    public void Counters_count_bytes_and_requests_by_kind_and_failures()
+    {
+        using var d = Start();
+        var counters = ((VirtioBlock)d.Device).Counters;
+        ulong a = d.Ram.Alloc(1024);
+        Assert.Equal(VirtioBlock.StatusOk, Request(d, VirtioBlock.TypeIn, 0, Buf.W(a, 512), Buf.W(a + 512, 512)).Status);
+        Assert.Equal(VirtioBlock.StatusOk, Request(d, VirtioBlock.TypeOut, 2, Buf.R(a, 512)).Status);
+        Assert.Equal(VirtioBlock.StatusOk, Request(d, VirtioBlock.TypeFlush, 0).Status);
+        Assert.Equal(VirtioBlock.StatusIoError, Request(d, VirtioBlock.TypeIn, ImageBytes / 512, Buf.W(a, 512)).Status);
+        Assert.Equal((1L, 1024L, 1L, 512L, 1L, 1L), (counters.ReadCount, counters.ReadBytes, counters.WriteCount,
+            counters.WriteBytes, counters.FlushCount, counters.FailedCount));
+    }
 }

@@ -61,6 +61,8 @@ public sealed class VirtioBlock : QueuedVirtioDevice
     }
 
     public string Id { get; }
+
+    public BlockCounters Counters { get; } = new();
     public ulong CapacitySectors => _image.CapacitySectors;
     public bool ReadOnly => _image.ReadOnly;
 
@@ -143,6 +145,7 @@ public sealed class VirtioBlock : QueuedVirtioDevice
                 uint written;
                 byte status;
                 lock (_imageLock) written = Execute(queue, chain, type, sector, out status);
+                Counters.Record(type, status, type == TypeIn ? chain.WritableBytes - 1 : type == TypeOut ? chain.ReadableBytes - HeaderBytes : 0);
                 Span<byte> statusByte = [status];
                 chain.WriteTo(chain.WritableBytes - 1, statusByte, queue.Memory);
                 Complete(queue, queueIndex, chain.Head, written + 1);
