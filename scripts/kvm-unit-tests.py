@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 
-def parse_tests(cfg_path):
+def parse_tests(cfg_path, want_arch):
     text = cfg_path.read_text()
     parser = configparser.ConfigParser(interpolation=None, strict=False)
     parser.read_string(text)
@@ -22,7 +22,7 @@ def parse_tests(cfg_path):
     for name in parser.sections():
         sec = parser[name]
         arch = sec.get("arch", "").strip()
-        if arch and arch != "x86_64":
+        if arch and arch != want_arch:
             continue
         tests.append({
             "name": name,
@@ -65,13 +65,15 @@ def main():
     ap.add_argument("--vessel", default="", help="command that runs vessel, e.g. 'dotnet src/Vessel.Cli/bin/Release/net10.0/vessel.dll'")
     ap.add_argument("--qemu", action="store_true", help="also run QEMU TCG")
     ap.add_argument("--only", default="", help="comma-separated test names")
+    ap.add_argument("--arch", default="x86_64",
+                    help="i386 for the 32-bit tests (taskswitch, taskswitch2): a tree configured with --arch=i386")
     ap.add_argument("--timeout", type=float, default=60)
     ap.add_argument("--logs", default="", help="directory for per-test output")
     ap.add_argument("--out", default="", help="markdown file to write")
     a = ap.parse_args()
 
     kut = Path(a.kut)
-    tests = parse_tests(kut / "x86" / "unittests.cfg")
+    tests = parse_tests(kut / "x86" / "unittests.cfg", a.arch)
     if a.only:
         wanted = set(a.only.split(","))
         tests = [t for t in tests if t["name"] in wanted]

@@ -51,12 +51,7 @@ internal static class MultibootCrcImage
     private static void Place(byte[] image, uint address, byte[] code) =>
         code.CopyTo(image, (int)(address - Base));
 
-    private static byte[] Assemble(Assembler a, uint address)
-    {
-        using var ms = new MemoryStream();
-        a.Assemble(new StreamCodeWriter(ms), address);
-        return ms.ToArray();
-    }
+    private static byte[] Assemble(Assembler a, uint address) => GuestCode.Assemble(a, address);
 
     private static byte[] Assemble32()
     {

@@ -12,6 +12,8 @@ if (mode == "image")
     Console.WriteLine($"wrote {args[2]}; expected output {CrcGuest.Expected(rounds):x8}");
     return 0;
 }
+if (mode == "ports")
+    return PortExitBench.Run(rounds, args.Length > 2 ? int.Parse(args[2]) : 3);
 if (mode == "compare")
     return QemuComparison.Run(rounds, args.Length > 2 ? int.Parse(args[2]) : 3);
 if (mode == "boot")
@@ -34,17 +36,9 @@ static int InProcess32(int rounds)
     var asm = new Assembler(32);
     CrcGuest.EmitWorkload(asm, rounds, is64: false);
     asm.hlt();
-    using var ms = new MemoryStream();
-    asm.Assemble(new StreamCodeWriter(ms), 0x100000);
-    vm.Memory.Write(0x100000, ms.ToArray());
+    vm.Memory.Write(0x100000, GuestCode.Assemble(asm, 0x100000));
 
-    var sregs = new SpecialRegisters
-    {
-        Cs = Segment.Flat(0x08, code: true), Ds = Segment.Flat(0x10, false), Es = Segment.Flat(0x10, false),
-        Ss = Segment.Flat(0x10, false), Fs = Segment.Flat(0x10, false), Gs = Segment.Flat(0x10, false),
-        Tr = new Segment { Type = 0xB, Present = true, Limit = 0x67 }, Ldt = new Segment { Type = 2, Present = true },
-        Cr0 = ControlRegisters.Cr0Pe | ControlRegisters.Cr0Et,
-    };
+    var sregs = FlatSegments.ProtectedMode32();
     vcpu.SetSpecialRegisters(sregs);
     vcpu.SetRegisters(new Registers { Rip = 0x100000, Rflags = 2, Rsp = 0x80000 });
     var sw = Stopwatch.StartNew();

@@ -6,8 +6,6 @@ namespace Vessel.Fuzz;
 /// <summary>Small valid kernel images of every format the loaders take: where mutation starts.</summary>
 public static class SeedImages
 {
-    private const uint MultibootMagic = 0x1BADB002, MultibootAddressFields = 1 << 16;
-
     /// <summary>A bzImage (boot protocol 2.15, 64-bit entry): 4 setup sectors and a small protected-mode kernel.</summary>
     public static byte[] BzImage(ulong preferred = 0x100000, uint initSize = 0x100000, uint alignment = 0x200000)
     {
@@ -36,69 +34,24 @@ public static class SeedImages
         const ulong kernelAt = 0x1000000, entry = 0x1000100;
         byte[] entryDesc = entryNoteBytes == 4 ? BitConverter.GetBytes((uint)entry) : BitConverter.GetBytes(entry);
         byte[] notes = [.. Note("Xen", 6, "linux\0"u8.ToArray()), .. Note("GNU", 3, new byte[4]), .. Note("Xen", 18, entryDesc)];
-        return new ElfWriter(is64: true) { Entry = 0xFFFFFFFF81000000 }
+        return new ElfBuilder(is64: true) { Entry = 0xFFFFFFFF81000000 }
             .Add(kernelAt, Code(0x800), memorySize: 0x2000, virtualAddress: 0xFFFFFFFF81000000)
             .Add(0, notes, type: 4)
             .Build();
     }
 
     public static byte[] Elf(bool is64) =>
-        new ElfWriter(is64) { Entry = 0x100000 }.Add(0x100000, Code(0x200)).Add(0x200000, [1, 2, 3], memorySize: 0x1000).Build();
+        new ElfBuilder(is64) { Entry = 0x100000 }.Add(0x100000, Code(0x200)).Add(0x200000, [1, 2, 3], memorySize: 0x1000).Build();
 
     /// <summary>A multiboot ELF32 like kvm-unit-tests' .flat: the header starts its one segment.</summary>
-    public static byte[] MultibootElf()
-    {
-        byte[] text = [.. MultibootHeader(0), .. Code(0x200)];
-        return new ElfWriter(is64: false) { Entry = 0x100000 + 12 }.Add(0x100000, text, memorySize: (ulong)text.Length + 0x2000).Build();
-    }
+    public static byte[] MultibootElf() => TestImages.MultibootElf();
 
     /// <summary>A flat multiboot kernel loaded through the header's address fields.</summary>
-    public static byte[] AoutKludge()
-    {
-        const uint load = 0x100000, codeLength = 0x300;
-        byte[] header = MultibootHeader(MultibootAddressFields, headerAddr: load, loadAddr: load, loadEndAddr: 0,
-            bssEndAddr: load + 32 + codeLength + 0x1000, entryAddr: load + 32);
-        return [.. header, .. Code((int)codeLength)];
-    }
+    public static byte[] AoutKludge() => TestImages.AoutKludge();
 
-    public static byte[] BootSector(int length)
-    {
-        var image = Code(length);
-        image[510] = 0x55;
-        image[511] = 0xAA;
-        return image;
-    }
+    public static byte[] BootSector(int length) => TestImages.BootSector(length);
 
-    private static byte[] MultibootHeader(uint flags, uint headerAddr = 0, uint loadAddr = 0, uint loadEndAddr = 0,
-        uint bssEndAddr = 0, uint entryAddr = 0)
-    {
-        bool addresses = (flags & MultibootAddressFields) != 0;
-        var h = new byte[addresses ? 32 : 12];
-        uint[] fields = [MultibootMagic, flags, unchecked(0u - MultibootMagic - flags), headerAddr, loadAddr, loadEndAddr, bssEndAddr, entryAddr];
-        for (int i = 0; i < h.Length / 4; i++)
-            BinaryPrimitives.WriteUInt32LittleEndian(h.AsSpan(i * 4), fields[i]);
-        return h;
-    }
+    private static byte[] Note(string name, uint type, byte[] desc) => TestImages.ElfNote(name, type, desc);
 
-    private static byte[] Note(string name, uint type, byte[] desc)
-    {
-        byte[] nameBytes = [.. Encoding.ASCII.GetBytes(name), 0];
-        int nameSize = (nameBytes.Length + 3) & ~3, descSize = (desc.Length + 3) & ~3;
-        var note = new byte[12 + nameSize + descSize];
-        BinaryPrimitives.WriteUInt32LittleEndian(note, (uint)nameBytes.Length);
-        BinaryPrimitives.WriteUInt32LittleEndian(note.AsSpan(4), (uint)desc.Length);
-        BinaryPrimitives.WriteUInt32LittleEndian(note.AsSpan(8), type);
-        nameBytes.CopyTo(note, 12);
-        desc.CopyTo(note, 12 + nameSize);
-        return note;
-    }
-
-    /// <summary>A byte pattern ending in HLT.</summary>
-    private static byte[] Code(int length)
-    {
-        var code = new byte[length];
-        for (int i = 0; i < length; i++) code[i] = (byte)(1 + i * 7);
-        code[^1] = 0xF4;
-        return code;
-    }
+    private static byte[] Code(int length) => TestImages.Code(length);
 }

@@ -6,8 +6,8 @@ namespace Vessel.Boot;
 /// entered as a BIOS would, in real mode at 0000:7C00 with DL = 0x80 (first hard disk) and SP = 0x7C00.</summary>
 internal static class BootSectorLoader
 {
-    public const ulong LoadAddress = 0x7C00;
-    public const ulong MaxEnd = MemoryMap.PcLowMemoryEnd;
+    public const ulong LoadAddress = PcLayout.BootSectorAddress;
+    public const ulong MaxEnd = PcLayout.LowRamEnd;
     public const byte BootDrive = 0x80;
 
     public static BootSetup Load(ReadOnlySpan<byte> image, GuestMemory memory, MemoryMap map, BootOptions options)

@@ -13,7 +13,7 @@ namespace Vessel.Boot;
 public static class LegacyFirmware
 {
     /// <summary>The last page below 1 MiB (F000:F000), in the reserved BIOS area of the PC memory map.</summary>
-    public const ulong RomBase = 0xFF000;
+    public const ulong RomBase = PcLayout.LegacyRomBase;
     private const ushort RomSegment = 0xF000;
     private const ushort RomOffset = (ushort)(RomBase - RomSegment * 16UL);
 

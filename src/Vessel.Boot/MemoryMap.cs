@@ -1,3 +1,5 @@
+using Vessel.Hypervisor;
+
 namespace Vessel.Boot;
 
 /// <summary>e820 memory types (the numbers are the e820/multiboot values).</summary>
@@ -16,13 +18,6 @@ public readonly record struct MemoryMapEntry(ulong Start, ulong Length, MemoryTy
 /// (which pass it on to the guest). Entries are sorted, non-empty and do not overlap.</summary>
 public sealed class MemoryMap
 {
-    public const ulong OneMiB = 1UL << 20;
-    /// <summary>Start of the EBDA/VGA/BIOS area that the PC layout reserves below 1 MiB.</summary>
-    public const ulong PcLowMemoryEnd = 0x9FC00;
-    /// <summary>The 32-bit MMIO hole of the PC layout spans [3 GiB, 4 GiB); RAM beyond 3 GiB continues at 4 GiB.</summary>
-    public const ulong PcMmioHoleStart = 3UL << 30;
-    public const ulong PcHighMemoryStart = 4UL << 30;
-
     public MemoryMap(IEnumerable<MemoryMapEntry> entries)
     {
         var sorted = entries.OrderBy(e => e.Start).ToArray();
@@ -44,16 +39,16 @@ public sealed class MemoryMap
     /// The VMM backs [0, min(size, 3 GiB)) with one region at 0 and the rest with one region at 4 GiB.</summary>
     public static MemoryMap ForPc(ulong ramBytes)
     {
-        if (ramBytes < OneMiB)
+        if (ramBytes < PcLayout.OneMiB)
             throw new ArgumentOutOfRangeException(nameof(ramBytes), $"a PC needs at least 1 MiB of RAM, not {ramBytes} bytes");
         var entries = new List<MemoryMapEntry>
         {
-            new(0, PcLowMemoryEnd, MemoryType.Ram),
-            new(PcLowMemoryEnd, OneMiB - PcLowMemoryEnd, MemoryType.Reserved),
+            new(0, PcLayout.LowRamEnd, MemoryType.Ram),
+            new(PcLayout.LowRamEnd, PcLayout.OneMiB - PcLayout.LowRamEnd, MemoryType.Reserved),
         };
-        ulong below3G = Math.Min(ramBytes, PcMmioHoleStart);
-        if (below3G > OneMiB) entries.Add(new(OneMiB, below3G - OneMiB, MemoryType.Ram));
-        if (ramBytes > PcMmioHoleStart) entries.Add(new(PcHighMemoryStart, ramBytes - PcMmioHoleStart, MemoryType.Ram));
+        ulong below3G = Math.Min(ramBytes, PcLayout.MmioHoleStart);
+        if (below3G > PcLayout.OneMiB) entries.Add(new(PcLayout.OneMiB, below3G - PcLayout.OneMiB, MemoryType.Ram));
+        if (ramBytes > PcLayout.MmioHoleStart) entries.Add(new(PcLayout.HighMemoryStart, ramBytes - PcLayout.MmioHoleStart, MemoryType.Ram));
         return new MemoryMap(entries);
     }
 
@@ -81,7 +76,7 @@ public sealed class MemoryMap
     public uint LowerMemoryKiB => (uint)(Math.Min(ContiguousRamFrom(0), 640UL * 1024) / 1024);
 
     /// <summary>Multiboot mem_upper: KiB of RAM contiguous from 1 MiB (up to the first hole), at most 4 GiB - 1 MiB.</summary>
-    public uint UpperMemoryKiB => (uint)(Math.Min(ContiguousRamFrom(OneMiB), PcHighMemoryStart - OneMiB) / 1024);
+    public uint UpperMemoryKiB => (uint)(Math.Min(ContiguousRamFrom(PcLayout.OneMiB), PcLayout.HighMemoryStart - PcLayout.OneMiB) / 1024);
 
     /// <summary>Bytes of RAM that start at <paramref name="address"/> without a gap.</summary>
     public ulong ContiguousRamFrom(ulong address)

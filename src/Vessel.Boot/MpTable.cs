@@ -10,10 +10,10 @@ namespace Vessel.Boot;
 public static class MpTable
 {
     /// <summary>The last KiB of base memory, which Linux scans for the floating pointer and which the PC
-    /// memory map keeps reserved.</summary>
-    public const ulong DefaultAddress = 0x9FC00;
-    public const uint LocalApicAddress = 0xFEE0_0000;
-    public const uint IoApicAddress = 0xFEC0_0000;
+    /// memory map keeps reserved (<see cref="PcLayout.MpTableAddress"/>).</summary>
+    public const ulong DefaultAddress = PcLayout.MpTableAddress;
+    private const uint LocalApicAddress = (uint)PcLayout.LocalApicBase;
+    private const uint IoApicAddress = (uint)PcLayout.IoApicBase;
     /// <summary>Linux matches an MP interrupt entry's source bus ID against the PCI bus number, so the PCI bus
     /// must be ID 0 (bus 0); ISA takes the next ID.</summary>
     private const byte PciBusId = 0, IsaBusId = 1;

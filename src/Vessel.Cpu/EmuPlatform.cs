@@ -1,12 +1,15 @@
 using Vessel.Cpu.Platform;
+using Vessel.Devices.Bus;
 using Vessel.Devices.Platform;
+using Vessel.Hypervisor;
 
 namespace Vessel.Cpu;
 
 /// <summary>The devices KVM keeps in the kernel, hosted by the emu backend so the VMM above cannot tell the
-/// backends apart: a local APIC per vCPU, the I/O APIC, the 8259 pair and the 8254 PIT. Accesses they claim
-/// never leave the backend. Time-driven work (APIC timers, the PIT) runs when a vCPU polls: every vCPU polls its
-/// own APIC, vCPU 0 also polls the PIT; a halted vCPU sleeps until its next deadline or a wake-up.</summary>
+/// backends apart: a local APIC per vCPU, the I/O APIC, the 8259 pair and the 8254 PIT. The last three sit on the
+/// backend's own port and MMIO buses at the places <see cref="PcLayout"/> names; accesses they claim never leave
+/// the backend. Time-driven work (APIC timers, the PIT) runs when a vCPU polls: every vCPU polls its own APIC,
+/// vCPU 0 also polls the PIT; a halted vCPU sleeps until its next deadline or a wake-up.</summary>
 internal sealed class EmuPlatform
 {
     private readonly GuestClock _clock;
@@ -14,6 +17,8 @@ internal sealed class EmuPlatform
     private readonly DualPic _pic = new();
     private readonly IoApic _ioApic;
     private readonly Pit8254 _pit;
+    private readonly PortIoBus _ports = new();
+    private readonly MmioBus _mmio = new();
     private int _vcpuCount;
 
     public EmuPlatform(GuestClock clock)
@@ -21,6 +26,7 @@ internal sealed class EmuPlatform
         _clock = clock;
         _ioApic = new IoApic(_bus.Deliver, id: 0);
         _pit = new Pit8254(clock.NowNanoseconds, level => SetIsaIrq(0, level));
+        _pit.Reprogrammed += WakeBootstrapProcessor; // it polls the PIT: let it re-plan its sleep
         _bus.Pic = _pic;
         _bus.IoApic = _ioApic;
         _pic.OutputChanged += () =>
@@ -28,6 +34,12 @@ internal sealed class EmuPlatform
             foreach (var apic in _bus.Apics)
                 if (apic.Id == 0) apic.ExtIntChanged();
         };
+        _ports.Register(PcLayout.PicMasterPort, DualPic.WindowLength, _pic.MasterPorts);
+        _ports.Register(PcLayout.PicSlavePort, DualPic.WindowLength, _pic.SlavePorts);
+        _ports.Register(PcLayout.PicElcrPort, DualPic.WindowLength, _pic.ElcrPorts);
+        _ports.Register(PcLayout.PitPort, Pit8254.CounterPortsLength, _pit.CounterPorts);
+        _ports.Register(PcLayout.SystemControlPortB, Pit8254.PortBLength, _pit.PortBPort);
+        _mmio.Register(PcLayout.IoApicBase, IoApic.MmioLength, _ioApic);
     }
 
     /// <summary>Gives a new vCPU its local APIC; application processors wait for INIT/SIPI, as KVM's do.</summary>
@@ -47,20 +59,15 @@ internal sealed class EmuPlatform
         if (cpu.LocalApic is { } apic) _bus.Detach(apic);
     }
 
+    // The local APIC is not on the bus: it belongs to the vCPU making the access, at a base that vCPU may move.
     public bool TryReadMmio(X86Cpu cpu, ulong physical, int size, out ulong value)
     {
-        value = 0;
         if (cpu.LocalApic is { MmioEnabled: true } apic && (physical & ~0xFFFUL) == apic.MmioBase)
         {
             value = (physical & 0xF) == 0 && size == 4 ? apic.ReadRegister((int)(physical & 0xFF0)) : 0;
             return true;
         }
-        if (physical - IoApic.DefaultBase < 0x1000)
-        {
-            value = size == 4 ? _ioApic.Read(physical & 0xFF) : 0;
-            return true;
-        }
-        return false;
+        return _mmio.TryRead(physical, size, out value);
     }
 
     public bool TryWriteMmio(X86Cpu cpu, ulong physical, int size, ulong value)
@@ -70,47 +77,17 @@ internal sealed class EmuPlatform
             if ((physical & 0xF) == 0 && size == 4) apic.WriteRegister((int)(physical & 0xFF0), (uint)value);
             return true;
         }
-        if (physical - IoApic.DefaultBase < 0x1000)
-        {
-            if (size == 4) _ioApic.Write(physical & 0xFF, (uint)value);
-            return true;
-        }
-        return false;
+        return _mmio.TryWrite(physical, size, value);
     }
 
     public bool TryReadPort(X86Cpu cpu, ushort port, int size, out ulong value)
     {
-        switch (port)
-        {
-            case DualPic.MasterCommand or DualPic.MasterData or DualPic.SlaveCommand or DualPic.SlaveData
-                or DualPic.ElcrMaster or DualPic.ElcrSlave:
-                value = _pic.Read(port);
-                return true;
-            case >= Pit8254.Channel0 and <= Pit8254.Command or Pit8254.PortB:
-                value = _pit.Read(port);
-                return true;
-            default:
-                value = 0;
-                return false;
-        }
+        bool claimed = _ports.TryRead(port, size, out uint read);
+        value = read;
+        return claimed;
     }
 
-    public bool TryWritePort(X86Cpu cpu, ushort port, int size, ulong value)
-    {
-        switch (port)
-        {
-            case DualPic.MasterCommand or DualPic.MasterData or DualPic.SlaveCommand or DualPic.SlaveData
-                or DualPic.ElcrMaster or DualPic.ElcrSlave:
-                _pic.Write(port, (byte)value);
-                return true;
-            case >= Pit8254.Channel0 and <= Pit8254.Command or Pit8254.PortB:
-                _pit.Write(port, (byte)value);
-                if (port != Pit8254.PortB) WakeBootstrapProcessor(); // it polls the PIT: let it re-plan its sleep
-                return true;
-            default:
-                return false;
-        }
-    }
+    public bool TryWritePort(X86Cpu cpu, ushort port, int size, ulong value) => _ports.TryWrite(port, size, (uint)value);
 
     /// <summary>GSI n: the PIC's IRQ n (n &lt; 16) and I/O APIC pin n, except ISA IRQ 0 which the MP table
     /// routes to pin 2.</summary>

@@ -9,6 +9,8 @@ namespace Vessel.Devices;
 /// </summary>
 public sealed class CmosRtc : IPortDevice
 {
+    /// <summary>The index port (offset 0) and the data port (offset 1).</summary>
+    public const int PortCount = 2;
     public const byte RegisterA = 0x0A, RegisterB = 0x0B, RegisterC = 0x0C, RegisterD = 0x0D;
 
     private const byte AUpdateInProgress = 0x80, ADividerMask = 0x70, ADividerNormal = 0x20;

@@ -4,6 +4,9 @@ namespace Vessel.Devices;
 /// so a guest can never report success (0) by accident. Reads return all ones.</summary>
 public sealed class DebugExit(ISystemControl system) : IPortDevice
 {
+    /// <summary>Four ports wide, as kvm-unit-tests configures it (iosize=4), so outl works.</summary>
+    public const int PortCount = 4;
+
     public uint Read(ushort offset, int size) => PortAccess.AllOnes(size);
 
     public void Write(ushort offset, int size, uint value)

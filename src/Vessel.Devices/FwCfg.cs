@@ -10,6 +10,8 @@ namespace Vessel.Devices;
 /// </summary>
 public sealed class FwCfg : IPortDevice
 {
+    /// <summary>The selector (offset 0, 16-bit) and the data port (offset 1, 8-bit).</summary>
+    public const int PortCount = 2;
     public const ushort SignatureKey = 0x00, IdKey = 0x01, UuidKey = 0x02, RamSizeKey = 0x03, NoGraphicKey = 0x04,
         CpuCountKey = 0x05, MaxCpusKey = 0x0F, MaxRamKey = 0x11, FileDirKey = 0x19;
 

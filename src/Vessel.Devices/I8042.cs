@@ -9,6 +9,8 @@ namespace Vessel.Devices;
 public sealed class I8042
 {
     // Status register bits.
+    /// <summary><see cref="DataPort"/> and <see cref="CommandPort"/> are one port each.</summary>
+    public const int PortLength = 1;
     public const byte StatusOutputFull = 0x01, StatusSystemFlag = 0x04, StatusLastWriteWasCommand = 0x08,
         StatusUnlocked = 0x10, StatusAuxData = 0x20;
 

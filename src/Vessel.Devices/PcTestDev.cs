@@ -18,11 +18,8 @@ namespace Vessel.Devices;
 /// </summary>
 public sealed class PcTestDev
 {
-    public const ushort IoPortBase = 0xE0, IoPortLength = 4;
-    public const ushort FlushPageBase = 0xE4, FlushPageLength = 4;
-    public const ushort IoPortByteBase = 0xE8, IoPortByteLength = 4;
-    public const ushort IrqLineBase = 0x2000, IrqLineCount = 24;
-    public const ulong IoMemBase = 0xFF00_0000, IoMemLength = 0x1_0000;
+    public const ushort IoPortLength = 4, FlushPageLength = 4, IoPortByteLength = 4, IrqLineCount = 24;
+    public const ulong IoMemLength = 0x1_0000;
 
     private readonly object _lock = new();
     private readonly Action<int, bool> _setIrqLine;

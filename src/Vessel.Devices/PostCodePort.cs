@@ -4,6 +4,8 @@ namespace Vessel.Devices;
 /// merely to delay (outb_p). Remembers the last code; reads return all ones.</summary>
 public sealed class PostCodePort : IPortDevice, IConcurrentDevice
 {
+    public const int PortCount = 1;
+
     private int _lastCode = -1;
 
     /// <summary>The low byte of the last value written, or null before any write.</summary>

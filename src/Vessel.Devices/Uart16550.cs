@@ -12,6 +12,8 @@ namespace Vessel.Devices;
 /// </summary>
 public sealed class Uart16550 : IPortDevice
 {
+    /// <summary>Eight registers, at offsets 0-7.</summary>
+    public const int PortCount = 8;
     public const int FifoSize = 16;
 
     /// <summary>Host bytes held beyond the RX FIFO. Small: it only smooths the hand-over from the console thread.</summary>

@@ -60,7 +60,7 @@ public struct SpecialRegisters
         Gdt = new DescriptorTable { Limit = 0xFFFF },
         Idt = new DescriptorTable { Limit = 0xFFFF },
         Cr0 = ControlRegisters.Cr0Et | ControlRegisters.Cr0Cd | ControlRegisters.Cr0Nw,
-        ApicBase = 0xFEE0_0900,
+        ApicBase = PcLayout.LocalApicBase | 0x900, // enabled, bootstrap processor
     };
 }
 

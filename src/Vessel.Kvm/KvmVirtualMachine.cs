@@ -7,9 +7,9 @@ namespace Vessel.Kvm;
 public sealed unsafe partial class KvmVirtualMachine : IVirtualMachine
 {
     /// <summary>Three pages KVM needs for the real-mode TSS on Intel, just below the BIOS area at 4 GiB.</summary>
-    public const ulong TssAddress = 0xFFFB_D000;
+    public const ulong TssAddress = PcLayout.KvmTssAddress;
     /// <summary>One page for the identity-mapped page table Intel's unrestricted-guest-less mode uses.</summary>
-    public const ulong IdentityMapAddress = 0xFFFB_C000;
+    public const ulong IdentityMapAddress = PcLayout.KvmIdentityMapAddress;
 
     private readonly KvmHypervisor _hypervisor;
     private readonly List<KvmVcpu> _vcpus = new();

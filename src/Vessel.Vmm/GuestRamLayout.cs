@@ -3,11 +3,10 @@ using Vessel.Hypervisor;
 namespace Vessel.Vmm;
 
 /// <summary>Where guest RAM lives in the PC layout: one region from 0 up to 3 GiB, and whatever exceeds
-/// 3 GiB in a second region at 4 GiB, above the 32-bit MMIO hole (as Vessel.Boot's MemoryMap.ForPc).</summary>
+/// 3 GiB in a second region at 4 GiB, above the 32-bit MMIO hole (<see cref="PcLayout"/>; as Vessel.Boot's
+/// MemoryMap.ForPc).</summary>
 public static class GuestRamLayout
 {
-    public const ulong MmioHoleStart = 3UL << 30;
-    public const ulong HighMemoryStart = 4UL << 30;
 
     public readonly record struct Bank(int Slot, ulong GuestAddress, ulong Size);
 
@@ -18,7 +17,7 @@ public static class GuestRamLayout
     {
         ulong size = RoundToPages(ramBytes);
         if (size == 0) throw new ArgumentOutOfRangeException(nameof(ramBytes), "a machine needs some RAM");
-        if (size <= MmioHoleStart) return [new Bank(0, 0, size)];
-        return [new Bank(0, 0, MmioHoleStart), new Bank(1, HighMemoryStart, size - MmioHoleStart)];
+        if (size <= PcLayout.MmioHoleStart) return [new Bank(0, 0, size)];
+        return [new Bank(0, 0, PcLayout.MmioHoleStart), new Bank(1, PcLayout.HighMemoryStart, size - PcLayout.MmioHoleStart)];
     }
 }

@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Logging;
 using Vessel.Hypervisor;
-using Vessel.Vmm.Buses;
+using Vessel.Devices.Bus;
 using Vessel.Vmm.Exits;
 
 namespace Vessel.Vmm;

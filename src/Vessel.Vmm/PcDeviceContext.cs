@@ -1,7 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Vessel.Devices;
 using Vessel.Hypervisor;
-using Vessel.Vmm.Buses;
+using Vessel.Devices.Bus;
 
 namespace Vessel.Vmm;
 

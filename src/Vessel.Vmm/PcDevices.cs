@@ -1,9 +1,10 @@
 using Microsoft.Extensions.Logging;
 using Vessel.Devices;
+using Vessel.Hypervisor;
 
 namespace Vessel.Vmm;
 
-/// <summary>The standard devices of the PC machine in DESIGN.md, on their ports, addresses and IRQs.
+/// <summary>The standard devices of the PC machine, on the ports, addresses and IRQs <see cref="PcLayout"/> names.
 /// (PIT, PIC, IOAPIC and LAPIC belong to the backend: in-kernel under KVM, software under emu.)</summary>
 internal static class PcDevices
 {
@@ -15,31 +16,31 @@ internal static class PcDevices
             context.LoggerFactory.CreateLogger("Vessel.Vmm.Serial"));
         context.OwnedDevices.Add(sink); // disposed after the vCPUs are joined: writes out what is buffered
         SerialInput? input = null;
-        var com1 = new Uart16550(context.IrqLine(LegacyPorts.Com1Irq), sink.Transmit, () => input!.SignalSpace());
-        ports.Register(LegacyPorts.Com1Base, LegacyPorts.Com1Length, com1);
+        var com1 = new Uart16550(context.IrqLine(PcLayout.Com1Irq), sink.Transmit, () => input!.SignalSpace());
+        ports.Register(PcLayout.Com1Port, Uart16550.PortCount, com1);
         input = SerialInput.For(com1);
         context.SerialInput = input; // the UART locks itself against concurrent vCPU access
 
-        var i8042 = new I8042(context.SystemControl, context.IrqLine(LegacyPorts.I8042KeyboardIrq),
-            context.IrqLine(LegacyPorts.I8042AuxIrq));
-        ports.Register(LegacyPorts.I8042Data, LegacyPorts.I8042PortLength, i8042.DataPort);
-        ports.Register(LegacyPorts.I8042Command, LegacyPorts.I8042PortLength, i8042.CommandPort);
+        var i8042 = new I8042(context.SystemControl, context.IrqLine(PcLayout.I8042KeyboardIrq),
+            context.IrqLine(PcLayout.I8042AuxIrq));
+        ports.Register(PcLayout.I8042DataPort, I8042.PortLength, i8042.DataPort);
+        ports.Register(PcLayout.I8042CommandPort, I8042.PortLength, i8042.CommandPort);
         context.Keyboard = i8042;
 
         ulong ram = GuestRamLayout.RoundToPages(context.Config.MemoryBytes);
-        ulong below4G = Math.Min(ram, GuestRamLayout.MmioHoleStart);
-        ports.Register(LegacyPorts.RtcBase, LegacyPorts.RtcLength, new CmosRtc(below4G, ram - below4G));
-        ports.Register(LegacyPorts.DebugExitBase, LegacyPorts.DebugExitLength, new DebugExit(context.SystemControl));
-        ports.Register(LegacyPorts.PostCodeBase, LegacyPorts.PostCodeLength, new PostCodePort());
-        ports.Register(LegacyPorts.FwCfgBase, LegacyPorts.FwCfgLength, new FwCfg(context.Config.VcpuCount, ram));
+        ulong below4G = Math.Min(ram, PcLayout.MmioHoleStart);
+        ports.Register(PcLayout.CmosPort, CmosRtc.PortCount, new CmosRtc(below4G, ram - below4G));
+        ports.Register(PcLayout.DebugExitPort, DebugExit.PortCount, new DebugExit(context.SystemControl));
+        ports.Register(PcLayout.PostCodePort, PostCodePort.PortCount, new PostCodePort());
+        ports.Register(PcLayout.FwCfgPort, FwCfg.PortCount, new FwCfg(context.Config.VcpuCount, ram));
 
         // No flush-page hook yet: the emu backend drops stale translations through GuestMemory.Written only.
         var vm = context.VirtualMachine;
         var testDev = new PcTestDev((gsi, level) => vm.SetIrqLine((uint)gsi, level));
-        ports.Register(PcTestDev.IoPortBase, PcTestDev.IoPortLength, testDev.IoPort);
-        ports.Register(PcTestDev.FlushPageBase, PcTestDev.FlushPageLength, testDev.FlushPagePort);
-        ports.Register(PcTestDev.IoPortByteBase, PcTestDev.IoPortByteLength, testDev.IoPortByte);
-        ports.Register(PcTestDev.IrqLineBase, PcTestDev.IrqLineCount, testDev.IrqLinePort);
-        context.Mmio.Register(PcTestDev.IoMemBase, PcTestDev.IoMemLength, testDev.IoMem);
+        ports.Register(PcLayout.PcTestDevIoPort, PcTestDev.IoPortLength, testDev.IoPort);
+        ports.Register(PcLayout.PcTestDevFlushPagePort, PcTestDev.FlushPageLength, testDev.FlushPagePort);
+        ports.Register(PcLayout.PcTestDevIoPortBytePort, PcTestDev.IoPortByteLength, testDev.IoPortByte);
+        ports.Register(PcLayout.PcTestDevIrqLinePort, PcTestDev.IrqLineCount, testDev.IrqLinePort);
+        context.Mmio.Register(PcLayout.PcTestDevIoMemBase, PcTestDev.IoMemLength, testDev.IoMem);
     }
 }

@@ -8,18 +8,7 @@ public class PvhLoaderTests
 {
     private const ulong KernelAt = 0x1000000, EntryAt = 0x1000850;
 
-    private static byte[] Note(string name, uint type, byte[] desc)
-    {
-        byte[] nameBytes = [.. Encoding.ASCII.GetBytes(name), 0];
-        int nameSize = (nameBytes.Length + 3) & ~3, descSize = (desc.Length + 3) & ~3;
-        var note = new byte[12 + nameSize + descSize];
-        BinaryPrimitives.WriteUInt32LittleEndian(note, (uint)nameBytes.Length);
-        BinaryPrimitives.WriteUInt32LittleEndian(note.AsSpan(4), (uint)desc.Length);
-        BinaryPrimitives.WriteUInt32LittleEndian(note.AsSpan(8), type);
-        nameBytes.CopyTo(note, 12);
-        desc.CopyTo(note, 12 + nameSize);
-        return note;
-    }
+    private static byte[] Note(string name, uint type, byte[] desc) => TestImages.ElfNote(name, type, desc);
 
     private static byte[] PvhKernel(byte[]? entryDesc = null)
     {

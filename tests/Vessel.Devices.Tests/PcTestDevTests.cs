@@ -88,14 +88,4 @@ public sealed class PcTestDevTests
         Assert.Equal(0ul, _dev.IoMem.Read(0xFFF8, 8));
         Assert.Equal(0ul, _dev.IoMem.Read(0x10, 4));
     }
-
-    [Fact]
-    public void LegacyPortsPointAtTheTestDevice()
-    {
-        Assert.Equal(0xE0, LegacyPorts.PcTestDevIoPortBase);
-        Assert.Equal(0xE4, LegacyPorts.PcTestDevFlushPageBase);
-        Assert.Equal(0xE8, LegacyPorts.PcTestDevIoPortByteBase);
-        Assert.Equal(0x2000, LegacyPorts.PcTestDevIrqLineBase);
-        Assert.Equal(0xFF00_0000ul, LegacyPorts.PcTestDevIoMemBase);
-    }
 }

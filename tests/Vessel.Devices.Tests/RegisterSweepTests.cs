@@ -127,7 +127,7 @@ public class RegisterSweepTests
     public void DualPic_still_delivers_irq0_after_every_command()
     {
         var pic = new DualPic();
-        foreach (ushort port in new ushort[] { 0x20, 0x21, 0xA0, 0xA1, DualPic.ElcrMaster, DualPic.ElcrSlave })
+        foreach (ushort port in new ushort[] { 0x20, 0x21, 0xA0, 0xA1, PlatformPorts.ElcrMaster, PlatformPorts.ElcrSlave })
             for (int pass = 0; pass < 2; pass++)
                 for (int value = 0; value < 256; value++)
                 {
@@ -139,8 +139,8 @@ public class RegisterSweepTests
         for (int irq = -2; irq < 20; irq++)
             pic.SetIrq(irq, true);
         for (int irq = 0; irq < 16; irq++) pic.SetIrq(irq, false);
-        pic.Write(DualPic.ElcrMaster, 0);
-        pic.Write(DualPic.ElcrSlave, 0);
+        pic.Write(PlatformPorts.ElcrMaster, 0);
+        pic.Write(PlatformPorts.ElcrSlave, 0);
         foreach (var (port, value) in new (ushort, byte)[] { (0x20, 0x11), (0x21, 0x08), (0x21, 0x04), (0x21, 0x01), (0x21, 0),
                      (0xA0, 0x11), (0xA1, 0x70), (0xA1, 0x02), (0xA1, 0x01), (0xA1, 0) })
             pic.Write(port, value);
@@ -162,22 +162,22 @@ public class RegisterSweepTests
             for (int control = 0; control < 256; control++)
                 foreach (uint count in new uint[] { 0, 1, 2, 3, 0x9999, 0xFFFF })
                 {
-                    pit.Write(Pit8254.Command, (byte)control);
+                    pit.Write(PlatformPorts.PitCommand, (byte)control);
                     int channel = Math.Min(control >> 6, 2);
-                    pit.Write((ushort)(Pit8254.Channel0 + channel), (byte)count);
-                    pit.Write((ushort)(Pit8254.Channel0 + channel), (byte)(count >> 8));
-                    pit.Write(Pit8254.PortB, (byte)control);
-                    pit.Read((ushort)(Pit8254.Channel0 + channel));
-                    pit.Read(Pit8254.PortB);
+                    pit.Write((ushort)(PlatformPorts.PitChannel0 + channel), (byte)count);
+                    pit.Write((ushort)(PlatformPorts.PitChannel0 + channel), (byte)(count >> 8));
+                    pit.Write(PlatformPorts.PitPortB, (byte)control);
+                    pit.Read((ushort)(PlatformPorts.PitChannel0 + channel));
+                    pit.Read(PlatformPorts.PitPortB);
                     clock.Nanoseconds += 419;
                     long next = pit.Poll();
                     Assert.True(next == long.MaxValue || next > 0, $"next edge {next}");
                 }
         }
         // Channel 0, mode 2, 1000 ticks: it still interrupts once a period.
-        pit.Write(Pit8254.Command, 0x34);
-        pit.Write(Pit8254.Channel0, 0xE8);
-        pit.Write(Pit8254.Channel0, 0x03);
+        pit.Write(PlatformPorts.PitCommand, 0x34);
+        pit.Write(PlatformPorts.PitChannel0, 0xE8);
+        pit.Write(PlatformPorts.PitChannel0, 0x03);
         pit.Poll();
         edges = 0;
         for (int i = 0; i < 3; i++)

@@ -102,7 +102,7 @@ public static class HostileGuest
         BinaryPrimitives.WriteUInt16LittleEndian(idt.AsSpan(0x100), 32 * 8 - 1);
         BinaryPrimitives.WriteUInt32LittleEndian(idt.AsSpan(0x102), (uint)IdtAt);
 
-        return new ElfWriter(is64: false) { Entry = CodeAt }.Add(CodeAt, code).Add(StubsAt, stubs).Add(IdtAt, idt).Build();
+        return new ElfBuilder(is64: false) { Entry = CodeAt }.Add(CodeAt, code).Add(StubsAt, stubs).Add(IdtAt, idt).Build();
     }
 
     /// <summary>COM1 back to 8N1, no loopback, no interrupts: a sweep may have left it in any state.</summary>
@@ -171,12 +171,7 @@ public static class HostileGuest
         Assert.True(run.StopTook < TimeSpan.FromSeconds(1), $"Stop took {run.StopTook.TotalMilliseconds:F0} ms");
     }
 
-    private static byte[] Assemble(Assembler a, ulong address)
-    {
-        using var ms = new MemoryStream();
-        a.Assemble(new StreamCodeWriter(ms), address);
-        return ms.ToArray();
-    }
+    private static byte[] Assemble(Assembler a, ulong address) => GuestCode.Assemble(a, address);
 
     private static long ResidentBytes()
     {

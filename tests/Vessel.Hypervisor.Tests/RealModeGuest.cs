@@ -27,11 +27,7 @@ internal sealed class RealModeGuest : IDisposable
 
     private void Place(ulong address, Action<Assembler> code)
     {
-        var a = new Assembler(16);
-        code(a);
-        using var ms = new MemoryStream();
-        a.Assemble(new StreamCodeWriter(ms), address);
-        Vm.Memory.Write(address, ms.ToArray());
+        Vm.Memory.Write(address, GuestCode.Assemble(16, address, code));
     }
 
     public IHypervisor Hypervisor { get; }

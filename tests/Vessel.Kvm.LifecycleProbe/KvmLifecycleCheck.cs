@@ -1,8 +1,6 @@
 using Iced.Intel;
-using Vessel.Cli.Tests;
 using Vessel.Hypervisor;
 using Vessel.Vmm;
-using Vessel.Vmm.Tests;
 using static Iced.Intel.AssemblerRegisters;
 
 namespace Vessel.Kvm.LifecycleProbe;

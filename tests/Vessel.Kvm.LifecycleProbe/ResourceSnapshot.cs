@@ -1,4 +1,3 @@
-using Vessel.Vmm.Tests;
 
 namespace Vessel.Kvm.LifecycleProbe;
 

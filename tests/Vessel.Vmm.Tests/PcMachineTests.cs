@@ -75,6 +75,18 @@ public class PcMachineTests
     }
 
     [Fact]
+    public void PcTestDevIsWhereKvmUnitTestsLookForIt()
+    {
+        using var machine = new MachineBuilder(new FakeHypervisor(), new MachineConfig { MemoryBytes = 16 << 20 }).Build();
+        machine.Ports.Write(0xe0, 4, 0x1234_5678); // the scratch register, also seen a byte at a time at 0xe8
+        Assert.Equal(0x56u, machine.Ports.Read(0xe9, 1));
+        Assert.Equal(0u, machine.Ports.Read(0xe4, 4)); // the flush-page port reads 0
+        Assert.Equal(0u, machine.Ports.Read(0x2000, 1)); // as does the IRQ-line port
+        machine.Mmio.Write(0xff00_0010, 4, 0xCAFE);
+        Assert.Equal(0xCAFEul, machine.Mmio.Read(0xff00_0010, 4));
+    }
+
+    [Fact]
     public void AnImageThatIsNoKernelIsABootImageError()
     {
         var hypervisor = new FakeHypervisor();

@@ -1,5 +1,5 @@
 using Vessel.Hypervisor;
-using Vessel.Vmm.Buses;
+using Vessel.Devices.Bus;
 using Vessel.Vmm.Exits;
 using Vessel.Vmm.Tests.Fakes;
 

@@ -55,14 +55,14 @@ public static class LinuxLoader
     /// Every step is checked for wrapping past 2^64, and the result must be RAM the 64-bit entry can reach.</summary>
     private static PhysicalRange KernelRange(LinuxSetupHeader header, MemoryMap map)
     {
-        ulong preferred = header.PreferredAddress != 0 ? header.PreferredAddress : MemoryMap.OneMiB;
+        ulong preferred = header.PreferredAddress != 0 ? header.PreferredAddress : PcLayout.OneMiB;
         ulong alignment = header.KernelAlignment;
         if (preferred > ulong.MaxValue - (alignment - 1))
             throw new BootImageException($"Linux bzImage's pref_address 0x{preferred:x} cannot be aligned to kernel_alignment 0x{alignment:x}: it wraps past the top of the address space");
         ulong loadAddress = AlignUp(preferred, alignment);
         if (!PhysicalRange.TryCreate(loadAddress, header.InitSize, out var range))
             throw new BootImageException($"Linux bzImage's kernel at 0x{loadAddress:x} (init_size 0x{header.InitSize:x}) wraps past the top of the address space");
-        if (range.Start < MemoryMap.OneMiB && range.End > MemoryMap.PcLowMemoryEnd)
+        if (range.Start < PcLayout.OneMiB && range.End > PcLayout.LowRamEnd)
             throw new BootImageException($"Linux bzImage's kernel {range} (pref_address 0x{header.PreferredAddress:x}, init_size 0x{header.InitSize:x}) runs into the reserved area below 1 MiB");
         if (!map.IsRamRange(range))
             throw new BootImageException($"not enough RAM for this kernel: it needs {range} ({(range.End + (1UL << 20) - 1) >> 20} MiB or more)");
@@ -74,7 +74,7 @@ public static class LinuxLoader
     /// <summary>The initrd goes as high as the header allows, below 4 GiB, page-aligned, clear of the kernel.</summary>
     private static ulong PlaceInitrd(MemoryMap map, LinuxSetupHeader header, PhysicalRange kernel, ulong size)
     {
-        ulong limit = Math.Min((ulong)header.InitrdAddressMax + 1, MemoryMap.PcMmioHoleStart);
+        ulong limit = Math.Min((ulong)header.InitrdAddressMax + 1, PcLayout.MmioHoleStart);
         var candidate = new PhysicalRange(0, 0);
         for (int i = map.Entries.Count - 1; i >= 0; i--)
         {
@@ -84,7 +84,7 @@ public static class LinuxLoader
             while (top >= size)
             {
                 ulong start = (top - size) & ~0xFFFUL;
-                if (start < e.Start || start < MemoryMap.OneMiB) break;
+                if (start < e.Start || start < PcLayout.OneMiB) break;
                 candidate = new PhysicalRange(start, start + size);
                 if (!candidate.Overlaps(kernel)) return start;
                 top = kernel.Start; // the kernel sits at the top of this entry: try just below it

@@ -7,8 +7,8 @@ namespace Vessel.Boot.Setup;
 /// occupy, so a kernel linked low (kvm-unit-tests' realmode.flat sits at 16 KiB) keeps its memory.</summary>
 internal sealed class LowMemoryAllocator(GuestMemory memory, MemoryMap map, IEnumerable<PhysicalRange> occupied)
 {
-    public const ulong Bottom = 0x500; // above the real-mode IVT and BIOS data area
-    public const ulong Top = 0xA0000;
+    public const ulong Bottom = PcLayout.LowScratchStart;
+    public const ulong Top = PcLayout.ConventionalMemoryEnd;
 
     private readonly List<PhysicalRange> _taken = [.. occupied];
 

@@ -42,7 +42,7 @@ public sealed record RunOptions(
 
     /// <summary>The most RAM a guest can address: the CPU model's 40 physical address bits, less the MMIO hole
     /// that pushes RAM above 3 GiB up to 4 GiB.</summary>
-    public const ulong MaximumMemoryBytes = (1UL << 40) - (Vmm.GuestRamLayout.HighMemoryStart - Vmm.GuestRamLayout.MmioHoleStart);
+    public const ulong MaximumMemoryBytes = (1UL << 40) - (Hypervisor.PcLayout.HighMemoryStart - Hypervisor.PcLayout.MmioHoleStart);
 
     /// <summary>The MP table (Vessel.Boot.MpTable) describes at most 254 processors: APIC ID 255 is the broadcast.</summary>
     public const int MaxCpus = 254;

@@ -16,7 +16,7 @@ internal sealed class LocalApic : IInterruptController
     private const uint LvtMasked = 1 << 16;
     private const int LvtTimer = 0, LvtThermal = 1, LvtPerf = 2, LvtLint0 = 3, LvtLint1 = 4, LvtError = 5, LvtCmci = 6;
 
-    private readonly X86Cpu _cpu;
+    private readonly IApicCpu _cpu;
     private readonly ApicBus _bus;
     private readonly GuestClock _clock;
     private readonly object _lock = new();
@@ -28,7 +28,7 @@ internal sealed class LocalApic : IInterruptController
     private ulong _tscDeadline;
     private volatile bool _pending, _nmiPending;
 
-    public LocalApic(X86Cpu cpu, ApicBus bus, GuestClock clock)
+    public LocalApic(IApicCpu cpu, ApicBus bus, GuestClock clock)
     {
         _cpu = cpu;
         _bus = bus;
@@ -37,7 +37,7 @@ internal sealed class LocalApic : IInterruptController
     }
 
     public int Id => _cpu.VcpuId;
-    public X86Cpu Cpu => _cpu;
+    public IApicCpu Cpu => _cpu;
 
     public void Reset()
     {

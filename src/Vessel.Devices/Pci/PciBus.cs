@@ -8,7 +8,6 @@ namespace Vessel.Devices.Pci;
 /// follows at once.</summary>
 public sealed class PciBus
 {
-    public const ushort ConfigAddressPort = 0xCF8;
     public const int ConfigPortLength = 8;
     public const int SlotCount = 32;
 

@@ -1,13 +1,17 @@
 namespace Vessel.Devices.Platform;
 
-/// <summary>The PC's two cascaded 8259A interrupt controllers (master 0x20-0x21, slave 0xA0-0xA1 on the master's
-/// IRQ 2) and the edge/level control registers (ELCR, 0x4D0-0x4D1). A pure state machine: the owner feeds it
-/// IRQ line levels, reads <see cref="InterruptRequested"/> and acknowledges with <see cref="Acknowledge"/>.
+/// <summary>The PC's two cascaded 8259A interrupt controllers (the slave on the master's IRQ 2) and the
+/// edge/level control registers (ELCR). Three port windows of two bytes each go on the port bus:
+/// <see cref="MasterPorts"/> and <see cref="SlavePorts"/> (command at offset 0, data at 1) and
+/// <see cref="ElcrPorts"/> (master's at 0, slave's at 1). A pure state machine: the owner feeds it IRQ line
+/// levels, reads <see cref="InterruptRequested"/> and acknowledges with <see cref="Acknowledge"/>.
 /// Thread-safe: every member takes the instance lock.</summary>
 public sealed class DualPic
 {
-    public const ushort MasterCommand = 0x20, MasterData = 0x21, SlaveCommand = 0xA0, SlaveData = 0xA1;
-    public const ushort ElcrMaster = 0x4D0, ElcrSlave = 0x4D1;
+    /// <summary>Each window is two ports wide.</summary>
+    public const int WindowLength = 2;
+
+    private enum Register { MasterCommand, MasterData, SlaveCommand, SlaveData, ElcrMaster, ElcrSlave }
 
     private readonly Chip _master = new(isMaster: true), _slave = new(isMaster: false);
     private readonly object _lock = new();
@@ -20,7 +24,19 @@ public sealed class DualPic
         // ELCR bits for IRQ 0, 1, 2, 8 and 13 must stay 0 (edge).
         _master.ElcrMask = 0xF8;
         _slave.ElcrMask = 0xDE;
+        MasterPorts = new Window(this, Register.MasterCommand);
+        SlavePorts = new Window(this, Register.SlaveCommand);
+        ElcrPorts = new Window(this, Register.ElcrMaster);
     }
+
+    /// <summary>The master's command (offset 0) and data (offset 1) ports.</summary>
+    public IPortDevice MasterPorts { get; }
+
+    /// <summary>The slave's command (offset 0) and data (offset 1) ports.</summary>
+    public IPortDevice SlavePorts { get; }
+
+    /// <summary>The edge/level control registers: the master's (offset 0) and the slave's (offset 1).</summary>
+    public IPortDevice ElcrPorts { get; }
 
     /// <summary>Whether the master's INT output is asserted (an unmasked request above the in-service priority).</summary>
     public bool InterruptRequested
@@ -67,39 +83,52 @@ public sealed class DualPic
         return vector;
     }
 
-    public byte Read(ushort port)
+    private byte Read(Register register)
     {
         lock (_lock)
         {
-            return port switch
+            return register switch
             {
-                MasterCommand => _master.ReadCommand(),
-                MasterData => _master.ReadData(),
-                SlaveCommand => _slave.ReadCommand(),
-                SlaveData => _slave.ReadData(),
-                ElcrMaster => _master.Elcr,
-                ElcrSlave => _slave.Elcr,
+                Register.MasterCommand => _master.ReadCommand(),
+                Register.MasterData => _master.ReadData(),
+                Register.SlaveCommand => _slave.ReadCommand(),
+                Register.SlaveData => _slave.ReadData(),
+                Register.ElcrMaster => _master.Elcr,
+                Register.ElcrSlave => _slave.Elcr,
                 _ => 0xFF,
             };
         }
     }
 
-    public void Write(ushort port, byte value)
+    private void Write(Register register, byte value)
     {
         lock (_lock)
         {
-            switch (port)
+            switch (register)
             {
-                case MasterCommand: _master.WriteCommand(value); break;
-                case MasterData: _master.WriteData(value); break;
-                case SlaveCommand: _slave.WriteCommand(value); break;
-                case SlaveData: _slave.WriteData(value); break;
-                case ElcrMaster: _master.Elcr = (byte)(value & _master.ElcrMask); break;
-                case ElcrSlave: _slave.Elcr = (byte)(value & _slave.ElcrMask); break;
+                case Register.MasterCommand: _master.WriteCommand(value); break;
+                case Register.MasterData: _master.WriteData(value); break;
+                case Register.SlaveCommand: _slave.WriteCommand(value); break;
+                case Register.SlaveData: _slave.WriteData(value); break;
+                case Register.ElcrMaster: _master.Elcr = (byte)(value & _master.ElcrMask); break;
+                case Register.ElcrSlave: _slave.Elcr = (byte)(value & _slave.ElcrMask); break;
             }
             _master.SetLine(2, _slave.Output());
         }
         OutputChanged?.Invoke();
+    }
+
+    /// <summary>Two consecutive registers as a port device; every access moves one byte, as on the ISA bus.
+    /// The PIC locks itself, so the bus needs no gate.</summary>
+    private sealed class Window(DualPic pic, Register first) : IPortDevice, IConcurrentDevice
+    {
+        public uint Read(ushort offset, int size) =>
+            offset < WindowLength ? pic.Read(first + offset) : PortAccess.AllOnes(size);
+
+        public void Write(ushort offset, int size, uint value)
+        {
+            if (offset < WindowLength) pic.Write(first + offset, (byte)value);
+        }
     }
 
     /// <summary>One 8259A.</summary>

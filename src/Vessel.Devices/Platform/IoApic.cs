@@ -3,13 +3,22 @@ namespace Vessel.Devices.Platform;
 /// <summary>What an I/O APIC hands to the local APICs: one interrupt message (as an MSI would carry).</summary>
 public readonly record struct ApicMessage(int Vector, int DeliveryMode, bool LogicalDestination, int Destination, bool LevelTriggered);
 
-/// <summary>The I/O APIC at 0xFEC00000: 24 pins, a redirection table, edge and level triggering with remote IRR
-/// and the EOI broadcast that clears it. Registers are reached through IOREGSEL (offset 0x00) and IOWIN (0x10).
-/// The owner routes its messages to the local APICs. Thread-safe.</summary>
-public sealed class IoApic(Action<ApicMessage> deliver, byte id = 0)
+/// <summary>The I/O APIC: 24 pins, a redirection table, edge and level triggering with remote IRR and the EOI
+/// broadcast that clears it. Registers are reached through IOREGSEL (offset 0x00) and IOWIN (0x10) of its
+/// <see cref="MmioLength"/>-byte page, which repeats every 256 bytes. The owner routes its messages to the local
+/// APICs. Thread-safe (it locks itself, so the bus needs no gate).</summary>
+public sealed class IoApic(Action<ApicMessage> deliver, byte id = 0) : IMmioDevice, IConcurrentDevice
 {
-    public const ulong DefaultBase = 0xFEC0_0000;
+    public const ulong MmioLength = 0x1000;
     public const int Pins = 24;
+
+    /// <summary>A bus access: only 32-bit accesses reach the registers; others read 0 and write nothing.</summary>
+    ulong IMmioDevice.Read(ulong offset, int size) => size == 4 ? Read(offset & 0xFF) : 0;
+
+    void IMmioDevice.Write(ulong offset, int size, ulong value)
+    {
+        if (size == 4) Write(offset & 0xFF, (uint)value);
+    }
     private const ulong Masked = 1 << 16, LevelTrigger = 1 << 15, RemoteIrr = 1 << 14, DeliveryStatus = 1 << 12;
 
     private readonly ulong[] _redirection = Enumerable.Repeat(Masked, Pins).ToArray();

@@ -1,13 +1,20 @@
 namespace Vessel.Devices.Platform;
 
-/// <summary>The 8254 programmable interval timer (ports 0x40-0x43) and the PIT side of system control port B
-/// (0x61: channel 2's gate in bit 0, its output in bit 5). Counting follows guest time at 1.193182 MHz, computed
-/// from the nanosecond clock when read, so the counter neither drifts nor needs a thread. Channel 0's output
-/// drives IRQ 0 through <see cref="Poll"/>. Thread-safe.</summary>
-public sealed class Pit8254(Func<long> nowNanoseconds, Action<bool> irq0)
+/// <summary>The 8254 programmable interval timer and the PIT side of system control port B. Two port windows go on
+/// the port bus: <see cref="CounterPorts"/> (channels 0-2 at offsets 0-2, the mode/command register at 3) and
+/// <see cref="PortBPort"/> (one byte: channel 2's gate in bit 0, its output in bit 5). Counting follows guest time
+/// at 1.193182 MHz, computed from the nanosecond clock when read, so the counter neither drifts nor needs a thread.
+/// Channel 0's output drives IRQ 0 through <see cref="Poll"/>. Thread-safe.</summary>
+public sealed class Pit8254
 {
-    public const ushort Channel0 = 0x40, Command = 0x43, PortB = 0x61;
+    public const int CounterPortsLength = 4, PortBLength = 1;
     public const long FrequencyHz = 1_193_182;
+
+    // The registers as the two windows reach them: channels 0-2, the command register, port B.
+    private const int Command = 3, PortB = 4;
+
+    private readonly Func<long> _nowNanoseconds;
+    private readonly Action<bool> _irq0;
 
     // Channel 2's gate is port 0x61 bit 0, low after reset; channels 0 and 1 are always gated on.
     private readonly Channel[] _channels = [new(gate: true), new(gate: true), new(gate: false)];
@@ -16,36 +23,63 @@ public sealed class Pit8254(Func<long> nowNanoseconds, Action<bool> irq0)
     private int _refresh;
     private long _lastIrqPeriod = -1;
 
+    public Pit8254(Func<long> nowNanoseconds, Action<bool> irq0)
+    {
+        _nowNanoseconds = nowNanoseconds;
+        _irq0 = irq0;
+        CounterPorts = new Window(this, 0, CounterPortsLength);
+        PortBPort = new Window(this, PortB, PortBLength);
+    }
+
+    /// <summary>Channels 0-2 (offsets 0-2) and the mode/command register (offset 3).</summary>
+    public IPortDevice CounterPorts { get; }
+
+    /// <summary>System control port B, the PIT's bits of it.</summary>
+    public IPortDevice PortBPort { get; }
+
+    /// <summary>Raised (outside the lock) after a write to a counter or the command register: whoever polls
+    /// <see cref="Poll"/> may want to re-plan its sleep.</summary>
+    public event Action? Reprogrammed;
+
     private long Ticks(long ns) => (long)((Int128)ns * FrequencyHz / 1_000_000_000);
     private long Nanoseconds(long ticks) => (long)((Int128)ticks * 1_000_000_000 / FrequencyHz);
 
-    public byte Read(ushort port)
+    private byte Read(int register)
     {
         lock (_lock)
         {
-            long now = Ticks(nowNanoseconds());
-            if (port == PortB)
+            long now = Ticks(_nowNanoseconds());
+            if (register == PortB)
             {
                 _refresh ^= 1; // bit 4 toggles: some code waits for it
                 return (byte)((_portB & 0x0F) | (_refresh << 4) | (_channels[2].Output(now) ? 0x20 : 0));
             }
-            if (port is < Channel0 or > Channel0 + 2) return 0xFF;
-            return _channels[port - Channel0].Read(now);
+            if (register > 2) return 0xFF;
+            return _channels[register].Read(now);
         }
     }
 
-    public void Write(ushort port, byte value)
+    private void Write(int register, byte value)
+    {
+        if (register == PortB)
+        {
+            lock (_lock)
+            {
+                _portB = (byte)(value & 0x0F);
+                _channels[2].SetGate((value & 1) != 0, Ticks(_nowNanoseconds()));
+            }
+            return;
+        }
+        WriteTimer(register, value);
+        Reprogrammed?.Invoke();
+    }
+
+    private void WriteTimer(int register, byte value)
     {
         lock (_lock)
         {
-            long now = Ticks(nowNanoseconds());
-            if (port == PortB)
-            {
-                _portB = (byte)(value & 0x0F);
-                _channels[2].SetGate((value & 1) != 0, now);
-                return;
-            }
-            if (port == Command)
+            long now = Ticks(_nowNanoseconds());
+            if (register == Command)
             {
                 int select = value >> 6;
                 if (select == 3)
@@ -63,11 +97,8 @@ public sealed class Pit8254(Func<long> nowNanoseconds, Action<bool> irq0)
                 if (select == 0) _lastIrqPeriod = -1;
                 return;
             }
-            if (port is >= Channel0 and <= Channel0 + 2)
-            {
-                _channels[port - Channel0].WriteCount(value, now);
-                if (port == Channel0) _lastIrqPeriod = -1;
-            }
+            _channels[register].WriteCount(value, now);
+            if (register == 0) _lastIrqPeriod = -1;
         }
     }
 
@@ -80,7 +111,7 @@ public sealed class Pit8254(Func<long> nowNanoseconds, Action<bool> irq0)
         long next;
         lock (_lock)
         {
-            long now = Ticks(nowNanoseconds());
+            long now = Ticks(_nowNanoseconds());
             var c = _channels[0];
             long edge = c.LastRisingEdge(now, out long nextEdge);
             if (edge >= 0 && edge != _lastIrqPeriod)
@@ -92,10 +123,22 @@ public sealed class Pit8254(Func<long> nowNanoseconds, Action<bool> irq0)
         }
         if (raise)
         {
-            irq0(true);
-            irq0(false);
+            _irq0(true);
+            _irq0(false);
         }
         return next;
+    }
+
+    /// <summary>Consecutive registers as a port device; every access moves one byte, as on the ISA bus. The PIT
+    /// locks itself, so the bus needs no gate.</summary>
+    private sealed class Window(Pit8254 pit, int first, int length) : IPortDevice, IConcurrentDevice
+    {
+        public uint Read(ushort offset, int size) => offset < length ? pit.Read(first + offset) : PortAccess.AllOnes(size);
+
+        public void Write(ushort offset, int size, uint value)
+        {
+            if (offset < length) pit.Write(first + offset, (byte)value);
+        }
     }
 
     private sealed class Channel(bool gate)

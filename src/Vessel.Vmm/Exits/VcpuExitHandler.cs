@@ -1,6 +1,6 @@
 using System.Runtime.CompilerServices;
 using Vessel.Hypervisor;
-using Vessel.Vmm.Buses;
+using Vessel.Devices.Bus;
 
 namespace Vessel.Vmm.Exits;
 

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Vessel.Boot;
 using Vessel.Devices.Pci;
+using Vessel.Hypervisor;
 using Vessel.Virtio;
 using Vessel.Virtio.Block;
 using Vessel.Virtio.Entropy;
@@ -16,13 +17,10 @@ namespace Vessel.Vmm.Pci;
 /// backend's SignalMsi; queue doorbells are backend doorbells where the backend has them.</summary>
 internal static class PciDevices
 {
-    /// <summary>From the top of 32-bit RAM up to the IOAPIC at 0xfec00000.</summary>
-    public const ulong WindowBase = GuestRamLayout.MmioHoleStart, WindowEnd = 0xFEC0_0000;
-
     public static void Install(PcDeviceContext context)
     {
-        var bus = new PciBus(WindowBase, WindowEnd - WindowBase);
-        context.Ports.Register(PciBus.ConfigAddressPort, PciBus.ConfigPortLength, bus.ConfigPorts);
+        var bus = new PciBus(PcLayout.PciWindowBase, PcLayout.PciWindowEnd - PcLayout.PciWindowBase);
+        context.Ports.Register(PcLayout.PciConfigPort, PciBus.ConfigPortLength, bus.ConfigPorts);
         context.Mmio.Register(bus.WindowBase, bus.WindowSize, bus.Window);
         bus.Attach(0, new PciHostBridge());
 

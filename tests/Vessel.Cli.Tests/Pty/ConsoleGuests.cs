@@ -1,4 +1,5 @@
 using Iced.Intel;
+using Vessel.Hypervisor;
 using static Iced.Intel.AssemblerRegisters;
 
 namespace Vessel.Cli.Tests.Pty;
@@ -102,9 +103,7 @@ internal static class ConsoleGuests
         a.Label(ref sleep);
         a.hlt();
         a.jmp(sleep);
-        using var ms = new MemoryStream();
-        a.Assemble(new StreamCodeWriter(ms), 0x7c00);
-        return BootSectors.Sector(ms.ToArray());
+        return BootSectors.Sector(GuestCode.Assemble(a, PcLayout.BootSectorAddress));
     }
 
     private static void Print(Assembler a, string text)

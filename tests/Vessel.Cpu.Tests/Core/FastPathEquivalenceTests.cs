@@ -58,13 +58,7 @@ public class FastPathEquivalenceTests(ITestOutputHelper output)
         using var vcpu = vm.CreateVcpu(0);
         vm.Memory.Write(CodeAt, code);
         vm.Memory.Write(DataAt, data);
-        var sregs = new SpecialRegisters
-        {
-            Cs = Segment.Flat(0x08, code: true), Ds = Segment.Flat(0x10, false), Es = Segment.Flat(0x10, false),
-            Ss = Segment.Flat(0x10, false), Fs = Segment.Flat(0x10, false), Gs = Segment.Flat(0x10, false),
-            Tr = new Segment { Type = 0xB, Present = true, Limit = 0x67 }, Ldt = new Segment { Type = 2, Present = true },
-            Cr0 = ControlRegisters.Cr0Pe | ControlRegisters.Cr0Et,
-        };
+        var sregs = FlatSegments.ProtectedMode32();
         vcpu.SetSpecialRegisters(sregs);
         vcpu.SetRegisters(new Registers
         {

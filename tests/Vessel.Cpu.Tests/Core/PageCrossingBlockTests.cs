@@ -46,13 +46,7 @@ public class PageCrossingBlockTests
             a.add(ecx, 0x12345678); // 81 C1 imm32: six bytes, two of them on the next page
             a.hlt();
         }));
-        vcpu.SetSpecialRegisters(new SpecialRegisters
-        {
-            Cs = Segment.Flat(0x08, code: true), Ds = Segment.Flat(0x10, false), Es = Segment.Flat(0x10, false),
-            Ss = Segment.Flat(0x10, false), Fs = Segment.Flat(0x10, false), Gs = Segment.Flat(0x10, false),
-            Tr = new Segment { Type = 0xB, Present = true, Limit = 0x67 }, Ldt = new Segment { Type = 2, Present = true },
-            Cr0 = ControlRegisters.Cr0Pe | ControlRegisters.Cr0Et,
-        });
+        vcpu.SetSpecialRegisters(FlatSegments.ProtectedMode32());
         vcpu.SetRegisters(new Registers { Rip = 0x1000, Rsp = 0x80000, Rflags = 2 });
 
         Assert.Equal(VcpuExitReason.Halt, vcpu.Run().Reason);

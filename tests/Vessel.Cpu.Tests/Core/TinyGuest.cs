@@ -31,14 +31,8 @@ internal sealed class TinyGuest : IDisposable
     public X86Cpu Cpu =>
         (X86Cpu)typeof(EmuVcpu).GetField("_cpu", global::System.Reflection.BindingFlags.NonPublic | global::System.Reflection.BindingFlags.Instance)!.GetValue(Vcpu)!;
 
-    public static byte[] Assemble(int bitness, ulong address, Action<Assembler> build)
-    {
-        var a = new Assembler(bitness);
-        build(a);
-        using var ms = new MemoryStream();
-        a.Assemble(new StreamCodeWriter(ms), address);
-        return ms.ToArray();
-    }
+    public static byte[] Assemble(int bitness, ulong address, Action<Assembler> build) =>
+        GuestCode.Assemble(bitness, address, build);
 
     public void Load(ulong address, byte[] code) => Memory.Write(address, code);
 

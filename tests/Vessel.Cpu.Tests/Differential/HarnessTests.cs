@@ -9,14 +9,7 @@ public sealed class HarnessTests(DifferentialFixture fixture) : IClassFixture<Di
 {
     private DifferentialRunner Runner => fixture.Runner;
 
-    private static byte[] Assemble(Action<Assembler> build)
-    {
-        var a = new Assembler(64);
-        build(a);
-        using var ms = new MemoryStream();
-        a.Assemble(new StreamCodeWriter(ms), 0x1000);
-        return ms.ToArray();
-    }
+    private static byte[] Assemble(Action<Assembler> build) => GuestCode.Assemble(64, 0x1000, build);
 
     private CpuState Input()
     {

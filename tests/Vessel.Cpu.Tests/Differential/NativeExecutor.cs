@@ -79,12 +79,7 @@ internal sealed unsafe class NativeExecutor : IDisposable
         a.syscall();
     }
 
-    private static byte[] Assemble(Assembler a, ulong address)
-    {
-        using var ms = new MemoryStream();
-        a.Assemble(new StreamCodeWriter(ms), address);
-        return ms.ToArray();
-    }
+    private static byte[] Assemble(Assembler a, ulong address) => GuestCode.Assemble(a, address);
 
     private void WriteCode(int offset, byte[] code)
     {

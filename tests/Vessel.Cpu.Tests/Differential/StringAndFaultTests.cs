@@ -114,12 +114,5 @@ public sealed class StringAndFaultTests(DifferentialFixture fixture, ITestOutput
         }
     }
 
-    private static byte[] Assemble(Action<Assembler> build)
-    {
-        var a = new Assembler(64);
-        build(a);
-        using var ms = new MemoryStream();
-        a.Assemble(new StreamCodeWriter(ms), 0x1000);
-        return ms.ToArray();
-    }
+    private static byte[] Assemble(Action<Assembler> build) => GuestCode.Assemble(64, 0x1000, build);
 }

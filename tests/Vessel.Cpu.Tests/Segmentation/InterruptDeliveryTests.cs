@@ -304,17 +304,22 @@ public class InterruptDeliveryTests
         Assert.Equal(0UL, g.Registers.Rflags & Hypervisor.RflagsBits.Rf);
     }
 
+    /// <summary>Task gates switch tasks now (TaskSwitchTests); one naming the running, busy task is #GP with the
+    /// TSS selector and EXT for an external interrupt, delivered in the interrupted task.</summary>
     [Fact]
-    public void ExternalInterruptThroughATaskGateStopsWithAClearError()
+    public void ExternalInterruptThroughATaskGateToTheBusyCurrentTaskIsGpWithExt()
     {
         using var g = new SegmentedGuest(longMode: false);
+        g.SetGdt(SegmentedGuest.TssSelector >> 3, g.GetGdt(SegmentedGuest.TssSelector >> 3) | (1UL << 41));
         g.SetGate32(0x30, SegmentedGuest.TssSelector, 0, type: 0x5);
+        g.SetGate32(13, SegmentedGuest.KernelCode32, Handler);
+        Recorders.Handler32(g, Handler, 13, hasErrorCode: true);
         g.Load(SegmentedGuest.CodeBase, 32, a => a.nop());
         g.Start(SegmentedGuest.CodeBase, SegmentedGuest.KernelCode32, SegmentedGuest.KernelData, 0x7000, rflags: 0x202);
         g.Cpu.InterruptController = new FakeInterruptController { Vectors = { 0x30 } };
-        var exit = g.Run();
-        Assert.Equal(VcpuExitReason.InternalError, exit.Reason);
-        Assert.Contains("task gate", exit.Message);
+        Assert.Equal(VcpuExitReason.Halt, g.Run().Reason);
+        Assert.Equal(13u, g.ReadU32(Recorders.Vector));
+        Assert.Equal((uint)SegmentedGuest.TssSelector | 1, g.ReadU32(Recorders.ErrorCode));
     }
 
     [Fact]

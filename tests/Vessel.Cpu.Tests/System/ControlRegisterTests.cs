@@ -10,7 +10,7 @@ public class ControlRegisterTests
     public void ApicBaseKeepsTheBspFlagOffOnApplicationProcessors()
     {
         using var g = new PageTableGuest();
-        var ap = new X86Cpu((EmuVirtualMachine)g.Guest.Vm, 2);
+        var ap = new X86Cpu(((EmuVirtualMachine)g.Guest.Vm).Machine, 2);
         Assert.True(ap.TryReadMsr(0x1B, out ulong apBase));
         Assert.Equal(0UL, apBase & 0x100);
         Assert.True(ap.TryWriteMsr(0x1B, 0xFEE0_0C00));                       // x2APIC mode

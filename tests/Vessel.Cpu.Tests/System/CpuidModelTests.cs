@@ -10,7 +10,7 @@ namespace Vessel.Cpu.Tests.System;
 public class CpuidModelTests
 {
     private static readonly Core.TinyGuest Machine = new();
-    private static readonly X86Cpu Cpu = new((EmuVirtualMachine)Machine.Vm, 3);
+    private static readonly X86Cpu Cpu = new(((EmuVirtualMachine)Machine.Vm).Machine, 3);
 
     private static (uint Eax, uint Ebx, uint Ecx, uint Edx) Q(uint leaf, uint sub = 0)
     {

@@ -10,7 +10,7 @@ public class TranslateTests
 
     private static X86Cpu CpuIn4Level(PageTableGuest g, Action<X86Cpu>? adjust = null)
     {
-        var cpu = new X86Cpu((EmuVirtualMachine)g.Guest.Vm, 7);
+        var cpu = new X86Cpu(((EmuVirtualMachine)g.Guest.Vm).Machine, 7);
         cpu.SetSpecialRegisters(LongModeRegisters(g.Root));
         adjust?.Invoke(cpu);
         return cpu;
@@ -134,7 +134,7 @@ public class TranslateTests
         g.Memory.WriteUInt32(pd + (0x0040_0000 >> 22) * 4, (uint)(pt | P | W));
         g.Memory.WriteUInt32(pt + 5 * 4, 0x0020_0000 | (uint)(P | W));
         g.Memory.WriteUInt32(pd + (0xC000_0000 >> 22) * 4, 0x0080_0000 | (uint)(P | PS) | (3u << 13)); // PSE-36: phys bits 33:32
-        var cpu = new X86Cpu((EmuVirtualMachine)g.Guest.Vm, 7);
+        var cpu = new X86Cpu(((EmuVirtualMachine)g.Guest.Vm).Machine, 7);
         var s = SpecialRegisters.RealMode();
         s.Cs = Segment.Flat(8, true);
         s.Cr0 = ControlRegisters.Cr0Pe | ControlRegisters.Cr0Pg | ControlRegisters.Cr0Wp;
@@ -157,7 +157,7 @@ public class TranslateTests
         g.WriteEntry(pd + 1 * 8, pt | P | W);
         g.WriteEntry(pt + 2 * 8, 0x9_8765_4000 | P | W | NX);
         g.WriteEntry(pd + 2 * 8, 0x00A0_0000 | P | PS);
-        var cpu = new X86Cpu((EmuVirtualMachine)g.Guest.Vm, 7);
+        var cpu = new X86Cpu(((EmuVirtualMachine)g.Guest.Vm).Machine, 7);
         var s = SpecialRegisters.RealMode();
         s.Cs = Segment.Flat(8, true);
         s.Cr0 = ControlRegisters.Cr0Pe | ControlRegisters.Cr0Pg;

@@ -10,8 +10,8 @@ public class Pit8254Tests
 
     public Pit8254Tests() => _pit = new Pit8254(() => _clock.Nanoseconds, _irq0.Set);
 
-    private void SetChannel2Gate(bool gate) => _pit.Write(Pit8254.PortB, (byte)(gate ? 1 : 0));
-    private bool Channel2Output => (_pit.Read(Pit8254.PortB) & 0x20) != 0;
+    private void SetChannel2Gate(bool gate) => _pit.Write(PlatformPorts.PitPortB, (byte)(gate ? 1 : 0));
+    private bool Channel2Output => (_pit.Read(PlatformPorts.PitPortB) & 0x20) != 0;
 
     private void Program(int channel, int mode, int count, bool bcd = false)
     {
@@ -192,11 +192,11 @@ public class Pit8254Tests
     public void Port_b_gates_channel2_and_reads_its_output()
     {
         Program(2, 0, 100);
-        _pit.Write(Pit8254.PortB, 0x01);
-        Assert.Equal(0x01, _pit.Read(Pit8254.PortB) & 0x23);
+        _pit.Write(PlatformPorts.PitPortB, 0x01);
+        Assert.Equal(0x01, _pit.Read(PlatformPorts.PitPortB) & 0x23);
         _clock.AdvancePitTicks(100);
-        Assert.Equal(0x21, _pit.Read(Pit8254.PortB) & 0x23);
-        _pit.Write(Pit8254.PortB, 0x03);
-        Assert.Equal(0x23, _pit.Read(Pit8254.PortB) & 0x23);
+        Assert.Equal(0x21, _pit.Read(PlatformPorts.PitPortB) & 0x23);
+        _pit.Write(PlatformPorts.PitPortB, 0x03);
+        Assert.Equal(0x23, _pit.Read(PlatformPorts.PitPortB) & 0x23);
     }
 }

@@ -1,0 +1,92 @@
+namespace Vessel.Cpu;
+
+/// <summary>This vCPU's part of the VM's <see cref="CodeCacheBudget"/>: where its cached blocks come from, and
+/// flushing them, by its own thread or, while it is outside <see cref="Run"/> or halted, by another vCPU's.</summary>
+internal sealed partial class X86Cpu
+{
+    /// <summary>Held by the thread inside <see cref="Run"/> (released while halted): whoever holds it may touch
+    /// the block cache.</summary>
+    private readonly object _codeCacheOwner = new();
+    private long _seenFlushEpoch;
+
+    /// <summary>Blocks this vCPU's sets evicted, by array size, for its own reuse: links from its cached blocks
+    /// may still lead to them (a link is checked before it is followed), so they go to other vCPUs only when
+    /// all of this vCPU's blocks do, at a flush.</summary>
+    private readonly Stack<DecodedBlock>[] _spareBlocks = CodeCacheBudget.NewSizeClassStacks();
+    private readonly List<DecodedBlock> _flushed = new();
+
+    /// <summary>Blocks this vCPU ran without caching because the budget was full even after a flush (other
+    /// vCPUs had not dropped theirs yet).</summary>
+    internal long UncachedForBudget;
+
+    /// <summary>A block object with arrays of <paramref name="capacity"/>: a spare of this vCPU's, a free one of the
+    /// VM's, or a new one if the budget has room; null if it has none.</summary>
+    private DecodedBlock? ObtainBlock(int capacity)
+    {
+        if (_spareBlocks[CodeCacheBudget.SizeClassOf(capacity)].TryPop(out DecodedBlock? block)) return block;
+        block = _machine.CodeCache.TakeFree(capacity);
+        if (block != null) return block;
+        return _machine.CodeCache.TryChargeDroppingFree(DecodedBlock.FootprintBytes(capacity)) ? new DecodedBlock(capacity) : null;
+    }
+
+    /// <summary>Keeps an evicted block for this vCPU's reuse.</summary>
+    private void KeepSpare(DecodedBlock block)
+    {
+        DropCompiled(block);
+        _spareBlocks[CodeCacheBudget.SizeClassOf(block.Instructions.Length)].Push(block);
+    }
+
+    private void DropCompiled(DecodedBlock block)
+    {
+        block.Compiled = null;
+        if (block.CompiledBytes == 0) return;
+        _machine.CodeCache.Release(block.CompiledBytes);
+        block.CompiledBytes = 0;
+    }
+
+    /// <summary>Hands every cached and spare block to the VM's free list, dropping compiled forms and links.</summary>
+    internal void FlushCodeCache()
+    {
+        _seenFlushEpoch = _machine.CodeCache.FlushEpoch;
+        DecodedBlock?[] blocks = _blocks;
+        for (int i = 0; i < blocks.Length; i++)
+        {
+            if (blocks[i] is not { } block) continue;
+            DropCompiled(block);
+            block.Link0 = block.Link1 = null;
+            _flushed.Add(block);
+            blocks[i] = null;
+        }
+        foreach (Stack<DecodedBlock> spares in _spareBlocks)
+        {
+            foreach (DecodedBlock block in spares) block.Link0 = block.Link1 = null;
+            _flushed.AddRange(spares);
+            spares.Clear();
+        }
+        _machine.CodeCache.GiveBack(_flushed);
+        _flushed.Clear();
+        _lastBlock = null;
+        _uncachedBlock.Link0 = _uncachedBlock.Link1 = null;
+    }
+
+    /// <summary>Flushes this vCPU's cache from another thread if it is not running (outside Run, or halted); a
+    /// running vCPU flushes its own at its next block lookup.</summary>
+    internal void TryFlushCodeCacheWhileIdle()
+    {
+        if (!Monitor.TryEnter(_codeCacheOwner)) return;
+        try
+        {
+            FlushCodeCacheIfStale();
+        }
+        finally
+        {
+            Monitor.Exit(_codeCacheOwner);
+        }
+    }
+
+    /// <summary>A flush another vCPU asked for: noticed at the block lookup.</summary>
+    private void FlushCodeCacheIfStale()
+    {
+        if (_seenFlushEpoch != _machine.CodeCache.FlushEpoch) FlushCodeCache();
+    }
+}

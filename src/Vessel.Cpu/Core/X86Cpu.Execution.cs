@@ -1,0 +1,492 @@
+using Iced.Intel;
+using Vessel.Hypervisor;
+
+namespace Vessel.Cpu;
+
+/// <summary>The run loop: find or decode the block at RIP, execute it, turn faults into exception
+/// delivery and exits into <see cref="VcpuExit"/>s.</summary>
+internal sealed unsafe partial class X86Cpu
+{
+    /// <summary>Decoded blocks by guest-physical start address: a set of <see cref="BlockCacheWays"/> blocks per
+    /// hash, most recently found first, the least recent evicted. Direct-mapped, two hot blocks whose addresses
+    /// collided (a lock and a timer function in the idle loop) evicted each other on every pass, and each was
+    /// decoded and compiled to IL again: half of the boot's block compilations and most of an idle guest's CPU.</summary>
+    private readonly DecodedBlock?[] _blocks = new DecodedBlock?[BlockCacheSets * BlockCacheWays];
+    private const int BlockCacheSetBits = 13, BlockCacheSets = 1 << BlockCacheSetBits;
+    internal const int BlockCacheWays = 4;
+
+    /// <summary>The first slot of the block-cache set a block starting at guest-physical <paramref name="physical"/> belongs to.</summary>
+    internal static int BlockCacheSetOf(ulong physical) =>
+        (int)((physical * 0x9E37_79B9_7F4A_7C15UL) >> (64 - BlockCacheSetBits)) * BlockCacheWays;
+    private readonly GuestCodeReader _codeReader;
+    private readonly Decoder _decoder16, _decoder32, _decoder64;
+    /// <summary>Where blocks are decoded, before a cached block of the right size takes a copy; run from here
+    /// when the block must not be cached (code outside RAM, or no room in the budget).</summary>
+    private readonly DecodedBlock _uncachedBlock = new();
+    private long _seenCodeEpoch;
+    /// <summary>The block that ran last, whose links may lead straight to the next one.</summary>
+    private DecodedBlock? _lastBlock;
+    private ulong _ipMask = 0xFFFF;
+    private readonly bool _fastPaths;
+
+    /// <summary>Stopwatch timestamp at which the platform's timers next need this vCPU to poll them.</summary>
+    private long _nextPoll;
+
+    /// <summary>A timer was (re)armed: poll at the next block boundary, and wake a halted vCPU to re-plan its sleep.</summary>
+    public void RequestPoll()
+    {
+        _nextPoll = 0;
+        Wake();
+    }
+
+    /// <summary>HLT with interrupts enabled: waiting for an interrupt.</summary>
+    private bool _halted;
+
+    /// <summary>Guest instructions retired; the benchmark reads it.</summary>
+    public ref long InstructionsRetired => ref State.InstructionsRetired;
+
+    public VcpuExit Run()
+    {
+        Monitor.Enter(_codeCacheOwner);
+        try
+        {
+            return RunOwningCodeCache();
+        }
+        finally
+        {
+            Monitor.Exit(_codeCacheOwner);
+        }
+    }
+
+    private VcpuExit RunOwningCodeCache()
+    {
+        // The further device writes of an instruction that made several (a page-crossing or 16-byte store to
+        // MMIO, ENTER's pushes onto an MMIO stack) go out one per Run, in order, before anything else runs.
+        if (_hasPendingExit) return TakePendingExit();
+        while (true)
+        {
+            if (_kickRequested)
+            {
+                _kickRequested = false;
+                return VcpuExit.Interrupted();
+            }
+
+            if ((WaitingForSipi || _pendingInit) && ProcessStartupSignals())
+            {
+                WaitForInterrupt();
+                continue;
+            }
+
+            // An instruction waiting for its IN/MMIO value runs before anything else can intervene.
+            if (!_hasCompletedRead)
+            {
+                long now = System.Diagnostics.Stopwatch.GetTimestamp();
+                if (now >= _nextPoll)
+                {
+                    Prof(ProfileMode.Poll);
+                    if (EmuProfiler.Enabled) Counters.Polls++;
+                    _nextPoll = _machine.Platform.Poll(this, now);
+                    Prof(ProfileMode.Loop);
+                }
+                try
+                {
+                    if (DeliverPendingInterrupt()) _halted = false;
+                }
+                catch (CpuFault f)
+                {
+                    DeliverFault(f);
+                }
+                if (_hasPendingExit) return TakePendingExit();
+                if (_halted)
+                {
+                    WaitForInterrupt();
+                    continue;
+                }
+            }
+
+            bool replaying = _hasCompletedRead;
+            try
+            {
+                ExecuteBlock();
+                if (replaying) EndReplay();
+            }
+            catch (CpuFault f)
+            {
+                if (replaying) EndReplay();
+                Rip = _instructionStart;
+                DropPendingExits();
+                DeliverFault(f);
+            }
+            catch (ExitToVmm)
+            {
+                Rip = _instructionStart;
+                return TakePendingExit();
+            }
+            catch (EmulationException ex)
+            {
+                Rip = _instructionStart;
+                return VcpuExit.InternalError(ex.Message);
+            }
+            if (_hasPendingExit) return TakePendingExit();
+        }
+    }
+
+    private VcpuExit TakePendingExit()
+    {
+        VcpuExit exit = _pendingExit;
+        if (_queuedExitNext < _queuedExitCount)
+        {
+            _pendingExit = _queuedExits[_queuedExitNext++]; // still pending: the next Run returns it first
+        }
+        else
+        {
+            _hasPendingExit = false;
+            _queuedExitCount = _queuedExitNext = 0;
+        }
+        return exit;
+    }
+
+    /// <summary>Blocks run back to back through their links before the run loop looks at kicks, interrupts
+    /// and timers again: a bound on event latency that keeps the per-block cost low.</summary>
+    private const int ChainedBlockBudget = 32;
+
+    private void ExecuteBlock()
+    {
+        DecodedBlock block = GetBlock();
+        int budget = ChainedBlockBudget;
+        while (true)
+        {
+            _lastBlock = block;
+            RunBlockBody(block);
+            if (_endBlock || _hasPendingExit || --budget == 0 || _kickRequested) return;
+            DecodedBlock? next = LinkedSuccessor(block);
+            if (next == null) return;
+            if (EmuProfiler.Enabled) Counters.ChainFollowed++;
+            block = next;
+        }
+    }
+
+    private void RunBlockBody(DecodedBlock block)
+    {
+        bool singleStep = (_rflags & Hypervisor.RflagsBits.Tf) != 0;
+        if (EmuProfiler.Enabled) Counters.BlocksRun++;
+        bool oneInstruction = _interruptShadow || singleStep || _hasCompletedRead;
+        if (!oneInstruction && TryRunCompiled(block)) return;
+        Instruction[] instructions = block.Instructions;
+        FastOp[] fastOps = block.FastOps;
+        int count = block.Count;
+        if (oneInstruction)
+        {
+            // STI / MOV SS: exactly one more instruction runs before interrupts are looked at again.
+            // TF: one instruction, then the single-step trap. A device read completed: the instruction that
+            // waited for it, alone (its replayed values are for it only).
+            count = 1;
+            _interruptShadow = false;
+            _endBlock = true;
+        }
+        else
+        {
+            _endBlock = false;
+        }
+        for (int i = 0; i < count; i++)
+        {
+            ref Instruction ins = ref instructions[i];
+            _instructionStart = Rip;
+            Rip = ins.NextIP & _ipMask;
+            if (EmuProfiler.Enabled)
+            {
+                ProfMode = (byte)(fastOps[i].Kind == FastOpKind.Generic ? ProfileMode.Interpret : ProfileMode.Fast);
+                if (fastOps[i].Kind == FastOpKind.Generic) { Counters.InstructionsGeneric++; GenericByCode[(int)ins.Code]++; }
+                else Counters.InstructionsFast++;
+            }
+            if (!ExecuteFast(ref fastOps[i])) Execute(ref ins);
+            InstructionsRetired++;
+            if (_endBlock) break;
+        }
+        Prof(ProfileMode.Loop);
+        if (singleStep || _singleStepForced) SingleStepTrap();
+    }
+
+    /// <summary>The block a previous run of <paramref name="block"/> led to at the current RIP, if its link
+    /// is still valid; null sends the run loop through the full lookup.</summary>
+    private DecodedBlock? LinkedSuccessor(DecodedBlock block)
+    {
+        if (block.LinkEpoch != _translationEpoch || _machine.Code.Epoch != _seenCodeEpoch) return null;
+        DecodedBlock? next = block.Link0;
+        if (next != null && IsValidSuccessor(next)) return next;
+        next = block.Link1;
+        if (next != null && IsValidSuccessor(next)) return next;
+        return null;
+    }
+
+    /// <summary>Linear address of the next instruction, checked against CS.</summary>
+    private ulong CodeLinear(ulong rip)
+    {
+        if (Bitness == 64)
+        {
+            if ((ulong)(((long)rip << 16) >> 16) != rip) Fault(Vector.GP, 0);
+            return rip;
+        }
+        if (rip > Seg[CS].Limit) Fault(Vector.GP, 0);
+        return (Seg[CS].Base + rip) & 0xFFFF_FFFF;
+    }
+
+    /// <summary>The cached block holding the instruction at <paramref name="rip"/>, for the profiler's report.</summary>
+    internal DecodedBlock? FindCachedBlock(ulong rip)
+    {
+        foreach (var b in _blocks)
+            if (b != null && b.Count > 0 && b.StartRip <= rip && rip < b.Instructions[b.Count - 1].NextIP) return b;
+        return null;
+    }
+
+    private DecodedBlock GetBlock()
+    {
+        _instructionStart = Rip;
+        long epoch = _machine.Code.Epoch;
+        if (epoch != _seenCodeEpoch)
+        {
+            _seenCodeEpoch = epoch;
+            _mmu.Write.Flush();
+            if (EmuProfiler.Enabled) Counters.CodeEpochFlushes++;
+            FlushCodeCacheIfStale();
+        }
+
+        DecodedBlock? previous = _lastBlock;
+        if (previous != null && previous.LinkEpoch == _translationEpoch)
+        {
+            DecodedBlock? next = previous.Link0;
+            if (next != null && IsValidSuccessor(next)) { if (EmuProfiler.Enabled) Counters.LinkHits++; return next; }
+            next = previous.Link1;
+            if (next != null && IsValidSuccessor(next)) { if (EmuProfiler.Enabled) Counters.LinkHits++; return next; }
+        }
+        DecodedBlock found = LookUpBlock();
+        previous = _lastBlock; // null if the lookup flushed the cache: that block may be another vCPU's now
+        if (previous != null && previous.Cacheable && found.Cacheable)
+        {
+            if (previous.LinkEpoch != _translationEpoch)
+            {
+                previous.Link0 = previous.Link1 = null;
+                previous.LinkEpoch = _translationEpoch;
+            }
+            if (previous.NextLinkSlot) previous.Link1 = found; else previous.Link0 = found;
+            previous.NextLinkSlot = !previous.NextLinkSlot;
+        }
+        return found;
+    }
+
+    // A link is followed only within the translation epoch it was made in, so the second page of a
+    // page-crossing block still maps where it did; only its contents need checking.
+    private bool IsValidSuccessor(DecodedBlock next) =>
+        next.StartRip == Rip && next.Bitness == Bitness && next.CsBase == Seg[CS].Base
+        && next.Generation == _machine.Code.Generation(next.PhysicalAddress)
+        && (next.SecondPage == DecodedBlock.NoSecondPage || next.SecondGeneration == _machine.Code.Generation(next.SecondPage))
+        && (Bitness == 64 || Rip <= Seg[CS].Limit);
+
+    /// <summary>Whether the page a cached page-crossing block ran into still maps to the same guest-physical
+    /// page (through the execute TLB, filled on a miss: a fault here is that instruction's fetch fault) and
+    /// still holds the bytes it was decoded from.</summary>
+    private bool SecondPageValid(DecodedBlock block, ulong linear)
+    {
+        ulong next = (linear | 0xFFF) + 1;
+        if (Bitness != 64) next &= 0xFFFF_FFFF;
+        ref TlbEntry e = ref ExecTlbEntry(next, UserAccess);
+        return e.PhysicalPage == block.SecondPage && block.SecondGeneration == _machine.Code.Generation(block.SecondPage);
+    }
+
+    /// <summary>The execute-TLB entry for <paramref name="linear"/>, filled by a page walk on a miss. Code outside
+    /// RAM reads as 0xFF bytes (see <see cref="UnbackedMemory"/>); such an entry is returned but not kept, so
+    /// RAM mapped there later is seen.</summary>
+    private ref TlbEntry ExecTlbEntry(ulong linear, bool user)
+    {
+        ref TlbEntry e = ref _mmu.Exec.EntryFor(linear);
+        if (e.Tag == Tlb.TagOf(linear, user ? 1UL : 0)) return ref e;
+        ulong phys = Translate(linear, AccessKind.Execute, user);
+        return ref _mmu.FillExec(linear, phys, _memory.TryGetPointer(phys & ~0xFFFUL, 4096), user);
+    }
+
+    /// <summary>Whether a fetch from the guest-physical page <paramref name="physicalPage"/> reads RAM.</summary>
+    private bool IsRamPage(ulong physicalPage) => _memory.TryGetPointer(physicalPage, 4096) != null;
+
+    private DecodedBlock LookUpBlock()
+    {
+        ulong linear = CodeLinear(Rip);
+        ref TlbEntry e = ref ExecTlbEntry(linear, UserAccess);
+        ulong physical = e.PhysicalPage | (linear & 0xFFF);
+        long delta = e.Delta;
+        bool outsideRam = e.Tag == TlbEntry.Invalid; // ExecTlbEntry keeps no entry for a page outside RAM
+        ulong csBase = Seg[CS].Base;
+
+        int set = BlockCacheSetOf(physical);
+        if (EmuProfiler.Enabled) Counters.CacheLookups++;
+        DecodedBlock? block = null;
+        int way = 0;
+        for (; way < BlockCacheWays; way++)
+        {
+            DecodedBlock? candidate = _blocks[set + way];
+            if (candidate == null) break;
+            if (candidate.PhysicalAddress == physical && candidate.StartRip == Rip && candidate.Bitness == Bitness
+                && candidate.CsBase == csBase)
+            {
+                block = candidate;
+                break;
+            }
+        }
+        if (block != null && block.Generation == _machine.Code.Generation(physical)
+            && (block.SecondPage == DecodedBlock.NoSecondPage || SecondPageValid(block, linear)))
+        {
+            if (EmuProfiler.Enabled) Counters.CacheHits++;
+            MoveToFront(set, way);
+            return block;
+        }
+
+        DecodedBlock decoded = _uncachedBlock;
+        Prof(ProfileMode.Decode);
+        Decode(decoded, (byte*)((long)(linear & ~0xFFFUL) + delta), linear, physical, csBase);
+        if (outsideRam) decoded.Cacheable = false; // RAM mapped there later must be decoded afresh
+        Prof(ProfileMode.Loop);
+        if (EmuProfiler.Enabled)
+        {
+            Counters.Decodes++;
+            if (!decoded.Cacheable) Counters.UncacheableDecodes++;
+            if (decoded.Generation > 1) Counters.DecodesOfInvalidatedPage++;
+        }
+        if (!decoded.Cacheable) return decoded;
+
+        // The slot: a stale decode of this address, else an empty way, else the least recent way.
+        if (block == null && way == BlockCacheWays) way = BlockCacheWays - 1;
+        block ??= _blocks[set + way];
+        int capacity = DecodedBlock.CapacityFor(decoded.Count);
+        DecodedBlock? target = block != null && block.Instructions.Length == capacity ? block : null;
+        if (target == null)
+        {
+            target = ObtainBlock(capacity);
+            if (target == null)
+            {
+                _machine.CodeCache.FlushAll(this, flushRequesterNow: true); // no block of this vCPU is running now
+                target = ObtainBlock(capacity);
+                if (target == null)
+                {
+                    // Other vCPUs hold the budget until their next block lookup: run this one uncached.
+                    UncachedForBudget++;
+                    decoded.Cacheable = false;
+                    return decoded;
+                }
+                way = 0; // the set is empty now
+            }
+            else if (block != null)
+            {
+                KeepSpare(block);
+            }
+        }
+        DropCompiled(target);
+        target.TakeDecode(decoded);
+        _blocks[set + way] = target;
+        MoveToFront(set, way);
+        return target;
+    }
+
+    /// <summary>Puts way <paramref name="way"/> of a block-cache set first, shifting the more recent ones down.</summary>
+    private void MoveToFront(int set, int way)
+    {
+        if (way == 0) return;
+        DecodedBlock? found = _blocks[set + way];
+        for (int i = way; i > 0; i--) _blocks[set + i] = _blocks[set + i - 1];
+        _blocks[set] = found;
+    }
+
+    /// <summary>Drops the first way of a set, keeping the empty ways last (a lookup stops at the first).</summary>
+    private void RemoveFront(int set)
+    {
+        for (int i = 0; i < BlockCacheWays - 1; i++) _blocks[set + i] = _blocks[set + i + 1];
+        _blocks[set + BlockCacheWays - 1] = null;
+    }
+
+    private void Decode(DecodedBlock block, byte* page, ulong linear, ulong physical, ulong csBase)
+    {
+        block.Generation = _machine.Code.MarkCode(physical);
+        block.StartRip = Rip;
+        block.Bitness = Bitness;
+        block.CsBase = csBase;
+        block.PhysicalAddress = physical;
+        block.Cacheable = true;
+        block.SecondPage = DecodedBlock.NoSecondPage;
+        block.ExecutionCount = 0;
+        block.Compiled = null;
+        Decoder decoder = Bitness switch { 64 => _decoder64, 32 => _decoder32, _ => _decoder16 };
+        _codeReader.Reset(page, linear & ~0xFFFUL, (int)(linear & 0xFFF));
+        decoder.IP = Rip;
+        int n = 0;
+        while (n < DecodedBlock.MaxInstructions)
+        {
+            int startOffset = _codeReader.Offset;
+            ulong ip = decoder.IP;
+            if (n > 0 && startOffset >= 4096) break;
+            try
+            {
+                decoder.Decode(out block.Instructions[n]);
+            }
+            catch (CpuFault) when (n > 0)
+            {
+                break; // the fetch fault belongs to that later instruction: it will fault when reached
+            }
+            if (_codeReader.CrossedPage && n > 0)
+            {
+                decoder.IP = ip;
+                break; // let the page-crossing instruction start a block of its own
+            }
+            // Every slot is classified afresh: the block object is reused, and a stale fast form would run in
+            // place of the instruction now decoded there.
+            block.FastOps[n] = _fastPaths ? Classify(ref block.Instructions[n], Bitness) : default;
+            if (_codeReader.CrossedPage)
+            {
+                // One instruction that runs into the next page: a block of its own, cached with that page's
+                // identity (FetchCodeByte marked it as code before reading it, so a write there invalidates it).
+                block.SecondPage = _secondFetchPage;
+                block.SecondGeneration = _secondFetchGeneration;
+                if (!IsRamPage(_secondFetchPage)) block.Cacheable = false;
+                n = 1;
+                break;
+            }
+            ref Instruction ins = ref block.Instructions[n++];
+            // A block runs on past a conditional branch (a taken one ends it early), so a loop body with an
+            // if inside stays one block.
+            if (ins.FlowControl != FlowControl.Next && !ins.IsJccShortOrNear || ins.Code == Code.INVALID) break;
+        }
+        block.Count = n;
+    }
+
+    // The page the last byte fetched by FetchCodeByte came from, and its code generation.
+    private ulong _secondFetchPage;
+    private long _secondFetchGeneration;
+
+    /// <summary>Fetches one code byte for an instruction that runs into the next page, marking that page as
+    /// code first, so a write to it from now on invalidates the block being decoded.</summary>
+    internal byte FetchCodeByte(ulong linear)
+    {
+        if (Bitness != 64) linear &= 0xFFFF_FFFF;
+        ulong phys = Translate(linear, AccessKind.Execute, UserAccess);
+        byte* p = _memory.TryGetPointer(phys, 1);
+        if (p == null) p = UnbackedMemory.AllOnesPage; // see ExecTlbEntry
+        _secondFetchPage = phys & ~0xFFFUL;
+        _secondFetchGeneration = _machine.Code.MarkCode(phys);
+        return *p;
+    }
+
+    /// <summary>Recomputes the decoding mode and CPL after CR0, EFER or CS changed.</summary>
+    internal void UpdateMode()
+    {
+        bool pe = (Cr0 & ControlRegisters.Cr0Pe) != 0;
+        bool lma = (Efer & ControlRegisters.EferLma) != 0;
+        if (!pe) Bitness = 16;
+        else if (lma && Seg[CS].Long) Bitness = 64;
+        else Bitness = Seg[CS].DefaultBig ? 32 : 16;
+        _ipMask = Bitness switch { 64 => ulong.MaxValue, 32 => 0xFFFF_FFFF, _ => 0xFFFF };
+        _translationEpoch++;
+        Cpl = pe ? Seg[CS].Dpl : 0;
+        if (pe && (Seg[SS].Dpl != Cpl) && !Seg[SS].Unusable) Cpl = Seg[CS].Dpl;
+        _endBlock = true;
+    }
+}
+
+/// <summary>The emulator met something it cannot do; the vCPU stops with an internal-error exit.</summary>
+public sealed class EmulationException(string message) : Exception(message);

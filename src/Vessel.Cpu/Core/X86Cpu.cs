@@ -1,0 +1,137 @@
+using Iced.Intel;
+using Vessel.Hypervisor;
+using RflagsBits = Vessel.Hypervisor.RflagsBits;
+
+namespace Vessel.Cpu;
+
+/// <summary>The architectural state of one emulated x86-64 processor and its execution loop.
+/// Split over partial files by concern (flags, memory, operands, instruction groups, system).</summary>
+internal sealed unsafe partial class X86Cpu : Platform.IApicCpu
+{
+    public const int ES = 0, CS = 1, SS = 2, DS = 3, FS = 4, GS = 5;
+
+    private readonly EmuMachineContext _machine;
+    private readonly GuestMemory _memory;
+    public int VcpuId { get; }
+
+    /// <summary>The registers the interpreter and compiled blocks share, in one fixed-layout block. The
+    /// members below alias its fields, so instruction code reads as before and the JIT inlines them to a
+    /// direct field access.</summary>
+    internal CpuState State;
+
+    public ref GprFile Gpr => ref State.Gpr;
+    public ref ulong Rip => ref State.Rip;
+    private ref ulong _instructionStart => ref State.InstructionStart;
+    public ref SegmentFile Seg => ref State.Seg;
+    public ref Segment Ldtr => ref State.Ldtr;
+    public ref Segment Tr => ref State.Tr;
+    public ref DescriptorTable Gdtr => ref State.Gdtr;
+    public ref DescriptorTable Idtr => ref State.Idtr;
+    public ref ulong Cr0 => ref State.Cr0;
+    public ref ulong Cr2 => ref State.Cr2;
+    public ref ulong Cr3 => ref State.Cr3;
+    public ref ulong Cr4 => ref State.Cr4;
+    public ref ulong Efer => ref State.Efer;
+    public ref ulong Cr8 => ref State.Cr8;
+    public ref int Bitness => ref State.Bitness;
+    public ref int Cpl => ref State.Cpl;
+    public readonly ulong[] Dr = new ulong[8];
+
+    /// <summary>Interrupts are inhibited for one instruction after STI, MOV SS and POP SS.</summary>
+    private bool _interruptShadow;
+
+    private readonly CpuFault _fault = new();
+    private readonly ExitToVmm _exitToVmm = new();
+
+    /// <summary>Set while an interrupt or exception is being delivered (see <see cref="ReadPhysicalMmio"/>).</summary>
+    private bool _deliveringEvent;
+
+    // The exit the current instruction produced, returned once it completes.
+    private VcpuExit _pendingExit;
+    private bool _hasPendingExit;
+    // Further exits of the same instruction, returned by the following Runs. The most an instruction makes is
+    // below MaxDeviceAccesses (FXSAVE/XSAVE to MMIO: 66 stores, some split into bytes across a page; a task
+    // switch saving into a TSS on MMIO; a call gate copying 31 parameters onto an MMIO stack).
+    internal const int MaxDeviceAccesses = 256;
+    private readonly VcpuExit[] _queuedExits = new VcpuExit[MaxDeviceAccesses];
+    private int _queuedExitCount, _queuedExitNext;
+    // An instruction that reads the VMM's devices more than once (CMPSB between two MMIO buffers, MOVS from
+    // a port-backed...) exits for each value and re-executes from its start: the values it already got are
+    // replayed in order, keyed by port or physical address. While _hasCompletedRead, the run loop re-executes
+    // exactly that instruction, then forgets them.
+    // The most reads: FXRSTOR/XRSTOR from MMIO (about 60), a task switch reading a TSS and descriptors there.
+    private const int MaxReplayedReads = MaxDeviceAccesses;
+    private bool _hasCompletedRead;
+    private readonly ulong[] _replayKeys = new ulong[MaxReplayedReads];
+    private readonly ulong[] _replayValues = new ulong[MaxReplayedReads];
+    private int _replayCount, _replayNext;
+    private ulong _pendingReadKey;
+
+    private volatile bool _kickRequested;
+
+    // The profiler's view of this vCPU (VESSEL_EMU_PROFILE): what it is doing and what happened so far.
+    internal byte ProfMode;
+    internal CpuCounters Counters;
+    /// <summary>Instructions compiled blocks handed back to the interpreter, and generic interpreter runs, by Iced code.</summary>
+    internal readonly long[] StepsByCode = EmuProfiler.Enabled ? new long[Enum.GetValues<Iced.Intel.Code>().Length] : [];
+    internal readonly long[] GenericByCode = EmuProfiler.Enabled ? new long[Enum.GetValues<Iced.Intel.Code>().Length] : [];
+    internal ulong ProfileRip => _instructionStart;
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    internal void Prof(ProfileMode mode)
+    {
+        if (EmuProfiler.Enabled) ProfMode = (byte)mode;
+    }
+
+    public X86Cpu(EmuMachineContext machine, int id)
+    {
+        _machine = machine;
+        _memory = machine.Memory;
+        _mmu = new Mmu(_memory, _fault);
+        _readTlb = _mmu.Read;
+        _writeTlb = _mmu.Write;
+        VcpuId = id;
+        State.Bitness = 16;
+        State.Rflags = RflagsBits.Reserved1;
+        _fastPaths = machine.Options.FastPaths;
+        _jitThreshold = machine.Options.FastPaths && BlockCompiler.Available ? machine.Options.JitThreshold : 0;
+        _codeReader = new GuestCodeReader(this);
+        _decoder16 = Decoder.Create(16, _codeReader);
+        _decoder32 = Decoder.Create(32, _codeReader);
+        _decoder64 = Decoder.Create(64, _codeReader);
+        machine.CodeCache.Register(this);
+        Reset();
+        EmuProfiler.Register(this);
+    }
+
+    /// <summary>The state after RESET (real mode at F000:FFF0).</summary>
+    public void Reset()
+    {
+        ((Span<ulong>)Gpr).Clear();
+        var sregs = SpecialRegisters.RealMode(0xF000);
+        sregs.Cs.Base = 0xFFFF_0000;
+        SetSpecialRegisters(sregs);
+        Rip = 0xFFF0;
+        SetRflags(RflagsBits.Reserved1);
+        Gpr[2] = 0x600; // EDX holds the processor signature after reset
+        ResetMsrs();
+        ResetFpu();
+        ResetEventDelivery();
+    }
+
+    public void Kick()
+    {
+        _kickRequested = true;
+        Wake();
+    }
+
+    public void CompleteRead(ulong value)
+    {
+        if (_replayCount == MaxReplayedReads) return; // no exit asks for more (see ReadPhysicalMmio)
+        _replayKeys[_replayCount] = _pendingReadKey;
+        _replayValues[_replayCount] = value;
+        _replayCount++;
+        _replayNext = 0;
+        _hasCompletedRead = true;
+    }
+}

@@ -1,0 +1,160 @@
+using Vessel.Hypervisor;
+
+namespace Vessel.Cpu;
+
+/// <summary>Descriptor-table access and segment register loads with the checks of each mode.</summary>
+internal sealed partial class X86Cpu
+{
+    private bool ProtectedMode => (Cr0 & ControlRegisters.Cr0Pe) != 0;
+    private bool LongModeActive => (Efer & ControlRegisters.EferLma) != 0;
+
+    /// <summary>Linear address of the descriptor <paramref name="selector"/> names, if its
+    /// <paramref name="bytes"/> lie within the GDT or LDT limit.</summary>
+    private bool TryDescriptorAddress(ushort selector, int bytes, out ulong address)
+    {
+        ulong offset = (ulong)(selector & 0xFFF8);
+        ulong tableBase;
+        uint tableLimit;
+        if ((selector & 4) != 0)
+        {
+            if (Ldtr.Unusable || !Ldtr.Present)
+            {
+                address = 0;
+                return false;
+            }
+            tableBase = Ldtr.Base;
+            tableLimit = Ldtr.Limit;
+        }
+        else
+        {
+            tableBase = Gdtr.Base;
+            tableLimit = Gdtr.Limit;
+        }
+        address = tableBase + offset;
+        if (!LongModeActive) address &= 0xFFFF_FFFF;
+        return offset + (ulong)bytes - 1 <= tableLimit;
+    }
+
+    /// <summary>Reads the 8-byte descriptor for <paramref name="selector"/>; false when it is outside its table.</summary>
+    private bool TryReadDescriptor(ushort selector, out SegmentDescriptor descriptor, out ulong address)
+    {
+        if (!TryDescriptorAddress(selector, 8, out address))
+        {
+            descriptor = default;
+            return false;
+        }
+        descriptor = new SegmentDescriptor(ReadLinear(address, 8, false));
+        return true;
+    }
+
+    /// <summary>Reads the descriptor or raises <paramref name="vector"/> with the selector as error code.</summary>
+    private SegmentDescriptor ReadDescriptorOrFault(ushort selector, int vector, uint ext, out ulong address)
+    {
+        if (!TryReadDescriptor(selector, out SegmentDescriptor d, out address)) Fault(vector, SelectorError(selector, ext));
+        return d;
+    }
+
+    /// <summary>Reads the upper 8 bytes of a 16-byte long-mode system descriptor.</summary>
+    private SegmentDescriptor ReadSystemDescriptor16(ushort selector, SegmentDescriptor low, int vector, uint ext)
+    {
+        if (!TryDescriptorAddress(selector, 16, out ulong address)) Fault(vector, SelectorError(selector, ext));
+        ulong high = ReadLinear(address + 8, 8, false);
+        // The upper half's type field must be 0 (it would be a 16-byte descriptor's second half otherwise).
+        if (((high >> 40) & 0x1F) != 0) Fault(Vector.GP, SelectorError(selector, ext));
+        return new SegmentDescriptor(low.Low, high);
+    }
+
+    private static uint SelectorError(ushort selector, uint ext) => (uint)(selector & 0xFFFC) | ext;
+
+    /// <summary>Sets the accessed bit of a code/data descriptor, writing only when it is clear
+    /// (kernels keep their GDT read-only with the bit preset).</summary>
+    private void MarkAccessed(ulong address, SegmentDescriptor d)
+    {
+        if ((d.Type & 1) != 0) return;
+        WriteLinear(address + 5, 1, ((d.Low >> 40) & 0xFF) | 1, false);
+    }
+
+    /// <summary>A null or otherwise unusable data segment: any access through it faults (outside 64-bit mode).</summary>
+    private static Segment NullSegment(ushort selector, int dpl = 0) => new()
+    {
+        Selector = selector, Unusable = true, Dpl = (byte)dpl,
+    };
+
+    /// <summary>MOV/POP/Lxx to a data or stack segment register, with the checks of the current mode.</summary>
+    internal void LoadSegment(int seg, ushort selector)
+    {
+        if (Vm86Mode)
+        {
+            Seg[seg] = Vm86Segment(selector);
+            return;
+        }
+        if (!ProtectedMode)
+        {
+            // Only selector and base change: a limit loaded in protected mode stays ("big real mode").
+            Seg[seg].Selector = selector;
+            Seg[seg].Base = (ulong)selector << 4;
+            Seg[seg].Unusable = false;
+            Seg[seg].Present = true;
+            return;
+        }
+        if (seg == SS)
+        {
+            Segment ss = CheckStackSegment(selector, Cpl, Vector.GP, 0, Bitness == 64, out ulong ssAddress, out SegmentDescriptor ssDesc);
+            if (!ss.Unusable) MarkAccessed(ssAddress, ssDesc);
+            Seg[SS] = ss;
+            return;
+        }
+        if ((selector & 0xFFFC) == 0)
+        {
+            // A null selector is allowed in data registers; using it faults. Intel clears the base.
+            Seg[seg] = NullSegment(selector);
+            return;
+        }
+        SegmentDescriptor d = ReadDescriptorOrFault(selector, Vector.GP, 0, out ulong address);
+        if (!d.IsReadable) Fault(Vector.GP, SelectorError(selector, 0));
+        if (!d.IsConformingCode && ((selector & 3) > d.Dpl || Cpl > d.Dpl)) Fault(Vector.GP, SelectorError(selector, 0));
+        if (!d.Present) Fault(Vector.NP, SelectorError(selector, 0));
+        MarkAccessed(address, d);
+        Seg[seg] = d.ToSegment(selector);
+        if (LongModeActive && seg >= FS) Seg[seg].Base &= 0xFFFF_FFFF;
+    }
+
+    /// <summary>Validates <paramref name="selector"/> as the stack segment for privilege <paramref name="cpl"/>
+    /// and returns the hidden part to load. Failures raise <paramref name="vector"/> (#GP for MOV SS, #TS for
+    /// stack switches) with the selector; a not-present segment raises #SS (or #TS during a stack switch).
+    /// <paramref name="allowNull"/>: the new code runs in 64-bit mode, where a null SS is legal below ring 3.</summary>
+    private Segment CheckStackSegment(ushort selector, int cpl, int vector, uint ext, bool allowNull, out ulong address,
+        out SegmentDescriptor d)
+    {
+        if ((selector & 0xFFFC) == 0)
+        {
+            address = 0;
+            d = default;
+            if (allowNull && cpl < 3 && (selector & 3) == cpl) return NullSegment(selector, cpl);
+            Fault(vector, ext);
+        }
+        d = ReadDescriptorOrFault(selector, vector, ext, out address);
+        if ((selector & 3) != cpl || d.Dpl != cpl || !d.IsWritableData) Fault(vector, SelectorError(selector, ext));
+        if (!d.Present) Fault(vector == Vector.GP ? Vector.SS : vector, SelectorError(selector, ext));
+        return d.ToSegment(selector);
+    }
+
+    /// <summary>After a return to an outer ring: data registers the new CPL may not use become null.</summary>
+    private void NullInaccessibleDataSegments()
+    {
+        for (int seg = ES; seg <= GS; seg++)
+        {
+            if (seg is CS or SS) continue;
+            ref Segment s = ref Seg[seg];
+            if (s.Unusable && (s.Selector & 0xFFFC) == 0) continue;
+            bool conformingCode = s.CodeOrData && (s.Type & 0xC) == 0xC;
+            if (!conformingCode && s.Dpl < Cpl)
+            {
+                // The selector becomes null; in 64-bit mode FS/GS keep their base (used by SWAPGS kernels).
+                ulong keptBase = s.Base;
+                s = NullSegment(0);
+                if (LongModeActive && seg >= FS) s.Base = keptBase;
+            }
+        }
+    }
+}
