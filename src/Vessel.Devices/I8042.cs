@@ -59,6 +59,33 @@ public sealed class I8042
 
     private byte Config => _ram[0];
 
+    // Ctrl, Alt and Delete pressed, then released in reverse order, in each scancode set. With the controller's
+    // translation on (Linux leaves it on), the guest reads set 1 whatever set the keyboard is in.
+    private static readonly byte[] CtrlAltDelSet1 = [0x1D, 0x38, 0xE0, 0x53, 0xE0, 0xD3, 0xB8, 0x9D];
+    private static readonly byte[] CtrlAltDelSet2 = [0x14, 0x11, 0xE0, 0x71, 0xE0, 0xF0, 0x71, 0xF0, 0x11, 0xF0, 0x14];
+    private static readonly byte[] CtrlAltDelSet3 = [0x11, 0x19, 0x64, 0xF0, 0x64, 0xF0, 0x19, 0xF0, 0x11];
+
+    /// <summary>The keyboard types Ctrl-Alt-Del (Firecracker's SendCtrlAltDel): the key codes go to the output
+    /// buffer and raise IRQ 1 as typed keys would. False, with nothing queued, when the guest has the keyboard or
+    /// its scanning disabled or the buffer has no room for the whole sequence.</summary>
+    public bool SendCtrlAltDel()
+    {
+        lock (_lock)
+        {
+            byte[] codes = (Config & ConfigTranslate) != 0 ? CtrlAltDelSet1 : _keyboard.ScancodeSet switch
+            {
+                1 => CtrlAltDelSet1,
+                3 => CtrlAltDelSet3,
+                _ => CtrlAltDelSet2,
+            };
+            if ((Config & ConfigKeyboardDisabled) != 0 || !_keyboard.ScanningEnabled || OutputQueueLimit - _output.Count < codes.Length)
+                return false;
+            foreach (byte code in codes) _output.Enqueue((code, false));
+            UpdateIrqs();
+            return true;
+        }
+    }
+
     private byte ReadStatus()
     {
         var status = StatusUnlocked;

@@ -3,7 +3,7 @@ namespace Vessel.Devices;
 /// <summary>
 /// The AT keyboard behind the i8042's first port, enough to answer the commands Linux's atkbd sends while
 /// probing (identify, reset, LEDs, scancode set, typematic, enable/disable) so the probe does not wait out
-/// timeouts. It produces no key presses yet. Not thread-safe: <see cref="I8042"/> locks around it.
+/// timeouts. Key presses come only from <see cref="I8042.SendCtrlAltDel"/>. Not thread-safe: <see cref="I8042"/> locks around it.
 /// </summary>
 internal sealed class Ps2Keyboard
 {

@@ -82,6 +82,33 @@ public sealed partial class Machine : IDisposable
     /// <summary>Waits until the virtio console's guest driver has taken input; false on timeout.</summary>
     public bool WaitForVirtioConsoleInputSpace(TimeSpan timeout) => VirtioConsoleInput?.WaitForSpace(timeout) ?? true;
 
+    internal Devices.I8042? Keyboard { get; init; }
+
+    /// <summary>Types Ctrl-Alt-Del on the i8042's keyboard (IRQ 1), as Firecracker's SendCtrlAltDel: a Linux guest
+    /// with the i8042 driver reboots, and the reset ends the VM. False when the machine has no i8042, has ended,
+    /// or the guest has its keyboard disabled or the controller's buffer full.</summary>
+    public bool SendCtrlAltDel() =>
+        _state is not MachineState.Stopped && _control.Exit is null && Keyboard is { } keyboard && keyboard.SendCtrlAltDel();
+
+    internal IReadOnlyList<Virtio.Block.VirtioBlock> Disks { get; init; } = [];
+
+    /// <summary>The number of virtio-blk disks, in the order of <see cref="MachineConfig.Disks"/>.</summary>
+    public int DiskCount => Disks.Count;
+
+    /// <summary>Points disk <paramref name="index"/> (in <see cref="MachineConfig.Disks"/> order) at another image
+    /// file while the guest runs, and raises its configuration interrupt (Firecracker's PATCH /drives). Throws
+    /// <see cref="Virtio.Block.DiskImageException"/>, with the disk unchanged, if the file cannot be opened, and
+    /// <see cref="InvalidOperationException"/> once the machine has stopped.</summary>
+    public void SwapDiskImage(int index, string path)
+    {
+        lock (_lifecycleLock)
+        {
+            if (_state is MachineState.Stopped || _control.Exit is not null)
+                throw new InvalidOperationException("the VM has ended");
+            Disks[index].SwapImage(path);
+        }
+    }
+
     /// <summary>Starts one thread per vCPU. Only from Created.</summary>
     public void Start()
     {
@@ -95,7 +122,9 @@ public sealed partial class Machine : IDisposable
         LogStarted(_logger, _vcpus.Count, _vm.Memory.TotalSize >> 20);
     }
 
-    /// <summary>Kicks every vCPU out of guest code and returns once all are parked. No-op when Paused.
+    /// <summary>Kicks every vCPU out of guest code and returns once all are parked, then drains every virtio device
+    /// and holds it (no guest memory access, no interrupt) and, where the backend keeps a guest clock (kvmclock),
+    /// saves it so the guest does not see the paused time. No-op when Paused.
     /// If the VM ends meanwhile, it stays Running with its exit recorded.</summary>
     public void Pause()
     {
@@ -106,7 +135,10 @@ public sealed partial class Machine : IDisposable
                 throw new InvalidOperationException($"cannot pause a machine that is {_state}");
             _control.RequestPause();
             if (_control.WaitUntilQuiescent())
+            {
+                PauseDevicesAndClock();
                 _state = MachineState.Paused;
+            }
             else
                 _control.Resume();
         }
@@ -120,6 +152,7 @@ public sealed partial class Machine : IDisposable
             if (_state == MachineState.Running) return;
             if (_state != MachineState.Paused)
                 throw new InvalidOperationException($"cannot resume a machine that is {_state}");
+            ResumeDevicesAndClock();
             _state = MachineState.Running;
             _control.Resume();
         }

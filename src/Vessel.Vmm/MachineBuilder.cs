@@ -76,6 +76,9 @@ public sealed class MachineBuilder(IHypervisor hypervisor, MachineConfig config)
             var machine = new Machine(vm, ram, vcpus, ports, mmio, devices.OwnedDevices, devices.SerialInput, logger)
             {
                 VirtioConsoleInput = devices.VirtioConsoleInput,
+                Keyboard = devices.Keyboard,
+                Disks = devices.Disks,
+                VirtioDevices = devices.VirtioDevices,
             };
             systemControl.Attach(machine);
             return machine;

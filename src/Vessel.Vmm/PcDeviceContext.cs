@@ -36,5 +36,14 @@ public sealed class PcDeviceContext
     /// <summary>The virtio console's input side, when the machine has one.</summary>
     public Pci.VirtioConsoleInput? VirtioConsoleInput { get; set; }
 
+    /// <summary>The i8042, for keys the VMM types (SendCtrlAltDel).</summary>
+    public I8042? Keyboard { get; set; }
+
+    /// <summary>The virtio-blk devices, in --disk order (the API swaps their images).</summary>
+    public List<Virtio.Block.VirtioBlock> Disks { get; } = [];
+
+    /// <summary>Every virtio device with queues, to drain and hold while the machine is paused.</summary>
+    public List<Virtio.Devices.QueuedVirtioDevice> VirtioDevices { get; } = [];
+
     public List<IDisposable> OwnedDevices { get; } = [];
 }

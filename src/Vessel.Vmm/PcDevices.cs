@@ -25,6 +25,7 @@ internal static class PcDevices
             context.IrqLine(PcLayout.I8042AuxIrq));
         ports.Register(PcLayout.I8042DataPort, I8042.PortLength, i8042.DataPort);
         ports.Register(PcLayout.I8042CommandPort, I8042.PortLength, i8042.CommandPort);
+        context.Keyboard = i8042;
 
         ulong ram = GuestRamLayout.RoundToPages(context.Config.MemoryBytes);
         ulong below4G = Math.Min(ram, PcLayout.MmioHoleStart);

@@ -25,9 +25,12 @@ internal sealed partial class VcpuThread
         _control = control;
         _logger = logger;
         _thread = new Thread(Run) { Name = $"vCPU {vcpu.Id}", IsBackground = true };
+        Counters = new VcpuCounters(vcpu.Id);
     }
 
     public bool IsCurrentThread => Thread.CurrentThread == _thread;
+
+    public VcpuCounters Counters { get; }
 
     private bool _started;
 
@@ -46,6 +49,7 @@ internal sealed partial class VcpuThread
     {
         try
         {
+            Counters.RecordThread();
             RunUntilStopped();
         }
         catch (Exception ex)
@@ -69,6 +73,7 @@ internal sealed partial class VcpuThread
                 continue;
             }
             VcpuExit exit = _run();
+            Counters.CountExit(exit.Reason);
             ExitOutcome outcome = _handler.Handle(_vcpu, in exit);
             // Conditionals, not a switch: no jump table to load on every exit.
             if (outcome.Action is ExitAction.Continue or ExitAction.CheckRequests) continue;

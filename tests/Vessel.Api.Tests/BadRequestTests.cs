@@ -41,8 +41,17 @@ public sealed class BadRequestTests
         { "DELETE", "/vm", null, "Invalid request method and/or path: DELETE /vm." },
         { "GET", "/no/such/thing", null, "Invalid request method and/or path" },
         { "PUT", "/boot-source", null, "no body" },
-        { "PUT", "/network-interfaces/eth0", """{"iface_id": "eth0", "host_dev_name": "tap0"}""", "network-interfaces: not supported yet" },
-        { "PUT", "/vsock", """{"guest_cid": 3, "uds_path": "/tmp/v.sock"}""", "vsock: not supported yet" },
+        // network interfaces and vsock: `--net`'s and `--vsock`'s rules
+        { "PUT", "/network-interfaces/eth0", """{"iface_id": "eth0", "host_dev_name": "tap0", "guest_mac": "01:00:00:00:00:01"}""", "guest_mac: '01:00:00:00:00:01' is not a unicast MAC address" },
+        { "PUT", "/network-interfaces/eth0", """{"iface_id": "eth0", "host_dev_name": "a/b"}""", "host_dev_name: 'a/b' is not a network interface name" },
+        { "PUT", "/network-interfaces/eth0", """{"iface_id": "eth0", "host_dev_name": "user:hostfwd=sctp::1-:2"}""", "host_dev_name 'user:hostfwd=sctp::1-:2': hostfwd 'sctp::1-:2' must start with tcp: or udp:" },
+        { "PUT", "/network-interfaces/eth0", """{"iface_id": "eth0", "host_dev_name": "tap0", "rx_rate_limiter": {}}""", "rx_rate_limiter: rate limiters are not supported yet" },
+        { "PUT", "/network-interfaces/eth0", """{"iface_id": "eth1", "host_dev_name": "tap0"}""", "does not match the id in the path" },
+        { "PUT", "/network-interfaces/eth0", """{"iface_id": "eth0"}""", "host_dev_name" },
+        { "PATCH", "/network-interfaces/eth9", """{"iface_id": "eth9"}""", "no such network interface" },
+        { "PUT", "/vsock", """{"guest_cid": 2, "uds_path": "/tmp/v.sock"}""", "guest_cid 2: the guest's CID must be from 3 to 4294967294 (0-2 are reserved)" },
+        { "PUT", "/vsock", """{"guest_cid": 3, "uds_path": "/nonexistent/dir/v.sock"}""", "no such directory (uds_path)" },
+        { "PUT", "/vsock", """{"guest_cid": 3, "uds_path": "/etc/hostname"}""", "uds_path already exists" },
     };
 
     [Fact]

@@ -158,6 +158,56 @@ public sealed class I8042Tests
         Assert.Equal(0xFE, ReadResult());
     }
 
+    private byte[] ReadAll()
+    {
+        var bytes = new List<byte>();
+        while ((Status() & I8042.StatusOutputFull) != 0) bytes.Add(ReadData());
+        return [.. bytes];
+    }
+
+    [Fact]
+    public void CtrlAltDelArrivesAsTranslatedSet1KeysWithAnInterruptPerByte()
+    {
+        Assert.True(_controller.SendCtrlAltDel());
+        Assert.True(_keyboardIrq.Level);
+        Assert.Equal(new byte[] { 0x1D, 0x38, 0xE0, 0x53, 0xE0, 0xD3, 0xB8, 0x9D }, ReadAll());
+        Assert.False(_keyboardIrq.Level);
+        Assert.Equal(16, _keyboardIrq.Levels.Count);   // a rising and a falling edge per byte
+        Assert.Equal(0, _system.ResetRequests);
+    }
+
+    [Fact]
+    public void CtrlAltDelWithoutTranslationFollowsTheKeyboardsScancodeSet()
+    {
+        Command(0x60);
+        WriteData(0x07);                        // interrupts and system flag, no translation
+        Assert.True(_controller.SendCtrlAltDel());
+        Assert.Equal(new byte[] { 0x14, 0x11, 0xE0, 0x71, 0xE0, 0xF0, 0x71, 0xF0, 0x11, 0xF0, 0x14 }, ReadAll());
+        WriteData(0xF0);                        // scancode set 3
+        WriteData(0x03);
+        Assert.Equal(new byte[] { 0xFA, 0xFA }, ReadAll());
+        Assert.True(_controller.SendCtrlAltDel());
+        Assert.Equal(new byte[] { 0x11, 0x19, 0x64, 0xF0, 0x64, 0xF0, 0x19, 0xF0, 0x11 }, ReadAll());
+    }
+
+    [Fact]
+    public void CtrlAltDelIsRefusedWholeWhenTheKeyboardCannotTakeIt()
+    {
+        Command(0xAD);                          // keyboard interface disabled
+        Assert.False(_controller.SendCtrlAltDel());
+        Assert.Empty(ReadAll());
+        Command(0xAE);
+        WriteData(0xF5);                        // scanning disabled
+        Assert.Equal(new byte[] { 0xFA }, ReadAll());
+        Assert.False(_controller.SendCtrlAltDel());
+        WriteData(0xF4);
+        Assert.Equal(new byte[] { 0xFA }, ReadAll());
+        Assert.True(_controller.SendCtrlAltDel());
+        Assert.True(_controller.SendCtrlAltDel());    // 16 bytes: the buffer is full
+        Assert.False(_controller.SendCtrlAltDel());   // no half sequence behind them
+        Assert.Equal(16, ReadAll().Length);
+    }
+
     [Fact]
     public void StatusTellsWhetherTheLastWriteWasACommand()
     {

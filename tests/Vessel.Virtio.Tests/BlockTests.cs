@@ -295,4 +295,89 @@ public sealed class BlockTests : IDisposable
         p.WaitForExit();
         return long.Parse(s.Trim(), System.Globalization.CultureInfo.InvariantCulture);
     }
+
+    [Fact]
+    public void Swapping_the_image_serves_the_new_file_reports_its_size_and_raises_a_config_interrupt()
+    {
+        using var d = Start();
+        using var other = new TempImage(64 * 1024, i => (byte)(i * 13 + 1));
+        var device = (VirtioBlock)d.Device;
+        ulong a = d.Ram.Alloc(512);
+        Assert.Equal(VirtioBlock.StatusOk, Request(d, VirtioBlock.TypeIn, 0, Buf.W(a, 512)).Status);
+
+        device.SwapImage(other.Path);
+        Assert.Equal(1, d.Interrupt.ConfigInterrupts);
+        var config = new byte[8];
+        d.Device.ReadConfig(0, config);
+        Assert.Equal(64UL * 1024 / 512, BinaryPrimitives.ReadUInt64LittleEndian(config));
+        Assert.Equal(VirtioBlock.StatusOk, Request(d, VirtioBlock.TypeIn, 2, Buf.W(a, 512)).Status);
+        Assert.Equal(other.ReadAll().AsSpan(1024, 512).ToArray(), d.Ram.Read(a, 512));
+        // Beyond the new, smaller capacity: refused, though the old image was larger.
+        Assert.Equal(VirtioBlock.StatusIoError, Request(d, VirtioBlock.TypeIn, 200, Buf.W(a, 512)).Status);
+
+        // Writes go to the new file only.
+        var original = _image.ReadAll();
+        d.Ram.Memory.Write(a, Enumerable.Repeat((byte)0x5A, 512).ToArray());
+        Assert.Equal(VirtioBlock.StatusOk, Request(d, VirtioBlock.TypeOut, 1, Buf.R(a, 512)).Status);
+        Assert.Equal(original, _image.ReadAll());
+        Assert.All(other.ReadAll().AsSpan(512, 512).ToArray(), b => Assert.Equal(0x5A, b));
+    }
+
+    [Fact]
+    public void A_swap_to_a_missing_file_fails_and_the_disk_keeps_its_image()
+    {
+        using var d = Start(readOnly: true);
+        var device = (VirtioBlock)d.Device;
+        Assert.Throws<DiskImageException>(() => device.SwapImage("/nonexistent/disk.img"));
+        Assert.Equal(0, d.Interrupt.ConfigInterrupts);
+        ulong a = d.Ram.Alloc(512);
+        Assert.Equal(VirtioBlock.StatusOk, Request(d, VirtioBlock.TypeIn, 5, Buf.W(a, 512)).Status);
+        Assert.Equal(_image.ReadAll().AsSpan(5 * 512, 512).ToArray(), d.Ram.Read(a, 512));
+        Assert.True(device.ReadOnly);
+    }
+
+    [Fact]
+    public void A_paused_device_finishes_what_was_kicked_then_serves_nothing_until_resumed()
+    {
+        using var d = Start();
+        var device = (VirtioBlock)d.Device;
+        ulong a = d.Ram.Alloc(512), b = d.Ram.Alloc(512);
+        ulong status = d.Ram.Alloc(1, 1);
+        ulong header = Header(d, VirtioBlock.TypeIn, 4);
+        d.Queues[0].AddChain(Buf.R(header, 16), Buf.W(a, 512), Buf.W(status, 1));
+        d.Kick();
+        Assert.True(device.Pause());
+        Assert.True(d.Queues[0].TryTakeUsed(out _, out _), "a request kicked before the pause was not served by it");
+        Assert.True(device.IsPaused);
+
+        // Kicked while paused: nothing is read, written or signalled.
+        int interrupts = d.Interrupt.QueueInterrupts(0);
+        d.Queues[0].AddChain(Buf.R(Header(d, VirtioBlock.TypeIn, 6), 16), Buf.W(b, 512), Buf.W(d.Ram.Alloc(1, 1), 1));
+        d.Kick();
+        Thread.Sleep(200);
+        Assert.False(d.Queues[0].TryTakeUsed(out _, out _));
+        Assert.Equal(new byte[512], d.Ram.Read(b, 512));
+        Assert.Equal(interrupts, d.Interrupt.QueueInterrupts(0));
+        Assert.True(device.Drain(), "Drain must not wait for a held device");
+
+        device.Resume();
+        d.Drain();
+        var (_, used) = d.Queues[0].TakeUsed();
+        Assert.Equal(513u, used);
+        Assert.Equal(_image.ReadAll().AsSpan(6 * 512, 512).ToArray(), d.Ram.Read(b, 512));
+    }
+
+    [Fact]
+    public void Counters_count_bytes_and_requests_by_kind_and_failures()
+    {
+        using var d = Start();
+        var counters = ((VirtioBlock)d.Device).Counters;
+        ulong a = d.Ram.Alloc(1024);
+        Assert.Equal(VirtioBlock.StatusOk, Request(d, VirtioBlock.TypeIn, 0, Buf.W(a, 512), Buf.W(a + 512, 512)).Status);
+        Assert.Equal(VirtioBlock.StatusOk, Request(d, VirtioBlock.TypeOut, 2, Buf.R(a, 512)).Status);
+        Assert.Equal(VirtioBlock.StatusOk, Request(d, VirtioBlock.TypeFlush, 0).Status);
+        Assert.Equal(VirtioBlock.StatusIoError, Request(d, VirtioBlock.TypeIn, ImageBytes / 512, Buf.W(a, 512)).Status);
+        Assert.Equal((1L, 1024L, 1L, 512L, 1L, 1L), (counters.ReadCount, counters.ReadBytes, counters.WriteCount,
+            counters.WriteBytes, counters.FlushCount, counters.FailedCount));
+    }
 }

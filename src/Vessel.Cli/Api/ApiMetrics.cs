@@ -6,7 +6,8 @@ using Vessel.Vmm;
 namespace Vessel.Cli.Api;
 
 /// <summary>PUT /metrics: one JSON object per line, written every 60 s, on FlushMetrics and at exit, as Firecracker
-/// writes them. Counters: API requests by route and status, and the VM's state and run time. Thread-safe.</summary>
+/// writes them. Counters: API requests by route and status, the VM's state and run time, and the machine's own
+/// (<see cref="MachineMetrics"/>: exits and CPU time per vCPU, bytes and requests per disk). Thread-safe.</summary>
 public sealed class ApiMetrics : IDisposable
 {
     public static readonly TimeSpan Period = TimeSpan.FromSeconds(60);
@@ -51,6 +52,7 @@ public sealed class ApiMetrics : IDisposable
             json.WriteString("state", machine?.State.ToString() ?? "NotStarted");
             json.WriteNumber("vcpus", machine?.VcpuCount ?? 0);
             json.WriteEndObject();
+            if (machine is not null) MachineMetrics.Write(json, machine);
             json.WriteEndObject();
         }
         buffer.WriteByte((byte)'\n');

@@ -33,6 +33,32 @@ public sealed record PartialDrive
     [JsonPropertyName("rate_limiter")] public JsonElement? RateLimiter { get; init; }
 }
 
+public sealed record NetworkInterface
+{
+    [JsonPropertyName("iface_id")] public required string IfaceId { get; init; }
+    /// <summary>A TAP device, or "user:" and `--net user`'s options for Vessel's user-mode network (passt).</summary>
+    [JsonPropertyName("host_dev_name")] public required string HostDevName { get; init; }
+    [JsonPropertyName("guest_mac")] public string? GuestMac { get; init; }
+    [JsonPropertyName("rx_rate_limiter")] public JsonElement? RxRateLimiter { get; init; }
+    [JsonPropertyName("tx_rate_limiter")] public JsonElement? TxRateLimiter { get; init; }
+}
+
+/// <summary>PATCH /network-interfaces/{id}: Firecracker changes only rate limiters this way.</summary>
+public sealed record PartialNetworkInterface
+{
+    [JsonPropertyName("iface_id")] public required string IfaceId { get; init; }
+    [JsonPropertyName("rx_rate_limiter")] public JsonElement? RxRateLimiter { get; init; }
+    [JsonPropertyName("tx_rate_limiter")] public JsonElement? TxRateLimiter { get; init; }
+}
+
+public sealed record VsockDevice
+{
+    [JsonPropertyName("guest_cid")] public required long GuestCid { get; init; }
+    [JsonPropertyName("uds_path")] public required string UdsPath { get; init; }
+    /// <summary>Deprecated in Firecracker; accepted and kept.</summary>
+    [JsonPropertyName("vsock_id")] public string? VsockId { get; init; }
+}
+
 public sealed record MachineConfiguration
 {
     [JsonPropertyName("vcpu_count")] public required int VcpuCount { get; init; }
@@ -118,8 +144,8 @@ public sealed record FullVmConfiguration
     [JsonPropertyName("metrics")] public MetricsConfig? Metrics { get; init; }
     [JsonPropertyName("entropy")] public EntropyDevice? Entropy { get; init; }
     [JsonPropertyName("serial")] public SerialDevice? Serial { get; init; }
-    [JsonPropertyName("network-interfaces")] public IReadOnlyList<JsonElement>? NetworkInterfaces { get; init; }
-    [JsonPropertyName("vsock")] public JsonElement? Vsock { get; init; }
+    [JsonPropertyName("network-interfaces")] public IReadOnlyList<NetworkInterface>? NetworkInterfaces { get; init; }
+    [JsonPropertyName("vsock")] public VsockDevice? Vsock { get; init; }
 }
 
 /// <summary>Source-generated serialisation (no reflection: the NativeAOT build has none). Unknown fields are
@@ -134,6 +160,9 @@ public sealed record FullVmConfiguration
 [JsonSerializable(typeof(BootSource))]
 [JsonSerializable(typeof(Drive))]
 [JsonSerializable(typeof(PartialDrive))]
+[JsonSerializable(typeof(NetworkInterface))]
+[JsonSerializable(typeof(PartialNetworkInterface))]
+[JsonSerializable(typeof(VsockDevice))]
 [JsonSerializable(typeof(MachineConfiguration))]
 [JsonSerializable(typeof(MachineConfigurationUpdate))]
 [JsonSerializable(typeof(InstanceActionInfo))]

@@ -1,5 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Vessel.Cli.Options;
+using Vessel.Virtio.Net;
+using Vessel.Virtio.Vsock;
 
 namespace Vessel.Cli.Api;
 
@@ -18,6 +20,8 @@ public sealed record VmResources
 
     public BootSource? BootSource { get; init; }
     public IReadOnlyList<Drive> Drives { get; init; } = [];
+    public IReadOnlyList<NetworkInterface> NetworkInterfaces { get; init; } = [];
+    public VsockDevice? Vsock { get; init; }
     public MachineConfiguration Machine { get; init; } = DefaultMachine;
     public SerialDevice? Serial { get; init; }
     public EntropyDevice? Entropy { get; init; }
@@ -64,6 +68,50 @@ public sealed record VmResources
         if (update.PathOnHost is null) return this;
         InputFile.CheckRegularFile("path_on_host", update.PathOnHost);
         return WithDrive(pathId, drive with { PathOnHost = update.PathOnHost });
+    }
+
+    /// <summary>PUT /network-interfaces/{id}: a virtio-net device, checked by `--net`'s rules (<see cref="NetOption"/>).</summary>
+    public VmResources WithNetworkInterface(string pathId, NetworkInterface iface)
+    {
+        if (iface.IfaceId != pathId)
+            throw Fault($"iface_id '{iface.IfaceId}' does not match the id in the path ('{pathId}')");
+        CheckId("iface_id", iface.IfaceId);
+        CheckRateLimiter(iface.RxRateLimiter, "rx_rate_limiter");
+        CheckRateLimiter(iface.TxRateLimiter, "tx_rate_limiter");
+        NetOption.FromInterface(iface.HostDevName, iface.GuestMac);
+        var ifaces = NetworkInterfaces.ToList();
+        int index = ifaces.FindIndex(i => i.IfaceId == iface.IfaceId);
+        if (index >= 0) ifaces[index] = iface;
+        else ifaces.Add(iface);
+        var tapNames = ifaces.Where(i => !i.HostDevName.StartsWith(NetOption.UserModePrefix, StringComparison.Ordinal))
+            .GroupBy(i => i.HostDevName).FirstOrDefault(g => g.Count() > 1);
+        if (tapNames is not null)
+            throw Fault($"host_dev_name: '{tapNames.Key}' is already used by interface '{tapNames.First().IfaceId}'");
+        NetOption.CheckDistinctMacs(ToNetworkOptions(ifaces), "guest_mac");
+        return this with { NetworkInterfaces = ifaces };
+    }
+
+    /// <summary>PATCH /network-interfaces/{id}: only rate limiters, which Vessel does not have yet.</summary>
+    public VmResources WithNetworkInterfaceUpdate(string pathId, PartialNetworkInterface update)
+    {
+        if (update.IfaceId != pathId)
+            throw Fault($"iface_id '{update.IfaceId}' does not match the id in the path ('{pathId}')");
+        if (NetworkInterfaces.All(i => i.IfaceId != pathId))
+            throw Fault($"iface_id '{pathId}': no such network interface (PUT /network-interfaces/{pathId} first)");
+        CheckRateLimiter(update.RxRateLimiter, "rx_rate_limiter");
+        CheckRateLimiter(update.TxRateLimiter, "tx_rate_limiter");
+        return this;
+    }
+
+    /// <summary>PUT /vsock: the virtio-vsock device, checked by `--vsock`'s rules; the socket path must not exist
+    /// (Firecracker binds it at this request).</summary>
+    public VmResources WithVsock(VsockDevice vsock)
+    {
+        VsockOption.CheckCid(vsock.GuestCid < 0 ? 0 : (ulong)vsock.GuestCid, $"guest_cid {vsock.GuestCid}");
+        CheckWritablePath("uds_path", vsock.UdsPath);
+        if (File.Exists(vsock.UdsPath))
+            throw Fault($"{vsock.UdsPath}: uds_path already exists (a stale socket? remove it)");
+        return this with { Vsock = vsock };
     }
 
     public VmResources WithMachine(MachineConfiguration machine)
@@ -122,20 +170,21 @@ public sealed record VmResources
         Metrics = Metrics,
         Entropy = Entropy,
         Serial = Serial,
-        NetworkInterfaces = [],
+        NetworkInterfaces = NetworkInterfaces,
+        Vsock = Vsock,
     };
 
     /// <summary>A configuration file applied in the API's order, each section through the same setter.</summary>
     public static VmResources FromFull(FullVmConfiguration full)
     {
-        if (full.NetworkInterfaces is { Count: > 0 }) throw NotSupportedYet("network-interfaces");
-        if (full.Vsock is not null) throw NotSupportedYet("vsock");
         var resources = new VmResources();
         if (full.Logger is not null) resources = resources.WithLogger(full.Logger);
         if (full.Metrics is not null) resources = resources.WithMetrics(full.Metrics);
         if (full.BootSource is not null) resources = resources.WithBootSource(full.BootSource);
         foreach (var drive in full.Drives ?? []) resources = resources.WithDrive(drive.DriveId, drive);
         if (full.MachineConfig is not null) resources = resources.WithMachine(full.MachineConfig);
+        foreach (var iface in full.NetworkInterfaces ?? []) resources = resources.WithNetworkInterface(iface.IfaceId, iface);
+        if (full.Vsock is not null) resources = resources.WithVsock(full.Vsock);
         if (full.Entropy is not null) resources = resources.WithEntropy(full.Entropy);
         if (full.Serial is not null) resources = resources.WithSerial(full.Serial);
         return resources;
@@ -146,7 +195,7 @@ public sealed record VmResources
     public RunOptions ToRunOptions(BackendChoice backend, LogLevel logLevel)
     {
         var boot = BootSource ?? throw Fault("boot-source: no kernel configured (PUT /boot-source first)");
-        var ordered = Drives.Where(d => d.IsRootDevice).Concat(Drives.Where(d => !d.IsRootDevice)).ToList();
+        var ordered = DriveBootOrder();
         string commandLine = boot.BootArgs ?? DefaultBootArgs;
         if (ordered.FirstOrDefault(d => d.IsRootDevice) is { } root)
         {
@@ -159,18 +208,25 @@ public sealed record VmResources
         {
             Disks = [.. ordered.Select(d => new DiskOption(d.PathOnHost!, d.IsReadOnly == true, d.DriveId))],
             Rng = Entropy is not null,
+            Networks = ToNetworkOptions(NetworkInterfaces),
+            Vsock = Vsock is { } v ? new VsockOptions((ulong)v.GuestCid, v.UdsPath) : null,
         };
     }
 
+    /// <summary>The drives as the machine has them: the root device first (vda), the others in PUT order.</summary>
+    public List<Drive> DriveBootOrder() => [.. Drives.Where(d => d.IsRootDevice).Concat(Drives.Where(d => !d.IsRootDevice))];
+
+    private static NetworkOptions[] ToNetworkOptions(IEnumerable<NetworkInterface> ifaces) =>
+        [.. ifaces.Select(i => NetOption.FromInterface(i.HostDevName, i.GuestMac))];
+
     public static CliException Fault(string message) => CliException.Usage(message);
 
-    public static CliException NotSupportedYet(string resource) =>
-        Fault($"{resource}: not supported yet (this build has no such device)");
+    private static void CheckDriveId(string id) => CheckId("drive_id", id);
 
-    private static void CheckDriveId(string id)
+    private static void CheckId(string field, string id)
     {
         if (id.Length == 0 || id.Length > 64 || !id.All(c => char.IsAsciiLetterOrDigit(c) || c == '_'))
-            throw Fault($"drive_id '{id}' must be 1 to 64 letters, digits or underscores");
+            throw Fault($"{field} '{id}' must be 1 to 64 letters, digits or underscores");
     }
 
     private static void CheckMemoryMib(long mib)
@@ -181,10 +237,10 @@ public sealed record VmResources
         RunOptions.CheckMemory((ulong)mib << 20, what);
     }
 
-    private static void CheckRateLimiter(System.Text.Json.JsonElement? limiter)
+    private static void CheckRateLimiter(System.Text.Json.JsonElement? limiter, string field = "rate_limiter")
     {
         if (limiter is { ValueKind: not System.Text.Json.JsonValueKind.Null })
-            throw Fault("rate_limiter: rate limiters are not supported yet");
+            throw Fault($"{field}: rate limiters are not supported yet");
     }
 
     private static void CheckWritablePath(string field, string path)

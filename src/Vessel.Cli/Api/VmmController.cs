@@ -99,8 +99,10 @@ public sealed class VmmController(Func<VmResources, Machine> startMachine, ApiMe
                 return Configure(started, Parse(body, ApiJson.Default.Drive), (r, d) => r.WithDrive(id!, d));
             case ("PATCH", "/drives/{id}"):
                 var update = Parse(body, ApiJson.Default.PartialDrive);
-                if (started) return ApiResponse.Fault("path_on_host: swapping a drive's backing file on a running VM is not supported yet");
-                return Configure(false, update, (r, u) => r.WithDriveUpdate(id!, u));
+                var updated = _resources.WithDriveUpdate(id!, update);
+                if (started && update.PathOnHost is { } path) SwapDrive(id!, path);
+                _resources = updated;
+                return ApiResponse.NoContent;
             case ("PUT", "/machine-config"):
                 return Configure(started, Parse(body, ApiJson.Default.MachineConfiguration), static (r, m) => r.WithMachine(m));
             case ("PATCH", "/machine-config"):
@@ -129,12 +131,36 @@ public sealed class VmmController(Func<VmResources, Machine> startMachine, ApiMe
                 return Action(Parse(body, ApiJson.Default.InstanceActionInfo).ActionType);
             case ("PATCH", "/vm"):
                 return ChangeState(Parse(body, ApiJson.Default.VmStateChange).State);
-            case ("PUT" or "PATCH", "/network-interfaces/{id}"):
-                return ApiResponse.Fault(VmResources.NotSupportedYet("network-interfaces").Message);
+            case ("PUT", "/network-interfaces/{id}"):
+                return Configure(started, Parse(body, ApiJson.Default.NetworkInterface), (r, i) => r.WithNetworkInterface(id!, i));
+            case ("PATCH", "/network-interfaces/{id}"):
+                // Firecracker's PATCH changes rate limiters, on a running VM too; Vessel has none, so it only validates.
+                var ifaceUpdate = Parse(body, ApiJson.Default.PartialNetworkInterface);
+                _resources.WithNetworkInterfaceUpdate(id!, ifaceUpdate);
+                return ApiResponse.NoContent;
             case ("PUT", "/vsock"):
-                return ApiResponse.Fault(VmResources.NotSupportedYet("vsock").Message);
+                return Configure(started, Parse(body, ApiJson.Default.VsockDevice), static (r, v) => r.WithVsock(v));
             default:
                 return ApiResponse.Fault($"Invalid request method and/or path: {method} {(id is null ? route : route.Replace("{id}", id))}.");
+        }
+    }
+
+    /// <summary>A running drive's new backing file: the virtio-blk device of that drive (its place in the boot
+    /// order) switches images and raises a configuration interrupt.</summary>
+    private void SwapDrive(string driveId, string path)
+    {
+        int index = _resources.DriveBootOrder().FindIndex(d => d.DriveId == driveId);
+        try
+        {
+            _machine!.SwapDiskImage(index, path);
+        }
+        catch (Vessel.Virtio.Block.DiskImageException ex)
+        {
+            throw VmResources.Fault($"path_on_host: {ex.Message}");
+        }
+        catch (InvalidOperationException ex)
+        {
+            throw VmResources.Fault($"drive_id '{driveId}': {ex.Message}");
         }
     }
 
@@ -155,7 +181,8 @@ public sealed class VmmController(Func<VmResources, Machine> startMachine, ApiMe
                 return metrics.Flush() ? ApiResponse.NoContent : ApiResponse.Fault("FlushMetrics: the metrics system is not configured (PUT /metrics first)");
             case "SendCtrlAltDel":
                 if (_machine is null) return ApiResponse.Fault(NotSupportedBeforeStart);
-                return ApiResponse.Fault("action_type SendCtrlAltDel: not supported yet (the i8042 takes no key input)");
+                return _machine.SendCtrlAltDel() ? ApiResponse.NoContent
+                    : ApiResponse.Fault("action_type SendCtrlAltDel: the guest's i8042 keyboard takes no keys now (disabled, its buffer full, or the VM has ended)");
             default:
                 return ApiResponse.Fault($"action_type '{action}' is not one of InstanceStart, SendCtrlAltDel, FlushMetrics");
         }

@@ -4,7 +4,8 @@ using Vessel.Virtio.Vsock;
 
 namespace Vessel.Cli.Options;
 
-/// <summary>`--vsock cid=N,uds=PATH`: a virtio-vsock device with the guest's context ID and the host's Unix socket.</summary>
+/// <summary>`--vsock cid=N,uds=PATH`: a virtio-vsock device with the guest's context ID and the host's Unix socket.
+/// <see cref="CheckCid"/> also serves the API's PUT /vsock.</summary>
 public static class VsockOption
 {
     public static Option<string?> Create() => new("--vsock")
@@ -32,8 +33,10 @@ public static class VsockOption
         }
         if (cid is null || path is null)
             throw CliException.Usage($"--vsock '{text}' needs both cid=N and uds=PATH");
-        if (cid is < VsockOptions.FirstGuestCid or > VsockOptions.LastGuestCid)
-            throw CliException.Usage($"--vsock cid={cid}: the guest's CID must be from 3 to {VsockOptions.LastGuestCid} (0-2 are reserved)");
-        return new VsockOptions(cid.Value, path);
+        return new VsockOptions(CheckCid(cid.Value, $"--vsock cid={cid}"), path);
     }
+
+    public static ulong CheckCid(ulong cid, string what) => cid is < VsockOptions.FirstGuestCid or > VsockOptions.LastGuestCid
+        ? throw CliException.Usage($"{what}: the guest's CID must be from 3 to {VsockOptions.LastGuestCid} (0-2 are reserved)")
+        : cid;
 }

@@ -37,9 +37,11 @@ public sealed class VirtioBlock : QueuedVirtioDevice
     public const uint MaxDiscardSectors = 1u << 22, MaxDiscardSegments = 32;
     private const uint WriteZeroesUnmap = 1;
 
-    private readonly DiskImage _image;
+    // Replaced by SwapImage under _imageLock, which the worker holds for each request it executes.
+    private DiskImage _image;
+    private volatile byte[] _config;
+    private readonly Lock _imageLock = new();
     private readonly byte[] _id = new byte[IdBytes];
-    private readonly byte[] _config;
     // Scratch for one request's buffers (worker thread only): a chain has at most QueueSize segments.
     private readonly IoVector[] _vectors = new IoVector[QueueSize];
     private readonly ulong[] _vectorGuest = new ulong[QueueSize];
@@ -59,6 +61,8 @@ public sealed class VirtioBlock : QueuedVirtioDevice
     }
 
     public string Id { get; }
+
+    public BlockCounters Counters { get; } = new();
     public ulong CapacitySectors => _image.CapacitySectors;
     public bool ReadOnly => _image.ReadOnly;
 
@@ -74,6 +78,25 @@ public sealed class VirtioBlock : QueuedVirtioDevice
 
     /// <summary>struct virtio_blk_config up to and including write_zeroes_may_unmap and its padding.</summary>
     public override int ConfigSize => 60;
+
+    /// <summary>Firecracker's PATCH /drives path_on_host on a running VM: the disk's image becomes the file at
+    /// <paramref name="path"/> (opened with the disk's read-only setting), between two requests, and a configuration
+    /// interrupt tells the driver to read the capacity again. The guest's caches are its own affair, as with
+    /// Firecracker. Throws <see cref="DiskImageException"/> with the old image still in place if the file cannot be
+    /// opened. Safe from any thread.</summary>
+    public void SwapImage(string path)
+    {
+        var image = DiskImage.Open(path, _image.ReadOnly);
+        DiskImage old;
+        lock (_imageLock)
+        {
+            old = _image;
+            _image = image;
+            _config = BuildConfig(image.CapacitySectors);
+        }
+        old.Dispose();
+        RaiseConfigInterrupt();
+    }
 
     public VirtioBlockState State => new(_image.Path, _image.ReadOnly, Id, _image.CapacitySectors,
         NegotiatedFeatures, NeedsReset, QueueStates());
@@ -119,7 +142,10 @@ public sealed class VirtioBlock : QueuedVirtioDevice
                     queue.MarkBroken($"block request {chain.Head} of type {type} has {chain.ReadableBytes} device-readable and {chain.WritableBytes} device-writable bytes: its data goes the wrong way");
                     return -1;
                 }
-                uint written = Execute(queue, chain, type, sector, out byte status);
+                uint written;
+                byte status;
+                lock (_imageLock) written = Execute(queue, chain, type, sector, out status);
+                Counters.Record(type, status, type == TypeIn ? chain.WritableBytes - 1 : type == TypeOut ? chain.ReadableBytes - HeaderBytes : 0);
                 Span<byte> statusByte = [status];
                 chain.WriteTo(chain.WritableBytes - 1, statusByte, queue.Memory);
                 Complete(queue, queueIndex, chain.Head, written + 1);
@@ -264,5 +290,8 @@ public sealed class VirtioBlock : QueuedVirtioDevice
         return StatusOk;
     }
 
-    protected override void OnDispose() => _image.Dispose();
+    protected override void OnDispose()
+    {
+        lock (_imageLock) _image.Dispose();
+    }
 }

@@ -15,6 +15,7 @@ internal sealed class DeviceWorker
     private readonly Thread _thread;
     private int _pending;
     private bool _busy;
+    private bool _held;
     private bool _stopping;
 
     public DeviceWorker(string name, Func<int, int> serve)
@@ -36,13 +37,36 @@ internal sealed class DeviceWorker
         }
     }
 
-    /// <summary>Waits until no kick is pending and no pass is running (pause drains devices through this).</summary>
+    /// <summary>No pass starts until <see cref="Release"/> (the machine is paused): kicks and wake-ups stay
+    /// pending. Waits for a pass in progress to end.</summary>
+    public void Hold()
+    {
+        lock (_gate)
+        {
+            _held = true;
+            while (_busy && !_stopping) Monitor.Wait(_gate);
+        }
+    }
+
+    /// <summary>Ends a <see cref="Hold"/>: what was signalled meanwhile is served, and every queue is looked at once.</summary>
+    public void Release()
+    {
+        lock (_gate)
+        {
+            _held = false;
+            _pending = AllQueues;
+            Monitor.PulseAll(_gate);
+        }
+    }
+
+    /// <summary>Waits until no kick is pending and no pass is running (pause drains devices through this); while
+    /// held, only until the pass in progress ends.</summary>
     public bool WaitIdle(TimeSpan timeout)
     {
         var deadline = DateTime.UtcNow + timeout;
         lock (_gate)
         {
-            while ((_pending != 0 || _busy) && !_stopping)
+            while (((_pending != 0 && !_held) || _busy) && !_stopping)
             {
                 var left = deadline - DateTime.UtcNow;
                 if (left <= TimeSpan.Zero)
@@ -73,16 +97,21 @@ internal sealed class DeviceWorker
             int mask;
             lock (_gate)
             {
-                while (_pending == 0 && !_stopping)
+                while ((_pending == 0 || _held) && !_stopping)
                 {
-                    if (retryAfter >= 0)
+                    if (retryAfter >= 0 && !_held)
                     {
                         Monitor.Wait(_gate, retryAfter);
                         _pending = AllQueues;
                         retryAfter = -1;
                     }
                     else
+                    {
+                        // A retry due while held becomes a pass over every queue at Release.
+                        if (retryAfter >= 0) _pending = AllQueues;
+                        retryAfter = -1;
                         Monitor.Wait(_gate);
+                    }
                 }
                 if (_stopping)
                 {

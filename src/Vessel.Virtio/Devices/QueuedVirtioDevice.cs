@@ -19,6 +19,7 @@ public abstract class QueuedVirtioDevice : IVirtioDevice
     private DescriptorChain?[] _chains = [];
     private VirtioActivation? _activation;
     private volatile bool _broken;
+    private bool _paused;
     private bool _disposed;
 
     protected QueuedVirtioDevice(string name) => _name = name;
@@ -84,8 +85,10 @@ public abstract class QueuedVirtioDevice : IVirtioDevice
             _queues = queues;
             _chains = chains;
             OnActivate(activation);
-            _worker = new DeviceWorker($"virtio-{_name}", Serve);
-            _worker.Signal(DeviceWorker.AllQueues);
+            var worker = new DeviceWorker($"virtio-{_name}", Serve);
+            if (_paused) worker.Hold();
+            worker.Signal(DeviceWorker.AllQueues);
+            _worker = worker;
         }
     }
 
@@ -100,6 +103,35 @@ public abstract class QueuedVirtioDevice : IVirtioDevice
 
     /// <summary>Waits until the device has finished every kick it was given (pause; tests).</summary>
     public bool Drain() => _worker?.WaitIdle(DrainTimeout) ?? true;
+
+    /// <summary>The machine pauses: every kick already given is served (<see cref="Drain"/>), then the device
+    /// serves nothing and touches neither guest memory nor interrupts until <see cref="Resume"/>; kicks and host
+    /// input meanwhile wait. False if the drain timed out (the device is held all the same).</summary>
+    public bool Pause()
+    {
+        lock (_lifecycle)
+        {
+            bool drained = Drain();
+            _paused = true;
+            _worker?.Hold();
+            return drained;
+        }
+    }
+
+    /// <summary>Serves again what waited during <see cref="Pause"/>.</summary>
+    public void Resume()
+    {
+        lock (_lifecycle)
+        {
+            _paused = false;
+            _worker?.Release();
+        }
+    }
+
+    public bool IsPaused
+    {
+        get { lock (_lifecycle) return _paused; }
+    }
 
     public void Reset()
     {
@@ -129,6 +161,10 @@ public abstract class QueuedVirtioDevice : IVirtioDevice
         _broken = true;
         _activation?.Interrupt.NeedsReset(reason);
     }
+
+    /// <summary>Tells an active driver that the configuration space changed (nothing before activation: the driver
+    /// reads the configuration when it starts).</summary>
+    protected void RaiseConfigInterrupt() => _activation?.Interrupt.ConfigInterrupt();
 
     /// <summary>Returns a chain to the driver and interrupts it if it asked to be.</summary>
     protected void Complete(SplitQueue queue, int queueIndex, ushort head, uint writtenBytes)

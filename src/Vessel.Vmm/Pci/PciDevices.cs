@@ -47,10 +47,15 @@ internal static class PciDevices
                     context.IrqLine((uint)PciInterruptRouting.GsiFor(slot, 0)), msi, doorbells, logger, label);
                 functions.Add(function);
                 bus.Attach(slot, function);
+                if (device is Virtio.Devices.QueuedVirtioDevice queued) context.VirtioDevices.Add(queued);
             }
 
             foreach (var disk in context.Config.Disks)
-                Add(new VirtioBlock(disk), $"virtio-blk {Describe(disk)}");
+            {
+                var block = new VirtioBlock(disk);
+                Add(block, $"virtio-blk {Describe(disk)}");
+                context.Disks.Add(block);
+            }
             if (context.Config.VirtioRng) Add(new VirtioRng(), "virtio-rng");
             if (context.Config.VirtioConsole)
             {

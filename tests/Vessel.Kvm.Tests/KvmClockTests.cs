@@ -1,0 +1,42 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using Vessel.Cli.Tests;
+
+namespace Vessel.Kvm.Tests;
+
+/// <summary>kvmclock across a pause (KvmVirtualMachine.Clock.cs): the ioctls and struct against &lt;linux/kvm.h&gt;,
+/// and on /dev/kvm the clock standing still between SaveGuestClock and RestoreGuestClock.</summary>
+public sealed class KvmClockTests
+{
+    [Fact]
+    public void ClockIoctlsAndStructMatchTheKernelHeader()
+    {
+        var values = CProbe.Evaluate(
+        [
+            ("get", "KVM_GET_CLOCK"), ("set", "KVM_SET_CLOCK"), ("size", "sizeof(struct kvm_clock_data)"),
+            ("clock", "offsetof(struct kvm_clock_data, clock)"), ("flags", "offsetof(struct kvm_clock_data, flags)"),
+        ], "linux/kvm.h");
+        Assert.Equal((ulong)KvmVirtualMachine.KvmGetClock, values["get"]);
+        Assert.Equal((ulong)KvmVirtualMachine.KvmSetClock, values["set"]);
+        Assert.Equal((ulong)Unsafe.SizeOf<KvmVirtualMachine.KvmClockData>(), values["size"]);
+        Assert.Equal((ulong)Marshal.OffsetOf<KvmVirtualMachine.KvmClockData>("Clock"), values["clock"]);
+        Assert.Equal((ulong)Marshal.OffsetOf<KvmVirtualMachine.KvmClockData>("Flags"), values["flags"]);
+    }
+
+    [KvmFact]
+    public void TheGuestClockDoesNotAdvanceByThePausedTime()
+    {
+        using var kvm = KvmHypervisor.Open();
+        using var vm = (KvmVirtualMachine)kvm.CreateVirtualMachine();
+        ulong? before = vm.ReadGuestClock();
+        Assert.NotNull(before);
+        vm.SaveGuestClock();
+        Thread.Sleep(500);
+        vm.RestoreGuestClock();
+        ulong after = vm.ReadGuestClock()!.Value;
+        // Without the restore the clock would have run on by 500 ms; with it, only by the ioctls' own time.
+        Assert.True(after - before.Value < 200_000_000, $"kvmclock advanced {(after - before.Value) / 1e6:F1} ms across a 500 ms pause");
+        Thread.Sleep(100);
+        Assert.True(vm.ReadGuestClock()!.Value - after >= 90_000_000, "kvmclock stopped running after the restore");
+    }
+}
