@@ -111,7 +111,7 @@ public static class CounterGuest
         return TinyElf.FromAssembler(a);
     }
 
-    /// <summary>Where <see cref="TickClock"/> keeps its IDT (256 gates), IDTR and tick counter: 32 MiB, free RAM in
+    /// <summary>Where <see cref="TickClock"/> keeps its IDT (256 gates), IDTR, tick counter and stack: 32 MiB, free RAM in
     /// the API tests' 64 MiB guests.</summary>
     private const uint TickClockData = 0x0200_0000, TickClockIdtr = TickClockData + 0x800, TickClockTicks = TickClockData + 0x810;
 
@@ -125,19 +125,16 @@ public static class CounterGuest
         var here = a.CreateLabel();
         var setup = a.CreateLabel();
         var main = a.CreateLabel();
+        var tick = a.CreateLabel();
         a.cli();
+        a.mov(esp, TickClockData + 0x1000); // multiboot leaves esp undefined; the call and the interrupts need a stack
         // The handler's address without an absolute label (32-bit Iced has none): the call pushes `here`, a one-byte
-        // pop and a two-byte short jump over the handler follow it, so the handler is at here + 3.
+        // pop and a two-byte short jump over the handler's entry (a jump to `tick`) follow it: the entry is at here + 3.
         a.call(here);
         a.Label(ref here);
         a.pop(eax);
         a.jmp(setup);
-        a.push(eax);
-        a.inc(__dword_ptr[TickClockTicks]);
-        a.mov(al, 0x20);
-        a.@out(0x20, al); // end of interrupt
-        a.pop(eax);
-        a.iretd();
+        a.jmp(tick);
         a.Label(ref setup);
         a.add(eax, 3);
         // Gate 0x20: a 32-bit interrupt gate to the handler, in the code segment the loader left us in.
@@ -173,9 +170,17 @@ public static class CounterGuest
         a.mov(__dword_ptr[TickClockTicks], 0);
         a.xor(esi, esi); // the tick count of the last line printed
         a.mov(dx, PcLayout.Com1Port);
-        a.sti();
+        // Interrupts are taken only in the sti/hlt pair, and the handler never returns (no iretd, which KVM's
+        // instruction emulator cannot do in protected mode): it drops the interrupt frame and loops back here.
         a.Label(ref main);
+        a.mov(esp, TickClockData + 0x1000);
+        a.sti();
         a.hlt();
+        a.jmp(main);
+        a.Label(ref tick);
+        a.inc(__dword_ptr[TickClockTicks]);
+        a.mov(al, 0x20);
+        a.@out(0x20, al); // end of interrupt
         a.mov(eax, __dword_ptr[TickClockTicks]);
         a.sub(eax, esi);
         a.cmp(eax, 100);
