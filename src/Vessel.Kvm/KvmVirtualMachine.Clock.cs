@@ -5,7 +5,8 @@ namespace Vessel.Kvm;
 
 /// <summary>kvmclock across a pause, as Firecracker keeps it: KVM_GET_CLOCK when the vCPUs are parked and
 /// KVM_SET_CLOCK with that value before they run again, so the guest's kvmclock (and the time Linux keeps with it)
-/// does not jump by the paused time. A kernel that refuses either leaves the clock running through the pause.</summary>
+/// does not jump by the paused time. A kernel that refuses either leaves the clock running through the pause. Each
+/// vCPU's kvmclock is also marked stopped (KvmVcpu.ClockStopped.cs) so the guest's watchdogs forgive the gap.</summary>
 public sealed unsafe partial class KvmVirtualMachine : IGuestClockControl
 {
     // struct kvm_clock_data (48 bytes) and its ioctls, checked against <linux/kvm.h>: 0x8030ae7c, 0x4030ae7b.
@@ -20,7 +21,21 @@ public sealed unsafe partial class KvmVirtualMachine : IGuestClockControl
 
     private ulong? _savedClock;
 
-    public void SaveGuestClock() => _savedClock = ReadGuestClock();
+    public void SaveGuestClock()
+    {
+        _savedClock = ReadGuestClock();
+        MarkVcpusStopped();
+    }
+
+    /// <summary>KVM_KVMCLOCK_CTRL on every vCPU (<see cref="KvmVcpu.MarkGuestStopped"/>); how many took it.</summary>
+    internal int MarkVcpusStopped()
+    {
+        int marked = 0;
+        lock (_vcpus)
+            foreach (var vcpu in _vcpus)
+                if (vcpu.MarkGuestStopped()) marked++;
+        return marked;
+    }
 
     /// <summary>kvmclock's value in nanoseconds, or null if the kernel refuses KVM_GET_CLOCK.</summary>
     internal ulong? ReadGuestClock()

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Vessel.Cli.Tests;
 
 namespace Vessel.Api.Tests;
 
@@ -25,6 +26,63 @@ public sealed class PauseResumeTests
         Assert.Equal("Running", JsonDocument.Parse(await vessel.Get("/")).RootElement.GetProperty("state").GetString());
         Assert.True(CounterGuest.IsCounting(vessel.Output, out _), "output lost or reordered across the pause");
     }
+
+    /// <summary>The issue's 5 s pause with a guest printing the CMOS clock every 100 ticks of a 100 Hz PIT timer
+    /// (<see cref="CounterGuest.TickClock"/>), on emu: nothing is printed while paused; after resume the guest's date
+    /// has run on by the paused time (emu's clocks are views of the host's) while its timer-driven counter has not:
+    /// the ticks that fell due during the pause coalesce into one interrupt at resume.</summary>
+    [Fact]
+    public async Task FiveSecondPauseOnEmuTheDateRunsOnTheTickCounterDoesNot()
+    {
+        var (before, all) = await PauseFiveSeconds("emu");
+        // After it the lines come a second apart again: no burst of missed ticks.
+        Assert.True(Seconds(all[before.Count], all[before.Count + 2]) >= 1, string.Join(' ', all));
+    }
+
+    /// <summary>The same on kvm, whose in-kernel PIT re-injects the ticks it could not deliver: the date has run on
+    /// by the paused time, and the timer-driven counter catches up at once, in a burst of lines stamped with the
+    /// same second.</summary>
+    [KvmFact]
+    public async Task FiveSecondPauseOnKvmTheDateRunsOnTheTickCounterCatchesUp()
+    {
+        var (before, all) = await PauseFiveSeconds("kvm");
+        Assert.Equal(all[before.Count], all[before.Count + 2]);
+    }
+
+    /// <summary>Runs <see cref="CounterGuest.TickClock"/>, pauses it for 5 s (asserting it prints nothing meanwhile),
+    /// resumes it, and returns its stamps before the pause and after (at least 3 more).</summary>
+    private static async Task<(List<int> Before, List<int> All)> PauseFiveSeconds(string backend)
+    {
+        using var vessel = new VesselProcess("--backend", backend);
+        await GettingStartedTests.Configure(vessel, CounterGuest.TickClock());
+        await vessel.Expect204("PUT", "/actions", """{"action_type": "InstanceStart"}""");
+        Assert.True(vessel.WaitForOutput(o => Stamps(o).Count >= 3, TimeSpan.FromSeconds(30)), vessel.Output + vessel.Error);
+
+        await vessel.Expect204("PATCH", "/vm", """{"state": "Paused"}""");
+        Thread.Sleep(100); // output already on its way through the console's writer thread
+        string atPause = vessel.Output;
+        Thread.Sleep(5000);
+        Assert.Equal(atPause, vessel.Output);
+        var before = Stamps(atPause);
+
+        await vessel.Expect204("PATCH", "/vm", """{"state": "Resumed"}""");
+        Assert.True(vessel.WaitForOutput(o => Stamps(o).Count >= before.Count + 3, TimeSpan.FromSeconds(30)), vessel.Output);
+        var all = Stamps(vessel.Output);
+
+        // Before the pause, a line per second of ticks is a line per second of date (a loaded host may delay a
+        // tick, never hurry one).
+        for (int i = 1; i < before.Count; i++)
+            Assert.InRange(Seconds(all[i - 1], all[i]), 0, 3);
+        // Across it, the date moved on by the 5 s paused as well as the second of ticks between the lines.
+        Assert.InRange(Seconds(all[before.Count - 1], all[before.Count]), 5, 9);
+        return (before, all);
+    }
+
+    /// <summary>The "MM:SS" lines of <see cref="CounterGuest.TickClock"/>, in seconds past the hour.</summary>
+    private static List<int> Stamps(string output) =>
+        [.. output.Split('\n').Where(l => l.Length == 5 && l[2] == ':').Select(l => int.Parse(l[..2], System.Globalization.CultureInfo.InvariantCulture) * 60 + int.Parse(l[3..], System.Globalization.CultureInfo.InvariantCulture))];
+
+    private static int Seconds(int from, int to) => (to - from + 3600) % 3600;
 
     /// <summary>100 clients hammer GET /vm/config and PATCH /vm Paused/Resumed while the guest counts on its console:
     /// no deadlock, every response valid, no guest output lost or reordered. VESSEL_API_HAMMER_SECONDS sets the

@@ -21,7 +21,8 @@ internal sealed class VesselProcess : IDisposable
         Directory = Path.Combine(Path.GetTempPath(), $"vessel-api-{Guid.NewGuid():N}");
         System.IO.Directory.CreateDirectory(Directory);
         SocketPath = Path.Combine(Directory, "api.sock");
-        string[] args = extraArgs.Contains("--no-api") ? [.. extraArgs, "--backend", "emu"] : ["--api-sock", SocketPath, "--backend", "emu", .. extraArgs];
+        string[] backend = extraArgs.Contains("--backend") ? [] : ["--backend", "emu"]; // emu unless a test asks
+        string[] args = extraArgs.Contains("--no-api") ? [.. extraArgs, .. backend] : ["--api-sock", SocketPath, .. backend, .. extraArgs];
         _thread = new Thread(() => _exitCode = VesselCli.Run(args, new MemoryStream(), _output, _error,
             new CliHost { HandleSignals = false, Stop = _stop.Token })) { IsBackground = true };
         _thread.Start();

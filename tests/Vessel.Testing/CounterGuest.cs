@@ -111,6 +111,105 @@ public static class CounterGuest
         return TinyElf.FromAssembler(a);
     }
 
+    /// <summary>Where <see cref="TickClock"/> keeps its IDT (256 gates), IDTR, tick counter and stack: 32 MiB, free RAM in
+    /// the API tests' 64 MiB guests.</summary>
+    private const uint TickClockData = 0x0200_0000, TickClockIdtr = TickClockData + 0x800, TickClockTicks = TickClockData + 0x810;
+
+    /// <summary>A timer-driven counter beside the CMOS clock: the 8254 PIT's channel 0 at 100 Hz raises IRQ 0 through
+    /// the 8259 (vector 0x20, reaching the CPU through the local APIC's LINT0 in ExtINT mode); the handler counts
+    /// ticks, and every 100 ticks the guest prints the RTC's minutes and seconds as "MM:SS\n" (BCD). So one line per
+    /// second of timer ticks, each stamped with the guest's wall-clock time.</summary>
+    public static byte[] TickClock()
+    {
+        var a = MultibootAssembler();
+        var here = a.CreateLabel();
+        var setup = a.CreateLabel();
+        var main = a.CreateLabel();
+        var tick = a.CreateLabel();
+        a.cli();
+        a.mov(esp, TickClockData + 0x1000); // multiboot leaves esp undefined; the call and the interrupts need a stack
+        // The handler's address without an absolute label (32-bit Iced has none): the call pushes `here`, a one-byte
+        // pop and a two-byte short jump over the handler's entry (a jump to `tick`) follow it: the entry is at here + 3.
+        a.call(here);
+        a.Label(ref here);
+        a.pop(eax);
+        a.jmp(setup);
+        a.jmp(tick);
+        a.Label(ref setup);
+        a.add(eax, 3);
+        // Gate 0x20: a 32-bit interrupt gate to the handler, in the code segment the loader left us in.
+        a.mov(ebx, eax);
+        a.and(eax, 0xFFFF);
+        a.xor(ecx, ecx);
+        a.mov(cx, cs);
+        a.shl(ecx, 16);
+        a.or(eax, ecx);
+        a.mov(__dword_ptr[TickClockData + 0x20 * 8], eax);
+        a.and(ebx, unchecked((int)0xFFFF_0000));
+        a.or(ebx, 0x8E00);
+        a.mov(__dword_ptr[TickClockData + 0x20 * 8 + 4], ebx);
+        a.mov(__word_ptr[TickClockIdtr], 0x7FF);
+        a.mov(__dword_ptr[TickClockIdtr + 2], TickClockData);
+        a.lidt(__[TickClockIdtr]);
+        // The 8259 pair: vectors 0x20 and 0x28, only IRQ 0 unmasked.
+        foreach (var (port, value) in new (byte, byte)[] { (0x20, 0x11), (0xA0, 0x11), (0x21, 0x20), (0xA1, 0x28), (0x21, 4), (0xA1, 2), (0x21, 1), (0xA1, 1), (0x21, 0xFE), (0xA1, 0xFF) })
+        {
+            a.mov(al, value);
+            a.@out(port, al);
+        }
+        // The local APIC: software-enabled, LINT0 unmasked in ExtINT mode (the PIC's INTR reaches the CPU).
+        a.mov(__dword_ptr[(uint)PcLayout.LocalApicBase + 0xF0], 0x1FF);
+        a.mov(__dword_ptr[(uint)PcLayout.LocalApicBase + 0x350], 0x700);
+        // PIT channel 0, mode 2 (rate generator), divisor 11932: 100 Hz.
+        a.mov(al, 0x34);
+        a.@out(0x43, al);
+        a.mov(al, 11932 & 0xFF);
+        a.@out(0x40, al);
+        a.mov(al, 11932 >> 8);
+        a.@out(0x40, al);
+        a.mov(__dword_ptr[TickClockTicks], 0);
+        a.xor(esi, esi); // the tick count of the last line printed
+        a.mov(dx, PcLayout.Com1Port);
+        // Interrupts are taken only in the sti/hlt pair, and the handler never returns (no iretd, which KVM's
+        // instruction emulator cannot do in protected mode): it drops the interrupt frame and loops back here.
+        a.Label(ref main);
+        a.mov(esp, TickClockData + 0x1000);
+        a.sti();
+        a.hlt();
+        a.jmp(main);
+        a.Label(ref tick);
+        a.inc(__dword_ptr[TickClockTicks]);
+        a.mov(al, 0x20);
+        a.@out(0x20, al); // end of interrupt
+        a.mov(eax, __dword_ptr[TickClockTicks]);
+        a.sub(eax, esi);
+        a.cmp(eax, 100);
+        a.jb(main);
+        a.add(esi, 100);
+        EmitCmosBcd(a, 0x02);
+        a.mov(al, (byte)':');
+        a.@out(dx, al);
+        EmitCmosBcd(a, 0x00);
+        a.mov(al, (byte)'\n');
+        a.@out(dx, al);
+        a.jmp(main);
+        return TinyElf.FromAssembler(a);
+    }
+
+    /// <summary>Prints CMOS register <paramref name="register"/> (a BCD time field) as two digits to the port in dx.</summary>
+    private static void EmitCmosBcd(Assembler a, byte register)
+    {
+        a.mov(al, register);
+        a.@out(0x70, al);
+        a.@in(al, 0x71);
+        a.mov(bl, al);
+        a.shr(al, 4);
+        EmitHexDigit(a);
+        a.mov(al, bl);
+        a.and(al, 0x0f);
+        EmitHexDigit(a);
+    }
+
     /// <summary>Writes the nibble in al as a lower-case hex digit to the port in dx.</summary>
     private static void EmitHexDigit(Assembler a)
     {

@@ -26,6 +26,7 @@ public sealed class ApiCommand(string? socketPath, string? configFile, BackendCh
         using var metrics = new ApiMetrics();
         var controller = new VmmController(Launch, metrics);
         metrics.MachineSource = () => controller.Machine;
+        metrics.NetworkInterfaceIds = () => [.. controller.Resources.NetworkInterfaces.Select(i => i.IfaceId)];
         ApiServer? server = socketPath is null ? null : ApiServer.StartAsync(socketPath, controller).GetAwaiter().GetResult();
         var signals = host.HandleSignals ? RegisterSignals(controller) : [];
         using var stopRegistration = host.Stop.Register(() => { if (controller.Machine is null) End(0); });

@@ -43,18 +43,9 @@ public sealed class ApiLog : IDisposable
             config.ShowLevel ?? false, config.ShowLogOrigin ?? false, instanceId);
     }
 
-    /// <summary>Opens for appending, creating a missing file; a FIFO is opened without blocking for a reader.</summary>
-    public static Stream OpenAppend(string field, string path)
-    {
-        try
-        {
-            return new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite, 1);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            throw VmResources.Fault($"{path}: cannot open the {field} file: {ex.Message}");
-        }
-    }
+    /// <summary>Opens for appending, creating a missing file; a FIFO is opened without waiting for a reader
+    /// (<see cref="AppendFile"/>).</summary>
+    public static Stream OpenAppend(string field, string path) => AppendFile.Open(field, path);
 
     public void Write(Level level, string origin, string message)
     {

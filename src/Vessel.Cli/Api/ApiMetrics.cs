@@ -7,7 +7,7 @@ namespace Vessel.Cli.Api;
 
 /// <summary>PUT /metrics: one JSON object per line, written every 60 s, on FlushMetrics and at exit, as Firecracker
 /// writes them. Counters: API requests by route and status, the VM's state and run time, and the machine's own
-/// (<see cref="MachineMetrics"/>: exits and CPU time per vCPU, bytes and requests per disk). Thread-safe.</summary>
+/// (<see cref="MachineMetrics"/>: exits and CPU time per vCPU, bytes and requests per disk, frames and bytes per network interface). Thread-safe.</summary>
 public sealed class ApiMetrics : IDisposable
 {
     public static readonly TimeSpan Period = TimeSpan.FromSeconds(60);
@@ -22,6 +22,9 @@ public sealed class ApiMetrics : IDisposable
 
     /// <summary>The running machine, when there is one, for its state and vCPU count.</summary>
     public Func<Machine?>? MachineSource { get; set; }
+
+    /// <summary>The network interfaces' ids, in the order their devices were made (for "net_IFACEID").</summary>
+    public Func<IReadOnlyList<string>>? NetworkInterfaceIds { get; set; }
 
     public void Count(string method, string route, int status) =>
         _requests.AddOrUpdate($"{method} {route} {status}", 1, static (_, n) => n + 1);
@@ -52,7 +55,7 @@ public sealed class ApiMetrics : IDisposable
             json.WriteString("state", machine?.State.ToString() ?? "NotStarted");
             json.WriteNumber("vcpus", machine?.VcpuCount ?? 0);
             json.WriteEndObject();
-            if (machine is not null) MachineMetrics.Write(json, machine);
+            if (machine is not null) MachineMetrics.Write(json, machine, NetworkInterfaceIds?.Invoke() ?? []);
             json.WriteEndObject();
         }
         buffer.WriteByte((byte)'\n');

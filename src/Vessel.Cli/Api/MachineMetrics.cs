@@ -1,21 +1,24 @@
 using System.Text.Json;
 using Vessel.Hypervisor;
 using Vessel.Virtio.Block;
+using Vessel.Virtio.Net;
 using Vessel.Vmm;
 
 namespace Vessel.Cli.Api;
 
 /// <summary>The running machine's counters in a metrics line, in Firecracker's layout: a "vcpu" object summed over
 /// the vCPUs and "vcpu_N" for each (exits by reason, thread CPU time), a "block" object summed over the disks and
-/// "block_ID" for each drive (bytes and requests). Network devices: when VirtioNet exposes its counters, they go
-/// here as "net" and "net_ETHN" the same way (<see cref="WriteDevices"/>).</summary>
+/// "block_ID" for each drive (bytes and requests), a "net" object and "net_IFACEID" for each network interface
+/// (<see cref="NetMetrics"/>).</summary>
 internal static class MachineMetrics
 {
     /// <summary>Firecracker's names, in <see cref="VcpuExitReason"/> order.</summary>
     private static readonly string[] ExitNames =
         ["exit_io_in", "exit_io_out", "exit_mmio_read", "exit_mmio_write", "exit_halt", "exit_shutdown", "exit_internal_error", "exit_interrupted"];
 
-    public static void Write(Utf8JsonWriter json, Machine machine)
+    /// <param name="ifaceIds">The network interfaces' ids in the order the machine's virtio-net devices were made;
+    /// a device beyond them is named by its index.</param>
+    public static void Write(Utf8JsonWriter json, Machine machine, IReadOnlyList<string> ifaceIds)
     {
         var vcpus = machine.VcpuCounters;
         var reasons = Enum.GetValues<VcpuExitReason>();
@@ -30,10 +33,12 @@ internal static class MachineMetrics
             if (vcpu.CpuTimeMilliseconds() is { } ms) json.WriteNumber("cpu_time_ms", ms);
             json.WriteEndObject();
         }
-        WriteDevices(json, machine);
+        WriteDisks(json, machine);
+        var nets = machine.VirtioDevices.OfType<VirtioNet>().ToList();
+        NetMetrics.Write(json, [.. nets.Select((n, i) => (i < ifaceIds.Count ? ifaceIds[i] : i.ToString(System.Globalization.CultureInfo.InvariantCulture), n.Statistics))]);
     }
 
-    private static void WriteDevices(Utf8JsonWriter json, Machine machine)
+    private static void WriteDisks(Utf8JsonWriter json, Machine machine)
     {
         var disks = machine.VirtioDevices.OfType<VirtioBlock>().ToList();
         if (disks.Count == 0) return;
