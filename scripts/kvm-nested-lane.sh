@@ -44,8 +44,7 @@ lifecycle_machines="${KVM_LANE_LIFECYCLE_MACHINES:-30}"
 say() { echo "kvm-lane: $*" >&2; }
 sudo_if_needed() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
-export PATH="$PATH:/sbin:/usr/sbin" # debugfs and e2fsck
-for tool in qemu-system-x86_64 clang gcc cpio gzip dpkg-deb debugfs e2fsck; do
+for tool in qemu-system-x86_64 clang gcc cpio gzip dpkg-deb; do
   command -v "$tool" >/dev/null || { say "missing $tool (Debian: qemu-system-x86 clang zlib1g-dev gcc libc6-dev cpio)"; exit 2; }
 done
 
@@ -59,6 +58,10 @@ trap cleanup EXIT INT TERM
 
 say "[1/6] guest kernel (scripts/build-guest.sh)"
 guest="$("$repo/scripts/build-guest.sh" ${VESSEL_GUEST_DIR:+"$VESSEL_GUEST_DIR"} | tail -n 1)"
+# debugfs and e2fsck (e2fsprogs, which build-guest.sh installs for mkfs.ext4) put a file on L2's root disk and
+# read back what L2 wrote.
+export PATH="$PATH:/sbin:/usr/sbin"
+for tool in debugfs e2fsck; do command -v "$tool" >/dev/null || { say "missing $tool (Debian: e2fsprogs)"; exit 2; }; done
 
 say "[2/6] kvm modules and busybox from Debian's packages"
 kernel_pkg="$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')"
