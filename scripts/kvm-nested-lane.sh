@@ -8,12 +8,17 @@
 #     "LANE-GUEST <name> exit=<status> out=<base64 of stdout> err=<base64 of stderr>";
 #   - tests/Vessel.Kvm.LifecycleProbe (NativeAOT too): the foundation's lifecycle/leak check on this KVM, its
 #     "lifecycle: ..." lines echoed, then one "LANE-REFUSED ..." line for a RAM size KVM refuses;
-#   - the default Debian guest (scripts/build-guest.sh) with 256M, a virtio disk (a raw 8 MiB image in L1's
-#     tmpfs) and virtio-rng, up to its marker line, then typed on its console: `uname -a`; a 4 MiB random
-#     pattern written to /dev/vda with dd oflag=direct, synced, read back with iflag=direct (both md5s printed,
+#   - the default Debian guest (scripts/build-guest.sh) with 256M, two virtio disks and virtio-rng: vda is a copy
+#     of build-guest.sh's rootfs.ext4 (made with mkfs.ext4 -d) into which this script wrote host-file.txt with
+#     debugfs, booted with root=/dev/vda (the initramfs switches root to it); vdb is a raw 8 MiB image in L1's
+#     tmpfs. Up to the root's marker line, then typed on its console: `uname -a`; host-file.txt printed
+#     ("L2HOST-FILE"); l2-file.txt written on the root and `sync`ed ("L2SYNC="); a 4 MiB random pattern written to
+#     /dev/vdb with dd oflag=direct, synced, read back with iflag=direct (both md5s printed,
 #     "L2DISK-WROTE/-READ"); 16 bytes from /dev/hwrng ("L2RNG-BYTES="); the virtio lines of /proc/interrupts
 #     (MSI-X vectors, which on kvm are GSIs with irqfds); `reboot -f`. Its console lines are echoed prefixed
-#     "L2| "; after vessel exits, L1 prints the md5 of the image's first 4 MiB ("LANE-DISK-IMAGE");
+#     "L2| "; after vessel exits, L1 prints the md5 of vdb's first 4 MiB ("LANE-DISK-IMAGE"), runs e2fsck -fy on
+#     the root image (it replays the journal; "LANE-ROOT-FSCK=") and prints l2-file.txt as debugfs reads it from
+#     the image ("LANE-ROOT-FILE");
 #   - scripts/bench/kvm-exit-bench.c: the port-I/O exit round trip, Vessel against raw ioctls (figures only);
 #   - with KVM_LANE_BLKBENCH=1, nothing of the above but scripts/bench/kvm-blk-bench.sh: sequential dd through
 #     virtio-blk, Vessel against qemu-system-x86_64 -accel kvm (carried into L1 with its libraries and firmware)
@@ -53,6 +58,10 @@ trap cleanup EXIT INT TERM
 
 say "[1/6] guest kernel (scripts/build-guest.sh)"
 guest="$("$repo/scripts/build-guest.sh" ${VESSEL_GUEST_DIR:+"$VESSEL_GUEST_DIR"} | tail -n 1)"
+# debugfs and e2fsck (e2fsprogs, which build-guest.sh installs for mkfs.ext4) put a file on L2's root disk and
+# read back what L2 wrote.
+export PATH="$PATH:/sbin:/usr/sbin"
+for tool in debugfs e2fsck; do command -v "$tool" >/dev/null || { say "missing $tool (Debian: e2fsprogs)"; exit 2; }; done
 
 say "[2/6] kvm modules and busybox from Debian's packages"
 kernel_pkg="$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')"
@@ -101,6 +110,18 @@ truncate -s 510 "$root/guests/rep-outsb.bin"
 printf '\x55\xaa' >> "$root/guests/rep-outsb.bin"
 if [ -n "${KVM_LANE_GUESTS:-}" ]; then cp "$KVM_LANE_GUESTS"/* "$root/guests/"; fi
 cp "$guest/vmlinuz" "$guest/initramfs.cpio.gz" "$root/l2/"
+# L2's root disk: the rootfs with a file from this host (fresh tokens each run, so nothing stale can match), and
+# e2fsck and debugfs (with their libraries) for L1 to check the image and read back what L2 wrote.
+host_token="$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
+l2_token="$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
+cp "$guest/rootfs.ext4" "$root/l2/root.img"
+echo "host-put-$host_token" > "$work/host-file.txt"
+debugfs -w -R "write $work/host-file.txt host-file.txt" "$root/l2/root.img" >/dev/null 2>&1
+[ "$(debugfs -R 'cat /host-file.txt' "$root/l2/root.img" 2>/dev/null)" = "host-put-$host_token" ] || { say "debugfs could not write host-file.txt"; exit 1; }
+for tool in debugfs e2fsck; do
+  cp "$(command -v "$tool")" "$root/$tool"
+  for lib in $(ldd "$root/$tool" | grep -oE '/[^ ]+'); do mkdir -p "$root$(dirname "$lib")"; cp -L "$lib" "$root$lib"; done
+done
 gcc -static -O2 -o "$root/kvm-exit-bench" "$repo/scripts/bench/kvm-exit-bench.c"
 pages_step=""
 if [ "${KVM_LANE_PAGES:-0}" = 1 ]; then
@@ -177,24 +198,30 @@ exec 3<>/tmp/l2in
 dd if=/dev/zero of=/tmp/l2disk.img bs=1M count=8 2>/dev/null
 t0=\$(uptime_s)
 echo "LANE-L2-START=\$t0"
+echo "LANE-ROOT-TOKENS host=$host_token l2=$l2_token"
 ( timeout 240 /vessel run --backend kvm --kernel /l2/vmlinuz --initrd /l2/initramfs.cpio.gz --memory 256M \
-    --append "console=ttyS0 nokaslr acpi=off" --log-level info --disk /tmp/l2disk.img --rng </tmp/l2in 2>&1
+    --append "console=ttyS0 nokaslr acpi=off root=/dev/vda" --log-level info --disk /l2/root.img \
+    --disk /tmp/l2disk.img --rng </tmp/l2in 2>&1
   echo "LANE-L2-EXIT=\$?" ) |
 while IFS= read -r line; do
   case "\$line" in
     LANE-L2-EXIT=*) echo "\$line" ;;
-    *VESSEL-GUEST-READY*)
+    *VESSEL-ROOT-READY*)
       echo "LANE-L2-MARKER-AT=\$(uptime_s)"
       echo "L2| \$line"
       # The shell starts right after the marker; the tty keeps what is typed before it reads. A backslash splits
       # each tag (the shell drops it before a plain letter), so the echo of the typed line never matches them.
       ( sleep 2; echo 'uname -a' >&3; sleep 2
-        echo 'n=0; while [ ! -b /dev/vda ] && [ \$n -lt 100 ]; do sleep 0.1; n=\$((n+1)); done; dd if=/dev/urandom of=/pattern bs=64k count=64 2>/dev/null; echo L2D\ISK-WROTE \$(md5sum </pattern); dd if=/pattern of=/dev/vda bs=64k oflag=direct 2>/dev/null; echo L2D\ISK-DD=\$?; sync; echo L2D\ISK-READ \$(dd if=/dev/vda bs=64k count=64 iflag=direct 2>/dev/null | md5sum); echo L2R\NG-BYTES=\$(dd if=/dev/hwrng bs=16 count=1 2>/dev/null | wc -c); grep virtio /proc/interrupts; reboot -f' >&3 ) & ;;
+        echo 'echo L2H\OST-FILE \$(cat /host-file.txt); echo l2-wrote-$l2_token >/l2-file.txt; sync; echo L2S\YNC=\$?' >&3; sleep 1
+        echo 'n=0; while [ ! -b /dev/vdb ] && [ \$n -lt 100 ]; do sleep 0.1; n=\$((n+1)); done; dd if=/dev/urandom of=/pattern bs=64k count=64 2>/dev/null; echo L2D\ISK-WROTE \$(md5sum </pattern); dd if=/pattern of=/dev/vdb bs=64k oflag=direct 2>/dev/null; echo L2D\ISK-DD=\$?; sync; echo L2D\ISK-READ \$(dd if=/dev/vdb bs=64k count=64 iflag=direct 2>/dev/null | md5sum); echo L2R\NG-BYTES=\$(dd if=/dev/hwrng bs=16 count=1 2>/dev/null | wc -c); grep virtio /proc/interrupts; reboot -f' >&3 ) & ;;
     *) echo "L2| \$line" ;;
   esac
 done
 echo "LANE-L2-END=\$(uptime_s)"
 echo "LANE-DISK-IMAGE \$(dd if=/tmp/l2disk.img bs=64k count=64 2>/dev/null | md5sum)"
+/e2fsck -fy /l2/root.img >/tmp/fsck 2>&1
+echo "LANE-ROOT-FSCK=\$?"
+echo "LANE-ROOT-FILE \$(/debugfs -R 'cat /l2-file.txt' /l2/root.img 2>/dev/null)"
 exec 3>&-
 
 /kvm-exit-bench /vessel 20 2000 3 || echo "LANE: kvm-exit-bench failed"
@@ -235,7 +262,13 @@ if [ "$blkbench" = 1 ]; then
   exit 1
 fi
 l2_ok=1
-grep -aq 'L2| .*VESSEL-GUEST-READY' "$log" || { say "the Debian guest never printed its marker"; l2_ok=0; }
+grep -aq 'L2| VESSEL-ROOT-READY /dev/vda' "$log" || { say "the Debian guest never printed its root disk's marker"; l2_ok=0; }
+# The root disk: L2 read the host's file; L1 finds the image consistent (0: clean, 1: fixed, e.g. the journal
+# replayed) and reads back the file L2 wrote and synced.
+grep -aq "L2| L2HOST-FILE host-put-$host_token" "$log" || { say "L2 did not read host-file.txt from its root disk"; l2_ok=0; }
+grep -aq 'L2| L2SYNC=0' "$log" || { say "L2's sync of its root disk failed"; l2_ok=0; }
+grep -aqE '^LANE-ROOT-FSCK=[01]' "$log" || { say "e2fsck found the root image damaged"; l2_ok=0; }
+grep -aq "^LANE-ROOT-FILE l2-wrote-$l2_token" "$log" || { say "L1 did not read l2-file.txt back from the root image"; l2_ok=0; }
 grep -aqE 'L2\| Linux .* 6\.1\.0-' "$log" || { say "the Debian guest's uname -a was not seen"; l2_ok=0; }
 grep -aq 'LANE-L2-EXIT=0' "$log" || { say "vessel did not end the Debian guest with status 0 (reboot -f)"; l2_ok=0; }
 # The disk: what L2 wrote, what it read back with O_DIRECT and what L1 finds in the image are the same bytes.
@@ -248,7 +281,7 @@ grep -aq 'L2RNG-BYTES=16' "$log" || { say "/dev/hwrng did not give 16 bytes"; l2
 lifecycle_ok=1
 grep -aq 'LANE-LIFECYCLE-EXIT=0' "$log" && grep -aq '^lifecycle: PASS' "$log" || { say "the lifecycle check did not pass"; lifecycle_ok=0; }
 if grep -aq 'vessel-kvm-ok' "$log" && grep -aq 'LANE-VESSEL-EXIT=3' "$log" && [ "$l2_ok" = 1 ] && [ "$lifecycle_ok" = 1 ]; then
-  echo "kvm-lane: PASS (vessel ran the boot sector and the Debian guest with a virtio disk and virtio-rng on nested KVM; the lifecycle check passed)"
+  echo "kvm-lane: PASS (vessel ran the boot sector and the Debian guest with its root and a second disk on virtio and virtio-rng on nested KVM; the lifecycle check passed)"
   exit 0
 fi
 say "FAIL; last lines of the serial log:"

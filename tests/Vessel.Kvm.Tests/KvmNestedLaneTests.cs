@@ -8,7 +8,9 @@ namespace Vessel.Kvm.Tests;
 /// <summary>The kvm backend for real: scripts/kvm-nested-lane.sh boots Debian's kernel in QEMU (TCG, AMD SVM
 /// exposed) with KVM loaded as a nested hypervisor, and runs `vessel run --backend kvm` there on a REP OUTSB boot
 /// sector, on the foundation's tiny guests of every CPU mode (built here, as ModeTests builds them) and on the
-/// default Debian guest up to shell commands that write, sync and read back a virtio disk and read virtio-rng;
+/// default Debian guest booted with its root on a virtio disk (an ext4 image holding a file the host put there) up to
+/// shell commands that read that file, write and sync another, write, sync and read back a second virtio disk and
+/// read virtio-rng;
 /// the foundation's lifecycle check (tests/Vessel.Kvm.LifecycleProbe)
 /// and a refused RAM size run there too. Takes minutes: .ci/run runs it as its own step (Category=KvmNested).</summary>
 public sealed partial class KvmNestedLaneTests
@@ -60,7 +62,15 @@ public sealed partial class KvmNestedLaneTests
             Assert.StartsWith("vessel: --memory 9T is more than a guest can address",
                 Encoding.UTF8.GetString(Convert.FromBase64String(refused.Groups[2].Value)));
 
-            Assert.Contains("L2| VESSEL-GUEST-READY", stdout);
+            // The root on virtio: the initramfs switched to /dev/vda; L2 read the file the host wrote into the image,
+            // and after vessel exited L1 found the image consistent and read back the file L2 wrote and synced.
+            var tokens = RootTokensLine().Match(stdout);
+            Assert.True(tokens.Success, $"no LANE-ROOT-TOKENS line:\n{all}");
+            Assert.Contains("L2| VESSEL-ROOT-READY /dev/vda", stdout);
+            Assert.Contains($"L2| L2HOST-FILE host-put-{tokens.Groups[1].Value}", stdout);
+            Assert.Contains("L2| L2SYNC=0", stdout);
+            Assert.Matches("(?m)^LANE-ROOT-FSCK=[01]$", stdout);
+            Assert.Contains($"LANE-ROOT-FILE l2-wrote-{tokens.Groups[2].Value}", stdout);
             Assert.Matches(@"L2\| Linux \S+ 6\.1\.0-\S+-amd64 #1 SMP", stdout);
             Assert.Contains("LANE-L2-EXIT=0", stdout);
 
@@ -94,6 +104,9 @@ public sealed partial class KvmNestedLaneTests
 
     [GeneratedRegex(@"^LANE-GUEST (\S+) exit=(\d+) out=(\S*) err=(\S*)$", RegexOptions.Multiline)]
     private static partial Regex GuestLine();
+
+    [GeneratedRegex(@"^LANE-ROOT-TOKENS host=([0-9a-f]{16}) l2=([0-9a-f]{16})$", RegexOptions.Multiline)]
+    private static partial Regex RootTokensLine();
 
     [GeneratedRegex(@"^LANE-REFUSED memory=9T exit=(\d+) err=(\S*)$", RegexOptions.Multiline)]
     private static partial Regex RefusedLine();
