@@ -235,6 +235,7 @@ dd if=/dev/urandom of=/tmp/hvc-ro.img bs=64k count=16 2>/dev/null
 dd if=/dev/zero of=/tmp/hvc-data.img bs=64k count=16 2>/dev/null
 echo "LANE-HVC-RO-BEFORE \$(md5sum </tmp/hvc-ro.img)"
 echo "LANE-HVC-TOKEN $hvc_token"
+echo "LANE-HVC-START=\$(uptime_s)"
 ( /vessel run --backend kvm --kernel /l2/vmlinuz --initrd /l2/initramfs.cpio.gz --memory 256M \
     --append "console=hvc0 nokaslr acpi=off" --console hvc0 --disk /tmp/hvc-ro.img,readonly \
     --disk /tmp/hvc-data.img </tmp/hvcin 2>&1 &
@@ -243,9 +244,9 @@ echo "LANE-HVC-TOKEN $hvc_token"
   ( sleep 90; kill -9 \$vp ) >/dev/null 2>&1 </dev/null &
   wd=\$!
   wait \$vp
-  code=\$?
+  code=\$? # the guest's prompt is still open (no newline) when vessel is killed: the status starts its own line
   kill \$wd 2>/dev/null
-  echo "LANE-HVC-EXIT=\$code" ) |
+  printf '\\nLANE-HVC-EXIT=%s\\n' \$code ) |
 while IFS= read -r line; do
   case "\$line" in
     LANE-HVC-EXIT=*) echo "\$line" ;;
@@ -260,6 +261,7 @@ while IFS= read -r line; do
     *) echo "HVC| \$line" ;;
   esac
 done
+echo "LANE-HVC-END=\$(uptime_s)"
 echo "LANE-HVC-RO-AFTER \$(md5sum </tmp/hvc-ro.img)"
 echo "LANE-HVC-DATA \$(dd if=/tmp/hvc-data.img bs=64 count=1 2>/dev/null | tr -d '\\000' | head -n 1)"
 exec 4>&-
@@ -323,7 +325,7 @@ grep -aq 'L2RNG-BYTES=16' "$log" || { say "/dev/hwrng did not give 16 bytes"; l2
 grep -aq 'HVC| HVC-CONSOLE=hvc0' "$log" || { say "the shell on hvc0 did not answer"; l2_ok=0; }
 grep -aqE 'HVC\| HVC-RO-DD=[1-9]' "$log" || { say "a direct write to the read-only disk did not fail"; l2_ok=0; }
 grep -aq 'HVC| HVC-DATA-DD=0' "$log" || { say "the direct write to the data disk failed"; l2_ok=0; }
-grep -aq 'LANE-HVC-EXIT=137' "$log" || { say "vessel (hvc0 guest) did not end by kill -9 after the guest's sync"; l2_ok=0; }
+grep -aq '^LANE-HVC-EXIT=137' "$log" || { say "vessel (hvc0 guest) did not end by kill -9 after the guest's sync"; l2_ok=0; }
 ro_before="$(md5_of '^LANE-HVC-RO-BEFORE ')"; ro_after="$(md5_of '^LANE-HVC-RO-AFTER ')"
 [ -n "$ro_before" ] && [ "$ro_before" = "$ro_after" ] || { say "the read-only image changed ('$ro_before' -> '$ro_after')"; l2_ok=0; }
 grep -aq "^LANE-HVC-DATA data-$hvc_token" "$log" || { say "the token synced before kill -9 is not in the data image"; l2_ok=0; }

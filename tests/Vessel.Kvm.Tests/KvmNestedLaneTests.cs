@@ -96,7 +96,7 @@ public sealed partial class KvmNestedLaneTests
             Assert.Matches(@"(?m)^HVC\| HVC-RO-DD=[1-9]\d*$", stdout);
             Assert.Contains("HVC| HVC-DATA-DD=0", stdout);
             Assert.Contains("HVC| HVC-SYNCED", stdout);
-            Assert.Contains("LANE-HVC-EXIT=137", stdout);
+            Assert.Matches("(?m)^LANE-HVC-EXIT=137$", stdout);
             string roBefore = Md5After("LANE-HVC-RO-BEFORE ", stdout);
             Assert.Matches("^[0-9a-f]{32}$", roBefore);
             Assert.Equal(roBefore, Md5After("LANE-HVC-RO-AFTER ", stdout));
