@@ -114,6 +114,7 @@ cp "$guest/vmlinuz" "$guest/initramfs.cpio.gz" "$root/l2/"
 # e2fsck and debugfs (with their libraries) for L1 to check the image and read back what L2 wrote.
 host_token="$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
 l2_token="$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
+hvc_token="$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
 cp "$guest/rootfs.ext4" "$root/l2/root.img"
 echo "host-put-$host_token" > "$work/host-file.txt"
 debugfs -w -R "write $work/host-file.txt host-file.txt" "$root/l2/root.img" >/dev/null 2>&1
@@ -224,6 +225,47 @@ echo "LANE-ROOT-FSCK=\$?"
 echo "LANE-ROOT-FILE \$(/debugfs -R 'cat /l2-file.txt' /l2/root.img 2>/dev/null)"
 exec 3>&-
 
+# The Debian guest again, its shell on hvc0 (virtio-console; vessel's stdin reaches only hvc0), a read-only disk
+# (vda, 1 MiB of random bytes whose md5 L1 takes first) and a data disk (vdb). L2 tries a direct write to vda
+# (must fail), writes a token to vdb with O_DIRECT and syncs, then prints a marker, on which L1 kill -9s vessel:
+# what sync returned for must be in the image without vessel's shutdown path; the read-only image is untouched.
+mkfifo /tmp/hvcin
+exec 4<>/tmp/hvcin
+dd if=/dev/urandom of=/tmp/hvc-ro.img bs=64k count=16 2>/dev/null
+dd if=/dev/zero of=/tmp/hvc-data.img bs=64k count=16 2>/dev/null
+echo "LANE-HVC-RO-BEFORE \$(md5sum </tmp/hvc-ro.img)"
+echo "LANE-HVC-TOKEN $hvc_token"
+echo "LANE-HVC-START=\$(uptime_s)"
+( /vessel run --backend kvm --kernel /l2/vmlinuz --initrd /l2/initramfs.cpio.gz --memory 256M \
+    --append "console=hvc0 nokaslr acpi=off" --console hvc0 --disk /tmp/hvc-ro.img,readonly \
+    --disk /tmp/hvc-data.img </tmp/hvcin 2>&1 &
+  vp=\$!
+  echo \$vp >/tmp/hvc-pid
+  ( sleep 90; kill -9 \$vp ) >/dev/null 2>&1 </dev/null &
+  wd=\$!
+  wait \$vp
+  code=\$? # the guest's prompt is still open (no newline) when vessel is killed: the status starts its own line
+  kill \$wd 2>/dev/null
+  printf '\\nLANE-HVC-EXIT=%s\\n' \$code ) |
+while IFS= read -r line; do
+  case "\$line" in
+    LANE-HVC-EXIT=*) echo "\$line" ;;
+    *VESSEL-GUEST-READY*)
+      echo "HVC| \$line"
+      ( sleep 2; echo 'echo H\VC-CONSOLE=\$(cat /sys/class/tty/console/active)' >&4; sleep 1
+        echo 'n=0; while [ ! -b /dev/vdb ] && [ \$n -lt 100 ]; do sleep 0.1; n=\$((n+1)); done; dd if=/dev/zero of=/dev/vda bs=64k count=1 oflag=direct 2>/dev/null; echo H\VC-RO-DD=\$?' >&4; sleep 1
+        echo 'echo data-$hvc_token >/tok; dd if=/tok of=/dev/vdb bs=64k conv=sync oflag=direct 2>/dev/null; echo H\VC-DATA-DD=\$?; sync; echo H\VC-SYNCED' >&4 ) & ;;
+    *HVC-SYNCED*)
+      echo "HVC| \$line"
+      kill -9 \$(cat /tmp/hvc-pid) ;;
+    *) echo "HVC| \$line" ;;
+  esac
+done
+echo "LANE-HVC-END=\$(uptime_s)"
+echo "LANE-HVC-RO-AFTER \$(md5sum </tmp/hvc-ro.img)"
+echo "LANE-HVC-DATA \$(dd if=/tmp/hvc-data.img bs=64 count=1 2>/dev/null | tr -d '\\000' | head -n 1)"
+exec 4>&-
+
 /kvm-exit-bench /vessel 20 2000 3 || echo "LANE: kvm-exit-bench failed"
 $pages_step
 reboot -f
@@ -243,7 +285,7 @@ qemu_pid=""
 qemu_seconds=$((SECONDS - qemu_start))
 
 say "[6/6] checking the serial log (QEMU ran ${qemu_seconds}s)"
-grep -aE '^(LANE|L2\| |exit-bench:|exit-pages:|vessel|lifecycle:|BLKBENCH)' "$log" | tr -d '\r' || true
+grep -aE '^(LANE|L2\| |HVC\| |exit-bench:|exit-pages:|vessel|lifecycle:|BLKBENCH)' "$log" | tr -d '\r' || true
 if [ "$blkbench" = 1 ]; then
   # Medians per side of MB/s (MiB moved / guest seconds), and Vessel's ratio to QEMU.
   grep -a '^BLKBENCH ' "$log" | tr -d '\r' | awk -v mib="${KVM_LANE_BLKBENCH_MIB:-64}" '
@@ -278,6 +320,15 @@ if [ -z "$wrote" ] || [ "$wrote" != "$read_back" ] || [ "$wrote" != "$image" ]; 
   say "the virtio disk did not carry the pattern (wrote '$wrote', read back '$read_back', image '$image')"; l2_ok=0
 fi
 grep -aq 'L2RNG-BYTES=16' "$log" || { say "/dev/hwrng did not give 16 bytes"; l2_ok=0; }
+# hvc0, a read-only disk and SIGKILL after sync: the shell answered on hvc0, the direct write to the read-only disk
+# failed and left its image as it was, and the token L2 synced is in the data image although vessel was killed.
+grep -aq 'HVC| HVC-CONSOLE=hvc0' "$log" || { say "the shell on hvc0 did not answer"; l2_ok=0; }
+grep -aqE 'HVC\| HVC-RO-DD=[1-9]' "$log" || { say "a direct write to the read-only disk did not fail"; l2_ok=0; }
+grep -aq 'HVC| HVC-DATA-DD=0' "$log" || { say "the direct write to the data disk failed"; l2_ok=0; }
+grep -aq '^LANE-HVC-EXIT=137' "$log" || { say "vessel (hvc0 guest) did not end by kill -9 after the guest's sync"; l2_ok=0; }
+ro_before="$(md5_of '^LANE-HVC-RO-BEFORE ')"; ro_after="$(md5_of '^LANE-HVC-RO-AFTER ')"
+[ -n "$ro_before" ] && [ "$ro_before" = "$ro_after" ] || { say "the read-only image changed ('$ro_before' -> '$ro_after')"; l2_ok=0; }
+grep -aq "^LANE-HVC-DATA data-$hvc_token" "$log" || { say "the token synced before kill -9 is not in the data image"; l2_ok=0; }
 lifecycle_ok=1
 grep -aq 'LANE-LIFECYCLE-EXIT=0' "$log" && grep -aq '^lifecycle: PASS' "$log" || { say "the lifecycle check did not pass"; lifecycle_ok=0; }
 if grep -aq 'vessel-kvm-ok' "$log" && grep -aq 'LANE-VESSEL-EXIT=3' "$log" && [ "$l2_ok" = 1 ] && [ "$lifecycle_ok" = 1 ]; then

@@ -10,7 +10,8 @@ namespace Vessel.Kvm.Tests;
 /// sector, on the foundation's tiny guests of every CPU mode (built here, as ModeTests builds them) and on the
 /// default Debian guest booted with its root on a virtio disk (an ext4 image holding a file the host put there) up to
 /// shell commands that read that file, write and sync another, write, sync and read back a second virtio disk and
-/// read virtio-rng;
+/// read virtio-rng, then booted again with its shell on hvc0, a read-only disk and a data disk whose synced write
+/// survives kill -9 of vessel;
 /// the foundation's lifecycle check (tests/Vessel.Kvm.LifecycleProbe)
 /// and a refused RAM size run there too. Takes minutes: .ci/run runs it as its own step (Category=KvmNested).</summary>
 public sealed partial class KvmNestedLaneTests
@@ -87,6 +88,21 @@ public sealed partial class KvmNestedLaneTests
             Assert.Matches(@"(?m)^L2\| +\d+: +[1-9]\d* +PCI-MSI \d+-edge +virtio\d+-req\.0$", stdout);
             Assert.Matches(@"(?m)^L2\| +\d+: +[1-9]\d* +PCI-MSI \d+-edge +virtio\d+-input$", stdout);
             Assert.DoesNotContain("could not be routed", stdout);
+
+            // The second boot: its shell on hvc0 (vessel's stdin reaches only the virtio console), a direct write to
+            // the read-only disk refused and its image unchanged, and the token L2 wrote with O_DIRECT and synced found
+            // in the data image after L1 kill -9'd vessel on the line printed once sync returned.
+            Assert.Contains("HVC| HVC-CONSOLE=hvc0", stdout);
+            Assert.Matches(@"(?m)^HVC\| HVC-RO-DD=[1-9]\d*$", stdout);
+            Assert.Contains("HVC| HVC-DATA-DD=0", stdout);
+            Assert.Contains("HVC| HVC-SYNCED", stdout);
+            Assert.Matches("(?m)^LANE-HVC-EXIT=137$", stdout);
+            string roBefore = Md5After("LANE-HVC-RO-BEFORE ", stdout);
+            Assert.Matches("^[0-9a-f]{32}$", roBefore);
+            Assert.Equal(roBefore, Md5After("LANE-HVC-RO-AFTER ", stdout));
+            var token = HvcTokenLine().Match(stdout);
+            Assert.True(token.Success, $"no LANE-HVC-TOKEN line:\n{all}");
+            Assert.Matches($"(?m)^LANE-HVC-DATA data-{token.Groups[1].Value}$", stdout);
         }
         finally
         {
@@ -107,6 +123,9 @@ public sealed partial class KvmNestedLaneTests
 
     [GeneratedRegex(@"^LANE-ROOT-TOKENS host=([0-9a-f]{16}) l2=([0-9a-f]{16})$", RegexOptions.Multiline)]
     private static partial Regex RootTokensLine();
+
+    [GeneratedRegex(@"^LANE-HVC-TOKEN ([0-9a-f]{16})$", RegexOptions.Multiline)]
+    private static partial Regex HvcTokenLine();
 
     [GeneratedRegex(@"^LANE-REFUSED memory=9T exit=(\d+) err=(\S*)$", RegexOptions.Multiline)]
     private static partial Regex RefusedLine();
