@@ -236,20 +236,8 @@ public sealed class VirtioNet : QueuedVirtioDevice, IDisposable
             while (room < total && _receiveHeld < chainLimit)
             {
                 var chain = _receiveChains[_receiveHeld];
-                var result = queue.TryPop(chain);
-                if (result == PopResult.Broken)
-                    return -1;
-                if (result == PopResult.Empty)
-                {
-                    if (queue.ArmNotification())
-                        continue;
-                    return -1; // the frame waits for the driver's next receive buffers
-                }
-                if (chain.WritableBytes == 0)
-                {
-                    queue.MarkBroken($"receive buffer {chain.Head} has no device-writable bytes");
-                    return -1;
-                }
+                if (!TryTakeReceiveBuffer(queue, chain, "receive buffer"))
+                    return -1; // the frame waits for the driver's next receive buffers (or the queue broke)
                 _receiveHeld++;
                 room += chain.WritableBytes;
             }
