@@ -121,6 +121,22 @@ public sealed class RateLimitTests : IDisposable
     }
 
     [Fact]
+    public async Task A_throttled_disk_resets_and_disposes_without_waiting_for_its_bucket()
+    {
+        // A bucket that refills once a day: the worker is asleep on it when the driver resets and the VM ends.
+        var block = new VirtioBlock(new VirtioBlockOptions(_image.Path) { RateLimit = new(null, new BucketLimit(1, 0, 86_400_000)) }, _time);
+        var d = new FakeDriver(block);
+        d.Activate();
+        QueueRead(d, 0);
+        QueueRead(d, 8);
+        d.Kick();
+        Assert.Equal((0u, 4097u), d.Queues[0].TakeUsed());
+        await Task.Run(block.Reset).WaitAsync(TimeSpan.FromSeconds(10)); // a TimeoutException: reset waited for the bucket
+        Assert.False(d.Queues[0].TryTakeUsed(out _, out _));
+        await Task.Run(d.Dispose).WaitAsync(TimeSpan.FromSeconds(10));
+    }
+
+    [Fact]
     public void A_transmitted_frame_beyond_a_one_op_bucket_waits_for_the_refill()
     {
         var backend = new FakeNetBackend();
