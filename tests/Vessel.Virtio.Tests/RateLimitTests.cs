@@ -70,6 +70,7 @@ public sealed class RateLimitTests : IDisposable
         Assert.Equal((3u, 4097u), WaitUsed(d.Queues[0]));
         Assert.Equal(_image.ReadAll()[4096..8192], d.Ram.Read(second, 4096));
         Assert.Empty(d.Interrupt.Resets);
+        Assert.InRange(((VirtioBlock)d.Device).RateLimit.ThrottledEvents, 1, 1000); // once per retry while the clock stood still
     }
 
     [Fact]
@@ -160,6 +161,8 @@ public sealed class RateLimitTests : IDisposable
         _time.Advance(TimeSpan.FromMilliseconds(100));
         Assert.Equal((1u, 0u), WaitUsed(tx));
         Assert.Equal(Enumerable.Repeat((byte)2, 60), backend.Sent[1]);
+        Assert.True(net.TransmitRateLimit.ThrottledEvents >= 1);
+        Assert.Equal(0, net.ReceiveRateLimit.ThrottledEvents);
         Assert.Equal(RateLimit.None, net.ReceiveRateLimit.Limit);
     }
 

@@ -16,6 +16,7 @@ public sealed class QueueRateLimit
     private readonly Action _changed;
     private readonly Lock _updateLock = new();
     private volatile RateLimiter? _limiter;
+    private long _throttled;
 
     /// <param name="changed">Called after <see cref="Update"/>: the device looks at its queues again.</param>
     public QueueRateLimit(TimeProvider time, Action changed, RateLimit? limit = null)
@@ -29,6 +30,10 @@ public sealed class QueueRateLimit
     /// <summary>The buckets in force (<see cref="RateLimit.None"/> when unlimited).</summary>
     public RateLimit Limit => _limiter?.Limit ?? RateLimit.None;
 
+    /// <summary>How many times a request was refused (a request that waits through several retries counts each):
+    /// Firecracker's rate_limiter_throttled_events.</summary>
+    public long ThrottledEvents => Interlocked.Read(ref _throttled);
+
     /// <summary>On the worker: takes <paramref name="bytes"/> and <paramref name="ops"/>, or takes nothing and says in
     /// <paramref name="retryMs"/> (1 to <see cref="MaxRetryMs"/>) when to ask again.</summary>
     public bool TryConsume(ulong bytes, ulong ops, out int retryMs)
@@ -40,6 +45,7 @@ public sealed class QueueRateLimit
         if (limiter.TryConsume(bytes, ops, Now(), out long waitNs))
             return true;
         retryMs = (int)Math.Clamp((waitNs + 999_999) / 1_000_000, 1, MaxRetryMs);
+        Interlocked.Increment(ref _throttled);
         return false;
     }
 
