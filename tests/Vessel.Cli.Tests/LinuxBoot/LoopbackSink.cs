@@ -4,7 +4,7 @@ using System.Security.Cryptography;
 
 namespace Vessel.Cli.Tests.LinuxBoot;
 
-/// <summary>A TCP sink on the host's loopback for a guest's upload: accepts one connection, reads exactly
+/// <summary>A TCP sink on the host's loopback for a guest's upload: accepts one connection, sends one newline, reads exactly
 /// <c>expected</c> bytes (or up to the end of the stream), hashes them, then closes, which is what ends a busybox
 /// `nc` whose input is done (it does not close on the end of its input).</summary>
 internal sealed class LoopbackSink : IDisposable
@@ -39,6 +39,9 @@ internal sealed class LoopbackSink : IDisposable
         {
             using var client = _listener.AcceptTcpClient();
             using var stream = client.GetStream();
+            // One byte first: Debian 12's passt resets a guest-initiated connection whose host side never sends
+            // anything after ~25 s (PasstBackend), and a guest on the software CPU uploads for longer than that.
+            stream.WriteByte((byte)'\n');
             using var md5 = IncrementalHash.CreateHash(HashAlgorithmName.MD5);
             var buffer = new byte[1 << 16];
             while (_received < _expected)

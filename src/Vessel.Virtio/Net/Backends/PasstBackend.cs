@@ -66,6 +66,9 @@ public sealed partial class PasstBackend : INetBackend
     /// single buffer, whole or not at all (with MSG_DONTWAIT), and a reader's recv never ends inside one while
     /// passt's 8 MiB read buffer is larger than the socket's send buffer. So every frame of at most 32 KiB with its
     /// prefix reaches passt in one piece, and the guest's frames are 21 times larger than at 1500.
+    /// (The resets seen in guest-to-host streams were another bug of the same passt, at any MTU: it resets a connection
+    /// the guest opened after ~25 s when the host side has sent no data, waiting for an ACK of data it never sent;
+    /// fixed upstream in 4e73e9b, 2023-03-27. Nothing on this side can help; a host peer that sends a byte avoids it.)
     /// </summary>
     public const ushort StreamMtu = 32768 - LengthPrefix - EthernetHeader;
 
