@@ -28,7 +28,11 @@ public sealed class VirtioNet : QueuedVirtioDevice, IDisposable
     /// <summary>How many receive chains one frame may span (a 64 KiB frame over 4 KiB buffers needs 17).</summary>
     public const int MaxChainsPerFrame = 64;
 
-    private const int RingBytes = 1 << 20;
+    /// <summary>Room for a whole TCP receive window of a Linux guest (tcp_rmem's default 6 MiB buffer advertises about
+    /// 3 MiB) plus what the host socket holds: passt sends no more than the guest's window, so a ring this size rarely
+    /// fills, and a full ring is costly (passt 2023-03 drops the frames its non-blocking send cannot place, and
+    /// blocks on the rest of a partly sent one, after which this side must drop too; see PasstBackend).</summary>
+    private const int RingBytes = 4 << 20;
     private const int ConfigBytes = 12;
 
     private readonly INetBackend _backend;
@@ -81,7 +85,12 @@ public sealed class VirtioNet : QueuedVirtioDevice, IDisposable
         NetFeatures.Mac | NetFeatures.Status | NetFeatures.MergeableRxBuffers |
         (_backend.CarriesVnetHeader ? NetFeatures.Offloads : 0) |
         (_backend.Mtu != 0 ? NetFeatures.Mtu : 0) |
-        (_backend.ChecksumsVerified ? NetFeatures.GuestCsum : 0);
+        (_backend.ChecksumsVerified ? NetFeatures.GuestCsum : 0) |
+        (CompletesChecksums ? NetFeatures.Csum : 0);
+
+    /// <summary>The guest may leave transmit checksums partial: the device completes them (<see cref="PartialChecksum"/>)
+    /// for a backend that takes plain frames from a local user-mode stack (passt), sparing the emulated CPU the sum.</summary>
+    private bool CompletesChecksums => _backend.ChecksumsVerified && !_backend.CarriesVnetHeader;
 
     public override int QueueCount => 2;
     public override ushort MaxQueueSize(int queueIndex) => QueueSize;
@@ -183,6 +192,12 @@ public sealed class VirtioNet : QueuedVirtioDevice, IDisposable
                 else
                 {
                     int n = chain.ReadFrom(0, _transmitBuffer.AsSpan(0, (int)length));
+                    if (!_backend.CarriesVnetHeader && !CompleteChecksum(n))
+                    {
+                        DropTransmitted();
+                        Complete(queue, TransmitQueue, chain.Head, 0);
+                        continue;
+                    }
                     var frame = _backend.CarriesVnetHeader
                         ? _transmitBuffer.AsSpan(0, n)
                         : _transmitBuffer.AsSpan(NetFeatures.HeaderBytes, n - NetFeatures.HeaderBytes);
@@ -200,6 +215,17 @@ public sealed class VirtioNet : QueuedVirtioDevice, IDisposable
                 return -1;
         } while (queue.ArmNotification());
         return -1;
+    }
+
+    /// <summary>Completes a partial checksum in the frame of <paramref name="n"/> bytes (vnet header first) in the
+    /// transmit buffer, if the header asks for one; false if the header's offsets are out of the frame.</summary>
+    private bool CompleteChecksum(int n)
+    {
+        if ((_transmitBuffer[0] & NetFeatures.HeaderNeedsChecksum) == 0 || !CompletesChecksums)
+            return true;
+        var header = _transmitBuffer.AsSpan(0, NetFeatures.HeaderBytes);
+        int start = BinaryPrimitives.ReadUInt16LittleEndian(header[6..]), offset = BinaryPrimitives.ReadUInt16LittleEndian(header[8..]);
+        return PartialChecksum.Complete(_transmitBuffer.AsSpan(NetFeatures.HeaderBytes, n - NetFeatures.HeaderBytes), start, offset);
     }
 
     /// <summary>Delivers host frames while the driver has buffers; returns -1, or milliseconds until the rate limit
