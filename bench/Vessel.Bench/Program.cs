@@ -15,7 +15,11 @@ if (mode == "image")
 if (mode == "ports")
     return PortExitBench.Run(rounds, args.Length > 2 ? int.Parse(args[2]) : 3);
 if (mode == "compare")
-    return QemuComparison.Run(rounds, args.Length > 2 ? int.Parse(args[2]) : 3);
+{
+    // compare ROUNDS REPEATS [TIERS]: TIERS a comma list of automatic, interpreter, il, native (default automatic).
+    var tiers = (args.Length > 3 ? args[3] : "automatic").Split(',').Select(t => Enum.Parse<EmuTier>(t, ignoreCase: true)).ToList();
+    return QemuComparison.Run(rounds, args.Length > 2 ? int.Parse(args[2]) : 3, tiers);
+}
 if (mode == "boot")
 {
     var r = InProcessBoot.Run(MultibootCrcImage.Build(rounds));

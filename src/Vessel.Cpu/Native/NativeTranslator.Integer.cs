@@ -68,20 +68,10 @@ internal sealed partial class NativeTranslator
                 EmitCmov((ConditionCode)f.Operation, wide);
                 _a.mov(GprQ(d), rax);
                 return true;
-            case FastOpKind.ShiftRegImm when !flagsLive:
-            {
+            case FastOpKind.ShiftRegImm:
                 CountInstruction();
-                LoadRax(d, wide);
-                byte count = (byte)f.Immediate;
-                switch ((ShiftOperation)f.Operation)
-                {
-                    case ShiftOperation.Shl: if (wide) _a.shl(rax, count); else _a.shl(eax, count); break;
-                    case ShiftOperation.Shr: if (wide) _a.shr(rax, count); else _a.shr(eax, count); break;
-                    default: if (wide) _a.sar(rax, count); else _a.sar(eax, count); break;
-                }
-                _a.mov(GprQ(d), rax);
+                EmitShift(ref f, flagsLive);
                 return true;
-            }
             case FastOpKind.ImulRegReg or FastOpKind.ImulRegRegImm when !flagsLive:
                 CountInstruction();
                 LoadRcx(f.Source, wide);
@@ -96,6 +86,50 @@ internal sealed partial class NativeTranslator
                 return true;
         }
         return false;
+    }
+
+    /// <summary>SHL/SHR/SAR by a non-zero immediate. The host sets CF, ZF, SF and PF as the interpreter does; with the
+    /// flags live, AF is cleared and OF set the interpreter's way (SHL: the result's top bit XOR CF, SHR: the operand's
+    /// top bit, SAR: clear), which for counts above 1, where both are undefined, the host need not match.</summary>
+    private void EmitShift(ref FastOp f, bool flagsLive)
+    {
+        bool wide = f.Size == 8;
+        int topBit = wide ? 63 : 31;
+        byte count = (byte)f.Immediate;
+        var op = (ShiftOperation)f.Operation;
+        LoadRax(f.Destination, wide);
+        if (flagsLive && op == ShiftOperation.Shr) _a.mov(r8, rax);
+        switch (op)
+        {
+            case ShiftOperation.Shl: if (wide) _a.shl(rax, count); else _a.shl(eax, count); break;
+            case ShiftOperation.Shr: if (wide) _a.shr(rax, count); else _a.shr(eax, count); break;
+            default: if (wide) _a.sar(rax, count); else _a.sar(eax, count); break;
+        }
+        _a.mov(GprQ(f.Destination), rax);
+        if (!flagsLive) return;
+        if (op == ShiftOperation.Shl) _a.mov(r8, rax);
+        _a.lahf();
+        switch (op)
+        {
+            case ShiftOperation.Shl:
+                _a.mov(rcx, r8);
+                _a.shr(rcx, (byte)topBit);
+                _a.xor(cl, ah);
+                _a.and(ecx, 1);
+                break;
+            case ShiftOperation.Shr:
+                _a.mov(rcx, r8);
+                _a.shr(rcx, (byte)topBit);
+                _a.and(ecx, 1);
+                break;
+            default:
+                _a.xor(ecx, ecx);
+                break;
+        }
+        _a.and(ah, unchecked((byte)~0x10));
+        _a.mov(al, cl);
+        _a.add(al, 0x7F);
+        _a.sahf();
     }
 
     /// <summary>RAX = guest register <paramref name="index"/> (zero-extended from 32 bits unless wide).</summary>

@@ -127,9 +127,10 @@ internal sealed partial class NativeTranslator
             switch (f.Kind)
             {
                 case FastOpKind.AluRegReg or FastOpKind.AluRegImm when (AluOperation)f.Operation is not (AluOperation.Adc or AluOperation.Sbb):
+                case FastOpKind.ShiftRegImm:
                     live = false;
                     break;
-                case FastOpKind.ShiftRegImm or FastOpKind.ImulRegReg or FastOpKind.ImulRegRegImm when !live:
+                case FastOpKind.ImulRegReg or FastOpKind.ImulRegRegImm when !live:
                     break; // translated only when nobody reads their (partly undefined) flags: they stay dead
                 case FastOpKind.IncReg or FastOpKind.DecReg or FastOpKind.MovRegReg or FastOpKind.MovRegImm or FastOpKind.Lea
                     or FastOpKind.NotReg or FastOpKind.Nop or FastOpKind.MovzxRegReg or FastOpKind.MovsxRegReg:
