@@ -22,7 +22,9 @@ if (mode == "compare")
 }
 if (mode == "boot")
 {
-    var r = InProcessBoot.Run(MultibootCrcImage.Build(rounds));
+    // boot ROUNDS [TIER]
+    var tier = args.Length > 2 ? Enum.Parse<EmuTier>(args[2], ignoreCase: true) : EmuTier.Automatic;
+    var r = InProcessBoot.Run(MultibootCrcImage.Build(rounds), tier: tier);
     Console.WriteLine($"output {r.Output.Trim()} (expected {CrcGuest.Expected(rounds):x8}), status {r.ExitStatus}{(r.Error is null ? "" : ", " + r.Error)}");
     Console.WriteLine($"{r.Instructions:N0} instructions in {r.Elapsed.TotalSeconds:F3} s = {r.Instructions / r.Elapsed.TotalSeconds / 1e6:F1} M instructions/s");
     return 0;

@@ -8,7 +8,7 @@ namespace Vessel.Cpu.Native;
 /// stores the result back; the host computes the flags.</summary>
 internal sealed partial class NativeTranslator
 {
-    private bool EmitRegisterForm(ref FastOp f, bool flagsLive)
+    private bool EmitRegisterForm(ref FastOp f, FlagSet flagsLive)
     {
         bool wide = f.Size == 8;
         int d = f.Destination;
@@ -72,7 +72,7 @@ internal sealed partial class NativeTranslator
                 CountInstruction();
                 EmitShift(ref f, flagsLive);
                 return true;
-            case FastOpKind.ImulRegReg or FastOpKind.ImulRegRegImm when !flagsLive:
+            case FastOpKind.ImulRegReg or FastOpKind.ImulRegRegImm when (flagsLive & NativeFlagLiveness.ImulUndefined) == 0:
                 CountInstruction();
                 LoadRcx(f.Source, wide);
                 if (f.Kind == FastOpKind.ImulRegReg)
@@ -91,14 +91,16 @@ internal sealed partial class NativeTranslator
     /// <summary>SHL/SHR/SAR by a non-zero immediate. The host sets CF, ZF, SF and PF as the interpreter does; with the
     /// flags live, AF is cleared and OF set the interpreter's way (SHL: the result's top bit XOR CF, SHR: the operand's
     /// top bit, SAR: clear), which for counts above 1, where both are undefined, the host need not match.</summary>
-    private void EmitShift(ref FastOp f, bool flagsLive)
+    private void EmitShift(ref FastOp f, FlagSet flagsLive)
     {
         bool wide = f.Size == 8;
         int topBit = wide ? 63 : 31;
         byte count = (byte)f.Immediate;
         var op = (ShiftOperation)f.Operation;
+        // Only AF and OF can differ from the interpreter's (OF only for counts above 1, where it is undefined).
+        bool fixUp = (flagsLive & (count == 1 ? FlagSet.Af : FlagSet.Af | FlagSet.Of)) != 0;
         LoadRax(f.Destination, wide);
-        if (flagsLive && op == ShiftOperation.Shr) _a.mov(r8, rax);
+        if (fixUp && op == ShiftOperation.Shr) _a.mov(r8, rax);
         switch (op)
         {
             case ShiftOperation.Shl: if (wide) _a.shl(rax, count); else _a.shl(eax, count); break;
@@ -106,7 +108,7 @@ internal sealed partial class NativeTranslator
             default: if (wide) _a.sar(rax, count); else _a.sar(eax, count); break;
         }
         _a.mov(GprQ(f.Destination), rax);
-        if (!flagsLive) return;
+        if (!fixUp) return;
         if (op == ShiftOperation.Shl) _a.mov(r8, rax);
         _a.lahf();
         switch (op)
@@ -261,7 +263,7 @@ internal sealed partial class NativeTranslator
     private void EmitConditionalBranch(ref FastOp f, ref Instruction ins, int index, bool last)
     {
         var cc = (ConditionCode)f.Operation;
-        if (!last && InBlockTarget(index) is int target)
+        if (!last && NativeFlagLiveness.InBlockTarget(_block, index) is int target)
         {
             EmitJcc(cc, _labels[target]);
             return;
@@ -269,15 +271,6 @@ internal sealed partial class NativeTranslator
         ulong destination = f.Immediate;
         EmitJcc(cc, OutOfLine(() => EmitTakenBranch(destination)));
         if (last) EmitExitTo(ins.NextIP);
-    }
-
-    /// <summary>The index of the later instruction a Jcc at <paramref name="i"/> jumps to, if it is in the block.</summary>
-    private int? InBlockTarget(int i)
-    {
-        ulong target = _block.FastOps[i].Immediate;
-        for (int j = i + 1; j < _block.Count; j++)
-            if (_block.Instructions[j].IP == target) return j;
-        return null;
     }
 
     /// <summary>Leaves for <paramref name="target"/>; the block's own start loops instead, <see cref="LoopBudget"/>

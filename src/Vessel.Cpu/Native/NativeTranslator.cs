@@ -58,7 +58,7 @@ internal sealed partial class NativeTranslator
     {
         int count = _block.Count;
         FastOp[] ops = _block.FastOps;
-        bool[] flagsLiveAfter = FlagLiveness();
+        FlagSet[] flagsLiveAfter = NativeFlagLiveness.LiveAfter(_block);
         for (int i = 0; i < count; i++)
         {
             _a.Label(ref _labels[i]);
@@ -87,7 +87,7 @@ internal sealed partial class NativeTranslator
 
     /// <summary>Emits instruction <paramref name="i"/>; false when it is left to the interpreter (the caller emits
     /// the exit).</summary>
-    private bool EmitInstruction(int i, bool flagsLive)
+    private bool EmitInstruction(int i, FlagSet flagsLive)
     {
         ref FastOp f = ref _block.FastOps[i];
         ref Instruction ins = ref _block.Instructions[i];
@@ -111,37 +111,6 @@ internal sealed partial class NativeTranslator
     }
 
     private static bool IsCanonical(ulong address) => (ulong)(((long)address << 16) >> 16) == address;
-
-    /// <summary>Whether the guest flags an instruction leaves in the host's flags can be read before they are all
-    /// overwritten: a backward pass. Every exit stores them (an interpreted instruction may read them, and a fault
-    /// pushes them), so anything that may leave the block reads them.</summary>
-    private bool[] FlagLiveness()
-    {
-        int count = _block.Count;
-        var liveAfter = new bool[count];
-        bool live = true;
-        for (int i = count - 1; i >= 0; i--)
-        {
-            liveAfter[i] = live;
-            ref FastOp f = ref _block.FastOps[i];
-            switch (f.Kind)
-            {
-                case FastOpKind.AluRegReg or FastOpKind.AluRegImm when (AluOperation)f.Operation is not (AluOperation.Adc or AluOperation.Sbb):
-                case FastOpKind.ShiftRegImm:
-                    live = false;
-                    break;
-                case FastOpKind.ImulRegReg or FastOpKind.ImulRegRegImm when !live:
-                    break; // translated only when nobody reads their (partly undefined) flags: they stay dead
-                case FastOpKind.IncReg or FastOpKind.DecReg or FastOpKind.MovRegReg or FastOpKind.MovRegImm or FastOpKind.Lea
-                    or FastOpKind.NotReg or FastOpKind.Nop or FastOpKind.MovzxRegReg or FastOpKind.MovsxRegReg:
-                    break;
-                default:
-                    live = true;
-                    break;
-            }
-        }
-        return liveAfter;
-    }
 
     // ---------------------------------------------------------------- state, flags, exits
 
