@@ -69,8 +69,8 @@ public static partial class Backends
 
     /// <summary>The software CPU. The one place that names the emu backend's type. VESSEL_EMU_INTERPRET=1 turns
     /// off fast paths and the block compiler, and VESSEL_EMU_JIT=0 only the compiler: a suspected emulator bug
-    /// can be confirmed on a real guest without rebuilding. VESSEL_EMU_TIER=il|native picks the compiled tier
-    /// (default: IL where the runtime has a JIT, native in a NativeAOT build).</summary>
+    /// can be confirmed on a real guest without rebuilding. VESSEL_EMU_TIER=il|native|interp picks the compiled
+    /// tier (default: native; see EmuOptions.Tier).</summary>
     public static IHypervisor CreateEmu()
     {
         bool interpret = Environment.GetEnvironmentVariable("VESSEL_EMU_INTERPRET") == "1";

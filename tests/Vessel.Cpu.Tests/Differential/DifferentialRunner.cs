@@ -35,7 +35,7 @@ internal sealed class DifferentialRunner : IDisposable
         [
             ("interpreter", new EmulatorExecutor(new EmuOptions { FastPaths = false }, Native.WindowBase, WindowLayout.WindowBytes)),
             ("fast paths", new EmulatorExecutor(new EmuOptions(), Native.WindowBase, WindowLayout.WindowBytes)),
-            ("compiled block", new EmulatorExecutor(new EmuOptions { JitThreshold = 1 }, Native.WindowBase, WindowLayout.WindowBytes, runs: 2)),
+            ("compiled block", new EmulatorExecutor(new EmuOptions { JitThreshold = 1, Tier = EmuTier.IL }, Native.WindowBase, WindowLayout.WindowBytes, runs: 2)),
             ("native block", new EmulatorExecutor(new EmuOptions { JitThreshold = 1, Tier = EmuTier.Native }, Native.WindowBase, WindowLayout.WindowBytes, runs: 2)),
         ];
     }
