@@ -94,7 +94,8 @@ internal sealed unsafe partial class X86Cpu : Platform.IApicCpu
         State.Bitness = 16;
         State.Rflags = RflagsBits.Reserved1;
         _fastPaths = machine.Options.FastPaths;
-        _jitThreshold = machine.Options.FastPaths && BlockCompiler.Available ? machine.Options.JitThreshold : 0;
+        _jitThreshold = IlThreshold(machine.Options);
+        _nativeThreshold = NativeThreshold(machine.Options);
         _codeReader = new GuestCodeReader(this);
         _decoder16 = Decoder.Create(16, _codeReader);
         _decoder32 = Decoder.Create(32, _codeReader);
