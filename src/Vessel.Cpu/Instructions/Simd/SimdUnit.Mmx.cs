@@ -10,7 +10,7 @@ namespace Vessel.Cpu;
 /// registers R0-R7. Every MMX instruction empties nothing but makes the whole stack valid with TOP = 0; a
 /// write also sets the register's sign/exponent field to all ones; EMMS marks every register empty. The
 /// arithmetic reuses the 128-bit SSE forms on the low quadword.</summary>
-internal sealed partial class X86Cpu
+internal sealed partial class SimdUnit
 {
     private static bool HasMmxRegister(ref Instruction ins)
     {
@@ -19,33 +19,19 @@ internal sealed partial class X86Cpu
         return false;
     }
 
-    /// <summary>EMMS, any form with an MM register, and the MMX-SSE conversions (also with a memory operand).</summary>
-    private static bool IsMmxForm(ref Instruction ins) => ins.Mnemonic is Mnemonic.Emms or Mnemonic.Cvtpi2ps or Mnemonic.Cvtpi2pd
-        or Mnemonic.Cvtps2pi or Mnemonic.Cvttps2pi or Mnemonic.Cvtpd2pi or Mnemonic.Cvttpd2pi || HasMmxRegister(ref ins);
-
     /// <summary>#UD with CR0.EM, #NM with CR0.TS, #MF for a pending unmasked x87 exception (CR0.NE).</summary>
     private void CheckMmx()
     {
         if ((Cr0 & ControlRegisters.Cr0Em) != 0) FaultNoCode(Vector.UD);
         if ((Cr0 & ControlRegisters.Cr0Ts) != 0) FaultNoCode(Vector.NM);
-        if ((_fsw & 0x80) != 0 && (Cr0 & ControlRegisters.Cr0Ne) != 0) FaultNoCode(Vector.MF);
+        if (_x87.ExceptionPending && (Cr0 & ControlRegisters.Cr0Ne) != 0) FaultNoCode(Vector.MF);
     }
 
-    /// <summary>The x87-to-MMX transition: TOP = 0 and every tag valid.</summary>
-    private void EnterMmx()
-    {
-        _fsw &= unchecked((ushort)~0x3800);
-        _ftw = 0xFF;
-    }
+    private void EnterMmx() => _x87.EnterMmx();
 
     private static int MmIndex(Register r) => r - Register.MM0;
 
-    private void WriteMm(Register r, ulong v)
-    {
-        int i = MmIndex(r);
-        _fpMant[i] = v;
-        _fpExp[i] = 0xFFFF;
-    }
+    private void WriteMm(Register r, ulong v) => _x87.WriteMm(MmIndex(r), v);
 
     /// <summary>Operand <paramref name="n"/> as 64 bits: an MM register, a GPR, or memory of the operand's size.</summary>
     private ulong ReadMmOperand(ref Instruction ins, int n)
@@ -53,7 +39,7 @@ internal sealed partial class X86Cpu
         if (ins.GetOpKind(n) == OpKind.Register)
         {
             Register r = ins.GetOpRegister(n);
-            return r is >= Register.MM0 and <= Register.MM7 ? _fpMant[MmIndex(r)] : ReadGpr(r);
+            return r is >= Register.MM0 and <= Register.MM7 ? _x87.ReadMm(MmIndex(r)) : ReadGpr(r);
         }
         return ReadMemoryOperand(ref ins, MemorySizeOf(ref ins));
     }
@@ -64,7 +50,7 @@ internal sealed partial class X86Cpu
         if (ins.Mnemonic == Mnemonic.Emms)
         {
             CheckMmx();
-            _ftw = 0;
+            _x87.EmptyMmx();
             return true;
         }
         if (ins.Mnemonic is Mnemonic.Cvtpi2ps or Mnemonic.Cvtpi2pd or Mnemonic.Cvtps2pi or Mnemonic.Cvttps2pi
@@ -88,7 +74,7 @@ internal sealed partial class X86Cpu
             }
             case Mnemonic.Movq2dq:
                 CheckSse(); CheckMmx(); EnterMmx();
-                Xmm0(ref ins) = Vector128.CreateScalar(_fpMant[MmIndex(ins.Op1Register)]).AsByte();
+                Xmm0(ref ins) = Vector128.CreateScalar(_x87.ReadMm(MmIndex(ins.Op1Register))).AsByte();
                 return true;
             case Mnemonic.Movdq2q:
                 CheckSse(); CheckMmx(); EnterMmx();
@@ -96,11 +82,11 @@ internal sealed partial class X86Cpu
                 return true;
             case Mnemonic.Pmovmskb:
                 CheckMmx(); EnterMmx();
-                WriteGpr(ins.Op0Register, (uint)Sse2.MoveMask(Vector128.CreateScalar(_fpMant[MmIndex(ins.Op1Register)]).AsByte()) & 0xFF);
+                WriteGpr(ins.Op0Register, (uint)Sse2.MoveMask(Vector128.CreateScalar(_x87.ReadMm(MmIndex(ins.Op1Register))).AsByte()) & 0xFF);
                 return true;
             case Mnemonic.Pextrw:
                 CheckMmx(); EnterMmx();
-                WriteGpr(ins.Op0Register, (ushort)(_fpMant[MmIndex(ins.Op1Register)] >> (16 * (ins.Immediate8 & 3))));
+                WriteGpr(ins.Op0Register, (ushort)(_x87.ReadMm(MmIndex(ins.Op1Register)) >> (16 * (ins.Immediate8 & 3))));
                 return true;
             case Mnemonic.Pinsrw:
             {
@@ -108,7 +94,7 @@ internal sealed partial class X86Cpu
                 ulong w = (ushort)ReadMmOperand(ref ins, 1);
                 EnterMmx();
                 int shift = 16 * (ins.Immediate8 & 3);
-                ulong d = _fpMant[MmIndex(ins.Op0Register)];
+                ulong d = _x87.ReadMm(MmIndex(ins.Op0Register));
                 WriteMm(ins.Op0Register, (d & ~(0xFFFFUL << shift)) | w << shift);
                 return true;
             }
@@ -128,14 +114,14 @@ internal sealed partial class X86Cpu
                 ulong s = ReadMmOperand(ref ins, 1);
                 EnterMmx();
                 int n = ins.Immediate8;
-                UInt128 both = new(_fpMant[MmIndex(ins.Op0Register)], s);
+                UInt128 both = new(_x87.ReadMm(MmIndex(ins.Op0Register)), s);
                 WriteMm(ins.Op0Register, n >= 16 ? 0 : (ulong)(both >> (8 * n)));
                 return true;
             }
             case Mnemonic.Maskmovq:
             {
                 CheckMmx(); EnterMmx();
-                ulong v = _fpMant[MmIndex(ins.Op1Register)], mask = _fpMant[MmIndex(ins.Op2Register)];
+                ulong v = _x87.ReadMm(MmIndex(ins.Op1Register)), mask = _x87.ReadMm(MmIndex(ins.Op2Register));
                 int seg = SegmentIndex(ins.MemorySegment);
                 ulong addrMask = ins.Op0Kind switch { OpKind.MemorySegRDI => ulong.MaxValue, OpKind.MemorySegEDI => 0xFFFF_FFFFUL, _ => 0xFFFFUL };
                 for (int i = 0; i < 8; i++)
@@ -161,32 +147,10 @@ internal sealed partial class X86Cpu
     private bool MmxBinary(ref Instruction ins)
     {
         Mnemonic m = ins.Mnemonic;
-        switch (m)
-        {
-            case Mnemonic.Packsswb: case Mnemonic.Packssdw: case Mnemonic.Packuswb:
-            case Mnemonic.Phaddw: case Mnemonic.Phaddd: case Mnemonic.Phaddsw:
-            case Mnemonic.Phsubw: case Mnemonic.Phsubd: case Mnemonic.Phsubsw:
-            case Mnemonic.Punpckhbw: case Mnemonic.Punpckhwd: case Mnemonic.Punpckhdq: case Mnemonic.Pshufb:
-            case Mnemonic.Paddb: case Mnemonic.Paddw: case Mnemonic.Paddd: case Mnemonic.Paddq:
-            case Mnemonic.Paddsb: case Mnemonic.Paddsw: case Mnemonic.Paddusb: case Mnemonic.Paddusw:
-            case Mnemonic.Psubb: case Mnemonic.Psubw: case Mnemonic.Psubd: case Mnemonic.Psubq:
-            case Mnemonic.Psubsb: case Mnemonic.Psubsw: case Mnemonic.Psubusb: case Mnemonic.Psubusw:
-            case Mnemonic.Pmullw: case Mnemonic.Pmulhw: case Mnemonic.Pmulhuw: case Mnemonic.Pmuludq: case Mnemonic.Pmaddwd:
-            case Mnemonic.Pavgb: case Mnemonic.Pavgw: case Mnemonic.Pminub: case Mnemonic.Pmaxub: case Mnemonic.Pminsw: case Mnemonic.Pmaxsw:
-            case Mnemonic.Psadbw: case Mnemonic.Pcmpeqb: case Mnemonic.Pcmpeqw: case Mnemonic.Pcmpeqd:
-            case Mnemonic.Pcmpgtb: case Mnemonic.Pcmpgtw: case Mnemonic.Pcmpgtd:
-            case Mnemonic.Pand: case Mnemonic.Pandn: case Mnemonic.Por: case Mnemonic.Pxor:
-            case Mnemonic.Punpcklbw: case Mnemonic.Punpcklwd: case Mnemonic.Punpckldq:
-            case Mnemonic.Psllw: case Mnemonic.Pslld: case Mnemonic.Psllq: case Mnemonic.Psrlw: case Mnemonic.Psrld: case Mnemonic.Psrlq:
-            case Mnemonic.Psraw: case Mnemonic.Psrad:
-            case Mnemonic.Pmaddubsw: case Mnemonic.Pmulhrsw: case Mnemonic.Psignb: case Mnemonic.Psignw: case Mnemonic.Psignd:
-                break;
-            default:
-                return false;
-        }
+        if (!IsSharedPackedBinary(m)) return false;
         CheckMmx();
         bool immShift = ins.OpCount == 2 && ins.Op1Kind == OpKind.Immediate8;
-        ulong a = _fpMant[MmIndex(ins.Op0Register)];
+        ulong a = _x87.ReadMm(MmIndex(ins.Op0Register));
         ulong b = immShift ? ins.Immediate8 : ReadMmOperand(ref ins, 1);
         EnterMmx();
         Vector128<byte> va = Vector128.CreateScalar(a).AsByte(), vb = Vector128.CreateScalar(b).AsByte();

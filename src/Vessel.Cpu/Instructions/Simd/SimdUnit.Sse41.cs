@@ -7,7 +7,7 @@ namespace Vessel.Cpu;
 
 /// <summary>SSE4.1 forms with an immediate (ROUNDxx, DPPS/DPPD, INSERTPS, EXTRACTPS, MPSADBW), the SSE
 /// approximations RCPxS/RSQRTxS and MASKMOVDQU.</summary>
-internal sealed partial class X86Cpu
+internal sealed partial class SimdUnit
 {
     private bool TrySse41(ref Instruction ins)
     {
