@@ -14,6 +14,8 @@ if (mode == "image")
 }
 if (mode == "ports")
     return PortExitBench.Run(rounds, args.Length > 2 ? int.Parse(args[2]) : 3);
+if (mode == "fpu")
+    return FpuBench.Run(rounds, args.Length > 2 ? int.Parse(args[2]) : 3);
 if (mode == "compare")
     return QemuComparison.Run(rounds, args.Length > 2 ? int.Parse(args[2]) : 3);
 if (mode == "boot")
