@@ -47,31 +47,13 @@ internal sealed partial class SimdUnit
     /// <summary>EMMS and the MMX-register forms; false if <paramref name="ins"/> is neither.</summary>
     private bool TryMmx(ref Instruction ins)
     {
-        if (ins.Mnemonic == Mnemonic.Emms)
-        {
-            CheckMmx();
-            _x87.EmptyMmx();
-            return true;
-        }
-        if (ins.Mnemonic is Mnemonic.Cvtpi2ps or Mnemonic.Cvtpi2pd or Mnemonic.Cvtps2pi or Mnemonic.Cvttps2pi
-            or Mnemonic.Cvtpd2pi or Mnemonic.Cvttpd2pi)
-        {
-            MmxConvert(ref ins);
-            return true;
-        }
         switch (ins.Mnemonic)
         {
-            case Mnemonic.Movd: case Mnemonic.Movq: case Mnemonic.Movntq:
-            {
-                CheckMmx();
-                ulong v = ReadMmOperand(ref ins, 1);
-                if (ins.Mnemonic == Mnemonic.Movd) v = (uint)v;
-                EnterMmx();
-                if (ins.Op0Kind == OpKind.Memory) WriteMemoryOperand(ref ins, ins.Mnemonic == Mnemonic.Movd ? 4 : 8, v);
-                else if (ins.Op0Register is >= Register.MM0 and <= Register.MM7) WriteMm(ins.Op0Register, v);
-                else WriteGpr(ins.Op0Register, v);
-                return true;
-            }
+            case Mnemonic.Emms: CheckMmx(); _x87.EmptyMmx(); return true;
+            case Mnemonic.Cvtpi2ps: case Mnemonic.Cvtpi2pd: case Mnemonic.Cvtps2pi: case Mnemonic.Cvttps2pi:
+            case Mnemonic.Cvtpd2pi: case Mnemonic.Cvttpd2pi:
+                MmxConvert(ref ins); return true;
+            case Mnemonic.Movd: case Mnemonic.Movq: case Mnemonic.Movntq: MmxMove(ref ins); return true;
             case Mnemonic.Movq2dq:
                 CheckSse(); CheckMmx(); EnterMmx();
                 Xmm0(ref ins) = Vector128.CreateScalar(_x87.ReadMm(MmIndex(ins.Op1Register))).AsByte();
@@ -88,60 +70,71 @@ internal sealed partial class SimdUnit
                 CheckMmx(); EnterMmx();
                 WriteGpr(ins.Op0Register, (ushort)(_x87.ReadMm(MmIndex(ins.Op1Register)) >> (16 * (ins.Immediate8 & 3))));
                 return true;
-            case Mnemonic.Pinsrw:
-            {
-                CheckMmx();
-                ulong w = (ushort)ReadMmOperand(ref ins, 1);
-                EnterMmx();
-                int shift = 16 * (ins.Immediate8 & 3);
-                ulong d = _x87.ReadMm(MmIndex(ins.Op0Register));
-                WriteMm(ins.Op0Register, (d & ~(0xFFFFUL << shift)) | w << shift);
-                return true;
-            }
-            case Mnemonic.Pshufw:
-            {
-                CheckMmx();
-                ulong s = ReadMmOperand(ref ins, 1), r = 0;
-                EnterMmx();
-                int imm = ins.Immediate8;
-                for (int i = 0; i < 4; i++) r |= ((s >> (16 * ((imm >> (2 * i)) & 3))) & 0xFFFF) << (16 * i);
-                WriteMm(ins.Op0Register, r);
-                return true;
-            }
-            case Mnemonic.Palignr:
-            {
-                CheckMmx();
-                ulong s = ReadMmOperand(ref ins, 1);
-                EnterMmx();
-                int n = ins.Immediate8;
-                UInt128 both = new(_x87.ReadMm(MmIndex(ins.Op0Register)), s);
-                WriteMm(ins.Op0Register, n >= 16 ? 0 : (ulong)(both >> (8 * n)));
-                return true;
-            }
+            case Mnemonic.Pinsrw: MmxInsertWord(ref ins); return true;
+            case Mnemonic.Pshufw: MmxShuffleWords(ref ins); return true;
+            case Mnemonic.Palignr: MmxAlignRight(ref ins); return true;
             case Mnemonic.Maskmovq:
-            {
                 CheckMmx(); EnterMmx();
-                ulong v = _x87.ReadMm(MmIndex(ins.Op1Register)), mask = _x87.ReadMm(MmIndex(ins.Op2Register));
-                int seg = SegmentIndex(ins.MemorySegment);
-                ulong addrMask = ins.Op0Kind switch { OpKind.MemorySegRDI => ulong.MaxValue, OpKind.MemorySegEDI => 0xFFFF_FFFFUL, _ => 0xFFFFUL };
-                for (int i = 0; i < 8; i++)
-                {
-                    if ((mask >> (8 * i + 7) & 1) == 0) continue;
-                    ulong lin = SegmentedLinear(seg, (Gpr[7] + (ulong)i) & addrMask, 1, AccessKind.Write);
-                    WriteLinear(lin, 1, (byte)(v >> (8 * i)), UserAccess);
-                }
+                MaskedStore(ref ins, Vector128.CreateScalar(_x87.ReadMm(MmIndex(ins.Op1Register))).AsByte(),
+                    Vector128.CreateScalar(_x87.ReadMm(MmIndex(ins.Op2Register))).AsByte(), 8);
                 return true;
-            }
-            case Mnemonic.Pabsb: case Mnemonic.Pabsw: case Mnemonic.Pabsd:
-            {
-                CheckMmx();
-                ulong s = ReadMmOperand(ref ins, 1);
-                EnterMmx();
-                WriteMm(ins.Op0Register, PackedUnary(ins.Mnemonic, Vector128.CreateScalar(s).AsByte()).AsUInt64().GetElement(0));
-                return true;
-            }
+            case Mnemonic.Pabsb: case Mnemonic.Pabsw: case Mnemonic.Pabsd: MmxAbsolute(ref ins); return true;
         }
         return MmxBinary(ref ins);
+    }
+
+    /// <summary>MOVD/MOVQ/MOVNTQ between MM registers, GPRs and memory (MOVD takes the low doubleword).</summary>
+    private void MmxMove(ref Instruction ins)
+    {
+        CheckMmx();
+        ulong v = ReadMmOperand(ref ins, 1);
+        if (ins.Mnemonic == Mnemonic.Movd) v = (uint)v;
+        EnterMmx();
+        if (ins.Op0Kind == OpKind.Memory) WriteMemoryOperand(ref ins, ins.Mnemonic == Mnemonic.Movd ? 4 : 8, v);
+        else if (ins.Op0Register is >= Register.MM0 and <= Register.MM7) WriteMm(ins.Op0Register, v);
+        else WriteGpr(ins.Op0Register, v);
+    }
+
+    /// <summary>PINSRW mm: the word imm8[1:0] replaced.</summary>
+    private void MmxInsertWord(ref Instruction ins)
+    {
+        CheckMmx();
+        ulong w = (ushort)ReadMmOperand(ref ins, 1);
+        EnterMmx();
+        int shift = 16 * (ins.Immediate8 & 3);
+        ulong d = _x87.ReadMm(MmIndex(ins.Op0Register));
+        WriteMm(ins.Op0Register, (d & ~(0xFFFFUL << shift)) | w << shift);
+    }
+
+    /// <summary>PSHUFW: word i of the result is source word imm8[2i+1:2i].</summary>
+    private void MmxShuffleWords(ref Instruction ins)
+    {
+        CheckMmx();
+        ulong s = ReadMmOperand(ref ins, 1), r = 0;
+        EnterMmx();
+        int imm = ins.Immediate8;
+        for (int i = 0; i < 4; i++) r |= ((s >> (16 * ((imm >> (2 * i)) & 3))) & 0xFFFF) << (16 * i);
+        WriteMm(ins.Op0Register, r);
+    }
+
+    /// <summary>PALIGNR mm: 8 bytes of the destination:source pair shifted right by imm8 bytes.</summary>
+    private void MmxAlignRight(ref Instruction ins)
+    {
+        CheckMmx();
+        ulong s = ReadMmOperand(ref ins, 1);
+        EnterMmx();
+        int n = ins.Immediate8;
+        UInt128 both = new(_x87.ReadMm(MmIndex(ins.Op0Register)), s);
+        WriteMm(ins.Op0Register, n >= 16 ? 0 : (ulong)(both >> (8 * n)));
+    }
+
+    /// <summary>PABSB/PABSW/PABSD mm: the 128-bit form on the low quadword.</summary>
+    private void MmxAbsolute(ref Instruction ins)
+    {
+        CheckMmx();
+        ulong s = ReadMmOperand(ref ins, 1);
+        EnterMmx();
+        WriteMm(ins.Op0Register, PackedUnary(ins.Mnemonic, Vector128.CreateScalar(s).AsByte()).AsUInt64().GetElement(0));
     }
 
     private bool MmxBinary(ref Instruction ins)
