@@ -55,8 +55,9 @@ internal abstract class CpuUnit(IUnitCpu cpu)
     /// <summary>#UD when CR0.EM or !CR4.OSFXSR, #NM when CR0.TS: the gate of every SSE instruction.</summary>
     protected void CheckSse()
     {
-        if ((Cr0 & ControlRegisters.Cr0Em) != 0 || (Cr4 & ControlRegisters.Cr4Osfxsr) == 0) FaultNoCode(Vector.UD);
-        if ((Cr0 & ControlRegisters.Cr0Ts) != 0) FaultNoCode(Vector.NM);
+        ulong cr0 = Cr0;
+        if ((cr0 & ControlRegisters.Cr0Em) != 0 || (Cr4 & ControlRegisters.Cr4Osfxsr) == 0) FaultNoCode(Vector.UD);
+        if ((cr0 & ControlRegisters.Cr0Ts) != 0) FaultNoCode(Vector.NM);
     }
 
     /// <summary>#NM when CR0.EM or CR0.TS: the gate of x87 instructions (and FXSAVE/FXRSTOR).</summary>

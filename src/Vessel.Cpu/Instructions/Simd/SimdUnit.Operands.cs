@@ -21,8 +21,9 @@ internal sealed partial class SimdUnit
 
     private Vector128<byte> ReadLinear128(ulong lin)
     {
-        ulong lo = ReadLinear(lin, 8, UserAccess);
-        ulong hi = ReadLinear(NextQword(lin), 8, UserAccess);
+        bool user = UserAccess;
+        ulong lo = ReadLinear(lin, 8, user);
+        ulong hi = ReadLinear(NextQword(lin), 8, user);
         return Vector128.Create(lo, hi).AsByte();
     }
 
@@ -31,8 +32,9 @@ internal sealed partial class SimdUnit
     private void WriteLinear128(ulong lin, Vector128<byte> v)
     {
         var q = v.AsUInt64();
-        WriteLinear(NextQword(lin), 8, q.GetElement(1), UserAccess);
-        WriteLinear(lin, 8, q.GetElement(0), UserAccess);
+        bool user = UserAccess;
+        WriteLinear(NextQword(lin), 8, q.GetElement(1), user);
+        WriteLinear(lin, 8, q.GetElement(0), user);
     }
 
     /// <summary>Instructions whose legacy-SSE m128 operand need not be 16-byte aligned.</summary>
