@@ -14,6 +14,8 @@ if (mode == "image")
 }
 if (mode == "ports")
     return PortExitBench.Run(rounds, args.Length > 2 ? int.Parse(args[2]) : 3);
+if (mode == "fpu")
+    return FpuBench.Run(rounds, args.Length > 2 ? int.Parse(args[2]) : 3);
 if (mode == "compare")
 {
     // compare ROUNDS REPEATS [TIERS]: TIERS a comma list of automatic, interpreter, il, native (default automatic).

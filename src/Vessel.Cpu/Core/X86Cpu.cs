@@ -101,6 +101,9 @@ internal sealed unsafe partial class X86Cpu : Platform.IApicCpu
         _decoder32 = Decoder.Create(32, _codeReader);
         _decoder64 = Decoder.Create(64, _codeReader);
         machine.CodeCache.Register(this);
+        _x87 = new X87Unit(this);
+        _simd = new SimdUnit(this, _x87);
+        _xsave = new XsaveUnit(this, _x87, _simd);
         Reset();
         EmuProfiler.Register(this);
     }

@@ -4,7 +4,7 @@ using Iced.Intel;
 namespace Vessel.Cpu;
 
 /// <summary>SSE data movement: full, partial and scalar moves, MOVD/MOVQ, duplicates.</summary>
-internal sealed partial class X86Cpu
+internal sealed partial class SimdUnit
 {
     private bool TrySseMove(ref Instruction ins)
     {

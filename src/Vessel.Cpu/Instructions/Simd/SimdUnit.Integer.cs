@@ -6,45 +6,44 @@ namespace Vessel.Cpu;
 
 /// <summary>Packed integer and bitwise SSE2..SSE4.2 instructions, computed with the host's own SSE
 /// (the results are exact integers, so the host is bit-for-bit the reference).</summary>
-internal sealed partial class X86Cpu
+internal sealed partial class SimdUnit
 {
+    /// <summary>The two-operand packed forms MMX has too (on the low quadword, see <see cref="MmxBinary"/>).</summary>
+    private static bool IsSharedPackedBinary(Mnemonic m) => m is Mnemonic.Packsswb or Mnemonic.Packssdw or Mnemonic.Packuswb
+        or Mnemonic.Phaddw or Mnemonic.Phaddd or Mnemonic.Phaddsw or Mnemonic.Phsubw or Mnemonic.Phsubd or Mnemonic.Phsubsw
+        or Mnemonic.Punpckhbw or Mnemonic.Punpckhwd or Mnemonic.Punpckhdq or Mnemonic.Pshufb
+        or Mnemonic.Paddb or Mnemonic.Paddw or Mnemonic.Paddd or Mnemonic.Paddq
+        or Mnemonic.Paddsb or Mnemonic.Paddsw or Mnemonic.Paddusb or Mnemonic.Paddusw
+        or Mnemonic.Psubb or Mnemonic.Psubw or Mnemonic.Psubd or Mnemonic.Psubq
+        or Mnemonic.Psubsb or Mnemonic.Psubsw or Mnemonic.Psubusb or Mnemonic.Psubusw
+        or Mnemonic.Pmullw or Mnemonic.Pmulhw or Mnemonic.Pmulhuw or Mnemonic.Pmuludq or Mnemonic.Pmaddwd
+        or Mnemonic.Pavgb or Mnemonic.Pavgw or Mnemonic.Pminub or Mnemonic.Pmaxub or Mnemonic.Pminsw or Mnemonic.Pmaxsw
+        or Mnemonic.Psadbw or Mnemonic.Pcmpeqb or Mnemonic.Pcmpeqw or Mnemonic.Pcmpeqd
+        or Mnemonic.Pcmpgtb or Mnemonic.Pcmpgtw or Mnemonic.Pcmpgtd
+        or Mnemonic.Pand or Mnemonic.Pandn or Mnemonic.Por or Mnemonic.Pxor
+        or Mnemonic.Punpcklbw or Mnemonic.Punpcklwd or Mnemonic.Punpckldq
+        or Mnemonic.Psllw or Mnemonic.Pslld or Mnemonic.Psllq or Mnemonic.Psrlw or Mnemonic.Psrld or Mnemonic.Psrlq
+        or Mnemonic.Psraw or Mnemonic.Psrad
+        or Mnemonic.Pmaddubsw or Mnemonic.Pmulhrsw or Mnemonic.Psignb or Mnemonic.Psignw or Mnemonic.Psignd;
+
+    /// <summary>The two-operand packed forms only XMM registers have.</summary>
+    private static bool IsXmmOnlyPackedBinary(Mnemonic m) => m is Mnemonic.Andps or Mnemonic.Andpd or Mnemonic.Andnps
+        or Mnemonic.Andnpd or Mnemonic.Orps or Mnemonic.Orpd or Mnemonic.Xorps or Mnemonic.Xorpd
+        or Mnemonic.Punpcklqdq or Mnemonic.Punpckhqdq
+        or Mnemonic.Unpcklps or Mnemonic.Unpckhps or Mnemonic.Unpcklpd or Mnemonic.Unpckhpd
+        or Mnemonic.Pslldq or Mnemonic.Psrldq
+        or Mnemonic.Pminsb or Mnemonic.Pminsd or Mnemonic.Pmaxsb or Mnemonic.Pmaxsd
+        or Mnemonic.Pminuw or Mnemonic.Pminud or Mnemonic.Pmaxuw or Mnemonic.Pmaxud
+        or Mnemonic.Pmulld or Mnemonic.Pmuldq or Mnemonic.Pcmpeqq or Mnemonic.Pcmpgtq or Mnemonic.Packusdw;
+
     /// <summary>Two-operand packed op: xmm0 = f(xmm0, source); false if the mnemonic is not one.</summary>
     private bool TrySsePackedBinary(ref Instruction ins)
     {
-        Vector128<byte> a, b;
-        switch (ins.Mnemonic)
-        {
-            case Mnemonic.Paddb: case Mnemonic.Paddw: case Mnemonic.Paddd: case Mnemonic.Paddq:
-            case Mnemonic.Paddsb: case Mnemonic.Paddsw: case Mnemonic.Paddusb: case Mnemonic.Paddusw:
-            case Mnemonic.Psubb: case Mnemonic.Psubw: case Mnemonic.Psubd: case Mnemonic.Psubq:
-            case Mnemonic.Psubsb: case Mnemonic.Psubsw: case Mnemonic.Psubusb: case Mnemonic.Psubusw:
-            case Mnemonic.Pmullw: case Mnemonic.Pmulhw: case Mnemonic.Pmulhuw: case Mnemonic.Pmuludq: case Mnemonic.Pmaddwd:
-            case Mnemonic.Pavgb: case Mnemonic.Pavgw: case Mnemonic.Pminub: case Mnemonic.Pmaxub: case Mnemonic.Pminsw: case Mnemonic.Pmaxsw:
-            case Mnemonic.Psadbw: case Mnemonic.Pcmpeqb: case Mnemonic.Pcmpeqw: case Mnemonic.Pcmpeqd:
-            case Mnemonic.Pcmpgtb: case Mnemonic.Pcmpgtw: case Mnemonic.Pcmpgtd:
-            case Mnemonic.Pand: case Mnemonic.Pandn: case Mnemonic.Por: case Mnemonic.Pxor:
-            case Mnemonic.Andps: case Mnemonic.Andpd: case Mnemonic.Andnps: case Mnemonic.Andnpd:
-            case Mnemonic.Orps: case Mnemonic.Orpd: case Mnemonic.Xorps: case Mnemonic.Xorpd:
-            case Mnemonic.Packsswb: case Mnemonic.Packssdw: case Mnemonic.Packuswb:
-            case Mnemonic.Punpcklbw: case Mnemonic.Punpcklwd: case Mnemonic.Punpckldq: case Mnemonic.Punpcklqdq:
-            case Mnemonic.Punpckhbw: case Mnemonic.Punpckhwd: case Mnemonic.Punpckhdq: case Mnemonic.Punpckhqdq:
-            case Mnemonic.Unpcklps: case Mnemonic.Unpckhps: case Mnemonic.Unpcklpd: case Mnemonic.Unpckhpd:
-            case Mnemonic.Psllw: case Mnemonic.Pslld: case Mnemonic.Psllq: case Mnemonic.Psrlw: case Mnemonic.Psrld: case Mnemonic.Psrlq:
-            case Mnemonic.Psraw: case Mnemonic.Psrad: case Mnemonic.Pslldq: case Mnemonic.Psrldq:
-            case Mnemonic.Pshufb: case Mnemonic.Phaddw: case Mnemonic.Phaddd: case Mnemonic.Phaddsw:
-            case Mnemonic.Phsubw: case Mnemonic.Phsubd: case Mnemonic.Phsubsw: case Mnemonic.Pmaddubsw: case Mnemonic.Pmulhrsw:
-            case Mnemonic.Psignb: case Mnemonic.Psignw: case Mnemonic.Psignd:
-            case Mnemonic.Pminsb: case Mnemonic.Pminsd: case Mnemonic.Pmaxsb: case Mnemonic.Pmaxsd:
-            case Mnemonic.Pminuw: case Mnemonic.Pminud: case Mnemonic.Pmaxuw: case Mnemonic.Pmaxud:
-            case Mnemonic.Pmulld: case Mnemonic.Pmuldq: case Mnemonic.Pcmpeqq: case Mnemonic.Pcmpgtq: case Mnemonic.Packusdw:
-                break;
-            default:
-                return false;
-        }
+        if (!IsSharedPackedBinary(ins.Mnemonic) && !IsXmmOnlyPackedBinary(ins.Mnemonic)) return false;
         CheckSse();
-        a = Xmm0(ref ins);
+        Vector128<byte> a = Xmm0(ref ins);
         bool immShift = ins.OpCount == 2 && ins.Op1Kind == OpKind.Immediate8;
-        b = immShift ? Vector128.CreateScalar((ulong)ins.Immediate8).AsByte() : ReadXmmOperand(ref ins, 1);
+        Vector128<byte> b = immShift ? Vector128.CreateScalar((ulong)ins.Immediate8).AsByte() : ReadXmmOperand(ref ins, 1);
         byte imm = immShift ? ins.Immediate8 : (byte)0;
         Xmm0(ref ins) = PackedBinary(ins.Mnemonic, a, b, imm);
         return true;

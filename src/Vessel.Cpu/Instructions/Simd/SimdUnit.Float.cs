@@ -7,7 +7,7 @@ using RflagsBits = Vessel.Hypervisor.RflagsBits;
 namespace Vessel.Cpu;
 
 /// <summary>SSE/SSE2/SSE3/SSE4.1 floating-point instructions, element by element through <see cref="SseArith"/>.</summary>
-internal sealed partial class X86Cpu
+internal sealed partial class SimdUnit
 {
     private static ulong Lane(Vector128<byte> v, int i, bool dbl) => dbl ? v.AsUInt64().GetElement(i) : v.AsUInt32().GetElement(i);
 
@@ -33,17 +33,6 @@ internal sealed partial class X86Cpu
         int lanes = scalar ? 1 : dbl ? 2 : 4;
         for (int i = 0; i < lanes; i++)
             r = WithLane(r, i, SseArith.Arith(op, Lane(a, i, dbl), Lane(b, i, dbl), dbl, _mxcsr, ref flags), dbl);
-        CommitSimdFlags(flags);
-        Xmm0(ref ins) = r;
-    }
-
-    private void SseMinMax(ref Instruction ins, bool max, bool dbl, bool scalar)
-    {
-        Vector128<byte> a = Xmm0(ref ins), b = ReadXmmOperand(ref ins, 1), r = a;
-        uint flags = 0;
-        int lanes = scalar ? 1 : dbl ? 2 : 4;
-        for (int i = 0; i < lanes; i++)
-            r = WithLane(r, i, SseArith.MinMax(max, Lane(a, i, dbl), Lane(b, i, dbl), dbl, _mxcsr, ref flags), dbl);
         CommitSimdFlags(flags);
         Xmm0(ref ins) = r;
     }

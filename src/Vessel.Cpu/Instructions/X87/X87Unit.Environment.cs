@@ -1,13 +1,12 @@
 using Iced.Intel;
 using Vessel.Cpu.Fpu;
-using RflagsBits = Vessel.Hypervisor.RflagsBits;
 
 namespace Vessel.Cpu;
 
 /// <summary>FSTENV/FLDENV/FSAVE/FRSTOR (and the no-wait forms) in the 14/94-byte (16-bit operand) and
 /// 28/108-byte (32-bit operand, also 64-bit mode) layouts, real-mode and protected-mode variants.
 /// The instruction and data pointers are not tracked: they are stored as zero.</summary>
-internal sealed partial class X86Cpu
+internal sealed partial class X87Unit
 {
     private bool ExecuteX87Environment(ref Instruction ins)
     {
@@ -23,7 +22,7 @@ internal sealed partial class X86Cpu
         return false;
     }
 
-    private bool X87RealLayout => !ProtectedMode || (GetRflags() & RflagsBits.Vm) != 0;
+    private bool X87RealLayout => !Cpu.ProtectedLayout;
 
     /// <summary>The full tag word: 00 valid, 01 zero, 10 special (NaN, infinity, denormal, unsupported), 11 empty.</summary>
     private ushort FullTagWord()

@@ -7,7 +7,7 @@ namespace Vessel.Cpu;
 
 /// <summary>SSE4.1 forms with an immediate (ROUNDxx, DPPS/DPPD, INSERTPS, EXTRACTPS, MPSADBW), the SSE
 /// approximations RCPxS/RSQRTxS and MASKMOVDQU.</summary>
-internal sealed partial class X86Cpu
+internal sealed partial class SimdUnit
 {
     private bool TrySse41(ref Instruction ins)
     {
@@ -66,7 +66,10 @@ internal sealed partial class X86Cpu
                 CheckSse();
                 Xmm0(ref ins) = Sse.ReciprocalSqrtScalar(Xmm0(ref ins).AsSingle(), ReadXmmOperand(ref ins, 1).AsSingle()).AsByte();
                 return true;
-            case Mnemonic.Maskmovdqu: CheckSse(); MaskMoveDq(ref ins); return true;
+            case Mnemonic.Maskmovdqu:
+                CheckSse();
+                MaskedStore(ref ins, _xmm[XmmIndex(ins.Op1Register)], _xmm[XmmIndex(ins.Op2Register)], 16);
+                return true;
         }
         return false;
     }
@@ -106,19 +109,18 @@ internal sealed partial class X86Cpu
         Xmm0(ref ins) = r;
     }
 
-    /// <summary>MASKMOVDQU: stores the bytes of the first register whose mask byte (second register) has its
-    /// top bit set, to DS:rDI (segment overridable); the other bytes are not touched.</summary>
-    private void MaskMoveDq(ref Instruction ins)
+    /// <summary>MASKMOVQ/MASKMOVDQU: stores the first <paramref name="bytes"/> bytes of <paramref name="value"/> whose
+    /// mask byte has its top bit set, to DS:rDI (segment overridable); the other bytes are not touched.</summary>
+    private void MaskedStore(ref Instruction ins, Vector128<byte> value, Vector128<byte> mask, int bytes)
     {
-        Vector128<byte> v = _xmm[XmmIndex(ins.Op1Register)], mask = _xmm[XmmIndex(ins.Op2Register)];
         int seg = SegmentIndex(ins.MemorySegment);
         ulong rdi = Gpr[7];
         ulong addrMask = ins.Op0Kind switch { OpKind.MemorySegRDI => ulong.MaxValue, OpKind.MemorySegEDI => 0xFFFF_FFFFUL, _ => 0xFFFFUL };
-        for (int i = 0; i < 16; i++)
+        for (int i = 0; i < bytes; i++)
         {
             if ((mask.GetElement(i) & 0x80) == 0) continue;
             ulong lin = SegmentedLinear(seg, (rdi + (ulong)i) & addrMask, 1, AccessKind.Write);
-            WriteLinear(lin, 1, v.GetElement(i), UserAccess);
+            WriteLinear(lin, 1, value.GetElement(i), UserAccess);
         }
     }
 }

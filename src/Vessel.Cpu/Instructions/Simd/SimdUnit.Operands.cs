@@ -5,24 +5,11 @@ using Vessel.Hypervisor;
 
 namespace Vessel.Cpu;
 
-/// <summary>SSE availability checks (CR0/CR4) and XMM/memory operand access.</summary>
-internal sealed partial class X86Cpu
+/// <summary>XMM and memory operand access.</summary>
+internal sealed partial class SimdUnit
 {
     /// <summary>MXCSR bits software may set (DAZ included); also the MXCSR_MASK FXSAVE reports.</summary>
-    private const uint MxcsrWritableMask = 0xFFFF;
-
-    /// <summary>#UD when CR0.EM or !CR4.OSFXSR, #NM when CR0.TS: the gate of every SSE instruction.</summary>
-    private void CheckSse()
-    {
-        if ((Cr0 & ControlRegisters.Cr0Em) != 0 || (Cr4 & ControlRegisters.Cr4Osfxsr) == 0) FaultNoCode(Vector.UD);
-        if ((Cr0 & ControlRegisters.Cr0Ts) != 0) FaultNoCode(Vector.NM);
-    }
-
-    /// <summary>#NM when CR0.EM or CR0.TS: the gate of x87 instructions (and FXSAVE/FXRSTOR).</summary>
-    private void CheckX87()
-    {
-        if ((Cr0 & (ControlRegisters.Cr0Em | ControlRegisters.Cr0Ts)) != 0) FaultNoCode(Vector.NM);
-    }
+    internal const uint MxcsrWritableMask = 0xFFFF;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static bool IsXmm(Register r) => r >= Register.XMM0 && r <= Register.XMM15;
@@ -30,21 +17,13 @@ internal sealed partial class X86Cpu
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static int XmmIndex(Register r) => r - Register.XMM0;
 
-    /// <summary>Linear address of the memory operand, checked for <paramref name="size"/> bytes and, when
-    /// <paramref name="align"/> is non-zero, for that alignment (#GP(0)).</summary>
-    private ulong SseLinear(ref Instruction ins, int size, AccessKind kind, int align)
-    {
-        ulong lin = SegmentedLinear(SegmentIndex(ins.MemorySegment), EffectiveAddress(ref ins), size, kind);
-        if (align != 0 && (lin & (ulong)(align - 1)) != 0) Fault(Vector.GP, 0);
-        return lin;
-    }
-
     private ulong NextQword(ulong lin) => IsLongMode64 ? lin + 8 : (lin + 8) & 0xFFFF_FFFFUL;
 
     private Vector128<byte> ReadLinear128(ulong lin)
     {
-        ulong lo = ReadLinear(lin, 8, UserAccess);
-        ulong hi = ReadLinear(NextQword(lin), 8, UserAccess);
+        bool user = UserAccess;
+        ulong lo = ReadLinear(lin, 8, user);
+        ulong hi = ReadLinear(NextQword(lin), 8, user);
         return Vector128.Create(lo, hi).AsByte();
     }
 
@@ -53,8 +32,9 @@ internal sealed partial class X86Cpu
     private void WriteLinear128(ulong lin, Vector128<byte> v)
     {
         var q = v.AsUInt64();
-        WriteLinear(NextQword(lin), 8, q.GetElement(1), UserAccess);
-        WriteLinear(lin, 8, q.GetElement(0), UserAccess);
+        bool user = UserAccess;
+        WriteLinear(NextQword(lin), 8, q.GetElement(1), user);
+        WriteLinear(lin, 8, q.GetElement(0), user);
     }
 
     /// <summary>Instructions whose legacy-SSE m128 operand need not be 16-byte aligned.</summary>

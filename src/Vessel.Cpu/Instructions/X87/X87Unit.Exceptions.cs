@@ -5,7 +5,7 @@ namespace Vessel.Cpu;
 /// <summary>Delivery of unmasked x87 exceptions. An unmasked exception only sets ES/B in the status word;
 /// the next waiting x87 instruction (or WAIT) raises #MF when CR0.NE=1, as hardware does. With CR0.NE=0
 /// a PC signals FERR# to IRQ13 through the PIC: that legacy path is not modelled (no exception is raised).</summary>
-internal sealed partial class X86Cpu
+internal sealed partial class X87Unit
 {
     private const ushort ErrorSummary = 0x80, Busy = 0x8000;
 

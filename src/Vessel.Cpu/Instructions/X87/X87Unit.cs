@@ -5,84 +5,29 @@ using RflagsBits = Vessel.Hypervisor.RflagsBits;
 namespace Vessel.Cpu;
 
 /// <summary>Dispatch of the x87 data, arithmetic and comparison instructions.</summary>
-internal sealed partial class X86Cpu
+internal sealed partial class X87Unit
 {
     private static int StIndex(Register r) => r - Register.ST0;
+
+    /// <summary>Executes an x87 instruction; false if <paramref name="ins"/> is not one.</summary>
+    public bool Execute(ref Instruction ins) => ExecuteX87Control(ref ins) || ExecuteX87(ref ins);
 
     private bool ExecuteX87(ref Instruction ins)
     {
         switch (ins.Mnemonic)
         {
-            case Mnemonic.Fld: case Mnemonic.Fild:
-            {
-                CheckX87Waiting(); _fsw &= unchecked((ushort)~C1);
-                uint flags = 0;
-                Float80 v;
-                if (ins.Op0Kind == OpKind.Memory) v = LoadX87Memory(ref ins, ins.Mnemonic == Mnemonic.Fild, ref flags);
-                else if (!TryReadSt(StIndex(ins.Op0Register), out v)) return true;
-                RaiseX87(flags);
-                if ((flags & FpFlags.Invalid & ~(uint)_fcw) != 0) return true; // an unmasked denormal still loads
-                X87Push(v);
-                return true;
-            }
-            case Mnemonic.Fst: case Mnemonic.Fstp:
-            {
-                CheckX87Waiting(); _fsw &= unchecked((ushort)~C1);
-                if (!TryReadSt(0, out Float80 v)) return true;
-                if (ins.Op0Kind == OpKind.Memory)
-                {
-                    uint flags = 0;
-                    StoreX87Memory(ref ins, v, ref flags);
-                    RaiseX87(flags);
-                    if ((flags & ~(uint)_fcw & (FpFlags.Invalid | FpFlags.Overflow | FpFlags.Underflow)) != 0) return true;
-                }
-                else SetSt(StIndex(ins.Op0Register), v);
-                if (ins.Mnemonic == Mnemonic.Fstp) X87Pop();
-                return true;
-            }
-            case Mnemonic.Fist: case Mnemonic.Fistp: case Mnemonic.Fisttp:
-            {
-                CheckX87Waiting(); _fsw &= unchecked((ushort)~C1);
-                if (!TryReadSt(0, out Float80 v)) return true;
-                uint flags = 0;
-                StoreX87Integer(ref ins, v, ins.Mnemonic == Mnemonic.Fisttp, ref flags);
-                RaiseX87(flags);
-                if ((flags & FpFlags.Invalid) != 0 && !X87Masked(FpFlags.Invalid)) return true;
-                if (ins.Mnemonic != Mnemonic.Fist) X87Pop();
-                return true;
-            }
+            case Mnemonic.Fld: case Mnemonic.Fild: X87Load(ref ins); return true;
+            case Mnemonic.Fst: case Mnemonic.Fstp: X87Store(ref ins); return true;
+            case Mnemonic.Fist: case Mnemonic.Fistp: case Mnemonic.Fisttp: X87StoreInteger(ref ins); return true;
             case Mnemonic.Fadd: case Mnemonic.Faddp: case Mnemonic.Fiadd: return X87Binary(ref ins, X87Op.Add);
             case Mnemonic.Fsub: case Mnemonic.Fsubp: case Mnemonic.Fisub: return X87Binary(ref ins, X87Op.Sub);
             case Mnemonic.Fsubr: case Mnemonic.Fsubrp: case Mnemonic.Fisubr: return X87Binary(ref ins, X87Op.SubR);
             case Mnemonic.Fmul: case Mnemonic.Fmulp: case Mnemonic.Fimul: return X87Binary(ref ins, X87Op.Mul);
             case Mnemonic.Fdiv: case Mnemonic.Fdivp: case Mnemonic.Fidiv: return X87Binary(ref ins, X87Op.Div);
             case Mnemonic.Fdivr: case Mnemonic.Fdivrp: case Mnemonic.Fidivr: return X87Binary(ref ins, X87Op.DivR);
-            case Mnemonic.Fsqrt:
-            {
-                CheckX87Waiting(); _fsw &= unchecked((ushort)~C1);
-                if (!TryReadSt(0, out Float80 v)) { SetSt(0, v); return true; }
-                uint flags = 0;
-                Float80 r = X87Sqrt(v, ref flags);
-                if (X87Commit(flags)) SetSt(0, r);
-                return true;
-            }
-            case Mnemonic.Fchs: case Mnemonic.Fabs:
-            {
-                CheckX87Waiting(); _fsw &= unchecked((ushort)~C1);
-                if (!TryReadSt(0, out Float80 v)) { SetSt(0, v); return true; }
-                SetSt(0, ins.Mnemonic == Mnemonic.Fchs ? v.Negate : v.Abs);
-                return true;
-            }
-            case Mnemonic.Fxch:
-            {
-                CheckX87Waiting(); _fsw &= unchecked((ushort)~C1);
-                int i = ins.OpCount == 2 ? StIndex(ins.Op1Register) : 1;
-                bool ok0 = TryReadSt(0, out Float80 a) | !StValid(0);
-                bool okI = TryReadSt(i, out Float80 b) | !StValid(i);
-                if (!ok0 || !okI) return true;
-                SetSt(0, b); SetSt(i, a);
-                return true;
-            }
+            case Mnemonic.Fsqrt: case Mnemonic.Frndint: X87UnaryRounded(ins.Mnemonic); return true;
+            case Mnemonic.Fchs: case Mnemonic.Fabs: X87Sign(ins.Mnemonic); return true;
+            case Mnemonic.Fxch: X87Exchange(ref ins); return true;
             case Mnemonic.Fld1: return X87Constant(new Float80(Float80.IntegerBit, 0x3FFF), 0);
             case Mnemonic.Fldz: return X87Constant(Float80.Zero, 0);
             case Mnemonic.Fldpi: return X87Constant(new Float80(0xC90F_DAA2_2168_C234UL, 0x4000), 3);
@@ -93,34 +38,8 @@ internal sealed partial class X86Cpu
             case Mnemonic.Fcom: case Mnemonic.Fcomp: case Mnemonic.Fcompp: case Mnemonic.Fucom: case Mnemonic.Fucomp:
             case Mnemonic.Fucompp: case Mnemonic.Ficom: case Mnemonic.Ficomp: case Mnemonic.Ftst:
                 return X87CompareStatus(ref ins);
-            case Mnemonic.Fcomi: case Mnemonic.Fcomip: case Mnemonic.Fucomi: case Mnemonic.Fucomip:
-            {
-                CheckX87Waiting(); _fsw &= unchecked((ushort)~C1);
-                int i = StIndex(ins.Op1Register);
-                uint flags = 0;
-                int c = 2;
-                if (!StValid(0) || !StValid(i)) flags |= FpFlags.Invalid | StackFault;
-                else c = X87Compare(St(0), St(i), ins.Mnemonic is Mnemonic.Fcomi or Mnemonic.Fcomip, ref flags);
-                RaiseX87(flags);
-                SetArithmeticFlags(c switch { 0 => RflagsBits.Zf, -1 => RflagsBits.Cf, 1 => 0, _ => RflagsBits.Zf | RflagsBits.Pf | RflagsBits.Cf });
-                if ((flags & (FpFlags.Invalid | FpFlags.Denormal) & ~(uint)_fcw) != 0) return true; // flags set, no pop
-                if (ins.Mnemonic is Mnemonic.Fcomip or Mnemonic.Fucomip) X87Pop();
-                return true;
-            }
-            case Mnemonic.Fxam:
-            {
-                CheckX87Waiting();
-                Float80 v = St(0);
-                ushort cc = !StValid(0) ? (ushort)(C3 | C0)
-                    : v.IsUnsupported ? (ushort)0
-                    : v.IsNaN ? C0
-                    : v.IsInf ? (ushort)(C2 | C0)
-                    : v.IsZero ? C3
-                    : v.IsDenormal ? (ushort)(C3 | C2)
-                    : C2;
-                _fsw = (ushort)((_fsw & ~(C0 | C1 | C2 | C3)) | cc | (v.Sign ? C1 : 0));
-                return true;
-            }
+            case Mnemonic.Fcomi: case Mnemonic.Fcomip: case Mnemonic.Fucomi: case Mnemonic.Fucomip: X87CompareEflags(ref ins); return true;
+            case Mnemonic.Fxam: X87Examine(); return true;
             case Mnemonic.Ffree: case Mnemonic.Ffreep:
                 CheckX87Waiting();
                 _ftw &= (byte)~(1 << PhysReg(StIndex(ins.Op0Register)));
@@ -129,31 +48,124 @@ internal sealed partial class X86Cpu
             case Mnemonic.Fincstp: CheckX87Waiting(); _fsw &= unchecked((ushort)~C1); SetTop(FpuTop + 1); return true;
             case Mnemonic.Fdecstp: CheckX87Waiting(); _fsw &= unchecked((ushort)~C1); SetTop(FpuTop - 1); return true;
             case Mnemonic.Fnop: CheckX87Waiting(); return true;
-            case Mnemonic.Frndint:
-            {
-                CheckX87Waiting(); _fsw &= unchecked((ushort)~C1);
-                if (!TryReadSt(0, out Float80 v)) { SetSt(0, v); return true; }
-                uint flags = 0;
-                Float80 r = X87RoundToInteger(v, ref flags);
-                if (X87Commit(flags)) SetSt(0, r);
-                return true;
-            }
             case Mnemonic.Fcmovb: case Mnemonic.Fcmove: case Mnemonic.Fcmovbe: case Mnemonic.Fcmovu:
             case Mnemonic.Fcmovnb: case Mnemonic.Fcmovne: case Mnemonic.Fcmovnbe: case Mnemonic.Fcmovnu:
-            {
-                CheckX87Waiting(); _fsw &= unchecked((ushort)~C1);
-                bool cond = ins.Mnemonic switch
-                {
-                    Mnemonic.Fcmovb => GetCf(), Mnemonic.Fcmove => GetZf(), Mnemonic.Fcmovbe => GetCf() || GetZf(), Mnemonic.Fcmovu => GetPf(),
-                    Mnemonic.Fcmovnb => !GetCf(), Mnemonic.Fcmovne => !GetZf(), Mnemonic.Fcmovnbe => !GetCf() && !GetZf(), _ => !GetPf(),
-                };
-                int i = StIndex(ins.Op1Register);
-                if (!StValid(0) || !StValid(i)) { TryReadSt(StValid(0) ? i : 0, out Float80 ind); if (X87Masked(FpFlags.Invalid)) SetSt(0, ind); return true; }
-                if (cond) SetSt(0, St(i));
-                return true;
-            }
+                X87ConditionalMove(ref ins); return true;
         }
         return ExecuteX87Special(ref ins);
+    }
+
+    /// <summary>FLD/FILD: a memory operand or ST(i) pushed.</summary>
+    private void X87Load(ref Instruction ins)
+    {
+        CheckX87Waiting(); _fsw &= unchecked((ushort)~C1);
+        uint flags = 0;
+        Float80 v;
+        if (ins.Op0Kind == OpKind.Memory) v = LoadX87Memory(ref ins, ins.Mnemonic == Mnemonic.Fild, ref flags);
+        else if (!TryReadSt(StIndex(ins.Op0Register), out v)) return;
+        RaiseX87(flags);
+        if ((flags & FpFlags.Invalid & ~(uint)_fcw) != 0) return; // an unmasked denormal still loads
+        X87Push(v);
+    }
+
+    /// <summary>FST/FSTP to memory or ST(i).</summary>
+    private void X87Store(ref Instruction ins)
+    {
+        CheckX87Waiting(); _fsw &= unchecked((ushort)~C1);
+        if (!TryReadSt(0, out Float80 v)) return;
+        if (ins.Op0Kind == OpKind.Memory)
+        {
+            uint flags = 0;
+            StoreX87Memory(ref ins, v, ref flags);
+            RaiseX87(flags);
+            if ((flags & ~(uint)_fcw & (FpFlags.Invalid | FpFlags.Overflow | FpFlags.Underflow)) != 0) return;
+        }
+        else SetSt(StIndex(ins.Op0Register), v);
+        if (ins.Mnemonic == Mnemonic.Fstp) X87Pop();
+    }
+
+    /// <summary>FIST/FISTP/FISTTP.</summary>
+    private void X87StoreInteger(ref Instruction ins)
+    {
+        CheckX87Waiting(); _fsw &= unchecked((ushort)~C1);
+        if (!TryReadSt(0, out Float80 v)) return;
+        uint flags = 0;
+        StoreX87Integer(ref ins, v, ins.Mnemonic == Mnemonic.Fisttp, ref flags);
+        RaiseX87(flags);
+        if ((flags & FpFlags.Invalid) != 0 && !X87Masked(FpFlags.Invalid)) return;
+        if (ins.Mnemonic != Mnemonic.Fist) X87Pop();
+    }
+
+    /// <summary>FSQRT and FRNDINT: ST(0) replaced by its rounded square root or integral value.</summary>
+    private void X87UnaryRounded(Mnemonic mnemonic)
+    {
+        CheckX87Waiting(); _fsw &= unchecked((ushort)~C1);
+        if (!TryReadSt(0, out Float80 v)) { SetSt(0, v); return; }
+        uint flags = 0;
+        Float80 r = mnemonic == Mnemonic.Fsqrt ? X87Sqrt(v, ref flags) : X87RoundToInteger(v, ref flags);
+        if (X87Commit(flags)) SetSt(0, r);
+    }
+
+    /// <summary>FCHS and FABS: sign changes, exact and exception-free but for stack underflow.</summary>
+    private void X87Sign(Mnemonic mnemonic)
+    {
+        CheckX87Waiting(); _fsw &= unchecked((ushort)~C1);
+        if (!TryReadSt(0, out Float80 v)) { SetSt(0, v); return; }
+        SetSt(0, mnemonic == Mnemonic.Fchs ? v.Negate : v.Abs);
+    }
+
+    private void X87Exchange(ref Instruction ins)
+    {
+        CheckX87Waiting(); _fsw &= unchecked((ushort)~C1);
+        int i = ins.OpCount == 2 ? StIndex(ins.Op1Register) : 1;
+        bool ok0 = TryReadSt(0, out Float80 a) | !StValid(0);
+        bool okI = TryReadSt(i, out Float80 b) | !StValid(i);
+        if (!ok0 || !okI) return;
+        SetSt(0, b); SetSt(i, a);
+    }
+
+    /// <summary>FCOMI/FCOMIP/FUCOMI/FUCOMIP: the comparison into ZF, PF and CF.</summary>
+    private void X87CompareEflags(ref Instruction ins)
+    {
+        CheckX87Waiting(); _fsw &= unchecked((ushort)~C1);
+        int i = StIndex(ins.Op1Register);
+        uint flags = 0;
+        int c = 2;
+        if (!StValid(0) || !StValid(i)) flags |= FpFlags.Invalid | StackFault;
+        else c = X87Compare(St(0), St(i), ins.Mnemonic is Mnemonic.Fcomi or Mnemonic.Fcomip, ref flags);
+        RaiseX87(flags);
+        SetArithmeticFlags(c switch { 0 => RflagsBits.Zf, -1 => RflagsBits.Cf, 1 => 0, _ => RflagsBits.Zf | RflagsBits.Pf | RflagsBits.Cf });
+        if ((flags & (FpFlags.Invalid | FpFlags.Denormal) & ~(uint)_fcw) != 0) return; // flags set, no pop
+        if (ins.Mnemonic is Mnemonic.Fcomip or Mnemonic.Fucomip) X87Pop();
+    }
+
+    /// <summary>FXAM: the class of ST(0) in C3, C2, C0 and its sign in C1.</summary>
+    private void X87Examine()
+    {
+        CheckX87Waiting();
+        Float80 v = St(0);
+        ushort cc = !StValid(0) ? (ushort)(C3 | C0)
+            : v.IsUnsupported ? (ushort)0
+            : v.IsNaN ? C0
+            : v.IsInf ? (ushort)(C2 | C0)
+            : v.IsZero ? C3
+            : v.IsDenormal ? (ushort)(C3 | C2)
+            : C2;
+        _fsw = (ushort)((_fsw & ~(C0 | C1 | C2 | C3)) | cc | (v.Sign ? C1 : 0));
+    }
+
+    /// <summary>FCMOVcc: ST(0) = ST(i) when the EFLAGS condition holds.</summary>
+    private void X87ConditionalMove(ref Instruction ins)
+    {
+        CheckX87Waiting(); _fsw &= unchecked((ushort)~C1);
+        bool cond = ins.Mnemonic switch
+        {
+            Mnemonic.Fcmovb => Cpu.GetCf(), Mnemonic.Fcmove => Cpu.GetZf(), Mnemonic.Fcmovbe => Cpu.GetCf() || Cpu.GetZf(), Mnemonic.Fcmovu => Cpu.GetPf(),
+            Mnemonic.Fcmovnb => !Cpu.GetCf(), Mnemonic.Fcmovne => !Cpu.GetZf(), Mnemonic.Fcmovnbe => !Cpu.GetCf() && !Cpu.GetZf(), _ => !Cpu.GetPf(),
+        };
+        int i = StIndex(ins.Op1Register);
+        if (!StValid(0) || !StValid(i)) { TryReadSt(StValid(0) ? i : 0, out Float80 ind); if (X87Masked(FpFlags.Invalid)) SetSt(0, ind); return; }
+        if (cond) SetSt(0, St(i));
     }
 
     private bool X87Constant(Float80 truncated, int roundUpWhen)

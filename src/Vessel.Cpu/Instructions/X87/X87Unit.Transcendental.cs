@@ -7,7 +7,7 @@ namespace Vessel.Cpu;
 /// <summary>F2XM1, FYL2X, FYL2XP1, FPTAN, FPATAN, FSIN, FCOS, FSINCOS: computed to about 120 bits by
 /// <see cref="ExtendedMath"/> and rounded once per RC (precision control does not apply to them). FSIN, FCOS,
 /// FPTAN and FSINCOS reduce their argument with the x87's own 66-bit π and leave |x| ≥ 2^63 alone with C2 set.</summary>
-internal sealed partial class X86Cpu
+internal sealed partial class X87Unit
 {
     private bool ExecuteX87Transcendental(ref Instruction ins)
     {

@@ -4,110 +4,57 @@ using Vessel.Hypervisor;
 
 namespace Vessel.Cpu;
 
-/// <summary>FXSAVE/FXRSTOR (legacy 512-byte image), LDMXCSR/STMXCSR, and the XSAVE family for the x87
-/// and SSE components, with XGETBV/XSETBV and XCR0.</summary>
-internal sealed partial class X86Cpu
+/// <summary>FXSAVE/FXRSTOR (legacy 512-byte image) and the XSAVE family for the x87 and SSE components, with
+/// XGETBV/XSETBV and XCR0, which it owns. The images hold both units' state: each unit writes and reads its own
+/// part of the legacy region (<see cref="X87Unit.StoreLegacyImage"/>, <see cref="SimdUnit.StoreLegacyImage"/>).</summary>
+internal sealed class XsaveUnit(IUnitCpu cpu, X87Unit x87, SimdUnit simd) : CpuUnit(cpu)
 {
+    private readonly X87Unit _x87 = x87;
+    private readonly SimdUnit _simd = simd;
     private ulong _xcr0 = 1;
 
-    private void ResetXcr0() => _xcr0 = 1;
+    public void Reset() => _xcr0 = 1;
 
-    private int FpuTop => (_fsw >> 11) & 7;
+    /// <summary>FXSAVE, FXRSTOR, XGETBV, XSETBV, XSAVE/XSAVEOPT/XSAVEC and XRSTOR; false for anything else.</summary>
+    public bool Execute(ref Instruction ins)
+    {
+        switch (ins.Mnemonic)
+        {
+            case Mnemonic.Fxsave: case Mnemonic.Fxsave64: ExecuteFxsave(ref ins); return true;
+            case Mnemonic.Fxrstor: case Mnemonic.Fxrstor64: ExecuteFxrstor(ref ins); return true;
+            case Mnemonic.Xgetbv: ExecuteXgetbv(); return true;
+            case Mnemonic.Xsetbv: ExecuteXsetbv(); return true;
+            case Mnemonic.Xsave: case Mnemonic.Xsave64: case Mnemonic.Xsaveopt: case Mnemonic.Xsaveopt64:
+            case Mnemonic.Xsavec: case Mnemonic.Xsavec64:
+                ExecuteXsave(ref ins); return true;
+            case Mnemonic.Xrstor: case Mnemonic.Xrstor64: ExecuteXrstor(ref ins); return true;
+        }
+        return false;
+    }
 
     /// <summary>Writes the legacy region (bytes 0-511 layout): x87 part when <paramref name="x87"/>, MXCSR when
     /// <paramref name="mxcsr"/>, XMM registers when <paramref name="sse"/>.</summary>
     private void StoreLegacyRegion(ulong lin, bool wide, bool x87, bool mxcsr, bool sse)
     {
-        if (x87)
-        {
-            WriteLinear(lin, 8, _fcw | (ulong)_fsw << 16 | (ulong)_ftw << 32 | (ulong)_fop << 48, UserAccess);
-            WriteLinear(lin + 8, 8, wide ? _fip : (uint)_fip, UserAccess);
-            WriteLinear(lin + 16, 8, wide ? _fdp : (uint)_fdp, UserAccess);
-            for (int i = 0; i < 8; i++)
-            {
-                int phys = (FpuTop + i) & 7;
-                WriteLinear(lin + 32 + (ulong)i * 16, 8, _fpMant[phys], UserAccess);
-                WriteLinear(lin + 40 + (ulong)i * 16, 8, _fpExp[phys], UserAccess);
-            }
-        }
-        if (mxcsr) WriteLinear(lin + 24, 8, _mxcsr | (ulong)MxcsrWritableMask << 32, UserAccess);
-        if (sse)
-        {
-            int count = IsLongMode64 ? 16 : 8;
-            for (int i = 0; i < count; i++) WriteLinear128(lin + 160 + (ulong)i * 16, _xmm[i]);
-        }
-    }
-
-    private uint ReadCheckedMxcsr(ulong lin)
-    {
-        uint m = (uint)ReadLinear(lin + 24, 4, UserAccess);
-        if ((m & ~MxcsrWritableMask) != 0) Fault(Vector.GP, 0);
-        return m;
-    }
-
-    private void LoadLegacyX87(ulong lin, bool wide)
-    {
-        ulong head = ReadLinear(lin, 8, UserAccess);
-        ulong ip = ReadLinear(lin + 8, 8, UserAccess), dp = ReadLinear(lin + 16, 8, UserAccess);
-        Span<ulong> mant = stackalloc ulong[8];
-        Span<ushort> exp = stackalloc ushort[8];
-        for (int i = 0; i < 8; i++)
-        {
-            mant[i] = ReadLinear(lin + 32 + (ulong)i * 16, 8, UserAccess);
-            exp[i] = (ushort)ReadLinear(lin + 40 + (ulong)i * 16, 2, UserAccess);
-        }
-        _fcw = (ushort)head; _fsw = (ushort)(head >> 16); _ftw = (byte)(head >> 32); _fop = (ushort)((head >> 48) & 0x7FF);
-        _fip = wide ? ip : (uint)ip; _fdp = wide ? dp : (uint)dp;
-        for (int i = 0; i < 8; i++)
-        {
-            int phys = (FpuTop + i) & 7;
-            _fpMant[phys] = mant[i]; _fpExp[phys] = exp[i];
-        }
-    }
-
-    private void LoadLegacyXmm(ulong lin)
-    {
-        int count = IsLongMode64 ? 16 : 8;
-        Span<Vector128<byte>> v = stackalloc Vector128<byte>[16];
-        for (int i = 0; i < count; i++) v[i] = ReadLinear128(lin + 160 + (ulong)i * 16);
-        for (int i = 0; i < count; i++) _xmm[i] = v[i];
-    }
-
-    private void InitX87()
-    {
-        _fcw = 0x37F; _fsw = 0; _ftw = 0; _fop = 0; _fip = 0; _fdp = 0;
-        Array.Clear(_fpMant); Array.Clear(_fpExp);
+        if (x87) _x87.StoreLegacyImage(lin, wide);
+        _simd.StoreLegacyImage(lin, mxcsr, sse);
     }
 
     private void ExecuteFxsave(ref Instruction ins)
     {
-        CheckX87();
+        _x87.CheckAvailable();
         ulong lin = SseLinear(ref ins, 512, AccessKind.Write, 16);
         StoreLegacyRegion(lin, ins.Code == Code.Fxsave64_m512byte, true, true, true);
     }
 
     private void ExecuteFxrstor(ref Instruction ins)
     {
-        CheckX87();
+        _x87.CheckAvailable();
         ulong lin = SseLinear(ref ins, 512, AccessKind.Read, 16);
-        uint mxcsr = ReadCheckedMxcsr(lin);
-        LoadLegacyXmm(lin);
-        LoadLegacyX87(lin, ins.Code == Code.Fxrstor64_m512byte);
-        _mxcsr = mxcsr;
-    }
-
-    private void ExecuteLdmxcsr(ref Instruction ins)
-    {
-        CheckSse();
-        uint m = (uint)ReadMemoryOperand(ref ins, 4);
-        if ((m & ~MxcsrWritableMask) != 0) Fault(Vector.GP, 0);
-        _mxcsr = m;
-    }
-
-    private void ExecuteStmxcsr(ref Instruction ins)
-    {
-        CheckSse();
-        WriteMemoryOperand(ref ins, 4, _mxcsr);
+        uint mxcsr = _simd.ReadCheckedMxcsr(lin);
+        _simd.LoadLegacyXmm(lin);
+        _x87.LoadLegacyImage(lin, ins.Code == Code.Fxrstor64_m512byte);
+        _simd.SetMxcsr(mxcsr);
     }
 
     // ---------------------------------------------------------------- XSAVE family
@@ -192,17 +139,17 @@ internal sealed partial class X86Cpu
         // The standard form loads MXCSR whenever SSE (or AVX) is requested; the compacted form only when the
         // SSE component is present, and otherwise initialises it with the XMM registers.
         bool loadMxcsr = compact ? (rfbm & xstateBv & 2) != 0 : (rfbm & 6) != 0;
-        uint mxcsr = loadMxcsr ? ReadCheckedMxcsr(lin) : 0x1F80;
+        uint mxcsr = loadMxcsr ? _simd.ReadCheckedMxcsr(lin) : 0x1F80;
         if ((rfbm & 2) != 0)
         {
-            if ((xstateBv & 2) != 0) LoadLegacyXmm(lin);
-            else for (int i = 0; i < (IsLongMode64 ? 16 : 8); i++) _xmm[i] = default;
+            if ((xstateBv & 2) != 0) _simd.LoadLegacyXmm(lin);
+            else _simd.ClearLegacyXmm();
         }
         if ((rfbm & 1) != 0)
         {
-            if ((xstateBv & 1) != 0) LoadLegacyX87(lin, wide);
-            else InitX87();
+            if ((xstateBv & 1) != 0) _x87.LoadLegacyImage(lin, wide);
+            else _x87.Reset();
         }
-        if (loadMxcsr || (compact && (rfbm & 2) != 0)) _mxcsr = mxcsr;
+        if (loadMxcsr || (compact && (rfbm & 2) != 0)) _simd.SetMxcsr(mxcsr);
     }
 }

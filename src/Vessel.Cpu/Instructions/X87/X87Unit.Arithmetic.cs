@@ -6,8 +6,8 @@ namespace Vessel.Cpu;
 
 /// <summary>x87 register stack, loads/stores, arithmetic and comparisons on real 80-bit values through
 /// <see cref="SoftFloat"/>, honouring precision and rounding control. Exceptions are handled with their
-/// masked responses; an unmasked one sets ES/B in the status word (#MF is raised by the next waiting instruction, see X86Cpu.X87Exceptions.cs).</summary>
-internal sealed partial class X86Cpu
+/// masked responses; an unmasked one sets ES/B in the status word (#MF is raised by the next waiting instruction, see X87Unit.Exceptions.cs).</summary>
+internal sealed partial class X87Unit
 {
     private const ushort C0 = 0x100, C1 = 0x200, C2 = 0x400, C3 = 0x4000;
     private const uint StackFault = 0x40;

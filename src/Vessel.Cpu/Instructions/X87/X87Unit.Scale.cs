@@ -4,7 +4,7 @@ using Vessel.Cpu.Fpu;
 namespace Vessel.Cpu;
 
 /// <summary>FPREM, FPREM1, FSCALE, FXTRACT and the packed-BCD load/store FBLD/FBSTP.</summary>
-internal sealed partial class X86Cpu
+internal sealed partial class X87Unit
 {
     private bool ExecuteX87Special(ref Instruction ins)
     {

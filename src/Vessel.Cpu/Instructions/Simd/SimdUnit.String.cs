@@ -8,7 +8,7 @@ namespace Vessel.Cpu;
 /// <summary>SSE4.2 string compares PCMPESTRI/PCMPESTRM/PCMPISTRI/PCMPISTRM. imm8 selects the element format
 /// (bits 1:0: unsigned/signed bytes/words), the aggregation (bits 3:2: equal any, ranges, equal each, equal
 /// ordered), the polarity (bits 5:4) and the output (bit 6: most significant index / expanded mask).</summary>
-internal sealed partial class X86Cpu
+internal sealed partial class SimdUnit
 {
     private bool TrySseString(ref Instruction ins)
     {
