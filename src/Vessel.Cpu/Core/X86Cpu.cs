@@ -99,6 +99,7 @@ internal sealed unsafe partial class X86Cpu : Platform.IApicCpu
         _decoder16 = Decoder.Create(16, _codeReader);
         _decoder32 = Decoder.Create(32, _codeReader);
         _decoder64 = Decoder.Create(64, _codeReader);
+        Msrs = new MsrFile(machine.Clock);
         machine.CodeCache.Register(this);
         Reset();
         EmuProfiler.Register(this);

@@ -98,17 +98,17 @@ internal sealed partial class X86Cpu
                 ulong tsc = ReadTsc();
                 Gpr[0] = (uint)tsc;
                 Gpr[2] = tsc >> 32;
-                Gpr[1] = (uint)TscAux;
+                Gpr[1] = (uint)Msrs.TscAux;
                 return true;
             }
             case Mnemonic.Rdpid:
-                WriteGprFull(ins.Op0Register, TscAux);
+                WriteGprFull(ins.Op0Register, Msrs.TscAux);
                 return true;
             case Mnemonic.Swapgs:
             {
                 if (Bitness != 64) FaultNoCode(Vector.UD);
                 RequireCpl0();
-                (Seg[GS].Base, KernelGsBase) = (KernelGsBase, Seg[GS].Base);
+                (Seg[GS].Base, Msrs.KernelGsBase) = (Msrs.KernelGsBase, Seg[GS].Base);
                 return true;
             }
             case Mnemonic.Rdfsbase: case Mnemonic.Rdgsbase: case Mnemonic.Wrfsbase: case Mnemonic.Wrgsbase:
