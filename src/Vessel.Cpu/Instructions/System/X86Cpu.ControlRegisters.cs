@@ -8,6 +8,22 @@ namespace Vessel.Cpu;
 /// TLB and the mode, CR3 loads, CR8 as the local APIC's task priority, DR4/DR5 aliasing.</summary>
 internal sealed partial class X86Cpu
 {
+    /// <summary>MOV CRn, r and MOV r, CRn (CPL 0 only).</summary>
+    private void ExecuteMovControlRegister(ref Instruction ins)
+    {
+        RequireCpl0();
+        if (IsControlRegister(ins.Op0Register)) WriteControlRegister(ins.Op0Register, ReadGpr(ins.Op1Register));
+        else WriteGprFull(ins.Op0Register, ReadControlRegister(ins.Op1Register));
+    }
+
+    /// <summary>MOV DRn, r and MOV r, DRn (CPL 0 only).</summary>
+    private void ExecuteMovDebugRegister(ref Instruction ins)
+    {
+        RequireCpl0();
+        if (IsDebugRegister(ins.Op0Register)) Dr[DebugIndex(ins.Op0Register)] = ReadGpr(ins.Op1Register);
+        else WriteGprFull(ins.Op0Register, Dr[DebugIndex(ins.Op1Register)]);
+    }
+
     private static bool IsControlRegister(Register r) => r is >= Register.CR0 and <= Register.CR15;
 
     private static bool IsDebugRegister(Register r) => r is >= Register.DR0 and <= Register.DR15;

@@ -17,20 +17,12 @@ internal sealed partial class X86Cpu
         switch (ins.Mnemonic)
         {
             case Mnemonic.Mov when ins.Op0Kind == OpKind.Register && IsControlRegister(ins.Op0Register):
-                RequireCpl0();
-                WriteControlRegister(ins.Op0Register, ReadGpr(ins.Op1Register));
-                return true;
             case Mnemonic.Mov when ins.Op1Kind == OpKind.Register && IsControlRegister(ins.Op1Register):
-                RequireCpl0();
-                WriteGprFull(ins.Op0Register, ReadControlRegister(ins.Op1Register));
+                ExecuteMovControlRegister(ref ins);
                 return true;
             case Mnemonic.Mov when ins.Op0Kind == OpKind.Register && IsDebugRegister(ins.Op0Register):
-                RequireCpl0();
-                Dr[DebugIndex(ins.Op0Register)] = ReadGpr(ins.Op1Register);
-                return true;
             case Mnemonic.Mov when ins.Op1Kind == OpKind.Register && IsDebugRegister(ins.Op1Register):
-                RequireCpl0();
-                WriteGprFull(ins.Op0Register, Dr[DebugIndex(ins.Op1Register)]);
+                ExecuteMovDebugRegister(ref ins);
                 return true;
             case Mnemonic.Lgdt: case Mnemonic.Lidt:
                 RequireCpl0();
@@ -40,19 +32,8 @@ internal sealed partial class X86Cpu
                 RequireUmipAllowed();
                 StoreDescriptorTable(ref ins);
                 return true;
-            case Mnemonic.Smsw:
-                RequireUmipAllowed();
-                if (ins.Op0Kind == OpKind.Register) WriteGpr(ins.Op0Register, Cr0 & SizeMask(OperandSize(ref ins, 0)));
-                else WriteMemoryOperand(ref ins, 2, Cr0 & 0xFFFF);
-                return true;
-            case Mnemonic.Lmsw:
-            {
-                RequireCpl0();
-                ulong value = ReadOperand(ref ins, 0, 2);
-                // LMSW sets PE (never clears it) and writes MP, EM, TS.
-                WriteControlRegister(Register.CR0, (Cr0 & ~0xEUL) | (value & 0xF) | (Cr0 & Cr0Pe));
-                return true;
-            }
+            case Mnemonic.Smsw: ExecuteSmsw(ref ins); return true;
+            case Mnemonic.Lmsw: ExecuteLmsw(ref ins); return true;
             case Mnemonic.Clts:
                 RequireCpl0();
                 Cr0 &= ~Cr0Ts;
@@ -65,52 +46,13 @@ internal sealed partial class X86Cpu
             case Mnemonic.Wbinvd: case Mnemonic.Invd:
                 RequireCpl0();
                 return true;
-            case Mnemonic.Rdmsr:
-            {
-                RequireCpl0();
-                if (!TryReadMsr((uint)Gpr[1], out ulong value)) Fault(Vector.GP, 0);
-                Gpr[0] = (uint)value;
-                Gpr[2] = value >> 32;
-                return true;
-            }
-            case Mnemonic.Wrmsr:
-                RequireCpl0();
-                if (!TryWriteMsr((uint)Gpr[1], (Gpr[2] << 32) | (uint)Gpr[0])) Fault(Vector.GP, 0);
-                _endBlock = true;
-                return true;
-            case Mnemonic.Cpuid:
-            {
-                CpuidModel.Query(this, (uint)Gpr[0], (uint)Gpr[1], out uint eax, out uint ebx, out uint ecx, out uint edx);
-                Gpr[0] = eax; Gpr[3] = ebx; Gpr[1] = ecx; Gpr[2] = edx;
-                return true;
-            }
-            case Mnemonic.Rdtsc:
-            {
-                if ((Cr4 & Cr4Tsd) != 0 && Cpl != 0) Fault(Vector.GP, 0);
-                ulong tsc = ReadTsc();
-                Gpr[0] = (uint)tsc;
-                Gpr[2] = tsc >> 32;
-                return true;
-            }
-            case Mnemonic.Rdtscp:
-            {
-                if ((Cr4 & Cr4Tsd) != 0 && Cpl != 0) Fault(Vector.GP, 0);
-                ulong tsc = ReadTsc();
-                Gpr[0] = (uint)tsc;
-                Gpr[2] = tsc >> 32;
-                Gpr[1] = (uint)Msrs.TscAux;
-                return true;
-            }
-            case Mnemonic.Rdpid:
-                WriteGprFull(ins.Op0Register, Msrs.TscAux);
-                return true;
-            case Mnemonic.Swapgs:
-            {
-                if (Bitness != 64) FaultNoCode(Vector.UD);
-                RequireCpl0();
-                (Seg[GS].Base, Msrs.KernelGsBase) = (Msrs.KernelGsBase, Seg[GS].Base);
-                return true;
-            }
+            case Mnemonic.Rdmsr: ExecuteRdmsr(); return true;
+            case Mnemonic.Wrmsr: ExecuteWrmsr(); return true;
+            case Mnemonic.Cpuid: ExecuteCpuid(); return true;
+            case Mnemonic.Rdtsc: ExecuteRdtsc(withAux: false); return true;
+            case Mnemonic.Rdtscp: ExecuteRdtsc(withAux: true); return true;
+            case Mnemonic.Rdpid: WriteGprFull(ins.Op0Register, Msrs.TscAux); return true;
+            case Mnemonic.Swapgs: ExecuteSwapgs(); return true;
             case Mnemonic.Rdfsbase: case Mnemonic.Rdgsbase: case Mnemonic.Wrfsbase: case Mnemonic.Wrgsbase:
                 ExecuteFsGsBase(ref ins);
                 return true;
@@ -126,6 +68,59 @@ internal sealed partial class X86Cpu
             default:
                 return false;
         }
+    }
+
+    private void ExecuteSmsw(ref Instruction ins)
+    {
+        RequireUmipAllowed();
+        if (ins.Op0Kind == OpKind.Register) WriteGpr(ins.Op0Register, Cr0 & SizeMask(OperandSize(ref ins, 0)));
+        else WriteMemoryOperand(ref ins, 2, Cr0 & 0xFFFF);
+    }
+
+    private void ExecuteLmsw(ref Instruction ins)
+    {
+        RequireCpl0();
+        ulong value = ReadOperand(ref ins, 0, 2);
+        // LMSW sets PE (never clears it) and writes MP, EM, TS.
+        WriteControlRegister(Register.CR0, (Cr0 & ~0xEUL) | (value & 0xF) | (Cr0 & Cr0Pe));
+    }
+
+    private void ExecuteRdmsr()
+    {
+        RequireCpl0();
+        if (!TryReadMsr((uint)Gpr[1], out ulong value)) Fault(Vector.GP, 0);
+        Gpr[0] = (uint)value;
+        Gpr[2] = value >> 32;
+    }
+
+    private void ExecuteWrmsr()
+    {
+        RequireCpl0();
+        if (!TryWriteMsr((uint)Gpr[1], (Gpr[2] << 32) | (uint)Gpr[0])) Fault(Vector.GP, 0);
+        _endBlock = true;
+    }
+
+    private void ExecuteCpuid()
+    {
+        CpuidModel.Query(this, (uint)Gpr[0], (uint)Gpr[1], out uint eax, out uint ebx, out uint ecx, out uint edx);
+        Gpr[0] = eax; Gpr[3] = ebx; Gpr[1] = ecx; Gpr[2] = edx;
+    }
+
+    /// <summary>RDTSC, and RDTSCP (<paramref name="withAux"/>) which also loads ECX with IA32_TSC_AUX.</summary>
+    private void ExecuteRdtsc(bool withAux)
+    {
+        if ((Cr4 & Cr4Tsd) != 0 && Cpl != 0) Fault(Vector.GP, 0);
+        ulong tsc = ReadTsc();
+        Gpr[0] = (uint)tsc;
+        Gpr[2] = tsc >> 32;
+        if (withAux) Gpr[1] = (uint)Msrs.TscAux;
+    }
+
+    private void ExecuteSwapgs()
+    {
+        if (Bitness != 64) FaultNoCode(Vector.UD);
+        RequireCpl0();
+        (Seg[GS].Base, Msrs.KernelGsBase) = (Msrs.KernelGsBase, Seg[GS].Base);
     }
 
     private void RequireCpl0()
