@@ -139,29 +139,17 @@ internal sealed partial class X86Cpu
             EnterRealModeCode(selector, offset);
             return;
         }
-        if ((selector & 0xFFFC) == 0) Fault(Vector.GP, 0);
-        SegmentDescriptor d = ReadDescriptorOrFault(selector, Vector.GP, 0, out ulong address);
+        SegmentDescriptor d = ReadFarTarget(selector, out ulong address);
         if (d.IsCode)
         {
             Segment cs = CheckDirectCodeTarget(selector, d, address);
             CommitCodeSegment(cs, Cpl, CheckTargetOffset(cs, offset));
             return;
         }
-        if (d.CodeOrData) Fault(Vector.GP, SelectorError(selector, 0));
-        if (IsTaskTarget(d))
-        {
-            FarTransferToTask(selector, d, TaskSwitchReason.Jump);
-            return;
-        }
-        SegmentDescriptor gate = CheckCallGate(selector, d);
-        ushort targetSelector = gate.GateSelector;
-        SegmentDescriptor td = ReadGateTarget(targetSelector, 0, out ulong targetAddress);
-        uint targetError = SelectorError(targetSelector, 0);
-        if (td.IsConformingCode ? td.Dpl > Cpl : td.Dpl != Cpl) Fault(Vector.GP, targetError);
-        if (!td.Present) Fault(Vector.NP, targetError);
-        if (LongModeActive && (!td.Long || td.DefaultBig)) Fault(Vector.GP, targetError);
+        if (TransferredToTask(selector, d, TaskSwitchReason.Jump)) return;
+        SegmentDescriptor td = ReadCallGateTarget(selector, d, isCall: false, out SegmentDescriptor gate, out ulong targetAddress);
         MarkAccessed(targetAddress, td);
-        Segment target = td.ToSegment(targetSelector);
+        Segment target = td.ToSegment(gate.GateSelector);
         CommitCodeSegment(target, Cpl, CheckTargetOffset(target, GateOffset(gate)));
     }
 
@@ -175,21 +163,11 @@ internal sealed partial class X86Cpu
         ulong returnAddress = Rip;
         if (!ProtectedMode || Vm86Mode)
         {
-            try
-            {
-                Push(oldCs, size);
-                Push(returnAddress, size);
-            }
-            catch (CpuFault)
-            {
-                Gpr[4] = oldSp;
-                throw;
-            }
+            PushReturnFrame(oldCs, returnAddress, size, oldSp);
             EnterRealModeCode(selector, offset & SizeMask(size));
             return;
         }
-        if ((selector & 0xFFFC) == 0) Fault(Vector.GP, 0);
-        SegmentDescriptor d = ReadDescriptorOrFault(selector, Vector.GP, 0, out ulong address);
+        SegmentDescriptor d = ReadFarTarget(selector, out ulong address);
         if (d.IsCode)
         {
             Segment cs = CheckDirectCodeTarget(selector, d, address);
@@ -198,20 +176,9 @@ internal sealed partial class X86Cpu
             CommitCodeSegment(cs, Cpl, rip);
             return;
         }
-        if (d.CodeOrData) Fault(Vector.GP, SelectorError(selector, 0));
-        if (IsTaskTarget(d))
-        {
-            FarTransferToTask(selector, d, TaskSwitchReason.Call);
-            return;
-        }
-        SegmentDescriptor gate = CheckCallGate(selector, d);
-        ushort targetSelector = gate.GateSelector;
-        SegmentDescriptor td = ReadGateTarget(targetSelector, 0, out ulong targetAddress);
-        uint targetError = SelectorError(targetSelector, 0);
-        if (td.Dpl > Cpl) Fault(Vector.GP, targetError);
-        if (!td.Present) Fault(Vector.NP, targetError);
-        if (LongModeActive && (!td.Long || td.DefaultBig)) Fault(Vector.GP, targetError);
-        Segment target = td.ToSegment(targetSelector);
+        if (TransferredToTask(selector, d, TaskSwitchReason.Call)) return;
+        SegmentDescriptor td = ReadCallGateTarget(selector, d, isCall: true, out SegmentDescriptor gate, out ulong targetAddress);
+        Segment target = td.ToSegment(gate.GateSelector);
         ulong targetRip = CheckTargetOffset(target, GateOffset(gate));
         int gateSize = LongModeActive ? 8 : gate.Type == SystemType.CallGate16 ? 2 : 4;
         MarkAccessed(targetAddress, td);
@@ -223,6 +190,40 @@ internal sealed partial class X86Cpu
             return;
         }
         CallGateToInnerRing(gate, target, td.Dpl, targetRip, gateSize);
+    }
+
+    /// <summary>The descriptor a protected-mode far JMP or CALL names: #GP(0) for a null selector.</summary>
+    private SegmentDescriptor ReadFarTarget(ushort selector, out ulong address)
+    {
+        if ((selector & 0xFFFC) == 0) Fault(Vector.GP, 0);
+        return ReadDescriptorOrFault(selector, Vector.GP, 0, out address);
+    }
+
+    /// <summary>A far JMP or CALL to a system descriptor: switches tasks if it names a TSS or task gate (true);
+    /// #GP for a data segment.</summary>
+    private bool TransferredToTask(ushort selector, SegmentDescriptor d, TaskSwitchReason reason)
+    {
+        if (d.CodeOrData) Fault(Vector.GP, SelectorError(selector, 0));
+        if (!IsTaskTarget(d)) return false;
+        FarTransferToTask(selector, d, reason);
+        return true;
+    }
+
+    /// <summary>The code segment a far JMP or CALL reaches through the call gate <paramref name="d"/>: JMP keeps the
+    /// CPL (a non-conforming target must be at it), CALL may go to a more privileged ring; present; 64-bit code
+    /// in long mode.</summary>
+    private SegmentDescriptor ReadCallGateTarget(ushort selector, SegmentDescriptor d, bool isCall,
+        out SegmentDescriptor gate, out ulong targetAddress)
+    {
+        gate = CheckCallGate(selector, d);
+        ushort targetSelector = gate.GateSelector;
+        SegmentDescriptor td = ReadGateTarget(targetSelector, 0, out targetAddress);
+        uint targetError = SelectorError(targetSelector, 0);
+        bool privilegeRefused = (isCall || td.IsConformingCode) ? td.Dpl > Cpl : td.Dpl != Cpl;
+        if (privilegeRefused) Fault(Vector.GP, targetError);
+        if (!td.Present) Fault(Vector.NP, targetError);
+        if (LongModeActive && (!td.Long || td.DefaultBig)) Fault(Vector.GP, targetError);
+        return td;
     }
 
     private void PushReturnFrame(ushort cs, ulong rip, int size, ulong oldSp)
