@@ -100,6 +100,7 @@ internal sealed unsafe partial class X86Cpu : Platform.IApicCpu
         _decoder32 = Decoder.Create(32, _codeReader);
         _decoder64 = Decoder.Create(64, _codeReader);
         Msrs = new MsrFile(machine.Clock);
+        _descriptors = new DescriptorTables(this, _fault);
         machine.CodeCache.Register(this);
         Reset();
         EmuProfiler.Register(this);

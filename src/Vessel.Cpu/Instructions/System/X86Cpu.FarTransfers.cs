@@ -1,4 +1,5 @@
 using Vessel.Hypervisor;
+using static Vessel.Cpu.DescriptorTables;
 
 namespace Vessel.Cpu;
 
@@ -31,7 +32,7 @@ internal sealed partial class X86Cpu
         }
         if (!d.Present) Fault(Vector.NP, error);
         if (LongModeActive && d.Long && d.DefaultBig) Fault(Vector.GP, error);
-        MarkAccessed(address, d);
+        _descriptors.MarkAccessed(address, d);
         return d.ToSegment(selector);
     }
 
@@ -110,7 +111,7 @@ internal sealed partial class X86Cpu
     private SegmentDescriptor ReadGateTarget(ushort selector, uint ext, out ulong address)
     {
         if ((selector & 0xFFFC) == 0) Fault(Vector.GP, ext);
-        SegmentDescriptor d = ReadDescriptorOrFault(selector, Vector.GP, ext, out address);
+        SegmentDescriptor d = _descriptors.ReadOrFault(selector, Vector.GP, ext, out address);
         if (!d.IsCode) Fault(Vector.GP, SelectorError(selector, ext));
         return d;
     }
@@ -124,7 +125,7 @@ internal sealed partial class X86Cpu
         if (!legal) Fault(Vector.GP, error);
         if (gate.Dpl < Cpl || gate.Dpl < (selector & 3)) Fault(Vector.GP, error);
         if (!gate.Present) Fault(Vector.NP, error);
-        return LongModeActive ? ReadSystemDescriptor16(selector, gate, Vector.GP, 0) : gate;
+        return LongModeActive ? _descriptors.ReadSystem16(selector, gate, Vector.GP, 0) : gate;
     }
 
     private ulong GateOffset(SegmentDescriptor gate) =>
@@ -148,7 +149,7 @@ internal sealed partial class X86Cpu
         }
         if (TransferredToTask(selector, d, TaskSwitchReason.Jump)) return;
         SegmentDescriptor td = ReadCallGateTarget(selector, d, isCall: false, out SegmentDescriptor gate, out ulong targetAddress);
-        MarkAccessed(targetAddress, td);
+        _descriptors.MarkAccessed(targetAddress, td);
         Segment target = td.ToSegment(gate.GateSelector);
         CommitCodeSegment(target, Cpl, CheckTargetOffset(target, GateOffset(gate)));
     }
@@ -181,7 +182,7 @@ internal sealed partial class X86Cpu
         Segment target = td.ToSegment(gate.GateSelector);
         ulong targetRip = CheckTargetOffset(target, GateOffset(gate));
         int gateSize = LongModeActive ? 8 : gate.Type == SystemType.CallGate16 ? 2 : 4;
-        MarkAccessed(targetAddress, td);
+        _descriptors.MarkAccessed(targetAddress, td);
 
         if (td.IsConformingCode || td.Dpl == Cpl)
         {
@@ -196,7 +197,7 @@ internal sealed partial class X86Cpu
     private SegmentDescriptor ReadFarTarget(ushort selector, out ulong address)
     {
         if ((selector & 0xFFFC) == 0) Fault(Vector.GP, 0);
-        return ReadDescriptorOrFault(selector, Vector.GP, 0, out address);
+        return _descriptors.ReadOrFault(selector, Vector.GP, 0, out address);
     }
 
     /// <summary>A far JMP or CALL to a system descriptor: switches tasks if it names a TSS or task gate (true);
@@ -257,7 +258,7 @@ internal sealed partial class X86Cpu
         {
             ReadTssStack32(newCpl, 0, out ushort ssSelector, out newSp);
             newSs = CheckStackSegment(ssSelector, newCpl, Vector.TS, 0, false, out ulong ssAddress, out SegmentDescriptor ssDesc);
-            MarkAccessed(ssAddress, ssDesc);
+            _descriptors.MarkAccessed(ssAddress, ssDesc);
             newSp &= StackMask(newSs, false);
         }
         uint ssError = SelectorError(newSs.Selector, 0);
@@ -301,7 +302,7 @@ internal sealed partial class X86Cpu
         if (rpl == Cpl)
         {
             ulong sp = (Gpr[4] + (ulong)(2 * size) + release) & stackMask;
-            MarkAccessed(address, d);
+            _descriptors.MarkAccessed(address, d);
             CommitCodeSegment(cs, rpl, rip);
             WriteGprSized(4, stackMask == ulong.MaxValue ? 8 : stackMask == 0xFFFF_FFFF ? 4 : 2, sp);
             return;
@@ -313,8 +314,8 @@ internal sealed partial class X86Cpu
         ushort ssSelector = (ushort)PeekStack(frame + size, size);
         bool flat64 = Is64BitCode(cs);
         Segment newSs = CheckStackSegment(ssSelector, rpl, Vector.GP, 0, flat64, out ulong ssAddress, out SegmentDescriptor ssDesc);
-        MarkAccessed(address, d);
-        if (!newSs.Unusable) MarkAccessed(ssAddress, ssDesc);
+        _descriptors.MarkAccessed(address, d);
+        if (!newSs.Unusable) _descriptors.MarkAccessed(ssAddress, ssDesc);
         Seg[SS] = newSs;
         CommitCodeSegment(cs, rpl, rip);
         CommitStackPointer((newSp + release) & StackMask(newSs, flat64), flat64);

@@ -1,5 +1,6 @@
 using Vessel.Hypervisor;
 using static Vessel.Hypervisor.RflagsBits;
+using static Vessel.Cpu.DescriptorTables;
 
 namespace Vessel.Cpu;
 
@@ -167,7 +168,7 @@ internal sealed partial class X86Cpu
         if (!td.Present) Fault(Vector.NP, error);
         inner = !td.IsConformingCode && td.Dpl < Cpl;
         newCpl = inner ? td.Dpl : Cpl;
-        MarkAccessed(address, td);
+        _descriptors.MarkAccessed(address, td);
         return td.ToSegment(selector);
     }
 
@@ -208,7 +209,7 @@ internal sealed partial class X86Cpu
         {
             ReadTssStack32(newCpl, ext, out ushort ssSelector, out sp);
             ss = CheckStackSegment(ssSelector, newCpl, Vector.TS, ext, false, out ulong ssAddress, out SegmentDescriptor ssDesc);
-            MarkAccessed(ssAddress, ssDesc);
+            _descriptors.MarkAccessed(ssAddress, ssDesc);
             ssError = SelectorError(ssSelector, ext);
         }
         else

@@ -1,5 +1,6 @@
 using Vessel.Hypervisor;
 using static Vessel.Hypervisor.RflagsBits;
+using static Vessel.Cpu.DescriptorTables;
 
 namespace Vessel.Cpu;
 
@@ -77,7 +78,7 @@ internal sealed partial class X86Cpu
         ushort link = (ushort)ReadTss(0, 2, 0);
         uint error = SelectorError(link, 0);
         if ((link & 4) != 0 || (link & 0xFFFC) == 0) Fault(Vector.TS, error);
-        if (!TryReadDescriptor(link, out SegmentDescriptor d, out _)) Fault(Vector.TS, error);
+        if (!_descriptors.TryRead(link, out SegmentDescriptor d, out _)) Fault(Vector.TS, error);
         if (d.CodeOrData || d.Type is not (SystemType.Tss16Busy or SystemType.Tss32Busy)) Fault(Vector.TS, error);
         if (!d.Present) Fault(Vector.NP, error);
         TaskSwitch(link, TaskSwitchReason.Iret, 0, false, 0);
@@ -88,7 +89,7 @@ internal sealed partial class X86Cpu
     {
         uint error = SelectorError(selector, ext);
         if ((selector & 4) != 0 || (selector & 0xFFFC) == 0) Fault(Vector.GP, error);
-        SegmentDescriptor d = ReadDescriptorOrFault(selector, Vector.GP, ext, out address);
+        SegmentDescriptor d = _descriptors.ReadOrFault(selector, Vector.GP, ext, out address);
         if (d.CodeOrData || d.Type is not (SystemType.Tss16Available or SystemType.Tss32Available)) Fault(Vector.GP, error);
         if (!d.Present) Fault(Vector.NP, error);
         return d;
@@ -97,7 +98,7 @@ internal sealed partial class X86Cpu
     private void TaskSwitch(ushort selector, TaskSwitchReason reason, uint ext, bool hasErrorCode, uint errorCode)
     {
         uint error = SelectorError(selector, ext);
-        SegmentDescriptor d = ReadDescriptorOrFault(selector, Vector.GP, ext, out ulong descriptorAddress);
+        SegmentDescriptor d = _descriptors.ReadOrFault(selector, Vector.GP, ext, out ulong descriptorAddress);
         bool newIs32 = IsTss32(d.Type);
         if (d.Limit < (newIs32 ? 0x67u : 0x2Bu)) Fault(Vector.TS, error);
         if (Tr.Unusable || !IsTss(Tr.Type) || Tr.Limit < (IsTss32(Tr.Type) ? 0x67u : 0x2Bu))
@@ -118,7 +119,7 @@ internal sealed partial class X86Cpu
             WriteLinear((newBase) & 0xFFFF_FFFF, 2, Tr.Selector, false);
             next.Eflags |= (uint)Nt;
         }
-        if (reason != TaskSwitchReason.Iret) WriteLinear(descriptorAddress + 5, 1, ((d.Low >> 40) & 0xFF) | 2, false);
+        if (reason != TaskSwitchReason.Iret) _descriptors.SetBusy(descriptorAddress, d, true);
 
         // Commit point: TR names the new task; a fault from here on is the new task's.
         Tr = d.ToSegment(selector);
@@ -198,9 +199,8 @@ internal sealed partial class X86Cpu
 
     private void SetTssBusy(ushort selector, bool busy, uint ext)
     {
-        SegmentDescriptor d = ReadDescriptorOrFault(selector, Vector.TS, ext, out ulong address);
-        ulong access = (d.Low >> 40) & 0xFF;
-        WriteLinear(address + 5, 1, busy ? access | 2 : access & ~2UL, false);
+        SegmentDescriptor d = _descriptors.ReadOrFault(selector, Vector.TS, ext, out ulong address);
+        _descriptors.SetBusy(address, d, busy);
     }
 
     /// <summary>Loads the new task's registers, then qualifies its LDT and segments in the order Intel's table 7-1
@@ -249,7 +249,7 @@ internal sealed partial class X86Cpu
         if ((selector & 0xFFFC) == 0) return;
         uint error = SelectorError(selector, ext);
         if ((selector & 4) != 0) Fault(Vector.TS, error);
-        SegmentDescriptor d = ReadDescriptorOrFault(selector, Vector.TS, ext, out _);
+        SegmentDescriptor d = _descriptors.ReadOrFault(selector, Vector.TS, ext, out _);
         if (d.CodeOrData || d.Type != SystemType.Ldt || !d.Present) Fault(Vector.TS, error);
         Ldtr = d.ToSegment(selector);
     }
@@ -258,10 +258,10 @@ internal sealed partial class X86Cpu
     {
         uint error = SelectorError(selector, ext);
         if ((selector & 0xFFFC) == 0) Fault(Vector.TS, error);
-        SegmentDescriptor d = ReadDescriptorOrFault(selector, Vector.TS, ext, out ulong address);
+        SegmentDescriptor d = _descriptors.ReadOrFault(selector, Vector.TS, ext, out ulong address);
         if ((selector & 3) != cpl || !d.IsWritableData || d.Dpl != cpl) Fault(Vector.TS, error);
         if (!d.Present) Fault(Vector.SS, error);
-        MarkAccessed(address, d);
+        _descriptors.MarkAccessed(address, d);
         Seg[SS] = d.ToSegment(selector);
     }
 
@@ -269,11 +269,11 @@ internal sealed partial class X86Cpu
     {
         if ((selector & 0xFFFC) == 0) return; // stays a null segment
         uint error = SelectorError(selector, ext);
-        SegmentDescriptor d = ReadDescriptorOrFault(selector, Vector.TS, ext, out ulong address);
+        SegmentDescriptor d = _descriptors.ReadOrFault(selector, Vector.TS, ext, out ulong address);
         if (!d.IsReadable) Fault(Vector.TS, error);
         if (!d.IsConformingCode && (d.Dpl < cpl || d.Dpl < (selector & 3))) Fault(Vector.TS, error);
         if (!d.Present) Fault(Vector.NP, error);
-        MarkAccessed(address, d);
+        _descriptors.MarkAccessed(address, d);
         Seg[seg] = d.ToSegment(selector);
     }
 
@@ -281,11 +281,11 @@ internal sealed partial class X86Cpu
     {
         uint error = SelectorError(selector, ext);
         if ((selector & 0xFFFC) == 0) Fault(Vector.TS, error);
-        SegmentDescriptor d = ReadDescriptorOrFault(selector, Vector.TS, ext, out ulong address);
+        SegmentDescriptor d = _descriptors.ReadOrFault(selector, Vector.TS, ext, out ulong address);
         int rpl = selector & 3;
         if (!d.IsCode || (d.IsConformingCode ? d.Dpl > rpl : d.Dpl != rpl)) Fault(Vector.TS, error);
         if (!d.Present) Fault(Vector.NP, error);
-        MarkAccessed(address, d);
+        _descriptors.MarkAccessed(address, d);
         Segment cs = d.ToSegment(selector);
         if (d.IsConformingCode) cs.Dpl = (byte)rpl;
         Seg[CS] = cs;

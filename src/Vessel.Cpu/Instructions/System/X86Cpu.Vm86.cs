@@ -1,5 +1,6 @@
 using Vessel.Hypervisor;
 using static Vessel.Hypervisor.RflagsBits;
+using static Vessel.Cpu.DescriptorTables;
 
 namespace Vessel.Cpu;
 
@@ -67,7 +68,7 @@ internal sealed partial class X86Cpu
         if (!inner || newCpl != 0 || (gate.Type & 8) == 0) Fault(Vector.GP, targetError);
         ReadTssStack32(0, ext, out ushort ssSelector, out ulong sp);
         Segment ss = CheckStackSegment(ssSelector, 0, Vector.TS, ext, false, out ulong ssAddress, out SegmentDescriptor ssDesc);
-        MarkAccessed(ssAddress, ssDesc);
+        _descriptors.MarkAccessed(ssAddress, ssDesc);
         uint ssError = SelectorError(ssSelector, ext);
         sp &= StackMask(ss, false);
         ulong flags = FlagsToPush(vector, source);
