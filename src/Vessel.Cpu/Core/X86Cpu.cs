@@ -101,6 +101,7 @@ internal sealed unsafe partial class X86Cpu : Platform.IApicCpu
         _decoder64 = Decoder.Create(64, _codeReader);
         Msrs = new MsrFile(machine.Clock);
         _descriptors = new DescriptorTables(this, _fault);
+        _tasks = new TaskSwitcher(this, _descriptors, _fault);
         machine.CodeCache.Register(this);
         Reset();
         EmuProfiler.Register(this);

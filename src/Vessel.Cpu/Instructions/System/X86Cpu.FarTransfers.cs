@@ -1,5 +1,6 @@
 using Vessel.Hypervisor;
 using static Vessel.Cpu.DescriptorTables;
+using static Vessel.Cpu.HiddenSegments;
 
 namespace Vessel.Cpu;
 
@@ -205,8 +206,8 @@ internal sealed partial class X86Cpu
     private bool TransferredToTask(ushort selector, SegmentDescriptor d, TaskSwitchReason reason)
     {
         if (d.CodeOrData) Fault(Vector.GP, SelectorError(selector, 0));
-        if (!IsTaskTarget(d)) return false;
-        FarTransferToTask(selector, d, reason);
+        if (LongModeActive || !TaskSwitcher.IsTaskDescriptor(d)) return false;
+        _tasks.FarTransfer(selector, d, reason);
         return true;
     }
 

@@ -36,7 +36,7 @@ internal sealed partial class X86Cpu
         if ((_rflags & Nt) != 0)
         {
             if (LongModeActive) Fault(Vector.GP, 0);
-            ReturnToLinkedTask();
+            _tasks.ReturnToLinkedTask();
             return;
         }
         if (!LongModeActive && size == 4 && (flags & Vm) != 0 && Cpl == 0)

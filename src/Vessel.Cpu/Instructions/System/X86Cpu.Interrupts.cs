@@ -1,6 +1,7 @@
 using Vessel.Hypervisor;
 using static Vessel.Hypervisor.RflagsBits;
 using static Vessel.Cpu.DescriptorTables;
+using static Vessel.Cpu.HiddenSegments;
 
 namespace Vessel.Cpu;
 
@@ -188,7 +189,7 @@ internal sealed partial class X86Cpu
         if (!gate.Present) Fault(Vector.NP, idtError);
         if (taskGate)
         {
-            InterruptThroughTaskGate(gate, source, hasErrorCode, errorCode);
+            _tasks.ThroughTaskGate(gate, ExtBit(source), hasErrorCode, errorCode);
             return;
         }
 

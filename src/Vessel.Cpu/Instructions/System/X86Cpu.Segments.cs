@@ -1,5 +1,6 @@
 using Vessel.Hypervisor;
 using static Vessel.Cpu.DescriptorTables;
+using static Vessel.Cpu.HiddenSegments;
 
 namespace Vessel.Cpu;
 
@@ -12,12 +13,6 @@ internal sealed partial class X86Cpu : IDescriptorTableCpu
 
     /// <summary>The GDT and LDT reader every segment load, gate, interrupt and task switch goes through.</summary>
     private readonly DescriptorTables _descriptors;
-
-    /// <summary>A null or otherwise unusable data segment: any access through it faults (outside 64-bit mode).</summary>
-    private static Segment NullSegment(ushort selector, int dpl = 0) => new()
-    {
-        Selector = selector, Unusable = true, Dpl = (byte)dpl,
-    };
 
     /// <summary>MOV/POP/Lxx to a data or stack segment register, with the checks of the current mode.</summary>
     internal void LoadSegment(int seg, ushort selector)

@@ -1,5 +1,6 @@
 using Vessel.Hypervisor;
 using static Vessel.Cpu.DescriptorTables;
+using static Vessel.Cpu.HiddenSegments;
 
 namespace Vessel.Cpu;
 

@@ -1,6 +1,7 @@
 using Vessel.Hypervisor;
 using static Vessel.Hypervisor.RflagsBits;
 using static Vessel.Cpu.DescriptorTables;
+using static Vessel.Cpu.HiddenSegments;
 
 namespace Vessel.Cpu;
 
@@ -12,12 +13,6 @@ namespace Vessel.Cpu;
 internal sealed partial class X86Cpu
 {
     private bool Vm86Mode => (_rflags & Vm) != 0 && ProtectedMode && !LongModeActive;
-
-    /// <summary>A segment register as virtual-8086 mode loads it: base = selector × 16, 64 KiB, DPL 3.</summary>
-    private static Segment Vm86Segment(ushort selector) => new()
-    {
-        Selector = selector, Base = (ulong)selector << 4, Limit = 0xFFFF, Type = 3, Present = true, Dpl = 3, CodeOrData = true,
-    };
 
     /// <summary>IOPL-sensitive instructions (PUSHF, POPF, INT n, IRET; CLI and STI check CPL against IOPL
     /// themselves) in virtual-8086 mode: #GP(0) below IOPL 3.</summary>
@@ -42,7 +37,7 @@ internal sealed partial class X86Cpu
     private void EnterVm86(ulong ip, ushort selector, ulong flags)
     {
         ulong esp = PeekStack(12, 4);
-        var selectors = _taskSelectors;
+        Span<ushort> selectors = stackalloc ushort[6];
         selectors[SS] = (ushort)PeekStack(16, 4);
         selectors[ES] = (ushort)PeekStack(20, 4);
         selectors[DS] = (ushort)PeekStack(24, 4);
