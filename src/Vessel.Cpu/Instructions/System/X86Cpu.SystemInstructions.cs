@@ -102,7 +102,8 @@ internal sealed partial class X86Cpu
 
     private void ExecuteCpuid()
     {
-        CpuidModel.Query(this, (uint)Gpr[0], (uint)Gpr[1], out uint eax, out uint ebx, out uint ecx, out uint edx);
+        var inputs = new CpuidInputs(VcpuId, (Cr4 & Cr4Osxsave) != 0, (ApicBase & ApicBaseEnable) != 0);
+        CpuidModel.Query(inputs, (uint)Gpr[0], (uint)Gpr[1], out uint eax, out uint ebx, out uint ecx, out uint edx);
         Gpr[0] = eax; Gpr[3] = ebx; Gpr[1] = ecx; Gpr[2] = edx;
     }
 
