@@ -221,15 +221,7 @@ internal sealed partial class X86Cpu
         sp &= StackMask(ss, false);
         bool user = newCpl == 3;
         ulong flags = FlagsToPush(vector, source);
-        if (inner)
-        {
-            PushOn(ss, ref sp, size, Seg[SS].Selector, false, user, ssError);
-            PushOn(ss, ref sp, size, Gpr[4], false, user, ssError);
-        }
-        PushOn(ss, ref sp, size, flags, false, user, ssError);
-        PushOn(ss, ref sp, size, Seg[CS].Selector, false, user, ssError);
-        PushOn(ss, ref sp, size, Rip, false, user, ssError);
-        if (hasErrorCode) PushOn(ss, ref sp, size, errorCode, false, user, ssError);
+        PushInterruptFrame(ss, ref sp, size, inner, false, user, ssError, flags, hasErrorCode, errorCode);
 
         if (inner) Seg[SS] = ss;
         CommitCodeSegment(target, newCpl, rip);
@@ -265,17 +257,28 @@ internal sealed partial class X86Cpu
         Segment ss = inner ? NullSegment((ushort)newCpl, newCpl) : Seg[SS];
         bool user = newCpl == 3;
         ulong flags = FlagsToPush(vector, source);
-        PushOn(ss, ref sp, 8, Seg[SS].Selector, true, user, ext);
-        PushOn(ss, ref sp, 8, Gpr[4], true, user, ext);
-        PushOn(ss, ref sp, 8, flags, true, user, ext);
-        PushOn(ss, ref sp, 8, Seg[CS].Selector, true, user, ext);
-        PushOn(ss, ref sp, 8, Rip, true, user, ext);
-        if (hasErrorCode) PushOn(ss, ref sp, 8, errorCode, true, user, ext);
+        PushInterruptFrame(ss, ref sp, 8, true, true, user, ext, flags, hasErrorCode, errorCode);
 
         if (inner) Seg[SS] = ss;
         CommitCodeSegment(target, newCpl, rip);
         Gpr[4] = sp;
         ClearFlagsForGate(gate.Type);
+    }
+
+    /// <summary>Pushes an interrupt or exception frame on <paramref name="ss"/>: the interrupted SS:RSP when
+    /// <paramref name="withStack"/> (a stack switch, and always in IA-32e mode), then FLAGS, CS, RIP and the error code.</summary>
+    private void PushInterruptFrame(in Segment ss, ref ulong sp, int size, bool withStack, bool flat64, bool user,
+        uint error, ulong flags, bool hasErrorCode, uint errorCode)
+    {
+        if (withStack)
+        {
+            PushOn(ss, ref sp, size, Seg[SS].Selector, flat64, user, error);
+            PushOn(ss, ref sp, size, Gpr[4], flat64, user, error);
+        }
+        PushOn(ss, ref sp, size, flags, flat64, user, error);
+        PushOn(ss, ref sp, size, Seg[CS].Selector, flat64, user, error);
+        PushOn(ss, ref sp, size, Rip, flat64, user, error);
+        if (hasErrorCode) PushOn(ss, ref sp, size, errorCode, flat64, user, error);
     }
 
     private void ClearFlagsForGate(byte gateType)

@@ -71,12 +71,7 @@ internal sealed partial class X86Cpu
         PushOn(ss, ref sp, 4, Seg[FS].Selector, false, false, ssError);
         PushOn(ss, ref sp, 4, Seg[DS].Selector, false, false, ssError);
         PushOn(ss, ref sp, 4, Seg[ES].Selector, false, false, ssError);
-        PushOn(ss, ref sp, 4, Seg[SS].Selector, false, false, ssError);
-        PushOn(ss, ref sp, 4, Gpr[4], false, false, ssError);
-        PushOn(ss, ref sp, 4, flags, false, false, ssError);
-        PushOn(ss, ref sp, 4, Seg[CS].Selector, false, false, ssError);
-        PushOn(ss, ref sp, 4, Rip, false, false, ssError);
-        if (hasErrorCode) PushOn(ss, ref sp, 4, errorCode, false, false, ssError);
+        PushInterruptFrame(ss, ref sp, 4, true, false, false, ssError, flags, hasErrorCode, errorCode);
 
         for (int s = ES; s <= GS; s++)
             if (s is not (CS or SS)) Seg[s] = NullSegment(0);
