@@ -121,7 +121,7 @@ internal sealed class MsrFile
 
     private static bool TryWriteCanonical(ref ulong msr, ulong value)
     {
-        if (!IsCanonical(value)) return false;
+        if (!LinearAddress.IsCanonical(value)) return false;
         msr = value;
         return true;
     }

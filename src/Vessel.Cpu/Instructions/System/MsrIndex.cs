@@ -16,7 +16,4 @@ internal static class MsrIndex
     public const uint Efer = 0xC000_0080, Star = 0xC000_0081, Lstar = 0xC000_0082, Cstar = 0xC000_0083;
     public const uint Sfmask = 0xC000_0084, FsBase = 0xC000_0100, GsBase = 0xC000_0101;
     public const uint KernelGsBase = 0xC000_0102, TscAux = 0xC000_0103;
-
-    /// <summary>Whether <paramref name="address"/> is canonical: bits 63:47 all equal (48-bit linear addresses).</summary>
-    public static bool IsCanonical(ulong address) => (ulong)(((long)address << 16) >> 16) == address;
 }

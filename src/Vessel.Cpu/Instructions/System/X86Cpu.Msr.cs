@@ -66,7 +66,7 @@ internal sealed partial class X86Cpu
         }
     }
 
-    private static bool IsCanonical(ulong address) => MsrIndex.IsCanonical(address);
+    private static bool IsCanonical(ulong address) => LinearAddress.IsCanonical(address);
 
     /// <summary>EFER: SCE, LME, NXE writable; LMA follows paging; LME cannot change while paging is on.</summary>
     private bool WriteEfer(ulong value)
