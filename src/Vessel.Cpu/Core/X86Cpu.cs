@@ -100,6 +100,9 @@ internal sealed unsafe partial class X86Cpu : Platform.IApicCpu
         _decoder16 = Decoder.Create(16, _codeReader);
         _decoder32 = Decoder.Create(32, _codeReader);
         _decoder64 = Decoder.Create(64, _codeReader);
+        Msrs = new MsrFile(machine.Clock);
+        _descriptors = new DescriptorTables(this, _fault);
+        _tasks = new TaskSwitcher(this, _descriptors, _fault);
         machine.CodeCache.Register(this);
         _x87 = new X87Unit(this);
         _simd = new SimdUnit(this, _x87);
