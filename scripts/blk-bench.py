@@ -18,18 +18,14 @@ in full with zeros first, so neither side reads holes, and both find it in the h
 import argparse
 import os
 import re
-import select
-import shlex
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 
-MARKER = b"VESSEL-GUEST-READY"
-APPEND = "console=ttyS0 nokaslr acpi=off"
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TICK = os.sysconf("SC_CLK_TCK")
+from benchlib.console import Console
+from benchlib.guest import APPEND, MARKER, guest_files, vessel_command
+from benchlib.proc import process_cpu_seconds, thread_cpu_seconds
 
 # Typed on the guest's shell. The quotes split the tags, so the echo of the typed line never matches them.
 # b prints GO and waits for a line from the host (which reads the VMM's CPU time first), runs dd, and prints
@@ -42,67 +38,12 @@ RESULT = re.compile(rb"BLKRES (-?\d+) ([\d.]+) ([\d.]+) : ([\d ]+) : ([\d ]+) : 
 
 
 def cpu_seconds(pid):
-    """(process, vCPU threads, device threads) CPU seconds of pid. The process figure (user + system ticks of
-    /proc/PID/stat) includes threads that already exited (QEMU's I/O workers come and go); the threads' own
-    come from their schedstat (nanoseconds). Vessel's vCPU threads are named "vCPU n", its device workers
-    "virtio-NAME"; QEMU TCG's vCPU threads "CPU n/TCG" (with debug-threads=on), and QEMU has no device thread
-    of its own (the main loop and the "worker" pool serve virtio-blk)."""
-    with open(f"/proc/{pid}/stat") as f:
-        stat = f.read()
-    fields = stat[stat.rindex(")") + 2:].split()
-    total = (int(fields[11]) + int(fields[12])) / TICK
-    vcpu = device = 0
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{tid}/comm") as f:
-                comm = f.read().strip()
-            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-                ns = int(f.read().split()[0])
-        except OSError:
-            continue
-        if comm.startswith("vCPU") or comm.endswith("/TCG") or comm.endswith("/KVM"):
-            vcpu += ns
-        elif comm.startswith("virtio-"):
-            device += ns
-    return total, vcpu / 1e9, device / 1e9
-
-
-class Console:
-    """The VMM process with its serial console on a pipe."""
-
-    def __init__(self, cmd, deadline):
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        self.deadline = deadline
-        self.seen = b""
-
-    def wait_for(self, pattern):
-        """Waits for pattern (bytes or compiled regex) in the output; returns the match or None (timeout, exit)."""
-        while time.monotonic() < self.deadline:
-            found = pattern.search(self.seen) if hasattr(pattern, "search") else (self.seen.find(pattern) >= 0 or None)
-            if found:
-                if hasattr(pattern, "search"):
-                    self.seen = self.seen[found.end():]
-                else:
-                    self.seen = self.seen[self.seen.find(pattern) + len(pattern):]
-                return found
-            ready, _, _ = select.select([self.proc.stdout], [], [], 0.5)
-            if not ready:
-                if self.proc.poll() is not None:
-                    return None
-                continue
-            chunk = os.read(self.proc.stdout.fileno(), 65536)
-            if not chunk:
-                return None
-            self.seen = (self.seen + chunk)[-65536:]
-        return None
-
-    def type(self, text):
-        self.proc.stdin.write(text.encode())
-        self.proc.stdin.flush()
-
-    def close(self):
-        self.proc.kill()
-        self.proc.wait()
+    """(process, vCPU threads, device threads) CPU seconds of pid. The process figure includes threads that
+    already exited (QEMU's I/O workers come and go); the threads' own come from their schedstat. Vessel's device
+    workers are "virtio-NAME"; QEMU has no device thread of its own (the main loop and the "worker" pool serve
+    virtio-blk)."""
+    threads = thread_cpu_seconds(pid)
+    return process_cpu_seconds(pid), threads["vcpu"], threads["device"]
 
 
 def run_dd(console, args, mib):
@@ -176,15 +117,8 @@ def main():
     if args.image_mib < args.mib:
         ap.error("--image-mib must be at least --mib")
 
-    guest = args.guest or subprocess.check_output([os.path.join(ROOT, "scripts/build-guest.sh")]).decode().split()[-1]
-    kernel, initrd = os.path.join(guest, "vmlinuz"), os.path.join(guest, "initramfs.cpio.gz")
-    if args.vessel:
-        vessel = shlex.split(args.vessel)
-    else:
-        dll = os.path.join(ROOT, "src/Vessel.Cli/bin/Release/net10.0/vessel.dll")
-        if not os.path.exists(dll):
-            subprocess.check_call(["dotnet", "build", "-c", "Release", os.path.join(ROOT, "src/Vessel.Cli")])
-        vessel = ["dotnet", dll]
+    kernel, initrd = guest_files(args.guest)
+    vessel = vessel_command(args.vessel)
 
     image = args.image or tempfile.mkstemp(prefix="blk-bench-", suffix=".img")[1]
     try:

@@ -11,36 +11,22 @@ of src/Vessel.Cli (built first if missing).
 import argparse
 import os
 import select
-import shlex
 import statistics
 import subprocess
 import sys
 import time
 
-MARKER = b"VESSEL-GUEST-READY"
-APPEND = "console=ttyS0 nokaslr acpi=off"
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from benchlib.guest import APPEND, MARKER, guest_files, vessel_command
+from benchlib.proc import guest_ram_rss_kib, status_kib
 
 
 def peak_rss_kib(pid, guest_kib):
     """(VmHWM, resident KiB of the guest-RAM mapping) of pid, or None. Guest RAM is an mmap'd block that is
     only resident where the guest touched it, so "beyond guest RAM" is VmHWM minus that mapping's Rss: what
-    the VMM itself costs. The mapping is found in smaps by its size: guest_kib plus at most 1 MiB (it may
-    have been merged with a neighbouring mapping)."""
+    the VMM itself costs. The mapping may have been merged with a neighbouring one (at most 1 MiB more)."""
     try:
-        hwm = None
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    hwm = int(line.split()[1])
-        guest_rss, size = 0, None
-        with open(f"/proc/{pid}/smaps") as f:
-            for line in f:
-                if line.startswith("Size:"):
-                    size = int(line.split()[1])
-                elif line.startswith("Rss:") and size is not None and guest_kib <= size <= guest_kib + 1024:
-                    guest_rss = max(guest_rss, int(line.split()[1]))
-        return None if hwm is None else (hwm, guest_rss)
+        (hwm,) = status_kib(pid, "VmHWM")
+        return None if hwm is None else (hwm, guest_ram_rss_kib(pid, guest_kib, 1024))
     except OSError:
         return None
 
@@ -78,15 +64,8 @@ def main():
     ap.add_argument("--vessel")
     args = ap.parse_args()
 
-    guest = args.guest or subprocess.check_output([os.path.join(ROOT, "scripts/build-guest.sh")]).decode().split()[-1]
-    kernel, initrd = os.path.join(guest, "vmlinuz"), os.path.join(guest, "initramfs.cpio.gz")
-    if args.vessel:
-        vessel = shlex.split(args.vessel)
-    else:
-        dll = os.path.join(ROOT, "src/Vessel.Cli/bin/Release/net10.0/vessel.dll")
-        if not os.path.exists(dll):
-            subprocess.check_call(["dotnet", "build", "-c", "Release", os.path.join(ROOT, "src/Vessel.Cli")])
-        vessel = ["dotnet", dll]
+    kernel, initrd = guest_files(args.guest)
+    vessel = vessel_command(args.vessel)
 
     vessel_cmd = vessel + ["run", "--backend", "emu", "--kernel", kernel, "--initrd", initrd,
                            "--append", APPEND, "--memory", f"{args.memory}M"]

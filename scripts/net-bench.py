@@ -15,26 +15,31 @@ script runs, which closes once it has them all (busybox nc does not end at the e
 is the average of busybox `ping -c 10` to the gateway (user) or the host side (tap). Sides alternate; medians of
 --runs runs each.
 
-  scripts/net-bench.py [--mode user|tap] [--runs 3] [--mib 32] [--timeout 900] [--memory 512]
+  vsock Vessel's `--vsock` alone (QEMU's vhost-vsock needs KVM; compare it with Vessel's own tap figure): the guest's
+        `vsock connect 2 PORT` (scripts/guest/vsock.c) to Unix listeners the script runs at UDS_PORT, Firecracker's
+        convention: one sends --mib MiB and closes (host to guest), one is the sink (guest to host).
+
+  scripts/net-bench.py [--mode user|tap|vsock] [--runs 3] [--mib 32] [--timeout 900] [--memory 512]
                        [--guest DIR] [--vessel CMD] [--only vessel|qemu] [--console-log FILE]
 """
 import argparse
 import http.server
 import os
 import re
-import select
-import shlex
 import socket
 import socketserver
 import statistics
 import subprocess
+import shutil
 import sys
+import tempfile
 import threading
 import time
 
-MARKER = b"VESSEL-GUEST-READY"
-APPEND = "console=ttyS0 nokaslr acpi=off"
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from benchlib.console import Console
+from benchlib.guest import APPEND, MARKER, guest_files, vessel_command
+from benchlib.proc import thread_cpu_seconds
+
 TAP_HOST, TAP_GUEST, TAP_NAME = "10.77.0.1", "10.77.0.2", "vbench0"
 
 # The quotes split the tags, so the echo of the typed line never matches them.
@@ -91,66 +96,13 @@ def make_handler(blob, received):
     return Handler
 
 
-class Console:
-    """The VMM process with its serial console on a pipe."""
-
-    log = None  # --console-log: every console byte is appended there
-
-    def __init__(self, cmd, deadline):
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=Console.log or subprocess.DEVNULL)
-        self.deadline = deadline
-        self.seen = b""
-
-    def wait_for(self, pattern):
-        while time.monotonic() < self.deadline:
-            found = pattern.search(self.seen) if hasattr(pattern, "search") else None
-            if not hasattr(pattern, "search") and self.seen.find(pattern) >= 0:
-                self.seen = self.seen[self.seen.find(pattern) + len(pattern):]
-                return True
-            if found:
-                self.seen = self.seen[found.end():]
-                return found
-            ready, _, _ = select.select([self.proc.stdout], [], [], 0.5)
-            if not ready:
-                if self.proc.poll() is not None:
-                    return None
-                continue
-            chunk = os.read(self.proc.stdout.fileno(), 65536)
-            if not chunk:
-                return None
-            if Console.log:
-                Console.log.write(chunk)
-                Console.log.flush()
-            self.seen = (self.seen + chunk)[-65536:]
-        return None
-
-    def type(self, text):
-        self.proc.stdin.write(text.encode())
-        self.proc.stdin.flush()
-
-    def close(self):
-        self.proc.kill()
-        self.proc.wait()
+CONSOLE_LOG = None  # --console-log: every console byte and the VMMs' stderr are appended there
 
 
 def thread_cpu(pid):
-    """CPU seconds of pid's threads, summed by kind: vCPU threads (Vessel "vCPU n", QEMU "CPU n/TCG" with
-    debug-threads=on), and everything else."""
-    vcpu = other = 0
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{tid}/comm") as f:
-                comm = f.read().strip()
-            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-                ns = int(f.read().split()[0])
-        except OSError:
-            continue
-        if comm.startswith("vCPU") or comm.endswith("/TCG"):
-            vcpu += ns
-        else:
-            other += ns
-    return vcpu / 1e9, other / 1e9
+    """CPU seconds of pid's threads: (vCPU threads, everything else)."""
+    threads = thread_cpu_seconds(pid)
+    return threads["vcpu"], threads["device"] + threads["other"]
 
 
 def timed(console, command):
@@ -171,7 +123,7 @@ def timed(console, command):
 
 def bench_once(cmd, timeout, mib, setup, port, sink_port, received):
     """Boots, sets the network up, and measures. Returns {"down","up","rtt"} (seconds/ms or error strings)."""
-    console = Console(cmd, time.monotonic() + timeout)
+    console = Console(cmd, time.monotonic() + timeout, CONSOLE_LOG)
     try:
         if not console.wait_for(MARKER):
             return {"boot": "no marker (did not boot, or timed out)"}
@@ -202,18 +154,76 @@ def bench_once(cmd, timeout, mib, setup, port, sink_port, received):
         out["mtu"] = int(mtu.group(1)) if mtu else 0
         if not isinstance(up, str) and received != [mib << 20]:
             up = f"the server received {received} bytes, not {mib << 20}"
+        elif isinstance(up, str):
+            up = f"{up}; the server received {received} bytes of {mib << 20}"
         out["up"] = up
         return out
     finally:
         console.close()
 
 
+VSOCK_DOWN_PORT, VSOCK_UP_PORT = 5001, 5000
+
+
+def bench_once_vsock(cmd, timeout, mib):
+    """Boots with --vsock, then the guest connects to the host (CID 2) twice: to a listener that sends mib MiB and
+    closes (down), and to a sink that reads mib MiB (up). Returns {"down","up"} like bench_once."""
+    console = Console(cmd, time.monotonic() + timeout, CONSOLE_LOG)
+    try:
+        if not console.wait_for(MARKER):
+            return {"boot": "no marker (did not boot, or timed out)"}
+        console.type(TIMER)
+        if not console.wait_for(b"NETSET"):
+            return {"boot": "the guest did not take the set-up line"}
+        out = {"rtt": "n/a", "mtu": "-"}
+        out["down"] = timed(console, f"sh -c 'vsock connect 2 {VSOCK_DOWN_PORT} < /dev/null'")
+        console.type(f"dd if=/dev/zero of=/tmp/u bs=1M count={mib} 2>/dev/null; echo NET''MADE\n")
+        if not console.wait_for(b"NETMADE"):
+            return {"boot": "could not make the upload file"}
+        VsockHost.received.clear()
+        up = timed(console, f"sh -c 'vsock connect 2 {VSOCK_UP_PORT} < /tmp/u'")
+        if not isinstance(up, str) and VsockHost.received != [mib << 20]:
+            up = f"the host received {VsockHost.received} bytes, not {mib << 20}"
+        out["up"] = up
+        return out
+    finally:
+        console.close()
+
+
+class VsockHost:
+    """The host side of Firecracker's vsock convention for one boot: Unix listeners at UDS_5001 (sends the blob, then
+    closes) and UDS_5000 (a sink), where UDS is a fresh path (vessel refuses an existing one, and a killed vessel
+    leaves its socket behind)."""
+
+    received = []
+
+    def __init__(self, directory, run, blob, mib):
+        self.uds = os.path.join(directory, f"v{run}.sock")
+        for port, serve in ((VSOCK_DOWN_PORT, self._send), (VSOCK_UP_PORT, serve_sink)):
+            listener = socket.socket(socket.AF_UNIX)
+            listener.bind(f"{self.uds}_{port}")
+            listener.listen(1)
+            args = (listener, blob) if port == VSOCK_DOWN_PORT else (listener, mib << 20, VsockHost.received)
+            threading.Thread(target=serve, args=args, daemon=True).start()
+
+    @staticmethod
+    def _send(listener, blob):
+        while True:
+            conn, _ = listener.accept()
+            with conn:
+                conn.sendall(blob)
+
+
 def serve_sink(sink, expected, received):
-    """Accepts one connection at a time, reads until it has expected bytes (or the end), records the count, closes."""
+    """Accepts one connection at a time, reads until it has expected bytes (or the end), records the count, closes.
+    It first sends one byte: Debian 12's passt (before its 4e73e9b, 2023-03-27) resets a guest-initiated connection
+    whose host side never sends anything after ~25 s (it waits for an ACK of data it never sent), which cut every
+    upload slower than that."""
     while True:
         conn, _ = sink.accept()
         got = 0
         with conn:
+            conn.sendall(b"\n")
             while got < expected:
                 chunk = conn.recv(min(1 << 20, expected - got))
                 if not chunk:
@@ -224,15 +234,8 @@ def serve_sink(sink, expected, received):
 
 def run_inside(args):
     """Everything but the namespace set-up: the server, both VMMs, the figures."""
-    guest = args.guest or subprocess.check_output([os.path.join(ROOT, "scripts/build-guest.sh")]).decode().split()[-1]
-    kernel, initrd = os.path.join(guest, "vmlinuz"), os.path.join(guest, "initramfs.cpio.gz")
-    if args.vessel:
-        vessel = shlex.split(args.vessel)
-    else:
-        dll = os.path.join(ROOT, "src/Vessel.Cli/bin/Release/net10.0/vessel.dll")
-        if not os.path.exists(dll):
-            subprocess.check_call(["dotnet", "build", "-c", "Release", os.path.join(ROOT, "src/Vessel.Cli")])
-        vessel = ["dotnet", dll]
+    kernel, initrd = guest_files(args.guest)
+    vessel = vessel_command(args.vessel)
 
     blob = os.urandom(args.mib << 20)
     received = []
@@ -255,6 +258,7 @@ def run_inside(args):
     qemu_cmd = ["qemu-system-x86_64", "-accel", "tcg", "-m", str(args.memory), "-display", "none", "-no-reboot",
                 "-name", "net-bench,debug-threads=on", "-serial", "stdio", "-monitor", "none", "-kernel", kernel, "-initrd", initrd, "-append", APPEND,
                 ] + qemu_net + ["-device", "virtio-net-pci,netdev=n0,disable-legacy=on"]
+    vsock_dir = tempfile.mkdtemp(prefix="net-bench-vsock-") if args.mode == "vsock" else None
 
     print(f"mode {args.mode}, {args.mib} MiB each way; load average at start: {os.getloadavg()[0]:.1f} "
           f"on {os.cpu_count()} cores", flush=True)
@@ -262,9 +266,15 @@ def run_inside(args):
     for i in range(args.runs):
         order = (("qemu", qemu_cmd), ("vessel", vessel_cmd))
         for side, cmd in (order if i % 2 == 0 else order[::-1]):
-            if args.only and side != args.only:
+            if args.only and side != args.only or args.mode == "vsock" and side == "qemu":
                 continue
-            out = bench_once(cmd, args.timeout, args.mib, setup, port, sink.getsockname()[1], received)
+            if args.mode == "vsock":
+                host = VsockHost(vsock_dir, i, blob, args.mib)
+                out = bench_once_vsock(vessel + ["run", "--backend", "emu", "--kernel", kernel, "--initrd", initrd,
+                                                 "--append", APPEND, "--memory", f"{args.memory}M",
+                                                 "--vsock", f"cid=3,uds={host.uds}"], args.timeout, args.mib)
+            else:
+                out = bench_once(cmd, args.timeout, args.mib, setup, port, sink.getsockname()[1], received)
             if "boot" in out:
                 print(f"run {i + 1}: {side:6} {out['boot']}", flush=True)
                 continue
@@ -283,7 +293,7 @@ def run_inside(args):
     print()
     med = {}
     for side, outs in results.items():
-        if args.only and side != args.only:
+        if args.only and side != args.only or args.mode == "vsock" and side == "qemu":
             continue
         cells = []
         for key in ("down", "up"):
@@ -300,12 +310,14 @@ def run_inside(args):
         if ("vessel", key) in med and ("qemu", key) in med:
             print(f"{key:4} ratio vessel/qemu throughput: {med[('vessel', key)] / med[('qemu', key)]:.2f}")
     print(f"load average at end: {os.getloadavg()[0]:.1f}")
+    if vsock_dir:
+        shutil.rmtree(vsock_dir, ignore_errors=True)
     return 0
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--mode", choices=("user", "tap"), default="user")
+    ap.add_argument("--mode", choices=("user", "tap", "vsock"), default="user")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--mib", type=int, default=32, help="MiB moved each way")
     ap.add_argument("--timeout", type=float, default=900, help="seconds per boot and all measurements")
@@ -316,9 +328,10 @@ def main():
     ap.add_argument("--console-log", help="append both VMMs' console output and stderr to this file")
     ap.add_argument("--inside-namespace", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    global CONSOLE_LOG
     if args.console_log:
-        Console.log = open(args.console_log, "ab")
-    if args.mode == "user" or args.inside_namespace:
+        CONSOLE_LOG = open(args.console_log, "ab")
+    if args.mode != "tap" or args.inside_namespace:
         return run_inside(args)
 
     if os.geteuid() != 0:

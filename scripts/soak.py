@@ -16,42 +16,22 @@ or the guest stopped printing.
 import argparse
 import os
 import select
-import shlex
 import subprocess
 import sys
 import time
 
-MARKER = b"VESSEL-GUEST-READY"
-APPEND = "console=ttyS0 nokaslr acpi=off"
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from benchlib.guest import APPEND, MARKER, guest_files, vessel_command
+from benchlib.proc import guest_ram_rss_kib, process_cpu_seconds, status_kib
+
 LOOP = b"(i=0; while true; do i=$((i+1)); echo \"soak-tick $i\"; sleep 0.2; done) &\n"
 
 
 def memory_kib(pid, guest_kib):
-    """(VmRSS, VmHWM, resident KiB of the guest-RAM mapping) of pid. The guest RAM mapping is found in smaps
-    by its size: guest_kib, or up to 16 MiB more where the kernel merged it with a neighbouring anonymous
-    mapping (seen: +3.2 MiB); the neighbour's resident pages then count as guest RAM, a small error."""
-    rss = hwm = 0
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                rss = int(line.split()[1])
-            elif line.startswith("VmHWM:"):
-                hwm = int(line.split()[1])
-    guest, size = 0, None
-    with open(f"/proc/{pid}/smaps") as f:
-        for line in f:
-            if line.startswith("Size:"):
-                size = int(line.split()[1])
-            elif line.startswith("Rss:") and size is not None and guest_kib <= size <= guest_kib + 16 * 1024:
-                guest = max(guest, int(line.split()[1]))
-    return rss, hwm, guest
-
-
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """(VmRSS, VmHWM, resident KiB of the guest-RAM mapping) of pid. The guest RAM mapping may have been merged
+    with a neighbouring anonymous mapping (seen: +3.2 MiB; up to 16 MiB is accepted); the neighbour's resident
+    pages then count as guest RAM, a small error."""
+    rss, hwm = status_kib(pid, "VmRSS", "VmHWM")
+    return rss or 0, hwm or 0, guest_ram_rss_kib(pid, guest_kib, 16 * 1024)
 
 
 def main():
@@ -67,16 +47,8 @@ def main():
     ap.add_argument("--vessel")
     args = ap.parse_args()
 
-    guest = args.guest or os.environ.get("VESSEL_GUEST_DIR") or \
-        subprocess.check_output([os.path.join(ROOT, "scripts/build-guest.sh")]).decode().split()[-1]
-    kernel, initrd = os.path.join(guest, "vmlinuz"), os.path.join(guest, "initramfs.cpio.gz")
-    if args.vessel:
-        vessel = shlex.split(args.vessel)
-    else:
-        dll = os.path.join(ROOT, "src/Vessel.Cli/bin/Release/net10.0/vessel.dll")
-        if not os.path.exists(dll):
-            subprocess.check_call(["dotnet", "build", "-c", "Release", os.path.join(ROOT, "src/Vessel.Cli")])
-        vessel = ["dotnet", dll]
+    kernel, initrd = guest_files(args.guest or os.environ.get("VESSEL_GUEST_DIR"))
+    vessel = vessel_command(args.vessel)
     cmd = vessel + ["run", "--backend", "emu", "--kernel", kernel, "--initrd", initrd, "--append", APPEND,
                     "--memory", f"{args.memory}M", "--cpus", str(args.cpus)]
 
@@ -111,7 +83,7 @@ def main():
                 rss, hwm, guest_rss = memory_kib(proc.pid, guest_kib)
                 rows.append((rss, guest_rss, rss - guest_rss, ticks))
                 print(f"{(now - soak_start) / 60:5.1f} {rss / 1024:7.1f} M {guest_rss / 1024:8.1f} M "
-                      f"{(rss - guest_rss) / 1024:7.1f} M {hwm / 1024:7.1f} M {cpu_seconds(proc.pid):7.1f} {ticks:7}",
+                      f"{(rss - guest_rss) / 1024:7.1f} M {hwm / 1024:7.1f} M {process_cpu_seconds(proc.pid):7.1f} {ticks:7}",
                       flush=True)
                 next_row += args.interval
                 if now - soak_start >= args.minutes * 60 - 1:

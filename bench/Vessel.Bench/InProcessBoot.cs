@@ -12,9 +12,9 @@ internal static class InProcessBoot
 {
     public sealed record Result(string Output, int ExitStatus, long Instructions, TimeSpan Elapsed, string? Error);
 
-    public static Result Run(byte[] image, ulong ramBytes = 64 << 20)
+    public static Result Run(byte[] image, ulong ramBytes = 64 << 20, EmuTier tier = EmuTier.Automatic)
     {
-        using var hv = new EmuHypervisor();
+        using var hv = new EmuHypervisor(new EmuOptions { Tier = tier });
         using var vm = hv.CreateVirtualMachine();
         using var ram = new GuestMemoryRegion(ramBytes);
         vm.SetMemoryRegion(0, 0, ram);

@@ -14,11 +14,19 @@ if (mode == "image")
 }
 if (mode == "ports")
     return PortExitBench.Run(rounds, args.Length > 2 ? int.Parse(args[2]) : 3);
+if (mode == "fpu")
+    return FpuBench.Run(rounds, args.Length > 2 ? int.Parse(args[2]) : 3);
 if (mode == "compare")
-    return QemuComparison.Run(rounds, args.Length > 2 ? int.Parse(args[2]) : 3);
+{
+    // compare ROUNDS REPEATS [TIERS]: TIERS a comma list of automatic, interpreter, il, native (default automatic).
+    var tiers = (args.Length > 3 ? args[3] : "automatic").Split(',').Select(t => Enum.Parse<EmuTier>(t, ignoreCase: true)).ToList();
+    return QemuComparison.Run(rounds, args.Length > 2 ? int.Parse(args[2]) : 3, tiers);
+}
 if (mode == "boot")
 {
-    var r = InProcessBoot.Run(MultibootCrcImage.Build(rounds));
+    // boot ROUNDS [TIER]
+    var tier = args.Length > 2 ? Enum.Parse<EmuTier>(args[2], ignoreCase: true) : EmuTier.Automatic;
+    var r = InProcessBoot.Run(MultibootCrcImage.Build(rounds), tier: tier);
     Console.WriteLine($"output {r.Output.Trim()} (expected {CrcGuest.Expected(rounds):x8}), status {r.ExitStatus}{(r.Error is null ? "" : ", " + r.Error)}");
     Console.WriteLine($"{r.Instructions:N0} instructions in {r.Elapsed.TotalSeconds:F3} s = {r.Instructions / r.Elapsed.TotalSeconds / 1e6:F1} M instructions/s");
     return 0;

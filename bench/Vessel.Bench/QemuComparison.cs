@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Vessel.Cpu;
 
 namespace Vessel.Bench;
 
@@ -6,7 +7,9 @@ namespace Vessel.Bench;
 /// (in process, wall time from load to the debug-exit write), and prints both and their ratio.</summary>
 internal static class QemuComparison
 {
-    public static int Run(int rounds, int repeats)
+    /// <summary>Each repeat runs QEMU, then Vessel once per tier in <paramref name="tiers"/> (alternating, so drift in
+    /// the shared machine's load hits all alike); medians and ratios to QEMU's median at the end.</summary>
+    public static int Run(int rounds, int repeats, IReadOnlyList<EmuTier> tiers)
     {
         byte[] image = MultibootCrcImage.Build(rounds);
         string path = Path.Combine(Path.GetTempPath(), $"vessel-bench-crc-{Environment.ProcessId}.mb");
@@ -15,7 +18,7 @@ internal static class QemuComparison
         {
             string expected = CrcGuest.Expected(rounds).ToString("x8");
             var qemu = new List<double>();
-            var vessel = new List<double>();
+            var vessel = tiers.Select(_ => new List<double>()).ToArray();
             long instructions = 0;
             for (int i = 0; i < repeats; i++)
             {
@@ -26,23 +29,29 @@ internal static class QemuComparison
                     return 1;
                 }
                 qemu.Add(qemuSeconds);
-
-                var r = InProcessBoot.Run(image);
-                if (r.Output.Trim() != expected)
+                var line = new System.Text.StringBuilder($"run {i + 1}: qemu {qemuSeconds:F3} s");
+                for (int t = 0; t < tiers.Count; t++)
                 {
-                    Console.WriteLine($"vessel printed '{r.Output.Trim()}', expected {expected} ({r.Error ?? "no error"})");
-                    return 1;
+                    var r = InProcessBoot.Run(image, tier: tiers[t]);
+                    if (r.Output.Trim() != expected)
+                    {
+                        Console.WriteLine($"vessel ({tiers[t]}) printed '{r.Output.Trim()}', expected {expected} ({r.Error ?? "no error"})");
+                        return 1;
+                    }
+                    vessel[t].Add(r.Elapsed.TotalSeconds);
+                    instructions = r.Instructions;
+                    line.Append($", vessel {tiers[t]} {r.Elapsed.TotalSeconds:F3} s ({r.Instructions / r.Elapsed.TotalSeconds / 1e6:F1} M guest instructions/s)");
                 }
-                vessel.Add(r.Elapsed.TotalSeconds);
-                instructions = r.Instructions;
-                Console.WriteLine($"run {i + 1}: qemu {qemuSeconds:F3} s, vessel {r.Elapsed.TotalSeconds:F3} s " +
-                    $"({r.Instructions / r.Elapsed.TotalSeconds / 1e6:F1} M guest instructions/s)");
+                Console.WriteLine(line);
             }
-            double q = Median(qemu), v = Median(vessel);
+            double q = Median(qemu);
             Console.WriteLine($"CRC image, {rounds} rounds, {instructions:N0} guest instructions, median of {repeats}:");
             Console.WriteLine($"  qemu-system-x86_64 -accel tcg  {q:F3} s (process start to exit)");
-            Console.WriteLine($"  vessel emu                     {v:F3} s = {instructions / v / 1e6:F1} M guest instructions/s");
-            Console.WriteLine($"  ratio vessel/qemu              {v / q:F2}");
+            for (int t = 0; t < tiers.Count; t++)
+            {
+                double v = Median(vessel[t]);
+                Console.WriteLine($"  vessel emu, tier {tiers[t],-10}  {v:F3} s = {instructions / v / 1e6:F1} M guest instructions/s, ratio vessel/qemu {v / q:F2}");
+            }
             return 0;
         }
         finally

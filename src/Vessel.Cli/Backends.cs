@@ -69,7 +69,8 @@ public static partial class Backends
 
     /// <summary>The software CPU. The one place that names the emu backend's type. VESSEL_EMU_INTERPRET=1 turns
     /// off fast paths and the block compiler, and VESSEL_EMU_JIT=0 only the compiler: a suspected emulator bug
-    /// can be confirmed on a real guest without rebuilding.</summary>
+    /// can be confirmed on a real guest without rebuilding. VESSEL_EMU_TIER=il|native|interp picks the compiled
+    /// tier (default: native; see EmuOptions.Tier).</summary>
     public static IHypervisor CreateEmu()
     {
         bool interpret = Environment.GetEnvironmentVariable("VESSEL_EMU_INTERPRET") == "1";
@@ -78,9 +79,19 @@ public static partial class Backends
         {
             FastPaths = !interpret,
             JitThreshold = interpret || noJit ? 0 : new Vessel.Cpu.EmuOptions().JitThreshold,
+            Tier = ParseTier(Environment.GetEnvironmentVariable("VESSEL_EMU_TIER")),
         };
         return new Vessel.Cpu.EmuHypervisor(options);
     }
+
+    /// <summary>The tier VESSEL_EMU_TIER names: interp, il or native; anything else (or nothing) is automatic.</summary>
+    public static Vessel.Cpu.EmuTier ParseTier(string? name) => name?.ToLowerInvariant() switch
+    {
+        "interp" or "interpreter" => Vessel.Cpu.EmuTier.Interpreter,
+        "il" => Vessel.Cpu.EmuTier.IL,
+        "native" => Vessel.Cpu.EmuTier.Native,
+        _ => Vessel.Cpu.EmuTier.Automatic,
+    };
 
     [LoggerMessage(Level = LogLevel.Information, Message = "using the kvm backend ({Device})")]
     private static partial void LogUsingKvm(ILogger logger, string device);

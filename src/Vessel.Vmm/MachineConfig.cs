@@ -43,6 +43,9 @@ public sealed record MachineConfig
     /// <summary>A virtio-rng device on the PCI bus (the guest's /dev/hwrng), fed from the host's CSPRNG.</summary>
     public bool VirtioRng { get; init; }
 
+    /// <summary>The virtio-rng's rate limit; null keeps the device's own cap (<see cref="Vessel.Virtio.Entropy.VirtioRng.DefaultLimit"/>).</summary>
+    public Vessel.Devices.RateLimiting.RateLimit? VirtioRngRateLimit { get; init; }
+
     /// <summary>A virtio-console device on the PCI bus (the guest's hvc0); its input comes through
     /// <see cref="Machine.SendToVirtioConsole"/>.</summary>
     public bool VirtioConsole { get; init; }

@@ -23,7 +23,7 @@ public sealed class DriveSwapTests
         {
             ("""{"drive_id": "rootfs", "path_on_host": "/nonexistent/disk.img"}""", "/nonexistent/disk.img: no such file (path_on_host)"),
             ("""{"drive_id": "other", "path_on_host": "/tmp"}""", "does not match the id in the path"),
-            ("""{"drive_id": "rootfs", "rate_limiter": {"bandwidth": {"size": 1, "refill_time": 1}}}""", "rate_limiter"),
+            ("""{"drive_id": "rootfs", "rate_limiter": {"bandwidth": {"size": "1", "refill_time": 1}}}""", "rate_limiter.bandwidth.size"),
         })
         {
             var (status, response) = await vessel.Send("PATCH", "/drives/rootfs", body);

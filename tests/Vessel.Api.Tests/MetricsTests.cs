@@ -62,6 +62,7 @@ public sealed class MetricsTests
         var disk = line.GetProperty("block_rootfs");
         Assert.Equal(0, disk.GetProperty("read_bytes").GetInt64());
         Assert.Equal(0, line.GetProperty("block").GetProperty("write_count").GetInt64());
+        Assert.Equal(0, disk.GetProperty("rate_limiter_throttled_events").GetInt64());
     }
 
     [Fact]
@@ -96,7 +97,7 @@ public sealed class MetricsTests
                 ("eth0", new NetStatistics(ReceivedFrames: 3, ReceivedBytes: 300, TransmittedFrames: 5, TransmittedBytes: 500,
                     ReceiveDrops: 7, ReceiveOverruns: 4, TransmitDrops: 2)),
                 ("eth1", new NetStatistics(10, 1000, 20, 2000, 1, 1, 0)),
-            ]);
+            ], [(1, 2), (30, 0)]);
             json.WriteEndObject();
         }
         var line = JsonDocument.Parse(buffer.ToArray()).RootElement;
@@ -108,6 +109,9 @@ public sealed class MetricsTests
         Assert.Equal(4, eth0.GetProperty("no_rx_avail_buffer").GetInt64());
         Assert.Equal(3, eth0.GetProperty("rx_fails").GetInt64()); // drops that were not for want of a buffer
         Assert.Equal(2, eth0.GetProperty("tx_fails").GetInt64());
+        Assert.Equal(1, eth0.GetProperty("rx_rate_limiter_throttled").GetInt64());
+        Assert.Equal(2, eth0.GetProperty("tx_rate_limiter_throttled").GetInt64());
+        Assert.Equal(31, line.GetProperty("net").GetProperty("rx_rate_limiter_throttled").GetInt64());
         var net = line.GetProperty("net");
         Assert.Equal(13, net.GetProperty("rx_packets_count").GetInt64());
         Assert.Equal(2500, net.GetProperty("tx_bytes_count").GetInt64());

@@ -1,3 +1,4 @@
+using Vessel.Devices.RateLimiting;
 using Vessel.Virtio.Entropy;
 
 namespace Vessel.Virtio.Tests;
@@ -24,39 +25,47 @@ public sealed class RngTests
     }
 
     [Fact]
-    public void The_token_bucket_limits_bytes_to_burst_plus_rate_times_time()
+    public void The_rate_limit_holds_requests_until_the_bandwidth_bucket_has_their_bytes()
     {
         var time = new ManualTime();
-        using var d = new FakeDriver(new VirtioRng(bytesPerSecond: 1000, burst: 1000, time));
+        var limit = new RateLimit(new BucketLimit(Size: 1000, OneTimeBurst: 0, RefillTimeMs: 1000), null);
+        var rng = new VirtioRng(limit, time);
+        using var d = new FakeDriver(rng);
         d.Activate();
         for (int i = 0; i < 4; i++)
             d.Queues[0].AddChain(Buf.W(d.Ram.Alloc(512), 512));
         d.Kick();
-        // The burst: one full buffer and one partial, then the device waits for tokens (the clock is frozen).
+        // The full bucket pays for one buffer; the next needs 24 more bytes than are left (the clock is frozen).
         Assert.Equal((0u, 512u), d.Queues[0].TakeUsed());
-        Assert.Equal((1u, 488u), d.Queues[0].TakeUsed());
         Thread.Sleep(50);
         Assert.False(d.Queues[0].TryTakeUsed(out _, out _), "no bytes while no time passes");
-        time.Advance(TimeSpan.FromMilliseconds(500));
-        var (id, length) = WaitUsed(d);
-        Assert.Equal((2u, 500u), (id, length));
-        time.Advance(TimeSpan.FromSeconds(10)); // capped at the burst
-        Assert.Equal((3u, 512u), WaitUsed(d));
+        time.Advance(TimeSpan.FromMilliseconds(30));
+        Assert.Equal((1u, 512u), WaitUsed(d));
+        time.Advance(TimeSpan.FromSeconds(10)); // capped at the size: one more buffer, not all
+        Assert.Equal((2u, 512u), WaitUsed(d));
+        Thread.Sleep(50);
+        Assert.False(d.Queues[0].TryTakeUsed(out _, out _), "the bucket holds 1000 bytes, not 10 seconds' worth");
+        Assert.Equal(limit, rng.RateLimit.Limit);
         Assert.Empty(d.Interrupt.Resets);
     }
 
     [Fact]
-    public void Token_bucket_refills_continuously_up_to_its_burst()
+    public void Without_a_rate_limiter_the_device_keeps_its_default_cap()
     {
-        var time = new ManualTime();
-        var bucket = new TokenBucket(4096, 1024, time);
-        Assert.Equal(1024, bucket.Take(5000));
-        Assert.Equal(0, bucket.Take(1));
-        Assert.Equal(1, bucket.MillisecondsUntilAvailable()); // one token takes 1/4096 s
-        time.Advance(TimeSpan.FromMilliseconds(125));
-        Assert.Equal(512, bucket.Take(5000));
-        time.Advance(TimeSpan.FromHours(1));
-        Assert.Equal(1024, bucket.Take(5000));
+        using var rng = new VirtioRng();
+        Assert.Equal(VirtioRng.DefaultLimit, rng.RateLimit.Limit);
+        Assert.False(rng.RateLimit.Limit.IsUnlimited);
+    }
+
+    [Fact]
+    public void A_buffer_larger_than_the_request_cap_gets_the_cap()
+    {
+        using var d = new FakeDriver(new VirtioRng(RateLimit.None));
+        d.Activate();
+        uint big = VirtioRng.MaxBytesPerRequest * 2;
+        d.Queues[0].AddChain(Buf.W(d.Ram.Alloc((int)big), big));
+        d.Kick();
+        Assert.Equal((0u, (uint)VirtioRng.MaxBytesPerRequest), d.Queues[0].TakeUsed());
     }
 
     [Fact]

@@ -41,7 +41,7 @@ public static class VirtqueueFuzzTarget
         QueuedVirtioDevice device = kind switch
         {
             0 => new VirtioBlock(new VirtioBlockOptions(BlockImage.Value, Id: "fuzz")),
-            1 => new VirtioRng(bytesPerSecond: 1L << 40, burst: 1L << 40),
+            1 => new VirtioRng(Vessel.Devices.RateLimiting.RateLimit.None),
             _ => new VirtioConsole(_ => { }),
         };
         using var _ = device;

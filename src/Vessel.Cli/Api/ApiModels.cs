@@ -22,7 +22,7 @@ public sealed record Drive
     [JsonPropertyName("partuuid")] public string? PartUuid { get; init; }
     [JsonPropertyName("cache_type")] public string? CacheType { get; init; }
     [JsonPropertyName("io_engine")] public string? IoEngine { get; init; }
-    [JsonPropertyName("rate_limiter")] public JsonElement? RateLimiter { get; init; }
+    [JsonPropertyName("rate_limiter")] public RateLimiterConfig? RateLimiter { get; init; }
     [JsonPropertyName("socket")] public string? Socket { get; init; }
 }
 
@@ -30,7 +30,7 @@ public sealed record PartialDrive
 {
     [JsonPropertyName("drive_id")] public required string DriveId { get; init; }
     [JsonPropertyName("path_on_host")] public string? PathOnHost { get; init; }
-    [JsonPropertyName("rate_limiter")] public JsonElement? RateLimiter { get; init; }
+    [JsonPropertyName("rate_limiter")] public RateLimiterConfig? RateLimiter { get; init; }
 }
 
 public sealed record NetworkInterface
@@ -39,16 +39,32 @@ public sealed record NetworkInterface
     /// <summary>A TAP device, or "user:" and `--net user`'s options for Vessel's user-mode network (passt).</summary>
     [JsonPropertyName("host_dev_name")] public required string HostDevName { get; init; }
     [JsonPropertyName("guest_mac")] public string? GuestMac { get; init; }
-    [JsonPropertyName("rx_rate_limiter")] public JsonElement? RxRateLimiter { get; init; }
-    [JsonPropertyName("tx_rate_limiter")] public JsonElement? TxRateLimiter { get; init; }
+    [JsonPropertyName("rx_rate_limiter")] public RateLimiterConfig? RxRateLimiter { get; init; }
+    [JsonPropertyName("tx_rate_limiter")] public RateLimiterConfig? TxRateLimiter { get; init; }
 }
 
 /// <summary>PATCH /network-interfaces/{id}: Firecracker changes only rate limiters this way.</summary>
 public sealed record PartialNetworkInterface
 {
     [JsonPropertyName("iface_id")] public required string IfaceId { get; init; }
-    [JsonPropertyName("rx_rate_limiter")] public JsonElement? RxRateLimiter { get; init; }
-    [JsonPropertyName("tx_rate_limiter")] public JsonElement? TxRateLimiter { get; init; }
+    [JsonPropertyName("rx_rate_limiter")] public RateLimiterConfig? RxRateLimiter { get; init; }
+    [JsonPropertyName("tx_rate_limiter")] public RateLimiterConfig? TxRateLimiter { get; init; }
+}
+
+/// <summary>Firecracker's TokenBucket: size tokens, refilled from empty in refill_time milliseconds, and a
+/// one_time_burst spent first. A size or refill_time of 0 is no limit.</summary>
+public sealed record TokenBucketConfig
+{
+    [JsonPropertyName("size")] public required ulong Size { get; init; }
+    [JsonPropertyName("one_time_burst")] public ulong? OneTimeBurst { get; init; }
+    [JsonPropertyName("refill_time")] public required ulong RefillTime { get; init; }
+}
+
+/// <summary>Firecracker's RateLimiter: a bytes bucket and an operations bucket, each optional.</summary>
+public sealed record RateLimiterConfig
+{
+    [JsonPropertyName("bandwidth")] public TokenBucketConfig? Bandwidth { get; init; }
+    [JsonPropertyName("ops")] public TokenBucketConfig? Ops { get; init; }
 }
 
 public sealed record VsockDevice
@@ -108,7 +124,7 @@ public sealed record MetricsConfig
 
 public sealed record EntropyDevice
 {
-    [JsonPropertyName("rate_limiter")] public JsonElement? RateLimiter { get; init; }
+    [JsonPropertyName("rate_limiter")] public RateLimiterConfig? RateLimiter { get; init; }
 }
 
 public sealed record SerialDevice
@@ -162,6 +178,7 @@ public sealed record FullVmConfiguration
 [JsonSerializable(typeof(PartialDrive))]
 [JsonSerializable(typeof(NetworkInterface))]
 [JsonSerializable(typeof(PartialNetworkInterface))]
+[JsonSerializable(typeof(RateLimiterConfig))]
 [JsonSerializable(typeof(VsockDevice))]
 [JsonSerializable(typeof(MachineConfiguration))]
 [JsonSerializable(typeof(MachineConfigurationUpdate))]

@@ -35,20 +35,22 @@ internal static class MachineMetrics
         }
         WriteDisks(json, machine);
         var nets = machine.VirtioDevices.OfType<VirtioNet>().ToList();
-        NetMetrics.Write(json, [.. nets.Select((n, i) => (i < ifaceIds.Count ? ifaceIds[i] : i.ToString(System.Globalization.CultureInfo.InvariantCulture), n.Statistics))]);
+        NetMetrics.Write(json, [.. nets.Select((n, i) => (i < ifaceIds.Count ? ifaceIds[i] : i.ToString(System.Globalization.CultureInfo.InvariantCulture), n.Statistics))],
+            [.. nets.Select(n => (n.ReceiveRateLimit.ThrottledEvents, n.TransmitRateLimit.ThrottledEvents))]);
     }
 
     private static void WriteDisks(Utf8JsonWriter json, Machine machine)
     {
         var disks = machine.VirtioDevices.OfType<VirtioBlock>().ToList();
         if (disks.Count == 0) return;
-        WriteBlock(json, "block", disks.Select(d => d.Counters).ToList());
+        WriteBlock(json, "block", disks);
         for (int i = 0; i < disks.Count; i++)
-            WriteBlock(json, $"block_{(disks[i].Id.Length > 0 ? disks[i].Id : i.ToString(System.Globalization.CultureInfo.InvariantCulture))}", [disks[i].Counters]);
+            WriteBlock(json, $"block_{(disks[i].Id.Length > 0 ? disks[i].Id : i.ToString(System.Globalization.CultureInfo.InvariantCulture))}", [disks[i]]);
     }
 
-    private static void WriteBlock(Utf8JsonWriter json, string name, List<BlockCounters> counters)
+    private static void WriteBlock(Utf8JsonWriter json, string name, List<VirtioBlock> disks)
     {
+        var counters = disks.Select(d => d.Counters).ToList();
         json.WriteStartObject(name);
         json.WriteNumber("read_bytes", counters.Sum(c => c.ReadBytes));
         json.WriteNumber("write_bytes", counters.Sum(c => c.WriteBytes));
@@ -57,6 +59,7 @@ internal static class MachineMetrics
         json.WriteNumber("flush_count", counters.Sum(c => c.FlushCount));
         json.WriteNumber("other_count", counters.Sum(c => c.OtherCount));
         json.WriteNumber("failed_count", counters.Sum(c => c.FailedCount));
+        json.WriteNumber("rate_limiter_throttled_events", disks.Sum(d => d.RateLimit.ThrottledEvents));
         json.WriteEndObject();
     }
 }

@@ -7,10 +7,14 @@ namespace Vessel.Cli.Api;
 /// the interfaces and "net_IFACEID" for each. Where Vessel counts differently from Firecracker: no_rx_avail_buffer is
 /// the frames lost because the guest had posted no receive buffer (Firecracker counts the times it found none and
 /// leaves the frame in the TAP); rx_fails the other lost frames for the guest (larger than its buffers, link down);
-/// tx_fails the guest's frames dropped (malformed, link down, or the backend could not take them).</summary>
+/// tx_fails the guest's frames dropped (malformed, link down, or the backend could not take them).
+/// rx_rate_limiter_throttled and tx_rate_limiter_throttled count the times a frame was held back by a rate limiter
+/// (each retry counts).</summary>
 public static class NetMetrics
 {
-    public static void Write(Utf8JsonWriter json, IReadOnlyList<(string IfaceId, NetStatistics Statistics)> interfaces)
+    /// <param name="throttled">Per interface, in the same order: the rate limiters' throttle counts (none: not written).</param>
+    public static void Write(Utf8JsonWriter json, IReadOnlyList<(string IfaceId, NetStatistics Statistics)> interfaces,
+        IReadOnlyList<(long Receive, long Transmit)>? throttled = null)
     {
         if (interfaces.Count == 0) return;
         var total = default(NetStatistics);
@@ -19,11 +23,13 @@ public static class NetMetrics
                 total.ReceivedFrames + s.ReceivedFrames, total.ReceivedBytes + s.ReceivedBytes,
                 total.TransmittedFrames + s.TransmittedFrames, total.TransmittedBytes + s.TransmittedBytes,
                 total.ReceiveDrops + s.ReceiveDrops, total.ReceiveOverruns + s.ReceiveOverruns, total.TransmitDrops + s.TransmitDrops);
-        WriteOne(json, "net", total);
-        foreach (var (id, s) in interfaces) WriteOne(json, $"net_{id}", s);
+        (long Receive, long Transmit)? totalThrottled = throttled is null ? null : (throttled.Sum(t => t.Receive), throttled.Sum(t => t.Transmit));
+        WriteOne(json, "net", total, totalThrottled);
+        for (int i = 0; i < interfaces.Count; i++)
+            WriteOne(json, $"net_{interfaces[i].IfaceId}", interfaces[i].Statistics, throttled is null ? null : throttled[i]);
     }
 
-    private static void WriteOne(Utf8JsonWriter json, string name, NetStatistics s)
+    private static void WriteOne(Utf8JsonWriter json, string name, NetStatistics s, (long Receive, long Transmit)? throttled)
     {
         json.WriteStartObject(name);
         json.WriteNumber("rx_bytes_count", s.ReceivedBytes);
@@ -33,6 +39,11 @@ public static class NetMetrics
         json.WriteNumber("no_rx_avail_buffer", s.ReceiveOverruns);
         json.WriteNumber("rx_fails", s.ReceiveDrops - s.ReceiveOverruns);
         json.WriteNumber("tx_fails", s.TransmitDrops);
+        if (throttled is { } t)
+        {
+            json.WriteNumber("rx_rate_limiter_throttled", t.Receive);
+            json.WriteNumber("tx_rate_limiter_throttled", t.Transmit);
+        }
         json.WriteEndObject();
     }
 }

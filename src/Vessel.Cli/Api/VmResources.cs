@@ -43,7 +43,7 @@ public sealed record VmResources
         if (drive.Socket is not null) throw Fault("socket: vhost-user drives are not supported");
         if (drive.PathOnHost is null) throw Fault("path_on_host is required");
         InputFile.CheckRegularFile("path_on_host", drive.PathOnHost);
-        CheckRateLimiter(drive.RateLimiter);
+        drive = drive with { RateLimiter = RateLimitOption.Normalise(drive.RateLimiter) };
         if (drive.CacheType is not null and not ("Unsafe" or "Writeback"))
             throw Fault($"cache_type '{drive.CacheType}' is not one of Unsafe, Writeback");
         if (drive.IoEngine is not null and not ("Sync" or "Async"))
@@ -57,17 +57,21 @@ public sealed record VmResources
         return this with { Drives = drives };
     }
 
-    /// <summary>PATCH /drives/{id} before boot: a new backing file (or the same one) for a drive already PUT.</summary>
+    /// <summary>PATCH /drives/{id}: a new backing file (or the same one) and new rate limiter buckets for a drive
+    /// already PUT; the running device follows (<see cref="VmmController"/>).</summary>
     public VmResources WithDriveUpdate(string pathId, PartialDrive update)
     {
         if (update.DriveId != pathId)
             throw Fault($"drive_id '{update.DriveId}' does not match the id in the path ('{pathId}')");
         var drive = Drives.FirstOrDefault(d => d.DriveId == pathId)
             ?? throw Fault($"drive_id '{pathId}': no such drive (PUT /drives/{pathId} first)");
-        CheckRateLimiter(update.RateLimiter);
-        if (update.PathOnHost is null) return this;
-        InputFile.CheckRegularFile("path_on_host", update.PathOnHost);
-        return WithDrive(pathId, drive with { PathOnHost = update.PathOnHost });
+        drive = drive with { RateLimiter = RateLimitOption.Merge(drive.RateLimiter, update.RateLimiter) };
+        if (update.PathOnHost is not null)
+        {
+            InputFile.CheckRegularFile("path_on_host", update.PathOnHost);
+            drive = drive with { PathOnHost = update.PathOnHost };
+        }
+        return WithDrive(pathId, drive);
     }
 
     /// <summary>PUT /network-interfaces/{id}: a virtio-net device, checked by `--net`'s rules (<see cref="NetOption"/>).</summary>
@@ -76,9 +80,12 @@ public sealed record VmResources
         if (iface.IfaceId != pathId)
             throw Fault($"iface_id '{iface.IfaceId}' does not match the id in the path ('{pathId}')");
         CheckId("iface_id", iface.IfaceId);
-        CheckRateLimiter(iface.RxRateLimiter, "rx_rate_limiter");
-        CheckRateLimiter(iface.TxRateLimiter, "tx_rate_limiter");
         NetOption.FromInterface(iface.HostDevName, iface.GuestMac);
+        iface = iface with
+        {
+            RxRateLimiter = RateLimitOption.Normalise(iface.RxRateLimiter),
+            TxRateLimiter = RateLimitOption.Normalise(iface.TxRateLimiter),
+        };
         var ifaces = NetworkInterfaces.ToList();
         int index = ifaces.FindIndex(i => i.IfaceId == iface.IfaceId);
         if (index >= 0) ifaces[index] = iface;
@@ -91,16 +98,21 @@ public sealed record VmResources
         return this with { NetworkInterfaces = ifaces };
     }
 
-    /// <summary>PATCH /network-interfaces/{id}: only rate limiters, which Vessel does not have yet.</summary>
+    /// <summary>PATCH /network-interfaces/{id}: only rate limiters, as in Firecracker.</summary>
     public VmResources WithNetworkInterfaceUpdate(string pathId, PartialNetworkInterface update)
     {
         if (update.IfaceId != pathId)
             throw Fault($"iface_id '{update.IfaceId}' does not match the id in the path ('{pathId}')");
-        if (NetworkInterfaces.All(i => i.IfaceId != pathId))
+        var ifaces = NetworkInterfaces.ToList();
+        int index = ifaces.FindIndex(i => i.IfaceId == pathId);
+        if (index < 0)
             throw Fault($"iface_id '{pathId}': no such network interface (PUT /network-interfaces/{pathId} first)");
-        CheckRateLimiter(update.RxRateLimiter, "rx_rate_limiter");
-        CheckRateLimiter(update.TxRateLimiter, "tx_rate_limiter");
-        return this;
+        ifaces[index] = ifaces[index] with
+        {
+            RxRateLimiter = RateLimitOption.Merge(ifaces[index].RxRateLimiter, update.RxRateLimiter),
+            TxRateLimiter = RateLimitOption.Merge(ifaces[index].TxRateLimiter, update.TxRateLimiter),
+        };
+        return this with { NetworkInterfaces = ifaces };
     }
 
     /// <summary>PUT /vsock: the virtio-vsock device, checked by `--vsock`'s rules; the socket path must not exist
@@ -143,8 +155,7 @@ public sealed record VmResources
 
     public VmResources WithEntropy(EntropyDevice entropy)
     {
-        CheckRateLimiter(entropy.RateLimiter);
-        return this with { Entropy = entropy };
+        return this with { Entropy = entropy with { RateLimiter = RateLimitOption.Normalise(entropy.RateLimiter) } };
     }
 
     public VmResources WithLogger(LoggerConfig logger)
@@ -206,8 +217,9 @@ public sealed record VmResources
         return new RunOptions(boot.KernelImagePath, boot.InitrdPath, commandLine, (ulong)Machine.MemSizeMib << 20,
             Machine.VcpuCount, backend, serial, logLevel)
         {
-            Disks = [.. ordered.Select(d => new DiskOption(d.PathOnHost!, d.IsReadOnly == true, d.DriveId))],
+            Disks = [.. ordered.Select(d => new DiskOption(d.PathOnHost!, d.IsReadOnly == true, d.DriveId) { RateLimit = RateLimitOption.ToLimit(d.RateLimiter) })],
             Rng = Entropy is not null,
+            RngRateLimit = RateLimitOption.ToLimit(Entropy?.RateLimiter),
             Networks = ToNetworkOptions(NetworkInterfaces),
             Vsock = Vsock is { } v ? new VsockOptions((ulong)v.GuestCid, v.UdsPath) : null,
         };
@@ -217,7 +229,11 @@ public sealed record VmResources
     public List<Drive> DriveBootOrder() => [.. Drives.Where(d => d.IsRootDevice).Concat(Drives.Where(d => !d.IsRootDevice))];
 
     private static NetworkOptions[] ToNetworkOptions(IEnumerable<NetworkInterface> ifaces) =>
-        [.. ifaces.Select(i => NetOption.FromInterface(i.HostDevName, i.GuestMac))];
+        [.. ifaces.Select(i => NetOption.FromInterface(i.HostDevName, i.GuestMac) with
+        {
+            ReceiveRateLimit = RateLimitOption.ToLimit(i.RxRateLimiter),
+            TransmitRateLimit = RateLimitOption.ToLimit(i.TxRateLimiter),
+        })];
 
     public static CliException Fault(string message) => CliException.Usage(message);
 
@@ -235,12 +251,6 @@ public sealed record VmResources
         if (mib < 1) throw Fault($"{what} is too small: the guest needs at least 1M");
         if (mib > (long)(RunOptions.MaximumMemoryBytes >> 20)) RunOptions.CheckMemory(ulong.MaxValue, what);
         RunOptions.CheckMemory((ulong)mib << 20, what);
-    }
-
-    private static void CheckRateLimiter(System.Text.Json.JsonElement? limiter, string field = "rate_limiter")
-    {
-        if (limiter is { ValueKind: not System.Text.Json.JsonValueKind.Null })
-            throw Fault($"{field}: rate limiters are not supported yet");
     }
 
     private static void CheckWritablePath(string field, string path)

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
+using Vessel.Cli.Options;
 using Vessel.Vmm;
 
 namespace Vessel.Cli.Api;
@@ -100,7 +101,7 @@ public sealed class VmmController(Func<VmResources, Machine> startMachine, ApiMe
             case ("PATCH", "/drives/{id}"):
                 var update = Parse(body, ApiJson.Default.PartialDrive);
                 var updated = _resources.WithDriveUpdate(id!, update);
-                if (started && update.PathOnHost is { } path) SwapDrive(id!, path);
+                if (started) UpdateRunningDrive(id!, update);
                 _resources = updated;
                 return ApiResponse.NoContent;
             case ("PUT", "/machine-config"):
@@ -134,9 +135,11 @@ public sealed class VmmController(Func<VmResources, Machine> startMachine, ApiMe
             case ("PUT", "/network-interfaces/{id}"):
                 return Configure(started, Parse(body, ApiJson.Default.NetworkInterface), (r, i) => r.WithNetworkInterface(id!, i));
             case ("PATCH", "/network-interfaces/{id}"):
-                // Firecracker's PATCH changes rate limiters, on a running VM too; Vessel has none, so it only validates.
+                // Firecracker's PATCH changes rate limiters, on a running VM too.
                 var ifaceUpdate = Parse(body, ApiJson.Default.PartialNetworkInterface);
-                _resources.WithNetworkInterfaceUpdate(id!, ifaceUpdate);
+                var withIface = _resources.WithNetworkInterfaceUpdate(id!, ifaceUpdate);
+                if (started) UpdateRunningInterface(id!, ifaceUpdate);
+                _resources = withIface;
                 return ApiResponse.NoContent;
             case ("PUT", "/vsock"):
                 return Configure(started, Parse(body, ApiJson.Default.VsockDevice), static (r, v) => r.WithVsock(v));
@@ -145,14 +148,15 @@ public sealed class VmmController(Func<VmResources, Machine> startMachine, ApiMe
         }
     }
 
-    /// <summary>A running drive's new backing file: the virtio-blk device of that drive (its place in the boot
-    /// order) switches images and raises a configuration interrupt.</summary>
-    private void SwapDrive(string driveId, string path)
+    /// <summary>A running drive's PATCH: the virtio-blk device of that drive (its place in the boot order)
+    /// switches images and raises a configuration interrupt, and takes the new rate limiter buckets.</summary>
+    private void UpdateRunningDrive(string driveId, PartialDrive update)
     {
         int index = _resources.DriveBootOrder().FindIndex(d => d.DriveId == driveId);
         try
         {
-            _machine!.SwapDiskImage(index, path);
+            if (update.PathOnHost is { } path) _machine!.SwapDiskImage(index, path);
+            if (RateLimitOption.ToUpdate(update.RateLimiter) is { } limit) _machine!.UpdateDiskRateLimit(index, limit);
         }
         catch (Vessel.Virtio.Block.DiskImageException ex)
         {
@@ -161,6 +165,19 @@ public sealed class VmmController(Func<VmResources, Machine> startMachine, ApiMe
         catch (InvalidOperationException ex)
         {
             throw VmResources.Fault($"drive_id '{driveId}': {ex.Message}");
+        }
+    }
+
+    private void UpdateRunningInterface(string ifaceId, PartialNetworkInterface update)
+    {
+        int index = _resources.NetworkInterfaces.ToList().FindIndex(i => i.IfaceId == ifaceId);
+        try
+        {
+            _machine!.UpdateNetworkRateLimits(index, RateLimitOption.ToUpdate(update.RxRateLimiter), RateLimitOption.ToUpdate(update.TxRateLimiter));
+        }
+        catch (InvalidOperationException ex)
+        {
+            throw VmResources.Fault($"iface_id '{ifaceId}': {ex.Message}");
         }
     }
 
@@ -235,7 +252,8 @@ public sealed class VmmController(Func<VmResources, Machine> startMachine, ApiMe
         int typeNames = message.IndexOf(" contained in type", StringComparison.Ordinal);
         if (typeNames > 0) message = message[..typeNames] + ".";
         message = message.Replace("System.Int32", "an integer").Replace("System.Int64", "an integer")
-            .Replace("System.String", "a string").Replace("System.Boolean", "a boolean");
+            .Replace("System.String", "a string").Replace("System.Boolean", "a boolean")
+            .Replace("System.UInt64", "an integer from 0 to 18446744073709551615");
         int clrType = message.IndexOf("Vessel.Cli.Api.", StringComparison.Ordinal);
         if (clrType >= 0) message = message.Replace("Vessel.Cli.Api.", "");
         return ex.Path is { } p && !message.Contains(p, StringComparison.Ordinal) ? $"{message} Path: {p}" : message;

@@ -3,6 +3,9 @@ namespace Vessel.Cli.Options;
 /// <summary>One `--disk PATH[,readonly][,id=NAME]`: a raw image the guest sees as a virtio-blk disk.</summary>
 public sealed record DiskOption(string Path, bool ReadOnly, string? Id)
 {
+    /// <summary>Firecracker's rate_limiter (the API and config file set it); null: none.</summary>
+    public Vessel.Devices.RateLimiting.RateLimit? RateLimit { get; init; }
+
     public static IReadOnlyList<DiskOption> ParseAll(IEnumerable<string>? texts) => texts?.Select(Parse).ToArray() ?? [];
 
     public static DiskOption Parse(string text)

@@ -31,6 +31,9 @@ public sealed record RunOptions(
     /// <summary>`--rng`: a virtio-rng device.</summary>
     public bool Rng { get; init; }
 
+    /// <summary>The entropy device's rate_limiter (API and config file); null keeps the device's own cap.</summary>
+    public Vessel.Devices.RateLimiting.RateLimit? RngRateLimit { get; init; }
+
     public static bool ParseConsole(string text) => text switch
     {
         "ttyS0" => false,

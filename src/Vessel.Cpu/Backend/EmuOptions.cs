@@ -8,8 +8,17 @@ public sealed record EmuOptions
     /// be confirmed by switching it off.</summary>
     public bool FastPaths { get; init; } = true;
 
-    /// <summary>Runs after which a block is compiled to IL; 0 never compiles (requires <see cref="FastPaths"/>).</summary>
+    /// <summary>Runs after which a block is compiled (by the tier <see cref="Tier"/> picks); 0 never compiles
+    /// (requires <see cref="FastPaths"/>).</summary>
     public int JitThreshold { get; init; } = 64;
+
+    /// <summary>Which tier compiles hot blocks. <see cref="EmuTier.Automatic"/> is the native tier: measured 2.5 times
+    /// faster than the IL tier on the CPU benchmark (docs/performance.md, 2026-12-07) and the only one a NativeAOT build
+    /// has. Where the runtime has a JIT, the IL tier still compiles the 16- and 32-bit blocks the native tier leaves.</summary>
+    public EmuTier Tier { get; init; } = EmuTier.Automatic;
+
+    /// <summary><see cref="Tier"/> with Automatic decided for this runtime.</summary>
+    public EmuTier ResolvedTier => Tier != EmuTier.Automatic ? Tier : EmuTier.Native;
 
     /// <summary>Host memory the VM's decoded and compiled guest code may take, all vCPUs together (see
     /// <see cref="CodeCacheBudget"/>); when full, every vCPU's code cache is flushed.</summary>
@@ -21,3 +30,8 @@ public sealed record EmuOptions
 
     private readonly long _codeCacheBytes = CodeCacheBudget.DefaultBytes;
 }
+
+/// <summary>The emu backend's compiled tiers: none (every instruction interpreted), IL compiled by the .NET JIT (needs
+/// a runtime that compiles dynamic code), or host machine code translated by Vessel itself (64-bit code; works in a
+/// NativeAOT build).</summary>
+public enum EmuTier { Automatic, Interpreter, IL, Native }

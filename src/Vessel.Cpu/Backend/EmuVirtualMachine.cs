@@ -102,5 +102,6 @@ public sealed class EmuVirtualMachine : IVirtualMachine
             foreach (var v in _vcpus) v.Dispose();
             _vcpus.Clear();
         }
+        Machine.ReleaseNativeCode();
     }
 }

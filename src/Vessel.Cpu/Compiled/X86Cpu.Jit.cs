@@ -16,6 +16,7 @@ internal sealed partial class X86Cpu
     /// interpreter (not hot yet, not cacheable, or in an interrupt shadow).</summary>
     private bool TryRunCompiled(DecodedBlock block)
     {
+        if (_nativeThreshold > 0 && block.Bitness == 64) return TryRunNative(block);
         if (block.Compiled is { } compiled)
         {
             _endBlock = false;

@@ -56,6 +56,7 @@ internal sealed class DecodedBlock
         SecondGeneration = decoded.SecondGeneration;
         ExecutionCount = 0;
         Compiled = null;
+        Native = null;
         Link0 = Link1 = null;
         NextLinkSlot = false;
     }
@@ -85,6 +86,8 @@ internal sealed class DecodedBlock
     public int ExecutionCount;
     public long HeatEpoch;
     public CompiledBlock? Compiled;
+    /// <summary>The native tier's translation, once hot (see <see cref="Vessel.Cpu.Native.NativeTranslator"/>).</summary>
+    public Native.NativeBlock? Native;
     public long LinkEpoch;
     public bool NextLinkSlot;
 }

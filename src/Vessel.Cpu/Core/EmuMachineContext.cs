@@ -26,6 +26,23 @@ internal sealed class EmuMachineContext
     /// <summary>Guest time: the TSC and every platform timer read it.</summary>
     public Platform.GuestClock Clock { get; } = new();
 
+    /// <summary>Host memory for the native tier's code, made at its first use: a quarter of the code-cache budget's
+    /// address space (its chunks are charged to <see cref="CodeCache"/> as they are handed out).</summary>
+    public Native.ExecutableArena NativeCode
+    {
+        get
+        {
+            if (_nativeCode is { } arena) return arena;
+            lock (Code)
+                return _nativeCode ??= new Native.ExecutableArena(Math.Max(CodeCache.LimitBytes / 4, 1L << 20));
+        }
+    }
+
+    private volatile Native.ExecutableArena? _nativeCode;
+
+    /// <summary>Unmaps the native tier's code; no vCPU may be running then.</summary>
+    public void ReleaseNativeCode() => _nativeCode?.Dispose();
+
     /// <summary>Serialises LOCK-prefixed read-modify-writes between vCPUs.</summary>
     public object AtomicLock { get; } = new();
 }

@@ -39,6 +39,7 @@ internal sealed partial class X86Cpu
     private void DropCompiled(DecodedBlock block)
     {
         block.Compiled = null;
+        DropNative(block);
         if (block.CompiledBytes == 0) return;
         _machine.CodeCache.Release(block.CompiledBytes);
         block.CompiledBytes = 0;

@@ -94,12 +94,19 @@ internal sealed unsafe partial class X86Cpu : Platform.IApicCpu
         State.Bitness = 16;
         State.Rflags = RflagsBits.Reserved1;
         _fastPaths = machine.Options.FastPaths;
-        _jitThreshold = machine.Options.FastPaths && BlockCompiler.Available ? machine.Options.JitThreshold : 0;
+        _jitThreshold = IlThreshold(machine.Options);
+        _nativeThreshold = NativeThreshold(machine.Options);
         _codeReader = new GuestCodeReader(this);
         _decoder16 = Decoder.Create(16, _codeReader);
         _decoder32 = Decoder.Create(32, _codeReader);
         _decoder64 = Decoder.Create(64, _codeReader);
+        Msrs = new MsrFile(machine.Clock);
+        _descriptors = new DescriptorTables(this, _fault);
+        _tasks = new TaskSwitcher(this, _descriptors, _fault);
         machine.CodeCache.Register(this);
+        _x87 = new X87Unit(this);
+        _simd = new SimdUnit(this, _x87);
+        _xsave = new XsaveUnit(this, _x87, _simd);
         Reset();
         EmuProfiler.Register(this);
     }

@@ -19,7 +19,8 @@ internal struct TlbEntry
 internal sealed class Tlb
 {
     public const int Entries = 256;
-    public readonly TlbEntry[] E = new TlbEntry[Entries];
+    /// <summary>Pinned: translated code reads the entries at their address (see <see cref="Native.NativeContext"/>).</summary>
+    public readonly TlbEntry[] E = GC.AllocateArray<TlbEntry>(Entries, pinned: true);
     public bool HoldsLargePages;
 
     public Tlb() => Flush();

@@ -7,9 +7,8 @@ namespace Vessel.Devices.Bus;
 internal sealed class BusRanges<TDevice>(string space, DeviceLocks deviceLocks) where TDevice : class
 {
     public sealed class Entry(ulong baseAddress, ulong length, TDevice device, Lock? gate)
+        : AddressRange(baseAddress, baseAddress + (length - 1))
     {
-        public readonly ulong Base = baseAddress;
-        public readonly ulong Last = baseAddress + (length - 1);
         public readonly TDevice Device = device;
         public readonly Lock? Gate = gate;
     }
@@ -33,12 +32,12 @@ internal sealed class BusRanges<TDevice>(string space, DeviceLocks deviceLocks) 
         lock (_registrationLock)
         {
             foreach (var other in _inOrder)
-                if (entry.Base <= other.Last && other.Base <= entry.Last)
+                if (entry.Overlaps(other))
                     throw new BusRegistrationException(
                         $"{space} 0x{entry.Base:x}-0x{entry.Last:x} ({device.GetType().Name}) overlaps " +
                         $"0x{other.Base:x}-0x{other.Last:x} ({other.Device.GetType().Name})");
             Entry[] sorted = [.. _sorted, entry];
-            Array.Sort(sorted, static (a, b) => a.Base.CompareTo(b.Base));
+            Array.Sort(sorted, AddressRange.ByBase);
             int index = _inOrder.Length;
             _sorted = sorted;
             _inOrder = [.. _inOrder, entry];
@@ -48,18 +47,5 @@ internal sealed class BusRanges<TDevice>(string space, DeviceLocks deviceLocks) 
     }
 
     /// <summary>The range holding <paramref name="address"/>, by binary search; null if none.</summary>
-    public Entry? Find(ulong address)
-    {
-        var ranges = _sorted;
-        int lo = 0, hi = ranges.Length - 1;
-        while (lo <= hi)
-        {
-            int mid = (lo + hi) >>> 1;
-            var r = ranges[mid];
-            if (address < r.Base) hi = mid - 1;
-            else if (address > r.Last) lo = mid + 1;
-            else return r;
-        }
-        return null;
-    }
+    public Entry? Find(ulong address) => AddressRange.Find(_sorted, address);
 }

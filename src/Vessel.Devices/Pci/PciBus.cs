@@ -1,3 +1,5 @@
+using Vessel.Devices.Bus;
+
 namespace Vessel.Devices.Pci;
 
 /// <summary>PCI bus 0: up to 32 single-function devices, reached through configuration mechanism #1
@@ -17,9 +19,10 @@ public sealed class PciBus
     private ulong _nextFree;
 
     /// <summary>A BAR as it decodes now, at a window offset.</summary>
-    private sealed record Mapping(ulong Start, ulong Size, IPciFunction Function, int Bar)
+    private sealed class Mapping(ulong start, ulong size, IPciFunction function, int bar) : AddressRange(start, start + (size - 1))
     {
-        public ulong Last => Start + (Size - 1);
+        public readonly IPciFunction Function = function;
+        public readonly int Bar = bar;
     }
 
     public PciBus(ulong windowBase, ulong windowSize)
@@ -110,11 +113,11 @@ public sealed class PciBus
                         continue;
                     var mapping = new Mapping(address - WindowBase, bar.Size, function, i);
                     // Two BARs that overlap (a driver mid-way through moving one): the first claimed keeps it.
-                    if (now.Exists(m => m.Start <= mapping.Last && mapping.Start <= m.Last)) continue;
+                    if (now.Exists(mapping.Overlaps)) continue;
                     now.Add(mapping);
                 }
             }
-            now.Sort(static (a, b) => a.Start.CompareTo(b.Start));
+            now.Sort(AddressRange.ByBase);
             _mappings = [.. now];
             foreach (var function in _slots)
             {
@@ -132,21 +135,7 @@ public sealed class PciBus
     private ulong? Find(Mapping[] mappings, IPciFunction function, int bar)
     {
         foreach (var m in mappings)
-            if (ReferenceEquals(m.Function, function) && m.Bar == bar) return WindowBase + m.Start;
-        return null;
-    }
-
-    private static Mapping? Lookup(Mapping[] mappings, ulong offset)
-    {
-        int lo = 0, hi = mappings.Length - 1;
-        while (lo <= hi)
-        {
-            int mid = (lo + hi) >>> 1;
-            var m = mappings[mid];
-            if (offset < m.Start) hi = mid - 1;
-            else if (offset > m.Last) lo = mid + 1;
-            else return m;
-        }
+            if (ReferenceEquals(m.Function, function) && m.Bar == bar) return WindowBase + m.Base;
         return null;
     }
 
@@ -194,14 +183,14 @@ public sealed class PciBus
     {
         public ulong Read(ulong offset, int size)
         {
-            if (Lookup(bus._mappings, offset) is not { } m || offset + (ulong)size - 1 > m.Last) return ulong.MaxValue;
-            return m.Function.ReadBar(m.Bar, offset - m.Start, size);
+            if (AddressRange.Find(bus._mappings, offset) is not { } m || offset + (ulong)size - 1 > m.Last) return ulong.MaxValue;
+            return m.Function.ReadBar(m.Bar, offset - m.Base, size);
         }
 
         public void Write(ulong offset, int size, ulong value)
         {
-            if (Lookup(bus._mappings, offset) is not { } m || offset + (ulong)size - 1 > m.Last) return;
-            m.Function.WriteBar(m.Bar, offset - m.Start, size, value);
+            if (AddressRange.Find(bus._mappings, offset) is not { } m || offset + (ulong)size - 1 > m.Last) return;
+            m.Function.WriteBar(m.Bar, offset - m.Base, size, value);
         }
     }
 }

@@ -1,13 +1,18 @@
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
 using System.Text;
+using Vessel.Devices.RateLimiting;
 using Vessel.Virtio.Devices;
 using Vessel.Virtio.Queues;
 
 namespace Vessel.Virtio.Block;
 
-/// <summary>What a disk is: its image file, read-only or not, and the serial GET_ID returns.</summary>
-public sealed record VirtioBlockOptions(string Path, bool ReadOnly = false, string? Id = null);
+/// <summary>What a disk is: its image file, read-only or not, the serial GET_ID returns, and its rate limit.</summary>
+public sealed record VirtioBlockOptions(string Path, bool ReadOnly = false, string? Id = null)
+{
+    /// <summary>Firecracker's rate_limiter: bytes read or written, and requests (one op each); null: none.</summary>
+    public RateLimit? RateLimit { get; init; }
+}
 
 /// <summary>A virtio-blk device's state between requests (its worker serves requests to completion, so none is
 /// ever in flight once <see cref="QueuedVirtioDevice.Drain"/> returns).</summary>
@@ -18,7 +23,9 @@ public sealed record VirtioBlockState(string Path, bool ReadOnly, string Id, ulo
 /// virtio-blk (virtio 1.x, 5.2) over a raw image file with one request queue. Requests are served in order on
 /// the device's own worker thread (synchronous pread/pwrite/fdatasync there), so a kick never blocks a vCPU, a
 /// slow disk stalls only itself, and a flush naturally follows every write before it. Read-only disks offer
-/// VIRTIO_BLK_F_RO and answer writes, discards and write-zeroes with IOERR without touching the image.
+/// VIRTIO_BLK_F_RO and answer writes, discards and write-zeroes with IOERR without touching the image. A rate limit
+/// (<see cref="RateLimit"/>) charges each request one op and its data bytes; a request the buckets cannot pay for
+/// stays in the ring, and the queue waits until they can.
 /// </summary>
 public sealed class VirtioBlock : QueuedVirtioDevice
 {
@@ -47,8 +54,9 @@ public sealed class VirtioBlock : QueuedVirtioDevice
     private readonly ulong[] _vectorGuest = new ulong[QueueSize];
     private readonly nuint[] _vectorLength = new nuint[QueueSize];
 
-    public VirtioBlock(VirtioBlockOptions options) : base("blk")
+    public VirtioBlock(VirtioBlockOptions options, TimeProvider? time = null) : base("blk")
     {
+        RateLimit = new QueueRateLimit(time ?? TimeProvider.System, Wake, options.RateLimit);
         if (options.Id != null)
         {
             if (options.Id.Length > IdBytes || options.Id.Any(c => c < 0x20 || c > 0x7e))
@@ -61,6 +69,9 @@ public sealed class VirtioBlock : QueuedVirtioDevice
     }
 
     public string Id { get; }
+
+    /// <summary>The requests' rate limit; PATCH /drives replaces its buckets while the guest runs.</summary>
+    public QueueRateLimit RateLimit { get; }
 
     public BlockCounters Counters { get; } = new();
     public ulong CapacitySectors => _image.CapacitySectors;
@@ -142,10 +153,16 @@ public sealed class VirtioBlock : QueuedVirtioDevice
                     queue.MarkBroken($"block request {chain.Head} of type {type} has {chain.ReadableBytes} device-readable and {chain.WritableBytes} device-writable bytes: its data goes the wrong way");
                     return -1;
                 }
+                ulong dataBytes = type == TypeIn ? chain.WritableBytes - 1 : type == TypeOut ? chain.ReadableBytes - HeaderBytes : 0;
+                if (!RateLimit.TryConsume(dataBytes, 1, out int retryMs))
+                {
+                    queue.UndoPop();
+                    return retryMs;
+                }
                 uint written;
                 byte status;
                 lock (_imageLock) written = Execute(queue, chain, type, sector, out status);
-                Counters.Record(type, status, type == TypeIn ? chain.WritableBytes - 1 : type == TypeOut ? chain.ReadableBytes - HeaderBytes : 0);
+                Counters.Record(type, status, dataBytes);
                 Span<byte> statusByte = [status];
                 chain.WriteTo(chain.WritableBytes - 1, statusByte, queue.Memory);
                 Complete(queue, queueIndex, chain.Head, written + 1);

@@ -174,6 +174,31 @@ public abstract class QueuedVirtioDevice : IVirtioDevice
             _activation?.Interrupt.QueueInterrupt(queueIndex);
     }
 
+    /// <summary>Takes the driver's next receive buffer into <paramref name="chain"/>: true when there is one. False
+    /// when there is none (the notification is armed first, and a buffer posted meanwhile is taken after all) or the
+    /// queue broke; a chain without device-writable bytes breaks it, named by <paramref name="bufferName"/>.</summary>
+    protected static bool TryTakeReceiveBuffer(SplitQueue queue, DescriptorChain chain, string bufferName)
+    {
+        while (true)
+        {
+            var result = queue.TryPop(chain);
+            if (result == PopResult.Broken)
+                return false;
+            if (result == PopResult.Empty)
+            {
+                if (queue.ArmNotification())
+                    continue;
+                return false;
+            }
+            if (chain.WritableBytes == 0)
+            {
+                queue.MarkBroken($"{bufferName} {chain.Head} has no device-writable bytes");
+                return false;
+            }
+            return true;
+        }
+    }
+
     private int Serve(int mask)
     {
         int retry = -1;

@@ -1,29 +1,34 @@
 using System.Runtime.InteropServices;
+using Vessel.Devices.RateLimiting;
 using Vessel.Virtio.Devices;
 using Vessel.Virtio.Queues;
 
 namespace Vessel.Virtio.Entropy;
 
-/// <summary>virtio-rng's state: only its queue (the token bucket refills from time).</summary>
+/// <summary>virtio-rng's state: only its queue (the rate limit refills from time).</summary>
 public sealed record VirtioRngState(ulong NegotiatedFeatures, bool NeedsReset, IReadOnlyList<SplitQueueState?> Queues);
 
 /// <summary>
-/// virtio-rng (virtio 1.x, 5.4): fills each device-writable buffer the driver offers with bytes from the host's
-/// getrandom(2), at most <see cref="TokenBucket.BytesPerSecond"/> on average. When the bucket is empty the request
-/// waits (the worker sleeps until tokens accrue), so a guest asking for endless entropy costs the host a bounded
-/// amount of CPU instead of a spinning thread. A buffer gets as many bytes as there are tokens (the spec lets
-/// the device return fewer than asked).
+/// virtio-rng (virtio 1.x, 5.4): fills each device-writable buffer the driver offers, up to
+/// <see cref="MaxBytesPerRequest"/> (the spec lets the device return fewer bytes than asked), with bytes from the
+/// host's getrandom(2), under a rate limit: Firecracker's rate_limiter when one is given, else
+/// <see cref="DefaultLimit"/>, so a guest asking for endless entropy costs the host a bounded amount of CPU. A
+/// request the buckets cannot pay for stays in the ring until they can.
 /// </summary>
 public sealed class VirtioRng : QueuedVirtioDevice
 {
     public const ushort QueueSize = 64;
-    public const long DefaultBytesPerSecond = 4 << 20, DefaultBurst = 256 << 10;
+    public const int MaxBytesPerRequest = 64 << 10;
 
-    private readonly TokenBucket _bucket;
+    /// <summary>4 MiB/s with bursts of 512 KiB.</summary>
+    public static readonly RateLimit DefaultLimit = new(new BucketLimit(512 << 10, 0, 125), null);
 
-    public VirtioRng(long bytesPerSecond = DefaultBytesPerSecond, long burst = DefaultBurst, TimeProvider? time = null)
+    public VirtioRng(RateLimit? limit = null, TimeProvider? time = null)
         : base("rng")
-        => _bucket = new TokenBucket(bytesPerSecond, burst, time);
+        => RateLimit = new QueueRateLimit(time ?? TimeProvider.System, Wake, limit ?? DefaultLimit);
+
+    /// <summary>The bytes' rate limit (one op and the bytes given, per request).</summary>
+    public QueueRateLimit RateLimit { get; }
 
     public override VirtioDeviceType DeviceType => VirtioDeviceType.Entropy;
 
@@ -38,31 +43,25 @@ public sealed class VirtioRng : QueuedVirtioDevice
 
     public VirtioRngState State => new(NegotiatedFeatures, NeedsReset, QueueStates());
 
-    protected override unsafe int ServeQueue(int queueIndex, SplitQueue queue, DescriptorChain chain)
+    protected override int ServeQueue(int queueIndex, SplitQueue queue, DescriptorChain chain)
     {
         do
         {
-            while (true)
+            while (queue.TryPop(chain) == PopResult.Chain)
             {
-                // Look at the bucket before taking a chain: an unserved chain stays in the ring for later.
-                if (_bucket.Take(1) == 0)
-                    return _bucket.MillisecondsUntilAvailable();
-                var result = queue.TryPop(chain);
-                if (result != PopResult.Chain)
-                {
-                    _bucket.Refund(1);
-                    if (result == PopResult.Broken)
-                        return -1;
-                    break;
-                }
                 if (chain.WritableBytes == 0)
                 {
                     queue.MarkBroken($"entropy request {chain.Head} has no device-writable buffer");
                     return -1;
                 }
-                int grant = 1 + _bucket.Take((int)Math.Min(chain.WritableBytes - 1, int.MaxValue - 1));
+                ulong grant = Math.Min(chain.WritableBytes, MaxBytesPerRequest);
+                if (!RateLimit.TryConsume(grant, 1, out int retryMs))
+                {
+                    queue.UndoPop();
+                    return retryMs;
+                }
                 int filled = 0;
-                var cursor = chain.Cursor(writable: true, 0, (ulong)grant);
+                var cursor = chain.Cursor(writable: true, 0, grant);
                 while (cursor.MoveNext())
                 {
                     var piece = cursor.Current;
@@ -73,6 +72,8 @@ public sealed class VirtioRng : QueuedVirtioDevice
                 }
                 Complete(queue, queueIndex, chain.Head, (uint)filled);
             }
+            if (queue.Violation != null)
+                return -1;
         } while (queue.ArmNotification());
         return -1;
     }

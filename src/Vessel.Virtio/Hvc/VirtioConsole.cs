@@ -131,22 +131,9 @@ public sealed class VirtioConsole : QueuedVirtioDevice
     {
         lock (_inputLock)
         {
-            while (_inputCount > 0)
+            // Input without a receive buffer waits for the driver's next one.
+            while (_inputCount > 0 && TryTakeReceiveBuffer(queue, chain, "console receive buffer"))
             {
-                var result = queue.TryPop(chain);
-                if (result == PopResult.Broken)
-                    return;
-                if (result == PopResult.Empty)
-                {
-                    if (queue.ArmNotification())
-                        continue;
-                    return; // input waits for the driver's next receive buffer
-                }
-                if (chain.WritableBytes == 0)
-                {
-                    queue.MarkBroken($"console receive buffer {chain.Head} has no device-writable bytes");
-                    return;
-                }
                 int n = (int)Math.Min((ulong)_inputCount, chain.WritableBytes);
                 int first = Math.Min(n, _input.Length - _inputHead);
                 chain.WriteTo(0, _input.AsSpan(_inputHead, first), queue.Memory);

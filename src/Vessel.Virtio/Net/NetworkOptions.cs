@@ -10,6 +10,11 @@ public sealed record NetworkOptions(NetworkKind Kind, MacAddress? Mac = null, st
 {
     public IReadOnlyList<HostForward> HostForwards { get; init; } = [];
 
+    /// <summary>Firecracker's rx_rate_limiter and tx_rate_limiter (null: none).</summary>
+    public Vessel.Devices.RateLimiting.RateLimit? ReceiveRateLimit { get; init; }
+
+    public Vessel.Devices.RateLimiting.RateLimit? TransmitRateLimit { get; init; }
+
     /// <summary>Opens the backend these options name; throws <see cref="NetBackendException"/> with one line for the user.</summary>
     public INetBackend OpenBackend(ILogger logger) => Kind switch
     {

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Vessel.Devices.RateLimiting;
 using Vessel.Virtio.Devices;
 using Vessel.Virtio.Queues;
 
@@ -15,7 +16,9 @@ public sealed record VirtioNetState(ulong NegotiatedFeatures, bool NeedsReset, I
 /// a MAC address, link status and merged receive buffers; checksum and segmentation offloads only when the backend
 /// carries the vnet header end to end. Frames from the host wait in a bounded <see cref="FrameRing"/> until the
 /// driver posts receive buffers; the transmit path gathers each chain into one preallocated buffer. Nothing on the
-/// data path allocates.
+/// data path allocates. Each direction has its own rate limit (one op and the frame's bytes, without the vnet
+/// header, per frame): a throttled transmit leaves the frame in the ring, a throttled receive leaves it in the
+/// <see cref="FrameRing"/> (whose backpressure then reaches the backend), until the buckets refill.
 /// </summary>
 public sealed class VirtioNet : QueuedVirtioDevice, IDisposable
 {
@@ -25,7 +28,11 @@ public sealed class VirtioNet : QueuedVirtioDevice, IDisposable
     /// <summary>How many receive chains one frame may span (a 64 KiB frame over 4 KiB buffers needs 17).</summary>
     public const int MaxChainsPerFrame = 64;
 
-    private const int RingBytes = 1 << 20;
+    /// <summary>Room for a whole TCP receive window of a Linux guest (tcp_rmem's default 6 MiB buffer advertises about
+    /// 3 MiB) plus what the host socket holds: passt sends no more than the guest's window, so a ring this size rarely
+    /// fills, and a full ring is costly (passt 2023-03 drops the frames its non-blocking send cannot place, and
+    /// blocks on the rest of a partly sent one, after which this side must drop too; see PasstBackend).</summary>
+    private const int RingBytes = 4 << 20;
     private const int ConfigBytes = 12;
 
     private readonly INetBackend _backend;
@@ -41,8 +48,11 @@ public sealed class VirtioNet : QueuedVirtioDevice, IDisposable
     private readonly NetDropLog _drops;
 
     /// <param name="logger">Where drops are reported (first one, then at most every 10 s).</param>
-    public VirtioNet(INetBackend backend, MacAddress mac, ILogger? logger = null) : base("net")
+    /// <param name="time">The rate limits' clock (tests pass a fake one).</param>
+    public VirtioNet(INetBackend backend, MacAddress mac, ILogger? logger = null, TimeProvider? time = null) : base("net")
     {
+        ReceiveRateLimit = new QueueRateLimit(time ?? TimeProvider.System, Wake);
+        TransmitRateLimit = new QueueRateLimit(time ?? TimeProvider.System, Wake);
         _backend = backend;
         _mac = mac;
         _toGuest = new FrameRing(RingBytes, NetFeatures.MaxFrameBytes + (backend.CarriesVnetHeader ? NetFeatures.HeaderBytes : 0));
@@ -53,6 +63,12 @@ public sealed class VirtioNet : QueuedVirtioDevice, IDisposable
     }
 
     public NetCounters Counters { get; } = new();
+
+    /// <summary>Firecracker's rx_rate_limiter: frames to the guest.</summary>
+    public QueueRateLimit ReceiveRateLimit { get; }
+
+    /// <summary>Firecracker's tx_rate_limiter: frames from the guest.</summary>
+    public QueueRateLimit TransmitRateLimit { get; }
 
     /// <summary>All counters at once; receive drops include the frames the backend's full ring refused.</summary>
     public NetStatistics Statistics => new(
@@ -69,7 +85,12 @@ public sealed class VirtioNet : QueuedVirtioDevice, IDisposable
         NetFeatures.Mac | NetFeatures.Status | NetFeatures.MergeableRxBuffers |
         (_backend.CarriesVnetHeader ? NetFeatures.Offloads : 0) |
         (_backend.Mtu != 0 ? NetFeatures.Mtu : 0) |
-        (_backend.ChecksumsVerified ? NetFeatures.GuestCsum : 0);
+        (_backend.ChecksumsVerified ? NetFeatures.GuestCsum : 0) |
+        (CompletesChecksums ? NetFeatures.Csum : 0);
+
+    /// <summary>The guest may leave transmit checksums partial: the device completes them (<see cref="PartialChecksum"/>)
+    /// for a backend that takes plain frames from a local user-mode stack (passt), sparing the emulated CPU the sum.</summary>
+    private bool CompletesChecksums => _backend.ChecksumsVerified && !_backend.CarriesVnetHeader;
 
     public override int QueueCount => 2;
     public override ushort MaxQueueSize(int queueIndex) => QueueSize;
@@ -147,22 +168,23 @@ public sealed class VirtioNet : QueuedVirtioDevice, IDisposable
         _backend.Dispose();
     }
 
-    protected override int ServeQueue(int queueIndex, SplitQueue queue, DescriptorChain chain)
-    {
-        if (queueIndex == TransmitQueue)
-            Transmit(queue, chain);
-        else
-            Receive(queue);
-        return -1;
-    }
+    protected override int ServeQueue(int queueIndex, SplitQueue queue, DescriptorChain chain) =>
+        queueIndex == TransmitQueue ? Transmit(queue, chain) : Receive(queue);
 
-    private void Transmit(SplitQueue queue, DescriptorChain chain)
+    /// <summary>Sends every frame the driver offers; returns -1, or milliseconds until the rate limit lets the next go.</summary>
+    private int Transmit(SplitQueue queue, DescriptorChain chain)
     {
         do
         {
             while (queue.TryPop(chain) == PopResult.Chain)
             {
                 ulong length = chain.ReadableBytes;
+                ulong frameBytes = length > NetFeatures.HeaderBytes ? length - NetFeatures.HeaderBytes : 0;
+                if (!TransmitRateLimit.TryConsume(frameBytes, 1, out int retryMs))
+                {
+                    queue.UndoPop();
+                    return retryMs;
+                }
                 if (length < NetFeatures.HeaderBytes || length > (ulong)_transmitBuffer.Length || !_linkUp)
                 {
                     DropTransmitted();
@@ -170,6 +192,12 @@ public sealed class VirtioNet : QueuedVirtioDevice, IDisposable
                 else
                 {
                     int n = chain.ReadFrom(0, _transmitBuffer.AsSpan(0, (int)length));
+                    if (!_backend.CarriesVnetHeader && !CompleteChecksum(n))
+                    {
+                        DropTransmitted();
+                        Complete(queue, TransmitQueue, chain.Head, 0);
+                        continue;
+                    }
                     var frame = _backend.CarriesVnetHeader
                         ? _transmitBuffer.AsSpan(0, n)
                         : _transmitBuffer.AsSpan(NetFeatures.HeaderBytes, n - NetFeatures.HeaderBytes);
@@ -184,11 +212,25 @@ public sealed class VirtioNet : QueuedVirtioDevice, IDisposable
                 Complete(queue, TransmitQueue, chain.Head, 0);
             }
             if (queue.Violation != null)
-                return;
+                return -1;
         } while (queue.ArmNotification());
+        return -1;
     }
 
-    private void Receive(SplitQueue queue)
+    /// <summary>Completes a partial checksum in the frame of <paramref name="n"/> bytes (vnet header first) in the
+    /// transmit buffer, if the header asks for one; false if the header's offsets are out of the frame.</summary>
+    private bool CompleteChecksum(int n)
+    {
+        if ((_transmitBuffer[0] & NetFeatures.HeaderNeedsChecksum) == 0 || !CompletesChecksums)
+            return true;
+        var header = _transmitBuffer.AsSpan(0, NetFeatures.HeaderBytes);
+        int start = BinaryPrimitives.ReadUInt16LittleEndian(header[6..]), offset = BinaryPrimitives.ReadUInt16LittleEndian(header[8..]);
+        return PartialChecksum.Complete(_transmitBuffer.AsSpan(NetFeatures.HeaderBytes, n - NetFeatures.HeaderBytes), start, offset);
+    }
+
+    /// <summary>Delivers host frames while the driver has buffers; returns -1, or milliseconds until the rate limit
+    /// lets the next frame in.</summary>
+    private int Receive(SplitQueue queue)
     {
         Span<byte> header = stackalloc byte[NetFeatures.HeaderBytes];
         int chainLimit = _mergeable ? MaxChainsPerFrame : 1;
@@ -220,20 +262,8 @@ public sealed class VirtioNet : QueuedVirtioDevice, IDisposable
             while (room < total && _receiveHeld < chainLimit)
             {
                 var chain = _receiveChains[_receiveHeld];
-                var result = queue.TryPop(chain);
-                if (result == PopResult.Broken)
-                    return;
-                if (result == PopResult.Empty)
-                {
-                    if (queue.ArmNotification())
-                        continue;
-                    return; // the frame waits for the driver's next receive buffers
-                }
-                if (chain.WritableBytes == 0)
-                {
-                    queue.MarkBroken($"receive buffer {chain.Head} has no device-writable bytes");
-                    return;
-                }
+                if (!TryTakeReceiveBuffer(queue, chain, "receive buffer"))
+                    return -1; // the frame waits for the driver's next receive buffers (or the queue broke)
                 _receiveHeld++;
                 room += chain.WritableBytes;
             }
@@ -243,11 +273,15 @@ public sealed class VirtioNet : QueuedVirtioDevice, IDisposable
                 DropReceived();
                 continue;
             }
+            // Checked with the buffers in hand: a throttled frame keeps them, and the frame stays in the ring.
+            if (!ReceiveRateLimit.TryConsume((ulong)payload.Length, 1, out int retryMs))
+                return retryMs;
             Deliver(queue, header, payload, total);
             Interlocked.Increment(ref Counters.ReceivedFrames);
             Interlocked.Add(ref Counters.ReceivedBytes, payload.Length);
             _toGuest.Pop();
         }
+        return -1;
     }
 
     /// <summary>Spreads header + payload over the held chains in order, publishes the used ones together and keeps

@@ -179,6 +179,10 @@ public sealed unsafe class SplitQueue
         }
     }
 
+    /// <summary>Gives back the chain the last <see cref="TryPop"/> took: the next pop reads it again. For a device that
+    /// may not serve it yet (a rate limit); only straight after a pop that returned <see cref="PopResult.Chain"/>.</summary>
+    public void UndoPop() => _nextAvail--;
+
     /// <summary>Returns chain <paramref name="head"/> to the driver with <paramref name="writtenBytes"/> written.</summary>
     public void AddUsed(ushort head, uint writtenBytes)
     {

@@ -23,6 +23,8 @@ internal static class NetFunctions
             try
             {
                 device = new VirtioNet(backend, options.Mac ?? MacAddress.Default(index), logger);
+                if (options.ReceiveRateLimit is { } receive) device.ReceiveRateLimit.Update(receive);
+                if (options.TransmitRateLimit is { } transmit) device.TransmitRateLimit.Update(transmit);
             }
             catch
             {

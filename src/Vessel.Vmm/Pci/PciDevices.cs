@@ -56,7 +56,7 @@ internal static class PciDevices
                 Add(block, $"virtio-blk {Describe(disk)}");
                 context.Disks.Add(block);
             }
-            if (context.Config.VirtioRng) Add(new VirtioRng(), "virtio-rng");
+            if (context.Config.VirtioRng) Add(new VirtioRng(context.Config.VirtioRngRateLimit), "virtio-rng");
             if (context.Config.VirtioConsole)
             {
                 var sink = new ConsoleOutputSink(context.Config.VirtioConsoleOutput, context.LoggerFactory.CreateLogger("Vessel.Vmm.Hvc"));

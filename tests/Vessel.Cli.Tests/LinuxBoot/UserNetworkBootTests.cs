@@ -3,13 +3,14 @@ using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text.RegularExpressions;
+using Vessel.Virtio.Net.Backends;
 using Xunit.Abstractions;
 
 namespace Vessel.Cli.Tests.LinuxBoot;
 
 /// <summary>The Debian guest with `--net user` (passt) on the emu backend, in one boot: DHCP gives eth0 an address
 /// and a default route; a 16 MiB blob from an HTTP server on the host's loopback, fetched through the gateway
-/// address, has the host's MD5; a hostfwd port on the host's loopback reaches busybox httpd in the guest; after
+/// address, has the host's MD5, and goes back to a sink on the host's loopback with the same MD5; a hostfwd port on the host's loopback reaches busybox httpd in the guest; after
 /// `reboot -f` no passt is left. Traffic goes only to loopback.</summary>
 [Trait("Category", "LinuxBoot")]
 [Collection(LinuxGuestCollection.Name)]
@@ -64,6 +65,19 @@ public partial class UserNetworkBootTests(ITestOutputHelper output)
         Assert.Contains("rc=0", wget);
         output.WriteLine($"16 MiB through passt in {seconds:F1} s ({16 / seconds:F2} MiB/s, console round trips included)");
         Assert.Contains(expectedMd5, session.Run("md5sum /tmp/b", CommandTimeout));
+
+        // The same 16 MiB back to the host: the direction Debian 12's passt once reset at a large MTU (PasstBackend).
+        Assert.Contains($"mtu {PasstBackend.StreamMtu} ", session.Run("ip link show eth0", CommandTimeout));
+        using (var sink = new LoopbackSink(blob.Length))
+        {
+            clock.Restart();
+            string nc = session.Run($"nc {gw} {sink.Port} < /tmp/b; echo rc=$?", DownloadTimeout);
+            var (bytes, md5) = sink.Result(CommandTimeout);
+            output.WriteLine($"16 MiB to the host through passt in {clock.Elapsed.TotalSeconds:F1} s: {nc.Trim()}");
+            Assert.Equal(blob.Length, bytes);
+            Assert.Equal(expectedMd5, md5);
+            Assert.Contains("rc=0", nc);
+        }
         session.Run("rm /tmp/b", CommandTimeout);
 
         session.Run("mkdir -p /w && echo vessel-hostfwd-ok > /w/t", CommandTimeout);

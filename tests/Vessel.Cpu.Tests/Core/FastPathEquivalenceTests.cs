@@ -36,7 +36,7 @@ public class FastPathEquivalenceTests(ITestOutputHelper output)
             ulong flags = (ulong)random.Next() & (RflagsBits.Cf | RflagsBits.Pf | RflagsBits.Af | RflagsBits.Zf | RflagsBits.Sf | RflagsBits.Of);
 
             var slow = RunOnce(new EmuOptions { FastPaths = false }, code, data, initial, flags);
-            foreach (var options in new[] { new EmuOptions { JitThreshold = 0 }, new EmuOptions { JitThreshold = 1 } })
+            foreach (var options in new[] { new EmuOptions { JitThreshold = 0 }, new EmuOptions { JitThreshold = 1, Tier = EmuTier.IL }, new EmuOptions { JitThreshold = 1, Tier = EmuTier.Native } })
             {
                 var fast = RunOnce(options, code, data, initial, flags);
                 if (fast != slow) output.WriteLine($"seed {seed} (VESSEL_FASTPATH_SEED={seed}) disagrees with {options}");

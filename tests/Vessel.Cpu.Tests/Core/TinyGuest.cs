@@ -10,15 +10,16 @@ namespace Vessel.Cpu.Tests.Core;
 internal sealed class TinyGuest : IDisposable
 {
     public const ushort DebugPort = 0xE9;
-    private readonly EmuHypervisor _hypervisor = new();
+    private readonly EmuHypervisor _hypervisor;
     private readonly GuestMemoryRegion _ram;
     public IVirtualMachine Vm { get; }
     public IVcpu Vcpu { get; }
     public StringBuilder Output { get; } = new();
     public List<VcpuExit> Exits { get; } = new();
 
-    public TinyGuest(ulong ramBytes = 2 << 20)
+    public TinyGuest(ulong ramBytes = 2 << 20, EmuOptions? options = null)
     {
+        _hypervisor = new EmuHypervisor(options ?? new EmuOptions());
         _ram = new GuestMemoryRegion(ramBytes);
         Vm = _hypervisor.CreateVirtualMachine();
         Vm.SetMemoryRegion(0, 0, _ram);

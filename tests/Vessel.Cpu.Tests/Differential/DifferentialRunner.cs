@@ -35,7 +35,8 @@ internal sealed class DifferentialRunner : IDisposable
         [
             ("interpreter", new EmulatorExecutor(new EmuOptions { FastPaths = false }, Native.WindowBase, WindowLayout.WindowBytes)),
             ("fast paths", new EmulatorExecutor(new EmuOptions(), Native.WindowBase, WindowLayout.WindowBytes)),
-            ("compiled block", new EmulatorExecutor(new EmuOptions { JitThreshold = 1 }, Native.WindowBase, WindowLayout.WindowBytes, runs: 2)),
+            ("compiled block", new EmulatorExecutor(new EmuOptions { JitThreshold = 1, Tier = EmuTier.IL }, Native.WindowBase, WindowLayout.WindowBytes, runs: 2)),
+            ("native block", new EmulatorExecutor(new EmuOptions { JitThreshold = 1, Tier = EmuTier.Native }, Native.WindowBase, WindowLayout.WindowBytes, runs: 2)),
         ];
     }
 
@@ -54,7 +55,7 @@ internal sealed class DifferentialRunner : IDisposable
         CpuState native = Native.Run(c.Code, c.Input, nativeWindow);
         foreach (var (name, emulator) in _emulators)
         {
-            if (!compiled && emulator == _emulators[2].Executor) continue;
+            if (!compiled && (emulator == _emulators[2].Executor || emulator == _emulators[3].Executor)) continue;
             byte[] emuWindow = (byte[])c.Window.Clone();
             EmulatorOutcome emu = emulator.Run(c.Code, c.Input, emuWindow);
             string? diff = Compare(c, native, nativeWindow, emu, emuWindow);

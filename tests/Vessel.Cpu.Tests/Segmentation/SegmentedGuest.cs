@@ -19,12 +19,13 @@ internal sealed class SegmentedGuest : IDisposable
     public const ushort KernelCode32 = 0x08, KernelData = 0x10, KernelCode64 = 0x18, UserCode32 = 0x23, UserData = 0x2B,
         UserCode64 = 0x33, TssSelector = 0x40, KernelCode16 = 0x50;
 
-    public TinyGuest Guest { get; } = new();
+    public TinyGuest Guest { get; }
     public GuestMemory Memory => Guest.Memory;
     private readonly bool _longMode;
 
-    public SegmentedGuest(bool longMode)
+    public SegmentedGuest(bool longMode, EmuOptions? options = null)
     {
+        Guest = new TinyGuest(options: options);
         _longMode = longMode;
         SetGdt(KernelCode32 >> 3, Code(dpl: 0, bits: 32));
         SetGdt(KernelData >> 3, Data(dpl: 0));

@@ -12,10 +12,26 @@ public class CpuidModelTests
     private static readonly Core.TinyGuest Machine = new();
     private static readonly X86Cpu Cpu = new(((EmuVirtualMachine)Machine.Vm).Machine, 3);
 
-    private static (uint Eax, uint Ebx, uint Ecx, uint Edx) Q(uint leaf, uint sub = 0)
+    /// <summary>What vCPU 3 after RESET asks with: CR4.OSXSAVE clear, the APIC enabled.</summary>
+    private static readonly CpuidInputs Vcpu3 = new(ApicId: 3, OsXsaveEnabled: false, ApicEnabled: true);
+
+    private static (uint Eax, uint Ebx, uint Ecx, uint Edx) Q(uint leaf, uint sub = 0) => Q(Vcpu3, leaf, sub);
+
+    private static (uint Eax, uint Ebx, uint Ecx, uint Edx) Q(CpuidInputs inputs, uint leaf, uint sub = 0)
     {
-        CpuidModel.Query(Cpu, leaf, sub, out uint a, out uint b, out uint c, out uint d);
+        CpuidModel.Query(inputs, leaf, sub, out uint a, out uint b, out uint c, out uint d);
         return (a, b, c, d);
+    }
+
+    [Fact]
+    public void TheVcpusIdOsxsaveAndApicEnableShowInLeaves1AndB()
+    {
+        Assert.Equal(0u, Q(1).Ecx & CpuidModel.OsXsave);
+        Assert.Equal(CpuidModel.OsXsave, Q(Vcpu3 with { OsXsaveEnabled = true }, 1).Ecx & CpuidModel.OsXsave);
+        Assert.Equal(CpuidModel.Apic, Q(1).Edx & CpuidModel.Apic);
+        Assert.Equal(0u, Q(Vcpu3 with { ApicEnabled = false }, 1).Edx & CpuidModel.Apic);
+        Assert.Equal(7u, Q(Vcpu3 with { ApicId = 7 }, 0xB, 1).Edx);
+        Assert.Equal(7u, Q(Vcpu3 with { ApicId = 7 }, 1).Ebx >> 24);
     }
 
     [Fact]

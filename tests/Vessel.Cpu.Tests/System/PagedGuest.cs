@@ -15,10 +15,11 @@ internal sealed class PagedGuest : IDisposable
     public const ulong Present = 1, Writable = 2, User = 4, Accessed = 0x20, Dirty = 0x40, Large = 0x80;
     public const ulong NoExecute = 1UL << 63;
 
-    public SegmentedGuest Guest { get; } = new(longMode: true);
+    public SegmentedGuest Guest { get; }
 
-    public PagedGuest()
+    public PagedGuest(EmuOptions? options = null)
     {
+        Guest = new SegmentedGuest(longMode: true, options);
         Guest.WriteU64(Pml4, Pdpt | Present | Writable | User);
         Guest.WriteU64(Pml4 + 8, Pdpt2 | Present | Writable | User);
         Guest.WriteU64(Pdpt, Pd | Present | Writable | User);

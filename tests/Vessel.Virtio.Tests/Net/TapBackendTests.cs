@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using System.Diagnostics;
-using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging.Abstractions;
 using Vessel.Virtio.Net;
 using Vessel.Virtio.Net.Backends;
@@ -12,12 +11,11 @@ public sealed class RootNetFactAttribute : FactAttribute
 {
     public RootNetFactAttribute()
     {
-        if (Environment.UserName != "root" || !File.Exists("/dev/net/tun") || !File.Exists("/usr/sbin/ip") && !File.Exists("/usr/bin/ip") && !File.Exists("/sbin/ip"))
-            Skip = "needs root, /dev/net/tun and iproute2";
+        Skip = NetworkNamespace.Unavailable;
     }
 }
 
-public sealed partial class TapBackendTests
+public sealed class TapBackendTests
 {
     private static readonly byte[] GuestMac = [0x52, 0x54, 0x00, 0x12, 0x34, 0x56];
     private static readonly byte[] GuestIp = [10, 213, 0, 2], HostIp = [10, 213, 0, 1];
@@ -42,57 +40,30 @@ public sealed partial class TapBackendTests
     [RootNetFact]
     public void Arp_and_ping_reach_the_host_kernel_in_a_namespace_and_are_answered()
     {
-        string ns = $"vessel-tap-{Environment.ProcessId}";
-        Ip($"netns add {ns}");
-        try
+        using var ns = new NetworkNamespace("vessel-tap");
+        ns.AddTap("vt0", "10.213.0.1/24");
+        var backend = ns.Inside(() => TapBackend.Open("vt0", NullLogger.Instance));
+        using var d = new FakeDriver(new VirtioNet(backend, new MacAddress(0x52, 0x54, 0x00, 0x12, 0x34, 0x56)));
+        d.Activate();
+        var rx = d.Queues[VirtioNet.ReceiveQueue];
+        var addresses = new Dictionary<uint, ulong>();
+        for (int i = 0; i < 32; i++)
         {
-            Ip($"-n {ns} tuntap add vt0 mode tap");
-            Ip($"-n {ns} addr add 10.213.0.1/24 dev vt0");
-            Ip($"-n {ns} link set vt0 up");
-            TapBackend? backend = null;
-            Exception? failure = null;
-            // A network namespace is per thread: this one enters it, attaches to vt0 there, and ends.
-            var opener = new Thread(() =>
-            {
-                try
-                {
-                    using var nsFile = File.OpenHandle($"/run/netns/{ns}");
-                    if (setns((int)nsFile.DangerousGetHandle(), CloneNewNet) != 0)
-                        throw new InvalidOperationException($"setns failed: errno {Marshal.GetLastPInvokeError()}");
-                    backend = TapBackend.Open("vt0", NullLogger.Instance);
-                }
-                catch (Exception e) { failure = e; }
-            });
-            opener.Start();
-            opener.Join();
-            Assert.Null(failure);
-
-            using var d = new FakeDriver(new VirtioNet(backend!, new MacAddress(0x52, 0x54, 0x00, 0x12, 0x34, 0x56)));
-            d.Activate();
-            var rx = d.Queues[VirtioNet.ReceiveQueue];
-            var addresses = new Dictionary<uint, ulong>();
-            for (int i = 0; i < 32; i++)
-            {
-                ulong a = d.Ram.Alloc(2048);
-                addresses[rx.AddChain(Buf.W(a, 2048))] = a;
-            }
-            d.Kick(VirtioNet.ReceiveQueue);
-
-            Transmit(d, ArpRequest());
-            var arpReply = WaitForFrame(d, addresses, f => f.Length >= 42 && f[12] == 0x08 && f[13] == 0x06 && f[21] == 2);
-            var hostMac = arpReply[22..28];
-            Assert.Equal(HostIp, arpReply[28..32]);
-            Assert.Equal(GuestMac, arpReply[..6]);
-
-            Transmit(d, EchoRequest(hostMac));
-            var echoReply = WaitForFrame(d, addresses, f => f.Length >= 42 && f[12] == 0x08 && f[13] == 0x00 && f[23] == 1 && f[34] == 0);
-            Assert.Equal(HostIp, echoReply[26..30]);
-            Assert.Equal("vessel-ping"u8.ToArray(), echoReply[42..53]);
+            ulong a = d.Ram.Alloc(2048);
+            addresses[rx.AddChain(Buf.W(a, 2048))] = a;
         }
-        finally
-        {
-            Ip($"netns del {ns}");
-        }
+        d.Kick(VirtioNet.ReceiveQueue);
+
+        Transmit(d, ArpRequest());
+        var arpReply = WaitForFrame(d, addresses, f => f.Length >= 42 && f[12] == 0x08 && f[13] == 0x06 && f[21] == 2);
+        var hostMac = arpReply[22..28];
+        Assert.Equal(HostIp, arpReply[28..32]);
+        Assert.Equal(GuestMac, arpReply[..6]);
+
+        Transmit(d, EchoRequest(hostMac));
+        var echoReply = WaitForFrame(d, addresses, f => f.Length >= 42 && f[12] == 0x08 && f[13] == 0x00 && f[23] == 1 && f[34] == 0);
+        Assert.Equal(HostIp, echoReply[26..30]);
+        Assert.Equal("vessel-ping"u8.ToArray(), echoReply[42..53]);
     }
 
     private static void Transmit(FakeDriver d, byte[] frame)
@@ -164,17 +135,4 @@ public sealed partial class TapBackendTests
         while (sum > 0xffff) sum = (sum & 0xffff) + (sum >> 16);
         return (ushort)~sum;
     }
-
-    private static void Ip(string arguments)
-    {
-        using var p = Process.Start(new ProcessStartInfo("ip", arguments) { RedirectStandardError = true, UseShellExecute = false })!;
-        string error = p.StandardError.ReadToEnd();
-        p.WaitForExit();
-        Assert.True(p.ExitCode == 0, $"ip {arguments}: {error}");
-    }
-
-    private const int CloneNewNet = 0x40000000;
-
-    [LibraryImport("libc", SetLastError = true)]
-    private static partial int setns(int fd, int nstype);
 }

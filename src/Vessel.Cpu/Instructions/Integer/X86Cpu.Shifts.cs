@@ -12,13 +12,7 @@ internal sealed partial class X86Cpu
         int bits = size * 8;
         // The count is the second operand (CL or an immediate); D0/D1 forms encode an implicit 1.
         int count = ins.OpCount > 1 ? (int)ReadOperand(ref ins, 1, 1) : 1;
-        count &= size == 8 ? 0x3F : 0x1F;
-        ulong a = ReadModifyTarget(ref ins, size);
-        if (count == 0)
-        {
-            WriteModifyTarget(ref ins, size, a);
-            return;
-        }
+        if (!TryReadShiftTarget(ref ins, size, ref count, out ulong a)) return;
         ulong mask = SizeMask(size);
         ulong sign = SignBit(size);
         ulong r;
@@ -100,18 +94,26 @@ internal sealed partial class X86Cpu
         WriteModifyTarget(ref ins, size, r);
     }
 
+    /// <summary>Masks a shift count (6 bits for 64-bit operands, else 5) and reads the destination. A count of 0
+    /// changes nothing, flags included, but the destination is still written back (the access stays a
+    /// read-modify-write); then false.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private bool TryReadShiftTarget(ref Instruction ins, int size, ref int count, out ulong a)
+    {
+        count &= size == 8 ? 0x3F : 0x1F;
+        a = ReadModifyTarget(ref ins, size);
+        if (count != 0) return true;
+        WriteModifyTarget(ref ins, size, a);
+        return false;
+    }
+
     private void ExecuteDoubleShift(ref Instruction ins)
     {
         int size = OperandSize(ref ins, 0);
         int bits = size * 8;
-        int count = (int)ReadOperand(ref ins, 2, 1) & (size == 8 ? 0x3F : 0x1F);
+        int count = (int)ReadOperand(ref ins, 2, 1);
         ulong src = ReadOperand(ref ins, 1, size);
-        ulong a = ReadModifyTarget(ref ins, size);
-        if (count == 0)
-        {
-            WriteModifyTarget(ref ins, size, a);
-            return;
-        }
+        if (!TryReadShiftTarget(ref ins, size, ref count, out ulong a)) return;
         ulong mask = SizeMask(size);
         ulong sign = SignBit(size);
         ulong r;

@@ -6,7 +6,8 @@ namespace Vessel.Cpu.Fpu;
 internal static class SseArith
 {
     public const uint Daz = 0x40, Ftz = 0x8000, UnderflowMask = 0x800;
-    public enum Op { Add, Sub, Mul, Div, Sqrt }
+    /// <summary>The element-wise operations; MIN and MAX are not arithmetic but share its lane-by-lane shape.</summary>
+    public enum Op { Add, Sub, Mul, Div, Sqrt, Min, Max }
 
     public const ulong DefaultNanDouble = 0xFFF8_0000_0000_0000UL;
     public const ulong DefaultNanSingle = 0xFFC0_0000UL;
@@ -79,6 +80,7 @@ internal static class SseArith
 
     public static ulong Arith(Op op, ulong a, ulong b, bool dbl, uint mxcsr, ref uint flags)
     {
+        if (op >= Op.Min) return MinMax(op == Op.Max, a, b, dbl, mxcsr, ref flags);
         if (op == Op.Sqrt)
         {
             if (IsNaN(b, dbl)) { if (IsSNaN(b, dbl)) flags |= FpFlags.Invalid; return Quiet(b, dbl); }

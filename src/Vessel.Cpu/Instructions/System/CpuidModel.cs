@@ -2,6 +2,10 @@ using Vessel.Cpu.Platform;
 
 namespace Vessel.Cpu;
 
+/// <summary>What CPUID answers with besides the leaf: the vCPU's APIC ID (its index), CR4.OSXSAVE and
+/// IA32_APIC_BASE's global enable.</summary>
+internal readonly record struct CpuidInputs(int ApicId, bool OsXsaveEnabled, bool ApicEnabled);
+
 /// <summary>The one CPU model the emu backend presents: "GenuineIntel", family 6, advertising only what the
 /// emulator implements (the x87/SSE/XSAVE bits come from <see cref="ExtendedFeatures"/> as they land).</summary>
 internal static class CpuidModel
@@ -37,7 +41,7 @@ internal static class CpuidModel
     /// <summary>Family 6, model 0x55 would claim a Skylake-SP; this is a plain family-6 model 0x3F part, stepping 1.</summary>
     public const uint Signature = 0x0003_06F1;
 
-    public static void Query(X86Cpu cpu, uint leaf, uint subleaf, out uint eax, out uint ebx, out uint ecx, out uint edx)
+    public static void Query(in CpuidInputs cpu, uint leaf, uint subleaf, out uint eax, out uint ebx, out uint ecx, out uint edx)
     {
         eax = ebx = ecx = edx = 0;
         // Intel answers a leaf above both maxima with the highest basic leaf (the hypervisor range aside).
@@ -51,11 +55,11 @@ internal static class CpuidModel
                 return;
             case 1:
                 eax = Signature;
-                ebx = (uint)(cpu.VcpuId << 24) | (1 << 16) | (8 << 8); // APIC ID, 1 logical CPU per package, CLFLUSH 64 bytes
+                ebx = (uint)(cpu.ApicId << 24) | (1 << 16) | (8 << 8); // APIC ID, 1 logical CPU per package, CLFLUSH 64 bytes
                 ecx = Leaf1Ecx | ExtendedFeatures.Leaf1Ecx;
-                if ((cpu.Cr4 & Vessel.Hypervisor.ControlRegisters.Cr4Osxsave) != 0) ecx |= OsXsave;
+                if (cpu.OsXsaveEnabled) ecx |= OsXsave;
                 edx = Leaf1Edx | ExtendedFeatures.Leaf1Edx;
-                if ((cpu.ApicBase & X86Cpu.ApicBaseEnable) == 0) edx &= ~Apic; // the APIC disabled in IA32_APIC_BASE
+                if (!cpu.ApicEnabled) edx &= ~Apic; // the APIC disabled in IA32_APIC_BASE
                 return;
             case 4 when subleaf < 3:
             {
@@ -80,7 +84,7 @@ internal static class CpuidModel
                 eax = 0;
                 ebx = 1;
                 ecx = subleaf | ((subleaf + 1) << 8);
-                edx = (uint)cpu.VcpuId;
+                edx = (uint)cpu.ApicId;
                 return;
             case 0xD:
                 XsaveLeaf(subleaf, out eax, out ebx, out ecx, out edx);

@@ -6,24 +6,22 @@ internal sealed partial class X86Cpu
     /// <summary>This vCPU's local APIC, once the platform attaches one.</summary>
     internal Platform.LocalApic? LocalApic { get; set; }
 
-    private const uint X2ApicIcr = 0x830;
-
     private bool TryReadApicMsr(uint index, out ulong value)
     {
         value = 0;
         if (LocalApic is not { } apic) return false;
-        if (index == MsrTscDeadline)
+        if (index == MsrIndex.TscDeadline)
         {
             value = apic.TscDeadline;
             return true;
         }
         if (!apic.X2ApicMode) return false;
-        if (index == X2ApicIcr)
+        if (index == MsrIndex.X2ApicIcr)
         {
             value = apic.ReadIcr64();
             return true;
         }
-        int offset = (int)(index - 0x800) << 4;
+        int offset = (int)(index - MsrIndex.X2ApicFirst) << 4;
         if (offset is 0xB0 or 0x3F0) return false; // write-only
         if (offset is 0x310 or 0xE0) return false;  // no ICR high or DFR in x2APIC mode
         if (!IsApicRegister(offset)) return false;
@@ -34,19 +32,19 @@ internal sealed partial class X86Cpu
     private bool TryWriteApicMsr(uint index, ulong value)
     {
         if (LocalApic is not { } apic) return false;
-        if (index == MsrTscDeadline)
+        if (index == MsrIndex.TscDeadline)
         {
             apic.TscDeadline = value;
             return true;
         }
         if (!apic.X2ApicMode) return false;
-        if (index == X2ApicIcr)
+        if (index == MsrIndex.X2ApicIcr)
         {
             apic.WriteIcr64(value);
             return true;
         }
         if (value >> 32 != 0) return false;
-        int offset = (int)(index - 0x800) << 4;
+        int offset = (int)(index - MsrIndex.X2ApicFirst) << 4;
         if (offset == 0xB0 && value != 0) return false; // EOI takes only 0
         if (offset == 0x3F0 && value > 0xFF) return false; // SELF IPI: a vector only
         return IsApicRegister(offset) && apic.WriteRegister(offset, (uint)value);

@@ -1,4 +1,6 @@
 using Vessel.Hypervisor;
+using static Vessel.Cpu.DescriptorTables;
+using static Vessel.Cpu.HiddenSegments;
 
 namespace Vessel.Cpu;
 
@@ -31,7 +33,7 @@ internal sealed partial class X86Cpu
         }
         if (!d.Present) Fault(Vector.NP, error);
         if (LongModeActive && d.Long && d.DefaultBig) Fault(Vector.GP, error);
-        MarkAccessed(address, d);
+        _descriptors.MarkAccessed(address, d);
         return d.ToSegment(selector);
     }
 
@@ -44,7 +46,7 @@ internal sealed partial class X86Cpu
     {
         if (Is64BitCode(cs))
         {
-            if ((ulong)(((long)offset << 16) >> 16) != offset) Fault(Vector.GP, 0);
+            if (!IsCanonical(offset)) Fault(Vector.GP, 0);
             return offset;
         }
         offset &= 0xFFFF_FFFF;
@@ -72,7 +74,7 @@ internal sealed partial class X86Cpu
     {
         if (flat64)
         {
-            if ((ulong)(((long)sp << 16) >> 16) != sp) Fault(Vector.SS, error);
+            if (!IsCanonical(sp)) Fault(Vector.SS, error);
             return sp;
         }
         if (ss.Unusable) Fault(Vector.SS, error);
@@ -110,7 +112,7 @@ internal sealed partial class X86Cpu
     private SegmentDescriptor ReadGateTarget(ushort selector, uint ext, out ulong address)
     {
         if ((selector & 0xFFFC) == 0) Fault(Vector.GP, ext);
-        SegmentDescriptor d = ReadDescriptorOrFault(selector, Vector.GP, ext, out address);
+        SegmentDescriptor d = _descriptors.ReadOrFault(selector, Vector.GP, ext, out address);
         if (!d.IsCode) Fault(Vector.GP, SelectorError(selector, ext));
         return d;
     }
@@ -124,7 +126,7 @@ internal sealed partial class X86Cpu
         if (!legal) Fault(Vector.GP, error);
         if (gate.Dpl < Cpl || gate.Dpl < (selector & 3)) Fault(Vector.GP, error);
         if (!gate.Present) Fault(Vector.NP, error);
-        return LongModeActive ? ReadSystemDescriptor16(selector, gate, Vector.GP, 0) : gate;
+        return LongModeActive ? _descriptors.ReadSystem16(selector, gate, Vector.GP, 0) : gate;
     }
 
     private ulong GateOffset(SegmentDescriptor gate) =>
@@ -139,29 +141,17 @@ internal sealed partial class X86Cpu
             EnterRealModeCode(selector, offset);
             return;
         }
-        if ((selector & 0xFFFC) == 0) Fault(Vector.GP, 0);
-        SegmentDescriptor d = ReadDescriptorOrFault(selector, Vector.GP, 0, out ulong address);
+        SegmentDescriptor d = ReadFarTarget(selector, out ulong address);
         if (d.IsCode)
         {
             Segment cs = CheckDirectCodeTarget(selector, d, address);
             CommitCodeSegment(cs, Cpl, CheckTargetOffset(cs, offset));
             return;
         }
-        if (d.CodeOrData) Fault(Vector.GP, SelectorError(selector, 0));
-        if (IsTaskTarget(d))
-        {
-            FarTransferToTask(selector, d, TaskSwitchReason.Jump);
-            return;
-        }
-        SegmentDescriptor gate = CheckCallGate(selector, d);
-        ushort targetSelector = gate.GateSelector;
-        SegmentDescriptor td = ReadGateTarget(targetSelector, 0, out ulong targetAddress);
-        uint targetError = SelectorError(targetSelector, 0);
-        if (td.IsConformingCode ? td.Dpl > Cpl : td.Dpl != Cpl) Fault(Vector.GP, targetError);
-        if (!td.Present) Fault(Vector.NP, targetError);
-        if (LongModeActive && (!td.Long || td.DefaultBig)) Fault(Vector.GP, targetError);
-        MarkAccessed(targetAddress, td);
-        Segment target = td.ToSegment(targetSelector);
+        if (TransferredToTask(selector, d, TaskSwitchReason.Jump)) return;
+        SegmentDescriptor td = ReadCallGateTarget(selector, d, isCall: false, out SegmentDescriptor gate, out ulong targetAddress);
+        _descriptors.MarkAccessed(targetAddress, td);
+        Segment target = td.ToSegment(gate.GateSelector);
         CommitCodeSegment(target, Cpl, CheckTargetOffset(target, GateOffset(gate)));
     }
 
@@ -175,21 +165,11 @@ internal sealed partial class X86Cpu
         ulong returnAddress = Rip;
         if (!ProtectedMode || Vm86Mode)
         {
-            try
-            {
-                Push(oldCs, size);
-                Push(returnAddress, size);
-            }
-            catch (CpuFault)
-            {
-                Gpr[4] = oldSp;
-                throw;
-            }
+            PushReturnFrame(oldCs, returnAddress, size, oldSp);
             EnterRealModeCode(selector, offset & SizeMask(size));
             return;
         }
-        if ((selector & 0xFFFC) == 0) Fault(Vector.GP, 0);
-        SegmentDescriptor d = ReadDescriptorOrFault(selector, Vector.GP, 0, out ulong address);
+        SegmentDescriptor d = ReadFarTarget(selector, out ulong address);
         if (d.IsCode)
         {
             Segment cs = CheckDirectCodeTarget(selector, d, address);
@@ -198,23 +178,12 @@ internal sealed partial class X86Cpu
             CommitCodeSegment(cs, Cpl, rip);
             return;
         }
-        if (d.CodeOrData) Fault(Vector.GP, SelectorError(selector, 0));
-        if (IsTaskTarget(d))
-        {
-            FarTransferToTask(selector, d, TaskSwitchReason.Call);
-            return;
-        }
-        SegmentDescriptor gate = CheckCallGate(selector, d);
-        ushort targetSelector = gate.GateSelector;
-        SegmentDescriptor td = ReadGateTarget(targetSelector, 0, out ulong targetAddress);
-        uint targetError = SelectorError(targetSelector, 0);
-        if (td.Dpl > Cpl) Fault(Vector.GP, targetError);
-        if (!td.Present) Fault(Vector.NP, targetError);
-        if (LongModeActive && (!td.Long || td.DefaultBig)) Fault(Vector.GP, targetError);
-        Segment target = td.ToSegment(targetSelector);
+        if (TransferredToTask(selector, d, TaskSwitchReason.Call)) return;
+        SegmentDescriptor td = ReadCallGateTarget(selector, d, isCall: true, out SegmentDescriptor gate, out ulong targetAddress);
+        Segment target = td.ToSegment(gate.GateSelector);
         ulong targetRip = CheckTargetOffset(target, GateOffset(gate));
         int gateSize = LongModeActive ? 8 : gate.Type == SystemType.CallGate16 ? 2 : 4;
-        MarkAccessed(targetAddress, td);
+        _descriptors.MarkAccessed(targetAddress, td);
 
         if (td.IsConformingCode || td.Dpl == Cpl)
         {
@@ -223,6 +192,40 @@ internal sealed partial class X86Cpu
             return;
         }
         CallGateToInnerRing(gate, target, td.Dpl, targetRip, gateSize);
+    }
+
+    /// <summary>The descriptor a protected-mode far JMP or CALL names: #GP(0) for a null selector.</summary>
+    private SegmentDescriptor ReadFarTarget(ushort selector, out ulong address)
+    {
+        if ((selector & 0xFFFC) == 0) Fault(Vector.GP, 0);
+        return _descriptors.ReadOrFault(selector, Vector.GP, 0, out address);
+    }
+
+    /// <summary>A far JMP or CALL to a system descriptor: switches tasks if it names a TSS or task gate (true);
+    /// #GP for a data segment.</summary>
+    private bool TransferredToTask(ushort selector, SegmentDescriptor d, TaskSwitchReason reason)
+    {
+        if (d.CodeOrData) Fault(Vector.GP, SelectorError(selector, 0));
+        if (LongModeActive || !TaskSwitcher.IsTaskDescriptor(d)) return false;
+        _tasks.FarTransfer(selector, d, reason);
+        return true;
+    }
+
+    /// <summary>The code segment a far JMP or CALL reaches through the call gate <paramref name="d"/>: JMP keeps the
+    /// CPL (a non-conforming target must be at it), CALL may go to a more privileged ring; present; 64-bit code
+    /// in long mode.</summary>
+    private SegmentDescriptor ReadCallGateTarget(ushort selector, SegmentDescriptor d, bool isCall,
+        out SegmentDescriptor gate, out ulong targetAddress)
+    {
+        gate = CheckCallGate(selector, d);
+        ushort targetSelector = gate.GateSelector;
+        SegmentDescriptor td = ReadGateTarget(targetSelector, 0, out targetAddress);
+        uint targetError = SelectorError(targetSelector, 0);
+        bool privilegeRefused = (isCall || td.IsConformingCode) ? td.Dpl > Cpl : td.Dpl != Cpl;
+        if (privilegeRefused) Fault(Vector.GP, targetError);
+        if (!td.Present) Fault(Vector.NP, targetError);
+        if (LongModeActive && (!td.Long || td.DefaultBig)) Fault(Vector.GP, targetError);
+        return td;
     }
 
     private void PushReturnFrame(ushort cs, ulong rip, int size, ulong oldSp)
@@ -256,7 +259,7 @@ internal sealed partial class X86Cpu
         {
             ReadTssStack32(newCpl, 0, out ushort ssSelector, out newSp);
             newSs = CheckStackSegment(ssSelector, newCpl, Vector.TS, 0, false, out ulong ssAddress, out SegmentDescriptor ssDesc);
-            MarkAccessed(ssAddress, ssDesc);
+            _descriptors.MarkAccessed(ssAddress, ssDesc);
             newSp &= StackMask(newSs, false);
         }
         uint ssError = SelectorError(newSs.Selector, 0);
@@ -300,7 +303,7 @@ internal sealed partial class X86Cpu
         if (rpl == Cpl)
         {
             ulong sp = (Gpr[4] + (ulong)(2 * size) + release) & stackMask;
-            MarkAccessed(address, d);
+            _descriptors.MarkAccessed(address, d);
             CommitCodeSegment(cs, rpl, rip);
             WriteGprSized(4, stackMask == ulong.MaxValue ? 8 : stackMask == 0xFFFF_FFFF ? 4 : 2, sp);
             return;
@@ -312,8 +315,8 @@ internal sealed partial class X86Cpu
         ushort ssSelector = (ushort)PeekStack(frame + size, size);
         bool flat64 = Is64BitCode(cs);
         Segment newSs = CheckStackSegment(ssSelector, rpl, Vector.GP, 0, flat64, out ulong ssAddress, out SegmentDescriptor ssDesc);
-        MarkAccessed(address, d);
-        if (!newSs.Unusable) MarkAccessed(ssAddress, ssDesc);
+        _descriptors.MarkAccessed(address, d);
+        if (!newSs.Unusable) _descriptors.MarkAccessed(ssAddress, ssDesc);
         Seg[SS] = newSs;
         CommitCodeSegment(cs, rpl, rip);
         CommitStackPointer((newSp + release) & StackMask(newSs, flat64), flat64);

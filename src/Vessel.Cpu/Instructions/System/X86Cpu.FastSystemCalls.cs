@@ -28,13 +28,13 @@ internal sealed partial class X86Cpu
     private void ExecuteSyscall()
     {
         if ((Efer & EferSce) == 0 || (Efer & EferLma) == 0) FaultNoCode(Vector.UD); // legacy SYSCALL is AMD-only
-        ushort selector = (ushort)(Star >> 32);
+        ushort selector = (ushort)(Msrs.Star >> 32);
         Gpr[1] = Rip;
         Gpr[11] = GetRflags();
-        ulong target = Bitness == 64 ? Lstar : Cstar;
+        ulong target = Bitness == 64 ? Msrs.Lstar : Msrs.Cstar;
         LoadFlatCode((ushort)(selector & 0xFFFC), 0, longMode: true);
         LoadFlatStack((ushort)((selector + 8) & 0xFFFC), 0);
-        SetRflags(GetRflags() & ~Sfmask & ~RflagsBits.Rf);
+        SetRflags(GetRflags() & ~Msrs.Sfmask & ~RflagsBits.Rf);
         UpdateMode();
         Rip = target;
     }
@@ -44,7 +44,7 @@ internal sealed partial class X86Cpu
         if ((Efer & EferSce) == 0) FaultNoCode(Vector.UD);
         if (Bitness != 64 || Cpl != 0) Fault(Vector.GP, 0);
         bool to64 = ins.Mnemonic == Iced.Intel.Mnemonic.Sysretq;
-        ushort selector = (ushort)(Star >> 48);
+        ushort selector = (ushort)(Msrs.Star >> 48);
         ulong target = to64 ? Gpr[1] : (uint)Gpr[1];
         if (to64 && !IsCanonical(target)) Fault(Vector.GP, 0);
         if (to64) LoadFlatCode((ushort)((selector + 16) | 3), 3, longMode: true);
@@ -58,22 +58,22 @@ internal sealed partial class X86Cpu
 
     private void ExecuteSysenter()
     {
-        if ((Cr0 & Cr0Pe) == 0 || (SysenterCs & 0xFFFC) == 0) Fault(Vector.GP, 0);
+        if ((Cr0 & Cr0Pe) == 0 || (Msrs.SysenterCs & 0xFFFC) == 0) Fault(Vector.GP, 0);
         bool longMode = (Efer & EferLma) != 0;
-        ushort cs = (ushort)(SysenterCs & 0xFFFC);
+        ushort cs = (ushort)(Msrs.SysenterCs & 0xFFFC);
         SetRflags(GetRflags() & ~(RflagsBits.Vm | RflagsBits.If | RflagsBits.Rf));
         LoadFlatCode(cs, 0, longMode);
         LoadFlatStack((ushort)(cs + 8), 0);
         UpdateMode();
-        Gpr[4] = longMode ? SysenterEsp : (uint)SysenterEsp;
-        Rip = longMode ? SysenterEip : (uint)SysenterEip;
+        Gpr[4] = longMode ? Msrs.SysenterEsp : (uint)Msrs.SysenterEsp;
+        Rip = longMode ? Msrs.SysenterEip : (uint)Msrs.SysenterEip;
     }
 
     private void ExecuteSysexit(ref Iced.Intel.Instruction ins)
     {
-        if ((Cr0 & Cr0Pe) == 0 || Cpl != 0 || (SysenterCs & 0xFFFC) == 0) Fault(Vector.GP, 0);
+        if ((Cr0 & Cr0Pe) == 0 || Cpl != 0 || (Msrs.SysenterCs & 0xFFFC) == 0) Fault(Vector.GP, 0);
         bool to64 = ins.Mnemonic == Iced.Intel.Mnemonic.Sysexitq;
-        ushort cs = (ushort)(SysenterCs & 0xFFFC);
+        ushort cs = (ushort)(Msrs.SysenterCs & 0xFFFC);
         if (to64)
         {
             LoadFlatCode((ushort)((cs + 32) | 3), 3, longMode: true);

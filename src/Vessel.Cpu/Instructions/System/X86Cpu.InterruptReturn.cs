@@ -1,5 +1,6 @@
 using Vessel.Hypervisor;
 using static Vessel.Hypervisor.RflagsBits;
+using static Vessel.Cpu.DescriptorTables;
 
 namespace Vessel.Cpu;
 
@@ -35,7 +36,7 @@ internal sealed partial class X86Cpu
         if ((_rflags & Nt) != 0)
         {
             if (LongModeActive) Fault(Vector.GP, 0);
-            ReturnToLinkedTask();
+            _tasks.ReturnToLinkedTask();
             return;
         }
         if (!LongModeActive && size == 4 && (flags & Vm) != 0 && Cpl == 0)
@@ -55,7 +56,7 @@ internal sealed partial class X86Cpu
         if (!popStack)
         {
             ulong sp = Gpr[4] + (ulong)(3 * size);
-            MarkAccessed(address, d);
+            _descriptors.MarkAccessed(address, d);
             RestoreFlags(flags, size, oldCpl, oldIopl);
             SetStackPointer(sp);
             CommitCodeSegment(cs, rpl, rip);
@@ -65,8 +66,8 @@ internal sealed partial class X86Cpu
         ulong newSp = PeekStack(3 * size, size);
         ushort ssSelector = (ushort)PeekStack(4 * size, size);
         Segment ss = CheckStackSegment(ssSelector, rpl, Vector.GP, 0, target64, out ulong ssAddress, out SegmentDescriptor ssDesc);
-        MarkAccessed(address, d);
-        if (!ss.Unusable) MarkAccessed(ssAddress, ssDesc);
+        _descriptors.MarkAccessed(address, d);
+        if (!ss.Unusable) _descriptors.MarkAccessed(ssAddress, ssDesc);
         RestoreFlags(flags, size, oldCpl, oldIopl);
         Seg[SS] = ss;
         CommitCodeSegment(cs, rpl, rip);
@@ -96,7 +97,7 @@ internal sealed partial class X86Cpu
         int rpl = selector & 3;
         uint error = SelectorError(selector, 0);
         if (rpl < Cpl) Fault(Vector.GP, error);
-        SegmentDescriptor d = ReadDescriptorOrFault(selector, Vector.GP, 0, out address);
+        SegmentDescriptor d = _descriptors.ReadOrFault(selector, Vector.GP, 0, out address);
         if (!d.IsCode) Fault(Vector.GP, error);
         if (d.IsConformingCode ? d.Dpl > rpl : d.Dpl != rpl) Fault(Vector.GP, error);
         if (!d.Present) Fault(Vector.NP, error);

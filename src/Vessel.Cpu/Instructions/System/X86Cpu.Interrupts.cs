@@ -1,5 +1,7 @@
 using Vessel.Hypervisor;
 using static Vessel.Hypervisor.RflagsBits;
+using static Vessel.Cpu.DescriptorTables;
+using static Vessel.Cpu.HiddenSegments;
 
 namespace Vessel.Cpu;
 
@@ -167,7 +169,7 @@ internal sealed partial class X86Cpu
         if (!td.Present) Fault(Vector.NP, error);
         inner = !td.IsConformingCode && td.Dpl < Cpl;
         newCpl = inner ? td.Dpl : Cpl;
-        MarkAccessed(address, td);
+        _descriptors.MarkAccessed(address, td);
         return td.ToSegment(selector);
     }
 
@@ -187,7 +189,7 @@ internal sealed partial class X86Cpu
         if (!gate.Present) Fault(Vector.NP, idtError);
         if (taskGate)
         {
-            InterruptThroughTaskGate(gate, source, hasErrorCode, errorCode);
+            _tasks.ThroughTaskGate(gate, ExtBit(source), hasErrorCode, errorCode);
             return;
         }
 
@@ -208,7 +210,7 @@ internal sealed partial class X86Cpu
         {
             ReadTssStack32(newCpl, ext, out ushort ssSelector, out sp);
             ss = CheckStackSegment(ssSelector, newCpl, Vector.TS, ext, false, out ulong ssAddress, out SegmentDescriptor ssDesc);
-            MarkAccessed(ssAddress, ssDesc);
+            _descriptors.MarkAccessed(ssAddress, ssDesc);
             ssError = SelectorError(ssSelector, ext);
         }
         else
@@ -219,15 +221,7 @@ internal sealed partial class X86Cpu
         sp &= StackMask(ss, false);
         bool user = newCpl == 3;
         ulong flags = FlagsToPush(vector, source);
-        if (inner)
-        {
-            PushOn(ss, ref sp, size, Seg[SS].Selector, false, user, ssError);
-            PushOn(ss, ref sp, size, Gpr[4], false, user, ssError);
-        }
-        PushOn(ss, ref sp, size, flags, false, user, ssError);
-        PushOn(ss, ref sp, size, Seg[CS].Selector, false, user, ssError);
-        PushOn(ss, ref sp, size, Rip, false, user, ssError);
-        if (hasErrorCode) PushOn(ss, ref sp, size, errorCode, false, user, ssError);
+        PushInterruptFrame(ss, ref sp, size, inner, false, user, ssError, flags, hasErrorCode, errorCode);
 
         if (inner) Seg[SS] = ss;
         CommitCodeSegment(target, newCpl, rip);
@@ -251,7 +245,7 @@ internal sealed partial class X86Cpu
 
         Segment target = CheckInterruptTarget(gate.GateSelector, ext, true, out int newCpl, out bool inner);
         ulong rip = gate.GateOffset64;
-        if ((ulong)(((long)rip << 16) >> 16) != rip) Fault(Vector.GP, ext);
+        if (!IsCanonical(rip)) Fault(Vector.GP, ext);
 
         ulong sp;
         int ist = gate.GateIst;
@@ -263,17 +257,28 @@ internal sealed partial class X86Cpu
         Segment ss = inner ? NullSegment((ushort)newCpl, newCpl) : Seg[SS];
         bool user = newCpl == 3;
         ulong flags = FlagsToPush(vector, source);
-        PushOn(ss, ref sp, 8, Seg[SS].Selector, true, user, ext);
-        PushOn(ss, ref sp, 8, Gpr[4], true, user, ext);
-        PushOn(ss, ref sp, 8, flags, true, user, ext);
-        PushOn(ss, ref sp, 8, Seg[CS].Selector, true, user, ext);
-        PushOn(ss, ref sp, 8, Rip, true, user, ext);
-        if (hasErrorCode) PushOn(ss, ref sp, 8, errorCode, true, user, ext);
+        PushInterruptFrame(ss, ref sp, 8, true, true, user, ext, flags, hasErrorCode, errorCode);
 
         if (inner) Seg[SS] = ss;
         CommitCodeSegment(target, newCpl, rip);
         Gpr[4] = sp;
         ClearFlagsForGate(gate.Type);
+    }
+
+    /// <summary>Pushes an interrupt or exception frame on <paramref name="ss"/>: the interrupted SS:RSP when
+    /// <paramref name="withStack"/> (a stack switch, and always in IA-32e mode), then FLAGS, CS, RIP and the error code.</summary>
+    private void PushInterruptFrame(in Segment ss, ref ulong sp, int size, bool withStack, bool flat64, bool user,
+        uint error, ulong flags, bool hasErrorCode, uint errorCode)
+    {
+        if (withStack)
+        {
+            PushOn(ss, ref sp, size, Seg[SS].Selector, flat64, user, error);
+            PushOn(ss, ref sp, size, Gpr[4], flat64, user, error);
+        }
+        PushOn(ss, ref sp, size, flags, flat64, user, error);
+        PushOn(ss, ref sp, size, Seg[CS].Selector, flat64, user, error);
+        PushOn(ss, ref sp, size, Rip, flat64, user, error);
+        if (hasErrorCode) PushOn(ss, ref sp, size, errorCode, flat64, user, error);
     }
 
     private void ClearFlagsForGate(byte gateType)

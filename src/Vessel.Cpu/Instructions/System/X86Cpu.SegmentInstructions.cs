@@ -128,7 +128,7 @@ internal sealed partial class X86Cpu
     /// <summary>Reads the descriptor a LAR/LSL/VERR/VERW selector names, if it is visible at the current CPL and RPL.</summary>
     private bool TryReadVisibleDescriptor(ushort selector, out SegmentDescriptor d)
     {
-        if ((selector & 0xFFFC) == 0 || !TryReadDescriptor(selector, out d, out _))
+        if ((selector & 0xFFFC) == 0 || !_descriptors.TryRead(selector, out d, out _))
         {
             d = default;
             return false;

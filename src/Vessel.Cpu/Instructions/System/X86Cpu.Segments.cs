@@ -1,84 +1,18 @@
 using Vessel.Hypervisor;
+using static Vessel.Cpu.DescriptorTables;
+using static Vessel.Cpu.HiddenSegments;
 
 namespace Vessel.Cpu;
 
 /// <summary>Descriptor-table access and segment register loads with the checks of each mode.</summary>
-internal sealed partial class X86Cpu
+internal sealed partial class X86Cpu : IDescriptorTableCpu
 {
     private bool ProtectedMode => (Cr0 & ControlRegisters.Cr0Pe) != 0;
     private bool LongModeActive => (Efer & ControlRegisters.EferLma) != 0;
+    bool IDescriptorTableCpu.LongModeActive => LongModeActive;
 
-    /// <summary>Linear address of the descriptor <paramref name="selector"/> names, if its
-    /// <paramref name="bytes"/> lie within the GDT or LDT limit.</summary>
-    private bool TryDescriptorAddress(ushort selector, int bytes, out ulong address)
-    {
-        ulong offset = (ulong)(selector & 0xFFF8);
-        ulong tableBase;
-        uint tableLimit;
-        if ((selector & 4) != 0)
-        {
-            if (Ldtr.Unusable || !Ldtr.Present)
-            {
-                address = 0;
-                return false;
-            }
-            tableBase = Ldtr.Base;
-            tableLimit = Ldtr.Limit;
-        }
-        else
-        {
-            tableBase = Gdtr.Base;
-            tableLimit = Gdtr.Limit;
-        }
-        address = tableBase + offset;
-        if (!LongModeActive) address &= 0xFFFF_FFFF;
-        return offset + (ulong)bytes - 1 <= tableLimit;
-    }
-
-    /// <summary>Reads the 8-byte descriptor for <paramref name="selector"/>; false when it is outside its table.</summary>
-    private bool TryReadDescriptor(ushort selector, out SegmentDescriptor descriptor, out ulong address)
-    {
-        if (!TryDescriptorAddress(selector, 8, out address))
-        {
-            descriptor = default;
-            return false;
-        }
-        descriptor = new SegmentDescriptor(ReadLinear(address, 8, false));
-        return true;
-    }
-
-    /// <summary>Reads the descriptor or raises <paramref name="vector"/> with the selector as error code.</summary>
-    private SegmentDescriptor ReadDescriptorOrFault(ushort selector, int vector, uint ext, out ulong address)
-    {
-        if (!TryReadDescriptor(selector, out SegmentDescriptor d, out address)) Fault(vector, SelectorError(selector, ext));
-        return d;
-    }
-
-    /// <summary>Reads the upper 8 bytes of a 16-byte long-mode system descriptor.</summary>
-    private SegmentDescriptor ReadSystemDescriptor16(ushort selector, SegmentDescriptor low, int vector, uint ext)
-    {
-        if (!TryDescriptorAddress(selector, 16, out ulong address)) Fault(vector, SelectorError(selector, ext));
-        ulong high = ReadLinear(address + 8, 8, false);
-        // The upper half's type field must be 0 (it would be a 16-byte descriptor's second half otherwise).
-        if (((high >> 40) & 0x1F) != 0) Fault(Vector.GP, SelectorError(selector, ext));
-        return new SegmentDescriptor(low.Low, high);
-    }
-
-    private static uint SelectorError(ushort selector, uint ext) => (uint)(selector & 0xFFFC) | ext;
-
-    /// <summary>Sets the accessed bit of a code/data descriptor, writing only when it is clear
-    /// (kernels keep their GDT read-only with the bit preset).</summary>
-    private void MarkAccessed(ulong address, SegmentDescriptor d)
-    {
-        if ((d.Type & 1) != 0) return;
-        WriteLinear(address + 5, 1, ((d.Low >> 40) & 0xFF) | 1, false);
-    }
-
-    /// <summary>A null or otherwise unusable data segment: any access through it faults (outside 64-bit mode).</summary>
-    private static Segment NullSegment(ushort selector, int dpl = 0) => new()
-    {
-        Selector = selector, Unusable = true, Dpl = (byte)dpl,
-    };
+    /// <summary>The GDT and LDT reader every segment load, gate, interrupt and task switch goes through.</summary>
+    private readonly DescriptorTables _descriptors;
 
     /// <summary>MOV/POP/Lxx to a data or stack segment register, with the checks of the current mode.</summary>
     internal void LoadSegment(int seg, ushort selector)
@@ -100,7 +34,7 @@ internal sealed partial class X86Cpu
         if (seg == SS)
         {
             Segment ss = CheckStackSegment(selector, Cpl, Vector.GP, 0, Bitness == 64, out ulong ssAddress, out SegmentDescriptor ssDesc);
-            if (!ss.Unusable) MarkAccessed(ssAddress, ssDesc);
+            if (!ss.Unusable) _descriptors.MarkAccessed(ssAddress, ssDesc);
             Seg[SS] = ss;
             return;
         }
@@ -110,11 +44,11 @@ internal sealed partial class X86Cpu
             Seg[seg] = NullSegment(selector);
             return;
         }
-        SegmentDescriptor d = ReadDescriptorOrFault(selector, Vector.GP, 0, out ulong address);
+        SegmentDescriptor d = _descriptors.ReadOrFault(selector, Vector.GP, 0, out ulong address);
         if (!d.IsReadable) Fault(Vector.GP, SelectorError(selector, 0));
         if (!d.IsConformingCode && ((selector & 3) > d.Dpl || Cpl > d.Dpl)) Fault(Vector.GP, SelectorError(selector, 0));
         if (!d.Present) Fault(Vector.NP, SelectorError(selector, 0));
-        MarkAccessed(address, d);
+        _descriptors.MarkAccessed(address, d);
         Seg[seg] = d.ToSegment(selector);
         if (LongModeActive && seg >= FS) Seg[seg].Base &= 0xFFFF_FFFF;
     }
@@ -133,7 +67,7 @@ internal sealed partial class X86Cpu
             if (allowNull && cpl < 3 && (selector & 3) == cpl) return NullSegment(selector, cpl);
             Fault(vector, ext);
         }
-        d = ReadDescriptorOrFault(selector, vector, ext, out address);
+        d = _descriptors.ReadOrFault(selector, vector, ext, out address);
         if ((selector & 3) != cpl || d.Dpl != cpl || !d.IsWritableData) Fault(vector, SelectorError(selector, ext));
         if (!d.Present) Fault(vector == Vector.GP ? Vector.SS : vector, SelectorError(selector, ext));
         return d.ToSegment(selector);

@@ -17,20 +17,12 @@ internal sealed partial class X86Cpu
         switch (ins.Mnemonic)
         {
             case Mnemonic.Mov when ins.Op0Kind == OpKind.Register && IsControlRegister(ins.Op0Register):
-                RequireCpl0();
-                WriteControlRegister(ins.Op0Register, ReadGpr(ins.Op1Register));
-                return true;
             case Mnemonic.Mov when ins.Op1Kind == OpKind.Register && IsControlRegister(ins.Op1Register):
-                RequireCpl0();
-                WriteGprFull(ins.Op0Register, ReadControlRegister(ins.Op1Register));
+                ExecuteMovControlRegister(ref ins);
                 return true;
             case Mnemonic.Mov when ins.Op0Kind == OpKind.Register && IsDebugRegister(ins.Op0Register):
-                RequireCpl0();
-                Dr[DebugIndex(ins.Op0Register)] = ReadGpr(ins.Op1Register);
-                return true;
             case Mnemonic.Mov when ins.Op1Kind == OpKind.Register && IsDebugRegister(ins.Op1Register):
-                RequireCpl0();
-                WriteGprFull(ins.Op0Register, Dr[DebugIndex(ins.Op1Register)]);
+                ExecuteMovDebugRegister(ref ins);
                 return true;
             case Mnemonic.Lgdt: case Mnemonic.Lidt:
                 RequireCpl0();
@@ -40,19 +32,8 @@ internal sealed partial class X86Cpu
                 RequireUmipAllowed();
                 StoreDescriptorTable(ref ins);
                 return true;
-            case Mnemonic.Smsw:
-                RequireUmipAllowed();
-                if (ins.Op0Kind == OpKind.Register) WriteGpr(ins.Op0Register, Cr0 & SizeMask(OperandSize(ref ins, 0)));
-                else WriteMemoryOperand(ref ins, 2, Cr0 & 0xFFFF);
-                return true;
-            case Mnemonic.Lmsw:
-            {
-                RequireCpl0();
-                ulong value = ReadOperand(ref ins, 0, 2);
-                // LMSW sets PE (never clears it) and writes MP, EM, TS.
-                WriteControlRegister(Register.CR0, (Cr0 & ~0xEUL) | (value & 0xF) | (Cr0 & Cr0Pe));
-                return true;
-            }
+            case Mnemonic.Smsw: ExecuteSmsw(ref ins); return true;
+            case Mnemonic.Lmsw: ExecuteLmsw(ref ins); return true;
             case Mnemonic.Clts:
                 RequireCpl0();
                 Cr0 &= ~Cr0Ts;
@@ -65,52 +46,13 @@ internal sealed partial class X86Cpu
             case Mnemonic.Wbinvd: case Mnemonic.Invd:
                 RequireCpl0();
                 return true;
-            case Mnemonic.Rdmsr:
-            {
-                RequireCpl0();
-                if (!TryReadMsr((uint)Gpr[1], out ulong value)) Fault(Vector.GP, 0);
-                Gpr[0] = (uint)value;
-                Gpr[2] = value >> 32;
-                return true;
-            }
-            case Mnemonic.Wrmsr:
-                RequireCpl0();
-                if (!TryWriteMsr((uint)Gpr[1], (Gpr[2] << 32) | (uint)Gpr[0])) Fault(Vector.GP, 0);
-                _endBlock = true;
-                return true;
-            case Mnemonic.Cpuid:
-            {
-                CpuidModel.Query(this, (uint)Gpr[0], (uint)Gpr[1], out uint eax, out uint ebx, out uint ecx, out uint edx);
-                Gpr[0] = eax; Gpr[3] = ebx; Gpr[1] = ecx; Gpr[2] = edx;
-                return true;
-            }
-            case Mnemonic.Rdtsc:
-            {
-                if ((Cr4 & Cr4Tsd) != 0 && Cpl != 0) Fault(Vector.GP, 0);
-                ulong tsc = ReadTsc();
-                Gpr[0] = (uint)tsc;
-                Gpr[2] = tsc >> 32;
-                return true;
-            }
-            case Mnemonic.Rdtscp:
-            {
-                if ((Cr4 & Cr4Tsd) != 0 && Cpl != 0) Fault(Vector.GP, 0);
-                ulong tsc = ReadTsc();
-                Gpr[0] = (uint)tsc;
-                Gpr[2] = tsc >> 32;
-                Gpr[1] = (uint)TscAux;
-                return true;
-            }
-            case Mnemonic.Rdpid:
-                WriteGprFull(ins.Op0Register, TscAux);
-                return true;
-            case Mnemonic.Swapgs:
-            {
-                if (Bitness != 64) FaultNoCode(Vector.UD);
-                RequireCpl0();
-                (Seg[GS].Base, KernelGsBase) = (KernelGsBase, Seg[GS].Base);
-                return true;
-            }
+            case Mnemonic.Rdmsr: ExecuteRdmsr(); return true;
+            case Mnemonic.Wrmsr: ExecuteWrmsr(); return true;
+            case Mnemonic.Cpuid: ExecuteCpuid(); return true;
+            case Mnemonic.Rdtsc: ExecuteRdtsc(withAux: false); return true;
+            case Mnemonic.Rdtscp: ExecuteRdtsc(withAux: true); return true;
+            case Mnemonic.Rdpid: WriteGprFull(ins.Op0Register, Msrs.TscAux); return true;
+            case Mnemonic.Swapgs: ExecuteSwapgs(); return true;
             case Mnemonic.Rdfsbase: case Mnemonic.Rdgsbase: case Mnemonic.Wrfsbase: case Mnemonic.Wrgsbase:
                 ExecuteFsGsBase(ref ins);
                 return true;
@@ -128,6 +70,60 @@ internal sealed partial class X86Cpu
         }
     }
 
+    private void ExecuteSmsw(ref Instruction ins)
+    {
+        RequireUmipAllowed();
+        if (ins.Op0Kind == OpKind.Register) WriteGpr(ins.Op0Register, Cr0 & SizeMask(OperandSize(ref ins, 0)));
+        else WriteMemoryOperand(ref ins, 2, Cr0 & 0xFFFF);
+    }
+
+    private void ExecuteLmsw(ref Instruction ins)
+    {
+        RequireCpl0();
+        ulong value = ReadOperand(ref ins, 0, 2);
+        // LMSW sets PE (never clears it) and writes MP, EM, TS.
+        WriteControlRegister(Register.CR0, (Cr0 & ~0xEUL) | (value & 0xF) | (Cr0 & Cr0Pe));
+    }
+
+    private void ExecuteRdmsr()
+    {
+        RequireCpl0();
+        if (!TryReadMsr((uint)Gpr[1], out ulong value)) Fault(Vector.GP, 0);
+        Gpr[0] = (uint)value;
+        Gpr[2] = value >> 32;
+    }
+
+    private void ExecuteWrmsr()
+    {
+        RequireCpl0();
+        if (!TryWriteMsr((uint)Gpr[1], (Gpr[2] << 32) | (uint)Gpr[0])) Fault(Vector.GP, 0);
+        _endBlock = true;
+    }
+
+    private void ExecuteCpuid()
+    {
+        var inputs = new CpuidInputs(VcpuId, (Cr4 & Cr4Osxsave) != 0, (ApicBase & ApicBaseEnable) != 0);
+        CpuidModel.Query(inputs, (uint)Gpr[0], (uint)Gpr[1], out uint eax, out uint ebx, out uint ecx, out uint edx);
+        Gpr[0] = eax; Gpr[3] = ebx; Gpr[1] = ecx; Gpr[2] = edx;
+    }
+
+    /// <summary>RDTSC, and RDTSCP (<paramref name="withAux"/>) which also loads ECX with IA32_TSC_AUX.</summary>
+    private void ExecuteRdtsc(bool withAux)
+    {
+        if ((Cr4 & Cr4Tsd) != 0 && Cpl != 0) Fault(Vector.GP, 0);
+        ulong tsc = ReadTsc();
+        Gpr[0] = (uint)tsc;
+        Gpr[2] = tsc >> 32;
+        if (withAux) Gpr[1] = (uint)Msrs.TscAux;
+    }
+
+    private void ExecuteSwapgs()
+    {
+        if (Bitness != 64) FaultNoCode(Vector.UD);
+        RequireCpl0();
+        (Seg[GS].Base, Msrs.KernelGsBase) = (Msrs.KernelGsBase, Seg[GS].Base);
+    }
+
     private void RequireCpl0()
     {
         if (Cpl != 0) Fault(Vector.GP, 0);
@@ -136,110 +132,6 @@ internal sealed partial class X86Cpu
     private void RequireUmipAllowed()
     {
         if ((Cr4 & Cr4Umip) != 0 && Cpl != 0) Fault(Vector.GP, 0);
-    }
-
-    private static bool IsControlRegister(Register r) => r is >= Register.CR0 and <= Register.CR15;
-
-    private static bool IsDebugRegister(Register r) => r is >= Register.DR0 and <= Register.DR15;
-
-    private int DebugIndex(Register r)
-    {
-        int n = r - Register.DR0;
-        if (n is 4 or 5)
-        {
-            if ((Cr4 & Cr4De) != 0) FaultNoCode(Vector.UD);
-            n += 2; // DR4/DR5 alias DR6/DR7 without debug extensions
-        }
-        if (n > 7) FaultNoCode(Vector.UD);
-        return n;
-    }
-
-    /// <summary>MOV to a 32/64-bit GPR from a control or debug register: always the full operand width.</summary>
-    private void WriteGprFull(Register r, ulong value) => WriteGpr(r, value);
-
-    private ulong ReadControlRegister(Register r) => r switch
-    {
-        Register.CR0 => Cr0,
-        Register.CR2 => Cr2,
-        Register.CR3 => Cr3,
-        Register.CR4 => Cr4,
-        Register.CR8 => ReadTaskPriority(),
-        _ => FaultUd(),
-    };
-
-    private ulong FaultUd()
-    {
-        FaultNoCode(Vector.UD);
-        return 0;
-    }
-
-    private const ulong Cr4Supported = Cr4De | Cr4Tsd | Cr4Pse | Cr4Pae | Cr4Mce | Cr4Pge | Cr4Pce | Cr4Osfxsr
-        | Cr4Osxmmexcpt | Cr4Umip | Cr4Fsgsbase | Cr4Osxsave | Cr4Smep | Cr4Smap;
-
-    private void WriteControlRegister(Register r, ulong value)
-    {
-        switch (r)
-        {
-            case Register.CR0: WriteCr0(value); break;
-            case Register.CR2: Cr2 = value; break;
-            case Register.CR3:
-                Cr3 = (Efer & EferLma) != 0 ? value & ~(1UL << 63) : value & 0xFFFF_FFFFUL;
-                FlushTlbForCr3Write();
-                _endBlock = true;
-                break;
-            case Register.CR4: WriteCr4(value); break;
-            case Register.CR8:
-                if ((value & ~0xFUL) != 0) Fault(Vector.GP, 0);
-                WriteTaskPriority(value);
-                break;
-            default: FaultNoCode(Vector.UD); break;
-        }
-    }
-
-    private void WriteCr0(ulong value)
-    {
-        if (value >> 32 != 0) Fault(Vector.GP, 0);
-        value |= Cr0Et;
-        if ((value & Cr0Pg) != 0 && (value & Cr0Pe) == 0) Fault(Vector.GP, 0);
-        if ((value & Cr0Nw) != 0 && (value & Cr0Cd) == 0) Fault(Vector.GP, 0);
-        bool pagingOn = (value & Cr0Pg) != 0, wasOn = (Cr0 & Cr0Pg) != 0;
-        if (pagingOn && !wasOn && (Efer & EferLme) != 0)
-        {
-            if ((Cr4 & Cr4Pae) == 0) Fault(Vector.GP, 0);
-            Efer |= EferLma;
-        }
-        else if (!pagingOn && wasOn && (Efer & EferLma) != 0)
-        {
-            if (Bitness == 64) Fault(Vector.GP, 0); // only compatibility mode may leave long mode
-            Efer &= ~EferLma;
-        }
-        ulong changed = Cr0 ^ value;
-        Cr0 = value;
-        if ((changed & (Cr0Pg | Cr0Wp | Cr0Pe)) != 0)
-        {
-            FlushTlb();
-            UpdateMode();
-        }
-        _endBlock = true;
-    }
-
-    private void WriteCr4(ulong value)
-    {
-        if ((value & ~Cr4Supported) != 0) Fault(Vector.GP, 0);
-        if ((Efer & EferLma) != 0 && (value & Cr4Pae) == 0) Fault(Vector.GP, 0);
-        ulong changed = Cr4 ^ value;
-        Cr4 = value;
-        if ((changed & (Cr4Pae | Cr4Pse | Cr4Pge | Cr4Smep | Cr4Smap)) != 0) FlushTlb();
-        _endBlock = true;
-    }
-
-    /// <summary>CR8 is the local APIC's TPR (bits 7:4) once the platform attaches a LAPIC; kept here until then.</summary>
-    private ulong ReadTaskPriority() => LocalApic?.TaskPriorityClass ?? Cr8;
-
-    private void WriteTaskPriority(ulong value)
-    {
-        Cr8 = value;
-        if (LocalApic is { } apic) apic.TaskPriorityClass = value;
     }
 
     /// <summary>The linear address of a memory operand without segment checks (INVLPG never faults on it).</summary>

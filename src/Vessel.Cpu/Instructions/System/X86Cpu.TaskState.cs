@@ -1,4 +1,6 @@
 using Vessel.Hypervisor;
+using static Vessel.Cpu.DescriptorTables;
+using static Vessel.Cpu.HiddenSegments;
 
 namespace Vessel.Cpu;
 
@@ -60,14 +62,14 @@ internal sealed partial class X86Cpu
         if ((selector & 0xFFFC) == 0) Fault(Vector.GP, 0);
         uint error = SelectorError(selector, 0);
         if ((selector & 4) != 0) Fault(Vector.GP, error);
-        SegmentDescriptor d = ReadDescriptorOrFault(selector, Vector.GP, 0, out ulong address);
+        SegmentDescriptor d = _descriptors.ReadOrFault(selector, Vector.GP, 0, out ulong address);
         bool available = LongModeActive ? !d.CodeOrData && d.Type == SystemType.Tss32Available
             : !d.CodeOrData && d.Type is SystemType.Tss32Available or SystemType.Tss16Available;
         if (!available) Fault(Vector.GP, error);
         if (!d.Present) Fault(Vector.NP, error);
-        if (LongModeActive) d = ReadSystemDescriptor16(selector, d, Vector.GP, 0);
+        if (LongModeActive) d = _descriptors.ReadSystem16(selector, d, Vector.GP, 0);
         if (LongModeActive && !IsCanonical(d.Base64)) Fault(Vector.GP, error);
-        WriteLinear(address + 5, 1, ((d.Low >> 40) & 0xFF) | 2, false);
+        _descriptors.SetBusy(address, d, true);
         Tr = d.ToSegment(selector, LongModeActive);
         Tr.Type |= 2;
     }
@@ -84,10 +86,10 @@ internal sealed partial class X86Cpu
         }
         uint error = SelectorError(selector, 0);
         if ((selector & 4) != 0) Fault(Vector.GP, error);
-        SegmentDescriptor d = ReadDescriptorOrFault(selector, Vector.GP, 0, out _);
+        SegmentDescriptor d = _descriptors.ReadOrFault(selector, Vector.GP, 0, out _);
         if (d.CodeOrData || d.Type != SystemType.Ldt) Fault(Vector.GP, error);
         if (!d.Present) Fault(Vector.NP, error);
-        if (LongModeActive) d = ReadSystemDescriptor16(selector, d, Vector.GP, 0);
+        if (LongModeActive) d = _descriptors.ReadSystem16(selector, d, Vector.GP, 0);
         if (LongModeActive && !IsCanonical(d.Base64)) Fault(Vector.GP, error);
         Ldtr = d.ToSegment(selector, LongModeActive);
     }

@@ -1,5 +1,7 @@
 using Vessel.Hypervisor;
 using static Vessel.Hypervisor.RflagsBits;
+using static Vessel.Cpu.DescriptorTables;
+using static Vessel.Cpu.HiddenSegments;
 
 namespace Vessel.Cpu;
 
@@ -11,12 +13,6 @@ namespace Vessel.Cpu;
 internal sealed partial class X86Cpu
 {
     private bool Vm86Mode => (_rflags & Vm) != 0 && ProtectedMode && !LongModeActive;
-
-    /// <summary>A segment register as virtual-8086 mode loads it: base = selector × 16, 64 KiB, DPL 3.</summary>
-    private static Segment Vm86Segment(ushort selector) => new()
-    {
-        Selector = selector, Base = (ulong)selector << 4, Limit = 0xFFFF, Type = 3, Present = true, Dpl = 3, CodeOrData = true,
-    };
 
     /// <summary>IOPL-sensitive instructions (PUSHF, POPF, INT n, IRET; CLI and STI check CPL against IOPL
     /// themselves) in virtual-8086 mode: #GP(0) below IOPL 3.</summary>
@@ -41,7 +37,7 @@ internal sealed partial class X86Cpu
     private void EnterVm86(ulong ip, ushort selector, ulong flags)
     {
         ulong esp = PeekStack(12, 4);
-        var selectors = _taskSelectors;
+        Span<ushort> selectors = stackalloc ushort[6];
         selectors[SS] = (ushort)PeekStack(16, 4);
         selectors[ES] = (ushort)PeekStack(20, 4);
         selectors[DS] = (ushort)PeekStack(24, 4);
@@ -67,7 +63,7 @@ internal sealed partial class X86Cpu
         if (!inner || newCpl != 0 || (gate.Type & 8) == 0) Fault(Vector.GP, targetError);
         ReadTssStack32(0, ext, out ushort ssSelector, out ulong sp);
         Segment ss = CheckStackSegment(ssSelector, 0, Vector.TS, ext, false, out ulong ssAddress, out SegmentDescriptor ssDesc);
-        MarkAccessed(ssAddress, ssDesc);
+        _descriptors.MarkAccessed(ssAddress, ssDesc);
         uint ssError = SelectorError(ssSelector, ext);
         sp &= StackMask(ss, false);
         ulong flags = FlagsToPush(vector, source);
@@ -75,12 +71,7 @@ internal sealed partial class X86Cpu
         PushOn(ss, ref sp, 4, Seg[FS].Selector, false, false, ssError);
         PushOn(ss, ref sp, 4, Seg[DS].Selector, false, false, ssError);
         PushOn(ss, ref sp, 4, Seg[ES].Selector, false, false, ssError);
-        PushOn(ss, ref sp, 4, Seg[SS].Selector, false, false, ssError);
-        PushOn(ss, ref sp, 4, Gpr[4], false, false, ssError);
-        PushOn(ss, ref sp, 4, flags, false, false, ssError);
-        PushOn(ss, ref sp, 4, Seg[CS].Selector, false, false, ssError);
-        PushOn(ss, ref sp, 4, Rip, false, false, ssError);
-        if (hasErrorCode) PushOn(ss, ref sp, 4, errorCode, false, false, ssError);
+        PushInterruptFrame(ss, ref sp, 4, true, false, false, ssError, flags, hasErrorCode, errorCode);
 
         for (int s = ES; s <= GS; s++)
             if (s is not (CS or SS)) Seg[s] = NullSegment(0);

@@ -48,6 +48,24 @@ internal static unsafe partial class NetHostCalls
     [LibraryImport("libc", SetLastError = true)]
     public static partial int close(int fd);
 
+    private const int SOL_SOCKET = 1, SO_SNDBUF = 7;
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int setsockopt(int fd, int level, int name, int* value, uint length);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int getsockopt(int fd, int level, int name, int* value, uint* length);
+
+    /// <summary>Asks for a send buffer of <paramref name="bytes"/> (Linux doubles it, within net.core.wmem_max) and
+    /// returns the size the socket has now, or 0 if it cannot be read.</summary>
+    public static int SetSendBuffer(int fd, int bytes)
+    {
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof(int));
+        int size = 0;
+        uint length = sizeof(int);
+        return getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, &length) == 0 ? size : 0;
+    }
+
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int open(string path, int flags);
 

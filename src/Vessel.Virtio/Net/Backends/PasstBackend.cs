@@ -40,6 +40,9 @@ public sealed partial class PasstBackend : INetBackend
         _passt = passt;
         _logger = logger;
         _dropWhileSendWaits = () => _sendWaiting;
+        Mtu = NetHostCalls.SetSendBuffer(socket, SendBufferBytes) / 2 - 64 >= LengthPrefix + EthernetHeader + StreamMtu
+            ? StreamMtu
+            : (ushort)0;
     }
 
     private readonly Func<bool> _dropWhileSendWaits;
@@ -49,10 +52,31 @@ public sealed partial class PasstBackend : INetBackend
 
     public bool CarriesVnetHeader => false;
 
-    /// <summary>None offered: the guest keeps 1500. passt's own MTU, 65520, would cut the guest's frames 40-fold, but
-    /// with Debian 12's passt (2023-03) a guest-to-host TCP stream at that MTU was reset by passt after ~7 MB of
-    /// 8 MiB (busybox nc, "Connection reset by peer"), while 1500 moved all of it: not offered until that is understood.</summary>
-    public ushort Mtu => 0;
+    /// <summary>The MTU offered to the guest: the largest whose frame, with its length prefix, crosses the socketpair
+    /// as one piece (see <see cref="StreamMtu"/>), or 0 (the guest keeps 1500) if this socket cannot guarantee that.</summary>
+    public ushort Mtu { get; }
+
+    /// <summary>
+    /// Not passt's own 65520. Debian 12's passt (0.0~git20230309.7c7625d) reads the stream with one non-blocking
+    /// recv and, when that ends inside a frame, one blocking recv for the rest; if that second recv returns only part
+    /// of the rest it drops what it has and loses the framing: the next bytes are taken as a length prefix, frames are
+    /// misparsed, and the guest's TCP stream is reset (seen after ~7 MB of a guest-to-host stream at MTU 65520).
+    /// passt fixed this upstream on 2024-07-26 (commit 57a21d2, "tap: Improve handling of partially received frames
+    /// on qemu socket"). On a Unix stream socket Linux queues one send() of at most 32 KiB (plus a page's head) as a
+    /// single buffer, whole or not at all (with MSG_DONTWAIT), and a reader's recv never ends inside one while
+    /// passt's 8 MiB read buffer is larger than the socket's send buffer. So every frame of at most 32 KiB with its
+    /// prefix reaches passt in one piece, and the guest's frames are 21 times larger than at 1500.
+    /// (The resets seen in guest-to-host streams were another bug of the same passt, at any MTU: it resets a connection
+    /// the guest opened after ~25 s when the host side has sent no data, waiting for an ACK of data it never sent;
+    /// fixed upstream in 4e73e9b, 2023-03-27. Nothing on this side can help; a host peer that sends a byte avoids it.)
+    /// </summary>
+    public const ushort StreamMtu = 32768 - LengthPrefix - EthernetHeader;
+
+    private const int EthernetHeader = 14;
+
+    /// <summary>The send buffer asked for: Linux splits a send into buffers of at most half of it (less 64 bytes),
+    /// so it must be well over twice the largest frame; the kernel doubles what it is given.</summary>
+    private const int SendBufferBytes = 256 << 10;
 
     /// <summary>passt builds every frame it sends, checksums included, and they cross only the socketpair.</summary>
     public bool ChecksumsVerified => true;

@@ -5,7 +5,8 @@ using static Iced.Intel.AssemblerRegisters;
 
 namespace Vessel.Cpu.Tests.Fpu;
 
-/// <summary>FXSAVE/FXRSTOR/XSAVE layout and the CR0/CR4 gates, alignment faults and #XM.</summary>
+/// <summary>FXSAVE/FXRSTOR/XSAVE layout (one image holding the x87 and SIMD units' state) and the CR0/CR4 gates,
+/// alignment faults and #XM.</summary>
 public class SseStateTests
 {
     private static Vector128<byte>[] Pattern()
@@ -303,5 +304,58 @@ public class SseStateTests
         g2.Run(body, Pattern(), realMode: true);
         g2.Memory.Read(0x2000, b);
         Assert.Equal(1u << 26, BitConverter.ToUInt32(b, 0) & (1u << 26 | 1u << 27));
+    }
+
+    [Fact]
+    public void FxrstorBringsBackTheX87StackAndTheXmmRegistersOfOneImage()
+    {
+        using var g = new SseGuest();
+        var xmm = Pattern();
+        var s = g.Run(a =>
+        {
+            a.fld1();
+            a.fldpi();                                  // ST0 = pi, ST1 = 1, TOP = 6
+            a.fxsave(__[SseGuest.DataAddress]);
+            a.fninit();
+            a.fldz();
+            a.pxor(xmm2, xmm2);
+            a.fxrstor(__[SseGuest.DataAddress]);
+            a.fstp(__qword_ptr[0x2000]);
+            a.fstp(__qword_ptr[0x2008]);
+        }, xmm);
+        Assert.Equal("", g.Exceptions);
+        var stored = new byte[16];
+        g.Memory.Read(0x2000, stored);
+        Assert.Equal(Math.PI, BitConverter.ToDouble(stored, 0));
+        Assert.Equal(1.0, BitConverter.ToDouble(stored, 8));
+        Assert.Equal(xmm[2], SseGuest.Xmm(s, 2));
+        Assert.Equal(0, s.Ftwx);                       // both values popped: every register empty
+        Assert.Equal(0, (s.Fsw >> 11) & 7);
+    }
+
+    [Fact]
+    public void XrstorInitialisesTheAbsentX87ComponentAndLoadsTheSseOne()
+    {
+        using var g = new SseGuest();
+        var xmm = Pattern();
+        var s = g.Run(a =>
+        {
+            a.xor(ecx, ecx);
+            a.mov(eax, 3);
+            a.xor(edx, edx);
+            a.xsetbv();
+            a.fldpi();
+            a.xsave(__[SseGuest.DataAddress]);
+            a.mov(__dword_ptr[SseGuest.DataAddress + 512], 2); // XSTATE_BV: x87 component absent
+            a.pxor(xmm3, xmm3);
+            a.fld1();
+            a.xrstor(__[SseGuest.DataAddress]);
+        }, xmm, adjust: sr => { sr.Cr4 |= ControlRegisters.Cr4Osxsave; return sr; });
+        Assert.Equal("", g.Exceptions);
+        Assert.Equal(xmm[3], SseGuest.Xmm(s, 3));
+        Assert.Equal(0x37F, s.Fcw);
+        Assert.Equal(0, s.Fsw);
+        Assert.Equal(0, s.Ftwx);
+        Assert.All(s.Fpr, b => Assert.Equal(0, b));   // the registers themselves cleared, not only tagged empty
     }
 }

@@ -1,0 +1,128 @@
+using System.Numerics;
+using System.Runtime.InteropServices;
+
+namespace Vessel.Cpu.Native;
+
+/// <summary>A place in an <see cref="ExecutableArena"/>: its offset and its size class.</summary>
+internal readonly record struct CodeChunk(int Offset, int SizeClass)
+{
+    public int Bytes => ExecutableArena.BytesOf(SizeClass);
+}
+
+/// <summary>Host memory for translated code, one per VM: a memory file mapped twice, once writable and once
+/// executable, so no page is ever writable and executable at once (W^X) and no vCPU ever sees a page change its
+/// protection under it. Chunks are handed out by power-of-two size class from a bump pointer and reused through
+/// free lists; the pages of the file are only made resident as they are first written, and the whole of it is
+/// unmapped at <see cref="Dispose"/>. Allocation and freeing are locked: a vCPU translates and drops its own
+/// blocks, but the arena is the VM's.</summary>
+internal sealed unsafe class ExecutableArena : IDisposable
+{
+    /// <summary>Chunks of 256 B to 64 KiB.</summary>
+    public const int SmallestChunk = 256, SizeClasses = 9;
+
+    private readonly int _fd;
+    private readonly byte* _writable;
+    private readonly byte* _executable;
+    private readonly long _capacity;
+    private readonly Stack<int>[] _free = new Stack<int>[SizeClasses];
+    private long _next;
+    private long _live;
+    private bool _disposed;
+
+    public ExecutableArena(long capacityBytes)
+    {
+        _capacity = Math.Max(SmallestChunk << (SizeClasses - 1), capacityBytes & ~0xFFFFL);
+        for (int i = 0; i < SizeClasses; i++) _free[i] = new Stack<int>();
+        _fd = NativeMemoryCalls.MemfdCreate("vessel-native-code", NativeMemoryCalls.MfdCloExec);
+        if (_fd < 0) throw new InvalidOperationException($"memfd_create failed: errno {Marshal.GetLastPInvokeError()}");
+        if (NativeMemoryCalls.Ftruncate(_fd, _capacity) != 0)
+        {
+            int errno = Marshal.GetLastPInvokeError();
+            NativeMemoryCalls.Close(_fd);
+            throw new InvalidOperationException($"ftruncate of the code arena failed: errno {errno}");
+        }
+        nint rw = NativeMemoryCalls.Mmap(0, (nuint)_capacity, NativeMemoryCalls.ProtRead | NativeMemoryCalls.ProtWrite,
+            NativeMemoryCalls.MapShared | NativeMemoryCalls.MapNoReserve, _fd, 0);
+        nint rx = rw == NativeMemoryCalls.MapFailed ? NativeMemoryCalls.MapFailed : NativeMemoryCalls.Mmap(0, (nuint)_capacity,
+            NativeMemoryCalls.ProtRead | NativeMemoryCalls.ProtExec, NativeMemoryCalls.MapShared | NativeMemoryCalls.MapNoReserve, _fd, 0);
+        if (rx == NativeMemoryCalls.MapFailed)
+        {
+            int errno = Marshal.GetLastPInvokeError();
+            if (rw != NativeMemoryCalls.MapFailed) NativeMemoryCalls.Munmap(rw, (nuint)_capacity);
+            NativeMemoryCalls.Close(_fd);
+            throw new InvalidOperationException($"mapping the code arena failed: errno {errno}");
+        }
+        _writable = (byte*)rw;
+        _executable = (byte*)rx;
+    }
+
+    /// <summary>Bytes of address space reserved (the file's size); resident memory is at most <see cref="HighWaterBytes"/>.</summary>
+    public long CapacityBytes => _capacity;
+
+    /// <summary>The most of the arena ever handed out: the bound on its resident memory.</summary>
+    public long HighWaterBytes { get { lock (_free) return _next; } }
+
+    /// <summary>Chunks handed out and not yet freed.</summary>
+    public long LiveChunks { get { lock (_free) return _live; } }
+
+    public bool IsDisposed => _disposed;
+
+    public static int BytesOf(int sizeClass) => SmallestChunk << sizeClass;
+
+    /// <summary>The size class that holds <paramref name="bytes"/>, or -1 if none does.</summary>
+    public static int SizeClassFor(int bytes)
+    {
+        if (bytes <= SmallestChunk) return 0;
+        int sizeClass = BitOperations.Log2(BitOperations.RoundUpToPowerOf2((uint)bytes)) - BitOperations.Log2(SmallestChunk);
+        return sizeClass < SizeClasses ? sizeClass : -1;
+    }
+
+    /// <summary>Copies <paramref name="code"/> into a fresh chunk; false when the arena is full or the code too big.</summary>
+    public bool TryPlace(ReadOnlySpan<byte> code, out CodeChunk chunk)
+    {
+        chunk = default;
+        int sizeClass = SizeClassFor(code.Length);
+        if (sizeClass < 0) return false;
+        int offset;
+        lock (_free)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (!_free[sizeClass].TryPop(out offset))
+            {
+                if (_next + BytesOf(sizeClass) > _capacity) return false;
+                offset = (int)_next;
+                _next += BytesOf(sizeClass);
+            }
+            _live++;
+        }
+        code.CopyTo(new Span<byte>(_writable + offset, code.Length));
+        chunk = new CodeChunk(offset, sizeClass);
+        return true;
+    }
+
+    /// <summary>The executable address of <paramref name="chunk"/>'s first byte.</summary>
+    public nint EntryOf(CodeChunk chunk) => (nint)(_executable + chunk.Offset);
+
+    /// <summary>Gives a chunk back; nobody may be running its code.</summary>
+    public void Free(CodeChunk chunk)
+    {
+        lock (_free)
+        {
+            if (_disposed) return;
+            _free[chunk.SizeClass].Push(chunk.Offset);
+            _live--;
+        }
+    }
+
+    public void Dispose()
+    {
+        lock (_free)
+        {
+            if (_disposed) return;
+            _disposed = true;
+        }
+        NativeMemoryCalls.Munmap((nint)_writable, (nuint)_capacity);
+        NativeMemoryCalls.Munmap((nint)_executable, (nuint)_capacity);
+        NativeMemoryCalls.Close(_fd);
+    }
+}

@@ -1,0 +1,37 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace Vessel.Cpu.Native;
+
+/// <summary>What translated code reads besides the CPU state: the vCPU's read and write TLBs (pinned arrays),
+/// the user bit of TLB tags for the current privilege level, and the iterations a self-looping block may still
+/// run before it returns. One per vCPU, in pinned memory, refreshed by the managed side before each entry.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct NativeContext
+{
+    public TlbEntry* ReadTlb;
+    public TlbEntry* WriteTlb;
+    public ulong UserBit;
+    public int LoopBudget;
+}
+
+/// <summary>Byte offsets translated code uses outside <see cref="CpuStateLayout"/>: the context's fields and a
+/// TLB entry's, computed from the structs themselves.</summary>
+internal static unsafe class NativeLayout
+{
+    public static readonly int ReadTlb, WriteTlb, UserBit, LoopBudget, EntryTag, EntryDelta, EntryBytes;
+
+    static NativeLayout()
+    {
+        NativeContext c;
+        byte* at = (byte*)&c;
+        ReadTlb = (int)((byte*)&c.ReadTlb - at);
+        WriteTlb = (int)((byte*)&c.WriteTlb - at);
+        UserBit = (int)((byte*)&c.UserBit - at);
+        LoopBudget = (int)((byte*)&c.LoopBudget - at);
+        var e = new TlbEntry();
+        EntryTag = (int)Unsafe.ByteOffset(ref Unsafe.As<TlbEntry, byte>(ref e), ref Unsafe.As<ulong, byte>(ref e.Tag));
+        EntryDelta = (int)Unsafe.ByteOffset(ref Unsafe.As<TlbEntry, byte>(ref e), ref Unsafe.As<long, byte>(ref e.Delta));
+        EntryBytes = Unsafe.SizeOf<TlbEntry>();
+    }
+}

@@ -1,0 +1,204 @@
+using Iced.Intel;
+using static Iced.Intel.AssemblerRegisters;
+
+namespace Vessel.Cpu.Native;
+
+/// <summary>A block translated to host code, not yet placed: its bytes and, per instruction, the offset of the
+/// entry that starts there (-1 where there is none).</summary>
+internal sealed record NativeTranslation(byte[] Code, int[] EntryOffsets);
+
+/// <summary>Translates a decoded 64-bit block into host x86-64 code, encoded with Iced's assembler.
+/// <para>The code is entered as <c>int f(CpuState* state, NativeContext* context)</c> (SysV: RDI, RSI) at the entry
+/// of some instruction, and never calls anything: it returns -1 (<see cref="BlockDone"/>) with RIP stored when the
+/// block is done, or the index of an instruction it does not run (one it does not translate, or a memory access
+/// whose page the TLB does not map), with every earlier effect stored, for the interpreter to run; the managed side
+/// then re-enters at the next instruction's entry. Faults therefore happen in the interpreter, at the instruction
+/// start.</para>
+/// <para>Guest registers stay at their <see cref="CpuStateLayout"/> offsets (loaded and stored around each
+/// instruction). The guest's arithmetic flags live in the host's flags at every instruction boundary: an entry loads
+/// them from RFLAGS (the managed side has folded lazy flags in), every exit stores them back, and a TLB probe, which
+/// clobbers the host's flags, saves them in R10 around itself (LAHF/SETO, then ADD/SAHF). R11 counts the
+/// instructions run since the entry; RAX, RCX, RDX, R8 and R9 are scratch. Nothing here touches a callee-saved
+/// register or the host stack beyond PUSHFQ.</para></summary>
+internal sealed partial class NativeTranslator
+{
+    /// <summary>Returned when the block is done and RIP holds where to go next.</summary>
+    public const int BlockDone = -1;
+
+    /// <summary>Iterations a self-looping block runs within one entry, so interrupts and kicks are seen promptly.</summary>
+    public const int LoopBudget = 256;
+
+    private const int ArithmeticFlags = 0x8D5;
+
+    private readonly DecodedBlock _block;
+    private readonly Assembler _a = new(64);
+    private readonly Label[] _labels;
+    private readonly bool[] _needsEntry;
+    private readonly Label[] _entryLabels;
+    private readonly List<Action> _outOfLine = [];
+
+    private NativeTranslator(DecodedBlock block)
+    {
+        _block = block;
+        _labels = new Label[block.Count];
+        _entryLabels = new Label[block.Count];
+        _needsEntry = new bool[block.Count];
+        for (int i = 0; i < block.Count; i++) _labels[i] = _a.CreateLabel();
+        _needsEntry[0] = true;
+    }
+
+    /// <summary>The translation of <paramref name="block"/>, or null when this tier does not take it (not 64-bit code).</summary>
+    public static NativeTranslation? Translate(DecodedBlock block)
+    {
+        if (block.Bitness != 64 || block.Count == 0) return null;
+        return new NativeTranslator(block).Emit();
+    }
+
+    private NativeTranslation Emit()
+    {
+        int count = _block.Count;
+        FastOp[] ops = _block.FastOps;
+        FlagSet[] flagsLiveAfter = NativeFlagLiveness.LiveAfter(_block);
+        for (int i = 0; i < count; i++)
+        {
+            _a.Label(ref _labels[i]);
+            bool stepped = !EmitInstruction(i, flagsLiveAfter[i]);
+            if (stepped) EmitExit(i);
+        }
+        // The block ended without a branch (length limit, page end): on after its last instruction.
+        if (!ops[count - 1].Kind.IsBranch()) EmitExitTo(_block.Instructions[count - 1].NextIP);
+        foreach (Action code in _outOfLine) code();
+        for (int i = 0; i < count; i++)
+        {
+            if (!_needsEntry[i]) continue;
+            _entryLabels[i] = _a.CreateLabel();
+            _a.Label(ref _entryLabels[i]);
+            _a.xor(r11d, r11d);
+            EmitFlagsFromState();
+            _a.jmp(_labels[i]);
+        }
+        var writer = new ByteCodeWriter();
+        AssemblerResult result = _a.Assemble(writer, 0, BlockEncoderOptions.ReturnNewInstructionOffsets);
+        var entries = new int[count];
+        for (int i = 0; i < count; i++)
+            entries[i] = _needsEntry[i] ? (int)result.GetLabelRIP(_entryLabels[i]) : -1;
+        return new NativeTranslation(writer.ToArray(), entries);
+    }
+
+    /// <summary>Emits instruction <paramref name="i"/>; false when it is left to the interpreter (the caller emits
+    /// the exit).</summary>
+    private bool EmitInstruction(int i, FlagSet flagsLive)
+    {
+        ref FastOp f = ref _block.FastOps[i];
+        ref Instruction ins = ref _block.Instructions[i];
+        bool last = i == _block.Count - 1;
+        switch (f.Kind)
+        {
+            case FastOpKind.Jcc when IsCanonical(f.Immediate):
+                CountInstruction();
+                EmitConditionalBranch(ref f, ref ins, i, last);
+                return true;
+            case FastOpKind.Jmp when last && IsCanonical(f.Immediate):
+                CountInstruction();
+                EmitTakenBranch(f.Immediate);
+                return true;
+            case FastOpKind.Nop:
+                CountInstruction();
+                return true;
+        }
+        if (EmitRegisterForm(ref f, flagsLive)) return true;
+        return EmitMemoryForm(ref f, ref ins, i);
+    }
+
+    private static bool IsCanonical(ulong address) => (ulong)(((long)address << 16) >> 16) == address;
+
+    // ---------------------------------------------------------------- state, flags, exits
+
+    private static AssemblerMemoryOperand GprQ(int index) => __qword_ptr[rdi + CpuStateLayout.GprAt(index)];
+    private static AssemblerMemoryOperand GprD(int index) => __dword_ptr[rdi + CpuStateLayout.GprAt(index)];
+    private static AssemblerMemoryOperand StateQ(int offset) => __qword_ptr[rdi + offset];
+
+    /// <summary>One more instruction run (LEA: the flags stay).</summary>
+    private void CountInstruction() => _a.lea(r11, __[r11 + 1]);
+
+    /// <summary>Stores a 64-bit constant into the state (RAX is scratch); leaves the flags alone.</summary>
+    private void EmitStoreConstant(int offset, ulong value)
+    {
+        if ((ulong)(long)(int)value == value)
+        {
+            _a.mov(StateQ(offset), (int)value);
+            return;
+        }
+        _a.mov(rax, value);
+        _a.mov(StateQ(offset), rax);
+    }
+
+    /// <summary>RFLAGS' arithmetic bits = the host's.</summary>
+    private void EmitFlagsToState()
+    {
+        _a.pushfq();
+        _a.pop(rax);
+        _a.and(eax, ArithmeticFlags);
+        _a.mov(rcx, StateQ(CpuStateLayout.Rflags));
+        _a.and(rcx, ~ArithmeticFlags);
+        _a.or(rcx, rax);
+        _a.mov(StateQ(CpuStateLayout.Rflags), rcx);
+    }
+
+    /// <summary>The host's arithmetic flags = RFLAGS': OF through an ADD that overflows exactly when it is set, then
+    /// SAHF for SF, ZF, AF, PF and CF (nothing else of the host's flags changes).</summary>
+    private void EmitFlagsFromState()
+    {
+        _a.mov(rax, StateQ(CpuStateLayout.Rflags));
+        _a.mov(ecx, eax);
+        _a.shr(ecx, 11);
+        _a.and(ecx, 1);
+        _a.add(cl, 0x7F);
+        _a.mov(ah, al);
+        _a.sahf();
+    }
+
+    /// <summary>Keeps the host's (the guest's) arithmetic flags in R10 while a probe clobbers them.</summary>
+    private void EmitSaveFlags()
+    {
+        _a.lahf();
+        _a.seto(al);
+        _a.mov(r10d, eax);
+    }
+
+    private void EmitRestoreFlags()
+    {
+        _a.mov(eax, r10d);
+        _a.add(al, 0x7F);
+        _a.sahf();
+    }
+
+    /// <summary>Stores the flags and the count, and returns <paramref name="code"/>. Returning <c>i</c> hands
+    /// instruction i to the interpreter, which then needs an entry at i + 1 to come back to.</summary>
+    private void EmitExit(int code)
+    {
+        EmitFlagsToState();
+        _a.add(StateQ(CpuStateLayout.InstructionsRetired), r11);
+        _a.mov(eax, code);
+        _a.ret();
+        if (code >= 0 && code + 1 < _block.Count) _needsEntry[code + 1] = true;
+    }
+
+    private void EmitExitTo(ulong rip)
+    {
+        EmitStoreConstant(CpuStateLayout.Rip, rip);
+        EmitExit(BlockDone);
+    }
+
+    /// <summary>Emits <paramref name="code"/> after the block's straight-line code, at a new label; returns it.</summary>
+    private Label OutOfLine(Action code)
+    {
+        Label label = _a.CreateLabel();
+        _outOfLine.Add(() =>
+        {
+            _a.Label(ref label);
+            code();
+        });
+        return label;
+    }
+}

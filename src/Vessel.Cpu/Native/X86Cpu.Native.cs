@@ -1,0 +1,147 @@
+using System.Runtime.CompilerServices;
+using Iced.Intel;
+using Vessel.Cpu.Native;
+
+namespace Vessel.Cpu;
+
+/// <summary>The interpreter's side of the native tier (<see cref="NativeTranslator"/>): when to translate, and the
+/// loop that enters translated code and interprets the instructions it hands back.</summary>
+internal sealed unsafe partial class X86Cpu
+{
+    private readonly int _nativeThreshold;
+
+    /// <summary>The context translated code reads (TLB addresses, user bit, loop budget), in pinned memory.</summary>
+    private readonly NativeContext[] _nativeContext = GC.AllocateArray<NativeContext>(1, pinned: true);
+
+    /// <summary>Blocks translated, entries into translated code, and instructions it handed back to the interpreter.</summary>
+    internal long NativeTranslations, NativeEntries, NativeSteps;
+
+    /// <summary>The run threshold of the IL tier under <paramref name="options"/> (0: off). With the native tier
+    /// chosen, the IL tier still takes the 16- and 32-bit blocks the native one leaves, where the runtime has a JIT.</summary>
+    private static int IlThreshold(EmuOptions options) =>
+        options.FastPaths && BlockCompiler.Available && options.ResolvedTier is EmuTier.IL or EmuTier.Native ? options.JitThreshold : 0;
+
+    private static int NativeThreshold(EmuOptions options) =>
+        options.FastPaths && options.ResolvedTier == EmuTier.Native ? options.JitThreshold : 0;
+
+    /// <summary>Runs a 64-bit block translated, translating it once it is hot; false leaves it to the interpreter.</summary>
+    private bool TryRunNative(DecodedBlock block)
+    {
+        NativeBlock? native = block.Native;
+        if (native == null)
+        {
+            if (!block.Cacheable || !_heat.CountRun(block, _nativeThreshold)) return false;
+            native = TranslateNative(block);
+            if (native == null) return false;
+        }
+        if (EmuProfiler.Enabled) { ProfMode = (byte)ProfileMode.Compiled; Counters.BlocksCompiledRun++; }
+        RunNative(block, native);
+        Prof(ProfileMode.Loop);
+        return true;
+    }
+
+    private NativeBlock? TranslateNative(DecodedBlock block)
+    {
+        Prof(ProfileMode.Compile);
+        NativeTranslation? translation = NativeTranslator.Translate(block);
+        Prof(ProfileMode.Loop);
+        int sizeClass = translation == null ? -1 : ExecutableArena.SizeClassFor(translation.Code.Length);
+        if (sizeClass < 0)
+        {
+            block.ExecutionCount = int.MinValue; // not again this heat epoch
+            return null;
+        }
+        long bytes = ExecutableArena.BytesOf(sizeClass);
+        ExecutableArena arena = _machine.NativeCode;
+        if (!_machine.CodeCache.TryChargeDroppingFree(bytes))
+        {
+            // As the IL tier: a full budget starts afresh, this vCPU's own cache at its next lookup.
+            _machine.CodeCache.FlushAll(this, flushRequesterNow: false);
+            return null;
+        }
+        if (!arena.TryPlace(translation!.Code, out CodeChunk chunk))
+        {
+            _machine.CodeCache.Release(bytes);
+            _machine.CodeCache.FlushAll(this, flushRequesterNow: false);
+            return null;
+        }
+        NativeTranslations++;
+        block.CompiledBytes = bytes;
+        return block.Native = new NativeBlock(chunk, arena.EntryOf(chunk), translation.EntryOffsets);
+    }
+
+    /// <summary>Frees <paramref name="block"/>'s translation (its bytes are released by the caller).</summary>
+    private void DropNative(DecodedBlock block)
+    {
+        if (block.Native is not { } native) return;
+        _machine.NativeCode.Free(native.Chunk);
+        block.Native = null;
+    }
+
+    /// <summary>Enters the translation at instruction 0 and, each time it hands an instruction back, interprets that
+    /// one and re-enters after it, until the block is done or an instruction ended it.</summary>
+    private void RunNative(DecodedBlock block, NativeBlock native)
+    {
+        _endBlock = false;
+        ref NativeContext context = ref _nativeContext[0];
+        if (context.ReadTlb == null)
+        {
+            context.ReadTlb = (TlbEntry*)Unsafe.AsPointer(ref _mmu.Read.E[0]);
+            context.WriteTlb = (TlbEntry*)Unsafe.AsPointer(ref _mmu.Write.E[0]);
+        }
+        int[] entries = native.EntryOffsets;
+        int index = 0;
+        fixed (CpuState* state = &State)
+        {
+            NativeContext* contextPointer = (NativeContext*)Unsafe.AsPointer(ref context);
+            while (true)
+            {
+                int entry = entries[index];
+                if (entry < 0)
+                {
+                    InterpretFrom(block, index);
+                    return;
+                }
+                MaterializeFlags();
+                context.UserBit = Cpl == 3 ? 1UL : 0;
+                context.LoopBudget = NativeTranslator.LoopBudget;
+                var code = (delegate* unmanaged[SuppressGCTransition]<CpuState*, NativeContext*, int>)(native.Code + entry);
+                NativeEntries++;
+                int handedBack = code(state, contextPointer);
+                if (handedBack < 0) return;
+                StepForNative(block, handedBack);
+                if (_endBlock || _hasPendingExit) return;
+                index = handedBack + 1;
+                if (index == block.Count) return;
+            }
+        }
+    }
+
+    /// <summary>Interprets instruction <paramref name="index"/>, which translated code left with every earlier effect stored.</summary>
+    private void StepForNative(DecodedBlock block, int index)
+    {
+        ref Instruction ins = ref block.Instructions[index];
+        if (EmuProfiler.Enabled)
+        {
+            ProfMode = (byte)ProfileMode.CompiledStep;
+            Counters.InstructionsCompiledStep++;
+            StepsByCode[(int)ins.Code]++;
+        }
+        NativeSteps++;
+        _instructionStart = ins.IP;
+        Rip = ins.NextIP;
+        if (!ExecuteFast(ref block.FastOps[index])) Execute(ref ins);
+        InstructionsRetired++;
+        Prof(ProfileMode.Compiled);
+    }
+
+    /// <summary>Interprets the rest of a block from <paramref name="index"/> (where translated code has no entry).</summary>
+    private void InterpretFrom(DecodedBlock block, int index)
+    {
+        for (int i = index; i < block.Count; i++)
+        {
+            StepForNative(block, i);
+            if (_endBlock || _hasPendingExit) return;
+        }
+    }
+}
