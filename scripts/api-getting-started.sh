@@ -43,11 +43,13 @@ expect() { # status method path [json]
   say "$1 $2: $got"
 }
 
-expect 204 PUT /logger "{\"log_path\": \"$work/vessel.log\", \"level\": \"Debug\", \"show_level\": true, \"show_log_origin\": true}"
-expect 204 PUT /boot-source "{\"kernel_image_path\": \"$guest/vmlinuz\", \"initrd_path\": \"$guest/initramfs.cpio.gz\", \"boot_args\": \"console=ttyS0 nokaslr acpi=off\"}"
-expect 204 PUT /drives/rootfs "{\"drive_id\": \"rootfs\", \"path_on_host\": \"$work/rootfs.ext4\", \"is_root_device\": $root, \"is_read_only\": false}"
-expect 204 PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 256}'
-expect 204 PUT /actions '{"action_type": "InstanceStart"}'
+# The sequence's bodies are shared with the nested lane (scripts/kvm-nested-lane.sh): one request a line,
+# "METHOD PATH JSON", with @NAME@ placeholders for this run's paths.
+while read -r method path body; do
+  body=${body//@LOG@/$work/vessel.log}; body=${body//@KERNEL@/$guest/vmlinuz}; body=${body//@INITRD@/$guest/initramfs.cpio.gz}
+  body=${body//@ROOTFS@/$work/rootfs.ext4}; body=${body//@IS_ROOT@/$root}
+  expect 204 "$method" "$path" "$body"
+done <"$repo/scripts/api-getting-started.requests"
 
 start=$(date +%s)
 until grep -q "$marker" "$work/console"; do

@@ -15,20 +15,35 @@
 #     ("L2HOST-FILE"); l2-file.txt written on the root and `sync`ed ("L2SYNC="); a 4 MiB random pattern written to
 #     /dev/vdb with dd oflag=direct, synced, read back with iflag=direct (both md5s printed,
 #     "L2DISK-WROTE/-READ"); 16 bytes from /dev/hwrng ("L2RNG-BYTES="); the virtio lines of /proc/interrupts
-#     (MSI-X vectors, which on kvm are GSIs with irqfds); `reboot -f`. Its console lines are echoed prefixed
+#     (MSI-X vectors, which on kvm are GSIs with irqfds); then on its virtio-net (`--net tap=vtap0`, a TAP device
+#     busybox tunctl made in L1 at 10.215.0.1; L1's QEMU has no NIC, so nothing leaves L1) eth0's MAC, three pings
+#     to L1 and an 8 MiB random blob fetched with wget from busybox httpd in L1 ("L2NET-..."), and over its
+#     virtio-vsock (`--vsock cid=42,uds=/tmp/v.sock`) 4 MiB each way on the guest's connection to L1's listener at
+#     PATH_5000 and on L1's CONNECT 6000 through PATH to a guest listener (scripts/guest/vsock.c in the guest,
+#     scripts/guest/uds.c in L1; "L2VSOCK-...", "LANE-VSOCK-..."); `reboot -f`. Its console lines are echoed prefixed
 #     "L2| "; after vessel exits, L1 prints the md5 of vdb's first 4 MiB ("LANE-DISK-IMAGE"), runs e2fsck -fy on
 #     the root image (it replays the journal; "LANE-ROOT-FSCK=") and prints l2-file.txt as debugfs reads it from
 #     the image ("LANE-ROOT-FILE");
+#   - `vessel --api-sock` and Firecracker's getting-started requests as scripts/api-getting-started.sh sends them
+#     (scripts/api-getting-started.requests: logger, boot-source, drives/rootfs, machine-config, InstanceStart; sent
+#     by scripts/guest/uds.c), booting the Debian guest from the first boot's root image on kvm; at its marker the
+#     guest ticks every half second while L1 sends GET /vm/config, PATCH /vm Paused, GET /, counts the ticks of 4 s
+#     (none may arrive), PATCH /vm Resumed (ticks again), then types `reboot -f` ("LANE-API...", "API| ");
 #   - scripts/bench/kvm-exit-bench.c: the port-I/O exit round trip, Vessel against raw ioctls (figures only);
 #   - with KVM_LANE_BLKBENCH=1, nothing of the above but scripts/bench/kvm-blk-bench.sh: sequential dd through
 #     virtio-blk, Vessel against qemu-system-x86_64 -accel kvm (carried into L1 with its libraries and firmware)
 #     on the same image, alternating, KVM_LANE_BLKBENCH_RUNS runs (default 3) of KVM_LANE_BLKBENCH_MIB MiB
 #     (default 64); prints the runs and the medians (figures only);
+#   - with KVM_LANE_NETBENCH=1 (alone or with KVM_LANE_BLKBENCH=1), nothing of the above but
+#     scripts/bench/kvm-net-bench.sh: a guest-timed HTTP download of KVM_LANE_NETBENCH_MIB MiB (default 64) over a
+#     TAP device in L1, Vessel against qemu-system-x86_64 -accel kvm (-netdev tap,vhost=off, virtio-net-pci),
+#     alternating, KVM_LANE_NETBENCH_RUNS runs (default 3); prints the runs, the medians and the ratio (figures only;
+#     KVM_LANE_NETBENCH_CONSOLE=1 echoes the guests' consoles);
 #   - with KVM_LANE_PAGES=1, the same round trip counted instead of timed: valgrind lackey traces the raw peer and
 #     vessel, scripts/bench/exit-pages.c counts the instructions and pages of user space per exit (figures only;
 #     adds a few minutes).
 #
-#   scripts/kvm-nested-lane.sh            exit 0 when the REP OUTSB guest, the lifecycle check and the Debian guest passed
+#   scripts/kvm-nested-lane.sh            exit 0 when the REP OUTSB guest, the lifecycle check and the Debian guests passed
 #
 # Prints the lane's result lines (LANE..., L2| ..., exit-bench: ...) on stdout, progress on stderr.
 # Env: VESSEL_GUEST_DIR (build-guest.sh cache dir), KVM_LANE_VESSEL and KVM_LANE_LIFECYCLE (already published
@@ -39,8 +54,11 @@ set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 blkbench="${KVM_LANE_BLKBENCH:-0}"
-if [ "$blkbench" = 1 ]; then timeout_s="${KVM_LANE_TIMEOUT:-2400}"; else timeout_s="${KVM_LANE_TIMEOUT:-540}"; fi
+netbench="${KVM_LANE_NETBENCH:-0}"
+if [ "$blkbench" = 1 ] || [ "$netbench" = 1 ]; then timeout_s="${KVM_LANE_TIMEOUT:-2400}"; else timeout_s="${KVM_LANE_TIMEOUT:-540}"; fi
 lifecycle_machines="${KVM_LANE_LIFECYCLE_MACHINES:-30}"
+net_mib=8   # the blob L2 downloads over TAP
+vsock_mib=4 # each way, in each of the two vsock connections
 say() { echo "kvm-lane: $*" >&2; }
 sudo_if_needed() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -75,9 +93,9 @@ mkdir -p "$root"/{bin,proc,sys,dev,tmp,lib/modules}
 cp "$work/busybox/bin/busybox" "$root/bin/busybox"
 for applet in $("$root/bin/busybox" --list); do [ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"; done
 # Dependency order (the package has no modules.dep; each module's "depends" field says it):
-# kvm-amd needs kvm and ccp, kvm needs irqbypass.
+# kvm-amd needs kvm and ccp, kvm needs irqbypass; tun (L2's TAP device) needs nothing.
 order=""
-for m in virt/lib/irqbypass.ko drivers/crypto/ccp/ccp.ko arch/x86/kvm/kvm.ko arch/x86/kvm/kvm-amd.ko; do
+for m in virt/lib/irqbypass.ko drivers/crypto/ccp/ccp.ko arch/x86/kvm/kvm.ko arch/x86/kvm/kvm-amd.ko drivers/net/tun.ko; do
   src="$moddir/kernel/$m"
   if [ -f "$src" ]; then cp "$src" "$root/lib/modules/"
   elif [ -f "$src.xz" ]; then xz -dc "$src.xz" > "$root/lib/modules/$(basename "$m")"
@@ -124,6 +142,13 @@ for tool in debugfs e2fsck; do
   for lib in $(ldd "$root/$tool" | grep -oE '/[^ ]+'); do mkdir -p "$root$(dirname "$lib")"; cp -L "$lib" "$root$lib"; done
 done
 gcc -static -O2 -o "$root/kvm-exit-bench" "$repo/scripts/bench/kvm-exit-bench.c"
+# L1's Unix-socket client (busybox has no curl and its nc no AF_UNIX): the API's requests and vsock's host side.
+gcc -static -O2 -o "$root/uds" "$repo/scripts/guest/uds.c"
+# Firecracker's getting-started requests, the same as scripts/api-getting-started.sh sends, with L1's paths.
+sed -e 's|@LOG@|/tmp/api-vessel.log|; s|@KERNEL@|/l2/vmlinuz|; s|@INITRD@|/l2/initramfs.cpio.gz|' \
+  -e 's|@ROOTFS@|/l2/root.img|; s|@IS_ROOT@|true|' "$repo/scripts/api-getting-started.requests" > "$root/api-requests"
+echo '{"state": "Paused"}' > "$root/api-paused"
+echo '{"state": "Resumed"}' > "$root/api-resumed"
 pages_step=""
 if [ "${KVM_LANE_PAGES:-0}" = 1 ]; then
   command -v valgrind >/dev/null && command -v objdump >/dev/null || { say "KVM_LANE_PAGES needs valgrind and binutils"; exit 2; }
@@ -151,7 +176,8 @@ fi
 
 bench_step=""
 l1_memory=1024
-if [ "$blkbench" = 1 ]; then
+carry_qemu() { # the benchmarks' peer, with its libraries and firmware
+  [ -e "$root/qemu-system-x86_64" ] && return
   qemu="$(command -v qemu-system-x86_64)"
   cp "$qemu" "$root/qemu-system-x86_64"
   for lib in $(ldd "$qemu" | grep -oE '/[^ ]+'); do mkdir -p "$root$(dirname "$lib")"; cp -L "$lib" "$root$lib"; done
@@ -161,10 +187,20 @@ if [ "$blkbench" = 1 ]; then
     [ -n "$found" ] || { say "cannot find QEMU's $f"; exit 2; }
     cp -L "$found" "$root/usr/share/qemu/"
   done
+}
+if [ "$blkbench" = 1 ]; then
+  carry_qemu
   cp "$repo/scripts/bench/kvm-blk-bench.sh" "$root/blkbench"
-  bench_step="/blkbench ${KVM_LANE_BLKBENCH_RUNS:-3} ${KVM_LANE_BLKBENCH_MIB:-64}; reboot -f"
+  bench_step="/blkbench ${KVM_LANE_BLKBENCH_RUNS:-3} ${KVM_LANE_BLKBENCH_MIB:-64};"
   l1_memory=1536
 fi
+if [ "$netbench" = 1 ]; then
+  carry_qemu
+  cp "$repo/scripts/bench/kvm-net-bench.sh" "$root/netbench"
+  bench_step="$bench_step NETBENCH_CONSOLE=${KVM_LANE_NETBENCH_CONSOLE:-} /netbench ${KVM_LANE_NETBENCH_RUNS:-3} ${KVM_LANE_NETBENCH_MIB:-64};"
+  l1_memory=1536
+fi
+[ -z "$bench_step" ] || bench_step="$bench_step reboot -f"
 
 cat > "$root/init" <<INIT
 #!/bin/sh
@@ -193,6 +229,24 @@ echo "LANE-LIFECYCLE-EXIT=\$?"
 /vessel run --backend kvm --kernel /guests/rep-outsb.bin --memory 9T </dev/null >/tmp/out 2>/tmp/err
 echo "LANE-REFUSED memory=9T exit=\$? err=\$(base64 /tmp/err | tr -d '\n')"
 
+# The Debian guest's network and vsock peers in L1 (L1 has no NIC: nothing leaves it): a TAP device at 10.215.0.1
+# (busybox tunctl makes it persistent; vessel attaches with IFF_VNET_HDR), busybox httpd serving a random blob on
+# it, and the host ends of two vsock connections: a listener at the Unix socket PATH_5000 for the guest's connect,
+# and below, once the guest listens on port 6000, a CONNECT through PATH. Each side's bytes are random, md5s printed.
+ip link set lo up
+tunctl -t vtap0 >/dev/null && ip addr add 10.215.0.1/24 dev vtap0 && ip link set vtap0 up || echo "LANE: no TAP device"
+mkdir -p /tmp/www
+dd if=/dev/urandom of=/tmp/www/blob bs=64k count=$((net_mib * 16)) 2>/dev/null
+echo "LANE-NET-BLOB \$(md5sum </tmp/www/blob)"
+httpd -f -p 10.215.0.1:8080 -h /tmp/www &
+httpd_pid=\$!
+dd if=/dev/urandom of=/tmp/vs-down bs=64k count=$((vsock_mib * 16)) 2>/dev/null
+dd if=/dev/urandom of=/tmp/vs-down2 bs=64k count=$((vsock_mib * 16)) 2>/dev/null
+echo "LANE-VSOCK-SENT \$(md5sum </tmp/vs-down)"
+echo "LANE-VSOCK-SENT2 \$(md5sum </tmp/vs-down2)"
+/uds listen /tmp/v.sock_5000 </tmp/vs-down >/tmp/vs-got 2>/tmp/vs-err &
+vs_listener=\$!
+
 # The Debian guest: fd 3 keeps a writer on the FIFO, so vessel's stdin opens at once and stays open.
 mkfifo /tmp/l2in
 exec 3<>/tmp/l2in
@@ -202,7 +256,7 @@ echo "LANE-L2-START=\$t0"
 echo "LANE-ROOT-TOKENS host=$host_token l2=$l2_token"
 ( timeout 240 /vessel run --backend kvm --kernel /l2/vmlinuz --initrd /l2/initramfs.cpio.gz --memory 256M \
     --append "console=ttyS0 nokaslr acpi=off root=/dev/vda" --log-level info --disk /l2/root.img \
-    --disk /tmp/l2disk.img --rng </tmp/l2in 2>&1
+    --disk /tmp/l2disk.img --rng --net tap=vtap0,mac=52:54:00:12:34:56 --vsock cid=42,uds=/tmp/v.sock </tmp/l2in 2>&1
   echo "LANE-L2-EXIT=\$?" ) |
 while IFS= read -r line; do
   case "\$line" in
@@ -214,11 +268,25 @@ while IFS= read -r line; do
       # each tag (the shell drops it before a plain letter), so the echo of the typed line never matches them.
       ( sleep 2; echo 'uname -a' >&3; sleep 2
         echo 'echo L2H\OST-FILE \$(cat /host-file.txt); echo l2-wrote-$l2_token >/l2-file.txt; sync; echo L2S\YNC=\$?' >&3; sleep 1
-        echo 'n=0; while [ ! -b /dev/vdb ] && [ \$n -lt 100 ]; do sleep 0.1; n=\$((n+1)); done; dd if=/dev/urandom of=/pattern bs=64k count=64 2>/dev/null; echo L2D\ISK-WROTE \$(md5sum </pattern); dd if=/pattern of=/dev/vdb bs=64k oflag=direct 2>/dev/null; echo L2D\ISK-DD=\$?; sync; echo L2D\ISK-READ \$(dd if=/dev/vdb bs=64k count=64 iflag=direct 2>/dev/null | md5sum); echo L2R\NG-BYTES=\$(dd if=/dev/hwrng bs=16 count=1 2>/dev/null | wc -c); grep virtio /proc/interrupts; reboot -f' >&3 ) & ;;
+        echo 'n=0; while [ ! -b /dev/vdb ] && [ \$n -lt 100 ]; do sleep 0.1; n=\$((n+1)); done; dd if=/dev/urandom of=/pattern bs=64k count=64 2>/dev/null; echo L2D\ISK-WROTE \$(md5sum </pattern); dd if=/pattern of=/dev/vdb bs=64k oflag=direct 2>/dev/null; echo L2D\ISK-DD=\$?; sync; echo L2D\ISK-READ \$(dd if=/dev/vdb bs=64k count=64 iflag=direct 2>/dev/null | md5sum); echo L2R\NG-BYTES=\$(dd if=/dev/hwrng bs=16 count=1 2>/dev/null | wc -c); grep virtio /proc/interrupts; echo L2D\ISK-DONE' >&3 ) & ;;
+    *L2DISK-DONE*)
+      echo "L2| \$line"
+      # Typed at once while the shell is idle, so their echo precedes what they print: the TAP (the MAC given on
+      # the command line, ping, an HTTP download), then vsock both ways, then the end.
+      ( echo 'mount -t tmpfs t /tmp; echo L2N\ET-MAC \$(cat /sys/class/net/eth0/address); ip addr add 10.215.0.2/24 dev eth0; ip link set eth0 up; echo L2N\ET-PING=\$(ping -c 3 -W 5 10.215.0.1 | grep -c "bytes from"); wget -q -O /tmp/b http://10.215.0.1:8080/blob; echo L2N\ET-WGET=\$? \$(md5sum </tmp/b)'
+        echo 'dd if=/dev/urandom of=/tmp/up bs=64k count=$((vsock_mib * 16)) 2>/dev/null; echo L2V\SOCK-UP \$(md5sum </tmp/up); vsock connect 2 5000 </tmp/up >/tmp/down; echo L2V\SOCK-CONNECT=\$? \$(md5sum </tmp/down)'
+        echo '(vsock listen 6000 </tmp/up >/tmp/d2; echo \$? >/tmp/lrc) & echo L2V\SOCK-LISTENING; wait; sleep 1; echo L2V\SOCK-LISTEN=\$(cat /tmp/lrc) \$(md5sum </tmp/d2); reboot -f' ) >&3 ;;
+    *L2VSOCK-LISTENING*)
+      echo "L2| \$line"
+      # Firecracker's host-side convention; the guest may not listen yet: "CONNECT" is refused, tried again.
+      ( n=1; until /uds connect /tmp/v.sock 6000 </tmp/vs-down2 >/tmp/vs-got2 2>/tmp/vs-err2 || [ \$n -ge 20 ]; do n=\$((n+1)); sleep 1; done
+        echo "LANE-VSOCK-HOSTCONN tries=\$n answer=\$(head -n 1 /tmp/vs-err2 | tr ' ' _) \$(md5sum </tmp/vs-got2)" ) & ;;
     *) echo "L2| \$line" ;;
   esac
 done
 echo "LANE-L2-END=\$(uptime_s)"
+kill \$httpd_pid \$vs_listener 2>/dev/null
+echo "LANE-VSOCK-HOST-GOT \$(md5sum </tmp/vs-got)"
 echo "LANE-DISK-IMAGE \$(dd if=/tmp/l2disk.img bs=64k count=64 2>/dev/null | md5sum)"
 /e2fsck -fy /l2/root.img >/tmp/fsck 2>&1
 echo "LANE-ROOT-FSCK=\$?"
@@ -266,6 +334,42 @@ echo "LANE-HVC-RO-AFTER \$(md5sum </tmp/hvc-ro.img)"
 echo "LANE-HVC-DATA \$(dd if=/tmp/hvc-data.img bs=64 count=1 2>/dev/null | tr -d '\\000' | head -n 1)"
 exec 4>&-
 
+# Firecracker's getting-started sequence on kvm: vessel --api-sock, then the requests scripts/api-getting-started.sh
+# sends (logger, boot-source, drives/rootfs, machine-config, InstanceStart; sent by /uds), booting the Debian guest
+# from the root image of the first boot (e2fsck'd above). At its marker the guest prints a tick every half second;
+# GET /vm/config, PATCH /vm Paused, GET /, 4 s in which no tick may arrive, PATCH /vm Resumed, ticks again, reboot -f.
+mkfifo /tmp/apiin
+exec 5<>/tmp/apiin
+: >/tmp/ticks
+echo "LANE-API-START=\$(uptime_s)"
+( n=0; while [ ! -S /tmp/api.sock ] && [ \$n -lt 300 ]; do sleep 0.1; n=\$((n+1)); done
+  while read -r method path body; do
+    echo "\$body" >/tmp/api-body
+    echo "LANE-API \$method \$path \$(/uds http /tmp/api.sock \$method \$path /tmp/api-body | head -n 1)"
+  done </api-requests ) &
+( timeout 240 /vessel --api-sock /tmp/api.sock --backend kvm </tmp/apiin 2>&1; echo "LANE-API-EXIT=\$?" ) |
+while IFS= read -r line; do
+  case "\$line" in
+    LANE-API-EXIT=*) echo "\$line" ;;
+    *TICK*) echo "\$line" >>/tmp/ticks ;;
+    *VESSEL-ROOT-READY*)
+      echo "API| \$line"
+      ( sleep 2; echo 'while :; do echo T\ICK; sleep 0.5; done &' >&5; sleep 3
+        echo "LANE-API-CONFIG \$(/uds http /tmp/api.sock GET /vm/config | tr -d '\n')"
+        echo "LANE-API-PAUSE \$(/uds http /tmp/api.sock PATCH /vm /api-paused | head -n 1)"
+        echo "LANE-API-STATE \$(/uds http /tmp/api.sock GET / | tr -d '\n')"
+        sleep 1; a=\$(wc -l </tmp/ticks); sleep 4; b=\$(wc -l </tmp/ticks)
+        echo "LANE-API-RESUME \$(/uds http /tmp/api.sock PATCH /vm /api-resumed | head -n 1)"
+        sleep 3; c=\$(wc -l </tmp/ticks)
+        echo "LANE-API-TICKS before=\$a paused=\$((b - a)) resumed=\$((c - b))"
+        echo 'reboot -f' >&5 ) & ;;
+    *) echo "API| \$line" ;;
+  esac
+done
+echo "LANE-API-END=\$(uptime_s)"
+echo "LANE-API-LOG started=\$(grep -c 'Successfully started microvm' /tmp/api-vessel.log)"
+exec 5>&-
+
 /kvm-exit-bench /vessel 20 2000 3 || echo "LANE: kvm-exit-bench failed"
 $pages_step
 reboot -f
@@ -276,7 +380,7 @@ chmod +x "$root/init"
 say "[5/6] booting QEMU (TCG, -cpu qemu64,+svm,+npt), at most ${timeout_s}s"
 log="$work/serial.log"
 timeout --kill-after=10 "$timeout_s" qemu-system-x86_64 -accel tcg -cpu qemu64,+svm,+npt -m $l1_memory -smp 1 \
-  -display none -monitor none -no-reboot -serial "file:$log" \
+  -display none -monitor none -nic none -no-reboot -serial "file:$log" \
   -kernel "$guest/vmlinuz" -initrd "$work/lane.cpio.gz" -append "console=ttyS0 panic=-1 quiet" &
 qemu_pid=$!
 qemu_start=$SECONDS
@@ -285,7 +389,8 @@ qemu_pid=""
 qemu_seconds=$((SECONDS - qemu_start))
 
 say "[6/6] checking the serial log (QEMU ran ${qemu_seconds}s)"
-grep -aE '^(LANE|L2\| |HVC\| |exit-bench:|exit-pages:|vessel|lifecycle:|BLKBENCH)' "$log" | tr -d '\r' || true
+grep -aE '^(LANE|L2\| |HVC\| |API\| |exit-bench:|exit-pages:|vessel|lifecycle:|BLKBENCH|NETBENCH)' "$log" | tr -d '\r' || true
+bench_ok=1
 if [ "$blkbench" = 1 ]; then
   # Medians per side of MB/s (MiB moved / guest seconds), and Vessel's ratio to QEMU.
   grep -a '^BLKBENCH ' "$log" | tr -d '\r' | awk -v mib="${KVM_LANE_BLKBENCH_MIB:-64}" '
@@ -298,8 +403,31 @@ if [ "$blkbench" = 1 ]; then
         printf "blkbench: %s write %.1f MB/s read %.1f MB/s (median of %d)\n", s, mw[s], mr[s], n }
       if (mw["qemu"] > 0 && mr["qemu"] > 0) printf "blkbench: vessel/qemu write %.2fx read %.2fx\n", mw["vessel"] / mw["qemu"], mr["vessel"] / mr["qemu"]
     }'
-  if grep -aq '^BLKBENCH vessel' "$log" && grep -aq '^BLKBENCH qemu' "$log" && ! grep -aq '^BLKBENCH-FAILED' "$log"; then exit 0; fi
-  say "the benchmark did not complete; last lines of the serial log:"
+  grep -aq '^BLKBENCH vessel' "$log" && grep -aq '^BLKBENCH qemu' "$log" && ! grep -aq '^BLKBENCH-FAILED' "$log" || bench_ok=0
+fi
+if [ "$netbench" = 1 ]; then
+  # Per side, the median MB/s (MiB downloaded / guest seconds); per run, Vessel's speed over QEMU's (the two ran back
+  # to back) and the median of those. A run whose blob differs, or a run without both sides, fails the benchmark.
+  grep -a '^NETBENCH' "$log" | tr -d '\r' | awk -v mib="${KVM_LANE_NETBENCH_MIB:-64}" -v runs="${KVM_LANE_NETBENCH_RUNS:-3}" '
+    function median(a, n,   i, j, t) { for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
+      return n % 2 ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2 }
+    $1 == "NETBENCH-BLOB" { blob = $2 }
+    $1 == "NETBENCH" && $5 != blob { print "NETBENCH-FAILED " $2 " " $3 " the blob arrived as " $5; next }
+    $1 == "NETBENCH" { s = $2; n[s]++; v[s, n[s]] = mib * 1.048576 / $4; secs[s, $3] = $4 }
+    END {
+      for (s in n) { delete a; for (i = 1; i <= n[s]; i++) a[i] = v[s, i]
+        printf "netbench: %s TAP download %.1f MB/s (median of %d)\n", s, median(a, n[s]), n[s] }
+      for (r = 1; r <= runs; r++)
+        if ((("vessel", r) in secs) && (("qemu", r) in secs)) { p[++pairs] = secs["qemu", r] / secs["vessel", r]; printf "netbench: run %d vessel/qemu %.2fx\n", r, p[pairs] }
+        else print "NETBENCH-FAILED run " r " lacks a side"
+      if (pairs) printf "netbench: vessel/qemu %.2fx (median of %d runs)\n", median(p, pairs), pairs
+    }' | tee "$work/netbench.txt"
+  grep -aq '^NETBENCH vessel' "$log" && grep -aq '^NETBENCH qemu' "$log" && ! grep -aq '^NETBENCH-FAILED' "$log" \
+    && ! grep -q '^NETBENCH-FAILED' "$work/netbench.txt" || bench_ok=0
+fi
+if [ "$blkbench" = 1 ] || [ "$netbench" = 1 ]; then
+  [ "$bench_ok" = 1 ] && exit 0
+  say "a benchmark did not complete; last lines of the serial log:"
   tail -n 40 "$log" >&2
   exit 1
 fi
@@ -329,6 +457,31 @@ grep -aq '^LANE-HVC-EXIT=137' "$log" || { say "vessel (hvc0 guest) did not end b
 ro_before="$(md5_of '^LANE-HVC-RO-BEFORE ')"; ro_after="$(md5_of '^LANE-HVC-RO-AFTER ')"
 [ -n "$ro_before" ] && [ "$ro_before" = "$ro_after" ] || { say "the read-only image changed ('$ro_before' -> '$ro_after')"; l2_ok=0; }
 grep -aq "^LANE-HVC-DATA data-$hvc_token" "$log" || { say "the token synced before kill -9 is not in the data image"; l2_ok=0; }
+# virtio-net on the TAP: the MAC from the command line, three ping answers, and the blob L1's httpd served arrived
+# whole. vsock: what each side sent is what the other received, on the guest's connection (to PATH_5000) and on
+# the host's (CONNECT 6000 through PATH, answered "OK <port>").
+grep -aq 'L2| L2NET-MAC 52:54:00:12:34:56' "$log" || { say "eth0 does not have the MAC given to --net"; l2_ok=0; }
+grep -aq 'L2| L2NET-PING=3' "$log" || { say "L2 did not get three ping answers from L1 over the TAP"; l2_ok=0; }
+blob="$(md5_of '^LANE-NET-BLOB ')"; fetched="$(md5_of 'L2| L2NET-WGET=0 ')"
+[ -n "$blob" ] && [ "$blob" = "$fetched" ] || { say "the HTTP download over the TAP failed or differs ('$blob' -> '$fetched')"; l2_ok=0; }
+vs_up="$(md5_of 'L2| L2VSOCK-UP ')"
+for pair in "$vs_up:$(md5_of '^LANE-VSOCK-HOST-GOT '):guest to host, guest's connection" \
+    "$(md5_of '^LANE-VSOCK-SENT '):$(md5_of 'L2| L2VSOCK-CONNECT=0 '):host to guest, guest's connection" \
+    "$vs_up:$(md5_of '^LANE-VSOCK-HOSTCONN tries=[0-9]* answer=OK_'):guest to host, host's connection" \
+    "$(md5_of '^LANE-VSOCK-SENT2 '):$(md5_of 'L2| L2VSOCK-LISTEN=0 '):host to guest, host's connection"; do
+  sent="${pair%%:*}"; rest="${pair#*:}"; got="${rest%%:*}"
+  [ -n "$sent" ] && [ "$sent" = "$got" ] || { say "vsock ${rest#*:}: sent '$sent', received '$got'"; l2_ok=0; }
+done
+# The API's getting-started sequence: every request 204, the root's marker, GET /vm/config, PATCH /vm Paused (GET /
+# says so, no tick in 4 s) and Resumed (ticks again), reboot -f ends vessel with 0, the logger's file was written.
+[ "$(grep -ac '^LANE-API PUT /[a-z/-]* HTTP/1.1 204' "$log")" = 5 ] || { say "not every getting-started request answered 204"; l2_ok=0; }
+grep -aq 'API| VESSEL-ROOT-READY /dev/vda' "$log" || { say "the API-started guest never printed its root disk's marker"; l2_ok=0; }
+grep -a '^LANE-API-CONFIG HTTP/1.1 200' "$log" | grep -q '"path_on_host":"/l2/root.img"' || { say "GET /vm/config did not answer the drive"; l2_ok=0; }
+grep -aq '^LANE-API-PAUSE HTTP/1.1 204' "$log" && grep -aq '^LANE-API-RESUME HTTP/1.1 204' "$log" || { say "PATCH /vm Paused/Resumed was refused"; l2_ok=0; }
+grep -a '^LANE-API-STATE HTTP/1.1 200' "$log" | grep -q '"state":"Paused"' || { say "GET / did not say Paused"; l2_ok=0; }
+grep -aqE '^LANE-API-TICKS before=[1-9][0-9]* paused=0 resumed=[1-9]' "$log" || { say "the guest ticked while paused or not at all"; l2_ok=0; }
+grep -aq '^LANE-API-EXIT=0' "$log" || { say "vessel --api-sock did not end with status 0 on reboot -f"; l2_ok=0; }
+grep -aqE '^LANE-API-LOG started=[1-9]' "$log" || { say "the logger's file does not say the microVM started"; l2_ok=0; }
 lifecycle_ok=1
 grep -aq 'LANE-LIFECYCLE-EXIT=0' "$log" && grep -aq '^lifecycle: PASS' "$log" || { say "the lifecycle check did not pass"; lifecycle_ok=0; }
 if grep -aq 'vessel-kvm-ok' "$log" && grep -aq 'LANE-VESSEL-EXIT=3' "$log" && [ "$l2_ok" = 1 ] && [ "$lifecycle_ok" = 1 ]; then

@@ -10,8 +10,9 @@ namespace Vessel.Kvm.Tests;
 /// sector, on the foundation's tiny guests of every CPU mode (built here, as ModeTests builds them) and on the
 /// default Debian guest booted with its root on a virtio disk (an ext4 image holding a file the host put there) up to
 /// shell commands that read that file, write and sync another, write, sync and read back a second virtio disk and
-/// read virtio-rng, then booted again with its shell on hvc0, a read-only disk and a data disk whose synced write
-/// survives kill -9 of vessel;
+/// read virtio-rng, ping L1 and download a blob over a TAP device in L1 and move bytes both ways over vsock, then booted
+/// again with its shell on hvc0, a read-only disk and a data disk whose synced write survives kill -9 of vessel, and a
+/// third time through `vessel --api-sock` with Firecracker's getting-started requests, paused and resumed;
 /// the foundation's lifecycle check (tests/Vessel.Kvm.LifecycleProbe)
 /// and a refused RAM size run there too. Takes minutes: .ci/run runs it as its own step (Category=KvmNested).</summary>
 public sealed partial class KvmNestedLaneTests
@@ -103,6 +104,46 @@ public sealed partial class KvmNestedLaneTests
             var token = HvcTokenLine().Match(stdout);
             Assert.True(token.Success, $"no LANE-HVC-TOKEN line:\n{all}");
             Assert.Matches($"(?m)^LANE-HVC-DATA data-{token.Groups[1].Value}$", stdout);
+
+            // virtio-net on kvm, in the first boot: a TAP device in L1 (which has no NIC), the MAC given to --net, three
+            // ping answers from L1 and a random blob downloaded from busybox httpd in L1, byte for byte.
+            Assert.Contains("L2| L2NET-MAC 52:54:00:12:34:56", stdout);
+            Assert.Contains("L2| L2NET-PING=3", stdout);
+            string blob = Md5After("LANE-NET-BLOB ", stdout);
+            Assert.Matches("^[0-9a-f]{32}$", blob);
+            Assert.Equal(blob, Md5After("L2| L2NET-WGET=0 ", stdout));
+
+            // vsock on kvm, both connection directions, both byte directions in each: the guest's connection to the
+            // host (CID 2 port 5000 -> L1's listener at PATH_5000) and L1's CONNECT 6000 through PATH to a guest
+            // listener, answered "OK <port>"; what each side sent is what the other received.
+            string up = Md5After("L2| L2VSOCK-UP ", stdout);
+            Assert.Matches("^[0-9a-f]{32}$", up);
+            Assert.Equal(up, Md5After("LANE-VSOCK-HOST-GOT ", stdout));
+            Assert.Equal(Md5After("LANE-VSOCK-SENT ", stdout), Md5After("L2| L2VSOCK-CONNECT=0 ", stdout));
+            var hostConnection = HostConnectionLine().Match(stdout);
+            Assert.True(hostConnection.Success, $"no LANE-VSOCK-HOSTCONN line answered OK:\n{all}");
+            Assert.Equal(up, hostConnection.Groups[1].Value);
+            Assert.NotEqual(up, Md5After("LANE-VSOCK-SENT2 ", stdout));
+            Assert.Equal(Md5After("LANE-VSOCK-SENT2 ", stdout), Md5After("L2| L2VSOCK-LISTEN=0 ", stdout));
+
+            // Firecracker's getting-started sequence through vessel --api-sock on kvm (scripts/api-getting-started.requests,
+            // the bodies scripts/api-getting-started.sh sends): every request 204 in order, the guest's root on vda,
+            // GET /vm/config, then PATCH /vm Paused (GET / says so; the guest's half-second ticks stop for 4 s) and
+            // Resumed (they come back); reboot -f ends vessel with 0 and the logger's file says the microVM started.
+            Assert.Equal(["/logger", "/boot-source", "/drives/rootfs", "/machine-config", "/actions"],
+                ApiRequestLine().Matches(stdout).Select(m => m.Groups[1].Value));
+            Assert.Contains("API| VESSEL-ROOT-READY /dev/vda", stdout);
+            Assert.Matches("""(?m)^LANE-API-CONFIG HTTP/1.1 200 OK\{.*"path_on_host":"/l2/root\.img".*"mem_size_mib":256""", stdout);
+            Assert.Matches("(?m)^LANE-API-PAUSE HTTP/1.1 204 ", stdout);
+            Assert.Matches("""(?m)^LANE-API-STATE HTTP/1.1 200 OK\{.*"state":"Paused",""", stdout);
+            Assert.Matches("(?m)^LANE-API-RESUME HTTP/1.1 204 ", stdout);
+            var ticks = TicksLine().Match(stdout);
+            Assert.True(ticks.Success, $"no LANE-API-TICKS line:\n{all}");
+            Assert.True(int.Parse(ticks.Groups[1].Value) > 0, "the guest never ticked before the pause");
+            Assert.Equal(0, int.Parse(ticks.Groups[2].Value));
+            Assert.True(int.Parse(ticks.Groups[3].Value) > 0, "the guest did not tick after the resume");
+            Assert.Contains("LANE-API-EXIT=0", stdout);
+            Assert.Matches("(?m)^LANE-API-LOG started=[1-9]", stdout);
         }
         finally
         {
@@ -126,6 +167,15 @@ public sealed partial class KvmNestedLaneTests
 
     [GeneratedRegex(@"^LANE-HVC-TOKEN ([0-9a-f]{16})$", RegexOptions.Multiline)]
     private static partial Regex HvcTokenLine();
+
+    [GeneratedRegex(@"^LANE-VSOCK-HOSTCONN tries=\d+ answer=OK_\d+ ([0-9a-f]{32})", RegexOptions.Multiline)]
+    private static partial Regex HostConnectionLine();
+
+    [GeneratedRegex(@"^LANE-API PUT (\S+) HTTP/1\.1 204 ", RegexOptions.Multiline)]
+    private static partial Regex ApiRequestLine();
+
+    [GeneratedRegex(@"^LANE-API-TICKS before=(\d+) paused=(\d+) resumed=(\d+)$", RegexOptions.Multiline)]
+    private static partial Regex TicksLine();
 
     [GeneratedRegex(@"^LANE-REFUSED memory=9T exit=(\d+) err=(\S*)$", RegexOptions.Multiline)]
     private static partial Regex RefusedLine();
