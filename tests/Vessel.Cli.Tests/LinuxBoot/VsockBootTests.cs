@@ -101,13 +101,16 @@ public partial class VsockBootTests(ITestOutputHelper output)
         }
     }
 
-    /// <summary>Sends <paramref name="toGuest"/> and closes the sending side while reading the guest's bytes to EOF;
-    /// returns their MD5.</summary>
+    /// <summary>Sends <paramref name="toGuest"/> while reading the guest's bytes to EOF, and closes the sending side
+    /// only then: as with Firecracker, the end of the host's stream closes the connection both ways, so a half-close
+    /// while the guest is still writing would cut its writes short. Returns the MD5 of the guest's bytes.</summary>
     private static string Exchange(Socket s, byte[] toGuest)
     {
+        using var guestDone = new ManualResetEventSlim();
         var sender = new Thread(() =>
         {
             s.Send(toGuest);
+            guestDone.Wait(TransferTimeout);
             s.Shutdown(SocketShutdown.Send);
         });
         sender.Start();
@@ -115,6 +118,7 @@ public partial class VsockBootTests(ITestOutputHelper output)
         var buffer = new byte[65536];
         int n;
         while ((n = s.Receive(buffer)) > 0) md5.AppendData(buffer, 0, n);
+        guestDone.Set();
         sender.Join();
         return Hex(md5.GetHashAndReset());
     }
