@@ -117,7 +117,7 @@ internal sealed partial class BlockCompiler
         if (_inlineMemory) EmitMemoryPrologue();
         ref Instruction closing = ref _block.Instructions[count - 1];
         if (ops[count - 1].Kind is FastOpKind.Jcc or FastOpKind.Jmp && closing.NearBranchTarget == _block.StartRip
-            && (_bitness != 64 || IsCanonical(_block.StartRip)))
+            && (_bitness != 64 || LinearAddress.IsCanonical(_block.StartRip)))
         {
             _loopBudget = IL.DeclareLocal(typeof(int));
             _loopTop = IL.DefineLabel();
@@ -197,7 +197,7 @@ internal sealed partial class BlockCompiler
                     when _inlineMemory && (AluOperation)f.Operation is not (AluOperation.Adc or AluOperation.Sbb):
                     EmitInlineMemoryAlu(ref f, ref ins, i, last, live);
                     break;
-                case FastOpKind.CallNear when _inlineMemory && IsCanonical(f.Immediate):
+                case FastOpKind.CallNear when _inlineMemory && LinearAddress.IsCanonical(f.Immediate):
                     EmitInlineCall(ref f, ref ins, i);
                     break;
                 case FastOpKind.RetNear when _inlineMemory:
@@ -236,8 +236,6 @@ internal sealed partial class BlockCompiler
             if (_block.Instructions[j].IP == target) return j;
         return null;
     }
-
-    private static bool IsCanonical(ulong address) => (ulong)(((long)address << 16) >> 16) == address;
 
     private ulong Mask(ulong ip) => _bitness switch { 64 => ip, 32 => (uint)ip, _ => (ushort)ip };
 

@@ -46,7 +46,7 @@ internal sealed partial class X86Cpu
     {
         if (Is64BitCode(cs))
         {
-            if (!IsCanonical(offset)) Fault(Vector.GP, 0);
+            if (!LinearAddress.IsCanonical(offset)) Fault(Vector.GP, 0);
             return offset;
         }
         offset &= 0xFFFF_FFFF;
@@ -74,7 +74,7 @@ internal sealed partial class X86Cpu
     {
         if (flat64)
         {
-            if (!IsCanonical(sp)) Fault(Vector.SS, error);
+            if (!LinearAddress.IsCanonical(sp)) Fault(Vector.SS, error);
             return sp;
         }
         if (ss.Unusable) Fault(Vector.SS, error);

@@ -245,7 +245,7 @@ internal sealed partial class X86Cpu
 
         Segment target = CheckInterruptTarget(gate.GateSelector, ext, true, out int newCpl, out bool inner);
         ulong rip = gate.GateOffset64;
-        if (!IsCanonical(rip)) Fault(Vector.GP, ext);
+        if (!LinearAddress.IsCanonical(rip)) Fault(Vector.GP, ext);
 
         ulong sp;
         int ist = gate.GateIst;

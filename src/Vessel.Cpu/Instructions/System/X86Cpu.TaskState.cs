@@ -68,7 +68,7 @@ internal sealed partial class X86Cpu
         if (!available) Fault(Vector.GP, error);
         if (!d.Present) Fault(Vector.NP, error);
         if (LongModeActive) d = _descriptors.ReadSystem16(selector, d, Vector.GP, 0);
-        if (LongModeActive && !IsCanonical(d.Base64)) Fault(Vector.GP, error);
+        if (LongModeActive && !LinearAddress.IsCanonical(d.Base64)) Fault(Vector.GP, error);
         _descriptors.SetBusy(address, d, true);
         Tr = d.ToSegment(selector, LongModeActive);
         Tr.Type |= 2;
@@ -90,7 +90,7 @@ internal sealed partial class X86Cpu
         if (d.CodeOrData || d.Type != SystemType.Ldt) Fault(Vector.GP, error);
         if (!d.Present) Fault(Vector.NP, error);
         if (LongModeActive) d = _descriptors.ReadSystem16(selector, d, Vector.GP, 0);
-        if (LongModeActive && !IsCanonical(d.Base64)) Fault(Vector.GP, error);
+        if (LongModeActive && !LinearAddress.IsCanonical(d.Base64)) Fault(Vector.GP, error);
         Ldtr = d.ToSegment(selector, LongModeActive);
     }
 }
