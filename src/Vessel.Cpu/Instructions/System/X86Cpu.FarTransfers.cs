@@ -258,7 +258,7 @@ internal sealed partial class X86Cpu
         else
         {
             ReadTssStack32(newCpl, 0, out ushort ssSelector, out newSp);
-            newSs = CheckStackSegment(ssSelector, newCpl, Vector.TS, 0, false, out ulong ssAddress, out SegmentDescriptor ssDesc);
+            newSs = _segments.CheckStackSegment(ssSelector, newCpl, Vector.TS, 0, false, out ulong ssAddress, out SegmentDescriptor ssDesc);
             _descriptors.MarkAccessed(ssAddress, ssDesc);
             newSp &= StackMask(newSs, false);
         }
@@ -314,12 +314,12 @@ internal sealed partial class X86Cpu
         ulong newSp = PeekStack(frame, size);
         ushort ssSelector = (ushort)PeekStack(frame + size, size);
         bool flat64 = Is64BitCode(cs);
-        Segment newSs = CheckStackSegment(ssSelector, rpl, Vector.GP, 0, flat64, out ulong ssAddress, out SegmentDescriptor ssDesc);
+        Segment newSs = _segments.CheckStackSegment(ssSelector, rpl, Vector.GP, 0, flat64, out ulong ssAddress, out SegmentDescriptor ssDesc);
         _descriptors.MarkAccessed(address, d);
         if (!newSs.Unusable) _descriptors.MarkAccessed(ssAddress, ssDesc);
         Seg[SS] = newSs;
         CommitCodeSegment(cs, rpl, rip);
         CommitStackPointer((newSp + release) & StackMask(newSs, flat64), flat64);
-        NullInaccessibleDataSegments();
+        _segments.NullInaccessibleDataSegments();
     }
 }

@@ -65,14 +65,14 @@ internal sealed partial class X86Cpu
 
         ulong newSp = PeekStack(3 * size, size);
         ushort ssSelector = (ushort)PeekStack(4 * size, size);
-        Segment ss = CheckStackSegment(ssSelector, rpl, Vector.GP, 0, target64, out ulong ssAddress, out SegmentDescriptor ssDesc);
+        Segment ss = _segments.CheckStackSegment(ssSelector, rpl, Vector.GP, 0, target64, out ulong ssAddress, out SegmentDescriptor ssDesc);
         _descriptors.MarkAccessed(address, d);
         if (!ss.Unusable) _descriptors.MarkAccessed(ssAddress, ssDesc);
         RestoreFlags(flags, size, oldCpl, oldIopl);
         Seg[SS] = ss;
         CommitCodeSegment(cs, rpl, rip);
         CommitStackPointer(target64 ? newSp : newSp & StackMask(ss, false), target64);
-        if (rpl > oldCpl) NullInaccessibleDataSegments();
+        if (rpl > oldCpl) _segments.NullInaccessibleDataSegments();
     }
 
     /// <summary>Loads the popped flags: IOPL only at CPL 0, IF only when CPL ≤ IOPL (both of the old context).

@@ -209,7 +209,7 @@ internal sealed partial class X86Cpu
         if (inner)
         {
             ReadTssStack32(newCpl, ext, out ushort ssSelector, out sp);
-            ss = CheckStackSegment(ssSelector, newCpl, Vector.TS, ext, false, out ulong ssAddress, out SegmentDescriptor ssDesc);
+            ss = _segments.CheckStackSegment(ssSelector, newCpl, Vector.TS, ext, false, out ulong ssAddress, out SegmentDescriptor ssDesc);
             _descriptors.MarkAccessed(ssAddress, ssDesc);
             ssError = SelectorError(ssSelector, ext);
         }

@@ -106,7 +106,7 @@ internal sealed partial class X86Cpu
         if (ins.Op1Kind != OpKind.Memory) FaultNoCode(Vector.UD);
         int size = RegisterTable.Size[(int)ins.Op0Register];
         ReadFarPointerOperand(ref ins, size, out ushort selector, out ulong offset);
-        LoadSegment(seg, selector);
+        _segments.Load(seg, selector);
         WriteGpr(ins.Op0Register, offset);
         _endBlock = true;
     }

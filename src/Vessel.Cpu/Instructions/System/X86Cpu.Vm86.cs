@@ -62,7 +62,7 @@ internal sealed partial class X86Cpu
         uint targetError = SelectorError(target.Selector, ext);
         if (!inner || newCpl != 0 || (gate.Type & 8) == 0) Fault(Vector.GP, targetError);
         ReadTssStack32(0, ext, out ushort ssSelector, out ulong sp);
-        Segment ss = CheckStackSegment(ssSelector, 0, Vector.TS, ext, false, out ulong ssAddress, out SegmentDescriptor ssDesc);
+        Segment ss = _segments.CheckStackSegment(ssSelector, 0, Vector.TS, ext, false, out ulong ssAddress, out SegmentDescriptor ssDesc);
         _descriptors.MarkAccessed(ssAddress, ssDesc);
         uint ssError = SelectorError(ssSelector, ext);
         sp &= StackMask(ss, false);

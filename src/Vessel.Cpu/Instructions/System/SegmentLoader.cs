@@ -1,0 +1,108 @@
+using Vessel.Hypervisor;
+using static Vessel.Cpu.DescriptorTables;
+using static Vessel.Cpu.HiddenSegments;
+using static Vessel.Cpu.X86Cpu;
+
+namespace Vessel.Cpu;
+
+/// <summary>Segment register loads with the checks of each mode: data and stack segments from MOV, POP and
+/// Lxx, the stack segment a gate, far return or IRET switches to, and the data registers a return to an
+/// outer ring must drop.</summary>
+internal sealed class SegmentLoader
+{
+    private readonly ISegmentCpu _cpu;
+    private readonly DescriptorTables _descriptors;
+    private readonly CpuFault _fault;
+
+    public SegmentLoader(ISegmentCpu cpu, DescriptorTables descriptors, CpuFault fault)
+    {
+        _cpu = cpu;
+        _descriptors = descriptors;
+        _fault = fault;
+    }
+
+    private static bool ProtectedMode(ref CpuState s) => (s.Cr0 & ControlRegisters.Cr0Pe) != 0;
+    private static bool LongModeActive(ref CpuState s) => (s.Efer & ControlRegisters.EferLma) != 0;
+    private static bool Vm86Mode(ref CpuState s) =>
+        (s.Rflags & RflagsBits.Vm) != 0 && ProtectedMode(ref s) && !LongModeActive(ref s);
+
+    /// <summary>MOV/POP/Lxx to a data or stack segment register, with the checks of the current mode.</summary>
+    public void Load(int seg, ushort selector)
+    {
+        ref CpuState s = ref _cpu.State;
+        if (Vm86Mode(ref s))
+        {
+            s.Seg[seg] = Vm86Segment(selector);
+            return;
+        }
+        if (!ProtectedMode(ref s))
+        {
+            // Only selector and base change: a limit loaded in protected mode stays ("big real mode").
+            s.Seg[seg].Selector = selector;
+            s.Seg[seg].Base = (ulong)selector << 4;
+            s.Seg[seg].Unusable = false;
+            s.Seg[seg].Present = true;
+            return;
+        }
+        if (seg == SS)
+        {
+            Segment ss = CheckStackSegment(selector, s.Cpl, Vector.GP, 0, s.Bitness == 64, out ulong ssAddress, out SegmentDescriptor ssDesc);
+            if (!ss.Unusable) _descriptors.MarkAccessed(ssAddress, ssDesc);
+            s.Seg[SS] = ss;
+            return;
+        }
+        if ((selector & 0xFFFC) == 0)
+        {
+            // A null selector is allowed in data registers; using it faults. Intel clears the base.
+            s.Seg[seg] = NullSegment(selector);
+            return;
+        }
+        SegmentDescriptor d = _descriptors.ReadOrFault(selector, Vector.GP, 0, out ulong address);
+        if (!d.IsReadable) _fault.Raise(Vector.GP, SelectorError(selector, 0));
+        if (!d.IsConformingCode && ((selector & 3) > d.Dpl || s.Cpl > d.Dpl)) _fault.Raise(Vector.GP, SelectorError(selector, 0));
+        if (!d.Present) _fault.Raise(Vector.NP, SelectorError(selector, 0));
+        _descriptors.MarkAccessed(address, d);
+        s.Seg[seg] = d.ToSegment(selector);
+        if (LongModeActive(ref s) && seg >= FS) s.Seg[seg].Base &= 0xFFFF_FFFF;
+    }
+
+    /// <summary>Validates <paramref name="selector"/> as the stack segment for privilege <paramref name="cpl"/>
+    /// and returns the hidden part to load. Failures raise <paramref name="vector"/> (#GP for MOV SS, #TS for
+    /// stack switches) with the selector; a not-present segment raises #SS (or #TS during a stack switch).
+    /// <paramref name="allowNull"/>: the new code runs in 64-bit mode, where a null SS is legal below ring 3.</summary>
+    public Segment CheckStackSegment(ushort selector, int cpl, int vector, uint ext, bool allowNull, out ulong address,
+        out SegmentDescriptor d)
+    {
+        if ((selector & 0xFFFC) == 0)
+        {
+            address = 0;
+            d = default;
+            if (allowNull && cpl < 3 && (selector & 3) == cpl) return NullSegment(selector, cpl);
+            _fault.Raise(vector, ext);
+        }
+        d = _descriptors.ReadOrFault(selector, vector, ext, out address);
+        if ((selector & 3) != cpl || d.Dpl != cpl || !d.IsWritableData) _fault.Raise(vector, SelectorError(selector, ext));
+        if (!d.Present) _fault.Raise(vector == Vector.GP ? Vector.SS : vector, SelectorError(selector, ext));
+        return d.ToSegment(selector);
+    }
+
+    /// <summary>After a return to an outer ring: data registers the new CPL may not use become null.</summary>
+    public void NullInaccessibleDataSegments()
+    {
+        ref CpuState state = ref _cpu.State;
+        for (int seg = ES; seg <= GS; seg++)
+        {
+            if (seg is CS or SS) continue;
+            ref Segment s = ref state.Seg[seg];
+            if (s.Unusable && (s.Selector & 0xFFFC) == 0) continue;
+            bool conformingCode = s.CodeOrData && (s.Type & 0xC) == 0xC;
+            if (!conformingCode && s.Dpl < state.Cpl)
+            {
+                // The selector becomes null; in 64-bit mode FS/GS keep their base (used by SWAPGS kernels).
+                ulong keptBase = s.Base;
+                s = NullSegment(0);
+                if (LongModeActive(ref state) && seg >= FS) s.Base = keptBase;
+            }
+        }
+    }
+}
