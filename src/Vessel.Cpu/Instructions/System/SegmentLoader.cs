@@ -6,8 +6,8 @@ using static Vessel.Cpu.X86Cpu;
 namespace Vessel.Cpu;
 
 /// <summary>Segment register loads with the checks of each mode: data and stack segments from MOV, POP and
-/// Lxx, the stack segment a gate, far return or IRET switches to, and the data registers a return to an
-/// outer ring must drop.</summary>
+/// Lxx, the stack segment a gate, far return or IRET switches to, the data registers a return to an outer ring
+/// must drop, and the code segment a far JMP/CALL, a gate, a far RET or an IRET transfers to.</summary>
 internal sealed class SegmentLoader
 {
     private readonly ISegmentCpu _cpu;
@@ -104,5 +104,66 @@ internal sealed class SegmentLoader
                 if (LongModeActive(ref state) && seg >= FS) s.Base = keptBase;
             }
         }
+    }
+
+    /// <summary>Checks a code descriptor as the target of a direct far JMP or CALL at the current CPL.</summary>
+    public Segment CheckDirectCodeTarget(ushort selector, SegmentDescriptor d, ulong address)
+    {
+        ref CpuState s = ref _cpu.State;
+        uint error = SelectorError(selector, 0);
+        if (d.IsConformingCode)
+        {
+            if (d.Dpl > s.Cpl) _fault.Raise(Vector.GP, error);
+        }
+        else if ((selector & 3) > s.Cpl || d.Dpl != s.Cpl)
+        {
+            _fault.Raise(Vector.GP, error);
+        }
+        if (!d.Present) _fault.Raise(Vector.NP, error);
+        if (LongModeActive(ref s) && d.Long && d.DefaultBig) _fault.Raise(Vector.GP, error);
+        _descriptors.MarkAccessed(address, d);
+        return d.ToSegment(selector);
+    }
+
+    /// <summary>The code descriptor a gate points to: present code, or #GP/#NP with its selector.</summary>
+    public SegmentDescriptor ReadGateTarget(ushort selector, uint ext, out ulong address)
+    {
+        if ((selector & 0xFFFC) == 0) _fault.Raise(Vector.GP, ext);
+        SegmentDescriptor d = _descriptors.ReadOrFault(selector, Vector.GP, ext, out address);
+        if (!d.IsCode) _fault.Raise(Vector.GP, SelectorError(selector, ext));
+        return d;
+    }
+
+    /// <summary>Reads and checks the gate's target code segment; returns it with the new CPL.</summary>
+    public Segment CheckInterruptTarget(ushort selector, uint ext, bool requireLong, out int newCpl, out bool inner)
+    {
+        ref CpuState s = ref _cpu.State;
+        SegmentDescriptor td = ReadGateTarget(selector, ext, out ulong address);
+        uint error = SelectorError(selector, ext);
+        if (td.Dpl > s.Cpl) _fault.Raise(Vector.GP, error);
+        if (requireLong && (!td.Long || td.DefaultBig)) _fault.Raise(Vector.GP, error);
+        if (!td.Present) _fault.Raise(Vector.NP, error);
+        inner = !td.IsConformingCode && td.Dpl < s.Cpl;
+        newCpl = inner ? td.Dpl : s.Cpl;
+        _descriptors.MarkAccessed(address, td);
+        return td.ToSegment(selector);
+    }
+
+    /// <summary>The checks far RET and IRET make on the code segment they return to: a non-null selector with
+    /// RPL &gt;= CPL naming a present code segment whose DPL fits (equal, or &lt;= RPL if conforming), and not
+    /// L and D together in long mode. #GP/#NP carry the selector.</summary>
+    public SegmentDescriptor ReadReturnCodeSegment(ushort selector, out ulong address)
+    {
+        ref CpuState s = ref _cpu.State;
+        if ((selector & 0xFFFC) == 0) _fault.Raise(Vector.GP, 0);
+        int rpl = selector & 3;
+        uint error = SelectorError(selector, 0);
+        if (rpl < s.Cpl) _fault.Raise(Vector.GP, error);
+        SegmentDescriptor d = _descriptors.ReadOrFault(selector, Vector.GP, 0, out address);
+        if (!d.IsCode) _fault.Raise(Vector.GP, error);
+        if (d.IsConformingCode ? d.Dpl > rpl : d.Dpl != rpl) _fault.Raise(Vector.GP, error);
+        if (!d.Present) _fault.Raise(Vector.NP, error);
+        if (LongModeActive(ref s) && d.Long && d.DefaultBig) _fault.Raise(Vector.GP, error);
+        return d;
     }
 }
