@@ -7,7 +7,8 @@ namespace Vessel.Cpu;
 
 /// <summary>Segment register loads with the checks of each mode: data and stack segments from MOV, POP and
 /// Lxx, the stack segment a gate, far return or IRET switches to, the data registers a return to an outer ring
-/// must drop, and the code segment a far JMP/CALL, a gate, a far RET or an IRET transfers to.</summary>
+/// must drop, the code segment a far JMP/CALL, a gate, a far RET or an IRET transfers to, and TR and LDTR
+/// (LTR, LLDT).</summary>
 internal sealed class SegmentLoader
 {
     private readonly ISegmentCpu _cpu;
@@ -165,5 +166,47 @@ internal sealed class SegmentLoader
         if (!d.Present) _fault.Raise(Vector.NP, error);
         if (LongModeActive(ref s) && d.Long && d.DefaultBig) _fault.Raise(Vector.GP, error);
         return d;
+    }
+
+    /// <summary>LTR: loads TR from an available TSS descriptor in the GDT and marks it busy.</summary>
+    public void LoadTaskRegister(ushort selector)
+    {
+        ref CpuState s = ref _cpu.State;
+        if (!ProtectedMode(ref s) || Vm86Mode(ref s)) _fault.Raise(Vector.UD, 0);
+        if (s.Cpl != 0) _fault.Raise(Vector.GP, 0);
+        if ((selector & 0xFFFC) == 0) _fault.Raise(Vector.GP, 0);
+        uint error = SelectorError(selector, 0);
+        if ((selector & 4) != 0) _fault.Raise(Vector.GP, error);
+        SegmentDescriptor d = _descriptors.ReadOrFault(selector, Vector.GP, 0, out ulong address);
+        bool available = LongModeActive(ref s) ? !d.CodeOrData && d.Type == SystemType.Tss32Available
+            : !d.CodeOrData && d.Type is SystemType.Tss32Available or SystemType.Tss16Available;
+        if (!available) _fault.Raise(Vector.GP, error);
+        if (!d.Present) _fault.Raise(Vector.NP, error);
+        if (LongModeActive(ref s)) d = _descriptors.ReadSystem16(selector, d, Vector.GP, 0);
+        if (LongModeActive(ref s) && !LinearAddress.IsCanonical(d.Base64)) _fault.Raise(Vector.GP, error);
+        _descriptors.SetBusy(address, d, true);
+        s.Tr = d.ToSegment(selector, LongModeActive(ref s));
+        s.Tr.Type |= 2;
+    }
+
+    /// <summary>LLDT: loads LDTR from an LDT descriptor in the GDT; a null selector leaves LDTR unusable.</summary>
+    public void LoadLdtRegister(ushort selector)
+    {
+        ref CpuState s = ref _cpu.State;
+        if (!ProtectedMode(ref s) || Vm86Mode(ref s)) _fault.Raise(Vector.UD, 0);
+        if (s.Cpl != 0) _fault.Raise(Vector.GP, 0);
+        if ((selector & 0xFFFC) == 0)
+        {
+            s.Ldtr = NullSegment(selector);
+            return;
+        }
+        uint error = SelectorError(selector, 0);
+        if ((selector & 4) != 0) _fault.Raise(Vector.GP, error);
+        SegmentDescriptor d = _descriptors.ReadOrFault(selector, Vector.GP, 0, out _);
+        if (d.CodeOrData || d.Type != SystemType.Ldt) _fault.Raise(Vector.GP, error);
+        if (!d.Present) _fault.Raise(Vector.NP, error);
+        if (LongModeActive(ref s)) d = _descriptors.ReadSystem16(selector, d, Vector.GP, 0);
+        if (LongModeActive(ref s) && !LinearAddress.IsCanonical(d.Base64)) _fault.Raise(Vector.GP, error);
+        s.Ldtr = d.ToSegment(selector, LongModeActive(ref s));
     }
 }

@@ -49,10 +49,10 @@ internal sealed partial class X86Cpu
             case Mnemonic.Lss: LoadFarPointer(ref ins, SS); return true;
 
             case Mnemonic.Ltr:
-                LoadTaskRegister((ushort)ReadOperand(ref ins, 0, 2));
+                _segments.LoadTaskRegister((ushort)ReadOperand(ref ins, 0, 2));
                 return true;
             case Mnemonic.Lldt:
-                LoadLdtRegister((ushort)ReadOperand(ref ins, 0, 2));
+                _segments.LoadLdtRegister((ushort)ReadOperand(ref ins, 0, 2));
                 _endBlock = true;
                 return true;
             case Mnemonic.Sldt: StoreSystemSelector(ref ins, Ldtr.Selector); return true;
