@@ -22,21 +22,16 @@ internal sealed class SegmentLoader
         _fault = fault;
     }
 
-    private static bool ProtectedMode(ref CpuState s) => (s.Cr0 & ControlRegisters.Cr0Pe) != 0;
-    private static bool LongModeActive(ref CpuState s) => (s.Efer & ControlRegisters.EferLma) != 0;
-    private static bool Vm86Mode(ref CpuState s) =>
-        (s.Rflags & RflagsBits.Vm) != 0 && ProtectedMode(ref s) && !LongModeActive(ref s);
-
     /// <summary>MOV/POP/Lxx to a data or stack segment register, with the checks of the current mode.</summary>
     public void Load(int seg, ushort selector)
     {
         ref CpuState s = ref _cpu.State;
-        if (Vm86Mode(ref s))
+        if (s.Vm86Mode)
         {
             s.Seg[seg] = Vm86Segment(selector);
             return;
         }
-        if (!ProtectedMode(ref s))
+        if (!s.ProtectedMode)
         {
             // Only selector and base change: a limit loaded in protected mode stays ("big real mode").
             s.Seg[seg].Selector = selector;
@@ -64,7 +59,7 @@ internal sealed class SegmentLoader
         if (!d.Present) _fault.Raise(Vector.NP, SelectorError(selector, 0));
         _descriptors.MarkAccessed(address, d);
         s.Seg[seg] = d.ToSegment(selector);
-        if (LongModeActive(ref s) && seg >= FS) s.Seg[seg].Base &= 0xFFFF_FFFF;
+        if (s.LongModeActive && seg >= FS) s.Seg[seg].Base &= 0xFFFF_FFFF;
     }
 
     /// <summary>Validates <paramref name="selector"/> as the stack segment for privilege <paramref name="cpl"/>
@@ -102,7 +97,7 @@ internal sealed class SegmentLoader
                 // The selector becomes null; in 64-bit mode FS/GS keep their base (used by SWAPGS kernels).
                 ulong keptBase = s.Base;
                 s = NullSegment(0);
-                if (LongModeActive(ref state) && seg >= FS) s.Base = keptBase;
+                if (state.LongModeActive && seg >= FS) s.Base = keptBase;
             }
         }
     }
@@ -121,7 +116,7 @@ internal sealed class SegmentLoader
             _fault.Raise(Vector.GP, error);
         }
         if (!d.Present) _fault.Raise(Vector.NP, error);
-        if (LongModeActive(ref s) && d.Long && d.DefaultBig) _fault.Raise(Vector.GP, error);
+        if (s.LongModeActive && d.Long && d.DefaultBig) _fault.Raise(Vector.GP, error);
         _descriptors.MarkAccessed(address, d);
         return d.ToSegment(selector);
     }
@@ -164,7 +159,7 @@ internal sealed class SegmentLoader
         if (!d.IsCode) _fault.Raise(Vector.GP, error);
         if (d.IsConformingCode ? d.Dpl > rpl : d.Dpl != rpl) _fault.Raise(Vector.GP, error);
         if (!d.Present) _fault.Raise(Vector.NP, error);
-        if (LongModeActive(ref s) && d.Long && d.DefaultBig) _fault.Raise(Vector.GP, error);
+        if (s.LongModeActive && d.Long && d.DefaultBig) _fault.Raise(Vector.GP, error);
         return d;
     }
 
@@ -172,20 +167,20 @@ internal sealed class SegmentLoader
     public void LoadTaskRegister(ushort selector)
     {
         ref CpuState s = ref _cpu.State;
-        if (!ProtectedMode(ref s) || Vm86Mode(ref s)) _fault.Raise(Vector.UD, 0);
+        if (!s.ProtectedMode || s.Vm86Mode) _fault.Raise(Vector.UD, 0);
         if (s.Cpl != 0) _fault.Raise(Vector.GP, 0);
         if ((selector & 0xFFFC) == 0) _fault.Raise(Vector.GP, 0);
         uint error = SelectorError(selector, 0);
         if ((selector & 4) != 0) _fault.Raise(Vector.GP, error);
         SegmentDescriptor d = _descriptors.ReadOrFault(selector, Vector.GP, 0, out ulong address);
-        bool available = LongModeActive(ref s) ? !d.CodeOrData && d.Type == SystemType.Tss32Available
+        bool available = s.LongModeActive ? !d.CodeOrData && d.Type == SystemType.Tss32Available
             : !d.CodeOrData && d.Type is SystemType.Tss32Available or SystemType.Tss16Available;
         if (!available) _fault.Raise(Vector.GP, error);
         if (!d.Present) _fault.Raise(Vector.NP, error);
-        if (LongModeActive(ref s)) d = _descriptors.ReadSystem16(selector, d, Vector.GP, 0);
-        if (LongModeActive(ref s) && !LinearAddress.IsCanonical(d.Base64)) _fault.Raise(Vector.GP, error);
+        if (s.LongModeActive) d = _descriptors.ReadSystem16(selector, d, Vector.GP, 0);
+        if (s.LongModeActive && !LinearAddress.IsCanonical(d.Base64)) _fault.Raise(Vector.GP, error);
         _descriptors.SetBusy(address, d, true);
-        s.Tr = d.ToSegment(selector, LongModeActive(ref s));
+        s.Tr = d.ToSegment(selector, s.LongModeActive);
         s.Tr.Type |= 2;
     }
 
@@ -193,7 +188,7 @@ internal sealed class SegmentLoader
     public void LoadLdtRegister(ushort selector)
     {
         ref CpuState s = ref _cpu.State;
-        if (!ProtectedMode(ref s) || Vm86Mode(ref s)) _fault.Raise(Vector.UD, 0);
+        if (!s.ProtectedMode || s.Vm86Mode) _fault.Raise(Vector.UD, 0);
         if (s.Cpl != 0) _fault.Raise(Vector.GP, 0);
         if ((selector & 0xFFFC) == 0)
         {
@@ -205,8 +200,8 @@ internal sealed class SegmentLoader
         SegmentDescriptor d = _descriptors.ReadOrFault(selector, Vector.GP, 0, out _);
         if (d.CodeOrData || d.Type != SystemType.Ldt) _fault.Raise(Vector.GP, error);
         if (!d.Present) _fault.Raise(Vector.NP, error);
-        if (LongModeActive(ref s)) d = _descriptors.ReadSystem16(selector, d, Vector.GP, 0);
-        if (LongModeActive(ref s) && !LinearAddress.IsCanonical(d.Base64)) _fault.Raise(Vector.GP, error);
-        s.Ldtr = d.ToSegment(selector, LongModeActive(ref s));
+        if (s.LongModeActive) d = _descriptors.ReadSystem16(selector, d, Vector.GP, 0);
+        if (s.LongModeActive && !LinearAddress.IsCanonical(d.Base64)) _fault.Raise(Vector.GP, error);
+        s.Ldtr = d.ToSegment(selector, s.LongModeActive);
     }
 }

@@ -12,7 +12,7 @@ namespace Vessel.Cpu;
 /// which gets GS, FS, DS, ES on its stack above the usual frame and null data segments.</summary>
 internal sealed partial class X86Cpu
 {
-    private bool Vm86Mode => (_rflags & Vm) != 0 && ProtectedMode && !LongModeActive;
+    private bool Vm86Mode => State.Vm86Mode;
 
     /// <summary>IOPL-sensitive instructions (PUSHF, POPF, INT n, IRET; CLI and STI check CPL against IOPL
     /// themselves) in virtual-8086 mode: #GP(0) below IOPL 3.</summary>
