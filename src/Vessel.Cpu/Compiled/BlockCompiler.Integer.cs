@@ -212,7 +212,7 @@ internal sealed partial class BlockCompiler
             EmitLeave();
             return;
         }
-        if (_bitness == 64 && IsCanonical(target))
+        if (_bitness == 64 && LinearAddress.IsCanonical(target))
         {
             EmitSetRip(target);
         }

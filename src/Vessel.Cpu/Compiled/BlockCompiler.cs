@@ -115,107 +115,119 @@ internal sealed partial class BlockCompiler
         IL.Emit(OpCodes.Ldc_I8, 1L);
         IL.Emit(OpCodes.Stloc, _one);
         if (_inlineMemory) EmitMemoryPrologue();
-        ref Instruction closing = ref _block.Instructions[count - 1];
-        if (ops[count - 1].Kind is FastOpKind.Jcc or FastOpKind.Jmp && closing.NearBranchTarget == _block.StartRip
-            && (_bitness != 64 || IsCanonical(_block.StartRip)))
-        {
-            _loopBudget = IL.DeclareLocal(typeof(int));
-            _loopTop = IL.DefineLabel();
-            IL.Emit(OpCodes.Ldc_I4, LoopBudget);
-            IL.Emit(OpCodes.Stloc, _loopBudget);
-            IL.MarkLabel(_loopTop);
-        }
-
+        EmitLoopTopIfSelfLoop();
         for (int i = 0; i < count; i++)
         {
-            ref FastOp f = ref ops[i];
-            ref Instruction ins = ref _block.Instructions[i];
-            bool last = i == count - 1;
-            bool live = flagsLiveAfter[i];
             IL.MarkLabel(_instructionLabels[i]);
             if (_isBranchTarget[i]) _producer = Producer.Unknown; // two paths meet: the locals may hold either
             CountInstruction();
-            switch (f.Kind)
-            {
-                case FastOpKind.AluRegReg or FastOpKind.AluRegImm when (AluOperation)f.Operation is not (AluOperation.Adc or AluOperation.Sbb):
-                    EmitAlu(ref f, live);
-                    break;
-                case FastOpKind.IncReg or FastOpKind.DecReg:
-                    EmitIncDec(ref f, live);
-                    break;
-                case FastOpKind.MovRegReg:
-                {
-                    int source = f.Source;
-                    EmitStoreGpr(f.Destination, () => EmitLoadGpr(source), f.Size);
-                    break;
-                }
-                case FastOpKind.MovRegImm:
-                {
-                    ulong value = f.Size == 8 ? f.Immediate : (uint)f.Immediate;
-                    EmitStoreGpr(f.Destination, () => IL.Emit(OpCodes.Ldc_I8, (long)value), 8);
-                    break;
-                }
-                case FastOpKind.ShiftRegImm:
-                    EmitShift(ref f, live);
-                    break;
-                case FastOpKind.Jcc:
-                    EmitConditionalBranch(ref f, ref ins, i, last);
-                    break;
-                case FastOpKind.Jmp when last:
-                    EmitTakenBranch(ref ins, f.Immediate);
-                    break;
-                case FastOpKind.Lea:
-                    EmitStoreGpr(f.Destination, () => EmitEffectiveAddress(ref ops[i]), f.Size);
-                    break;
-                case FastOpKind.Nop:
-                    break;
-                case FastOpKind.MovzxRegReg or FastOpKind.MovsxRegReg:
-                {
-                    int source = f.Source, from = f.Operation;
-                    bool signed = f.Kind == FastOpKind.MovsxRegReg;
-                    EmitStoreGpr(f.Destination, () => { EmitLoadGpr(source); EmitExtend(from, signed); }, f.Size);
-                    break;
-                }
-                case FastOpKind.NotReg:
-                {
-                    int d = f.Destination;
-                    EmitStoreGpr(d, () => { EmitLoadGpr(d); IL.Emit(OpCodes.Not); }, f.Size);
-                    break;
-                }
-                case FastOpKind.CmovRegReg:
-                    EmitCmov(ref f);
-                    break;
-                case FastOpKind.ImulRegReg or FastOpKind.ImulRegRegImm:
-                    EmitImul(ref f, live);
-                    break;
-                case FastOpKind.LoadReg or FastOpKind.LoadZeroExtend or FastOpKind.LoadSignExtend or FastOpKind.StoreReg or FastOpKind.StoreImm
-                    or FastOpKind.PushReg or FastOpKind.PopReg
-                    when _inlineMemory:
-                    EmitInlineMemory(ref f, ref ins, i, last);
-                    break;
-                case FastOpKind.AluRegMem or FastOpKind.AluMemReg or FastOpKind.AluMemImm
-                    when _inlineMemory && (AluOperation)f.Operation is not (AluOperation.Adc or AluOperation.Sbb):
-                    EmitInlineMemoryAlu(ref f, ref ins, i, last, live);
-                    break;
-                case FastOpKind.CallNear when _inlineMemory && IsCanonical(f.Immediate):
-                    EmitInlineCall(ref f, ref ins, i);
-                    break;
-                case FastOpKind.RetNear when _inlineMemory:
-                    EmitInlineRet(ref ins, i);
-                    break;
-                default:
-                    EmitStep(ref ins, i, last);
-                    _producer = Producer.Unknown;
-                    break;
-            }
+            EmitInstruction(i, last: i == count - 1, live: flagsLiveAfter[i]);
         }
         if (!ops[count - 1].Kind.IsBranch())
         {
             // The block ended without a branch (length limit, page end): continue after its last instruction.
-            EmitSetRip(Mask(closing.NextIP));
+            EmitSetRip(Mask(_block.Instructions[count - 1].NextIP));
             EmitLeave();
         }
         return (CompiledBlock)_method.CreateDelegate(typeof(CompiledBlock), _block);
+    }
+
+    /// <summary>A block whose closing branch jumps back to its own start loops inside the method, up to
+    /// <see cref="LoopBudget"/> turns: this marks the loop's top and sets the budget.</summary>
+    private void EmitLoopTopIfSelfLoop()
+    {
+        int count = _block.Count;
+        ref Instruction closing = ref _block.Instructions[count - 1];
+        if (_block.FastOps[count - 1].Kind is not (FastOpKind.Jcc or FastOpKind.Jmp) || closing.NearBranchTarget != _block.StartRip
+            || (_bitness == 64 && !LinearAddress.IsCanonical(_block.StartRip)))
+            return;
+        _loopBudget = IL.DeclareLocal(typeof(int));
+        _loopTop = IL.DefineLabel();
+        IL.Emit(OpCodes.Ldc_I4, LoopBudget);
+        IL.Emit(OpCodes.Stloc, _loopBudget);
+        IL.MarkLabel(_loopTop);
+    }
+
+    /// <summary>The IL of instruction <paramref name="i"/>: inline for the fast shapes, a call back into the
+    /// interpreter for the rest. <paramref name="live"/>: whether a later reader needs the flags it writes.</summary>
+    private void EmitInstruction(int i, bool last, bool live)
+    {
+        FastOp[] ops = _block.FastOps;
+        ref FastOp f = ref ops[i];
+        ref Instruction ins = ref _block.Instructions[i];
+        switch (f.Kind)
+        {
+            case FastOpKind.AluRegReg or FastOpKind.AluRegImm when (AluOperation)f.Operation is not (AluOperation.Adc or AluOperation.Sbb):
+                EmitAlu(ref f, live);
+                break;
+            case FastOpKind.IncReg or FastOpKind.DecReg:
+                EmitIncDec(ref f, live);
+                break;
+            case FastOpKind.MovRegReg:
+            {
+                int source = f.Source;
+                EmitStoreGpr(f.Destination, () => EmitLoadGpr(source), f.Size);
+                break;
+            }
+            case FastOpKind.MovRegImm:
+            {
+                ulong value = f.Size == 8 ? f.Immediate : (uint)f.Immediate;
+                EmitStoreGpr(f.Destination, () => IL.Emit(OpCodes.Ldc_I8, (long)value), 8);
+                break;
+            }
+            case FastOpKind.ShiftRegImm:
+                EmitShift(ref f, live);
+                break;
+            case FastOpKind.Jcc:
+                EmitConditionalBranch(ref f, ref ins, i, last);
+                break;
+            case FastOpKind.Jmp when last:
+                EmitTakenBranch(ref ins, f.Immediate);
+                break;
+            case FastOpKind.Lea:
+                EmitStoreGpr(f.Destination, () => EmitEffectiveAddress(ref ops[i]), f.Size);
+                break;
+            case FastOpKind.Nop:
+                break;
+            case FastOpKind.MovzxRegReg or FastOpKind.MovsxRegReg:
+            {
+                int source = f.Source, from = f.Operation;
+                bool signed = f.Kind == FastOpKind.MovsxRegReg;
+                EmitStoreGpr(f.Destination, () => { EmitLoadGpr(source); EmitExtend(from, signed); }, f.Size);
+                break;
+            }
+            case FastOpKind.NotReg:
+            {
+                int d = f.Destination;
+                EmitStoreGpr(d, () => { EmitLoadGpr(d); IL.Emit(OpCodes.Not); }, f.Size);
+                break;
+            }
+            case FastOpKind.CmovRegReg:
+                EmitCmov(ref f);
+                break;
+            case FastOpKind.ImulRegReg or FastOpKind.ImulRegRegImm:
+                EmitImul(ref f, live);
+                break;
+            case FastOpKind.LoadReg or FastOpKind.LoadZeroExtend or FastOpKind.LoadSignExtend or FastOpKind.StoreReg or FastOpKind.StoreImm
+                or FastOpKind.PushReg or FastOpKind.PopReg
+                when _inlineMemory:
+                EmitInlineMemory(ref f, ref ins, i, last);
+                break;
+            case FastOpKind.AluRegMem or FastOpKind.AluMemReg or FastOpKind.AluMemImm
+                when _inlineMemory && (AluOperation)f.Operation is not (AluOperation.Adc or AluOperation.Sbb):
+                EmitInlineMemoryAlu(ref f, ref ins, i, last, live);
+                break;
+            case FastOpKind.CallNear when _inlineMemory && LinearAddress.IsCanonical(f.Immediate):
+                EmitInlineCall(ref f, ref ins, i);
+                break;
+            case FastOpKind.RetNear when _inlineMemory:
+                EmitInlineRet(ref ins, i);
+                break;
+            default:
+                EmitStep(ref ins, i, last);
+                _producer = Producer.Unknown;
+                break;
+        }
     }
 
     /// <summary>Marks the instructions a Jcc of this block jumps forward to.</summary>
@@ -236,8 +248,6 @@ internal sealed partial class BlockCompiler
             if (_block.Instructions[j].IP == target) return j;
         return null;
     }
-
-    private static bool IsCanonical(ulong address) => (ulong)(((long)address << 16) >> 16) == address;
 
     private ulong Mask(ulong ip) => _bitness switch { 64 => ip, 32 => (uint)ip, _ => (ushort)ip };
 

@@ -35,6 +35,13 @@ internal struct CpuState
     public SegmentFile Seg;
     public Segment Ldtr, Tr;
     public DescriptorTable Gdtr, Idtr;
+
+    /// <summary>CR0.PE.</summary>
+    public readonly bool ProtectedMode => (Cr0 & ControlRegisters.Cr0Pe) != 0;
+    /// <summary>EFER.LMA: IA-32e mode (64-bit or compatibility).</summary>
+    public readonly bool LongModeActive => (Efer & ControlRegisters.EferLma) != 0;
+    /// <summary>RFLAGS.VM in legacy protected mode (the flag means nothing elsewhere).</summary>
+    public readonly bool Vm86Mode => (Rflags & RflagsBits.Vm) != 0 && ProtectedMode && !LongModeActive;
 }
 
 [InlineArray(16)]

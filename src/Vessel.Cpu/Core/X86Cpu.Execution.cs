@@ -224,7 +224,7 @@ internal sealed unsafe partial class X86Cpu
     {
         if (Bitness == 64)
         {
-            if ((ulong)(((long)rip << 16) >> 16) != rip) Fault(Vector.GP, 0);
+            if (!LinearAddress.IsCanonical(rip)) Fault(Vector.GP, 0);
             return rip;
         }
         if (rip > Seg[CS].Limit) Fault(Vector.GP, 0);

@@ -13,9 +13,6 @@ internal sealed partial class X86Cpu : IUnitCpu
     private readonly SimdUnit _simd;
     private readonly XsaveUnit _xsave;
 
-    /// <summary>The XSAVE area for the x87 and SSE components (CPUID.0xD reads it).</summary>
-    internal const int XsaveAreaSize = XsaveUnit.XsaveAreaSize;
-
     /// <summary>Executes an x87/MMX/SSE/XSAVE instruction; false if <paramref name="ins"/> is not one (the
     /// caller raises #UD).</summary>
     private bool ExecuteExtended(ref Instruction ins)

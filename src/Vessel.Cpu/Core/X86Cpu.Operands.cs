@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using Iced.Intel;
 
 namespace Vessel.Cpu;
@@ -8,14 +7,6 @@ internal sealed unsafe partial class X86Cpu
 {
     /// <summary>Linear address of the memory operand of a read-modify-write in progress.</summary>
     private ulong _rmwLinear;
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int MemorySizeOf(ref Instruction ins) => ins.MemorySize.GetSize();
-
-    /// <summary>Operand size in bytes of operand <paramref name="n"/> (register or memory).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int OperandSize(ref Instruction ins, int n) =>
-        ins.GetOpKind(n) == OpKind.Register ? RegisterTable.Size[(int)ins.GetOpRegister(n)] : MemorySizeOf(ref ins);
 
     /// <summary>Address size (2, 4 or 8) of a Memory operand.</summary>
     private static int AddressSize(ref Instruction ins)
@@ -40,9 +31,6 @@ internal sealed unsafe partial class X86Cpu
         if (x != Register.None) ea += ReadGpr(x) * (ulong)ins.MemoryIndexScale;
         return AddressSize(ref ins) switch { 2 => (ushort)ea, 4 => (uint)ea, _ => ea };
     }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int SegmentIndex(Register seg) => RegisterTable.SegmentIndex[(int)seg];
 
     private ulong ReadMemoryOperand(ref Instruction ins, int size) =>
         ReadVirtual(SegmentIndex(ins.MemorySegment), EffectiveAddress(ref ins), size);

@@ -103,6 +103,7 @@ internal sealed unsafe partial class X86Cpu : Platform.IApicCpu
         Msrs = new MsrFile(machine.Clock);
         _descriptors = new DescriptorTables(this, _fault);
         _tasks = new TaskSwitcher(this, _descriptors, _fault);
+        _segments = new SegmentLoader(this, _descriptors, _fault);
         machine.CodeCache.Register(this);
         _x87 = new X87Unit(this);
         _simd = new SimdUnit(this, _x87);

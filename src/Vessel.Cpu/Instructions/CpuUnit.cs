@@ -1,12 +1,11 @@
 using System.Diagnostics.CodeAnalysis;
-using System.Runtime.CompilerServices;
 using Iced.Intel;
 using Vessel.Hypervisor;
 
 namespace Vessel.Cpu;
 
 /// <summary>What the x87, SIMD and XSAVE units share: their view of the CPU (<see cref="IUnitCpu"/>) under the
-/// names the instruction code uses, the operand shapes, and the CR0/CR4 gates of their instructions.</summary>
+/// names the instruction code uses and the CR0/CR4 gates of their instructions.</summary>
 internal abstract class CpuUnit(IUnitCpu cpu)
 {
     protected readonly IUnitCpu Cpu = cpu;
@@ -17,16 +16,6 @@ internal abstract class CpuUnit(IUnitCpu cpu)
     protected bool UserAccess => Cpu.Cpl == 3;
     protected bool IsLongMode64 => Cpu.IsLongMode64;
     protected ref GprFile Gpr => ref Cpu.Gpr;
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    protected static int MemorySizeOf(ref Instruction ins) => ins.MemorySize.GetSize();
-
-    /// <summary>Operand size in bytes of operand <paramref name="n"/> (register or memory).</summary>
-    protected static int OperandSize(ref Instruction ins, int n) =>
-        ins.GetOpKind(n) == OpKind.Register ? RegisterTable.Size[(int)ins.GetOpRegister(n)] : MemorySizeOf(ref ins);
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    protected static int SegmentIndex(Register seg) => RegisterTable.SegmentIndex[(int)seg];
 
     protected ulong ReadGpr(Register reg) => Cpu.ReadGpr(reg);
     protected void WriteGpr(Register reg, ulong value) => Cpu.WriteGpr(reg, value);

@@ -45,7 +45,7 @@ internal sealed unsafe partial class Mmu
 
     private ulong WalkLongMode(ref CpuState s, ulong linear, AccessKind kind, bool user)
     {
-        if ((ulong)(((long)linear << 16) >> 16) != linear) _fault.Raise(Vector.GP, 0); // callers check; a safety net
+        if (!LinearAddress.IsCanonical(linear)) _fault.Raise(Vector.GP, 0); // callers check; a safety net
         return WalkLevels(ref s, linear, kind, user, s.Cr3 & PhysicalMask, topLevel: 4);
     }
 

@@ -88,7 +88,7 @@ internal sealed unsafe partial class X86Cpu
         if (IsLongMode64)
         {
             ulong lin = seg >= FS ? Seg[seg].Base + offset : offset;
-            if ((ulong)(((long)lin << 16) >> 16) != lin) Fault(seg == SS ? Vector.SS : Vector.GP, 0);
+            if (!LinearAddress.IsCanonical(lin)) Fault(seg == SS ? Vector.SS : Vector.GP, 0);
             return lin;
         }
         return LegacySegmentedLinear(seg, offset, size, kind);

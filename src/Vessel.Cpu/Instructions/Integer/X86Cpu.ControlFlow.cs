@@ -29,7 +29,7 @@ internal sealed partial class X86Cpu
     {
         if (Bitness == 64)
         {
-            if (!IsCanonical(target)) Fault(Vector.GP, 0);
+            if (!LinearAddress.IsCanonical(target)) Fault(Vector.GP, 0);
         }
         else if (target > Seg[CS].Limit && (Cr0 & Hypervisor.ControlRegisters.Cr0Pe) != 0)
         {

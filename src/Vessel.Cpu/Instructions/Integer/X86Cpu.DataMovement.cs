@@ -20,7 +20,7 @@ internal sealed partial class X86Cpu
             {
                 ushort selector = (ushort)ReadOperand(ref ins, 1, 2);
                 if (seg == CS) FaultNoCode(Vector.UD);
-                LoadSegment(seg, selector);
+                _segments.Load(seg, selector);
                 if (seg == SS) _interruptShadow = true;
                 _endBlock = true;
                 return;

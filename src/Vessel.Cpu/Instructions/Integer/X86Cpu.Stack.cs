@@ -49,7 +49,7 @@ internal sealed partial class X86Cpu
             if (seg >= 0)
             {
                 ulong sel = PeekStack(0, size);
-                LoadSegment(seg, (ushort)sel);
+                _segments.Load(seg, (ushort)sel);
                 SetStackPointer(Gpr[4] + (ulong)size);
                 if (seg == SS) _interruptShadow = true;
                 _endBlock = true;

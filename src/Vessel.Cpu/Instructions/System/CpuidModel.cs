@@ -133,11 +133,11 @@ internal static class CpuidModel
                 // (x87 and SSE live in the legacy region, so both are the legacy region plus the header).
                 eax = (uint)supported;
                 edx = (uint)(supported >> 32);
-                ebx = ecx = X86Cpu.XsaveAreaSize;
+                ebx = ecx = XsaveUnit.XsaveAreaSize;
                 return;
             case 1:
                 eax = ExtendedFeatures.Leaf0DSub1Eax;
-                ebx = X86Cpu.XsaveAreaSize; // compacted size for XCR0 | IA32_XSS
+                ebx = XsaveUnit.XsaveAreaSize; // compacted size for XCR0 | IA32_XSS
                 return;
         }
     }

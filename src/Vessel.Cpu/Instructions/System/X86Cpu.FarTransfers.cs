@@ -19,24 +19,6 @@ internal sealed partial class X86Cpu
         UpdateMode();
     }
 
-    /// <summary>Checks a code descriptor as the target of a direct far JMP or CALL at the current CPL.</summary>
-    private Segment CheckDirectCodeTarget(ushort selector, SegmentDescriptor d, ulong address)
-    {
-        uint error = SelectorError(selector, 0);
-        if (d.IsConformingCode)
-        {
-            if (d.Dpl > Cpl) Fault(Vector.GP, error);
-        }
-        else if ((selector & 3) > Cpl || d.Dpl != Cpl)
-        {
-            Fault(Vector.GP, error);
-        }
-        if (!d.Present) Fault(Vector.NP, error);
-        if (LongModeActive && d.Long && d.DefaultBig) Fault(Vector.GP, error);
-        _descriptors.MarkAccessed(address, d);
-        return d.ToSegment(selector);
-    }
-
     /// <summary>Whether <paramref name="cs"/> runs in 64-bit mode once loaded.</summary>
     private bool Is64BitCode(in Segment cs) => LongModeActive && cs.Long;
 
@@ -46,7 +28,7 @@ internal sealed partial class X86Cpu
     {
         if (Is64BitCode(cs))
         {
-            if (!IsCanonical(offset)) Fault(Vector.GP, 0);
+            if (!LinearAddress.IsCanonical(offset)) Fault(Vector.GP, 0);
             return offset;
         }
         offset &= 0xFFFF_FFFF;
@@ -74,7 +56,7 @@ internal sealed partial class X86Cpu
     {
         if (flat64)
         {
-            if (!IsCanonical(sp)) Fault(Vector.SS, error);
+            if (!LinearAddress.IsCanonical(sp)) Fault(Vector.SS, error);
             return sp;
         }
         if (ss.Unusable) Fault(Vector.SS, error);
@@ -108,15 +90,6 @@ internal sealed partial class X86Cpu
         else Gpr[4] = (Gpr[4] & ~0xFFFFUL) | (sp & 0xFFFF);
     }
 
-    /// <summary>The code descriptor a gate points to: present code, or #GP/#NP with its selector.</summary>
-    private SegmentDescriptor ReadGateTarget(ushort selector, uint ext, out ulong address)
-    {
-        if ((selector & 0xFFFC) == 0) Fault(Vector.GP, ext);
-        SegmentDescriptor d = _descriptors.ReadOrFault(selector, Vector.GP, ext, out address);
-        if (!d.IsCode) Fault(Vector.GP, SelectorError(selector, ext));
-        return d;
-    }
-
     /// <summary>Reads and checks a call gate (16-byte in long mode) for a far JMP/CALL.</summary>
     private SegmentDescriptor CheckCallGate(ushort selector, SegmentDescriptor gate)
     {
@@ -144,7 +117,7 @@ internal sealed partial class X86Cpu
         SegmentDescriptor d = ReadFarTarget(selector, out ulong address);
         if (d.IsCode)
         {
-            Segment cs = CheckDirectCodeTarget(selector, d, address);
+            Segment cs = _segments.CheckDirectCodeTarget(selector, d, address);
             CommitCodeSegment(cs, Cpl, CheckTargetOffset(cs, offset));
             return;
         }
@@ -172,7 +145,7 @@ internal sealed partial class X86Cpu
         SegmentDescriptor d = ReadFarTarget(selector, out ulong address);
         if (d.IsCode)
         {
-            Segment cs = CheckDirectCodeTarget(selector, d, address);
+            Segment cs = _segments.CheckDirectCodeTarget(selector, d, address);
             ulong rip = CheckTargetOffset(cs, offset);
             PushReturnFrame(oldCs, returnAddress, size, oldSp);
             CommitCodeSegment(cs, Cpl, rip);
@@ -219,7 +192,7 @@ internal sealed partial class X86Cpu
     {
         gate = CheckCallGate(selector, d);
         ushort targetSelector = gate.GateSelector;
-        SegmentDescriptor td = ReadGateTarget(targetSelector, 0, out targetAddress);
+        SegmentDescriptor td = _segments.ReadGateTarget(targetSelector, 0, out targetAddress);
         uint targetError = SelectorError(targetSelector, 0);
         bool privilegeRefused = (isCall || td.IsConformingCode) ? td.Dpl > Cpl : td.Dpl != Cpl;
         if (privilegeRefused) Fault(Vector.GP, targetError);
@@ -258,7 +231,7 @@ internal sealed partial class X86Cpu
         else
         {
             ReadTssStack32(newCpl, 0, out ushort ssSelector, out newSp);
-            newSs = CheckStackSegment(ssSelector, newCpl, Vector.TS, 0, false, out ulong ssAddress, out SegmentDescriptor ssDesc);
+            newSs = _segments.CheckStackSegment(ssSelector, newCpl, Vector.TS, 0, false, out ulong ssAddress, out SegmentDescriptor ssDesc);
             _descriptors.MarkAccessed(ssAddress, ssDesc);
             newSp &= StackMask(newSs, false);
         }
@@ -295,7 +268,7 @@ internal sealed partial class X86Cpu
             EnterRealModeCode(selector, offset & SizeMask(size));
             return;
         }
-        SegmentDescriptor d = ReadReturnCodeSegment(selector, out ulong address);
+        SegmentDescriptor d = _segments.ReadReturnCodeSegment(selector, out ulong address);
         int rpl = selector & 3;
         Segment cs = d.ToSegment(selector);
         ulong rip = CheckTargetOffset(cs, Is64BitCode(cs) ? offset : offset & SizeMask(size));
@@ -314,12 +287,12 @@ internal sealed partial class X86Cpu
         ulong newSp = PeekStack(frame, size);
         ushort ssSelector = (ushort)PeekStack(frame + size, size);
         bool flat64 = Is64BitCode(cs);
-        Segment newSs = CheckStackSegment(ssSelector, rpl, Vector.GP, 0, flat64, out ulong ssAddress, out SegmentDescriptor ssDesc);
+        Segment newSs = _segments.CheckStackSegment(ssSelector, rpl, Vector.GP, 0, flat64, out ulong ssAddress, out SegmentDescriptor ssDesc);
         _descriptors.MarkAccessed(address, d);
         if (!newSs.Unusable) _descriptors.MarkAccessed(ssAddress, ssDesc);
         Seg[SS] = newSs;
         CommitCodeSegment(cs, rpl, rip);
         CommitStackPointer((newSp + release) & StackMask(newSs, flat64), flat64);
-        NullInaccessibleDataSegments();
+        _segments.NullInaccessibleDataSegments();
     }
 }

@@ -46,7 +46,7 @@ internal sealed partial class X86Cpu
         bool to64 = ins.Mnemonic == Iced.Intel.Mnemonic.Sysretq;
         ushort selector = (ushort)(Msrs.Star >> 48);
         ulong target = to64 ? Gpr[1] : (uint)Gpr[1];
-        if (to64 && !IsCanonical(target)) Fault(Vector.GP, 0);
+        if (to64 && !LinearAddress.IsCanonical(target)) Fault(Vector.GP, 0);
         if (to64) LoadFlatCode((ushort)((selector + 16) | 3), 3, longMode: true);
         else LoadFlatCode((ushort)(selector | 3), 3, longMode: false);
         LoadFlatStack((ushort)((selector + 8) | 3), 3);

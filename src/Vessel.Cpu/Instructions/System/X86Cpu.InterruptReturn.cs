@@ -1,6 +1,5 @@
 using Vessel.Hypervisor;
 using static Vessel.Hypervisor.RflagsBits;
-using static Vessel.Cpu.DescriptorTables;
 
 namespace Vessel.Cpu;
 
@@ -45,7 +44,7 @@ internal sealed partial class X86Cpu
             return;
         }
 
-        SegmentDescriptor d = ReadReturnCodeSegment(selector, out ulong address);
+        SegmentDescriptor d = _segments.ReadReturnCodeSegment(selector, out ulong address);
         int rpl = selector & 3;
         Segment cs = d.ToSegment(selector);
         bool target64 = Is64BitCode(cs);
@@ -65,14 +64,14 @@ internal sealed partial class X86Cpu
 
         ulong newSp = PeekStack(3 * size, size);
         ushort ssSelector = (ushort)PeekStack(4 * size, size);
-        Segment ss = CheckStackSegment(ssSelector, rpl, Vector.GP, 0, target64, out ulong ssAddress, out SegmentDescriptor ssDesc);
+        Segment ss = _segments.CheckStackSegment(ssSelector, rpl, Vector.GP, 0, target64, out ulong ssAddress, out SegmentDescriptor ssDesc);
         _descriptors.MarkAccessed(address, d);
         if (!ss.Unusable) _descriptors.MarkAccessed(ssAddress, ssDesc);
         RestoreFlags(flags, size, oldCpl, oldIopl);
         Seg[SS] = ss;
         CommitCodeSegment(cs, rpl, rip);
         CommitStackPointer(target64 ? newSp : newSp & StackMask(ss, false), target64);
-        if (rpl > oldCpl) NullInaccessibleDataSegments();
+        if (rpl > oldCpl) _segments.NullInaccessibleDataSegments();
     }
 
     /// <summary>Loads the popped flags: IOPL only at CPL 0, IF only when CPL ≤ IOPL (both of the old context).
@@ -86,22 +85,5 @@ internal sealed partial class X86Cpu
         if (size == 2) changeable &= 0xFFFF;
         ulong old = GetRflags();
         SetRflags((old & ~changeable) | (value & changeable));
-    }
-
-    /// <summary>The checks far RET and IRET make on the code segment they return to: a non-null selector with
-    /// RPL &gt;= CPL naming a present code segment whose DPL fits (equal, or &lt;= RPL if conforming), and not
-    /// L and D together in long mode. #GP/#NP carry the selector.</summary>
-    private SegmentDescriptor ReadReturnCodeSegment(ushort selector, out ulong address)
-    {
-        if ((selector & 0xFFFC) == 0) Fault(Vector.GP, 0);
-        int rpl = selector & 3;
-        uint error = SelectorError(selector, 0);
-        if (rpl < Cpl) Fault(Vector.GP, error);
-        SegmentDescriptor d = _descriptors.ReadOrFault(selector, Vector.GP, 0, out address);
-        if (!d.IsCode) Fault(Vector.GP, error);
-        if (d.IsConformingCode ? d.Dpl > rpl : d.Dpl != rpl) Fault(Vector.GP, error);
-        if (!d.Present) Fault(Vector.NP, error);
-        if (LongModeActive && d.Long && d.DefaultBig) Fault(Vector.GP, error);
-        return d;
     }
 }

@@ -159,20 +159,6 @@ internal sealed partial class X86Cpu
         Rip = ip;
     }
 
-    /// <summary>Reads and checks the gate's target code segment; returns it with the new CPL.</summary>
-    private Segment CheckInterruptTarget(ushort selector, uint ext, bool requireLong, out int newCpl, out bool inner)
-    {
-        SegmentDescriptor td = ReadGateTarget(selector, ext, out ulong address);
-        uint error = SelectorError(selector, ext);
-        if (td.Dpl > Cpl) Fault(Vector.GP, error);
-        if (requireLong && (!td.Long || td.DefaultBig)) Fault(Vector.GP, error);
-        if (!td.Present) Fault(Vector.NP, error);
-        inner = !td.IsConformingCode && td.Dpl < Cpl;
-        newCpl = inner ? td.Dpl : Cpl;
-        _descriptors.MarkAccessed(address, td);
-        return td.ToSegment(selector);
-    }
-
     /// <summary>32-bit (and 16-bit) interrupt and trap gates in legacy protected mode.</summary>
     private void DeliverProtectedMode(int vector, InterruptSource source, bool hasErrorCode, uint errorCode)
     {
@@ -194,7 +180,7 @@ internal sealed partial class X86Cpu
         }
 
         int size = (gate.Type & 8) != 0 ? 4 : 2;
-        Segment target = CheckInterruptTarget(gate.GateSelector, ext, false, out int newCpl, out bool inner);
+        Segment target = _segments.CheckInterruptTarget(gate.GateSelector, ext, false, out int newCpl, out bool inner);
         ulong rip = size == 4 ? gate.GateOffset32 : gate.GateOffset32 & 0xFFFF;
         if (rip > target.Limit) Fault(Vector.GP, ext);
         if (Vm86Mode)
@@ -209,7 +195,7 @@ internal sealed partial class X86Cpu
         if (inner)
         {
             ReadTssStack32(newCpl, ext, out ushort ssSelector, out sp);
-            ss = CheckStackSegment(ssSelector, newCpl, Vector.TS, ext, false, out ulong ssAddress, out SegmentDescriptor ssDesc);
+            ss = _segments.CheckStackSegment(ssSelector, newCpl, Vector.TS, ext, false, out ulong ssAddress, out SegmentDescriptor ssDesc);
             _descriptors.MarkAccessed(ssAddress, ssDesc);
             ssError = SelectorError(ssSelector, ext);
         }
@@ -243,9 +229,9 @@ internal sealed partial class X86Cpu
         if (ChecksGateDpl(source) && gate.Dpl < Cpl) Fault(Vector.GP, idtError);
         if (!gate.Present) Fault(Vector.NP, idtError);
 
-        Segment target = CheckInterruptTarget(gate.GateSelector, ext, true, out int newCpl, out bool inner);
+        Segment target = _segments.CheckInterruptTarget(gate.GateSelector, ext, true, out int newCpl, out bool inner);
         ulong rip = gate.GateOffset64;
-        if (!IsCanonical(rip)) Fault(Vector.GP, ext);
+        if (!LinearAddress.IsCanonical(rip)) Fault(Vector.GP, ext);
 
         ulong sp;
         int ist = gate.GateIst;

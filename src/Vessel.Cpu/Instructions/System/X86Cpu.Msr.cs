@@ -58,15 +58,13 @@ internal sealed partial class X86Cpu
                 ApicBase = value;
                 return true;
             case MsrIndex.Efer: return WriteEfer(value);
-            case MsrIndex.FsBase: if (!IsCanonical(value)) return false; Seg[FS].Base = value; return true;
-            case MsrIndex.GsBase: if (!IsCanonical(value)) return false; Seg[GS].Base = value; return true;
+            case MsrIndex.FsBase: if (!LinearAddress.IsCanonical(value)) return false; Seg[FS].Base = value; return true;
+            case MsrIndex.GsBase: if (!LinearAddress.IsCanonical(value)) return false; Seg[GS].Base = value; return true;
             case MsrIndex.TscDeadline or (>= MsrIndex.X2ApicFirst and <= MsrIndex.X2ApicLast):
                 return TryWriteApicMsr(index, value);
             default: return Msrs.TryWrite(index, value);
         }
     }
-
-    private static bool IsCanonical(ulong address) => LinearAddress.IsCanonical(address);
 
     /// <summary>EFER: SCE, LME, NXE writable; LMA follows paging; LME cannot change while paging is on.</summary>
     private bool WriteEfer(ulong value)

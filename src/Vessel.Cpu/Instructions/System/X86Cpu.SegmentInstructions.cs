@@ -49,10 +49,10 @@ internal sealed partial class X86Cpu
             case Mnemonic.Lss: LoadFarPointer(ref ins, SS); return true;
 
             case Mnemonic.Ltr:
-                LoadTaskRegister((ushort)ReadOperand(ref ins, 0, 2));
+                _segments.LoadTaskRegister((ushort)ReadOperand(ref ins, 0, 2));
                 return true;
             case Mnemonic.Lldt:
-                LoadLdtRegister((ushort)ReadOperand(ref ins, 0, 2));
+                _segments.LoadLdtRegister((ushort)ReadOperand(ref ins, 0, 2));
                 _endBlock = true;
                 return true;
             case Mnemonic.Sldt: StoreSystemSelector(ref ins, Ldtr.Selector); return true;
@@ -106,7 +106,7 @@ internal sealed partial class X86Cpu
         if (ins.Op1Kind != OpKind.Memory) FaultNoCode(Vector.UD);
         int size = RegisterTable.Size[(int)ins.Op0Register];
         ReadFarPointerOperand(ref ins, size, out ushort selector, out ulong offset);
-        LoadSegment(seg, selector);
+        _segments.Load(seg, selector);
         WriteGpr(ins.Op0Register, offset);
         _endBlock = true;
     }

@@ -152,7 +152,7 @@ internal sealed partial class X86Cpu
         if (Bitness == 64)
         {
             baseAddress = ReadVirtual(seg, offset + 2, 8);
-            if (!IsCanonical(baseAddress)) Fault(Vector.GP, 0);
+            if (!LinearAddress.IsCanonical(baseAddress)) Fault(Vector.GP, 0);
         }
         else
         {
@@ -188,7 +188,7 @@ internal sealed partial class X86Cpu
             return;
         }
         ulong value = ReadGpr(r);
-        if (!IsCanonical(value)) Fault(Vector.GP, 0);
+        if (!LinearAddress.IsCanonical(value)) Fault(Vector.GP, 0);
         Seg[seg].Base = value;
     }
 }

@@ -1,11 +1,10 @@
 using Vessel.Hypervisor;
 using static Vessel.Cpu.DescriptorTables;
-using static Vessel.Cpu.HiddenSegments;
 
 namespace Vessel.Cpu;
 
 /// <summary>The task-state segment as the CPU uses it without task switching: ring stacks, the interrupt
-/// stack table, the I/O permission bitmap; and the LTR/LLDT loads of TR and LDTR.</summary>
+/// stack table, the I/O permission bitmap.</summary>
 internal sealed partial class X86Cpu
 {
     private ulong ReadTss(uint offset, int size, uint ext)
@@ -52,45 +51,5 @@ internal sealed partial class X86Cpu
         ulong bits = ReadLinear(linear, 2, false);
         ulong mask = ((1UL << size) - 1) << (port & 7);
         if ((bits & mask) != 0) Fault(Vector.GP, 0);
-    }
-
-    /// <summary>LTR: loads TR from an available TSS descriptor in the GDT and marks it busy.</summary>
-    private void LoadTaskRegister(ushort selector)
-    {
-        if (!ProtectedMode || Vm86Mode) FaultNoCode(Vector.UD);
-        if (Cpl != 0) Fault(Vector.GP, 0);
-        if ((selector & 0xFFFC) == 0) Fault(Vector.GP, 0);
-        uint error = SelectorError(selector, 0);
-        if ((selector & 4) != 0) Fault(Vector.GP, error);
-        SegmentDescriptor d = _descriptors.ReadOrFault(selector, Vector.GP, 0, out ulong address);
-        bool available = LongModeActive ? !d.CodeOrData && d.Type == SystemType.Tss32Available
-            : !d.CodeOrData && d.Type is SystemType.Tss32Available or SystemType.Tss16Available;
-        if (!available) Fault(Vector.GP, error);
-        if (!d.Present) Fault(Vector.NP, error);
-        if (LongModeActive) d = _descriptors.ReadSystem16(selector, d, Vector.GP, 0);
-        if (LongModeActive && !IsCanonical(d.Base64)) Fault(Vector.GP, error);
-        _descriptors.SetBusy(address, d, true);
-        Tr = d.ToSegment(selector, LongModeActive);
-        Tr.Type |= 2;
-    }
-
-    /// <summary>LLDT: loads LDTR from an LDT descriptor in the GDT; a null selector leaves LDTR unusable.</summary>
-    private void LoadLdtRegister(ushort selector)
-    {
-        if (!ProtectedMode || Vm86Mode) FaultNoCode(Vector.UD);
-        if (Cpl != 0) Fault(Vector.GP, 0);
-        if ((selector & 0xFFFC) == 0)
-        {
-            Ldtr = NullSegment(selector);
-            return;
-        }
-        uint error = SelectorError(selector, 0);
-        if ((selector & 4) != 0) Fault(Vector.GP, error);
-        SegmentDescriptor d = _descriptors.ReadOrFault(selector, Vector.GP, 0, out _);
-        if (d.CodeOrData || d.Type != SystemType.Ldt) Fault(Vector.GP, error);
-        if (!d.Present) Fault(Vector.NP, error);
-        if (LongModeActive) d = _descriptors.ReadSystem16(selector, d, Vector.GP, 0);
-        if (LongModeActive && !IsCanonical(d.Base64)) Fault(Vector.GP, error);
-        Ldtr = d.ToSegment(selector, LongModeActive);
     }
 }

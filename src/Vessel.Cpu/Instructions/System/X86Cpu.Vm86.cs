@@ -12,7 +12,7 @@ namespace Vessel.Cpu;
 /// which gets GS, FS, DS, ES on its stack above the usual frame and null data segments.</summary>
 internal sealed partial class X86Cpu
 {
-    private bool Vm86Mode => (_rflags & Vm) != 0 && ProtectedMode && !LongModeActive;
+    private bool Vm86Mode => State.Vm86Mode;
 
     /// <summary>IOPL-sensitive instructions (PUSHF, POPF, INT n, IRET; CLI and STI check CPL against IOPL
     /// themselves) in virtual-8086 mode: #GP(0) below IOPL 3.</summary>
@@ -62,7 +62,7 @@ internal sealed partial class X86Cpu
         uint targetError = SelectorError(target.Selector, ext);
         if (!inner || newCpl != 0 || (gate.Type & 8) == 0) Fault(Vector.GP, targetError);
         ReadTssStack32(0, ext, out ushort ssSelector, out ulong sp);
-        Segment ss = CheckStackSegment(ssSelector, 0, Vector.TS, ext, false, out ulong ssAddress, out SegmentDescriptor ssDesc);
+        Segment ss = _segments.CheckStackSegment(ssSelector, 0, Vector.TS, ext, false, out ulong ssAddress, out SegmentDescriptor ssDesc);
         _descriptors.MarkAccessed(ssAddress, ssDesc);
         uint ssError = SelectorError(ssSelector, ext);
         sp &= StackMask(ss, false);
