@@ -103,6 +103,14 @@ internal sealed unsafe class ExecutableArena : IDisposable
     /// <summary>The executable address of <paramref name="chunk"/>'s first byte.</summary>
     public nint EntryOf(CodeChunk chunk) => (nint)(_executable + chunk.Offset);
 
+    /// <summary>Overwrites 4 bytes at <paramref name="offset"/> of <paramref name="chunk"/> (a jump's displacement);
+    /// the caller makes sure no thread is running that code.</summary>
+    public void PatchInt32(CodeChunk chunk, int offset, int value)
+    {
+        if ((uint)offset > (uint)(chunk.Bytes - 4)) throw new ArgumentOutOfRangeException(nameof(offset));
+        *(int*)(_writable + chunk.Offset + offset) = value;
+    }
+
     /// <summary>Gives a chunk back; nobody may be running its code.</summary>
     public void Free(CodeChunk chunk)
     {

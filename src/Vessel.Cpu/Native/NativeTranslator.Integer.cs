@@ -289,6 +289,6 @@ internal sealed partial class NativeTranslator
         _a.jrcxz(budgetSpent);
         _a.jmp(_labels[0]);
         _a.Label(ref budgetSpent);
-        EmitExitTo(target);
+        EmitPlainExitTo(target);
     }
 }

@@ -5,7 +5,7 @@ namespace Vessel.Cpu.Native;
 
 /// <summary>A block translated to host code, not yet placed: its bytes and, per instruction, the offset of the
 /// entry that starts there (-1 where there is none).</summary>
-internal sealed record NativeTranslation(byte[] Code, int[] EntryOffsets);
+internal sealed record NativeTranslation(byte[] Code, int[] EntryOffsets, int ChainEntryOffset, int[] ChainSlotOffsets, ulong[] ChainTargets);
 
 /// <summary>Translates a decoded 64-bit block into host x86-64 code, encoded with Iced's assembler.
 /// <para>The code is entered as <c>int f(CpuState* state, NativeContext* context)</c> (SysV: RDI, RSI) at the entry
@@ -36,6 +36,8 @@ internal sealed partial class NativeTranslator
     private readonly bool[] _needsEntry;
     private readonly Label[] _entryLabels;
     private readonly List<Action> _outOfLine = [];
+    private readonly List<Label> _chainSlots = [];
+    private readonly List<ulong> _chainTargets = [];
 
     private NativeTranslator(DecodedBlock block)
     {
@@ -68,6 +70,7 @@ internal sealed partial class NativeTranslator
         // The block ended without a branch (length limit, page end): on after its last instruction.
         if (!ops[count - 1].Kind.IsBranch()) EmitExitTo(_block.Instructions[count - 1].NextIP);
         foreach (Action code in _outOfLine) code();
+        Label chainEntry = EmitChainEntry();
         for (int i = 0; i < count; i++)
         {
             if (!_needsEntry[i]) continue;
@@ -82,7 +85,9 @@ internal sealed partial class NativeTranslator
         var entries = new int[count];
         for (int i = 0; i < count; i++)
             entries[i] = _needsEntry[i] ? (int)result.GetLabelRIP(_entryLabels[i]) : -1;
-        return new NativeTranslation(writer.ToArray(), entries);
+        var slots = new int[_chainSlots.Count];
+        for (int i = 0; i < slots.Length; i++) slots[i] = (int)result.GetLabelRIP(_chainSlots[i]) - 5;
+        return new NativeTranslation(writer.ToArray(), entries, (int)result.GetLabelRIP(chainEntry), slots, [.. _chainTargets]);
     }
 
     /// <summary>Emits instruction <paramref name="i"/>; false when it is left to the interpreter (the caller emits
@@ -184,7 +189,45 @@ internal sealed partial class NativeTranslator
         if (code >= 0 && code + 1 < _block.Count) _needsEntry[code + 1] = true;
     }
 
+    /// <summary>Leaves for <paramref name="rip"/>; inside the block's own page, through a chain slot (see
+    /// <see cref="NativeChaining"/>): a <c>JMP rel32</c> that falls through to the exit until the run loop patches it
+    /// to the chain entry of the block at <paramref name="rip"/>. The flags are still the host's there.</summary>
     private void EmitExitTo(ulong rip)
+    {
+        if ((rip ^ _block.StartRip) < 0x1000)
+        {
+            // The label goes on the MOV after the jump: the jump may carry a label of its own.
+            Label afterSlot = _a.CreateLabel();
+            _a.db(0xE9, 0, 0, 0, 0);
+            _a.Label(ref afterSlot);
+            _a.mov(__dword_ptr[rsi + NativeLayout.ExitSlot], _chainSlots.Count);
+            _chainSlots.Add(afterSlot);
+            _chainTargets.Add(rip);
+        }
+        EmitPlainExitTo(rip);
+    }
+
+    /// <summary>The entry other blocks' chain slots jump to, flags in the host's and R11 counting on: it names this
+    /// block as the running one, and returns to the run loop once the context's loop budget is spent, so chained
+    /// code sees interrupts and kicks within <see cref="LoopBudget"/> blocks.</summary>
+    private Label EmitChainEntry()
+    {
+        Label entry = _a.CreateLabel();
+        Label budgetSpent = _a.CreateLabel();
+        _a.Label(ref entry);
+        _a.lea(rax, __[entry]);
+        _a.mov(__qword_ptr[rsi + NativeLayout.RunningBlock], rax);
+        _a.mov(ecx, __dword_ptr[rsi + NativeLayout.LoopBudget]);
+        _a.lea(ecx, __[rcx - 1]);
+        _a.mov(__dword_ptr[rsi + NativeLayout.LoopBudget], ecx);
+        _a.jrcxz(budgetSpent);
+        _a.jmp(_labels[0]);
+        _a.Label(ref budgetSpent);
+        EmitPlainExitTo(_block.StartRip);
+        return entry;
+    }
+
+    private void EmitPlainExitTo(ulong rip)
     {
         EmitStoreConstant(CpuStateLayout.Rip, rip);
         EmitExit(BlockDone);

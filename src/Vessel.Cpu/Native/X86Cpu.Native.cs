@@ -16,6 +16,17 @@ internal sealed unsafe partial class X86Cpu
     /// <summary>Blocks translated, entries into translated code, and instructions it handed back to the interpreter.</summary>
     internal long NativeTranslations, NativeEntries, NativeSteps;
 
+    /// <summary>Chain slots patched, and returns from translated code that ended in another block than the one entered.</summary>
+    internal long NativeLinks, NativeChainedReturns;
+
+    /// <summary>This vCPU's live translations by chain entry, to name the block chained code returned from.</summary>
+    private readonly Dictionary<nint, NativeBlock> _nativeByChainEntry = [];
+
+    /// <summary>The translated block whose chain slot <see cref="_chainSlot"/> the last return left by, to link to
+    /// the block the run loop finds next.</summary>
+    private NativeBlock? _chainFrom;
+    private int _chainSlot;
+
     /// <summary>The run threshold of the IL tier under <paramref name="options"/> (0: off). With the native tier
     /// chosen, the IL tier still takes the 16- and 32-bit blocks the native one leaves, where the runtime has a JIT.</summary>
     private static int IlThreshold(EmuOptions options) =>
@@ -35,7 +46,12 @@ internal sealed unsafe partial class X86Cpu
             if (native == null) return false;
         }
         if (EmuProfiler.Enabled) { ProfMode = (byte)ProfileMode.Compiled; Counters.BlocksCompiledRun++; }
-        RunNative(block, native);
+        if (_chainFrom != null)
+        {
+            if (NativeChaining.TryLink(_machine.NativeCode, _chainFrom, _chainSlot, native)) NativeLinks++;
+            _chainFrom = null;
+        }
+        RunNative(native);
         Prof(ProfileMode.Loop);
         return true;
     }
@@ -66,21 +82,28 @@ internal sealed unsafe partial class X86Cpu
             return null;
         }
         NativeTranslations++;
+        NativeBlock native;
         block.CompiledBytes = bytes;
-        return block.Native = new NativeBlock(chunk, arena.EntryOf(chunk), translation.EntryOffsets);
+        native = new NativeBlock(block, chunk, arena.EntryOf(chunk), translation);
+        _nativeByChainEntry[native.ChainEntry] = native;
+        return block.Native = native;
     }
 
     /// <summary>Frees <paramref name="block"/>'s translation (its bytes are released by the caller).</summary>
     private void DropNative(DecodedBlock block)
     {
         if (block.Native is not { } native) return;
+        NativeChaining.UnlinkAll(_machine.NativeCode, native);
+        _nativeByChainEntry.Remove(native.ChainEntry);
+        if (_chainFrom == native) _chainFrom = null;
         _machine.NativeCode.Free(native.Chunk);
         block.Native = null;
     }
 
     /// <summary>Enters the translation at instruction 0 and, each time it hands an instruction back, interprets that
-    /// one and re-enters after it, until the block is done or an instruction ended it.</summary>
-    private void RunNative(DecodedBlock block, NativeBlock native)
+    /// one and re-enters after it, until the block is done or an instruction ended it. Chained code may hand back or
+    /// end in another block than the one entered: the context names it.</summary>
+    private void RunNative(NativeBlock native)
     {
         _endBlock = false;
         ref NativeContext context = ref _nativeContext[0];
@@ -89,14 +112,14 @@ internal sealed unsafe partial class X86Cpu
             context.ReadTlb = (TlbEntry*)Unsafe.AsPointer(ref _mmu.Read.E[0]);
             context.WriteTlb = (TlbEntry*)Unsafe.AsPointer(ref _mmu.Write.E[0]);
         }
-        int[] entries = native.EntryOffsets;
         int index = 0;
         fixed (CpuState* state = &State)
         {
             NativeContext* contextPointer = (NativeContext*)Unsafe.AsPointer(ref context);
             while (true)
             {
-                int entry = entries[index];
+                DecodedBlock block = native.Owner;
+                int entry = native.EntryOffsets[index];
                 if (entry < 0)
                 {
                     InterpretFrom(block, index);
@@ -105,12 +128,26 @@ internal sealed unsafe partial class X86Cpu
                 MaterializeFlags();
                 context.UserBit = Cpl == 3 ? 1UL : 0;
                 context.LoopBudget = NativeTranslator.LoopBudget;
+                context.ExitSlot = -1;
+                context.RunningBlock = native.ChainEntry;
                 var code = (delegate* unmanaged[SuppressGCTransition]<CpuState*, NativeContext*, int>)(native.Code + entry);
                 NativeEntries++;
                 int handedBack = code(state, contextPointer);
-                if (handedBack < 0) return;
+                if (context.RunningBlock != native.ChainEntry)
+                {
+                    NativeChainedReturns++;
+                    native = _nativeByChainEntry[context.RunningBlock];
+                    block = native.Owner;
+                    _lastBlock = block;
+                }
+                if (handedBack < 0)
+                {
+                    if (context.ExitSlot >= 0) { _chainFrom = native; _chainSlot = context.ExitSlot; }
+                    return;
+                }
                 StepForNative(block, handedBack);
-                if (_endBlock || _hasPendingExit) return;
+                // An instruction that starts an interrupt shadow or single-steps wants the run loop next.
+                if (_endBlock || _hasPendingExit || _interruptShadow || (_rflags & Hypervisor.RflagsBits.Tf) != 0) return;
                 index = handedBack + 1;
                 if (index == block.Count) return;
             }
