@@ -6,7 +6,8 @@ namespace Vessel.Bench;
 
 /// <summary>A multiboot v1 image (a.out kludge, loaded at 1 MiB) that enters long mode itself, runs the
 /// CRC workload in 64-bit code, prints the result on COM1 and ends through isa-debug-exit (status 1).
-/// QEMU (`-kernel`) and `vessel run --kernel` both boot it unchanged.</summary>
+/// QEMU (`-kernel`) and `vessel run --kernel` both boot it unchanged. <see cref="Build(Action{Assembler})"/> puts
+/// another 64-bit workload (result in EAX) in the same frame.</summary>
 internal static class MultibootCrcImage
 {
     private const uint Base = 0x100000;
@@ -15,13 +16,15 @@ internal static class MultibootCrcImage
     private const uint Entry64 = Base + 0x800;
     private const uint PageTables = 0x200000;
 
-    public static byte[] Build(int rounds)
+    public static byte[] Build(int rounds) => Build(a => CrcGuest.EmitWorkload(a, rounds, is64: true));
+
+    public static byte[] Build(Action<Assembler> workload)
     {
         var image = new byte[0x1000];
         WriteHeader(image);
         Place(image, Entry32, Assemble32());
         WriteGdt(image);
-        Place(image, Entry64, Assemble64(rounds));
+        Place(image, Entry64, Assemble64(workload));
         return image;
     }
 
@@ -89,7 +92,7 @@ internal static class MultibootCrcImage
         return Assemble(a, Entry32);
     }
 
-    private static byte[] Assemble64(int rounds)
+    private static byte[] Assemble64(Action<Assembler> workload)
     {
         var a = new Assembler(64);
         var digit = a.CreateLabel();
@@ -99,7 +102,7 @@ internal static class MultibootCrcImage
         a.mov(es, ax);
         a.mov(ss, ax);
         a.mov(esp, 0x90000);
-        CrcGuest.EmitWorkload(a, rounds, is64: true);
+        workload(a);
         // Print EAX as 8 hex digits and a newline on COM1.
         a.mov(ebx, eax);
         a.mov(ecx, 8);

@@ -22,6 +22,12 @@ if (mode == "compare")
     var tiers = (args.Length > 3 ? args[3] : "automatic").Split(',').Select(t => Enum.Parse<EmuTier>(t, ignoreCase: true)).ToList();
     return QemuComparison.Run(rounds, args.Length > 2 ? int.Parse(args[2]) : 3, tiers);
 }
+if (mode == "strings")
+{
+    // strings ROUNDS REPEATS [TIERS]: the REP STOS/MOVS image against QEMU TCG.
+    var tiers = (args.Length > 3 ? args[3] : "automatic").Split(',').Select(t => Enum.Parse<EmuTier>(t, ignoreCase: true)).ToList();
+    return StringsGuest.Compare(rounds, args.Length > 2 ? int.Parse(args[2]) : 3, tiers);
+}
 if (mode == "boot")
 {
     // boot ROUNDS [TIER]

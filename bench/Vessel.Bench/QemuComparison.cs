@@ -3,20 +3,22 @@ using Vessel.Cpu;
 
 namespace Vessel.Bench;
 
-/// <summary>Boots the same multiboot CRC image in QEMU TCG (a process, wall time) and on Vessel's emu CPU
-/// (in process, wall time from load to the debug-exit write), and prints both and their ratio.</summary>
+/// <summary>Boots the same multiboot image (the CRC workload, or another: <see cref="StringsGuest"/>) in QEMU TCG
+/// (a process, wall time) and on Vessel's emu CPU (in process, wall time from load to the debug-exit write), and
+/// prints both and their ratio.</summary>
 internal static class QemuComparison
 {
     /// <summary>Each repeat runs QEMU, then Vessel once per tier in <paramref name="tiers"/> (alternating, so drift in
     /// the shared machine's load hits all alike); medians and ratios to QEMU's median at the end.</summary>
-    public static int Run(int rounds, int repeats, IReadOnlyList<EmuTier> tiers)
+    public static int Run(int rounds, int repeats, IReadOnlyList<EmuTier> tiers) =>
+        Run(MultibootCrcImage.Build(rounds), CrcGuest.Expected(rounds).ToString("x8"), $"CRC image, {rounds} rounds", repeats, tiers);
+
+    public static int Run(byte[] image, string expected, string label, int repeats, IReadOnlyList<EmuTier> tiers)
     {
-        byte[] image = MultibootCrcImage.Build(rounds);
         string path = Path.Combine(Path.GetTempPath(), $"vessel-bench-crc-{Environment.ProcessId}.mb");
         File.WriteAllBytes(path, image);
         try
         {
-            string expected = CrcGuest.Expected(rounds).ToString("x8");
             var qemu = new List<double>();
             var vessel = tiers.Select(_ => new List<double>()).ToArray();
             long instructions = 0;
@@ -45,7 +47,7 @@ internal static class QemuComparison
                 Console.WriteLine(line);
             }
             double q = Median(qemu);
-            Console.WriteLine($"CRC image, {rounds} rounds, {instructions:N0} guest instructions, median of {repeats}:");
+            Console.WriteLine($"{label}, {instructions:N0} guest instructions, median of {repeats}:");
             Console.WriteLine($"  qemu-system-x86_64 -accel tcg  {q:F3} s (process start to exit)");
             for (int t = 0; t < tiers.Count; t++)
             {

@@ -51,9 +51,22 @@ internal sealed partial class X86Cpu
         if (op is StringOp.Ins or StringOp.Outs) CheckIoPermission((ushort)Gpr[2], size);
 
         int budget = RepIterationBudget;
+        bool bulk = rep && (op is StringOp.Movs or StringOp.Stos) && BulkStringsEnabled;
         while (true)
         {
             if (rep && (Gpr[1] & amask) == 0) return;
+            if (bulk)
+            {
+                int done = TryBulkString(op == StringOp.Movs, size, sourceSeg, addressSize, budget);
+                if (done > 0)
+                {
+                    _replayCount = _replayNext = 0;
+                    if ((Gpr[1] & amask) == 0) return;
+                    budget -= done;
+                    if (_hasPendingExit || budget == 0) { ResumeStringLater(); return; }
+                    continue;
+                }
+            }
             ulong si = Gpr[6] & amask, di = Gpr[7] & amask;
             switch (op)
             {
@@ -115,12 +128,17 @@ internal sealed partial class X86Cpu
             if (count == 0) return;
             if (_hasPendingExit || --budget == 0)
             {
-                // Resume this instruction after the exit or after the run loop has had a look around.
-                Rip = _instructionStart;
-                _endBlock = true;
+                ResumeStringLater();
                 return;
             }
         }
+    }
+
+    /// <summary>Resume this instruction after the exit or after the run loop has had a look around.</summary>
+    private void ResumeStringLater()
+    {
+        Rip = _instructionStart;
+        _endBlock = true;
     }
 
     private void ExecuteIn(ref Instruction ins)
