@@ -60,7 +60,7 @@ internal sealed partial class NativeTranslator
                 _a.lea(r9, __[r9 + 8]);
                 _a.mov(GprQ(4), r9);
                 break;
-            case FastOpKind.CallNear when IsCanonical(f.Immediate):
+            case FastOpKind.CallNear when LinearAddress.IsCanonical(f.Immediate):
                 _a.mov(r9, GprQ(4));
                 _a.lea(r9, __[r9 - 8]);
                 EmitProbe(NativeLayout.WriteTlb, 8, index);

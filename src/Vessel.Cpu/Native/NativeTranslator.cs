@@ -99,11 +99,11 @@ internal sealed partial class NativeTranslator
         bool last = i == _block.Count - 1;
         switch (f.Kind)
         {
-            case FastOpKind.Jcc when IsCanonical(f.Immediate):
+            case FastOpKind.Jcc when LinearAddress.IsCanonical(f.Immediate):
                 CountInstruction();
                 EmitConditionalBranch(ref f, ref ins, i, last);
                 return true;
-            case FastOpKind.Jmp when last && IsCanonical(f.Immediate):
+            case FastOpKind.Jmp when last && LinearAddress.IsCanonical(f.Immediate):
                 CountInstruction();
                 EmitTakenBranch(f.Immediate);
                 return true;
@@ -114,8 +114,6 @@ internal sealed partial class NativeTranslator
         if (EmitRegisterForm(ref f, flagsLive)) return true;
         return EmitMemoryForm(ref f, ref ins, i);
     }
-
-    private static bool IsCanonical(ulong address) => (ulong)(((long)address << 16) >> 16) == address;
 
     // ---------------------------------------------------------------- state, flags, exits
 
