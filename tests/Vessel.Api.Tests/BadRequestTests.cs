@@ -35,7 +35,7 @@ public sealed class BadRequestTests
         // wrong state: before start
         { "PATCH", "/vm", """{"state": "Paused"}""", VmmController.NotSupportedBeforeStart },
         { "PUT", "/actions", """{"action_type": "SendCtrlAltDel"}""", VmmController.NotSupportedBeforeStart },
-        { "PATCH", "/drives/nosuch", """{"drive_id": "nosuch", "path_on_host": "/tmp"}""", "no such drive" },
+        { "PATCH", "/drives/rootfs", """{"drive_id": "rootfs", "path_on_host": "/tmp"}""", VmmController.NotSupportedBeforeStart },
         // wrong methods and paths, empty bodies
         { "GET", "/boot-source", null, "Invalid request method and/or path: GET /boot-source." },
         { "DELETE", "/vm", null, "Invalid request method and/or path: DELETE /vm." },
@@ -50,7 +50,7 @@ public sealed class BadRequestTests
         { "PUT", "/entropy", """{"rate_limiter": {"bandwidth": {"size": 1, "refill_time": 1, "burst": 2}}}""", "burst" },
         { "PUT", "/network-interfaces/eth0", """{"iface_id": "eth1", "host_dev_name": "tap0"}""", "does not match the id in the path" },
         { "PUT", "/network-interfaces/eth0", """{"iface_id": "eth0"}""", "host_dev_name" },
-        { "PATCH", "/network-interfaces/eth9", """{"iface_id": "eth9"}""", "no such network interface" },
+        { "PATCH", "/network-interfaces/eth0", """{"iface_id": "eth0"}""", VmmController.NotSupportedBeforeStart },
         { "PUT", "/vsock", """{"guest_cid": 2, "uds_path": "/tmp/v.sock"}""", "guest_cid 2: the guest's CID must be from 3 to 4294967294 (0-2 are reserved)" },
         { "PUT", "/vsock", """{"guest_cid": 3, "uds_path": "/nonexistent/dir/v.sock"}""", "no such directory (uds_path)" },
         { "PUT", "/vsock", """{"guest_cid": 3, "uds_path": "/etc/hostname"}""", "uds_path already exists" },

@@ -15,11 +15,17 @@ public sealed class NetworkApiTests
             uds = Path.Combine(vessel.Directory, "v.sock");
             await GettingStartedTests.Configure(vessel, CounterGuest.Counter());
             await vessel.Expect204("PUT", "/network-interfaces/eth0", """{"iface_id": "eth0", "host_dev_name": "user:", "guest_mac": "06:00:ac:10:00:02"}""");
-            await vessel.Expect204("PATCH", "/network-interfaces/eth0", """{"iface_id": "eth0"}""");
+            var (patchStatus, patchBody) = await vessel.Send("PATCH", "/network-interfaces/eth0", """{"iface_id": "eth0"}""");
+            Assert.Equal(400, patchStatus);
+            Assert.Equal(VmmController.NotSupportedBeforeStart, VesselProcess.FaultOf(patchBody));
             await vessel.Expect204("PUT", "/vsock", $$"""{"guest_cid": 3, "uds_path": "{{uds}}"}""");
             Assert.False(File.Exists(uds));
             await vessel.Expect204("PUT", "/actions", """{"action_type": "InstanceStart"}""");
             Assert.True(vessel.WaitForOutput(o => o.Length >= 20, TimeSpan.FromSeconds(30)), vessel.Error);
+            await vessel.Expect204("PATCH", "/network-interfaces/eth0", """{"iface_id": "eth0"}""");
+            var (missingStatus, missingBody) = await vessel.Send("PATCH", "/network-interfaces/eth9", """{"iface_id": "eth9"}""");
+            Assert.Equal(400, missingStatus);
+            Assert.Contains("no such network interface", VesselProcess.FaultOf(missingBody));
 
             // The vsock device listens on uds_path (a socket a host program can connect to) while the VM runs.
             Assert.True((File.GetAttributes(uds) & FileAttributes.Directory) == 0);

@@ -99,9 +99,12 @@ public sealed class VmmController(Func<VmResources, Machine> startMachine, ApiMe
             case ("PUT", "/drives/{id}"):
                 return Configure(started, Parse(body, ApiJson.Default.Drive), (r, d) => r.WithDrive(id!, d));
             case ("PATCH", "/drives/{id}"):
+                // Firecracker refuses a drive or interface PATCH before InstanceStart (its pre-boot controller
+                // answers UpdateBlockDevice/UpdateNetworkInterface so), after parsing the body.
                 var update = Parse(body, ApiJson.Default.PartialDrive);
+                if (!started) return ApiResponse.Fault(NotSupportedBeforeStart);
                 var updated = _resources.WithDriveUpdate(id!, update);
-                if (started) UpdateRunningDrive(id!, update);
+                UpdateRunningDrive(id!, update);
                 _resources = updated;
                 return ApiResponse.NoContent;
             case ("PUT", "/machine-config"):
@@ -135,10 +138,11 @@ public sealed class VmmController(Func<VmResources, Machine> startMachine, ApiMe
             case ("PUT", "/network-interfaces/{id}"):
                 return Configure(started, Parse(body, ApiJson.Default.NetworkInterface), (r, i) => r.WithNetworkInterface(id!, i));
             case ("PATCH", "/network-interfaces/{id}"):
-                // Firecracker's PATCH changes rate limiters, on a running VM too.
+                // Firecracker's PATCH changes the rate limiters of a running VM's interface.
                 var ifaceUpdate = Parse(body, ApiJson.Default.PartialNetworkInterface);
+                if (!started) return ApiResponse.Fault(NotSupportedBeforeStart);
                 var withIface = _resources.WithNetworkInterfaceUpdate(id!, ifaceUpdate);
-                if (started) UpdateRunningInterface(id!, ifaceUpdate);
+                UpdateRunningInterface(id!, ifaceUpdate);
                 _resources = withIface;
                 return ApiResponse.NoContent;
             case ("PUT", "/vsock"):
