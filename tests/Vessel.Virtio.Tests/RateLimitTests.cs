@@ -24,6 +24,20 @@ public sealed class RateLimitTests : IDisposable
         return d;
     }
 
+    /// <summary>A disk limited by <paramref name="limit"/> with two reads queued: the first is served at once, the
+    /// second waits on the bucket.</summary>
+    private FakeDriver StartThrottledDisk(RateLimit limit, out VirtioBlock block)
+    {
+        block = new VirtioBlock(new VirtioBlockOptions(_image.Path) { RateLimit = limit }, _time);
+        var d = new FakeDriver(block);
+        d.Activate();
+        QueueRead(d, 0);
+        QueueRead(d, 8);
+        d.Kick();
+        Assert.Equal((0u, 4097u), d.Queues[0].TakeUsed());
+        return d;
+    }
+
     /// <summary>Queues a 4 KiB read of sector <paramref name="sector"/>; returns its data buffer.</summary>
     private static ulong QueueRead(FakeDriver d, ulong sector)
     {
@@ -91,13 +105,7 @@ public sealed class RateLimitTests : IDisposable
     [Fact]
     public void Lifting_the_limit_of_a_running_disk_releases_the_waiting_request()
     {
-        var block = new VirtioBlock(new VirtioBlockOptions(_image.Path) { RateLimit = OneOpPer100Ms }, _time);
-        using var d = new FakeDriver(block);
-        d.Activate();
-        QueueRead(d, 0);
-        QueueRead(d, 8);
-        d.Kick();
-        Assert.Equal((0u, 4097u), d.Queues[0].TakeUsed());
+        using var d = StartThrottledDisk(OneOpPer100Ms, out var block);
         AssertNothingUsed(d.Queues[0], "throttled");
         block.RateLimit.Update(new RateLimit(null, new BucketLimit(0, 0, 0)));
         Assert.Equal(RateLimit.None, block.RateLimit.Limit);
@@ -107,13 +115,7 @@ public sealed class RateLimitTests : IDisposable
     [Fact]
     public void A_paused_disk_stays_paused_when_its_bucket_refills_and_serves_at_resume()
     {
-        var block = new VirtioBlock(new VirtioBlockOptions(_image.Path) { RateLimit = OneOpPer100Ms }, _time);
-        using var d = new FakeDriver(block);
-        d.Activate();
-        QueueRead(d, 0);
-        QueueRead(d, 8);
-        d.Kick();
-        Assert.Equal((0u, 4097u), d.Queues[0].TakeUsed());
+        using var d = StartThrottledDisk(OneOpPer100Ms, out var block);
         Assert.True(block.Pause());
         _time.Advance(TimeSpan.FromSeconds(1));
         AssertNothingUsed(d.Queues[0], "a paused device serves nothing, tokens or not");
@@ -125,13 +127,7 @@ public sealed class RateLimitTests : IDisposable
     public async Task A_throttled_disk_resets_and_disposes_without_waiting_for_its_bucket()
     {
         // A bucket that refills once a day: the worker is asleep on it when the driver resets and the VM ends.
-        var block = new VirtioBlock(new VirtioBlockOptions(_image.Path) { RateLimit = new(null, new BucketLimit(1, 0, 86_400_000)) }, _time);
-        var d = new FakeDriver(block);
-        d.Activate();
-        QueueRead(d, 0);
-        QueueRead(d, 8);
-        d.Kick();
-        Assert.Equal((0u, 4097u), d.Queues[0].TakeUsed());
+        var d = StartThrottledDisk(new(null, new BucketLimit(1, 0, 86_400_000)), out var block);
         await Task.Run(block.Reset).WaitAsync(TimeSpan.FromSeconds(10)); // a TimeoutException: reset waited for the bucket
         Assert.False(d.Queues[0].TryTakeUsed(out _, out _));
         await Task.Run(d.Dispose).WaitAsync(TimeSpan.FromSeconds(10));
