@@ -43,7 +43,13 @@ public sealed class ConfigFileTests
 
     [Theory]
     [InlineData("""{"machine-config": {"vcpu_count": 0, "mem_size_mib": 32}}""", "vcpu_count 0 is out of range (1 to 254)")]
-    [InlineData("""{"machine-config": {"vcpu_count": 1, "mem_size_mib": 32, "bogus": 1}}""", "bogus")]
+    [InlineData("""{"machine-config": {"vcpu_count": 1, "mem_size_mib": 32, "bogus": 1}}""", "$.machine-config: unknown field 'bogus' (the fields are vcpu_count, mem_size_mib, smt,")]
+    [InlineData("""{"machine-config": {"vcpu_count": "two", "mem_size_mib": 32}}""", "$.machine-config.vcpu_count: expected an integer from -2147483648 to 2147483647, not the string \"two\"")]
+    [InlineData("""{"boot-source": {"kernel_image_path": 5}}""", "$.boot-source.kernel_image_path: expected a string, not 5")]
+    [InlineData("""{"drives": [{"drive_id": "a", "is_root_device": true}, {"drive_id": "b", "is_root_device": "yes"}]}""", "$.drives[1].is_root_device: expected true or false, not the string \"yes\"")]
+    [InlineData("""{"drives": [{"drive_id": "a"}]}""", "$.drives[0]: the required field 'is_root_device' is missing")]
+    [InlineData("""{"vsock": {"guest_cid": 3, "uds_path": "/tmp/x.sock",}}""", "line 1, column")]
+    [InlineData("""{"boot-source": {"kernel_image_path": "/k"}, "machine_config": {}}""", "$: unknown field 'machine_config' (the fields are boot-source, drives, machine-config,")]
     [InlineData("""{"boot-source": {"kernel_image_path": "/nonexistent/k"}}""", "/nonexistent/k: no such file (kernel_image_path)")]
     [InlineData("""{"network-interfaces": [{"iface_id": "eth0"}]}""", "host_dev_name")]
     [InlineData("""{"network-interfaces": [{"iface_id": "a", "host_dev_name": "tap0"}, {"iface_id": "b", "host_dev_name": "tap1", "guest_mac": "52:54:00:12:34:56"}]}""", "guest_mac: the MAC address 52:54:00:12:34:56 is already in use by another interface")]
@@ -56,6 +62,8 @@ public sealed class ConfigFileTests
         Assert.Single(result.StderrLines);
         Assert.StartsWith($"vessel: {config.Path}: ", result.Stderr);
         Assert.Contains(expected, result.Stderr);
+        Assert.DoesNotContain("Vessel.", result.Stderr);
+        Assert.DoesNotContain("System.", result.Stderr);
     }
 
     /// <summary>One validator: the CLI's flag and the API's field get the same words for the same wrong value.</summary>

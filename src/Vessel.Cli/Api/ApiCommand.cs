@@ -62,7 +62,7 @@ public sealed class ApiCommand(string? socketPath, string? configFile, BackendCh
         }
         catch (JsonException ex)
         {
-            throw CliException.Usage($"{path}: {ex.Message}");
+            throw CliException.Usage($"{path}: {JsonErrorText.Describe(ex, bytes, ApiJson.Default.FullVmConfiguration)}");
         }
         catch (CliException ex)
         {

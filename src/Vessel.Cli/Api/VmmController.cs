@@ -51,7 +51,7 @@ public sealed class VmmController(Func<VmResources, Machine> startMachine, ApiMe
         }
         catch (JsonException ex)
         {
-            response = ApiResponse.Fault(DescribeJsonError(ex));
+            response = ApiResponse.Fault(JsonErrorText.SyntaxError(ex));
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidOperationException)
         {
@@ -246,21 +246,14 @@ public sealed class VmmController(Func<VmResources, Machine> startMachine, ApiMe
     private static T Parse<T>(ReadOnlySpan<byte> body, JsonTypeInfo<T> type)
     {
         if (body.IsEmpty) throw VmResources.Fault("the request has no body (a JSON object is expected)");
-        return JsonSerializer.Deserialize(body, type) ?? throw VmResources.Fault("the body is null (a JSON object is expected)");
-    }
-
-    /// <summary>System.Text.Json's message, which names the property, with its JSON path instead of .NET names.</summary>
-    private static string DescribeJsonError(JsonException ex)
-    {
-        string message = ex.Message;
-        int typeNames = message.IndexOf(" contained in type", StringComparison.Ordinal);
-        if (typeNames > 0) message = message[..typeNames] + ".";
-        message = message.Replace("System.Int32", "an integer").Replace("System.Int64", "an integer")
-            .Replace("System.String", "a string").Replace("System.Boolean", "a boolean")
-            .Replace("System.UInt64", "an integer from 0 to 18446744073709551615");
-        int clrType = message.IndexOf("Vessel.Cli.Api.", StringComparison.Ordinal);
-        if (clrType >= 0) message = message.Replace("Vessel.Cli.Api.", "");
-        return ex.Path is { } p && !message.Contains(p, StringComparison.Ordinal) ? $"{message} Path: {p}" : message;
+        try
+        {
+            return JsonSerializer.Deserialize(body, type) ?? throw VmResources.Fault("the body is null (a JSON object is expected)");
+        }
+        catch (JsonException ex)
+        {
+            throw VmResources.Fault(JsonErrorText.Describe(ex, body, type));
+        }
     }
 
     private static string RouteOf(string path, out string? id)
