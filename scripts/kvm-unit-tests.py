@@ -108,7 +108,8 @@ def main():
             if logs:
                 (logs / f"{t['name']}.vessel.log").write_text(out)
         rows.append(row)
-        print(t["name"], row.get("qemu", ""), row.get("vessel", ""), flush=True)
+        times = " ".join(f"{k[:-2]}={row[k]:.0f}s" for k in ("qemu_s", "vessel_s") if k in row)
+        print(t["name"], row.get("qemu", ""), row.get("vessel", ""), times, flush=True)
 
     if a.out:
         lines = ["| test | QEMU TCG | Vessel emu |", "| --- | --- | --- |"]
