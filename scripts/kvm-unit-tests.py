@@ -64,6 +64,7 @@ def main():
     ap.add_argument("--kut", required=True, help="built kvm-unit-tests tree")
     ap.add_argument("--vessel", default="", help="command that runs vessel, e.g. 'dotnet src/Vessel.Cli/bin/Release/net10.0/vessel.dll'")
     ap.add_argument("--qemu", action="store_true", help="also run QEMU TCG")
+    ap.add_argument("--tier", default="", help="vessel's --emu-tier (auto, native, il, interp); default: vessel's own")
     ap.add_argument("--only", default="", help="comma-separated test names")
     ap.add_argument("--arch", default="x86_64",
                     help="i386 for the 32-bit tests (taskswitch, taskswitch2): a tree configured with --arch=i386")
@@ -99,13 +100,16 @@ def main():
         if a.vessel:
             cmd = shlex.split(a.vessel) + ["run", "--kernel", str(flat), "--cpus", t["smp"], "--memory", "128M",
                                            "--serial", "stdio", "--backend", "emu"]
+            if a.tier:
+                cmd += ["--emu-tier", a.tier]
             if t["args"]:
                 cmd += ["--append", t["args"]]
             row["vessel"], row["vessel_s"], out = run(cmd, timeout)
             if logs:
                 (logs / f"{t['name']}.vessel.log").write_text(out)
         rows.append(row)
-        print(t["name"], row.get("qemu", ""), row.get("vessel", ""), flush=True)
+        times = " ".join(f"{k[:-2]}={row[k]:.0f}s" for k in ("qemu_s", "vessel_s") if k in row)
+        print(t["name"], row.get("qemu", ""), row.get("vessel", ""), times, flush=True)
 
     if a.out:
         lines = ["| test | QEMU TCG | Vessel emu |", "| --- | --- | --- |"]

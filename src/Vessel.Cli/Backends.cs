@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using Vessel.Cli.Options;
+using Vessel.Cpu;
 using Vessel.Hypervisor;
 using Vessel.Kvm;
 
@@ -14,15 +15,15 @@ public sealed record KvmHostFacts(string Device, Func<bool> CpuHasVirtualization
 /// <summary>Picks and creates the execution backend for --backend.</summary>
 public static partial class Backends
 {
-    public static IHypervisor Create(BackendChoice choice, ILogger logger) => Create(choice, logger, KvmHostFacts.Current);
+    public static IHypervisor Create(BackendChoice choice, EmuTier tier, ILogger logger) => Create(choice, tier, logger, KvmHostFacts.Current);
 
-    /// <summary>As <see cref="Create(BackendChoice, ILogger)"/> with another kvm device (the CPU flags are the host's).</summary>
-    public static IHypervisor Create(BackendChoice choice, ILogger logger, string kvmDevice) =>
-        Create(choice, logger, KvmHostFacts.Current with { Device = kvmDevice });
+    /// <summary>As <see cref="Create(BackendChoice, EmuTier, ILogger)"/> with another kvm device (the CPU flags are the host's).</summary>
+    public static IHypervisor Create(BackendChoice choice, EmuTier tier, ILogger logger, string kvmDevice) =>
+        Create(choice, tier, logger, KvmHostFacts.Current with { Device = kvmDevice });
 
     /// <summary>kvm opens the device or fails with its reason; auto follows <see cref="AutoBackend.Decide"/>;
-    /// emu never touches the device.</summary>
-    public static IHypervisor Create(BackendChoice choice, ILogger logger, KvmHostFacts host)
+    /// emu never touches the device. <paramref name="tier"/> is the software CPU's, when it runs.</summary>
+    public static IHypervisor Create(BackendChoice choice, EmuTier tier, ILogger logger, KvmHostFacts host)
     {
         switch (choice)
         {
@@ -39,13 +40,13 @@ public static partial class Backends
                     throw CliException.Runtime($"--backend kvm: {ex.Message}");
                 }
             case BackendChoice.Emu:
-                return CreateEmu();
+                return CreateEmu(tier, logger);
             default:
-                return CreateAuto(logger, host);
+                return CreateAuto(tier, logger, host);
         }
     }
 
-    private static IHypervisor CreateAuto(ILogger logger, KvmHostFacts host)
+    private static IHypervisor CreateAuto(EmuTier tier, ILogger logger, KvmHostFacts host)
     {
         KvmHypervisor? kvm = null;
         KvmProbe probe;
@@ -64,34 +65,33 @@ public static partial class Backends
         LogChoice(logger, decision.Level, decision.Message);
         if (decision.UseKvm) return kvm!;
         kvm?.Dispose();
-        return CreateEmu();
+        return CreateEmu(tier, logger);
     }
 
     /// <summary>The software CPU. The one place that names the emu backend's type. VESSEL_EMU_INTERPRET=1 turns
     /// off fast paths and the block compiler, and VESSEL_EMU_JIT=0 only the compiler: a suspected emulator bug
-    /// can be confirmed on a real guest without rebuilding. VESSEL_EMU_TIER=il|native|interp picks the compiled
-    /// tier (default: native; see EmuOptions.Tier).</summary>
-    public static IHypervisor CreateEmu()
+    /// can be confirmed on a real guest without rebuilding. The compiled tier is --emu-tier's (see EmuOptions.Tier).</summary>
+    public static IHypervisor CreateEmu(EmuTier tier, ILogger logger)
     {
         bool interpret = Environment.GetEnvironmentVariable("VESSEL_EMU_INTERPRET") == "1";
         bool noJit = Environment.GetEnvironmentVariable("VESSEL_EMU_JIT") == "0";
-        var options = new Vessel.Cpu.EmuOptions
+        // Without a JIT (NativeAOT) the IL tier has nothing to compile with: its blocks would be interpreted.
+        if (tier == EmuTier.IL && !System.Runtime.CompilerServices.RuntimeFeature.IsDynamicCodeCompiled) LogNoJitForIl(logger);
+        var options = new EmuOptions
         {
             FastPaths = !interpret,
-            JitThreshold = interpret || noJit ? 0 : new Vessel.Cpu.EmuOptions().JitThreshold,
-            Tier = ParseTier(Environment.GetEnvironmentVariable("VESSEL_EMU_TIER")),
+            JitThreshold = interpret || noJit ? 0 : new EmuOptions().JitThreshold,
+            Tier = tier,
         };
+        LogEmuTier(logger, options.ResolvedTier.ToString());
         return new Vessel.Cpu.EmuHypervisor(options);
     }
 
-    /// <summary>The tier VESSEL_EMU_TIER names: interp, il or native; anything else (or nothing) is automatic.</summary>
-    public static Vessel.Cpu.EmuTier ParseTier(string? name) => name?.ToLowerInvariant() switch
-    {
-        "interp" or "interpreter" => Vessel.Cpu.EmuTier.Interpreter,
-        "il" => Vessel.Cpu.EmuTier.IL,
-        "native" => Vessel.Cpu.EmuTier.Native,
-        _ => Vessel.Cpu.EmuTier.Automatic,
-    };
+    [LoggerMessage(Level = LogLevel.Warning, Message = "--emu-tier il: this build has no JIT (NativeAOT), so the IL tier compiles nothing and every block is interpreted; --emu-tier native compiles 64-bit code here")]
+    private static partial void LogNoJitForIl(ILogger logger);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "emu tier: {Tier}")]
+    private static partial void LogEmuTier(ILogger logger, string tier);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "using the kvm backend ({Device})")]
     private static partial void LogUsingKvm(ILogger logger, string device);

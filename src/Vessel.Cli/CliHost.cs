@@ -21,7 +21,8 @@ public sealed record CliHost
     /// that will not end by itself.</summary>
     public CancellationToken Stop { get; init; }
 
-    public Func<BackendChoice, ILogger, IHypervisor> CreateBackend { get; init; } = Backends.Create;
+    /// <summary>Creates the backend --backend names; the tier is the software CPU's (--emu-tier).</summary>
+    public Func<BackendChoice, Vessel.Cpu.EmuTier, ILogger, IHypervisor> CreateBackend { get; init; } = Backends.Create;
 
     /// <summary>Finds (building if needed) the guest booted when no --kernel is given; gets a progress writer.</summary>
     public Func<TextWriter, DefaultGuest.Files> ResolveDefaultGuest { get; init; } = DefaultGuest.Ensure;

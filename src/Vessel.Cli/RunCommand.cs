@@ -48,7 +48,7 @@ public sealed partial class RunCommand(RunOptions options, CliStreams streams, C
             _ => null,
         };
 
-        using IHypervisor hypervisor = host.CreateBackend(options.Backend, logger);
+        using IHypervisor hypervisor = host.CreateBackend(options.Backend, options.EmuTier, logger);
         if (options.Cpus > hypervisor.Capabilities.MaxVcpus)
             throw CliException.Usage($"--cpus {options.Cpus}: the {hypervisor.Name} backend supports at most {hypervisor.Capabilities.MaxVcpus}");
 

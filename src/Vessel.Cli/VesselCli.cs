@@ -20,7 +20,7 @@ public static class VesselCli
         try
         {
             RootCommand root = CreateRootCommand(options => new RunCommand(options, streams, host).Execute(),
-                (socket, config, backend, logLevel) => new Api.ApiCommand(socket, config, backend, logLevel, streams, host).Execute());
+                (socket, config, backend, tier, logLevel) => new Api.ApiCommand(socket, config, backend, logLevel, streams, host) { EmuTier = tier }.Execute());
             string commands = string.Join(", ", root.Subcommands.Select(c => c.Name));
             if (args.Count == 0)
                 return Fail(streams, NoCommandGiven, CliException.UsageExitCode);
@@ -52,7 +52,7 @@ public static class VesselCli
     public static RunOptions? ParseRun(IReadOnlyList<string> args)
     {
         RunOptions? parsedOptions = null;
-        ParseResult parsed = CreateRootCommand(options => { parsedOptions = options; return 0; }, (_, _, _, _) => 0).Parse(args, Parsing);
+        ParseResult parsed = CreateRootCommand(options => { parsedOptions = options; return 0; }, (_, _, _, _, _) => 0).Parse(args, Parsing);
         if (parsed.Errors.Count > 0)
             throw CliException.Usage(parsed.Errors[0].Message);
         parsed.Invoke(new InvocationConfiguration { Output = TextWriter.Null, Error = TextWriter.Null, EnableDefaultExceptionHandler = false });
@@ -70,7 +70,7 @@ public static class VesselCli
 
     /// <summary>What the root command runs without a subcommand: the API server and/or a configuration file
     /// (Firecracker's <c>--api-sock</c>, <c>--config-file</c>, <c>--no-api</c>).</summary>
-    private delegate int ApiLauncher(string? socket, string? configFile, BackendChoice backend, LogLevel logLevel);
+    private delegate int ApiLauncher(string? socket, string? configFile, BackendChoice backend, Vessel.Cpu.EmuTier emuTier, LogLevel logLevel);
 
     private static RootCommand CreateRootCommand(Func<RunOptions, int> execute, ApiLauncher launchApi)
     {
@@ -78,10 +78,11 @@ public static class VesselCli
         var configFile = new Option<string?>("--config-file") { Description = "Boot the VM a Firecracker JSON configuration file describes" };
         var noApi = new Option<bool>("--no-api") { Description = "With --config-file: serve no API" };
         var backend = new Option<string>("--backend") { Description = "auto, kvm or emu", DefaultValueFactory = _ => "auto" };
+        var emuTier = EmuTierOption.Create();
         var logLevel = new Option<string>("--log-level") { Description = "error, warn, info, debug or trace (to stderr)", DefaultValueFactory = _ => "warn" };
         var root = new RootCommand("Vessel: a virtual machine monitor (KVM or a software x86-64 CPU)")
         {
-            CreateRunCommand(execute), apiSocket, configFile, noApi, backend, logLevel,
+            CreateRunCommand(execute), apiSocket, configFile, noApi, backend, emuTier, logLevel,
         };
         root.SetAction(result =>
         {
@@ -94,7 +95,7 @@ public static class VesselCli
             if (socket is null && !withoutApi)
                 throw CliException.Usage("--config-file without --api-sock needs --no-api (as Firecracker)");
             return launchApi(socket, config, RunOptions.ParseBackend(result.GetRequiredValue(backend)),
-                RunOptions.ParseLogLevel(result.GetRequiredValue(logLevel)));
+                EmuTierOption.Resolve(result.GetValue(emuTier)), RunOptions.ParseLogLevel(result.GetRequiredValue(logLevel)));
         });
         return root;
     }
@@ -107,6 +108,7 @@ public static class VesselCli
         var memory = new Option<string>("--memory", "-m") { Description = "Guest RAM: 512M, 1G, 2048K, or a number of MiB", DefaultValueFactory = _ => "512M" };
         var cpus = new Option<string>("--cpus") { Description = "Number of vCPUs", DefaultValueFactory = _ => "1" };
         var backend = new Option<string>("--backend") { Description = "auto, kvm or emu", DefaultValueFactory = _ => "auto" };
+        var emuTier = EmuTierOption.Create();
         var serial = new Option<string>("--serial") { Description = "COM1: stdio, file:PATH or none", DefaultValueFactory = _ => "stdio" };
         var disk = new Option<string[]>("--disk") { Description = "A raw disk image as a virtio-blk disk: PATH[,readonly][,id=NAME] (repeatable: vda, vdb, ...)" };
         var net = NetOption.Create();
@@ -117,7 +119,7 @@ public static class VesselCli
 
         var run = new Command("run", "Boot a kernel; COM1 is the console (Ctrl-A x quits)")
         {
-            kernel, initrd, append, memory, cpus, backend, serial, disk, console, rng, net, vsock, logLevel,
+            kernel, initrd, append, memory, cpus, backend, emuTier, serial, disk, console, rng, net, vsock, logLevel,
         };
         run.SetAction(result =>
         {
@@ -131,6 +133,7 @@ public static class VesselCli
                     Vsock = VsockOption.Parse(result.GetValue(vsock)),
                     ConsoleOnHvc0 = RunOptions.ParseConsole(result.GetRequiredValue(console)),
                     Rng = result.GetValue(rng),
+                    EmuTier = EmuTierOption.Resolve(result.GetValue(emuTier)),
                 };
             return execute(options);
         });

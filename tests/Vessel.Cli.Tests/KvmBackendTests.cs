@@ -51,7 +51,7 @@ public class KvmBackendTests
         foreach (bool hardware in new[] { true, false })
         {
             var facts = new KvmHostFacts(Vessel.Kvm.KvmHypervisor.DefaultDevice, () => hardware);
-            var host = new CliHost { HandleSignals = false, CreateBackend = (choice, logger) => Backends.Create(choice, logger, facts) };
+            var host = new CliHost { HandleSignals = false, CreateBackend = (choice, tier, logger) => Backends.Create(choice, tier, logger, facts) };
             var result = CliRunner.Run(["run", "--kernel", kernel.Path, "--backend", "kvm", "--log-level", "info"], stdin: [], host);
             Assert.Equal(3, result.ExitCode);
             string first = result.StderrLines[0];

@@ -65,7 +65,7 @@ public class RunTests
     {
         using var kernel = CliRunner.File(BootSectors.HiThenExit3());
         var facts = new KvmHostFacts("/nonexistent/kvm", () => true);
-        var host = new CliHost { HandleSignals = false, CreateBackend = (choice, logger) => Backends.Create(choice, logger, facts) };
+        var host = new CliHost { HandleSignals = false, CreateBackend = (choice, tier, logger) => Backends.Create(choice, tier, logger, facts) };
         var result = CliRunner.Run(["run", "--kernel", kernel.Path, "--log-level", "info"], stdin: [], host);
         Assert.Equal(3, result.ExitCode);
         Assert.Equal("vessel: info: /nonexistent/kvm does not exist; using the emu backend", result.StderrLines[0]);
@@ -85,7 +85,7 @@ public class RunTests
     {
         using var kernel = CliRunner.File(BootSectors.HiThenExit3());
         var facts = new KvmHostFacts("/dev/null", () => true);
-        var host = new CliHost { HandleSignals = false, CreateBackend = (choice, logger) => Backends.Create(choice, logger, facts) };
+        var host = new CliHost { HandleSignals = false, CreateBackend = (choice, tier, logger) => Backends.Create(choice, tier, logger, facts) };
         var result = CliRunner.Run(["run", "--kernel", kernel.Path], stdin: [], host);
         Assert.Equal(3, result.ExitCode);
         var line = Assert.Single(result.StderrLines);
@@ -101,7 +101,7 @@ public class RunTests
     {
         using var kernel = CliRunner.File(BootSectors.HiThenExit3());
         var facts = new KvmHostFacts("/dev/null", () => false);
-        var host = new CliHost { HandleSignals = false, CreateBackend = (choice, logger) => Backends.Create(choice, logger, facts) };
+        var host = new CliHost { HandleSignals = false, CreateBackend = (choice, tier, logger) => Backends.Create(choice, tier, logger, facts) };
         var quiet = CliRunner.Run(["run", "--kernel", kernel.Path], stdin: [], host);
         Assert.Equal(3, quiet.ExitCode);
         Assert.Equal("", quiet.Stderr);

@@ -210,7 +210,7 @@ public class UserErrorTests
     private static CliResult RunWithKvmDevice(string device, params string[] extra)
     {
         using var kernel = CliRunner.File(Kernel);
-        var host = new CliHost { HandleSignals = false, CreateBackend = (choice, logger) => Backends.Create(choice, logger, device) };
+        var host = new CliHost { HandleSignals = false, CreateBackend = (choice, tier, logger) => Backends.Create(choice, tier, logger, device) };
         return CliRunner.Run(["run", "--kernel", kernel.Path, .. extra], stdin: [], host);
     }
 

@@ -15,6 +15,9 @@ public sealed class ApiCommand(string? socketPath, string? configFile, BackendCh
     /// <summary>A configuration file larger than this is refused before it is parsed.</summary>
     public const long MaxConfigFileBytes = 1 << 20;
 
+    /// <summary>`--emu-tier` (or VESSEL_EMU_TIER): Firecracker's configuration has no such field.</summary>
+    public Vessel.Cpu.EmuTier EmuTier { get; init; }
+
     private readonly ManualResetEventSlim _ended = new();
     private int _exitStatus;
 
@@ -74,7 +77,7 @@ public sealed class ApiCommand(string? socketPath, string? configFile, BackendCh
     /// <see cref="CliException"/> that refused it (missing file, bad image) with nothing started.</summary>
     private Machine Launch(VmResources resources)
     {
-        var options = resources.ToRunOptions(backend, logLevel);
+        var options = resources.ToRunOptions(backend, logLevel) with { EmuTier = EmuTier };
         var started = new TaskCompletionSource<Machine>(TaskCreationOptions.RunContinuationsAsynchronously);
         var thread = new Thread(() =>
         {

@@ -28,6 +28,9 @@ public sealed record RunOptions(
     /// goes to the terminal too).</summary>
     public bool ConsoleOnHvc0 { get; init; }
 
+    /// <summary>`--emu-tier` (or VESSEL_EMU_TIER): the software CPU's compiled tier; the kvm backend ignores it.</summary>
+    public Vessel.Cpu.EmuTier EmuTier { get; init; } = Vessel.Cpu.EmuTier.Automatic;
+
     /// <summary>`--rng`: a virtio-rng device.</summary>
     public bool Rng { get; init; }
 

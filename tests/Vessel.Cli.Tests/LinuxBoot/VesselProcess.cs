@@ -3,7 +3,7 @@ using System.Text;
 
 namespace Vessel.Cli.Tests.LinuxBoot;
 
-/// <summary>`vessel run` as a child process (the apphost next to the tests), so a test can SIGKILL it: what
+/// <summary>`vessel run` as a child process (VESSEL_TEST_BINARY, else the apphost next to the tests), so a test can SIGKILL it: what
 /// the guest flushed must be in its disk image even when the VMM dies without a chance to clean up.</summary>
 internal sealed class VesselProcess : IDisposable
 {
@@ -16,7 +16,7 @@ internal sealed class VesselProcess : IDisposable
     /// process is vessel itself).</param>
     public VesselProcess(IReadOnlyList<string> args, string? networkNamespace = null)
     {
-        string vessel = Path.Combine(AppContext.BaseDirectory, "vessel");
+        string vessel = TestBinary.ForChildProcess;
         var start = networkNamespace is null
             ? new ProcessStartInfo(vessel, args)
             : new ProcessStartInfo("ip", ["netns", "exec", networkNamespace, vessel, .. args]);

@@ -161,7 +161,7 @@ public class TerminalRestoredOnVmmFailureTests
             HandleSignals = false,
             StdinIsTerminal = true,
             StdinFd = terminal.Slave,
-            CreateBackend = (_, _) => new FailingBackend(Backends.CreateEmu(), runsBeforeFailing: 200),
+            CreateBackend = (_, tier, logger) => new FailingBackend(Backends.CreateEmu(tier, logger), runsBeforeFailing: 200),
         };
         int status = VesselCli.Run(["run", "--kernel", kernel.Path, "--backend", "emu", "--memory", "16"],
             new Cli.Console.FdInputStream(terminal.Slave), new Cli.Console.FdOutputStream(terminal.Slave),
