@@ -104,6 +104,12 @@ internal sealed unsafe partial class X86Cpu : Platform.IApicCpu
         _descriptors = new DescriptorTables(this, _fault);
         _tasks = new TaskSwitcher(this, _descriptors, _fault);
         _segments = new SegmentLoader(this, _descriptors, _fault);
+        _tss = new TaskStateSegment(this, _fault);
+        _steps = new TransferSteps(this, _fault);
+        _events = new EventDelivery(this, _fault, _steps, _tss, _descriptors, _segments, _tasks);
+        _iret = new InterruptReturn(this, _fault, _steps, _events, _descriptors, _segments, _tasks);
+        _far = new FarTransfers(this, _fault, _steps, _tss, _descriptors, _segments, _tasks);
+        _fastCalls = new FastSystemCalls(this, _fault, Msrs);
         machine.CodeCache.Register(this);
         _x87 = new X87Unit(this);
         _simd = new SimdUnit(this, _x87);

@@ -17,8 +17,8 @@ internal sealed partial class X86Cpu
             case Mnemonic.Call:
             {
                 if (!ReadFarPointer(ref ins, out ushort selector, out ulong offset, out int size)) return false;
-                if (ins.Mnemonic == Mnemonic.Jmp) FarJump(selector, offset);
-                else FarCall(selector, offset, size);
+                if (ins.Mnemonic == Mnemonic.Jmp) _far.Jump(selector, offset);
+                else _far.Call(selector, offset, size);
                 return true;
             }
             case Mnemonic.Retf:
@@ -29,7 +29,7 @@ internal sealed partial class X86Cpu
                     Code.Retfd or Code.Retfd_imm16 => 4,
                     _ => 8,
                 };
-                FarReturn(size, ins.OpCount > 0 ? ins.Immediate16 : 0UL);
+                _far.Return(size, ins.OpCount > 0 ? ins.Immediate16 : 0UL);
                 return true;
             }
             case Mnemonic.Int: CheckVm86Iopl(); DeliverEvent(ins.Immediate8, InterruptSource.Software, false, 0); return true;
@@ -38,9 +38,9 @@ internal sealed partial class X86Cpu
                 if (GetOf()) DeliverEvent(Vector.OF, InterruptSource.SoftwareException, false, 0);
                 return true;
             case Mnemonic.Int1: DeliverEvent(Vector.DB, InterruptSource.PrivilegedSoftware, false, 0); return true;
-            case Mnemonic.Iret: InterruptReturn(2); return true;
-            case Mnemonic.Iretd: InterruptReturn(4); return true;
-            case Mnemonic.Iretq: InterruptReturn(8); return true;
+            case Mnemonic.Iret: _iret.Execute(2); return true;
+            case Mnemonic.Iretd: _iret.Execute(4); return true;
+            case Mnemonic.Iretq: _iret.Execute(8); return true;
 
             case Mnemonic.Lds: LoadFarPointer(ref ins, DS); return true;
             case Mnemonic.Les: LoadFarPointer(ref ins, ES); return true;

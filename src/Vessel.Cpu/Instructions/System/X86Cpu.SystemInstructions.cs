@@ -61,12 +61,8 @@ internal sealed partial class X86Cpu
                 if (ins.Mnemonic == Mnemonic.Stac) _rflags |= Vessel.Hypervisor.RflagsBits.Ac;
                 else _rflags &= ~Vessel.Hypervisor.RflagsBits.Ac;
                 return true;
-            case Mnemonic.Syscall: ExecuteSyscall(); return true;
-            case Mnemonic.Sysret: case Mnemonic.Sysretq: ExecuteSysret(ref ins); return true;
-            case Mnemonic.Sysenter: ExecuteSysenter(); return true;
-            case Mnemonic.Sysexit: case Mnemonic.Sysexitq: ExecuteSysexit(ref ins); return true;
             default:
-                return false;
+                return _fastCalls.Execute(ref ins);
         }
     }
 
