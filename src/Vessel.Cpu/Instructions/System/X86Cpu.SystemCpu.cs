@@ -1,10 +1,12 @@
+using Iced.Intel;
 using Vessel.Hypervisor;
 
 namespace Vessel.Cpu;
 
-/// <summary>The system units this CPU holds, and the CPU as they see it (<see cref="IDescriptorTableCpu"/>,
-/// <see cref="ISegmentCpu"/>, <see cref="ITaskSwitchCpu"/>, <see cref="ISystemCpu"/>).</summary>
-internal sealed partial class X86Cpu : IDescriptorTableCpu, ISegmentCpu, ISystemCpu
+/// <summary>The system units this CPU holds, the calls into them, and the CPU as they see it
+/// (<see cref="IDescriptorTableCpu"/>, <see cref="ISegmentCpu"/>, <see cref="ITaskSwitchCpu"/>,
+/// <see cref="ISystemCpu"/>, <see cref="ISystemInstructionCpu"/>).</summary>
+internal sealed partial class X86Cpu : IDescriptorTableCpu, ISegmentCpu, ISystemInstructionCpu
 {
     private const ulong Dr6TaskSwitch = 1UL << 15;
 
@@ -30,6 +32,31 @@ internal sealed partial class X86Cpu : IDescriptorTableCpu, ISegmentCpu, ISystem
     private readonly FarTransfers _far;
     /// <summary>SYSCALL/SYSRET, SYSENTER/SYSEXIT.</summary>
     private readonly FastSystemCalls _fastCalls;
+    /// <summary>This vCPU's own MSRs: TSC offset, SYSCALL/SYSENTER targets, PAT, MTRRs...</summary>
+    internal readonly MsrFile Msrs;
+    /// <summary>RDMSR/WRMSR by index: core-state aliases, the local APIC's MSRs, then <see cref="Msrs"/>.</summary>
+    private readonly MsrRouter _msrRouter;
+    /// <summary>Far JMP/CALL/RET, INT n, IRET, Lxx, LLDT/LTR, LAR/LSL/VERR/VERW, ARPL.</summary>
+    private readonly SegmentInstructions _segmentInstructions;
+    /// <summary>MOV CRn/DRn, LGDT/LIDT, RDMSR/WRMSR, CPUID, RDTSC, SWAPGS, SYSCALL...</summary>
+    private readonly SystemInstructions _systemInstructions;
+
+    /// <summary>This vCPU's local APIC, once the platform attaches one.</summary>
+    internal Platform.LocalApic? LocalApic { get; set; }
+
+    /// <summary>Executes a system-level instruction; false if <paramref name="ins"/> is not one.</summary>
+    private bool ExecuteSystem(ref Instruction ins) => _segmentInstructions.Execute(ref ins) || _systemInstructions.Execute(ref ins);
+
+    /// <summary>Reads an MSR; false if this CPU model has no such MSR.</summary>
+    internal bool TryReadMsr(uint index, out ulong value) => _msrRouter.TryRead(index, out value);
+
+    /// <summary>Writes an MSR; false if there is no such MSR or the value is refused (the guest gets #GP).</summary>
+    internal bool TryWriteMsr(uint index, ulong value) => _msrRouter.TryWrite(index, value);
+
+    /// <summary>The time-stamp counter as this vCPU sees it.</summary>
+    public ulong ReadTsc() => Msrs.ReadTsc();
+
+    private void ResetMsrs() => _msrRouter.Reset();
 
     bool IDescriptorTableCpu.LongModeActive => LongModeActive;
     ref CpuState ISegmentCpu.State => ref State;
@@ -71,4 +98,13 @@ internal sealed partial class X86Cpu : IDescriptorTableCpu, ISegmentCpu, ISystem
 
     /// <summary>PUSHF, POPF, INT n and IRET in virtual-8086 mode: #GP(0) below IOPL 3.</summary>
     private void CheckVm86Iopl() => _events.CheckVm86Iopl(IoPrivilegeLevel);
+
+    ulong[] ISystemInstructionCpu.DebugRegisters => Dr;
+    ref ulong ISystemInstructionCpu.ApicBase => ref ApicBase;
+    Platform.LocalApic? ISystemInstructionCpu.LocalApic => LocalApic;
+    ulong ISystemInstructionCpu.ReadOperand(ref Instruction ins, int n, int size) => ReadOperand(ref ins, n, size);
+    ulong ISystemInstructionCpu.ReadModifyTarget(ref Instruction ins, int size) => ReadModifyTarget(ref ins, size);
+    void ISystemInstructionCpu.WriteModifyTarget(ref Instruction ins, int size, ulong value) => WriteModifyTarget(ref ins, size, value);
+    void ISystemInstructionCpu.DeliverEvent(int vector, InterruptSource source, bool hasErrorCode, uint errorCode) =>
+        DeliverEvent(vector, source, hasErrorCode, errorCode);
 }
