@@ -117,6 +117,7 @@ internal sealed unsafe partial class X86Cpu : Platform.IApicCpu
         _x87 = new X87Unit(this);
         _simd = new SimdUnit(this, _x87);
         _xsave = new XsaveUnit(this, _x87, _simd);
+        _decimal = new DecimalUnit(this);
         Reset();
         EmuProfiler.Register(this);
     }
