@@ -11,8 +11,6 @@ internal sealed partial class X86Cpu : IDescriptorTableCpu, ISegmentCpu, ISystem
     private const ulong Dr6TaskSwitch = 1UL << 15;
 
     private bool ProtectedMode => State.ProtectedMode;
-    private bool LongModeActive => State.LongModeActive;
-    private bool Vm86Mode => State.Vm86Mode;
 
     /// <summary>The GDT and LDT reader every segment load, gate, interrupt and task switch goes through.</summary>
     private readonly DescriptorTables _descriptors;
@@ -58,7 +56,7 @@ internal sealed partial class X86Cpu : IDescriptorTableCpu, ISegmentCpu, ISystem
 
     private void ResetMsrs() => _msrRouter.Reset();
 
-    bool IDescriptorTableCpu.LongModeActive => LongModeActive;
+    bool IDescriptorTableCpu.LongModeActive => State.LongModeActive;
     ref CpuState ISegmentCpu.State => ref State;
 
     ref CpuState ITaskSwitchCpu.State => ref State;
