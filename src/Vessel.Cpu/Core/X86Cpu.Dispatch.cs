@@ -123,6 +123,6 @@ internal sealed partial class X86Cpu
                 FaultNoCode(Vector.UD);
                 return;
         }
-        if (!ExecuteSystem(ref ins) && !ExecuteDecimal(ref ins) && !ExecuteExtended(ref ins)) FaultNoCode(Vector.UD);
+        if (!ExecuteSystem(ref ins) && !_decimal.Execute(ref ins) && !ExecuteExtended(ref ins)) FaultNoCode(Vector.UD);
     }
 }

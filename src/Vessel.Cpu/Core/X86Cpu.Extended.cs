@@ -7,11 +7,13 @@ namespace Vessel.Cpu;
 
 /// <summary>The x87, SIMD and XSAVE units this CPU holds, the dispatch into them, and what they see of the CPU
 /// (<see cref="IUnitCpu"/>).</summary>
-internal sealed partial class X86Cpu : IUnitCpu
+internal sealed partial class X86Cpu : IUnitCpu, IDecimalCpu
 {
     private readonly X87Unit _x87;
     private readonly SimdUnit _simd;
     private readonly XsaveUnit _xsave;
+    /// <summary>DAA DAS AAA AAS AAM AAD.</summary>
+    private readonly DecimalUnit _decimal;
 
     /// <summary>Executes an x87/MMX/SSE/XSAVE instruction; false if <paramref name="ins"/> is not one (the
     /// caller raises #UD).</summary>

@@ -104,10 +104,20 @@ internal sealed unsafe partial class X86Cpu : Platform.IApicCpu
         _descriptors = new DescriptorTables(this, _fault);
         _tasks = new TaskSwitcher(this, _descriptors, _fault);
         _segments = new SegmentLoader(this, _descriptors, _fault);
+        _tss = new TaskStateSegment(this, _fault);
+        _steps = new TransferSteps(this, _fault);
+        _events = new EventDelivery(this, _fault, _steps, _tss, _descriptors, _segments, _tasks);
+        _iret = new InterruptReturn(this, _fault, _steps, _events, _descriptors, _segments, _tasks);
+        _far = new FarTransfers(this, _fault, _steps, _tss, _descriptors, _segments, _tasks);
+        _fastCalls = new FastSystemCalls(this, _fault, Msrs);
+        _msrRouter = new MsrRouter(this, Msrs);
+        _systemInstructions = new SystemInstructions(this, _fault, _msrRouter, Msrs, _fastCalls);
+        _segmentInstructions = new SegmentInstructions(this, _fault, _far, _events, _iret, _descriptors, _segments);
         machine.CodeCache.Register(this);
         _x87 = new X87Unit(this);
         _simd = new SimdUnit(this, _x87);
         _xsave = new XsaveUnit(this, _x87, _simd);
+        _decimal = new DecimalUnit(this);
         Reset();
         EmuProfiler.Register(this);
     }

@@ -1,15 +1,12 @@
 namespace Vessel.Cpu;
 
-/// <summary>The local APIC as the CPU reaches it: x2APIC MSRs (0x800-0x8FF), IA32_TSC_DEADLINE and CR8.</summary>
-internal sealed partial class X86Cpu
+/// <summary>The local APIC's MSRs: x2APIC registers (0x800-0x8FF) and IA32_TSC_DEADLINE.</summary>
+internal sealed partial class MsrRouter
 {
-    /// <summary>This vCPU's local APIC, once the platform attaches one.</summary>
-    internal Platform.LocalApic? LocalApic { get; set; }
-
     private bool TryReadApicMsr(uint index, out ulong value)
     {
         value = 0;
-        if (LocalApic is not { } apic) return false;
+        if (_cpu.LocalApic is not { } apic) return false;
         if (index == MsrIndex.TscDeadline)
         {
             value = apic.TscDeadline;
@@ -31,7 +28,7 @@ internal sealed partial class X86Cpu
 
     private bool TryWriteApicMsr(uint index, ulong value)
     {
-        if (LocalApic is not { } apic) return false;
+        if (_cpu.LocalApic is not { } apic) return false;
         if (index == MsrIndex.TscDeadline)
         {
             apic.TscDeadline = value;

@@ -1,13 +1,25 @@
+using System.Numerics;
 using Iced.Intel;
 using static Vessel.Hypervisor.RflagsBits;
 
 namespace Vessel.Cpu;
 
-/// <summary>The legacy BCD adjustments DAA DAS AAA AAS AAM AAD (invalid in 64-bit mode, where Iced
-/// does not decode them).</summary>
-internal sealed partial class X86Cpu
+/// <summary>What <see cref="DecimalUnit"/> needs beyond the units' view: the flags AAA and AAS keep or read.</summary>
+internal interface IDecimalCpu : IUnitCpu
 {
-    private bool ExecuteDecimal(ref Instruction ins)
+    bool GetAf();
+    bool GetSf();
+    bool GetOf();
+}
+
+/// <summary>The legacy BCD adjustments DAA DAS AAA AAS AAM AAD (invalid in 64-bit mode, where Iced
+/// does not decode them): AL/AX and the arithmetic flags, seen through <see cref="IDecimalCpu"/>.</summary>
+internal sealed class DecimalUnit(IDecimalCpu cpu) : CpuUnit(cpu)
+{
+    private readonly IDecimalCpu _flags = cpu;
+
+    /// <summary>Executes a BCD adjustment; false if <paramref name="ins"/> is not one.</summary>
+    public bool Execute(ref Instruction ins)
     {
         switch (ins.Mnemonic)
         {
@@ -21,16 +33,16 @@ internal sealed partial class X86Cpu
                 if (divisor == 0) FaultNoCode(Vector.DE);
                 byte al = (byte)Gpr[0];
                 byte q = (byte)(al / divisor), r = (byte)(al % divisor);
-                WriteGprSized(0, 2, (ulong)(q << 8 | r));
-                SetArithmeticFlags(ResultFlags(r, 1));
+                WriteAx((ulong)(q << 8 | r));
+                SetArithmeticFlags(ByteResultFlags(r));
                 return true;
             }
             case Mnemonic.Aad:
             {
                 byte al = (byte)Gpr[0], ah = (byte)(Gpr[0] >> 8);
                 byte r = (byte)(al + ah * ins.Immediate8);
-                WriteGprSized(0, 2, r);
-                SetArithmeticFlags(ResultFlags(r, 1));
+                WriteAx(r);
+                SetArithmeticFlags(ByteResultFlags(r));
                 return true;
             }
             default:
@@ -38,11 +50,17 @@ internal sealed partial class X86Cpu
         }
     }
 
+    /// <summary>ZF, SF and PF of a byte result.</summary>
+    private static ulong ByteResultFlags(byte r) =>
+        (r == 0 ? Zf : 0) | ((r & 0x80) != 0 ? Sf : 0) | ((BitOperations.PopCount(r) & 1) == 0 ? Pf : 0);
+
+    private void WriteAx(ulong value) => Gpr[0] = (Gpr[0] & ~0xFFFFUL) | (ushort)value;
+
     private void DecimalAdjust(bool subtract)
     {
         byte oldAl = (byte)Gpr[0];
-        bool oldCf = GetCf();
-        bool af = GetAf();
+        bool oldCf = Cpu.GetCf();
+        bool af = _flags.GetAf();
         int al = oldAl;
         bool cf = false;
         if ((al & 0xF) > 9 || af)
@@ -61,21 +79,22 @@ internal sealed partial class X86Cpu
             cf = true;
         }
         byte result = (byte)al;
-        WriteGprSized(0, 1, result);
-        SetArithmeticFlags(ResultFlags(result, 1) | (cf ? Cf : 0) | (af ? Af : 0));
+        Gpr[0] = (Gpr[0] & ~0xFFUL) | result;
+        SetArithmeticFlags(ByteResultFlags(result) | (cf ? Cf : 0) | (af ? Af : 0));
     }
 
+    /// <summary>AAA/AAS: CF and AF set together when AL's low nibble needed the adjustment; PF, ZF, SF and OF kept.</summary>
     private void AsciiAdjust(bool subtract)
     {
         ulong ax = Gpr[0] & 0xFFFF;
-        bool adjust = (ax & 0xF) > 9 || GetAf();
+        bool adjust = (ax & 0xF) > 9 || _flags.GetAf();
         if (adjust)
         {
             ax = subtract ? (ax - 0x106) & 0xFFFF : (ax + 0x106) & 0xFFFF;
         }
         ax &= 0xFF0F;
-        WriteGprSized(0, 2, ax);
-        MaterializeFlags();
-        _rflags = (_rflags & ~(Cf | Af)) | (adjust ? Cf | Af : 0);
+        WriteAx(ax);
+        ulong kept = (Cpu.GetPf() ? Pf : 0) | (Cpu.GetZf() ? Zf : 0) | (_flags.GetSf() ? Sf : 0) | (_flags.GetOf() ? Of : 0);
+        SetArithmeticFlags(kept | (adjust ? Cf | Af : 0));
     }
 }

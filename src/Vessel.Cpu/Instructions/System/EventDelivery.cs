@@ -2,6 +2,7 @@ using Vessel.Hypervisor;
 using static Vessel.Hypervisor.RflagsBits;
 using static Vessel.Cpu.DescriptorTables;
 using static Vessel.Cpu.HiddenSegments;
+using static Vessel.Cpu.X86Cpu;
 
 namespace Vessel.Cpu;
 
@@ -21,58 +22,63 @@ internal enum InterruptSource
     Nmi,
 }
 
-/// <summary>Exception and interrupt delivery through the real-mode IVT, 32-bit gates and 64-bit gates,
-/// with double-fault escalation and the triple-fault shutdown.</summary>
-internal sealed partial class X86Cpu
+/// <summary>Exception and interrupt delivery through the real-mode IVT, 32-bit gates (from virtual-8086 mode
+/// too) and 64-bit gates, with double-fault escalation and the triple-fault shutdown; NMI blocking.</summary>
+internal sealed partial class EventDelivery
 {
-    /// <summary>An NMI handler runs: further NMIs wait for the next IRET.</summary>
-    private bool _nmiBlocked;
+    private readonly ISystemCpu _cpu;
+    private readonly CpuFault _fault;
+    private readonly TransferSteps _steps;
+    private readonly TaskStateSegment _tss;
+    private readonly DescriptorTables _descriptors;
+    private readonly SegmentLoader _segments;
+    private readonly TaskSwitcher _tasks;
 
-    /// <summary>RESET/INIT: NMIs unblocked, no pending single-step trap.</summary>
-    private void ResetEventDelivery()
+    public EventDelivery(ISystemCpu cpu, CpuFault fault, TransferSteps steps, TaskStateSegment tss,
+        DescriptorTables descriptors, SegmentLoader segments, TaskSwitcher tasks)
     {
-        _nmiBlocked = false;
-        _singleStepForced = false;
+        _cpu = cpu;
+        _fault = fault;
+        _steps = steps;
+        _tss = tss;
+        _descriptors = descriptors;
+        _segments = segments;
+        _tasks = tasks;
     }
 
-    /// <summary>Delivers a fault raised by an instruction (RIP already at the instruction).</summary>
-    private void DeliverFault(CpuFault f) => DeliverEvent(f.FaultVector, InterruptSource.Exception, f.HasErrorCode, f.ErrorCode);
+    private ref CpuState S => ref _cpu.State;
+
+    /// <summary>An NMI handler runs: further NMIs wait for the next IRET (which clears it even when it faults).</summary>
+    public bool NmiBlocked { get; set; }
 
     /// <summary>Delivers an event; a fault raised while delivering it is delivered instead, or escalates to
     /// #DF (contributory after contributory, anything but benign after #PF), and a fault while delivering #DF
-    /// shuts the vCPU down.</summary>
-    internal void DeliverEvent(int vector, InterruptSource source, bool hasErrorCode, uint errorCode)
+    /// shuts the vCPU down. False when the vCPU stops instead (triple fault, or an event it cannot deliver).</summary>
+    public bool Deliver(int vector, InterruptSource source, bool hasErrorCode, uint errorCode)
     {
-        if (EmuProfiler.Enabled)
-        {
-            ProfMode = (byte)ProfileMode.Deliver;
-            if (source == InterruptSource.External) Counters.Interrupts++; else Counters.Faults++;
-            if (vector == Vector.PF) Counters.PageFaults++;
-        }
         for (int attempt = 0; ; attempt++)
         {
             try
             {
-                _deliveringEvent = true;
+                _cpu.DeliveringEvent = true;
                 DeliverOnce(vector, source, hasErrorCode, errorCode);
-                Prof(ProfileMode.Loop);
-                return;
+                return true;
             }
             catch (EmulationException ex)
             {
                 // Task gates and the like: stop the vCPU cleanly, also when called outside an instruction.
-                RequestExit(VcpuExit.InternalError(ex.Message));
-                return;
+                _cpu.RequestExit(VcpuExit.InternalError(ex.Message));
+                return false;
             }
             catch (CpuFault f)
             {
                 // A fault while starting INT n belongs to the INT instruction itself.
                 if (source is InterruptSource.Software or InterruptSource.SoftwareException or InterruptSource.PrivilegedSoftware)
-                    Rip = _instructionStart;
+                    S.Rip = S.InstructionStart;
                 if (vector == Vector.DF || attempt >= 8)
                 {
                     TripleFault(vector, f);
-                    return;
+                    return false;
                 }
                 bool firstIsException = source == InterruptSource.Exception;
                 if (firstIsException && CausesDoubleFault(vector, f.FaultVector))
@@ -91,7 +97,7 @@ internal sealed partial class X86Cpu
             }
             finally
             {
-                _deliveringEvent = false;
+                _cpu.DeliveringEvent = false;
             }
         }
     }
@@ -104,17 +110,17 @@ internal sealed partial class X86Cpu
 
     private void TripleFault(int vector, CpuFault f)
     {
-        RequestExit(VcpuExit.Shutdown(
-            $"triple fault: exception {f.FaultVector} (error code 0x{f.ErrorCode:x}) while delivering vector {vector} at RIP 0x{Rip:x}"));
+        _cpu.RequestExit(VcpuExit.Shutdown(
+            $"triple fault: exception {f.FaultVector} (error code 0x{f.ErrorCode:x}) while delivering vector {vector} at RIP 0x{S.Rip:x}"));
     }
 
     private void DeliverOnce(int vector, InterruptSource source, bool hasErrorCode, uint errorCode)
     {
-        if (!ProtectedMode) DeliverRealMode(vector);
-        else if (LongModeActive) DeliverLongMode(vector, source, hasErrorCode, errorCode);
+        if (!S.ProtectedMode) DeliverRealMode(vector);
+        else if (S.LongModeActive) DeliverLongMode(vector, source, hasErrorCode, errorCode);
         else DeliverProtectedMode(vector, source, hasErrorCode, errorCode);
-        if (vector == Vector.NMI && source == InterruptSource.Nmi) _nmiBlocked = true;
-        _endBlock = true;
+        if (vector == Vector.NMI && source == InterruptSource.Nmi) NmiBlocked = true;
+        _cpu.EndBlock();
     }
 
     private static uint ExtBit(InterruptSource source) =>
@@ -124,7 +130,7 @@ internal sealed partial class X86Cpu
     /// restarted by IRET, does not fault again on an instruction breakpoint.</summary>
     private ulong FlagsToPush(int vector, InterruptSource source)
     {
-        ulong flags = GetRflags();
+        ulong flags = _cpu.GetRflags();
         if (source == InterruptSource.Exception && IsFaultClass(vector)) flags |= Rf;
         return flags;
     }
@@ -137,42 +143,44 @@ internal sealed partial class X86Cpu
 
     private void DeliverRealMode(int vector)
     {
+        ref CpuState s = ref S;
         ulong entry = (ulong)vector * 4;
-        if (entry + 3 > Idtr.Limit) Fault(Vector.GP, 0);
-        ulong ip = ReadLinear(Idtr.Base + entry, 2, false);
-        ulong cs = ReadLinear(Idtr.Base + entry + 2, 2, false);
-        ulong oldSp = Gpr[4];
+        if (entry + 3 > s.Idtr.Limit) _fault.Raise(Vector.GP, 0);
+        ulong ip = _cpu.ReadLinear(s.Idtr.Base + entry, 2, false);
+        ulong cs = _cpu.ReadLinear(s.Idtr.Base + entry + 2, 2, false);
+        ulong oldSp = s.Gpr[4];
         try
         {
-            Push(GetRflags(), 2);
-            Push(Seg[CS].Selector, 2);
-            Push(Rip, 2);
+            _cpu.Push(_cpu.GetRflags(), 2);
+            _cpu.Push(s.Seg[CS].Selector, 2);
+            _cpu.Push(s.Rip, 2);
         }
         catch (CpuFault)
         {
-            Gpr[4] = oldSp;
+            s.Gpr[4] = oldSp;
             throw;
         }
-        _rflags &= ~(If | Tf | Ac | Rf);
-        Seg[CS].Selector = (ushort)cs;
-        Seg[CS].Base = cs << 4;
-        Rip = ip;
+        _cpu.SetRflags(_cpu.GetRflags() & ~(If | Tf | Ac | Rf));
+        s.Seg[CS].Selector = (ushort)cs;
+        s.Seg[CS].Base = cs << 4;
+        s.Rip = ip;
     }
 
     /// <summary>32-bit (and 16-bit) interrupt and trap gates in legacy protected mode.</summary>
     private void DeliverProtectedMode(int vector, InterruptSource source, bool hasErrorCode, uint errorCode)
     {
+        ref CpuState s = ref S;
         uint ext = ExtBit(source);
         uint idtError = ((uint)vector << 3) | 2 | ext;
         ulong entry = (ulong)vector * 8;
-        if (entry + 7 > Idtr.Limit) Fault(Vector.GP, idtError);
-        var gate = new SegmentDescriptor(ReadLinear((Idtr.Base + entry) & 0xFFFF_FFFF, 8, false));
+        if (entry + 7 > s.Idtr.Limit) _fault.Raise(Vector.GP, idtError);
+        var gate = new SegmentDescriptor(_cpu.ReadLinear((s.Idtr.Base + entry) & 0xFFFF_FFFF, 8, false));
         bool taskGate = !gate.CodeOrData && gate.Type == SystemType.TaskGate;
         if (!taskGate && (gate.CodeOrData || gate.Type is not (SystemType.InterruptGate16 or SystemType.TrapGate16
                 or SystemType.InterruptGate32 or SystemType.TrapGate32)))
-            Fault(Vector.GP, idtError);
-        if (ChecksGateDpl(source) && gate.Dpl < Cpl) Fault(Vector.GP, idtError);
-        if (!gate.Present) Fault(Vector.NP, idtError);
+            _fault.Raise(Vector.GP, idtError);
+        if (ChecksGateDpl(source) && gate.Dpl < s.Cpl) _fault.Raise(Vector.GP, idtError);
+        if (!gate.Present) _fault.Raise(Vector.NP, idtError);
         if (taskGate)
         {
             _tasks.ThroughTaskGate(gate, ExtBit(source), hasErrorCode, errorCode);
@@ -182,8 +190,8 @@ internal sealed partial class X86Cpu
         int size = (gate.Type & 8) != 0 ? 4 : 2;
         Segment target = _segments.CheckInterruptTarget(gate.GateSelector, ext, false, out int newCpl, out bool inner);
         ulong rip = size == 4 ? gate.GateOffset32 : gate.GateOffset32 & 0xFFFF;
-        if (rip > target.Limit) Fault(Vector.GP, ext);
-        if (Vm86Mode)
+        if (rip > target.Limit) _fault.Raise(Vector.GP, ext);
+        if (s.Vm86Mode)
         {
             DeliverFromVm86(gate, target, newCpl, inner, rip, vector, source, hasErrorCode, errorCode, ext);
             return;
@@ -194,24 +202,24 @@ internal sealed partial class X86Cpu
         uint ssError = ext;
         if (inner)
         {
-            ReadTssStack32(newCpl, ext, out ushort ssSelector, out sp);
+            _tss.Stack32(newCpl, ext, out ushort ssSelector, out sp);
             ss = _segments.CheckStackSegment(ssSelector, newCpl, Vector.TS, ext, false, out ulong ssAddress, out SegmentDescriptor ssDesc);
             _descriptors.MarkAccessed(ssAddress, ssDesc);
             ssError = SelectorError(ssSelector, ext);
         }
         else
         {
-            ss = Seg[SS];
-            sp = Gpr[4];
+            ss = s.Seg[SS];
+            sp = s.Gpr[4];
         }
-        sp &= StackMask(ss, false);
+        sp &= TransferSteps.StackMask(ss, false);
         bool user = newCpl == 3;
         ulong flags = FlagsToPush(vector, source);
         PushInterruptFrame(ss, ref sp, size, inner, false, user, ssError, flags, hasErrorCode, errorCode);
 
-        if (inner) Seg[SS] = ss;
-        CommitCodeSegment(target, newCpl, rip);
-        CommitStackPointer(sp, false);
+        if (inner) s.Seg[SS] = ss;
+        _steps.CommitCodeSegment(target, newCpl, rip);
+        _steps.CommitStackPointer(sp, false);
         ClearFlagsForGate(gate.Type);
     }
 
@@ -219,35 +227,36 @@ internal sealed partial class X86Cpu
     /// 16-byte aligned frame that always holds SS:RSP.</summary>
     private void DeliverLongMode(int vector, InterruptSource source, bool hasErrorCode, uint errorCode)
     {
+        ref CpuState s = ref S;
         uint ext = ExtBit(source);
         uint idtError = ((uint)vector << 3) | 2 | ext;
         ulong entry = (ulong)vector * 16;
-        if (entry + 15 > Idtr.Limit) Fault(Vector.GP, idtError);
-        var gate = new SegmentDescriptor(ReadLinear(Idtr.Base + entry, 8, false), ReadLinear(Idtr.Base + entry + 8, 8, false));
+        if (entry + 15 > s.Idtr.Limit) _fault.Raise(Vector.GP, idtError);
+        var gate = new SegmentDescriptor(_cpu.ReadLinear(s.Idtr.Base + entry, 8, false), _cpu.ReadLinear(s.Idtr.Base + entry + 8, 8, false));
         if (gate.CodeOrData || gate.Type is not (SystemType.InterruptGate32 or SystemType.TrapGate32))
-            Fault(Vector.GP, idtError);
-        if (ChecksGateDpl(source) && gate.Dpl < Cpl) Fault(Vector.GP, idtError);
-        if (!gate.Present) Fault(Vector.NP, idtError);
+            _fault.Raise(Vector.GP, idtError);
+        if (ChecksGateDpl(source) && gate.Dpl < s.Cpl) _fault.Raise(Vector.GP, idtError);
+        if (!gate.Present) _fault.Raise(Vector.NP, idtError);
 
         Segment target = _segments.CheckInterruptTarget(gate.GateSelector, ext, true, out int newCpl, out bool inner);
         ulong rip = gate.GateOffset64;
-        if (!LinearAddress.IsCanonical(rip)) Fault(Vector.GP, ext);
+        if (!LinearAddress.IsCanonical(rip)) _fault.Raise(Vector.GP, ext);
 
         ulong sp;
         int ist = gate.GateIst;
-        if (ist != 0) sp = ReadTssInterruptStack(ist, ext);
-        else if (inner) sp = ReadTssStackPointer64(newCpl, ext);
-        else sp = Bitness == 64 ? Gpr[4] : Gpr[4] & SizeMask(StackAddressSize);
+        if (ist != 0) sp = _tss.InterruptStack(ist, ext);
+        else if (inner) sp = _tss.StackPointer64(newCpl, ext);
+        else sp = s.Bitness == 64 ? s.Gpr[4] : s.Gpr[4] & SizeMask(_steps.StackAddressSize);
         sp &= ~0xFUL;
 
-        Segment ss = inner ? NullSegment((ushort)newCpl, newCpl) : Seg[SS];
+        Segment ss = inner ? NullSegment((ushort)newCpl, newCpl) : s.Seg[SS];
         bool user = newCpl == 3;
         ulong flags = FlagsToPush(vector, source);
         PushInterruptFrame(ss, ref sp, 8, true, true, user, ext, flags, hasErrorCode, errorCode);
 
-        if (inner) Seg[SS] = ss;
-        CommitCodeSegment(target, newCpl, rip);
-        Gpr[4] = sp;
+        if (inner) s.Seg[SS] = ss;
+        _steps.CommitCodeSegment(target, newCpl, rip);
+        s.Gpr[4] = sp;
         ClearFlagsForGate(gate.Type);
     }
 
@@ -256,56 +265,22 @@ internal sealed partial class X86Cpu
     private void PushInterruptFrame(in Segment ss, ref ulong sp, int size, bool withStack, bool flat64, bool user,
         uint error, ulong flags, bool hasErrorCode, uint errorCode)
     {
+        ref CpuState s = ref S;
         if (withStack)
         {
-            PushOn(ss, ref sp, size, Seg[SS].Selector, flat64, user, error);
-            PushOn(ss, ref sp, size, Gpr[4], flat64, user, error);
+            _steps.PushOn(ss, ref sp, size, s.Seg[SS].Selector, flat64, user, error);
+            _steps.PushOn(ss, ref sp, size, s.Gpr[4], flat64, user, error);
         }
-        PushOn(ss, ref sp, size, flags, flat64, user, error);
-        PushOn(ss, ref sp, size, Seg[CS].Selector, flat64, user, error);
-        PushOn(ss, ref sp, size, Rip, flat64, user, error);
-        if (hasErrorCode) PushOn(ss, ref sp, size, errorCode, flat64, user, error);
+        _steps.PushOn(ss, ref sp, size, flags, flat64, user, error);
+        _steps.PushOn(ss, ref sp, size, s.Seg[CS].Selector, flat64, user, error);
+        _steps.PushOn(ss, ref sp, size, s.Rip, flat64, user, error);
+        if (hasErrorCode) _steps.PushOn(ss, ref sp, size, errorCode, flat64, user, error);
     }
 
     private void ClearFlagsForGate(byte gateType)
     {
-        MaterializeFlags();
-        _rflags &= ~(Tf | Nt | Rf | Vm);
-        if ((gateType & 1) == 0) _rflags &= ~If; // interrupt gates, not trap gates
-    }
-
-    /// <summary>Delivers a pending NMI, or an external interrupt when RFLAGS.IF allows and no STI/MOV SS
-    /// shadow is in effect; true when one was delivered.</summary>
-    private bool DeliverPendingInterrupt()
-    {
-        IInterruptController? controller = InterruptController;
-        if (controller == null || !controller.HasPendingEvent || _interruptShadow) return false;
-        if (!_nmiBlocked && controller.TakeNmi())
-        {
-            DeliverEvent(Vector.NMI, InterruptSource.Nmi, false, 0);
-            return true;
-        }
-        if ((_rflags & If) == 0) return false;
-        int vector = controller.AcknowledgeInterrupt();
-        if (vector < 0) return false;
-        DeliverEvent(vector, InterruptSource.External, false, 0);
-        return true;
-    }
-
-    private void WaitForInterrupt()
-    {
-        if (EmuProfiler.Enabled) { ProfMode = (byte)ProfileMode.Halt; Counters.Halts++; }
-        _heat.NoteHalt(System.Diagnostics.Stopwatch.GetTimestamp());
-        // Halted, the vCPU lets other vCPUs flush its code cache (CodeCacheBudget) rather than hold the budget.
-        Monitor.Exit(_codeCacheOwner);
-        try
-        {
-            _machine.Platform.WaitForWake(this);
-        }
-        finally
-        {
-            Monitor.Enter(_codeCacheOwner);
-        }
-        Prof(ProfileMode.Loop);
+        ulong clear = Tf | Nt | Rf | Vm;
+        if ((gateType & 1) == 0) clear |= If; // interrupt gates, not trap gates
+        _cpu.SetRflags(_cpu.GetRflags() & ~clear);
     }
 }
