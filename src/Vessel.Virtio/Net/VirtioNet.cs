@@ -15,8 +15,8 @@ public sealed record VirtioNetState(ulong NegotiatedFeatures, bool NeedsReset, I
 /// virtio-net (virtio 1.x, 5.1) with one receive and one transmit queue over an <see cref="INetBackend"/>. It offers
 /// a MAC address, link status and merged receive buffers; checksum and segmentation offloads when the backend
 /// carries the vnet header end to end, and for a local user-mode stack (passt) transmit checksums completed here and
-/// received TCP segments merged into GSO frames (<see cref="TcpCoalescer"/>). Frames from the host wait in a bounded <see cref="FrameRing"/> until the
-/// driver posts receive buffers; the transmit path gathers each chain into one preallocated buffer. Nothing on the
+/// received TCP segments merged into GSO frames (<see cref="TcpCoalescer"/>). Frames from the host wait in a bounded
+/// <see cref="FrameRing"/> until the driver posts receive buffers; the transmit path gathers each chain into one preallocated buffer. Nothing on the
 /// data path allocates. Each direction has its own rate limit (one op and the frame's bytes, without the vnet
 /// header, per frame): a throttled transmit leaves the frame in the ring, a throttled receive leaves it in the
 /// <see cref="FrameRing"/> (whose backpressure then reaches the backend), until the buckets refill.
