@@ -188,6 +188,8 @@ carry_qemu() { # the benchmarks' peer, with its libraries and firmware
     cp -L "$found" "$root/usr/share/qemu/"
   done
 }
+# Both benchmarks source the runner they share from the directory they run in.
+[ "$blkbench" != 1 ] && [ "$netbench" != 1 ] || cp "$repo/scripts/bench/kvm-bench-runner.sh" "$root/kvm-bench-runner.sh"
 if [ "$blkbench" = 1 ]; then
   carry_qemu
   cp "$repo/scripts/bench/kvm-blk-bench.sh" "$root/blkbench"

@@ -105,8 +105,27 @@ def thread_cpu(pid):
     return threads["vcpu"], threads["device"] + threads["other"]
 
 
+IRQS = re.compile(rb"NETIRQ (\d+) (\d+) (\d+) (\d+) :END")
+# The guest's interrupt counts of its virtio-net queues (MSI-X vectors named virtioN-input.0 / -output.0), summed
+# over its vCPUs, and eth0's packet counts (a GSO frame the device merged counts once).
+IRQ_COUNT = ("awk -v rp=$(cat /sys/class/net/eth0/statistics/rx_packets) "
+             "-v tp=$(cat /sys/class/net/eth0/statistics/tx_packets) "
+             "'/virtio[0-9]*-input/ {for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) r += $i} "
+             "/virtio[0-9]*-output/ {for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) t += $i} "
+             "END {print \"NET\" \"IRQ\", r + 0, t + 0, rp + 0, tp + 0, \":END\"}' /proc/interrupts\n")
+
+
+def guest_irqs(console):
+    """(receive, transmit interrupts, received, sent packets) the guest counted so far on eth0, or None."""
+    console.type(IRQ_COUNT)
+    m = console.wait_for(IRQS)
+    return tuple(int(g) for g in m.groups()) if m else None
+
+
 def timed(console, command):
-    """Runs command through the guest's t function: (seconds, vCPU CPU s, other threads' CPU s), or an error."""
+    """Runs command through the guest's t function: (seconds, vCPU CPU s, other threads' CPU s, the guest's receive
+    and transmit interrupts and packets meanwhile), or an error."""
+    irqs_before = guest_irqs(console)
     console.type(f"t {command}\n")
     if not console.wait_for(b"NETGO"):
         return "no GO line (guest stuck or timed out)"
@@ -118,12 +137,15 @@ def timed(console, command):
     after = thread_cpu(console.proc.pid)
     if int(m.group(1)) != 0:
         return f"{command.split()[0]} failed ({int(m.group(1))})"
-    return float(m.group(3)) - float(m.group(2)), after[0] - before[0], after[1] - before[1]
+    irqs_after = guest_irqs(console)
+    irqs = tuple(a - b for a, b in zip(irqs_after, irqs_before)) if irqs_before and irqs_after else (-1,) * 4
+    return float(m.group(3)) - float(m.group(2)), after[0] - before[0], after[1] - before[1], irqs
 
 
-def bench_once(cmd, timeout, mib, setup, port, sink_port, received):
+def bench_once(cmd, timeout, mib, setup, port, sink_port, received, directions, env=None, log=None):
     """Boots, sets the network up, and measures. Returns {"down","up","rtt"} (seconds/ms or error strings)."""
-    console = Console(cmd, time.monotonic() + timeout, CONSOLE_LOG)
+    console = Console(cmd, time.monotonic() + timeout, log or CONSOLE_LOG) if env is None else \
+        with_env(env, lambda: Console(cmd, time.monotonic() + timeout, log))
     try:
         if not console.wait_for(MARKER):
             return {"boot": "no marker (did not boot, or timed out)"}
@@ -143,7 +165,10 @@ def bench_once(cmd, timeout, mib, setup, port, sink_port, received):
         out["rtt"] = float(m.group(1)) if m.group(1) else "no ping reply"
         if m.group(1):
             console.wait_for(b"NETPEND")
-        out["down"] = timed(console, f"wget -q -O /dev/null http://{host}:{port}/blob")
+        if "down" in directions:
+            out["down"] = timed(console, f"wget -q -O /dev/null http://{host}:{port}/blob")
+        if "up" not in directions:
+            return out
         console.type(f"dd if=/dev/zero of=/tmp/u bs=1M count={mib} 2>/dev/null; echo NET''MADE\n")
         if not console.wait_for(b"NETMADE"):
             return {"boot": "could not make the upload file"}
@@ -159,7 +184,28 @@ def bench_once(cmd, timeout, mib, setup, port, sink_port, received):
         out["up"] = up
         return out
     finally:
+        if env is not None:
+            # The emu profiler reports when the VMM ends on SIGTERM (a kill would lose the report).
+            console.proc.terminate()
+            try:
+                console.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                pass
         console.close()
+
+
+def with_env(env, start):
+    """start() with env added to this process's environment (the child inherits it), then the environment back."""
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        return start()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 VSOCK_DOWN_PORT, VSOCK_UP_PORT = 5001, 5000
@@ -262,10 +308,13 @@ def run_inside(args):
 
     print(f"mode {args.mode}, {args.mib} MiB each way; load average at start: {os.getloadavg()[0]:.1f} "
           f"on {os.cpu_count()} cores", flush=True)
-    results = {side: [] for side in ("vessel", "qemu")}
+    sides = [("qemu", qemu_cmd), ("vessel", vessel_cmd)]
+    if args.baseline:
+        # An earlier build of Vessel, as a third side in the rotation: before/after in one run.
+        sides.append(("before", vessel_command(args.baseline) + vessel_cmd[len(vessel):]))
+    results = {side: [] for side, _ in sides}
     for i in range(args.runs):
-        order = (("qemu", qemu_cmd), ("vessel", vessel_cmd))
-        for side, cmd in (order if i % 2 == 0 else order[::-1]):
+        for side, cmd in sides[i % len(sides):] + sides[:i % len(sides)]:
             if args.only and side != args.only or args.mode == "vsock" and side == "qemu":
                 continue
             if args.mode == "vsock":
@@ -273,17 +322,23 @@ def run_inside(args):
                 out = bench_once_vsock(vessel + ["run", "--backend", "emu", "--kernel", kernel, "--initrd", initrd,
                                                  "--append", APPEND, "--memory", f"{args.memory}M",
                                                  "--vsock", f"cid=3,uds={host.uds}"], args.timeout, args.mib)
+            elif args.profile and side == "vessel":
+                with open(args.profile, "ab") as log:
+                    out = bench_once(cmd, args.timeout, args.mib, setup, port, sink.getsockname()[1], received,
+                                     args.directions, {"VESSEL_EMU_PROFILE": "1"}, log)
             else:
-                out = bench_once(cmd, args.timeout, args.mib, setup, port, sink.getsockname()[1], received)
+                out = bench_once(cmd, args.timeout, args.mib, setup, port, sink.getsockname()[1], received,
+                                 args.directions)
             if "boot" in out:
                 print(f"run {i + 1}: {side:6} {out['boot']}", flush=True)
                 continue
             cells = []
             for key in ("down", "up"):
-                v = out[key]
+                v = out.get(key, "not run")
                 cells.append(f"{key} {v}" if isinstance(v, str) else
                              f"{key} {args.mib / v[0]:7.2f} MiB/s ({v[0]:.2f} s; CPU: vCPU {v[1]:.2f} s, "
-                             f"other threads {v[2]:.2f} s)")
+                             f"other threads {v[2]:.2f} s; guest interrupts rx {v[3][0]} tx {v[3][1]}, "
+                             f"packets rx {v[3][2]} tx {v[3][3]})")
             rtt = out["rtt"]
             cells.append(f"rtt {rtt}" if isinstance(rtt, str) else f"rtt {rtt:.2f} ms")
             cells.append(f"guest mtu {out.get('mtu', '?')}")
@@ -297,7 +352,7 @@ def run_inside(args):
             continue
         cells = []
         for key in ("down", "up"):
-            vs = [o[key][0] for o in outs if not isinstance(o[key], str)]
+            vs = [o[key][0] for o in outs if not isinstance(o.get(key, ""), str)]
             if vs:
                 med[(side, key)] = args.mib / statistics.median(vs)
                 cells.append(f"{key} {med[(side, key)]:.2f} MiB/s ({len(vs)} runs)")
@@ -307,8 +362,9 @@ def run_inside(args):
         cells.append(f"rtt {statistics.median(rtts):.2f} ms" if rtts else "rtt n/a")
         print(f"{side:6} median " + ", ".join(cells))
     for key in ("down", "up"):
-        if ("vessel", key) in med and ("qemu", key) in med:
-            print(f"{key:4} ratio vessel/qemu throughput: {med[('vessel', key)] / med[('qemu', key)]:.2f}")
+        for side in ("vessel", "before"):
+            if (side, key) in med and ("qemu", key) in med:
+                print(f"{key:4} ratio {side}/qemu throughput: {med[(side, key)] / med[('qemu', key)]:.2f}")
     print(f"load average at end: {os.getloadavg()[0]:.1f}")
     if vsock_dir:
         shutil.rmtree(vsock_dir, ignore_errors=True)
@@ -325,7 +381,12 @@ def main():
     ap.add_argument("--guest")
     ap.add_argument("--vessel")
     ap.add_argument("--only", choices=("vessel", "qemu"))
+    ap.add_argument("--baseline", metavar="CMD", help="an earlier vessel (shell words) run as a third side, 'before'")
     ap.add_argument("--console-log", help="append both VMMs' console output and stderr to this file")
+    ap.add_argument("--directions", default="down,up", type=lambda v: v.split(","),
+                    help="down, up or both (user and tap modes)")
+    ap.add_argument("--profile", metavar="FILE", help="Vessel with VESSEL_EMU_PROFILE=1, ended by SIGTERM so the "
+                    "profiler reports; its console and stderr (the report) are appended to FILE")
     ap.add_argument("--inside-namespace", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     global CONSOLE_LOG

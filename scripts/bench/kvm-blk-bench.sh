@@ -5,51 +5,34 @@
 # pread/pwrite on the image (fdatasync on flush), so QEMU gets the nearest mode: cache=writeback, aio=threads
 # (cache=none is O_DIRECT, which tmpfs refuses). In each guest, once its marker is out, the console is told to
 # dd MIB MiB of zeros to /dev/vda with oflag=direct, then read them back with iflag=direct, each timed by the
-# guest's /proc/uptime. Sides alternate (the first side swaps each run).
+# guest's /proc/uptime. Sides alternate (the first side swaps each run); kvm-bench-runner.sh boots them and
+# types the command once the guest's shell answers.
 #   /blkbench RUNS MIB     prints one "BLKBENCH <vessel|qemu> <run> <write s> <read s> reads=N read-ms=N writes=N
 #                          write-ms=N" line per guest run (the counts from the guest's /sys/block/vda/stat)
 runs="${1:-3}"
 mib="${2:-64}"
 img=/tmp/blkbench.img
 dd if=/dev/zero of="$img" bs=1M count=$((mib + 8)) 2>/dev/null
-append="console=ttyS0 nokaslr acpi=off"
+. "$(dirname "$0")/kvm-bench-runner.sh"
+bench_tag=BLKBENCH
+bench_vessel="--disk $img"
+bench_qemu="-drive file=$img,if=none,id=d0,format=raw,cache=writeback,aio=threads -device virtio-blk-pci,drive=d0"
 # Typed on the guest's shell; a backslash splits the tag (the shell drops it), so the echoed line never matches.
-typed="n=0; while [ ! -b /dev/vda ] && [ \$n -lt 100 ]; do sleep 0.1; n=\$((n+1)); done; read t0 x </proc/uptime; dd if=/dev/zero of=/dev/vda bs=1M count=$mib oflag=direct 2>/dev/null; w=\$?; read t1 x </proc/uptime; dd if=/dev/vda of=/dev/null bs=1M count=$mib iflag=direct 2>/dev/null; r=\$?; read t2 x </proc/uptime; echo BLK\\RES \$w \$r \$t0 \$t1 \$t2 \$(cat /sys/block/vda/stat); reboot -f"
+bench_typed="n=0; while [ ! -b /dev/vda ] && [ \$n -lt 100 ]; do sleep 0.1; n=\$((n+1)); done; read t0 x </proc/uptime; dd if=/dev/zero of=/dev/vda bs=1M count=$mib oflag=direct 2>/dev/null; w=\$?; read t1 x </proc/uptime; dd if=/dev/vda of=/dev/null bs=1M count=$mib iflag=direct 2>/dev/null; r=\$?; read t2 x </proc/uptime; echo BLK\\RES \$w \$r \$t0 \$t1 \$t2 \$(cat /sys/block/vda/stat); reboot -f"
 
-one() { # side run
-  rm -f /tmp/bench-in
-  mkfifo /tmp/bench-in
-  exec 4<>/tmp/bench-in
-  if [ "$1" = vessel ]; then
-    set -- "$1" "$2" /vessel run --backend kvm --kernel /l2/vmlinuz --initrd /l2/initramfs.cpio.gz --memory 256M \
-      --append "$append" --disk "$img"
-  else
-    set -- "$1" "$2" /qemu-system-x86_64 -L /usr/share/qemu -accel kvm -cpu host -m 256 -smp 1 -nodefaults -no-reboot \
-      -display none -serial stdio -kernel /l2/vmlinuz -initrd /l2/initramfs.cpio.gz -append "$append" \
-      -drive "file=$img,if=none,id=d0,format=raw,cache=writeback,aio=threads" -device virtio-blk-pci,drive=d0
-  fi
-  side="$1"; run="$2"; shift 2
-  ( timeout 600 "$@" </tmp/bench-in 2>&1; echo "BLKBENCH-EXIT=$?" ) | while IFS= read -r line; do
-    case "$line" in
-      *VESSEL-GUEST-READY*) ( sleep 2; echo "$typed" >&4 ) & ;;
-      *BLKRES*)
-        set -- $(echo "${line#*BLKRES}" | tr -d '\r')
-        if [ "$1" = 0 ] && [ "$2" = 0 ]; then
-          # With the guest's /sys/block/vda/stat after both: requests and ms in flight, each way.
-          echo "BLKBENCH $side $run $(awk "BEGIN { printf \"%.3f %.3f\", $4 - $3, $5 - $4 }") reads=$6 read-ms=$9 writes=${10} write-ms=${13}"
-        else
-          echo "BLKBENCH-FAILED $side $run dd status write=$1 read=$2"
-        fi ;;
-      BLKBENCH-EXIT=0) ;;
-      BLKBENCH-EXIT=*) echo "BLKBENCH-FAILED $side $run ${line#BLKBENCH-}" ;;
-      *rror*|*arn*) echo "BLKBENCH-LOG $side: $line" ;;
-    esac
-  done
-  exec 4>&-
+bench_line() { # side run line
+  case "$3" in
+    *BLKRES*)
+      s="$1"; r="$2"
+      set -- $(echo "${3#*BLKRES}" | tr -d '\r')
+      if [ "$1" = 0 ] && [ "$2" = 0 ]; then
+        # With the guest's /sys/block/vda/stat after both: requests and ms in flight, each way.
+        echo "BLKBENCH $s $r $(awk "BEGIN { printf \"%.3f %.3f\", $4 - $3, $5 - $4 }") reads=$6 read-ms=$9 writes=${10} write-ms=${13}"
+      else
+        echo "BLKBENCH-FAILED $s $r dd status write=$1 read=$2"
+      fi ;;
+    *rror*|*arn*) echo "BLKBENCH-LOG $1: $3" ;;
+  esac
 }
 
-i=1
-while [ "$i" -le "$runs" ]; do
-  if [ $((i % 2)) = 1 ]; then one vessel "$i"; one qemu "$i"; else one qemu "$i"; one vessel "$i"; fi
-  i=$((i + 1))
-done
+bench_alternate "$runs"

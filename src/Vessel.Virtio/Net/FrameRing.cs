@@ -141,6 +141,30 @@ public sealed class FrameRing
         }
     }
 
+    /// <summary>The frame <paramref name="index"/> places behind the oldest (0: the oldest), without removing any;
+    /// valid as <see cref="TryPeek"/>'s span is. For a consumer that merges frames already waiting.</summary>
+    public bool TryPeekAt(int index, out ReadOnlySpan<byte> frame)
+    {
+        lock (_lock)
+        {
+            if ((uint)index >= (uint)_count)
+            {
+                frame = default;
+                return false;
+            }
+            SkipWrap();
+            int at = _head;
+            for (int i = 0; i < index; i++)
+            {
+                at += RecordSize(BitConverter.ToInt32(_buffer, at));
+                if (_buffer.Length - at < 4 || BitConverter.ToInt32(_buffer, at) == WrapMarker)
+                    at = 0;
+            }
+            frame = _buffer.AsSpan(at + 4, BitConverter.ToInt32(_buffer, at));
+            return true;
+        }
+    }
+
     /// <summary>Removes the oldest frame (after <see cref="TryPeek"/>).</summary>
     public void Pop()
     {

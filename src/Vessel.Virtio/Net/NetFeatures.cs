@@ -19,6 +19,9 @@ public static class NetFeatures
     /// <summary>VIRTIO_NET_HDR_F_NEEDS_CSUM: the frame's checksum is partial (csum_start/csum_offset say where).</summary>
     public const byte HeaderNeedsChecksum = 1;
 
+    /// <summary>VIRTIO_NET_HDR_GSO_TCPV4 (gso_type, byte 1 of the header).</summary>
+    public const byte GsoTcpV4 = 1;
+
     /// <summary>VIRTIO_NET_HDR_F_DATA_VALID: the frame's checksums were checked already (received frames only).</summary>
     public const byte HeaderDataValid = 2;
 

@@ -13,9 +13,10 @@ public sealed record VirtioNetState(ulong NegotiatedFeatures, bool NeedsReset, I
 
 /// <summary>
 /// virtio-net (virtio 1.x, 5.1) with one receive and one transmit queue over an <see cref="INetBackend"/>. It offers
-/// a MAC address, link status and merged receive buffers; checksum and segmentation offloads only when the backend
-/// carries the vnet header end to end. Frames from the host wait in a bounded <see cref="FrameRing"/> until the
-/// driver posts receive buffers; the transmit path gathers each chain into one preallocated buffer. Nothing on the
+/// a MAC address, link status and merged receive buffers; checksum and segmentation offloads when the backend
+/// carries the vnet header end to end, and for a local user-mode stack (passt) transmit checksums completed here and
+/// received TCP segments merged into GSO frames (<see cref="TcpCoalescer"/>). Frames from the host wait in a bounded
+/// <see cref="FrameRing"/> until the driver posts receive buffers; the transmit path gathers each chain into one preallocated buffer. Nothing on the
 /// data path allocates. Each direction has its own rate limit (one op and the frame's bytes, without the vnet
 /// header, per frame): a throttled transmit leaves the frame in the ring, a throttled receive leaves it in the
 /// <see cref="FrameRing"/> (whose backpressure then reaches the backend), until the buckets refill.
@@ -39,10 +40,12 @@ public sealed class VirtioNet : QueuedVirtioDevice, IDisposable
     private readonly MacAddress _mac;
     private readonly FrameRing _toGuest;
     private readonly byte[] _transmitBuffer = new byte[NetFeatures.HeaderBytes + NetFeatures.MaxFrameBytes];
+    private readonly byte[] _coalesceBuffer;
     private DescriptorChain[] _receiveChains = [];
     private int _receiveHeld;
     private bool _mergeable;
     private bool _markDataValid;
+    private bool _coalesce;
     private volatile bool _linkUp = true;
     private volatile IVirtioInterrupt? _interrupt;
     private readonly NetDropLog _drops;
@@ -57,6 +60,7 @@ public sealed class VirtioNet : QueuedVirtioDevice, IDisposable
         _mac = mac;
         _toGuest = new FrameRing(RingBytes, NetFeatures.MaxFrameBytes + (backend.CarriesVnetHeader ? NetFeatures.HeaderBytes : 0));
         _toGuest.SetListener(Wake);
+        _coalesceBuffer = LocalStack ? new byte[NetFeatures.MaxFrameBytes] : [];
         _drops = new NetDropLog(logger ?? NullLogger.Instance, $"virtio-net {mac} ({backend.Description})", () => Statistics);
         _toGuest.SetOverrunListener(_drops.Dropped);
         backend.Start(_toGuest);
@@ -86,11 +90,12 @@ public sealed class VirtioNet : QueuedVirtioDevice, IDisposable
         (_backend.CarriesVnetHeader ? NetFeatures.Offloads : 0) |
         (_backend.Mtu != 0 ? NetFeatures.Mtu : 0) |
         (_backend.ChecksumsVerified ? NetFeatures.GuestCsum : 0) |
-        (CompletesChecksums ? NetFeatures.Csum : 0);
+        (LocalStack ? NetFeatures.Csum | NetFeatures.GuestTso4 : 0);
 
-    /// <summary>The guest may leave transmit checksums partial: the device completes them (<see cref="PartialChecksum"/>)
-    /// for a backend that takes plain frames from a local user-mode stack (passt), sparing the emulated CPU the sum.</summary>
-    private bool CompletesChecksums => _backend.ChecksumsVerified && !_backend.CarriesVnetHeader;
+    /// <summary>A backend of plain frames from a local user-mode stack (passt): the guest may leave transmit checksums
+    /// partial, which the device completes (<see cref="PartialChecksum"/>), and it takes TCP segments merged into GSO
+    /// frames (<see cref="TcpCoalescer"/>), both sparing the emulated CPU work the host does faster.</summary>
+    private bool LocalStack => _backend.ChecksumsVerified && !_backend.CarriesVnetHeader;
 
     public override int QueueCount => 2;
     public override ushort MaxQueueSize(int queueIndex) => QueueSize;
@@ -133,6 +138,8 @@ public sealed class VirtioNet : QueuedVirtioDevice, IDisposable
         _interrupt = activation.Interrupt;
         _mergeable = (activation.NegotiatedFeatures & NetFeatures.MergeableRxBuffers) != 0;
         _markDataValid = _backend.ChecksumsVerified && (activation.NegotiatedFeatures & NetFeatures.GuestCsum) != 0;
+        const ulong coalescing = NetFeatures.GuestCsum | NetFeatures.GuestTso4;
+        _coalesce = LocalStack && (activation.NegotiatedFeatures & coalescing) == coalescing;
         var receive = activation.Queues.Count > ReceiveQueue ? activation.Queues[ReceiveQueue] : null;
         int chains = _mergeable ? MaxChainsPerFrame : 1;
         if (_receiveChains.Length < chains || receive != null && _receiveChains[0].Capacity < receive.Size)
@@ -221,7 +228,7 @@ public sealed class VirtioNet : QueuedVirtioDevice, IDisposable
     /// transmit buffer, if the header asks for one; false if the header's offsets are out of the frame.</summary>
     private bool CompleteChecksum(int n)
     {
-        if ((_transmitBuffer[0] & NetFeatures.HeaderNeedsChecksum) == 0 || !CompletesChecksums)
+        if ((_transmitBuffer[0] & NetFeatures.HeaderNeedsChecksum) == 0 || !LocalStack)
             return true;
         var header = _transmitBuffer.AsSpan(0, NetFeatures.HeaderBytes);
         int start = BinaryPrimitives.ReadUInt16LittleEndian(header[6..]), offset = BinaryPrimitives.ReadUInt16LittleEndian(header[8..]);
@@ -237,6 +244,7 @@ public sealed class VirtioNet : QueuedVirtioDevice, IDisposable
         while (_toGuest.TryPeek(out var frame))
         {
             ReadOnlySpan<byte> payload = frame;
+            int frames = 1;
             header.Clear();
             if (_markDataValid)
                 header[0] = NetFeatures.HeaderDataValid;
@@ -244,15 +252,20 @@ public sealed class VirtioNet : QueuedVirtioDevice, IDisposable
             {
                 if (frame.Length < NetFeatures.HeaderBytes)
                 {
-                    DropReceived();
+                    DropReceived(1);
                     continue;
                 }
                 frame[..NetFeatures.HeaderBytes].CopyTo(header);
                 payload = frame[NetFeatures.HeaderBytes..];
             }
+            else if (_coalesce && (frames = TcpCoalescer.Merge(_toGuest, _coalesceBuffer, out int length, out ushort segment, out int headers)) > 1)
+            {
+                payload = _coalesceBuffer.AsSpan(0, length);
+                SetGsoHeader(header, segment, headers);
+            }
             if (!_linkUp)
             {
-                DropReceived();
+                DropReceived(frames);
                 continue;
             }
             ulong total = (ulong)(NetFeatures.HeaderBytes + payload.Length);
@@ -270,18 +283,31 @@ public sealed class VirtioNet : QueuedVirtioDevice, IDisposable
             if (room < total)
             {
                 // Larger than every buffer the driver may chain for it: dropped; the buffers wait for the next frame.
-                DropReceived();
+                DropReceived(frames);
                 continue;
             }
             // Checked with the buffers in hand: a throttled frame keeps them, and the frame stays in the ring.
             if (!ReceiveRateLimit.TryConsume((ulong)payload.Length, 1, out int retryMs))
                 return retryMs;
             Deliver(queue, header, payload, total);
-            Interlocked.Increment(ref Counters.ReceivedFrames);
+            Interlocked.Add(ref Counters.ReceivedFrames, frames);
             Interlocked.Add(ref Counters.ReceivedBytes, payload.Length);
-            _toGuest.Pop();
+            for (int i = 0; i < frames; i++)
+                _toGuest.Pop();
         }
         return -1;
+    }
+
+    /// <summary>The vnet header of a merged TCP frame: GSO_TCPV4 with the segments' size, the checksum partial (the
+    /// guest takes it as verified, and could still split and forward the frame with correct checksums).</summary>
+    private static void SetGsoHeader(Span<byte> header, ushort segmentBytes, int headerBytes)
+    {
+        header[0] = NetFeatures.HeaderNeedsChecksum;
+        header[1] = NetFeatures.GsoTcpV4;
+        BinaryPrimitives.WriteUInt16LittleEndian(header[2..], (ushort)headerBytes);
+        BinaryPrimitives.WriteUInt16LittleEndian(header[4..], segmentBytes);
+        BinaryPrimitives.WriteUInt16LittleEndian(header[6..], TcpCoalescer.ChecksumStart);
+        BinaryPrimitives.WriteUInt16LittleEndian(header[8..], TcpCoalescer.ChecksumOffset);
     }
 
     /// <summary>Spreads header + payload over the held chains in order, publishes the used ones together and keeps
@@ -325,10 +351,13 @@ public sealed class VirtioNet : QueuedVirtioDevice, IDisposable
         _receiveHeld -= used;
     }
 
-    private void DropReceived()
+    private void DropReceived(int frames)
     {
-        _toGuest.Pop();
-        Interlocked.Increment(ref Counters.ReceiveDropped);
+        for (int i = 0; i < frames; i++)
+        {
+            _toGuest.Pop();
+            Interlocked.Increment(ref Counters.ReceiveDropped);
+        }
         _drops.Dropped();
     }
 

@@ -11,6 +11,32 @@ public sealed class FrameRingTests
         return f;
     }
 
+    /// <summary>TryPeekAt sees every waiting frame in order, also across the ring's wrap to its start.</summary>
+    [Fact]
+    public void Peeking_behind_the_oldest_frame_follows_the_ring_across_wraps()
+    {
+        var ring = new FrameRing(4096, 1000);
+        ring.SetAccepting(true);
+        var waiting = new List<byte[]>();
+        for (int round = 0; round < 200; round++)
+        {
+            var f = Frame(300 + round % 7 * 97, (byte)round);
+            Assert.True(ring.TryWrite(f));
+            waiting.Add(f);
+            for (int i = 0; i < waiting.Count; i++)
+            {
+                Assert.True(ring.TryPeekAt(i, out var seen));
+                Assert.Equal(waiting[i], seen.ToArray());
+            }
+            Assert.False(ring.TryPeekAt(waiting.Count, out _));
+            if (waiting.Count == 3)
+            {
+                ring.Pop();
+                waiting.RemoveAt(0);
+            }
+        }
+    }
+
     [Fact]
     public void Frames_come_out_in_order_across_many_wrap_arounds()
     {
