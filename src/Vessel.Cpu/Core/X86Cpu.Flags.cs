@@ -129,6 +129,7 @@ internal sealed partial class X86Cpu
         const ulong writable = Cf | Pf | Af | Zf | Sf | Tf | If | Df | Of | Iopl | Nt | Rf | Vm | Ac | Vif | Vip | Id;
         _rflags = (value & writable) | Reserved1;
         _flagOp = FlagOp.None;
+        if ((value & Ac) == 0) _mmu.DropAcEntries();
     }
 
     public bool InterruptsEnabled => (_rflags & If) != 0;

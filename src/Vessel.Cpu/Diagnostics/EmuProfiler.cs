@@ -27,7 +27,7 @@ internal struct CpuCounters
     public long BlocksRun, BlocksCompiledRun, ChainFollowed, LinkHits, CacheLookups, CacheHits, Decodes, UncacheableDecodes;
     public long DecodesOfInvalidatedPage, CodeWriteInvalidations, CodeEpochFlushes, Compiles;
     public long InstructionsFast, InstructionsGeneric, InstructionsCompiledStep;
-    public long TlbMissRead, TlbMissWrite, TlbMissExec, UncachedWrites;
+    public long TlbMissRead, TlbMissWrite, TlbMissExec;
     public long TlbFlushes, TlbFlushesCr3, TlbPageFlushes;
     public long Faults, PageFaults, Interrupts, Polls, Halts, Exits;
 }

@@ -18,19 +18,15 @@ internal sealed unsafe partial class Mmu
 
     public const uint PfPresent = 1, PfWrite = 1 << 1, PfUser = 1 << 2, PfReserved = 1 << 3, PfFetch = 1 << 4;
 
-    /// <summary>False after a translation whose permission depended on something a TLB entry does not
-    /// capture (SMAP's RFLAGS.AC): the caller must not cache it.</summary>
-    public bool TranslationCacheable = true;
-
     // What the last translation's final entry said, for the TLB entry made from it.
-    private bool _translationGlobal, _translationLarge;
+    private bool _translationGlobal, _translationLarge, _translationNeedsAc;
 
     /// <summary>Translates a linear address or raises #PF (CR2 and the error code set).</summary>
     public ulong Translate(ref CpuState s, ulong linear, AccessKind kind, bool user)
     {
-        TranslationCacheable = true;
         _translationGlobal = false;
         _translationLarge = false;
+        _translationNeedsAc = false;
         if ((s.Cr0 & ControlRegisters.Cr0Pg) == 0) return linear & 0xFFFF_FFFF;
         if ((s.Efer & ControlRegisters.EferLma) != 0) return WalkLongMode(ref s, linear, kind, user);
         linear &= 0xFFFF_FFFF;
@@ -154,10 +150,11 @@ internal sealed unsafe partial class Mmu
         }
         if (userPage && (s.Cr4 & ControlRegisters.Cr4Smap) != 0)
         {
-            // SMAP: supervisor data accesses to user pages fault unless RFLAGS.AC allows them; AC can change
-            // without a TLB flush, so such a translation is never cached.
+            // SMAP: supervisor data accesses to user pages fault unless RFLAGS.AC allows them. AC changes without a
+            // TLB flush, so the entry made from this translation is dropped when AC is cleared (Mmu.DropAcEntries):
+            // the kernel's copies to and from user space (STAC ... CLAC) walk once per page, not once per access.
             if ((s.Rflags & RflagsBits.Ac) == 0) PageFault(ref s, linear, kind, user, PfPresent);
-            TranslationCacheable = false;
+            _translationNeedsAc = true;
         }
     }
 

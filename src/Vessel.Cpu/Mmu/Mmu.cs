@@ -35,6 +35,16 @@ internal sealed unsafe partial class Mmu(GuestMemory memory, CpuFault fault)
         e.Delta = (long)page - (long)(linear & ~0xFFFUL);
         e.PhysicalPage = phys & ~0xFFFUL;
         NoteFill(tlb, ref e);
+        if (_translationNeedsAc) tlb.NoteAcEntry(linear);
+    }
+
+    /// <summary>RFLAGS.AC is now clear: the supervisor translations of user pages that SMAP allowed only because it
+    /// was set go (data accesses only: SMAP does not apply to fetches).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void DropAcEntries()
+    {
+        if (Read.HoldsAcEntries) Read.DropAcEntries();
+        if (Write.HoldsAcEntries) Write.DropAcEntries();
     }
 
     /// <summary>The execute-TLB entry for <paramref name="linear"/> after a translation to <paramref name="phys"/>.

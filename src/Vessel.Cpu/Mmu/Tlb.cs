@@ -23,7 +23,35 @@ internal sealed class Tlb
     public readonly TlbEntry[] E = GC.AllocateArray<TlbEntry>(Entries, pinned: true);
     public bool HoldsLargePages;
 
+    /// <summary>AC entries beyond this many make <see cref="DropAcEntries"/> flush everything.</summary>
+    private const int MaxAcSlots = 32;
+    private readonly int[] _acSlots = new int[MaxAcSlots];
+    private int _acCount;
+
+    /// <summary>Some entry is valid only while RFLAGS.AC is set (a supervisor access to a user page under SMAP).</summary>
+    public bool HoldsAcEntries => _acCount != 0;
+
     public Tlb() => Flush();
+
+    /// <summary>The entry just filled for <paramref name="linear"/> holds only while RFLAGS.AC is set.</summary>
+    public void NoteAcEntry(ulong linear)
+    {
+        if (_acCount < MaxAcSlots) _acSlots[_acCount] = (int)((linear >> 12) & (Entries - 1));
+        _acCount++;
+    }
+
+    /// <summary>Invalidates every entry noted by <see cref="NoteAcEntry"/> (a slot refilled since is dropped too,
+    /// which costs a walk and nothing else).</summary>
+    public void DropAcEntries()
+    {
+        if (_acCount > MaxAcSlots)
+        {
+            Flush();
+            return;
+        }
+        for (int i = 0; i < _acCount; i++) E[_acSlots[i]].Tag = TlbEntry.Invalid;
+        _acCount = 0;
+    }
 
     /// <summary>The tag an entry for <paramref name="linear"/> carries: the page address, bit 0 for user mode.</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
@@ -37,6 +65,7 @@ internal sealed class Tlb
     {
         for (int i = 0; i < E.Length; i++) E[i].Tag = TlbEntry.Invalid;
         HoldsLargePages = false;
+        _acCount = 0;
     }
 
     /// <summary>A CR3 write with CR4.PGE set: global translations stay.</summary>

@@ -41,6 +41,8 @@ internal sealed unsafe partial class X86Cpu
         _mmu.FlushPage(linear);
     }
 
+    public void DropAcTranslations() => _mmu.DropAcEntries();
+
     private void FlushTlbForCr3Write()
     {
         if (EmuProfiler.Enabled) Counters.TlbFlushesCr3++;
@@ -53,8 +55,6 @@ internal sealed unsafe partial class X86Cpu
     private const ulong PhysicalMask = Mmu.PhysicalMask;
     internal const uint PfPresent = Mmu.PfPresent, PfReserved = Mmu.PfReserved;
 
-    /// <summary>False after a translation the TLBs must not keep (see <see cref="Mmu.TranslationCacheable"/>).</summary>
-    private bool _translationCacheable => _mmu.TranslationCacheable;
 
     /// <summary>Translates a linear address or raises #PF (CR2 and the error code set).</summary>
     internal ulong Translate(ulong linear, AccessKind kind, bool user) =>
@@ -180,7 +180,6 @@ internal sealed unsafe partial class X86Cpu
         ulong phys = Translate(linear, AccessKind.Read, user);
         byte* page = _memory.TryGetPointer(phys & ~0xFFFUL, 4096);
         if (page == null) return ReadPhysicalMmio(phys, size);
-        if (!_translationCacheable) return ReadHost(page + (phys & 0xFFF), size);
         _mmu.Fill(_mmu.Read, linear, phys, page, user);
         return ReadLinear(linear, size, user);
     }
@@ -208,12 +207,6 @@ internal sealed unsafe partial class X86Cpu
             if (EmuProfiler.Enabled) Counters.CodeWriteInvalidations++;
             _machine.Code.Invalidate(phys);
             _endBlock = true;
-            return;
-        }
-        if (!_translationCacheable)
-        {
-            if (EmuProfiler.Enabled) Counters.UncachedWrites++;
-            WriteHost(page + (phys & 0xFFF), size, value);
             return;
         }
         FillWriteTlb(linear, phys, page, user);

@@ -203,7 +203,7 @@ internal sealed unsafe partial class X86Cpu
         ulong phys = Translate(linear, AccessKind.Write, user);
         byte* page = _memory.TryGetPointer(phys & ~0xFFFUL, 4096);
         if (page == null || _machine.Code.IsCode(phys)) return null;
-        if (_translationCacheable) FillWriteTlb(linear, phys, page, user);
+        FillWriteTlb(linear, phys, page, user);
         return page + (phys & 0xFFF);
     }
 }

@@ -19,6 +19,8 @@ internal interface ISystemInstructionCpu : ISystemCpu, IUnitCpu
 
     void FlushTlb();
     void FlushTlbPage(ulong linear);
+    /// <summary>RFLAGS.AC was cleared: translations that SMAP allowed only because of it go.</summary>
+    void DropAcTranslations();
     bool GetOf();
 
     /// <summary>Reads operand <paramref name="n"/> (a segment register reads as its selector).</summary>

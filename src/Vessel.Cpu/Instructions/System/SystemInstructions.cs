@@ -76,7 +76,11 @@ internal sealed partial class SystemInstructions
             case Mnemonic.Stac: case Mnemonic.Clac:
                 RequireCpl0();
                 if (ins.Mnemonic == Mnemonic.Stac) S.Rflags |= RflagsBits.Ac;
-                else S.Rflags &= ~RflagsBits.Ac;
+                else
+                {
+                    S.Rflags &= ~RflagsBits.Ac;
+                    _cpu.DropAcTranslations();
+                }
                 return true;
             default:
                 return _fastCalls.Execute(ref ins);
