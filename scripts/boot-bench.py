@@ -21,16 +21,16 @@ import sys
 import time
 
 from benchlib.guest import APPEND, MARKER, guest_files, vessel_command
-from benchlib.proc import guest_ram_rss_kib, smaps_by_kind, status_kib
+from benchlib.proc import GUEST_RAM_SLACK_KIB, guest_ram_rss_kib, smaps_by_kind, status_kib
 
 
 def peak_rss_kib(pid, guest_kib):
     """(VmHWM, resident KiB of the guest-RAM mapping) of pid, or None. Guest RAM is an mmap'd block that is
     only resident where the guest touched it, so "beyond guest RAM" is VmHWM minus that mapping's Rss: what
-    the VMM itself costs. The mapping may have been merged with a neighbouring one (at most 1 MiB more)."""
+    the VMM itself costs. The mapping may have been merged with a neighbouring one (guest_ram_rss_kib)."""
     try:
         (hwm,) = status_kib(pid, "VmHWM")
-        return None if hwm is None else (hwm, guest_ram_rss_kib(pid, guest_kib, 1024))
+        return None if hwm is None else (hwm, guest_ram_rss_kib(pid, guest_kib, GUEST_RAM_SLACK_KIB))
     except OSError:
         return None
 
