@@ -43,7 +43,8 @@ def multiboot_image():
 def run_once(cmd, timeout):
     """Starts cmd; returns (seconds to the guest's 'S', seconds to exit, ru_maxrss KiB) or an error string."""
     start = time.monotonic()
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    err = tempfile.TemporaryFile()
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err)
     first, seen = None, b""
     try:
         while time.monotonic() - start < timeout:
@@ -57,11 +58,14 @@ def run_once(cmd, timeout):
             if first is None and b"S" in seen:
                 first = time.monotonic() - start
         if first is None:
-            return f"no output from the guest (saw {seen[:80]!r})"
+            proc.wait()
+            err.seek(0)
+            return f"no output from the guest (saw {seen[:80]!r}, status {proc.returncode}, stderr {err.read()[-300:]!r})"
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
         return first, time.monotonic() - start, usage.ru_maxrss
     finally:
+        err.close()
         if proc.returncode is None:
             proc.kill()
             proc.wait()
@@ -85,7 +89,7 @@ def main():
     if args.aot:
         sides.append(("nativeaot", [args.aot] + vessel_args))
     sides.append(("qemu", ["qemu-system-x86_64", "-accel", "tcg", "-m", "16", "-display", "none", "-no-reboot",
-                           "-serial", "stdio", "-monitor", "none", "-nodefaults", "-device",
+                           "-serial", "stdio", "-monitor", "none", "-device",
                            "isa-debug-exit,iobase=0xf4,iosize=0x04", "-kernel", image]))
 
     print(f"load average at start {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
