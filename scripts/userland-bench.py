@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Userland benchmark: a fixed mix of CPU-heavy busybox commands inside the default Debian guest, each timed by the
-guest's own clock (/proc/uptime), in Vessel (emu) and in qemu-system-x86_64 -accel tcg, sides alternating, same
-kernel and initramfs. Prints every run's per-item seconds, the per-item and total medians, and the ratio
-Vessel/QEMU of each.
+guest's own clock (/proc/uptime) and by the VMM process's CPU time, in Vessel (emu) and in qemu-system-x86_64
+-accel tcg, sides alternating, same kernel and initramfs. Prints every run's per-item seconds, the per-item and total
+medians of both, and the ratio Vessel/QEMU of each.
 
 The mix (MIX below) works on a text file the guest generates itself with awk from a fixed seed, so every run on
 either side hashes, compresses and sorts the same bytes: after the mix the guest prints the md5 of every file it
-made and the shell loop's result, and the script fails a run whose check line differs from the first run's.
+made and the shell loop's result, and the script fails a run whose check line differs from the first run's, or
+whose gunzip did not give back the awk output.
 
   scripts/userland-bench.py [--runs 3] [--mib 8] [--loop 100000] [--timeout 1800] [--memory 512]
                             [--guest DIR] [--vessel CMD] [--only vessel|qemu] [--console-log FILE]
@@ -126,6 +127,11 @@ def main():
                 failed = True
                 continue
             times, cpu, check, hwm = out
+            fields = check.split()
+            if len(fields) != 6 or fields[1] != fields[3]:
+                print(f"run {i + 1}: {side:6} wrong output: gunzip did not give back the text ({check})", flush=True)
+                failed = True
+                continue
             first_check = first_check or check
             if check != first_check:
                 print(f"run {i + 1}: {side:6} wrong output: check '{check}', first run's '{first_check}'", flush=True)
