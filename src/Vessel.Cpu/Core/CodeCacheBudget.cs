@@ -1,5 +1,3 @@
-using System.Numerics;
-
 namespace Vessel.Cpu;
 
 /// <summary>The one bound on host memory that grows with guest code, shared by every vCPU of a VM: decoded blocks
@@ -20,8 +18,9 @@ internal sealed class CodeCacheBudget(long limitBytes, CodePageMap code)
     /// budget below that would flush, and compile again, during every boot.</summary>
     public const long DefaultBytes = 128L << 20;
 
-    /// <summary>Block array sizes 4, 8, 16, 32, 64: free blocks are kept by size.</summary>
-    public const int SizeClasses = 5;
+    /// <summary>Block array sizes 4, 8, 12, ... 64 (<see cref="DecodedBlock.CapacityFor"/>): free blocks are kept
+    /// by size.</summary>
+    public const int SizeClasses = DecodedBlock.MaxInstructions / DecodedBlock.CapacityStep;
 
     private long _used;
     private long _flushEpoch;
@@ -36,7 +35,7 @@ internal sealed class CodeCacheBudget(long limitBytes, CodePageMap code)
     /// <summary>How many flushes there have been; a vCPU whose cache predates the latest drops it.</summary>
     public long FlushEpoch => Volatile.Read(ref _flushEpoch);
 
-    public static int SizeClassOf(int capacity) => BitOperations.Log2((uint)capacity) - 2;
+    public static int SizeClassOf(int capacity) => capacity / DecodedBlock.CapacityStep - 1;
 
     public static Stack<DecodedBlock>[] NewSizeClassStacks()
     {

@@ -1,4 +1,3 @@
-using System.Numerics;
 using System.Runtime.CompilerServices;
 using Iced.Intel;
 
@@ -27,9 +26,15 @@ internal sealed class DecodedBlock
         FastOps = new FastOp[capacity];
     }
 
-    /// <summary>The array length a cached block of <paramref name="count"/> instructions gets: a power of two from
-    /// 4, so a reused block object keeps its arrays across most re-decodes.</summary>
-    public static int CapacityFor(int count) => count <= 4 ? 4 : (int)BitOperations.RoundUpToPowerOf2((uint)count);
+    /// <summary>The array length a cached block of <paramref name="count"/> instructions gets: a multiple of
+    /// <see cref="CapacityStep"/>, so a reused block object keeps its arrays across re-decodes that change the length
+    /// a little. With powers of two (before 2026-12-07) the managed heap at the Debian boot's marker, 30 000 blocks
+    /// in it, held 55.2 MB (dotnet-gcdump); with steps of 4, 50.1 MB.</summary>
+    public static int CapacityFor(int count) => count <= CapacityStep ? CapacityStep : (count + CapacityStep - 1) & ~(CapacityStep - 1);
+
+    /// <summary>Array lengths go up in steps of this many instructions (80 bytes each: the Iced instruction and its
+    /// fast form).</summary>
+    public const int CapacityStep = 4;
 
     /// <summary>Host bytes of a block with arrays of <paramref name="capacity"/>: the object and both arrays with
     /// their headers.</summary>
