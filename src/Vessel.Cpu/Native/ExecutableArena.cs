@@ -121,7 +121,7 @@ internal sealed unsafe class ExecutableArena : IDisposable
     public bool TryPlace(ReadOnlySpan<byte> code, ulong guestRip, out CodeChunk chunk)
     {
         if (!TryPlace(code, out chunk)) return false;
-        if (NativePerfMap.Enabled) NativePerfMap.Record(EntryOf(chunk), code.Length, guestRip);
+        if (NativePerfMap.Enabled) NativePerfMap.Record(EntryOf(chunk), code, guestRip);
         return true;
     }
 
