@@ -72,31 +72,8 @@ internal sealed partial class NativeTranslator
                 EmitExitTo(f.Immediate);
                 return true;
             case FastOpKind.RetNear:
-            {
-                _a.mov(r9, GprQ(4));
-                EmitProbe(NativeLayout.ReadTlb, 8, index);
-                // A non-canonical return address is the interpreter's #GP (the check clobbers the host's flags, the
-                // save clobbers RAX).
-                EmitSaveFlags();
-                _a.mov(rax, __qword_ptr[rdx]);
-                Label miss = OutOfLine(() =>
-                {
-                    EmitFlagsFromR10();
-                    EmitExit(index);
-                });
-                _a.mov(rcx, rax);
-                _a.shl(rcx, 16);
-                _a.sar(rcx, 16);
-                _a.cmp(rcx, rax);
-                _a.jne(miss);
-                _a.lea(r9, __[r9 + 8]);
-                _a.mov(GprQ(4), r9);
-                _a.mov(StateQ(CpuStateLayout.Rip), rax);
-                EmitRestoreFlags();
-                CountInstruction();
-                EmitExit(BlockDone);
+                EmitReturn(index);
                 return true;
-            }
             default:
                 return false;
         }

@@ -112,4 +112,46 @@ public class NativeProbeTests
         Outcome native = Compare(Program, g => g.SetPte(NotPresent, 0));
         Assert.Equal(14UL, native.FaultVector);
     }
+
+    [Fact]
+    public void A_return_to_a_non_canonical_address_in_a_translated_block_is_the_interpreters_general_protection_fault()
+    {
+        // A loop of CALLs whose function returns normally 40 times, then finds a non-canonical return address on
+        // its stack: the RET's check (which must keep the CMP's flags for the ADC after the return) hands it back.
+        const ulong Function = 0x20000, GpHandler = 0x31000;
+        static void Prepare(PagedGuest g)
+        {
+            g.Guest.SetGate64(13, Segmentation.SegmentedGuest.KernelCode64, GpHandler);
+            g.Guest.Load(GpHandler, 64, a =>
+            {
+                a.mov(__qword_ptr[PagedGuest.FaultVector], 13);
+                a.hlt();
+            });
+            g.Guest.Load(Function, 64, a =>
+            {
+                var normal = a.CreateLabel();
+                a.cmp(ecx, 1);
+                a.jne(normal);
+                a.mov(rax, 0x0000_8000_0000_1234UL);
+                a.mov(__qword_ptr[rsp], rax);
+                a.Label(ref normal);
+                a.cmp(rcx, 20);
+                a.ret();
+            });
+        }
+        static void Program(Assembler a)
+        {
+            var top = a.CreateLabel();
+            a.mov(ecx, 40);
+            a.Label(ref top);
+            a.call(Function);
+            a.adc(r8, 0);
+            a.dec(ecx);
+            a.jnz(top);
+            a.hlt();
+        }
+        Outcome native = Compare(Program, Prepare);
+        Assert.Equal(13UL, native.FaultVector);
+        Assert.Equal(18UL, native.Registers.R8); // CF from the CMP for ECX = 19 down to 2
+    }
 }
