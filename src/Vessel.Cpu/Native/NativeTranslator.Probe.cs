@@ -10,7 +10,13 @@ internal sealed partial class NativeTranslator
 {
     /// <summary>The host has BMI2 (RORX, SHRX, SHLX: shifts that leave the flags alone), so probes keep the guest's
     /// flags in the host's without saving them (the entry index is a byte of the address: 256 entries).</summary>
-    internal static readonly bool FlagKeepingProbe = Bmi2.X64.IsSupported && Tlb.Entries == 256;
+    internal static readonly bool HostKeepsFlagsInProbe = Bmi2.X64.IsSupported && Tlb.Entries == 256;
+
+    /// <summary>Set on a thread, its translations use the flag-saving probe even where the host has BMI2 (tests: the
+    /// vCPU runs on the thread that calls it).</summary>
+    [ThreadStatic] internal static bool ForceFlagSavingProbe;
+
+    private readonly bool _flagKeepingProbe = HostKeepsFlagsInProbe && !ForceFlagSavingProbe;
 
     private static readonly int EntryShift = BitOperations.Log2((uint)NativeLayout.EntryBytes);
 
@@ -22,7 +28,7 @@ internal sealed partial class NativeTranslator
     private Label EmitProbe(int tlbOffset, int size, int index)
     {
         _flagsInR10 = false;
-        if (!FlagKeepingProbe) return EmitFlagSavingProbe(tlbOffset, size, index);
+        if (!_flagKeepingProbe) return EmitFlagSavingProbe(tlbOffset, size, index);
         Label miss = OutOfLine(() => EmitExit(index));
         Label hit = _a.CreateLabel();
         // RDX = the entry: bits 12-19 of the address (rotated down, a byte) scaled by the entry size.

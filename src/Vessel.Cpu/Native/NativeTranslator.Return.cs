@@ -10,7 +10,7 @@ internal sealed partial class NativeTranslator
     {
         _a.mov(r9, GprQ(4));
         Label miss = EmitProbe(NativeLayout.ReadTlb, 8, index);
-        if (FlagKeepingProbe)
+        if (_flagKeepingProbe)
         {
             _a.mov(rax, __qword_ptr[rdx]);
             EmitCanonicalCheckKeepingFlags(miss);

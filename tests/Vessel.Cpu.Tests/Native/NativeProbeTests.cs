@@ -1,4 +1,5 @@
 using Iced.Intel;
+using Vessel.Cpu.Native;
 using Vessel.Cpu.Tests.System;
 using Vessel.Hypervisor;
 using static Iced.Intel.AssemblerRegisters;
@@ -7,7 +8,8 @@ namespace Vessel.Cpu.Tests.Native;
 
 /// <summary>The native tier's TLB probe and the guest flags around it: flags set before a memory access and read
 /// after it must survive the probe on a hit, on a miss (the interpreter takes the access in the middle of the block),
-/// on an access running into the next page, and when the guest's handler runs after a fault there.</summary>
+/// on an access running into the next page, and when the guest's handler runs after a fault there; each with the
+/// host's probe (flag-keeping where it has BMI2) and with the flag-saving one.</summary>
 public class NativeProbeTests
 {
     private const ulong Data = 0x100000;
@@ -31,10 +33,15 @@ public class NativeProbeTests
             fault, g.Guest.ReadU64(PagedGuest.FaultRip), pushedFlags, cpu.NativeTranslations, cpu.NativeSteps);
     }
 
-    private static Outcome Compare(Action<Assembler> code, Action<PagedGuest>? prepare = null)
+    /// <summary>Runs <paramref name="code"/> interpreted and translated (with the probe that saves the flags if
+    /// <paramref name="savingProbe"/>, else the host's) and compares the two.</summary>
+    private static Outcome Compare(bool savingProbe, Action<Assembler> code, Action<PagedGuest>? prepare = null)
     {
         Outcome interpreted = Run(NativeTierTests.InterpreterOptions, code, prepare);
-        Outcome native = Run(NativeTierTests.NativeOptions, code, prepare);
+        NativeTranslator.ForceFlagSavingProbe = savingProbe;
+        Outcome native;
+        try { native = Run(NativeTierTests.NativeOptions, code, prepare); }
+        finally { NativeTranslator.ForceFlagSavingProbe = false; }
         Assert.Equal(interpreted.Registers, native.Registers);
         Assert.Equal(interpreted.Retired, native.Retired);
         Assert.Equal(interpreted.Memory, native.Memory);
@@ -45,8 +52,10 @@ public class NativeProbeTests
         return native;
     }
 
-    [Fact]
-    public void Flags_set_before_a_memory_access_are_read_after_it_on_hits_misses_and_page_crossings()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Flags_set_before_a_memory_access_are_read_after_it_on_hits_misses_and_page_crossings(bool savingProbe)
     {
         static void Program(Assembler a)
         {
@@ -87,12 +96,14 @@ public class NativeProbeTests
             a.jnz(top);
             a.hlt();
         }
-        Outcome native = Compare(Program);
+        Outcome native = Compare(savingProbe, Program);
         Assert.True(native.Steps > 0, "no access reached the interpreter (the crossing loads should)");
     }
 
-    [Fact]
-    public void A_fault_in_the_middle_of_a_block_pushes_the_flags_of_the_instructions_before_it()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_fault_in_the_middle_of_a_block_pushes_the_flags_of_the_instructions_before_it(bool savingProbe)
     {
         // The CMP's flags are live into the faulting load: the handler sees them in RFLAGS as the interpreter has them.
         const ulong NotPresent = Data + 3 * 4096;
@@ -109,12 +120,14 @@ public class NativeProbeTests
             a.add(rsi, 4096);
             a.jmp(top);
         }
-        Outcome native = Compare(Program, g => g.SetPte(NotPresent, 0));
+        Outcome native = Compare(savingProbe, Program, g => g.SetPte(NotPresent, 0));
         Assert.Equal(14UL, native.FaultVector);
     }
 
-    [Fact]
-    public void A_return_to_a_non_canonical_address_in_a_translated_block_is_the_interpreters_general_protection_fault()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_return_to_a_non_canonical_address_in_a_translated_block_is_the_interpreters_general_protection_fault(bool savingProbe)
     {
         // A loop of CALLs whose function returns normally 40 times, then finds a non-canonical return address on
         // its stack: the RET's check (which must keep the CMP's flags for the ADC after the return) hands it back.
@@ -150,7 +163,7 @@ public class NativeProbeTests
             a.jnz(top);
             a.hlt();
         }
-        Outcome native = Compare(Program, Prepare);
+        Outcome native = Compare(savingProbe, Program, Prepare);
         Assert.Equal(13UL, native.FaultVector);
         Assert.Equal(18UL, native.Registers.R8); // CF from the CMP for ECX = 19 down to 2
     }
