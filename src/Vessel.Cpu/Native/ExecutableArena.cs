@@ -33,6 +33,13 @@ internal sealed unsafe class ExecutableArena : IDisposable
     {
         _capacity = Math.Max(SmallestChunk << (SizeClasses - 1), capacityBytes & ~0xFFFFL);
         for (int i = 0; i < SizeClasses; i++) _free[i] = new Stack<int>();
+        if (NativePerfMap.Enabled)
+        {
+            // perf reads its map only for anonymous code, not for a file's pages: profiling gives up W^X.
+            _fd = -1;
+            _writable = _executable = (byte*)MapAnonymousWritableExecutable(_capacity);
+            return;
+        }
         _fd = NativeMemoryCalls.MemfdCreate("vessel-native-code", NativeMemoryCalls.MfdCloExec);
         if (_fd < 0) throw new InvalidOperationException($"memfd_create failed: errno {Marshal.GetLastPInvokeError()}");
         if (NativeMemoryCalls.Ftruncate(_fd, _capacity) != 0)
@@ -54,6 +61,15 @@ internal sealed unsafe class ExecutableArena : IDisposable
         }
         _writable = (byte*)rw;
         _executable = (byte*)rx;
+    }
+
+    private static nint MapAnonymousWritableExecutable(long bytes)
+    {
+        nint at = NativeMemoryCalls.Mmap(0, (nuint)bytes, NativeMemoryCalls.ProtRead | NativeMemoryCalls.ProtWrite | NativeMemoryCalls.ProtExec,
+            NativeMemoryCalls.MapPrivate | NativeMemoryCalls.MapAnonymous | NativeMemoryCalls.MapNoReserve, -1, 0);
+        if (at == NativeMemoryCalls.MapFailed)
+            throw new InvalidOperationException($"mapping the code arena for perf failed: errno {Marshal.GetLastPInvokeError()}");
+        return at;
     }
 
     /// <summary>Bytes of address space reserved (the file's size); resident memory is at most <see cref="HighWaterBytes"/>.</summary>
@@ -100,6 +116,15 @@ internal sealed unsafe class ExecutableArena : IDisposable
         return true;
     }
 
+    /// <summary><see cref="TryPlace(ReadOnlySpan{byte}, out CodeChunk)"/> for the translation of the guest block at
+    /// <paramref name="guestRip"/>, named in the perf map when <see cref="NativePerfMap"/> is on.</summary>
+    public bool TryPlace(ReadOnlySpan<byte> code, ulong guestRip, out CodeChunk chunk)
+    {
+        if (!TryPlace(code, out chunk)) return false;
+        if (NativePerfMap.Enabled) NativePerfMap.Record(EntryOf(chunk), code, guestRip);
+        return true;
+    }
+
     /// <summary>The executable address of <paramref name="chunk"/>'s first byte.</summary>
     public nint EntryOf(CodeChunk chunk) => (nint)(_executable + chunk.Offset);
 
@@ -130,6 +155,7 @@ internal sealed unsafe class ExecutableArena : IDisposable
             _disposed = true;
         }
         NativeMemoryCalls.Munmap((nint)_writable, (nuint)_capacity);
+        if (_fd < 0) return; // the one anonymous mapping of a perf-mapped arena
         NativeMemoryCalls.Munmap((nint)_executable, (nuint)_capacity);
         NativeMemoryCalls.Close(_fd);
     }

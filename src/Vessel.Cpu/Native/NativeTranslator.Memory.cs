@@ -72,24 +72,8 @@ internal sealed partial class NativeTranslator
                 EmitExitTo(f.Immediate);
                 return true;
             case FastOpKind.RetNear:
-            {
-                _a.mov(r9, GprQ(4));
-                Label miss = EmitProbe(NativeLayout.ReadTlb, 8, index);
-                _a.mov(rax, __qword_ptr[rdx]);
-                // A non-canonical return address is the interpreter's #GP.
-                _a.mov(rcx, rax);
-                _a.shl(rcx, 16);
-                _a.sar(rcx, 16);
-                _a.cmp(rcx, rax);
-                _a.jne(miss);
-                _a.lea(r9, __[r9 + 8]);
-                _a.mov(GprQ(4), r9);
-                _a.mov(StateQ(CpuStateLayout.Rip), rax);
-                EmitRestoreFlags();
-                CountInstruction();
-                EmitExit(BlockDone);
+                EmitReturn(index);
                 return true;
-            }
             default:
                 return false;
         }
@@ -99,7 +83,8 @@ internal sealed partial class NativeTranslator
     }
 
     /// <summary>reg op= [mem], [mem] op= reg/imm, CMP/TEST with memory. A read-modify-write probes the write TLB (a
-    /// writable RAM page is readable). The flags are restored only for ADC/SBB, which read CF; the rest set them all.</summary>
+    /// writable RAM page is readable). The flags are restored (where the probe saved them) only for ADC/SBB, which
+    /// read CF; the rest set them all.</summary>
     private void EmitMemoryAlu(ref FastOp f, int index)
     {
         var op = (AluOperation)f.Operation;
@@ -161,34 +146,6 @@ internal sealed partial class NativeTranslator
             _a.lea(r9, __[r9 + rax]);
         }
         if (f.AddressMask != ulong.MaxValue) _a.mov(r9d, r9d);
-    }
-
-    /// <summary>Saves the flags, then looks R9 up in a TLB for an access of <paramref name="size"/> bytes: on a hit
-    /// inside one page RDX is the host address; otherwise the code leaves for the interpreter at instruction
-    /// <paramref name="index"/>, flags restored. The tag compared is that of the access's last byte, so one compare
-    /// also rejects an access running into the next page. Returns the miss label.</summary>
-    private Label EmitProbe(int tlbOffset, int size, int index)
-    {
-        EmitSaveFlags();
-        Label miss = OutOfLine(() =>
-        {
-            EmitRestoreFlags();
-            EmitExit(index);
-        });
-        _a.mov(rdx, __qword_ptr[rsi + tlbOffset]);
-        _a.mov(eax, r9d);
-        _a.shr(eax, 12);
-        _a.and(eax, Tlb.Entries - 1);
-        _a.imul(eax, eax, NativeLayout.EntryBytes);
-        _a.add(rdx, rax);
-        _a.lea(rcx, __[r9 + (size - 1)]);
-        _a.and(rcx, -4096);
-        _a.or(rcx, __qword_ptr[rsi + NativeLayout.UserBit]);
-        _a.cmp(rcx, __qword_ptr[rdx + NativeLayout.EntryTag]);
-        _a.jne(miss);
-        _a.mov(rdx, __qword_ptr[rdx + NativeLayout.EntryDelta]);
-        _a.add(rdx, r9);
-        return miss;
     }
 
     private void LoadFromHost(int size)

@@ -16,10 +16,11 @@ internal sealed record NativeTranslation(byte[] Code, int[] EntryOffsets, int Ch
 /// start.</para>
 /// <para>Guest registers stay at their <see cref="CpuStateLayout"/> offsets (loaded and stored around each
 /// instruction). The guest's arithmetic flags live in the host's flags at every instruction boundary: an entry loads
-/// them from RFLAGS (the managed side has folded lazy flags in), every exit stores them back, and a TLB probe, which
-/// clobbers the host's flags, saves them in R10 around itself (LAHF/SETO, then ADD/SAHF). R11 counts the
+/// them from RFLAGS (the managed side has folded lazy flags in), every exit stores them back, and code that clobbers
+/// them in between saves them in R10 (LAHF/SETO, then ADD/SAHF); the TLB probe leaves them alone where the host has
+/// BMI2, and saves them itself where not. R11 counts the
 /// instructions run since the entry; RAX, RCX, RDX, R8 and R9 are scratch. Nothing here touches a callee-saved
-/// register or the host stack beyond PUSHFQ.</para></summary>
+/// register or the host stack.</para></summary>
 internal sealed partial class NativeTranslator
 {
     /// <summary>Returned when the block is done and RIP holds where to go next.</summary>
@@ -38,6 +39,9 @@ internal sealed partial class NativeTranslator
     private readonly List<Action> _outOfLine = [];
     private readonly List<Label> _chainSlots = [];
     private readonly List<ulong> _chainTargets = [];
+
+    /// <summary>The current instruction's code saved the guest's flags in R10 and has not restored them yet.</summary>
+    private bool _flagsInR10;
 
     private NativeTranslator(DecodedBlock block)
     {
@@ -97,6 +101,7 @@ internal sealed partial class NativeTranslator
         ref FastOp f = ref _block.FastOps[i];
         ref Instruction ins = ref _block.Instructions[i];
         bool last = i == _block.Count - 1;
+        _flagsInR10 = false;
         switch (f.Kind)
         {
             case FastOpKind.Jcc when LinearAddress.IsCanonical(f.Immediate):
@@ -136,11 +141,16 @@ internal sealed partial class NativeTranslator
         _a.mov(StateQ(offset), rax);
     }
 
-    /// <summary>RFLAGS' arithmetic bits = the host's.</summary>
+    /// <summary>RFLAGS' arithmetic bits = the host's: LAHF's SF, ZF, AF, PF and CF sit at their RFLAGS bits, OF goes
+    /// to bit 11 (half the time of PUSHFQ/POP, which every exit paid).</summary>
     private void EmitFlagsToState()
     {
-        _a.pushfq();
-        _a.pop(rax);
+        _a.lahf();
+        _a.seto(al);
+        _a.movzx(ecx, ah);
+        _a.movzx(eax, al);
+        _a.shl(eax, 11);
+        _a.or(eax, ecx);
         _a.and(eax, ArithmeticFlags);
         _a.mov(rcx, StateQ(CpuStateLayout.Rflags));
         _a.and(rcx, ~ArithmeticFlags);
@@ -161,15 +171,28 @@ internal sealed partial class NativeTranslator
         _a.sahf();
     }
 
-    /// <summary>Keeps the host's (the guest's) arithmetic flags in R10 while a probe clobbers them.</summary>
+    /// <summary>Keeps the host's (the guest's) arithmetic flags in R10 while code clobbers them (RAX is scratch);
+    /// nothing when they are there already.</summary>
     private void EmitSaveFlags()
     {
+        if (_flagsInR10) return;
         _a.lahf();
         _a.seto(al);
         _a.mov(r10d, eax);
+        _flagsInR10 = true;
     }
 
+    /// <summary>The host's flags back from R10 after <see cref="EmitSaveFlags"/> in this instruction; nothing when
+    /// nothing saved them (a probe that keeps the flags, see <see cref="EmitProbe"/>).</summary>
     private void EmitRestoreFlags()
+    {
+        if (!_flagsInR10) return;
+        EmitFlagsFromR10();
+        _flagsInR10 = false;
+    }
+
+    /// <summary>The host's flags from R10, unconditionally: for out-of-line code that left straight after a save.</summary>
+    private void EmitFlagsFromR10()
     {
         _a.mov(eax, r10d);
         _a.add(al, 0x7F);

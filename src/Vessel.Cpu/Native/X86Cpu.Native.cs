@@ -75,7 +75,7 @@ internal sealed unsafe partial class X86Cpu
             _machine.CodeCache.FlushAll(this, flushRequesterNow: false);
             return null;
         }
-        if (!arena.TryPlace(translation!.Code, out CodeChunk chunk))
+        if (!arena.TryPlace(translation!.Code, block.StartRip, out CodeChunk chunk))
         {
             _machine.CodeCache.Release(bytes);
             _machine.CodeCache.FlushAll(this, flushRequesterNow: false);
