@@ -24,10 +24,12 @@ internal sealed partial class NativeTranslator
                 return EmitRehosted(ref ins, index, writes: false, readsFlags: false);
             // These read CF (ADC, SBB), keep some flags (INC, DEC) or all (the rest), which a probe clobbers.
             case Mnemonic.Adc or Mnemonic.Sbb or Mnemonic.Inc or Mnemonic.Dec or Mnemonic.Not
-                or Mnemonic.Mov or Mnemonic.Movzx or Mnemonic.Movsx or Mnemonic.Movsxd or Mnemonic.Bswap
+                or Mnemonic.Mov or Mnemonic.Movzx or Mnemonic.Movsx or Mnemonic.Movsxd
                 or Mnemonic.Seto or Mnemonic.Setno or Mnemonic.Setb or Mnemonic.Setae or Mnemonic.Sete or Mnemonic.Setne
                 or Mnemonic.Setbe or Mnemonic.Seta or Mnemonic.Sets or Mnemonic.Setns or Mnemonic.Setp or Mnemonic.Setnp
                 or Mnemonic.Setl or Mnemonic.Setge or Mnemonic.Setle or Mnemonic.Setg:
+                return EmitRehosted(ref ins, index, writes: true, readsFlags: true);
+            case Mnemonic.Bswap when ins.Code != Code.Bswap_r16: // BSWAP of a word is undefined; the interpreter's own
                 return EmitRehosted(ref ins, index, writes: true, readsFlags: true);
             case Mnemonic.Shl or Mnemonic.Sal or Mnemonic.Shr or Mnemonic.Sar or Mnemonic.Rol or Mnemonic.Ror:
                 return EmitShiftForm(ref ins, index, flagsLive);
