@@ -31,6 +31,19 @@ internal sealed partial class NativeTranslator
                 return EmitRehosted(ref ins, index, writes: true, readsFlags: true);
             case Mnemonic.Bswap when ins.Code != Code.Bswap_r16: // BSWAP of a word is undefined; the interpreter's own
                 return EmitRehosted(ref ins, index, writes: true, readsFlags: true);
+            // IMUL's SF, ZF, AF and PF are the interpreter's own; translated only where nobody reads them.
+            case Mnemonic.Imul when ins.OpCount >= 2 && (flagsLive & NativeFlagLiveness.ImulUndefined) == 0:
+                return EmitRehosted(ref ins, index, writes: true, readsFlags: false);
+            case Mnemonic.Clc or Mnemonic.Stc or Mnemonic.Cmc:
+            {
+                Instruction host = ins;
+                host.IP = 0;
+                _a.AddInstruction(host);
+                CountInstruction();
+                return true;
+            }
+            case Mnemonic.Div:
+                return EmitDivide(ref ins, index);
             case Mnemonic.Shl or Mnemonic.Sal or Mnemonic.Shr or Mnemonic.Sar or Mnemonic.Rol or Mnemonic.Ror:
                 return EmitShiftForm(ref ins, index, flagsLive);
             default:
@@ -58,13 +71,13 @@ internal sealed partial class NativeTranslator
 
     /// <summary>The host's copy of <paramref name="ins"/> with its operands moved (see the class), and the memory
     /// operand's form (AddressMask 0 when there is none); false for operands this tier does not move: non-GPR
-    /// registers, moffs and odd address forms, more than two operands.</summary>
+    /// registers, moffs and odd address forms, a third operand that is not an immediate.</summary>
     private static bool TryRehost(ref Instruction ins, out Instruction host, out FastOp memory)
     {
         host = ins;
         host.IP = 0; // the assembler keys labels on instruction IPs
         memory = default;
-        if (ins.OpCount is 0 or > 2) return false;
+        if (ins.OpCount is 0 or > 3) return false;
         if (ins.Code is Code.Mov_AL_moffs8 or Code.Mov_AX_moffs16 or Code.Mov_EAX_moffs32 or Code.Mov_RAX_moffs64
             or Code.Mov_moffs8_AL or Code.Mov_moffs16_AX or Code.Mov_moffs32_EAX or Code.Mov_moffs64_RAX) return false;
         for (int k = 0; k < ins.OpCount; k++)
@@ -74,7 +87,7 @@ internal sealed partial class NativeTranslator
                 case OpKind.Register:
                 {
                     Register r = ins.GetOpRegister(k);
-                    if (!r.IsGPR()) return false;
+                    if (!r.IsGPR() || k == 2) return false;
                     host.SetOpRegister(k, HostRegister(k == 0 ? Register.RAX : Register.RCX, RegisterTable.Size[(int)r]));
                     break;
                 }
