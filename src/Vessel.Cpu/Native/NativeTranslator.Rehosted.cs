@@ -16,8 +16,16 @@ internal sealed partial class NativeTranslator
     private bool EmitRehostedForm(ref Instruction ins, int index, FlagSet flagsLive)
     {
         if (ins.HasLockPrefix || ins.HasRepPrefix || ins.HasRepnePrefix) return false;
+        if (IsInterpreterNoOp(ins.Mnemonic))
+        {
+            CountInstruction();
+            return true;
+        }
         switch (ins.Mnemonic)
         {
+            case Mnemonic.Pushfq when ins.Code == Code.Pushfq:
+                EmitPushFlags(index);
+                return true;
             case Mnemonic.Add or Mnemonic.Sub or Mnemonic.And or Mnemonic.Or or Mnemonic.Xor or Mnemonic.Neg:
                 return EmitRehosted(ref ins, index, writes: true, readsFlags: false);
             case Mnemonic.Cmp or Mnemonic.Test:

@@ -24,7 +24,7 @@ internal sealed class DifferentialRunner : IDisposable
         Mnemonic.Rol, Mnemonic.Ror, Mnemonic.Neg, Mnemonic.Not, Mnemonic.Bswap, Mnemonic.Movsx, Mnemonic.Movsxd,
         Mnemonic.Seto, Mnemonic.Setno, Mnemonic.Setb, Mnemonic.Setae, Mnemonic.Sete, Mnemonic.Setne, Mnemonic.Setbe,
         Mnemonic.Seta, Mnemonic.Sets, Mnemonic.Setns, Mnemonic.Setp, Mnemonic.Setnp, Mnemonic.Setl, Mnemonic.Setge,
-        Mnemonic.Setle, Mnemonic.Setg, Mnemonic.Div, Mnemonic.Imul,
+        Mnemonic.Setle, Mnemonic.Setg, Mnemonic.Div, Mnemonic.Imul, Mnemonic.Pushfq, Mnemonic.Clc, Mnemonic.Stc, Mnemonic.Cmc,
     ];
     public CaseGenerator Generator { get; }
     private static readonly StreamWriter? Trace =

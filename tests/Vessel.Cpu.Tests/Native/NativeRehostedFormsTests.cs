@@ -89,6 +89,10 @@ public class NativeRehostedFormsTests(ITestOutputHelper output)
             a.inc(__dword_ptr[rbx + 32]);
             a.add(ah, dl);
             a.sub(__word_ptr[rbx + 40], 0x1234);
+            a.prefetcht0(__byte_ptr[rbx + 0x5000_0000]); // a hint: no access, no fault
+            a.pushfq();
+            a.pop(r11);
+            a.mov(__qword_ptr[rbx + 48], r11);
             a.dec(ecx);
             a.jnz(top);
             a.hlt();
