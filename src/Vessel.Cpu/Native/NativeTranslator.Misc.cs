@@ -8,7 +8,7 @@ internal sealed partial class NativeTranslator
 {
     /// <summary>PREFETCHh, PAUSE, the fences and ENDBR64: the interpreter does nothing for them (no access, no
     /// fault), and neither does this tier.</summary>
-    private static bool IsInterpreterNoOp(Mnemonic m) => m is Mnemonic.Pause or Mnemonic.Lfence or Mnemonic.Mfence
+    internal static bool IsInterpreterNoOp(Mnemonic m) => m is Mnemonic.Pause or Mnemonic.Lfence or Mnemonic.Mfence
         or Mnemonic.Sfence or Mnemonic.Prefetch or Mnemonic.Prefetchw or Mnemonic.Prefetchnta or Mnemonic.Prefetcht0
         or Mnemonic.Prefetcht1 or Mnemonic.Prefetcht2 or Mnemonic.Endbr64;
 

@@ -13,24 +13,27 @@ namespace Vessel.Cpu.Native;
 /// where the host's CF is undefined.</summary>
 internal sealed partial class NativeTranslator
 {
+    /// <summary>Whether this tier translates the shift or rotate <paramref name="ins"/> (see the class); its operand
+    /// size, whether it counts by CL, and otherwise its masked count.</summary>
+    internal static bool IsTranslatedShift(ref Instruction ins, out int size, out bool byCl, out int count)
+    {
+        bool rotate = ins.Mnemonic is Mnemonic.Rol or Mnemonic.Ror;
+        bool memoryTarget = ins.Op0Kind == OpKind.Memory;
+        size = memoryTarget ? ins.MemorySize.GetSize() : RegisterTable.Size[(int)ins.Op0Register];
+        byCl = ins.OpCount > 1 && ins.Op1Kind == OpKind.Register;
+        count = 0;
+        if (!memoryTarget && (ins.Op0Kind != OpKind.Register || !ins.Op0Register.IsGPR())) return false;
+        if (byCl) return !rotate && size >= 4 && ins.Op1Register == Register.CL;
+        count = (ins.OpCount > 1 ? ins.Immediate8 : 1) & (size == 8 ? 0x3F : 0x1F);
+        return count != 0 && (rotate || count < size * 8);
+    }
+
     private bool EmitShiftForm(ref Instruction ins, int index, FlagSet flagsLive)
     {
         Mnemonic m = ins.Mnemonic;
         bool memoryTarget = ins.Op0Kind == OpKind.Memory;
-        if (!memoryTarget && ins.Op0Kind != OpKind.Register) return false;
-        int size = memoryTarget ? ins.MemorySize.GetSize() : RegisterTable.Size[(int)ins.Op0Register];
         bool rotate = m is Mnemonic.Rol or Mnemonic.Ror;
-        bool byCl = ins.OpCount > 1 && ins.Op1Kind == OpKind.Register;
-        int count = 0;
-        if (byCl)
-        {
-            if (rotate || size < 4 || ins.Op1Register != Register.CL) return false;
-        }
-        else
-        {
-            count = (ins.OpCount > 1 ? ins.Immediate8 : 1) & (size == 8 ? 0x3F : 0x1F);
-            if (count == 0 || (!rotate && count >= size * 8)) return false;
-        }
+        if (!IsTranslatedShift(ref ins, out int size, out bool byCl, out int count)) return false;
         if (!TryRehost(ref ins, out Instruction host, out FastOp memory)) return false;
 
         // Only AF (shifts) and OF (counts other than 1) can differ from the interpreter's.
