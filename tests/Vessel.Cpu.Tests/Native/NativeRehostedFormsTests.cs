@@ -152,6 +152,42 @@ public class NativeRehostedFormsTests(ITestOutputHelper output)
         Assert.NotEqual(0UL, nativeGuest.Guest.Guest.Vcpu.GetRegisters().R12);
     }
 
+    [Fact]
+    public void A_page_fault_on_a_narrow_memory_form_stops_at_that_instruction_with_earlier_effects_kept()
+    {
+        // Each round shifts a word and compares a byte a page further on; the page after five is not present. The
+        // forms before the faulting CMP in the block (ROL, SETcc) must have run, the ones after it not.
+        const ulong NotPresent = Data + 5 * 4096;
+        void Program(Assembler a)
+        {
+            var top = a.CreateLabel();
+            a.mov(rsi, Data);
+            a.Label(ref top);
+            a.rol(r8d, 5);
+            a.setc(__byte_ptr[rsi + 0x10]);
+            a.shr(__word_ptr[rsi + 0x20], 1);
+            a.cmp(__byte_ptr[rsi + 0x4000], 0x41);
+            a.inc(r9b);
+            a.add(rsi, 4096);
+            a.jmp(top);
+        }
+        using var interpreterGuest = new PagedGuest(NativeTierTests.InterpreterOptions);
+        using var nativeGuest = new PagedGuest(NativeTierTests.NativeOptions);
+        foreach (PagedGuest g in new[] { interpreterGuest, nativeGuest })
+        {
+            g.SetPte(NotPresent, 0);
+            g.Guest.WriteU64(Data, 0x7777);
+            Assert.Equal(VcpuExitReason.Halt, g.Run(a => { a.mov(r8d, 0x8000_0001); Program(a); }).Reason);
+        }
+
+        Assert.Equal(interpreterGuest.Guest.Guest.Vcpu.GetRegisters(), nativeGuest.Guest.Guest.Vcpu.GetRegisters());
+        Assert.Equal(ReadData(interpreterGuest), ReadData(nativeGuest));
+        Assert.Equal(14UL, nativeGuest.Guest.ReadU64(PagedGuest.FaultVector));
+        Assert.Equal(NotPresent, nativeGuest.Guest.ReadU64(PagedGuest.FaultAddress));
+        Assert.Equal(1UL, nativeGuest.Guest.Guest.Vcpu.GetRegisters().R9 & 0xFF); // only the first round's INC ran
+        Assert.True(nativeGuest.Guest.Cpu.NativeEntries >= 1, "nothing ran translated");
+    }
+
     private sealed record Outcome(Registers Registers, string Memory, ulong Retired, long Steps, long Translations);
 
     private static string ReadData(PagedGuest g)
