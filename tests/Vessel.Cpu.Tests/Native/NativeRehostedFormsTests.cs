@@ -71,6 +71,7 @@ public class NativeRehostedFormsTests(ITestOutputHelper output)
         void Program(Assembler a)
         {
             var top = a.CreateLabel();
+            var constant = a.CreateLabel();
             a.mov(rbx, Data);
             a.mov(ecx, 300);
             a.Label(ref top);
@@ -90,12 +91,16 @@ public class NativeRehostedFormsTests(ITestOutputHelper output)
             a.add(ah, dl);
             a.sub(__word_ptr[rbx + 40], 0x1234);
             a.prefetcht0(__byte_ptr[rbx + 0x5000_0000]); // a hint: no access, no fault
+            a.add(r12w, __word_ptr[constant]);     // RIP-relative
+            a.cmp(__byte_ptr[constant], 0xA5);
             a.pushfq();
             a.pop(r11);
             a.mov(__qword_ptr[rbx + 48], r11);
             a.dec(ecx);
             a.jnz(top);
             a.hlt();
+            a.Label(ref constant);
+            a.dw(0x5AA5);
         }
         using var interpreterGuest = new PagedGuest(NativeTierTests.InterpreterOptions);
         using var nativeGuest = new PagedGuest(NativeTierTests.NativeOptions);
@@ -104,6 +109,7 @@ public class NativeRehostedFormsTests(ITestOutputHelper output)
 
         Assert.Equal(interpreterGuest.Guest.Guest.Vcpu.GetRegisters(), nativeGuest.Guest.Guest.Vcpu.GetRegisters());
         Assert.Equal(ReadData(interpreterGuest), ReadData(nativeGuest));
+        Assert.Equal((ulong)(300 * 0x5AA5 & 0xFFFF), nativeGuest.Guest.Guest.Vcpu.GetRegisters().R12 & 0xFFFF);
         X86Cpu cpu = nativeGuest.Guest.Cpu;
         Assert.True(cpu.NativeEntries >= 2, $"{cpu.NativeEntries} entries into translated code");
         // Only the first touches of the data page (TLB misses) go to the interpreter.
