@@ -115,7 +115,22 @@ internal sealed partial class NativeTranslator
                     return false;
             }
         }
-        return true;
+        return HostEncodes(ref host);
+    }
+
+    [ThreadStatic] private static Encoder? _trialEncoder;
+
+    /// <summary>Whether the host encoder takes <paramref name="host"/>: the assembler encodes only at the block's end,
+    /// where a form it refuses would lose the whole translation, so such a form stays with the interpreter.</summary>
+    private static bool HostEncodes(ref Instruction host)
+    {
+        _trialEncoder ??= Encoder.Create(64, new DiscardingCodeWriter());
+        return _trialEncoder.TryEncode(host, 0, out _, out _);
+    }
+
+    private sealed class DiscardingCodeWriter : CodeWriter
+    {
+        public override void WriteByte(byte value) { }
     }
 
     /// <summary>RAX's or RCX's register of <paramref name="size"/> bytes.</summary>
