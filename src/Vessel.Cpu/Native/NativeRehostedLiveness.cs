@@ -49,7 +49,7 @@ internal static class NativeRehostedLiveness
                 or Mnemonic.Setbe or Mnemonic.Seta or Mnemonic.Sets or Mnemonic.Setns or Mnemonic.Setp or Mnemonic.Setnp
                 or Mnemonic.Setl or Mnemonic.Setge or Mnemonic.Setle or Mnemonic.Setg:
                 return after | NativeFlagLiveness.Reads(ins.ConditionCode);
-            case Mnemonic.Imul when ins.OpCount >= 2 && (after & NativeFlagLiveness.ImulUndefined) == 0:
+            case Mnemonic.Imul when ins.OpCount >= 2:
                 return FlagSet.None;
             case Mnemonic.Shl or Mnemonic.Sal or Mnemonic.Shr or Mnemonic.Sar or Mnemonic.Rol or Mnemonic.Ror
                 when NativeTranslator.IsTranslatedShift(ref ins, out _, out bool byCl, out _):

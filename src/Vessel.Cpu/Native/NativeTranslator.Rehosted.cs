@@ -39,9 +39,10 @@ internal sealed partial class NativeTranslator
                 return EmitRehosted(ref ins, index, writes: true, readsFlags: true);
             case Mnemonic.Bswap when ins.Code != Code.Bswap_r16: // BSWAP of a word is undefined; the interpreter's own
                 return EmitRehosted(ref ins, index, writes: true, readsFlags: true);
-            // IMUL's SF, ZF, AF and PF are the interpreter's own; translated only where nobody reads them.
-            case Mnemonic.Imul when ins.OpCount >= 2 && (flagsLive & NativeFlagLiveness.ImulUndefined) == 0:
-                return EmitRehosted(ref ins, index, writes: true, readsFlags: false);
+            // IMUL's SF, ZF, AF and PF are the interpreter's own: set its way where they are read.
+            case Mnemonic.Imul when ins.OpCount >= 2:
+                return EmitRehosted(ref ins, index, writes: true, readsFlags: false,
+                    imulFlags: (flagsLive & NativeFlagLiveness.ImulUndefined) != 0);
             case Mnemonic.Clc or Mnemonic.Stc or Mnemonic.Cmc:
             {
                 Instruction host = ins;
@@ -61,7 +62,7 @@ internal sealed partial class NativeTranslator
 
     /// <summary>The plain case: probe (if there is a memory operand), the flags back if the instruction reads or
     /// keeps any, registers in, the host instruction, the written register out.</summary>
-    private bool EmitRehosted(ref Instruction ins, int index, bool writes, bool readsFlags)
+    private bool EmitRehosted(ref Instruction ins, int index, bool writes, bool readsFlags, bool imulFlags = false)
     {
         if (!TryRehost(ref ins, out Instruction host, out FastOp memory)) return false;
         if (memory.AddressMask != 0)
@@ -73,8 +74,28 @@ internal sealed partial class NativeTranslator
         LoadRehostedRegisters(ref ins);
         _a.AddInstruction(host);
         if (writes && ins.Op0Kind == OpKind.Register) StoreRaxToSlot(ins.Op0Register);
+        if (imulFlags) EmitImulFlags(RegisterTable.Size[(int)ins.Op0Register]);
         CountInstruction();
         return true;
+    }
+
+    /// <summary>After the host's IMUL of <paramref name="size"/> bytes into RAX (CF = OF = overflow, the rest
+    /// undefined): ZF, SF and PF from the truncated product and AF clear, as the interpreter defines them.</summary>
+    private void EmitImulFlags(int size)
+    {
+        _a.setc(cl);
+        switch (size)
+        {
+            case 2: _a.test(ax, ax); break;
+            case 4: _a.test(eax, eax); break;
+            default: _a.test(rax, rax); break;
+        }
+        _a.lahf();
+        _a.and(ah, unchecked((byte)~0x10));
+        _a.or(ah, cl);
+        _a.mov(al, cl);
+        _a.add(al, 0x7F);
+        _a.sahf();
     }
 
     /// <summary>The host's copy of <paramref name="ins"/> with its operands moved (see the class), and the memory
