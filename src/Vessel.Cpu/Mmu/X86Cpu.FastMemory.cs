@@ -10,7 +10,7 @@ internal sealed partial class X86Cpu
 {
     /// <summary>Fills the memory-operand fields of <paramref name="f"/>; false if the form is not plain
     /// (a 16-bit address, a segment override in 64-bit code is fine, but no 8/16-bit base registers).</summary>
-    private static bool ClassifyMemory(ref Instruction ins, ref FastOp f)
+    internal static bool ClassifyMemory(ref Instruction ins, ref FastOp f)
     {
         Register b = ins.MemoryBase, x = ins.MemoryIndex;
         int addressSize;

@@ -32,7 +32,7 @@ internal static class NativeFlagLiveness
             if (f.Kind == FastOpKind.Jcc)
                 live |= InBlockTarget(block, i) is int target && i != count - 1 ? liveBefore[target] : FlagSet.All;
             liveAfter[i] = live;
-            live = Before(ref f, live);
+            live = f.Kind == FastOpKind.Generic ? NativeRehostedLiveness.Before(ref block.Instructions[i], live) : Before(ref f, live);
             liveBefore[i] = live;
         }
         return liveAfter;

@@ -3,8 +3,8 @@ using static Iced.Intel.AssemblerRegisters;
 
 namespace Vessel.Cpu.Native;
 
-/// <summary>Register forms (ALU, INC/DEC, moves, LEA, extensions, CMOV, and shifts and IMUL whose flags nobody
-/// reads) and branches. Each loads its operands from the state into RAX/RCX, runs the same host instruction, and
+/// <summary>Register forms (ALU, INC/DEC, moves, LEA, extensions, CMOV, shifts, IMUL with the interpreter's SF, ZF
+/// and PF where they are read) and branches. Each loads its operands from the state into RAX/RCX, runs the same host instruction, and
 /// stores the result back; the host computes the flags.</summary>
 internal sealed partial class NativeTranslator
 {
@@ -72,7 +72,7 @@ internal sealed partial class NativeTranslator
                 CountInstruction();
                 EmitShift(ref f, flagsLive);
                 return true;
-            case FastOpKind.ImulRegReg or FastOpKind.ImulRegRegImm when (flagsLive & NativeFlagLiveness.ImulUndefined) == 0:
+            case FastOpKind.ImulRegReg or FastOpKind.ImulRegRegImm:
                 CountInstruction();
                 LoadRcx(f.Source, wide);
                 if (f.Kind == FastOpKind.ImulRegReg)
@@ -83,6 +83,7 @@ internal sealed partial class NativeTranslator
                 else if (wide) _a.imul(rax, rcx, (int)f.Immediate);
                 else _a.imul(eax, ecx, (int)f.Immediate);
                 _a.mov(GprQ(d), rax);
+                if ((flagsLive & NativeFlagLiveness.ImulUndefined) != 0) EmitImulFlags(f.Size);
                 return true;
         }
         return false;

@@ -117,7 +117,8 @@ internal sealed partial class NativeTranslator
                 return true;
         }
         if (EmitRegisterForm(ref f, flagsLive)) return true;
-        return EmitMemoryForm(ref f, ref ins, i);
+        if (EmitMemoryForm(ref f, ref ins, i)) return true;
+        return f.Kind == FastOpKind.Generic && EmitRehostedForm(ref ins, i, flagsLive);
     }
 
     // ---------------------------------------------------------------- state, flags, exits

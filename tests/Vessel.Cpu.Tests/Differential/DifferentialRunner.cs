@@ -20,6 +20,11 @@ internal sealed class DifferentialRunner : IDisposable
         Mnemonic.Add, Mnemonic.Adc, Mnemonic.Sub, Mnemonic.Sbb, Mnemonic.And, Mnemonic.Or, Mnemonic.Xor, Mnemonic.Cmp,
         Mnemonic.Test, Mnemonic.Inc, Mnemonic.Dec, Mnemonic.Mov, Mnemonic.Movzx, Mnemonic.Lea, Mnemonic.Shl,
         Mnemonic.Sal, Mnemonic.Shr, Mnemonic.Sar, Mnemonic.Push, Mnemonic.Pop,
+        // Translated by the native tier (the IL tier hands them to the interpreter).
+        Mnemonic.Rol, Mnemonic.Ror, Mnemonic.Neg, Mnemonic.Not, Mnemonic.Bswap, Mnemonic.Movsx, Mnemonic.Movsxd,
+        Mnemonic.Seto, Mnemonic.Setno, Mnemonic.Setb, Mnemonic.Setae, Mnemonic.Sete, Mnemonic.Setne, Mnemonic.Setbe,
+        Mnemonic.Seta, Mnemonic.Sets, Mnemonic.Setns, Mnemonic.Setp, Mnemonic.Setnp, Mnemonic.Setl, Mnemonic.Setge,
+        Mnemonic.Setle, Mnemonic.Setg, Mnemonic.Div, Mnemonic.Imul, Mnemonic.Pushfq, Mnemonic.Clc, Mnemonic.Stc, Mnemonic.Cmc,
     ];
     public CaseGenerator Generator { get; }
     private static readonly StreamWriter? Trace =

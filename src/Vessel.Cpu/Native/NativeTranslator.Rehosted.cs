@@ -1,0 +1,219 @@
+using Iced.Intel;
+using static Iced.Intel.AssemblerRegisters;
+
+namespace Vessel.Cpu.Native;
+
+/// <summary>Forms the decoder leaves Generic that the host can run as the guest wrote them: byte and word operands
+/// (AH-BH included), NEG, NOT, INC and DEC of memory, SETcc, BSWAP, MOVZX/MOVSX of narrow registers, narrow MOVs. The
+/// guest's own instruction is re-encoded for the host with its operands moved: a register first operand into RAX at
+/// its size (AL, AX, EAX or RAX), a register second operand into RCX (CL for a shift count), a memory operand to [RDX]
+/// after the probe. The host then computes the result and the flags as the guest instruction defines them, and a
+/// written register goes back at its size (a 32-bit one zero-extended, as the host's 32-bit write left RAX).</summary>
+internal sealed partial class NativeTranslator
+{
+    /// <summary>Instruction <paramref name="index"/>, a Generic form, translated; false when this tier leaves it to
+    /// the interpreter.</summary>
+    private bool EmitRehostedForm(ref Instruction ins, int index, FlagSet flagsLive)
+    {
+        if (ins.HasLockPrefix || ins.HasRepPrefix || ins.HasRepnePrefix) return false;
+        if (IsInterpreterNoOp(ins.Mnemonic))
+        {
+            CountInstruction();
+            return true;
+        }
+        switch (ins.Mnemonic)
+        {
+            case Mnemonic.Pushfq when ins.Code == Code.Pushfq:
+                EmitPushFlags(index);
+                return true;
+            case Mnemonic.Add or Mnemonic.Sub or Mnemonic.And or Mnemonic.Or or Mnemonic.Xor or Mnemonic.Neg:
+                return EmitRehosted(ref ins, index, writes: true, readsFlags: false);
+            case Mnemonic.Cmp or Mnemonic.Test:
+                return EmitRehosted(ref ins, index, writes: false, readsFlags: false);
+            // These read CF (ADC, SBB), keep some flags (INC, DEC) or all (the rest), which a probe clobbers.
+            case Mnemonic.Adc or Mnemonic.Sbb or Mnemonic.Inc or Mnemonic.Dec or Mnemonic.Not
+                or Mnemonic.Mov or Mnemonic.Movzx or Mnemonic.Movsx or Mnemonic.Movsxd
+                or Mnemonic.Seto or Mnemonic.Setno or Mnemonic.Setb or Mnemonic.Setae or Mnemonic.Sete or Mnemonic.Setne
+                or Mnemonic.Setbe or Mnemonic.Seta or Mnemonic.Sets or Mnemonic.Setns or Mnemonic.Setp or Mnemonic.Setnp
+                or Mnemonic.Setl or Mnemonic.Setge or Mnemonic.Setle or Mnemonic.Setg:
+                return EmitRehosted(ref ins, index, writes: true, readsFlags: true);
+            case Mnemonic.Bswap when ins.Code != Code.Bswap_r16: // BSWAP of a word is undefined; the interpreter's own
+                return EmitRehosted(ref ins, index, writes: true, readsFlags: true);
+            // IMUL's SF, ZF, AF and PF are the interpreter's own: set its way where they are read.
+            case Mnemonic.Imul when ins.OpCount >= 2:
+                return EmitRehosted(ref ins, index, writes: true, readsFlags: false,
+                    imulFlags: (flagsLive & NativeFlagLiveness.ImulUndefined) != 0);
+            case Mnemonic.Clc or Mnemonic.Stc or Mnemonic.Cmc:
+            {
+                Instruction host = ins;
+                host.IP = 0;
+                _a.AddInstruction(host);
+                CountInstruction();
+                return true;
+            }
+            case Mnemonic.Div:
+                return EmitDivide(ref ins, index);
+            case Mnemonic.Shl or Mnemonic.Sal or Mnemonic.Shr or Mnemonic.Sar or Mnemonic.Rol or Mnemonic.Ror:
+                return EmitShiftForm(ref ins, index, flagsLive);
+            default:
+                return false;
+        }
+    }
+
+    /// <summary>The plain case: probe (if there is a memory operand), the flags back if the instruction reads or
+    /// keeps any, registers in, the host instruction, the written register out.</summary>
+    private bool EmitRehosted(ref Instruction ins, int index, bool writes, bool readsFlags, bool imulFlags = false)
+    {
+        if (!TryRehost(ref ins, out Instruction host, out FastOp memory)) return false;
+        if (memory.AddressMask != 0)
+        {
+            bool store = writes && ins.Op0Kind == OpKind.Memory;
+            EmitAccess(ref memory, store ? NativeLayout.WriteTlb : NativeLayout.ReadTlb, ins.MemorySize.GetSize(), index);
+            if (readsFlags) EmitRestoreFlags();
+        }
+        LoadRehostedRegisters(ref ins);
+        _a.AddInstruction(host);
+        if (writes && ins.Op0Kind == OpKind.Register) StoreRaxToSlot(ins.Op0Register);
+        if (imulFlags) EmitImulFlags(RegisterTable.Size[(int)ins.Op0Register]);
+        CountInstruction();
+        return true;
+    }
+
+    /// <summary>After the host's IMUL of <paramref name="size"/> bytes into RAX (CF = OF = overflow, the rest
+    /// undefined): ZF, SF and PF from the truncated product and AF clear, as the interpreter defines them.</summary>
+    private void EmitImulFlags(int size)
+    {
+        _a.setc(cl);
+        switch (size)
+        {
+            case 2: _a.test(ax, ax); break;
+            case 4: _a.test(eax, eax); break;
+            default: _a.test(rax, rax); break;
+        }
+        _a.lahf();
+        _a.and(ah, unchecked((byte)~0x10));
+        _a.or(ah, cl);
+        _a.mov(al, cl);
+        _a.add(al, 0x7F);
+        _a.sahf();
+    }
+
+    /// <summary>The host's copy of <paramref name="ins"/> with its operands moved (see the class), and the memory
+    /// operand's form (AddressMask 0 when there is none); false for operands this tier does not move: non-GPR
+    /// registers, moffs and odd address forms, a third operand that is not an immediate.</summary>
+    private static bool TryRehost(ref Instruction ins, out Instruction host, out FastOp memory)
+    {
+        host = ins;
+        host.IP = 0; // the assembler keys labels on instruction IPs
+        memory = default;
+        if (ins.OpCount is 0 or > 3) return false;
+        if (ins.Code is Code.Mov_AL_moffs8 or Code.Mov_AX_moffs16 or Code.Mov_EAX_moffs32 or Code.Mov_RAX_moffs64
+            or Code.Mov_moffs8_AL or Code.Mov_moffs16_AX or Code.Mov_moffs32_EAX or Code.Mov_moffs64_RAX) return false;
+        for (int k = 0; k < ins.OpCount; k++)
+        {
+            switch (ins.GetOpKind(k))
+            {
+                case OpKind.Register:
+                {
+                    Register r = ins.GetOpRegister(k);
+                    if (!r.IsGPR() || k == 2) return false;
+                    host.SetOpRegister(k, HostRegister(k == 0 ? Register.RAX : Register.RCX, RegisterTable.Size[(int)r]));
+                    break;
+                }
+                case OpKind.Memory:
+                    if (!X86Cpu.ClassifyMemory(ref ins, ref memory)) return false;
+                    host.MemoryBase = Register.RDX;
+                    host.MemoryIndex = Register.None;
+                    host.MemoryIndexScale = 1;
+                    host.MemoryDisplacement64 = 0;
+                    host.MemoryDisplSize = 0;
+                    host.SegmentPrefix = Register.None;
+                    break;
+                case OpKind.Immediate8 or OpKind.Immediate16 or OpKind.Immediate32 or OpKind.Immediate8to16
+                    or OpKind.Immediate8to32 or OpKind.Immediate8to64 or OpKind.Immediate32to64:
+                    break;
+                default:
+                    return false;
+            }
+        }
+        return HostEncodes(ref host);
+    }
+
+    [ThreadStatic] private static Encoder? _trialEncoder;
+
+    /// <summary>Whether the host encoder takes <paramref name="host"/>: the assembler encodes only at the block's end,
+    /// where a form it refuses would lose the whole translation, so such a form stays with the interpreter.</summary>
+    private static bool HostEncodes(ref Instruction host)
+    {
+        _trialEncoder ??= Encoder.Create(64, new DiscardingCodeWriter());
+        return _trialEncoder.TryEncode(host, 0, out _, out _);
+    }
+
+    private sealed class DiscardingCodeWriter : CodeWriter
+    {
+        public override void WriteByte(byte value) { }
+    }
+
+    /// <summary>RAX's or RCX's register of <paramref name="size"/> bytes.</summary>
+    private static Register HostRegister(Register family, int size) => (family, size) switch
+    {
+        (Register.RAX, 1) => Register.AL, (Register.RAX, 2) => Register.AX, (Register.RAX, 4) => Register.EAX,
+        (Register.RAX, _) => Register.RAX, (_, 1) => Register.CL, (_, 2) => Register.CX, (_, 4) => Register.ECX,
+        _ => Register.RCX,
+    };
+
+    /// <summary>Where guest register <paramref name="r"/> lives in the state (AH-BH one byte into their GPR).</summary>
+    private static AssemblerMemoryOperand Slot(Register r) =>
+        __[rdi + CpuStateLayout.GprAt(RegisterTable.GprIndex[(int)r]) + (RegisterTable.IsHigh8[(int)r] ? 1 : 0)];
+
+    /// <summary>Loads the register operands into RAX and RCX at their sizes (MOVs: the flags stay).</summary>
+    private void LoadRehostedRegisters(ref Instruction ins)
+    {
+        for (int k = 0; k < ins.OpCount; k++)
+        {
+            if (ins.GetOpKind(k) != OpKind.Register) continue;
+            Register r = ins.GetOpRegister(k);
+            AssemblerMemoryOperand slot = Slot(r);
+            switch (RegisterTable.Size[(int)r], k == 0)
+            {
+                case (1, true): _a.mov(al, __byte_ptr[slot]); break;
+                case (2, true): _a.mov(ax, __word_ptr[slot]); break;
+                case (4, true): _a.mov(eax, __dword_ptr[slot]); break;
+                case (_, true): _a.mov(rax, __qword_ptr[slot]); break;
+                case (1, false): _a.mov(cl, __byte_ptr[slot]); break;
+                case (2, false): _a.mov(cx, __word_ptr[slot]); break;
+                case (4, false): _a.mov(ecx, __dword_ptr[slot]); break;
+                default: _a.mov(rcx, __qword_ptr[slot]); break;
+            }
+        }
+    }
+
+    /// <summary>Guest register <paramref name="r"/> = RAX at its size; a 32-bit one is stored with RAX's zero upper
+    /// half, as the guest's 32-bit write clears it.</summary>
+    private void StoreRaxToSlot(Register r)
+    {
+        AssemblerMemoryOperand slot = Slot(r);
+        switch (RegisterTable.Size[(int)r])
+        {
+            case 1: _a.mov(__byte_ptr[slot], al); break;
+            case 2: _a.mov(__word_ptr[slot], ax); break;
+            default: _a.mov(__qword_ptr[slot], rax); break;
+        }
+    }
+
+    /// <summary>RCX (or R8) = the <paramref name="size"/>-byte value at <paramref name="location"/>, zero-extended.</summary>
+    private void LoadZeroExtended(bool intoR8, int size, AssemblerMemoryOperand location)
+    {
+        switch (size, intoR8)
+        {
+            case (1, false): _a.movzx(ecx, __byte_ptr[location]); break;
+            case (2, false): _a.movzx(ecx, __word_ptr[location]); break;
+            case (4, false): _a.mov(ecx, __dword_ptr[location]); break;
+            case (_, false): _a.mov(rcx, __qword_ptr[location]); break;
+            case (1, true): _a.movzx(r8d, __byte_ptr[location]); break;
+            case (2, true): _a.movzx(r8d, __word_ptr[location]); break;
+            case (4, true): _a.mov(r8d, __dword_ptr[location]); break;
+            default: _a.mov(r8, __qword_ptr[location]); break;
+        }
+    }
+}
