@@ -18,7 +18,8 @@ internal sealed partial class NativeTranslator
         {
             var memory = new FastOp();
             if (!X86Cpu.ClassifyMemory(ref ins, ref memory)) return false;
-            EmitAccess(ref memory, NativeLayout.ReadTlb, wide ? 8 : 4, index); // the guest's flags are in R10 now
+            EmitAccess(ref memory, NativeLayout.ReadTlb, wide ? 8 : 4, index);
+            EmitSaveFlags(); // the checks below clobber the flags, which DIV leaves as they were (a flag-keeping probe saved nothing)
             if (wide) _a.mov(rcx, __qword_ptr[rdx]); else _a.mov(ecx, __dword_ptr[rdx]);
         }
         else

@@ -21,6 +21,7 @@ internal sealed partial class NativeTranslator
         _a.lea(r9, __[r9 - 8]);
         EmitProbe(NativeLayout.WriteTlb, 8, index);
         EmitRestoreFlags();
+        EmitSaveFlags(); // the merge below clobbers the flags (a flag-keeping probe saved nothing)
         _a.pushfq();
         _a.pop(rax);
         _a.and(eax, ArithmeticFlags);

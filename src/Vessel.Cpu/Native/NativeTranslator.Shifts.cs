@@ -41,7 +41,8 @@ internal sealed partial class NativeTranslator
         bool fixUp = (flagsLive & mayDiffer) != 0;
         AssemblerMemoryOperand location = memoryTarget ? __[rdx] : Slot(ins.Op0Register);
         if (memoryTarget) EmitAccess(ref memory, NativeLayout.WriteTlb, size, index);
-        else if (byCl) EmitSaveFlags();
+        // A count of 0 keeps the flags, which the count's masking clobbers (a flag-keeping probe saved nothing).
+        if (byCl) EmitSaveFlags();
         // A rotate keeps SF, ZF, AF and PF, which the probe clobbered.
         if (memoryTarget && rotate) EmitRestoreFlags();
         Label done = _a.CreateLabel();

@@ -255,13 +255,16 @@ internal sealed partial class NativeTranslator
         EmitExit(BlockDone);
     }
 
-    /// <summary>Emits <paramref name="code"/> after the block's straight-line code, at a new label; returns it.</summary>
+    /// <summary>Emits <paramref name="code"/> after the block's straight-line code, at a new label; returns it. The
+    /// code sees whether the flags were in R10 where it was asked for, not where it is emitted.</summary>
     private Label OutOfLine(Action code)
     {
         Label label = _a.CreateLabel();
+        bool flagsInR10 = _flagsInR10;
         _outOfLine.Add(() =>
         {
             _a.Label(ref label);
+            _flagsInR10 = flagsInR10;
             code();
         });
         return label;
