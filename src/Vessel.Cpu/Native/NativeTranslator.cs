@@ -110,6 +110,12 @@ internal sealed partial class NativeTranslator
             case FastOpKind.Nop:
                 CountInstruction();
                 return true;
+            case FastOpKind.RetNear:
+                EmitReturn(i);
+                return true;
+            case FastOpKind.Generic when IsRegisterIndirectBranch(ref ins):
+                EmitIndirectBranch(ref ins, i);
+                return true;
         }
         if (EmitRegisterForm(ref f, flagsLive)) return true;
         return EmitMemoryForm(ref f, ref ins, i);
@@ -189,19 +195,22 @@ internal sealed partial class NativeTranslator
 
     /// <summary>Leaves for <paramref name="rip"/>; inside the block's own page, through a chain slot (see
     /// <see cref="NativeChaining"/>): a <c>JMP rel32</c> that falls through to the exit until the run loop patches it
-    /// to the chain entry of the block at <paramref name="rip"/>. The flags are still the host's there.</summary>
+    /// to the chain entry of the block at <paramref name="rip"/>; into another page, through the jump cache (see
+    /// <see cref="EmitJumpToOtherPage"/>). The flags are still the host's there.</summary>
     private void EmitExitTo(ulong rip)
     {
-        if ((rip ^ _block.StartRip) < 0x1000)
+        if ((rip ^ _block.StartRip) >= 0x1000)
         {
-            // The label goes on the MOV after the jump: the jump may carry a label of its own.
-            Label afterSlot = _a.CreateLabel();
-            _a.db(0xE9, 0, 0, 0, 0);
-            _a.Label(ref afterSlot);
-            _a.mov(__dword_ptr[rsi + NativeLayout.ExitSlot], _chainSlots.Count);
-            _chainSlots.Add(afterSlot);
-            _chainTargets.Add(rip);
+            EmitJumpToOtherPage(rip);
+            return;
         }
+        // The label goes on the MOV after the jump: the jump may carry a label of its own.
+        Label afterSlot = _a.CreateLabel();
+        _a.db(0xE9, 0, 0, 0, 0);
+        _a.Label(ref afterSlot);
+        _a.mov(__dword_ptr[rsi + NativeLayout.ExitSlot], _chainSlots.Count);
+        _chainSlots.Add(afterSlot);
+        _chainTargets.Add(rip);
         EmitPlainExitTo(rip);
     }
 

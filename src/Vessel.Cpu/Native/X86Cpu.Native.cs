@@ -19,6 +19,12 @@ internal sealed unsafe partial class X86Cpu
     /// <summary>Chain slots patched, and returns from translated code that ended in another block than the one entered.</summary>
     internal long NativeLinks, NativeChainedReturns;
 
+    /// <summary>Where translated code finds the block at a RIP it cannot link to directly (see <see cref="NativeJumpCache"/>).</summary>
+    private readonly NativeJumpCache _jumpCache = new();
+
+    /// <summary>Blocks put in the jump cache (each one a return to the run loop that translated code may skip next time).</summary>
+    internal long NativeJumpCacheFills => _jumpCache.Fills;
+
     /// <summary>This vCPU's live translations by chain entry, to name the block chained code returned from.</summary>
     private readonly Dictionary<nint, NativeBlock> _nativeByChainEntry = [];
 
@@ -51,6 +57,9 @@ internal sealed unsafe partial class X86Cpu
             if (NativeChaining.TryLink(_machine.NativeCode, _chainFrom, _chainSlot, native)) NativeLinks++;
             _chainFrom = null;
         }
+        // The run loop has just found this block valid at RIP: translated code may jump to it from now on.
+        _jumpCache.Revalidate(_translationEpoch, _machine.Code.Epoch);
+        _jumpCache.Put(native, _machine.Code.GenerationPointer(block.PhysicalAddress));
         RunNative(native);
         Prof(ProfileMode.Loop);
         return true;
@@ -94,6 +103,7 @@ internal sealed unsafe partial class X86Cpu
     {
         if (block.Native is not { } native) return;
         NativeChaining.UnlinkAll(_machine.NativeCode, native);
+        _jumpCache.Remove(native);
         _nativeByChainEntry.Remove(native.ChainEntry);
         if (_chainFrom == native) _chainFrom = null;
         _machine.NativeCode.Free(native.Chunk);
@@ -111,7 +121,11 @@ internal sealed unsafe partial class X86Cpu
         {
             context.ReadTlb = (TlbEntry*)Unsafe.AsPointer(ref _mmu.Read.E[0]);
             context.WriteTlb = (TlbEntry*)Unsafe.AsPointer(ref _mmu.Write.E[0]);
+            context.JumpCache = _jumpCache.Base;
         }
+        // One budget for the whole run, not one per re-entry: a loop whose every pass hands an instruction back
+        // would otherwise never come back to the run loop, and never see an interrupt.
+        context.LoopBudget = NativeTranslator.LoopBudget;
         int index = 0;
         fixed (CpuState* state = &State)
         {
@@ -127,7 +141,6 @@ internal sealed unsafe partial class X86Cpu
                 }
                 MaterializeFlags();
                 context.UserBit = Cpl == 3 ? 1UL : 0;
-                context.LoopBudget = NativeTranslator.LoopBudget;
                 context.ExitSlot = -1;
                 context.RunningBlock = native.ChainEntry;
                 var code = (delegate* unmanaged[SuppressGCTransition]<CpuState*, NativeContext*, int>)(native.Code + entry);
@@ -148,6 +161,8 @@ internal sealed unsafe partial class X86Cpu
                 StepForNative(block, handedBack);
                 // An instruction that starts an interrupt shadow or single-steps wants the run loop next.
                 if (_endBlock || _hasPendingExit || _interruptShadow || (_rflags & Hypervisor.RflagsBits.Tf) != 0) return;
+                // It may have changed the mappings (MOV CR3, INVLPG): no jump under the old ones.
+                _jumpCache.Revalidate(_translationEpoch, _machine.Code.Epoch);
                 index = handedBack + 1;
                 if (index == block.Count) return;
             }
