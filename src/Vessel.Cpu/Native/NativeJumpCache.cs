@@ -65,8 +65,11 @@ internal sealed unsafe class NativeJumpCache
         ExpectedGenerationOffset = (int)((byte*)&e.ExpectedGeneration - at);
     }
 
-    /// <summary>The slot of <paramref name="rip"/>: its low 12 bits XOR those of its page number.</summary>
-    public static int SlotOf(ulong rip) => (int)((rip ^ (rip >> 12)) & (Slots - 1));
+    /// <summary>The slot of <paramref name="rip"/>: its offset in the page XOR the top bits of its page number times
+    /// a golden-ratio constant (functions start at the same offsets of many pages).</summary>
+    public static int SlotOf(ulong rip) => (int)((((uint)(rip >> 12) * PageMultiplier) >> (32 - SlotBits)) ^ (uint)rip) & (Slots - 1);
+
+    public const uint PageMultiplier = 0x9E37_79B1;
 
     /// <summary>Clears everything if the translation or code epoch is not the one the slots were filled under.</summary>
     public void Revalidate(long translationEpoch, long codeEpoch)

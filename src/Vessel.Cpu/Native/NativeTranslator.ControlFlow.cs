@@ -90,8 +90,11 @@ internal sealed partial class NativeTranslator
     private void EmitJumpCacheLookup()
     {
         Label miss = _a.CreateLabel();
+        // NativeJumpCache.SlotOf
         _a.mov(rax, rdx);
         _a.shr(rax, 12);
+        _a.imul(eax, eax, unchecked((int)NativeJumpCache.PageMultiplier));
+        _a.shr(eax, 32 - NativeJumpCache.SlotBits);
         _a.xor(eax, edx);
         _a.and(eax, NativeJumpCache.Slots - 1);
         _a.imul(eax, eax, NativeJumpCache.EntryBytes);
