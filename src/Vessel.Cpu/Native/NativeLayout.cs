@@ -15,9 +15,9 @@ internal unsafe struct NativeContext
     public int LoopBudget;
     /// <summary>Index of the chainable exit the code left by (-1: another exit); set by the exit, reset before entry.</summary>
     public int ExitSlot;
-    /// <summary>Chain entry of the block running now: written by each chained entry, so the managed side knows which
-    /// block handed an instruction back or ended.</summary>
-    public nint RunningBlock;
+    /// <summary>Running id of the block running now (see <see cref="NativeBlockTable"/>): written by each chained entry,
+    /// so the managed side knows which block handed an instruction back or ended.</summary>
+    public long RunningBlock;
     /// <summary>This vCPU's jump cache (see <see cref="NativeJumpCache"/>).</summary>
     public JumpCacheEntry* JumpCache;
 }

@@ -39,9 +39,13 @@ internal sealed partial class NativeTranslator
     private readonly List<Label> _chainSlots = [];
     private readonly List<ulong> _chainTargets = [];
 
-    private NativeTranslator(DecodedBlock block)
+    /// <summary>What the chain entry writes into <see cref="NativeContext.RunningBlock"/>.</summary>
+    private readonly int _runningId;
+
+    private NativeTranslator(DecodedBlock block, int runningId)
     {
         _block = block;
+        _runningId = runningId;
         _labels = new Label[block.Count];
         _entryLabels = new Label[block.Count];
         _needsEntry = new bool[block.Count];
@@ -50,10 +54,10 @@ internal sealed partial class NativeTranslator
     }
 
     /// <summary>The translation of <paramref name="block"/>, or null when this tier does not take it (not 64-bit code).</summary>
-    public static NativeTranslation? Translate(DecodedBlock block)
+    public static NativeTranslation? Translate(DecodedBlock block, int runningId = 0)
     {
         if (block.Bitness != 64 || block.Count == 0) return null;
-        return new NativeTranslator(block).Emit();
+        return new NativeTranslator(block, runningId).Emit();
     }
 
     private NativeTranslation Emit()
@@ -222,8 +226,7 @@ internal sealed partial class NativeTranslator
         Label entry = _a.CreateLabel();
         Label budgetSpent = _a.CreateLabel();
         _a.Label(ref entry);
-        _a.lea(rax, __[entry]);
-        _a.mov(__qword_ptr[rsi + NativeLayout.RunningBlock], rax);
+        _a.mov(__qword_ptr[rsi + NativeLayout.RunningBlock], _runningId);
         _a.mov(ecx, __dword_ptr[rsi + NativeLayout.LoopBudget]);
         _a.lea(ecx, __[rcx - 1]);
         _a.mov(__dword_ptr[rsi + NativeLayout.LoopBudget], ecx);

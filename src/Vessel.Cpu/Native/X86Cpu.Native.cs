@@ -25,8 +25,8 @@ internal sealed unsafe partial class X86Cpu
     /// <summary>Blocks put in the jump cache (each one a return to the run loop that translated code may skip next time).</summary>
     internal long NativeJumpCacheFills => _jumpCache.Fills;
 
-    /// <summary>This vCPU's live translations by chain entry, to name the block chained code returned from.</summary>
-    private readonly Dictionary<nint, NativeBlock> _nativeByChainEntry = [];
+    /// <summary>This vCPU's live translations by running id, to name the block chained code returned from.</summary>
+    private readonly NativeBlockTable _nativeById = new();
 
     /// <summary>The translated block whose chain slot <see cref="_chainSlot"/> the last return left by, to link to
     /// the block the run loop finds next.</summary>
@@ -68,9 +68,19 @@ internal sealed unsafe partial class X86Cpu
     private NativeBlock? TranslateNative(DecodedBlock block)
     {
         Prof(ProfileMode.Compile);
-        NativeTranslation? translation = NativeTranslator.Translate(block);
+        int id = _nativeById.Reserve();
+        NativeTranslation? translation = NativeTranslator.Translate(block, id);
         Prof(ProfileMode.Loop);
-        int sizeClass = translation == null ? -1 : ExecutableArena.SizeClassFor(translation.Code.Length);
+        NativeBlock? native = translation == null ? null : Place(block, translation, id);
+        if (native == null) _nativeById.Release(id);
+        return native;
+    }
+
+    /// <summary>Puts <paramref name="translation"/> in the VM's arena, charged to the code-cache budget; null if it
+    /// does not fit (too large: not again this heat epoch; budget or arena full: flushed, translated again later).</summary>
+    private NativeBlock? Place(DecodedBlock block, NativeTranslation translation, int id)
+    {
+        int sizeClass = ExecutableArena.SizeClassFor(translation.Code.Length);
         if (sizeClass < 0)
         {
             block.ExecutionCount = int.MinValue; // not again this heat epoch
@@ -84,17 +94,16 @@ internal sealed unsafe partial class X86Cpu
             _machine.CodeCache.FlushAll(this, flushRequesterNow: false);
             return null;
         }
-        if (!arena.TryPlace(translation!.Code, out CodeChunk chunk))
+        if (!arena.TryPlace(translation.Code, out CodeChunk chunk))
         {
             _machine.CodeCache.Release(bytes);
             _machine.CodeCache.FlushAll(this, flushRequesterNow: false);
             return null;
         }
         NativeTranslations++;
-        NativeBlock native;
         block.CompiledBytes = bytes;
-        native = new NativeBlock(block, chunk, arena.EntryOf(chunk), translation);
-        _nativeByChainEntry[native.ChainEntry] = native;
+        var native = new NativeBlock(block, chunk, arena.EntryOf(chunk), translation) { RunningId = id };
+        _nativeById.Set(id, native);
         return block.Native = native;
     }
 
@@ -104,7 +113,7 @@ internal sealed unsafe partial class X86Cpu
         if (block.Native is not { } native) return;
         NativeChaining.UnlinkAll(_machine.NativeCode, native);
         _jumpCache.Remove(native);
-        _nativeByChainEntry.Remove(native.ChainEntry);
+        _nativeById.Release(native.RunningId);
         if (_chainFrom == native) _chainFrom = null;
         _machine.NativeCode.Free(native.Chunk);
         block.Native = null;
@@ -142,14 +151,14 @@ internal sealed unsafe partial class X86Cpu
                 MaterializeFlags();
                 context.UserBit = Cpl == 3 ? 1UL : 0;
                 context.ExitSlot = -1;
-                context.RunningBlock = native.ChainEntry;
+                context.RunningBlock = native.RunningId;
                 var code = (delegate* unmanaged[SuppressGCTransition]<CpuState*, NativeContext*, int>)(native.Code + entry);
                 NativeEntries++;
                 int handedBack = code(state, contextPointer);
-                if (context.RunningBlock != native.ChainEntry)
+                if (context.RunningBlock != native.RunningId)
                 {
                     NativeChainedReturns++;
-                    native = _nativeByChainEntry[context.RunningBlock];
+                    native = _nativeById[context.RunningBlock];
                     block = native.Owner;
                     _lastBlock = block;
                 }
