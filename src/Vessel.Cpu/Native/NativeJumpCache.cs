@@ -38,7 +38,10 @@ internal sealed unsafe class NativeJumpCache
     /// <summary>Slots filled since the last clear, so a clear touches only those (CR3 writes clear it often).</summary>
     private readonly int[] _filled = new int[Slots];
     private int _filledCount;
-    private long _translationEpoch = -1, _codeEpoch = -1;
+    private long _codeEpoch = -1;
+
+    /// <summary>The translation epoch the slots were filled under.</summary>
+    public long TranslationEpoch { get; private set; } = -1;
 
     /// <summary>Blocks put in the cache.</summary>
     internal long Fills;
@@ -74,8 +77,8 @@ internal sealed unsafe class NativeJumpCache
     /// <summary>Clears everything if the translation or code epoch is not the one the slots were filled under.</summary>
     public void Revalidate(long translationEpoch, long codeEpoch)
     {
-        if (translationEpoch == _translationEpoch && codeEpoch == _codeEpoch) return;
-        _translationEpoch = translationEpoch;
+        if (translationEpoch == TranslationEpoch && codeEpoch == _codeEpoch) return;
+        TranslationEpoch = translationEpoch;
         _codeEpoch = codeEpoch;
         Clear();
     }

@@ -170,8 +170,9 @@ internal sealed unsafe partial class X86Cpu
                 StepForNative(block, handedBack);
                 // An instruction that starts an interrupt shadow or single-steps wants the run loop next.
                 if (_endBlock || _hasPendingExit || _interruptShadow || (_rflags & Hypervisor.RflagsBits.Tf) != 0) return;
-                // It may have changed the mappings (MOV CR3, INVLPG): no jump under the old ones.
-                _jumpCache.Revalidate(_translationEpoch, _machine.Code.Epoch);
+                // It may have changed the mappings (MOV CR3, INVLPG): no jump under the old ones. (The code epoch
+                // moves with flushes this vCPU does at its next lookup, and resizes: checked before the next run.)
+                if (_translationEpoch != _jumpCache.TranslationEpoch) _jumpCache.Revalidate(_translationEpoch, _machine.Code.Epoch);
                 index = handedBack + 1;
                 if (index == block.Count) return;
             }
