@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace Vessel.Cpu;
 
 /// <summary>Which guest-physical pages hold decoded code, shared by every vCPU of a VM. Each page has a
@@ -5,9 +7,13 @@ namespace Vessel.Cpu;
 /// from that page on every vCPU (blocks compare their generation before running). Generations and the epoch
 /// are 64-bit: a guest drives them (a write to a code page is one bump), and a 32-bit generation that came
 /// round to a cached block's again would run that block's stale decode of rewritten code.</summary>
-internal sealed class CodePageMap
+internal sealed unsafe class CodePageMap
 {
+    /// <summary>Pinned: translated code compares a block's generation at its address (see
+    /// <see cref="GenerationPointer"/>).</summary>
     private long[] _generation = [];
+    /// <summary>Arrays a resize replaced, kept alive: translated code may still read one until its vCPU sees the epoch.</summary>
+    private readonly List<long[]> _retired = [];
     private long _epoch;
 
     /// <summary>Bumped whenever a page first becomes code, so vCPUs drop write-TLB entries that would let a
@@ -21,9 +27,20 @@ internal sealed class CodePageMap
     {
         ulong pages = (physicalEnd + 4095) >> 12;
         if ((ulong)_generation.Length >= pages) return;
-        var g = new long[pages];
+        var g = GC.AllocateArray<long>(checked((int)pages), pinned: true);
         _generation.CopyTo(g, 0);
+        _retired.Add(_generation);
         _generation = g;
+        BumpEpoch(); // generation pointers into the old array are stale
+    }
+
+    /// <summary>Where the generation of <paramref name="phys"/>'s page lives (null beyond the map), valid until the
+    /// next <see cref="Epoch"/> bump.</summary>
+    public long* GenerationPointer(ulong phys)
+    {
+        ulong page = phys >> 12;
+        var g = _generation;
+        return page < (ulong)g.Length ? (long*)Unsafe.AsPointer(ref g[page]) : null;
     }
 
     public bool IsCode(ulong phys)

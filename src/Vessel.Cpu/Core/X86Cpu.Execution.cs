@@ -159,7 +159,8 @@ internal sealed unsafe partial class X86Cpu
             _lastBlock = block;
             RunBlockBody(block);
             if (_endBlock || _hasPendingExit || --budget == 0 || _kickRequested) return;
-            DecodedBlock? next = LinkedSuccessor(block);
+            // Translated code may have ended in another block than the one entered: its links are the ones to try.
+            DecodedBlock? next = _lastBlock is { } last ? LinkedSuccessor(last) : null;
             if (next == null) return;
             if (EmuProfiler.Enabled) Counters.ChainFollowed++;
             block = next;

@@ -11,7 +11,10 @@ internal sealed class NativeBlock(DecodedBlock owner, CodeChunk chunk, nint code
     public nint Code { get; } = code;
     public int[] EntryOffsets { get; } = translation.EntryOffsets;
 
-    /// <summary>Where other blocks' chain slots jump to; also this block's name in <see cref="NativeContext.RunningBlock"/>.</summary>
+    /// <summary>This block's name in <see cref="NativeContext.RunningBlock"/> (see <see cref="NativeBlockTable"/>).</summary>
+    public int RunningId { get; init; }
+
+    /// <summary>Where other blocks' chain slots jump to.</summary>
     public nint ChainEntry { get; } = code + translation.ChainEntryOffset;
 
     public int[] ChainSlotOffsets { get; } = translation.ChainSlotOffsets;

@@ -15,16 +15,18 @@ internal unsafe struct NativeContext
     public int LoopBudget;
     /// <summary>Index of the chainable exit the code left by (-1: another exit); set by the exit, reset before entry.</summary>
     public int ExitSlot;
-    /// <summary>Chain entry of the block running now: written by each chained entry, so the managed side knows which
-    /// block handed an instruction back or ended.</summary>
-    public nint RunningBlock;
+    /// <summary>Running id of the block running now (see <see cref="NativeBlockTable"/>): written by each chained entry,
+    /// so the managed side knows which block handed an instruction back or ended.</summary>
+    public long RunningBlock;
+    /// <summary>This vCPU's jump cache (see <see cref="NativeJumpCache"/>).</summary>
+    public JumpCacheEntry* JumpCache;
 }
 
 /// <summary>Byte offsets translated code uses outside <see cref="CpuStateLayout"/>: the context's fields and a
 /// TLB entry's, computed from the structs themselves.</summary>
 internal static unsafe class NativeLayout
 {
-    public static readonly int ReadTlb, WriteTlb, UserBit, LoopBudget, ExitSlot, RunningBlock, EntryTag, EntryDelta, EntryBytes;
+    public static readonly int ReadTlb, WriteTlb, UserBit, LoopBudget, ExitSlot, RunningBlock, JumpCache, EntryTag, EntryDelta, EntryBytes;
 
     static NativeLayout()
     {
@@ -36,6 +38,7 @@ internal static unsafe class NativeLayout
         LoopBudget = (int)((byte*)&c.LoopBudget - at);
         ExitSlot = (int)((byte*)&c.ExitSlot - at);
         RunningBlock = (int)((byte*)&c.RunningBlock - at);
+        JumpCache = (int)((byte*)&c.JumpCache - at);
         var e = new TlbEntry();
         EntryTag = (int)Unsafe.ByteOffset(ref Unsafe.As<TlbEntry, byte>(ref e), ref Unsafe.As<ulong, byte>(ref e.Tag));
         EntryDelta = (int)Unsafe.ByteOffset(ref Unsafe.As<TlbEntry, byte>(ref e), ref Unsafe.As<long, byte>(ref e.Delta));

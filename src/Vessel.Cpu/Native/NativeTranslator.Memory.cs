@@ -71,9 +71,6 @@ internal sealed partial class NativeTranslator
                 CountInstruction();
                 EmitExitTo(f.Immediate);
                 return true;
-            case FastOpKind.RetNear:
-                EmitReturn(index);
-                return true;
             default:
                 return false;
         }

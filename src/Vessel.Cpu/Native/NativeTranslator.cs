@@ -43,9 +43,13 @@ internal sealed partial class NativeTranslator
     /// <summary>The current instruction's code saved the guest's flags in R10 and has not restored them yet.</summary>
     private bool _flagsInR10;
 
-    private NativeTranslator(DecodedBlock block)
+    /// <summary>What the chain entry writes into <see cref="NativeContext.RunningBlock"/>.</summary>
+    private readonly int _runningId;
+
+    private NativeTranslator(DecodedBlock block, int runningId)
     {
         _block = block;
+        _runningId = runningId;
         _labels = new Label[block.Count];
         _entryLabels = new Label[block.Count];
         _needsEntry = new bool[block.Count];
@@ -54,10 +58,10 @@ internal sealed partial class NativeTranslator
     }
 
     /// <summary>The translation of <paramref name="block"/>, or null when this tier does not take it (not 64-bit code).</summary>
-    public static NativeTranslation? Translate(DecodedBlock block)
+    public static NativeTranslation? Translate(DecodedBlock block, int runningId = 0)
     {
         if (block.Bitness != 64 || block.Count == 0) return null;
-        return new NativeTranslator(block).Emit();
+        return new NativeTranslator(block, runningId).Emit();
     }
 
     private NativeTranslation Emit()
@@ -114,6 +118,12 @@ internal sealed partial class NativeTranslator
                 return true;
             case FastOpKind.Nop:
                 CountInstruction();
+                return true;
+            case FastOpKind.RetNear:
+                EmitReturn(i);
+                return true;
+            case FastOpKind.Generic when IsRegisterIndirectBranch(ref ins):
+                EmitIndirectBranch(ref ins, i);
                 return true;
         }
         if (EmitRegisterForm(ref f, flagsLive)) return true;
@@ -213,19 +223,22 @@ internal sealed partial class NativeTranslator
 
     /// <summary>Leaves for <paramref name="rip"/>; inside the block's own page, through a chain slot (see
     /// <see cref="NativeChaining"/>): a <c>JMP rel32</c> that falls through to the exit until the run loop patches it
-    /// to the chain entry of the block at <paramref name="rip"/>. The flags are still the host's there.</summary>
+    /// to the chain entry of the block at <paramref name="rip"/>; into another page, through the jump cache (see
+    /// <see cref="EmitJumpToOtherPage"/>). The flags are still the host's there.</summary>
     private void EmitExitTo(ulong rip)
     {
-        if ((rip ^ _block.StartRip) < 0x1000)
+        if ((rip ^ _block.StartRip) >= 0x1000)
         {
-            // The label goes on the MOV after the jump: the jump may carry a label of its own.
-            Label afterSlot = _a.CreateLabel();
-            _a.db(0xE9, 0, 0, 0, 0);
-            _a.Label(ref afterSlot);
-            _a.mov(__dword_ptr[rsi + NativeLayout.ExitSlot], _chainSlots.Count);
-            _chainSlots.Add(afterSlot);
-            _chainTargets.Add(rip);
+            EmitJumpToOtherPage(rip);
+            return;
         }
+        // The label goes on the MOV after the jump: the jump may carry a label of its own.
+        Label afterSlot = _a.CreateLabel();
+        _a.db(0xE9, 0, 0, 0, 0);
+        _a.Label(ref afterSlot);
+        _a.mov(__dword_ptr[rsi + NativeLayout.ExitSlot], _chainSlots.Count);
+        _chainSlots.Add(afterSlot);
+        _chainTargets.Add(rip);
         EmitPlainExitTo(rip);
     }
 
@@ -237,8 +250,7 @@ internal sealed partial class NativeTranslator
         Label entry = _a.CreateLabel();
         Label budgetSpent = _a.CreateLabel();
         _a.Label(ref entry);
-        _a.lea(rax, __[entry]);
-        _a.mov(__qword_ptr[rsi + NativeLayout.RunningBlock], rax);
+        _a.mov(__qword_ptr[rsi + NativeLayout.RunningBlock], _runningId);
         _a.mov(ecx, __dword_ptr[rsi + NativeLayout.LoopBudget]);
         _a.lea(ecx, __[rcx - 1]);
         _a.mov(__dword_ptr[rsi + NativeLayout.LoopBudget], ecx);

@@ -19,8 +19,14 @@ internal sealed unsafe partial class X86Cpu
     /// <summary>Chain slots patched, and returns from translated code that ended in another block than the one entered.</summary>
     internal long NativeLinks, NativeChainedReturns;
 
-    /// <summary>This vCPU's live translations by chain entry, to name the block chained code returned from.</summary>
-    private readonly Dictionary<nint, NativeBlock> _nativeByChainEntry = [];
+    /// <summary>Where translated code finds the block at a RIP it cannot link to directly (see <see cref="NativeJumpCache"/>).</summary>
+    private readonly NativeJumpCache _jumpCache = new();
+
+    /// <summary>Blocks put in the jump cache (each one a return to the run loop that translated code may skip next time).</summary>
+    internal long NativeJumpCacheFills => _jumpCache.Fills;
+
+    /// <summary>This vCPU's live translations by running id, to name the block chained code returned from.</summary>
+    private readonly NativeBlockTable _nativeById = new();
 
     /// <summary>The translated block whose chain slot <see cref="_chainSlot"/> the last return left by, to link to
     /// the block the run loop finds next.</summary>
@@ -51,6 +57,9 @@ internal sealed unsafe partial class X86Cpu
             if (NativeChaining.TryLink(_machine.NativeCode, _chainFrom, _chainSlot, native)) NativeLinks++;
             _chainFrom = null;
         }
+        // The run loop has just found this block valid at RIP: translated code may jump to it from now on.
+        _jumpCache.Revalidate(_translationEpoch, _machine.Code.Epoch);
+        _jumpCache.Put(native, _machine.Code.GenerationPointer(block.PhysicalAddress));
         RunNative(native);
         Prof(ProfileMode.Loop);
         return true;
@@ -59,9 +68,19 @@ internal sealed unsafe partial class X86Cpu
     private NativeBlock? TranslateNative(DecodedBlock block)
     {
         Prof(ProfileMode.Compile);
-        NativeTranslation? translation = NativeTranslator.Translate(block);
+        int id = _nativeById.Reserve();
+        NativeTranslation? translation = NativeTranslator.Translate(block, id);
         Prof(ProfileMode.Loop);
-        int sizeClass = translation == null ? -1 : ExecutableArena.SizeClassFor(translation.Code.Length);
+        NativeBlock? native = translation == null ? null : Place(block, translation, id);
+        if (native == null) _nativeById.Release(id);
+        return native;
+    }
+
+    /// <summary>Puts <paramref name="translation"/> in the VM's arena, charged to the code-cache budget; null if it
+    /// does not fit (too large: not again this heat epoch; budget or arena full: flushed, translated again later).</summary>
+    private NativeBlock? Place(DecodedBlock block, NativeTranslation translation, int id)
+    {
+        int sizeClass = ExecutableArena.SizeClassFor(translation.Code.Length);
         if (sizeClass < 0)
         {
             block.ExecutionCount = int.MinValue; // not again this heat epoch
@@ -75,17 +94,16 @@ internal sealed unsafe partial class X86Cpu
             _machine.CodeCache.FlushAll(this, flushRequesterNow: false);
             return null;
         }
-        if (!arena.TryPlace(translation!.Code, block.StartRip, out CodeChunk chunk))
+        if (!arena.TryPlace(translation.Code, block.StartRip, out CodeChunk chunk))
         {
             _machine.CodeCache.Release(bytes);
             _machine.CodeCache.FlushAll(this, flushRequesterNow: false);
             return null;
         }
         NativeTranslations++;
-        NativeBlock native;
         block.CompiledBytes = bytes;
-        native = new NativeBlock(block, chunk, arena.EntryOf(chunk), translation);
-        _nativeByChainEntry[native.ChainEntry] = native;
+        var native = new NativeBlock(block, chunk, arena.EntryOf(chunk), translation) { RunningId = id };
+        _nativeById.Set(id, native);
         return block.Native = native;
     }
 
@@ -94,7 +112,8 @@ internal sealed unsafe partial class X86Cpu
     {
         if (block.Native is not { } native) return;
         NativeChaining.UnlinkAll(_machine.NativeCode, native);
-        _nativeByChainEntry.Remove(native.ChainEntry);
+        _jumpCache.Remove(native);
+        _nativeById.Release(native.RunningId);
         if (_chainFrom == native) _chainFrom = null;
         _machine.NativeCode.Free(native.Chunk);
         block.Native = null;
@@ -111,7 +130,11 @@ internal sealed unsafe partial class X86Cpu
         {
             context.ReadTlb = (TlbEntry*)Unsafe.AsPointer(ref _mmu.Read.E[0]);
             context.WriteTlb = (TlbEntry*)Unsafe.AsPointer(ref _mmu.Write.E[0]);
+            context.JumpCache = _jumpCache.Base;
         }
+        // One budget for the whole run, not one per re-entry: a loop whose every pass hands an instruction back
+        // would otherwise never come back to the run loop, and never see an interrupt.
+        context.LoopBudget = NativeTranslator.LoopBudget;
         int index = 0;
         fixed (CpuState* state = &State)
         {
@@ -127,16 +150,15 @@ internal sealed unsafe partial class X86Cpu
                 }
                 MaterializeFlags();
                 context.UserBit = Cpl == 3 ? 1UL : 0;
-                context.LoopBudget = NativeTranslator.LoopBudget;
                 context.ExitSlot = -1;
-                context.RunningBlock = native.ChainEntry;
+                context.RunningBlock = native.RunningId;
                 var code = (delegate* unmanaged[SuppressGCTransition]<CpuState*, NativeContext*, int>)(native.Code + entry);
                 NativeEntries++;
                 int handedBack = code(state, contextPointer);
-                if (context.RunningBlock != native.ChainEntry)
+                if (context.RunningBlock != native.RunningId)
                 {
                     NativeChainedReturns++;
-                    native = _nativeByChainEntry[context.RunningBlock];
+                    native = _nativeById[context.RunningBlock];
                     block = native.Owner;
                     _lastBlock = block;
                 }
@@ -148,6 +170,9 @@ internal sealed unsafe partial class X86Cpu
                 StepForNative(block, handedBack);
                 // An instruction that starts an interrupt shadow or single-steps wants the run loop next.
                 if (_endBlock || _hasPendingExit || _interruptShadow || (_rflags & Hypervisor.RflagsBits.Tf) != 0) return;
+                // It may have changed the mappings (MOV CR3, INVLPG): no jump under the old ones. (The code epoch
+                // moves with flushes this vCPU does at its next lookup, and resizes: checked before the next run.)
+                if (_translationEpoch != _jumpCache.TranslationEpoch) _jumpCache.Revalidate(_translationEpoch, _machine.Code.Epoch);
                 index = handedBack + 1;
                 if (index == block.Count) return;
             }
