@@ -39,9 +39,10 @@ public class NativeProbeTests
     {
         Outcome interpreted = Run(NativeTierTests.InterpreterOptions, code, prepare);
         NativeTranslator.ForceFlagSavingProbe = savingProbe;
+        NativeTranslator.ForceFlagKeepingProbe = !savingProbe;
         Outcome native;
         try { native = Run(NativeTierTests.NativeOptions, code, prepare); }
-        finally { NativeTranslator.ForceFlagSavingProbe = false; }
+        finally { NativeTranslator.ForceFlagSavingProbe = NativeTranslator.ForceFlagKeepingProbe = false; }
         Assert.Equal(interpreted.Registers, native.Registers);
         Assert.Equal(interpreted.Retired, native.Retired);
         Assert.Equal(interpreted.Memory, native.Memory);
