@@ -12,12 +12,11 @@ internal sealed partial class NativeTranslator
     /// guest's flags in the host's without saving them (the entry index is a byte of the address: 256 entries).</summary>
     internal static readonly bool HostCanKeepFlagsInProbe = Bmi2.X64.IsSupported && Tlb.Entries == 256;
 
-    /// <summary>The flag-keeping probe is off unless VESSEL_NATIVE_FLAG_KEEPING_PROBE=1: together with the jump cache
-    /// it stops the Debian boot in the kernel's decompressor (the vCPU halts with interrupts off before any output),
-    /// a fault not yet found; every unit and equivalence test passes with it, so it stays for the tests and for the
-    /// search. Off, probes save the flags in R10 around themselves.</summary>
+    /// <summary>The flag-keeping probe, unless VESSEL_NATIVE_FLAG_KEEPING_PROBE=0 (then probes save the flags in R10
+    /// around themselves). It clobbers R8: code that holds a value across a probe keeps it elsewhere or loads it after
+    /// (CALL through a register once kept its target in R8, and the Debian boot halted in the kernel's decompressor).</summary>
     internal static readonly bool HostKeepsFlagsInProbe = HostCanKeepFlagsInProbe
-        && Environment.GetEnvironmentVariable("VESSEL_NATIVE_FLAG_KEEPING_PROBE") == "1";
+        && Environment.GetEnvironmentVariable("VESSEL_NATIVE_FLAG_KEEPING_PROBE") != "0";
 
     /// <summary>Set on a thread, its translations use the flag-saving probe even where the host has BMI2 (tests: the
     /// vCPU runs on the thread that calls it).</summary>

@@ -39,14 +39,32 @@ public class NativeControlFlowTests
     private static (Outcome Interpreted, Outcome Native) RunBoth(Action<Assembler> code, Action<PagedGuest>? prepare = null)
     {
         Outcome interpreted = Run(NativeTierTests.InterpreterOptions, code, prepare);
-        Outcome native = Run(NativeTierTests.NativeOptions, code, prepare);
+        Outcome native = RunNative(code, prepare, savingProbe: true);
+        AssertAgree(interpreted, native);
+        if (!NativeTranslator.HostCanKeepFlagsInProbe) return (interpreted, native);
+        // The flag-keeping probe too, whatever the default: it clobbers R8, where CALL through a register once held
+        // its target across the probe (the Debian boot then halted in the kernel's decompressor, issue 22).
+        native = RunNative(code, prepare, savingProbe: false);
+        AssertAgree(interpreted, native);
+        return (interpreted, native);
+    }
+
+    private static Outcome RunNative(Action<Assembler> code, Action<PagedGuest>? prepare, bool savingProbe)
+    {
+        NativeTranslator.ForceFlagSavingProbe = savingProbe;
+        NativeTranslator.ForceFlagKeepingProbe = !savingProbe;
+        try { return Run(NativeTierTests.NativeOptions, code, prepare); }
+        finally { NativeTranslator.ForceFlagSavingProbe = NativeTranslator.ForceFlagKeepingProbe = false; }
+    }
+
+    private static void AssertAgree(Outcome interpreted, Outcome native)
+    {
         Assert.Equal(interpreted.Registers, native.Registers);
         Assert.Equal(interpreted.Retired, native.Retired);
         Assert.Equal(interpreted.Memory, native.Memory);
         Assert.Equal(interpreted.Vector, native.Vector);
         Assert.Equal(interpreted.SavedIp, native.SavedIp);
         Assert.Equal(interpreted.SavedSp, native.SavedSp);
-        return (interpreted, native);
     }
 
     private static int FibCalls(int n) => n < 2 ? 1 : 1 + FibCalls(n - 1) + FibCalls(n - 2);
