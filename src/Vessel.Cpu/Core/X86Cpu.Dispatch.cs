@@ -49,26 +49,26 @@ internal sealed partial class X86Cpu
             case Mnemonic.Rol: case Mnemonic.Ror: case Mnemonic.Rcl: case Mnemonic.Rcr:
                 ExecuteShift(ref ins); return;
             case Mnemonic.Shld: case Mnemonic.Shrd: ExecuteDoubleShift(ref ins); return;
-            case Mnemonic.Mul: ExecuteMul(ref ins); return;
-            case Mnemonic.Imul: ExecuteImul(ref ins); return;
-            case Mnemonic.Div: case Mnemonic.Idiv: ExecuteDiv(ref ins); return;
+            case Mnemonic.Mul: _multiplyDivide.Mul(ref ins); return;
+            case Mnemonic.Imul: _multiplyDivide.Imul(ref ins); return;
+            case Mnemonic.Div: case Mnemonic.Idiv: _multiplyDivide.Div(ref ins); return;
 
-            case Mnemonic.Bt: case Mnemonic.Bts: case Mnemonic.Btr: case Mnemonic.Btc: ExecuteBitTest(ref ins); return;
-            case Mnemonic.Bsf: case Mnemonic.Bsr: ExecuteBitScan(ref ins); return;
-            case Mnemonic.Popcnt: case Mnemonic.Lzcnt: case Mnemonic.Tzcnt: ExecuteBitCount(ref ins); return;
+            case Mnemonic.Bt: case Mnemonic.Bts: case Mnemonic.Btr: case Mnemonic.Btc: _bits.BitTest(ref ins); return;
+            case Mnemonic.Bsf: case Mnemonic.Bsr: _bits.BitScan(ref ins); return;
+            case Mnemonic.Popcnt: case Mnemonic.Lzcnt: case Mnemonic.Tzcnt: _bits.BitCount(ref ins); return;
 
-            case Mnemonic.Push: ExecutePush(ref ins); return;
-            case Mnemonic.Pop: ExecutePop(ref ins); return;
-            case Mnemonic.Pusha: case Mnemonic.Pushad: ExecutePusha(ref ins); return;
-            case Mnemonic.Popa: case Mnemonic.Popad: ExecutePopa(ref ins); return;
-            case Mnemonic.Pushf: case Mnemonic.Pushfd: case Mnemonic.Pushfq: ExecutePushf(ref ins); return;
-            case Mnemonic.Popf: case Mnemonic.Popfd: case Mnemonic.Popfq: ExecutePopf(ref ins); return;
-            case Mnemonic.Enter: ExecuteEnter(ref ins); return;
-            case Mnemonic.Leave: ExecuteLeave(ref ins); return;
+            case Mnemonic.Push: _stack.Push(ref ins); return;
+            case Mnemonic.Pop: _stack.Pop(ref ins); return;
+            case Mnemonic.Pusha: case Mnemonic.Pushad: _stack.Pusha(ref ins); return;
+            case Mnemonic.Popa: case Mnemonic.Popad: _stack.Popa(ref ins); return;
+            case Mnemonic.Pushf: case Mnemonic.Pushfd: case Mnemonic.Pushfq: _stack.Pushf(ref ins); return;
+            case Mnemonic.Popf: case Mnemonic.Popfd: case Mnemonic.Popfq: _stack.Popf(ref ins); return;
+            case Mnemonic.Enter: _stack.Enter(ref ins); return;
+            case Mnemonic.Leave: _stack.Leave(ref ins); return;
 
-            case Mnemonic.Jmp: ExecuteJmp(ref ins); return;
-            case Mnemonic.Call: ExecuteCall(ref ins); return;
-            case Mnemonic.Ret: ExecuteRet(ref ins); return;
+            case Mnemonic.Jmp: _branches.Jmp(ref ins); return;
+            case Mnemonic.Call: _branches.Call(ref ins); return;
+            case Mnemonic.Ret: _branches.Ret(ref ins); return;
             case Mnemonic.Jo: case Mnemonic.Jno: case Mnemonic.Jb: case Mnemonic.Jae: case Mnemonic.Je: case Mnemonic.Jne:
             case Mnemonic.Jbe: case Mnemonic.Ja: case Mnemonic.Js: case Mnemonic.Jns: case Mnemonic.Jp: case Mnemonic.Jnp:
             case Mnemonic.Jl: case Mnemonic.Jge: case Mnemonic.Jle: case Mnemonic.Jg:
@@ -85,7 +85,7 @@ internal sealed partial class X86Cpu
                 ExecuteCmov(ref ins); return;
             case Mnemonic.Loop: case Mnemonic.Loope: case Mnemonic.Loopne:
             case Mnemonic.Jcxz: case Mnemonic.Jecxz: case Mnemonic.Jrcxz:
-                ExecuteLoop(ref ins); return;
+                _branches.Loop(ref ins); return;
 
             case Mnemonic.Movsb: case Mnemonic.Movsw: case Mnemonic.Movsq:
             case Mnemonic.Cmpsb: case Mnemonic.Cmpsw: case Mnemonic.Cmpsq:

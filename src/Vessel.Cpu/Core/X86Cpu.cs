@@ -118,6 +118,11 @@ internal sealed unsafe partial class X86Cpu : Platform.IApicCpu
         _simd = new SimdUnit(this, _x87);
         _xsave = new XsaveUnit(this, _x87, _simd);
         _decimal = new DecimalUnit(this);
+        var integer = new IntegerPort(this);
+        _multiplyDivide = new(integer);
+        _bits = new(integer);
+        _branches = new(integer);
+        _stack = new(integer);
         Reset();
         EmuProfiler.Register(this);
     }

@@ -5,15 +5,17 @@ using static Vessel.Hypervisor.RflagsBits;
 namespace Vessel.Cpu;
 
 /// <summary>BT BTS BTR BTC BSF BSR POPCNT LZCNT TZCNT.</summary>
-internal sealed partial class X86Cpu
+internal sealed class BitUnit<TCpu>(TCpu cpu) where TCpu : struct, IIntegerCpu
 {
-    private void ExecuteBitTest(ref Instruction ins)
+    private readonly TCpu _cpu = cpu;
+
+    public void BitTest(ref Instruction ins)
     {
         int size = OperandSize(ref ins, 0);
         int bits = size * 8;
         bool immediate = ins.Op1Kind != OpKind.Register;
-        ulong offset = ReadOperand(ref ins, 1, immediate ? 1 : size);
-        int bit;
+        ulong offset = _cpu.ReadOperand(ref ins, 1, immediate ? 1 : size);
+        int bit = (int)(offset & (ulong)(bits - 1));
         ulong value;
         bool memory = ins.Op0Kind == OpKind.Memory;
         ulong linear = 0;
@@ -24,23 +26,21 @@ internal sealed partial class X86Cpu
             if (!immediate)
             {
                 // A register bit offset addresses memory beyond the operand: signed, in operand-size units.
-                long signedOffset = SignExtend(offset, size);
+                long signedOffset = X86Cpu.SignExtend(offset, size);
                 displacement = (signedOffset >> (size == 8 ? 6 : size == 4 ? 5 : 4)) * size;
             }
-            bit = (int)(offset & (ulong)(bits - 1));
-            ulong ea = EffectiveAddress(ref ins) + (ulong)displacement;
-            ea = AddressSize(ref ins) switch { 2 => (ushort)ea, 4 => (uint)ea, _ => ea };
-            linear = SegmentedLinear(SegmentIndex(ins.MemorySegment), ea, size,
+            ulong ea = _cpu.EffectiveAddress(ref ins) + (ulong)displacement;
+            ea = _cpu.AddressSize(ref ins) switch { 2 => (ushort)ea, 4 => (uint)ea, _ => ea };
+            linear = _cpu.SegmentedLinear(SegmentIndex(ins.MemorySegment), ea, size,
                 m == Mnemonic.Bt ? AccessKind.Read : AccessKind.Write);
-            value = m == Mnemonic.Bt ? ReadLinear(linear, size, UserAccess) : ReadRmw(linear, size);
+            value = m == Mnemonic.Bt ? _cpu.ReadLinear(linear, size, _cpu.UserAccess) : _cpu.ReadRmw(linear, size);
         }
         else
         {
-            bit = (int)(offset & (ulong)(bits - 1));
-            value = ReadGpr(ins.Op0Register);
+            value = _cpu.ReadGpr(ins.Op0Register);
         }
         bool cf = ((value >> bit) & 1) != 0;
-        SetFlag(Cf, cf);
+        _cpu.SetFlag(Cf, cf);
         if (m == Mnemonic.Bt) return;
         ulong result = m switch
         {
@@ -48,31 +48,33 @@ internal sealed partial class X86Cpu
             Mnemonic.Btr => value & ~(1UL << bit),
             _ => value ^ (1UL << bit),
         };
-        if (memory) WriteRmw(linear, size, result);
-        else WriteGpr(ins.Op0Register, result);
+        if (memory) _cpu.WriteRmw(linear, size, result);
+        else _cpu.WriteGpr(ins.Op0Register, result);
     }
 
-    private void ExecuteBitScan(ref Instruction ins)
+    public void BitScan(ref Instruction ins)
     {
         int size = OperandSize(ref ins, 0);
-        ulong src = ReadOperand(ref ins, 1, size) & SizeMask(size);
-        MaterializeFlags();
+        ulong src = _cpu.ReadOperand(ref ins, 1, size) & X86Cpu.SizeMask(size);
+        _cpu.MaterializeFlags();
+        ref ulong rflags = ref _cpu.State.Rflags;
         if (src == 0)
         {
             // The destination is left unchanged, as AMD documents and Intel CPUs do.
-            _rflags = (_rflags & ~Arithmetic) | Zf | Pf;
+            rflags = (rflags & ~Arithmetic) | Zf | Pf;
             return;
         }
         int index = ins.Mnemonic == Mnemonic.Bsf ? BitOperations.TrailingZeroCount(src) : 63 - BitOperations.LeadingZeroCount(src);
-        _rflags = (_rflags & ~Arithmetic) | Parity((ulong)index);
-        WriteGpr(ins.Op0Register, (ulong)index);
+        // The index is below 64, so its parity is that of its low byte.
+        rflags = (rflags & ~Arithmetic) | ((BitOperations.PopCount((uint)index) & 1) == 0 ? Pf : 0);
+        _cpu.WriteGpr(ins.Op0Register, (ulong)index);
     }
 
-    private void ExecuteBitCount(ref Instruction ins)
+    public void BitCount(ref Instruction ins)
     {
         int size = OperandSize(ref ins, 0);
         int bits = size * 8;
-        ulong src = ReadOperand(ref ins, 1, size) & SizeMask(size);
+        ulong src = _cpu.ReadOperand(ref ins, 1, size) & X86Cpu.SizeMask(size);
         ulong result;
         ulong flags;
         switch (ins.Mnemonic)
@@ -90,7 +92,7 @@ internal sealed partial class X86Cpu
                 flags = (src == 0 ? Cf : 0) | (result == 0 ? Zf : 0);
                 break;
         }
-        SetArithmeticFlags(flags);
-        WriteGpr(ins.Op0Register, result);
+        _cpu.SetArithmeticFlags(flags);
+        _cpu.WriteGpr(ins.Op0Register, result);
     }
 }

@@ -1,0 +1,75 @@
+using System.Diagnostics.CodeAnalysis;
+using Iced.Intel;
+
+namespace Vessel.Cpu;
+
+/// <summary>The vCPU as the integer instruction units (<see cref="MultiplyDivideUnit{TCpu}"/>,
+/// <see cref="BitUnit{TCpu}"/>, <see cref="NearBranchUnit{TCpu}"/>, <see cref="StackUnit{TCpu}"/>) see it: the
+/// state block, decoded operands, memory, the lazy flags, the stack primitives and near jumps. The units are
+/// generic over a struct implementing it (<see cref="X86Cpu.IntegerPort"/>), so the runtime compiles them for that
+/// struct and each call here is a direct call into the CPU, not an interface dispatch per instruction.</summary>
+internal interface IIntegerCpu
+{
+    /// <summary>General registers, RIP, RFLAGS, the lazy-flag fields, control registers, segments.</summary>
+    ref CpuState State { get; }
+
+    ulong ReadOperand(ref Instruction ins, int n, int size);
+    void WriteOperand(ref Instruction ins, int n, int size, ulong value);
+    ulong ReadGpr(Register reg);
+    /// <summary>Writes with x86-64 semantics: 32-bit writes zero the upper half, 8/16-bit writes merge.</summary>
+    void WriteGpr(Register reg, ulong value);
+    /// <summary>Writes the low <paramref name="size"/> bytes of general register <paramref name="index"/>.</summary>
+    void WriteGprSized(int index, int size, ulong value);
+    /// <summary>Offset of the memory operand within its segment, wrapped to the address size.</summary>
+    ulong EffectiveAddress(ref Instruction ins);
+    /// <summary>Address size (2, 4 or 8) of the memory operand.</summary>
+    int AddressSize(ref Instruction ins);
+    void WriteMemoryOperand(ref Instruction ins, int size, ulong value);
+
+    bool UserAccess { get; }
+    /// <summary>The linear address of seg:offset after the segment checks of the current mode.</summary>
+    ulong SegmentedLinear(int seg, ulong offset, int size, AccessKind kind);
+    ulong ReadLinear(ulong linear, int size, bool user);
+    ulong ReadVirtual(int seg, ulong offset, int size);
+    void WriteVirtual(int seg, ulong offset, int size, ulong value);
+    /// <summary>Reads the destination of a read-modify-write at a checked linear address.</summary>
+    ulong ReadRmw(ulong linear, int size);
+    void WriteRmw(ulong linear, int size, ulong value);
+
+    /// <summary>Folds the pending lazy flags into RFLAGS.</summary>
+    void MaterializeFlags();
+    void SetFlag(ulong bit, bool on);
+    /// <summary>Sets the six arithmetic flags from an eagerly computed value.</summary>
+    void SetArithmeticFlags(ulong flags);
+    /// <summary>The flags of a multiply: ZF/SF/PF from the low result, CF and OF from <paramref name="overflow"/>.</summary>
+    void SetMulFlags(ulong low, int size, bool overflow);
+    bool GetZf();
+    ulong GetRflags();
+    void SetRflags(ulong value);
+    int IoPrivilegeLevel { get; }
+
+    /// <summary>Stack address size in bytes: 8 in 64-bit mode, else SS.B.</summary>
+    int StackAddressSize { get; }
+    void Push(ulong value, int size);
+    ulong Pop(int size);
+    /// <summary>Reads SS:RSP+<paramref name="offset"/> without moving RSP.</summary>
+    ulong PeekStack(int offset, int size);
+    /// <summary>Writes RSP with the current stack address size (the upper bits of a 16-bit stack stay).</summary>
+    void SetStackPointer(ulong value);
+    /// <summary>POP to a segment register: loads it from the stack top, then releases the slot.</summary>
+    void PopSegmentRegister(int seg, int size);
+
+    /// <summary>Sets RIP to a near target after the CS limit (or canonical) check.</summary>
+    void JumpNear(ulong target);
+    /// <summary>Executes a far or system form of the instruction; false if it is none.</summary>
+    bool ExecuteSystem(ref Instruction ins);
+    /// <summary>The current block stops after this instruction (IF, TF or the mode may have changed).</summary>
+    void EndBlock();
+    /// <summary>#GP(0) in virtual-8086 mode below IOPL 3 (PUSHF, POPF).</summary>
+    void CheckVm86Iopl();
+    /// <summary>A load cleared TF: the instruction that did it still traps, as TF was set when it began.</summary>
+    void NoteTrapFlagClearedByLoad();
+
+    [DoesNotReturn] void Fault(int vector, uint errorCode);
+    [DoesNotReturn] void FaultNoCode(int vector);
+}
