@@ -94,13 +94,13 @@ internal sealed partial class X86Cpu
             case Mnemonic.Scasb: case Mnemonic.Scasw: case Mnemonic.Scasd: case Mnemonic.Scasq:
             case Mnemonic.Insb: case Mnemonic.Insw: case Mnemonic.Insd:
             case Mnemonic.Outsb: case Mnemonic.Outsw: case Mnemonic.Outsd:
-                ExecuteString(ref ins); return;
+                _strings.Execute(ref ins); return;
             case Mnemonic.Movsd when ins.Code == Code.Movsd_m32_m32:
             case Mnemonic.Cmpsd when ins.Code == Code.Cmpsd_m32_m32:
-                ExecuteString(ref ins); return;
+                _strings.Execute(ref ins); return;
 
-            case Mnemonic.In: ExecuteIn(ref ins); return;
-            case Mnemonic.Out: ExecuteOut(ref ins); return;
+            case Mnemonic.In: _strings.In(ref ins); return;
+            case Mnemonic.Out: _strings.Out(ref ins); return;
 
             case Mnemonic.Clc: SetFlag(Hypervisor.RflagsBits.Cf, false); return;
             case Mnemonic.Stc: SetFlag(Hypervisor.RflagsBits.Cf, true); return;

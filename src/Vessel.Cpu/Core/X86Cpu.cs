@@ -123,6 +123,7 @@ internal sealed unsafe partial class X86Cpu : Platform.IApicCpu
         _bits = new(integer);
         _branches = new(integer);
         _stack = new(integer);
+        _strings = new(integer);
         Reset();
         EmuProfiler.Register(this);
     }

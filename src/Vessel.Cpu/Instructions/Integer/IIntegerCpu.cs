@@ -4,7 +4,7 @@ using Iced.Intel;
 namespace Vessel.Cpu;
 
 /// <summary>The vCPU as the integer instruction units (<see cref="MultiplyDivideUnit{TCpu}"/>,
-/// <see cref="BitUnit{TCpu}"/>, <see cref="NearBranchUnit{TCpu}"/>, <see cref="StackUnit{TCpu}"/>) see it: the
+/// <see cref="BitUnit{TCpu}"/>, <see cref="NearBranchUnit{TCpu}"/>, <see cref="StackUnit{TCpu}"/>, <see cref="StringUnit{TCpu}"/>) see it: the
 /// state block, decoded operands, memory, the lazy flags, the stack primitives and near jumps. The units are
 /// generic over a struct implementing it (<see cref="X86Cpu.IntegerPort"/>), so the runtime compiles them for that
 /// struct and each call here is a direct call into the CPU, not an interface dispatch per instruction.</summary>
@@ -69,6 +69,23 @@ internal interface IIntegerCpu
     void CheckVm86Iopl();
     /// <summary>A load cleared TF: the instruction that did it still traps, as TF was set when it began.</summary>
     void NoteTrapFlagClearedByLoad();
+
+    /// <summary>#GP(0) unless CPL and IOPL, or the TSS's I/O permission bitmap, allow the ports.</summary>
+    void CheckIoPermission(ushort port, int size);
+    ulong PortRead(ushort port, int size);
+    void PortWrite(ushort port, int size, ulong value);
+    /// <summary>The VMM has an exit of this instruction to handle (a device access): stop and resume later.</summary>
+    bool HasPendingExit { get; }
+    /// <summary>The device reads replayed so far belong to finished iterations: a resumed string instruction
+    /// starts after them.</summary>
+    void ForgetReplayedReads();
+    /// <summary>REP MOVS/STOS may run in bulk (off in tests that compare the bulk path with the element loop).</summary>
+    bool BulkStringsEnabled { get; }
+    /// <summary>Runs up to <paramref name="limit"/> iterations of REP MOVS or STOS as one host copy or fill where the
+    /// TLBs map the pages to RAM; returns how many (0: the element loop must run the next one).</summary>
+    int TryBulkString(bool movs, int size, int sourceSeg, int addressSize, int limit);
+    /// <summary>Records a flag-setting operation for the lazy flags.</summary>
+    void SetLazy(X86Cpu.FlagOp op, int size, ulong a, ulong b, ulong result);
 
     [DoesNotReturn] void Fault(int vector, uint errorCode);
     [DoesNotReturn] void FaultNoCode(int vector);

@@ -12,6 +12,7 @@ internal sealed partial class X86Cpu
     private readonly BitUnit<IntegerPort> _bits;
     private readonly NearBranchUnit<IntegerPort> _branches;
     private readonly StackUnit<IntegerPort> _stack;
+    private readonly StringUnit<IntegerPort> _strings;
 
     /// <summary>The low <paramref name="size"/> bytes of <paramref name="v"/>, sign-extended.</summary>
     internal static long SignExtend(ulong v, int size) => size switch
@@ -82,6 +83,17 @@ internal sealed partial class X86Cpu
         public void EndBlock() => _cpu._endBlock = true;
         public void CheckVm86Iopl() => _cpu.CheckVm86Iopl();
         public void NoteTrapFlagClearedByLoad() => _cpu._singleStepClearedByLoad = true;
+
+        public void CheckIoPermission(ushort port, int size) => _cpu.CheckIoPermission(port, size);
+        public ulong PortRead(ushort port, int size) => _cpu.PortRead(port, size);
+        public void PortWrite(ushort port, int size, ulong value) => _cpu.PortWrite(port, size, value);
+        public bool HasPendingExit => _cpu._hasPendingExit;
+        public void ForgetReplayedReads() => _cpu._replayCount = _cpu._replayNext = 0;
+        public bool BulkStringsEnabled => _cpu.BulkStringsEnabled;
+        public int TryBulkString(bool movs, int size, int sourceSeg, int addressSize, int limit) =>
+            _cpu.TryBulkString(movs, size, sourceSeg, addressSize, limit);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void SetLazy(FlagOp op, int size, ulong a, ulong b, ulong result) => _cpu.SetLazy(op, size, a, b, result);
 
         [DoesNotReturn] public void Fault(int vector, uint errorCode) => _cpu.Fault(vector, errorCode);
         [DoesNotReturn] public void FaultNoCode(int vector) => _cpu.FaultNoCode(vector);
