@@ -21,34 +21,34 @@ internal sealed partial class X86Cpu
         {
             case Mnemonic.Add: case Mnemonic.Adc: case Mnemonic.Sub: case Mnemonic.Sbb:
             case Mnemonic.And: case Mnemonic.Or: case Mnemonic.Xor:
-                ExecuteBinaryArithmetic(ref ins); return;
-            case Mnemonic.Cmp: ExecuteCmp(ref ins); return;
-            case Mnemonic.Test: ExecuteTest(ref ins); return;
-            case Mnemonic.Inc: case Mnemonic.Dec: ExecuteIncDec(ref ins); return;
-            case Mnemonic.Neg: ExecuteNeg(ref ins); return;
-            case Mnemonic.Not: ExecuteNot(ref ins); return;
+                _arithmetic.BinaryArithmetic(ref ins); return;
+            case Mnemonic.Cmp: _arithmetic.Cmp(ref ins); return;
+            case Mnemonic.Test: _arithmetic.Test(ref ins); return;
+            case Mnemonic.Inc: case Mnemonic.Dec: _arithmetic.IncDec(ref ins); return;
+            case Mnemonic.Neg: _arithmetic.Neg(ref ins); return;
+            case Mnemonic.Not: _arithmetic.Not(ref ins); return;
 
-            case Mnemonic.Mov: ExecuteMov(ref ins); return;
-            case Mnemonic.Movzx: case Mnemonic.Movsx: case Mnemonic.Movsxd: ExecuteMovExtend(ref ins); return;
-            case Mnemonic.Lea: ExecuteLea(ref ins); return;
-            case Mnemonic.Xchg: ExecuteXchg(ref ins); return;
-            case Mnemonic.Xadd: ExecuteXadd(ref ins); return;
-            case Mnemonic.Cmpxchg: ExecuteCmpxchg(ref ins); return;
-            case Mnemonic.Cmpxchg8b: case Mnemonic.Cmpxchg16b: ExecuteCmpxchgWide(ref ins); return;
-            case Mnemonic.Bswap: ExecuteBswap(ref ins); return;
-            case Mnemonic.Movbe: ExecuteMovbe(ref ins); return;
+            case Mnemonic.Mov: _moves.Mov(ref ins); return;
+            case Mnemonic.Movzx: case Mnemonic.Movsx: case Mnemonic.Movsxd: _moves.MovExtend(ref ins); return;
+            case Mnemonic.Lea: _moves.Lea(ref ins); return;
+            case Mnemonic.Xchg: _moves.Xchg(ref ins); return;
+            case Mnemonic.Xadd: _moves.Xadd(ref ins); return;
+            case Mnemonic.Cmpxchg: _moves.Cmpxchg(ref ins); return;
+            case Mnemonic.Cmpxchg8b: case Mnemonic.Cmpxchg16b: _moves.CmpxchgWide(ref ins); return;
+            case Mnemonic.Bswap: _moves.Bswap(ref ins); return;
+            case Mnemonic.Movbe: _moves.Movbe(ref ins); return;
             case Mnemonic.Cbw: case Mnemonic.Cwde: case Mnemonic.Cdqe:
             case Mnemonic.Cwd: case Mnemonic.Cdq: case Mnemonic.Cqo:
-                ExecuteSignExtendAccumulator(ref ins); return;
-            case Mnemonic.Xlatb: ExecuteXlat(ref ins); return;
-            case Mnemonic.Lahf: ExecuteLahf(); return;
-            case Mnemonic.Salc: ExecuteSalc(); return;
-            case Mnemonic.Sahf: ExecuteSahf(); return;
+                _moves.SignExtendAccumulator(ref ins); return;
+            case Mnemonic.Xlatb: _moves.Xlat(ref ins); return;
+            case Mnemonic.Lahf: _moves.Lahf(); return;
+            case Mnemonic.Salc: _moves.Salc(); return;
+            case Mnemonic.Sahf: _moves.Sahf(); return;
 
             case Mnemonic.Shl: case Mnemonic.Sal: case Mnemonic.Shr: case Mnemonic.Sar:
             case Mnemonic.Rol: case Mnemonic.Ror: case Mnemonic.Rcl: case Mnemonic.Rcr:
-                ExecuteShift(ref ins); return;
-            case Mnemonic.Shld: case Mnemonic.Shrd: ExecuteDoubleShift(ref ins); return;
+                _shifts.Shift(ref ins); return;
+            case Mnemonic.Shld: case Mnemonic.Shrd: _shifts.DoubleShift(ref ins); return;
             case Mnemonic.Mul: _multiplyDivide.Mul(ref ins); return;
             case Mnemonic.Imul: _multiplyDivide.Imul(ref ins); return;
             case Mnemonic.Div: case Mnemonic.Idiv: _multiplyDivide.Div(ref ins); return;
@@ -82,7 +82,7 @@ internal sealed partial class X86Cpu
             case Mnemonic.Cmovo: case Mnemonic.Cmovno: case Mnemonic.Cmovb: case Mnemonic.Cmovae: case Mnemonic.Cmove: case Mnemonic.Cmovne:
             case Mnemonic.Cmovbe: case Mnemonic.Cmova: case Mnemonic.Cmovs: case Mnemonic.Cmovns: case Mnemonic.Cmovp: case Mnemonic.Cmovnp:
             case Mnemonic.Cmovl: case Mnemonic.Cmovge: case Mnemonic.Cmovle: case Mnemonic.Cmovg:
-                ExecuteCmov(ref ins); return;
+                _moves.Cmov(ref ins); return;
             case Mnemonic.Loop: case Mnemonic.Loope: case Mnemonic.Loopne:
             case Mnemonic.Jcxz: case Mnemonic.Jecxz: case Mnemonic.Jrcxz:
                 _branches.Loop(ref ins); return;

@@ -124,6 +124,9 @@ internal sealed unsafe partial class X86Cpu : Platform.IApicCpu
         _branches = new(integer);
         _stack = new(integer);
         _strings = new(integer);
+        _arithmetic = new(integer);
+        _shifts = new(integer);
+        _moves = new(integer);
         Reset();
         EmuProfiler.Register(this);
     }

@@ -4,7 +4,8 @@ using Iced.Intel;
 namespace Vessel.Cpu;
 
 /// <summary>The vCPU as the integer instruction units (<see cref="MultiplyDivideUnit{TCpu}"/>,
-/// <see cref="BitUnit{TCpu}"/>, <see cref="NearBranchUnit{TCpu}"/>, <see cref="StackUnit{TCpu}"/>, <see cref="StringUnit{TCpu}"/>) see it: the
+/// <see cref="BitUnit{TCpu}"/>, <see cref="NearBranchUnit{TCpu}"/>, <see cref="StackUnit{TCpu}"/>, <see cref="StringUnit{TCpu}"/>,
+/// <see cref="ArithmeticUnit{TCpu}"/>, <see cref="ShiftUnit{TCpu}"/>, <see cref="DataMovementUnit{TCpu}"/>) see it: the
 /// state block, decoded operands, memory, the lazy flags, the stack primitives and near jumps. The units are
 /// generic over a struct implementing it (<see cref="X86Cpu.IntegerPort"/>), so the runtime compiles them for that
 /// struct and each call here is a direct call into the CPU, not an interface dispatch per instruction.</summary>
@@ -24,7 +25,12 @@ internal interface IIntegerCpu
     ulong EffectiveAddress(ref Instruction ins);
     /// <summary>Address size (2, 4 or 8) of the memory operand.</summary>
     int AddressSize(ref Instruction ins);
+    ulong ReadMemoryOperand(ref Instruction ins, int size);
     void WriteMemoryOperand(ref Instruction ins, int size, ulong value);
+    /// <summary>Reads the destination of a read-modify-write, checking first that it is writable.</summary>
+    ulong ReadModifyTarget(ref Instruction ins, int size);
+    /// <summary>Writes the destination <see cref="ReadModifyTarget"/> read.</summary>
+    void WriteModifyTarget(ref Instruction ins, int size, ulong value);
 
     bool UserAccess { get; }
     /// <summary>The linear address of seg:offset after the segment checks of the current mode.</summary>
@@ -35,6 +41,13 @@ internal interface IIntegerCpu
     /// <summary>Reads the destination of a read-modify-write at a checked linear address.</summary>
     ulong ReadRmw(ulong linear, int size);
     void WriteRmw(ulong linear, int size, ulong value);
+    /// <summary>CMPXCHG16B's destination, both halves in one access (atomic inside a locked instruction).</summary>
+    (ulong Low, ulong High) Read16Rmw(ulong linear);
+    void Write16Rmw(ulong linear, ulong low, ulong high);
+    /// <summary>A LOCKed instruction (or XCHG with memory) is running: its accesses are already atomic.</summary>
+    bool InLockedInstruction { get; }
+    /// <summary>Runs the instruction as an atomic read-modify-write of memory.</summary>
+    void ExecuteAtomically(ref Instruction ins);
 
     /// <summary>Folds the pending lazy flags into RFLAGS.</summary>
     void MaterializeFlags();
@@ -44,6 +57,14 @@ internal interface IIntegerCpu
     /// <summary>The flags of a multiply: ZF/SF/PF from the low result, CF and OF from <paramref name="overflow"/>.</summary>
     void SetMulFlags(ulong low, int size, bool overflow);
     bool GetZf();
+    bool GetCf();
+    /// <summary>ZF, SF and PF of a result of <paramref name="size"/> bytes.</summary>
+    ulong ResultFlags(ulong result, int size);
+    bool Condition(ConditionCode cc);
+    /// <summary>ADC/SBB: the lazy flags, with the carry-in the flag evaluation needs.</summary>
+    void SetLazyAdcSbb(X86Cpu.FlagOp op, int size, ulong a, ulong b, ulong result, bool carryIn);
+    /// <summary>INC/DEC: the lazy flags, CF kept.</summary>
+    void SetLazyIncDec(X86Cpu.FlagOp op, int size, ulong a, ulong result);
     ulong GetRflags();
     void SetRflags(ulong value);
     int IoPrivilegeLevel { get; }
@@ -58,6 +79,8 @@ internal interface IIntegerCpu
     void SetStackPointer(ulong value);
     /// <summary>POP to a segment register: loads it from the stack top, then releases the slot.</summary>
     void PopSegmentRegister(int seg, int size);
+    /// <summary>MOV to a segment register (not CS): the load, and the interrupt shadow after SS.</summary>
+    void LoadSegmentRegister(int seg, ushort selector);
 
     /// <summary>Sets RIP to a near target after the CS limit (or canonical) check.</summary>
     void JumpNear(ulong target);

@@ -13,6 +13,9 @@ internal sealed partial class X86Cpu
     private readonly NearBranchUnit<IntegerPort> _branches;
     private readonly StackUnit<IntegerPort> _stack;
     private readonly StringUnit<IntegerPort> _strings;
+    private readonly ArithmeticUnit<IntegerPort> _arithmetic;
+    private readonly ShiftUnit<IntegerPort> _shifts;
+    private readonly DataMovementUnit<IntegerPort> _moves;
 
     /// <summary>The low <paramref name="size"/> bytes of <paramref name="v"/>, sign-extended.</summary>
     internal static long SignExtend(ulong v, int size) => size switch
@@ -29,8 +32,13 @@ internal sealed partial class X86Cpu
     private void PopSegmentRegister(int seg, int size)
     {
         ulong sel = PeekStack(0, size);
-        _segments.Load(seg, (ushort)sel);
+        LoadSegmentRegister(seg, (ushort)sel);
         SetStackPointer(Gpr[4] + (ulong)size);
+    }
+
+    private void LoadSegmentRegister(int seg, ushort selector)
+    {
+        _segments.Load(seg, selector);
         if (seg == SS) _interruptShadow = true;
         _endBlock = true;
     }
@@ -52,6 +60,9 @@ internal sealed partial class X86Cpu
         public void WriteGprSized(int index, int size, ulong value) => _cpu.WriteGprSized(index, size, value);
         public ulong EffectiveAddress(ref Instruction ins) => _cpu.EffectiveAddress(ref ins);
         public int AddressSize(ref Instruction ins) => X86Cpu.AddressSize(ref ins);
+        public ulong ReadMemoryOperand(ref Instruction ins, int size) => _cpu.ReadMemoryOperand(ref ins, size);
+        public ulong ReadModifyTarget(ref Instruction ins, int size) => _cpu.ReadModifyTarget(ref ins, size);
+        public void WriteModifyTarget(ref Instruction ins, int size, ulong value) => _cpu.WriteModifyTarget(ref ins, size, value);
         public void WriteMemoryOperand(ref Instruction ins, int size, ulong value) => _cpu.WriteMemoryOperand(ref ins, size, value);
 
         public bool UserAccess => _cpu.UserAccess;
@@ -61,12 +72,22 @@ internal sealed partial class X86Cpu
         public void WriteVirtual(int seg, ulong offset, int size, ulong value) => _cpu.WriteVirtual(seg, offset, size, value);
         public ulong ReadRmw(ulong linear, int size) => _cpu.ReadRmw(linear, size);
         public void WriteRmw(ulong linear, int size, ulong value) => _cpu.WriteRmw(linear, size, value);
+        public (ulong Low, ulong High) Read16Rmw(ulong linear) => _cpu.Read16Rmw(linear);
+        public void Write16Rmw(ulong linear, ulong low, ulong high) => _cpu.Write16Rmw(linear, low, high);
+        public bool InLockedInstruction => _cpu._atomicState != AtomicState.Off;
+        public void ExecuteAtomically(ref Instruction ins) => _cpu.ExecuteAtomically(ref ins);
 
         public void MaterializeFlags() => _cpu.MaterializeFlags();
         public void SetFlag(ulong bit, bool on) => _cpu.SetFlag(bit, on);
         public void SetArithmeticFlags(ulong flags) => _cpu.SetArithmeticFlags(flags);
         public void SetMulFlags(ulong low, int size, bool overflow) => _cpu.SetMulFlags(low, size, overflow);
         public bool GetZf() => _cpu.GetZf();
+        public bool GetCf() => _cpu.GetCf();
+        public ulong ResultFlags(ulong result, int size) => X86Cpu.ResultFlags(result, size);
+        public bool Condition(ConditionCode cc) => _cpu.Condition(cc);
+        public void SetLazyAdcSbb(FlagOp op, int size, ulong a, ulong b, ulong result, bool carryIn) =>
+            _cpu.SetLazyAdcSbb(op, size, a, b, result, carryIn);
+        public void SetLazyIncDec(FlagOp op, int size, ulong a, ulong result) => _cpu.SetLazyIncDec(op, size, a, result);
         public ulong GetRflags() => _cpu.GetRflags();
         public void SetRflags(ulong value) => _cpu.SetRflags(value);
         public int IoPrivilegeLevel => _cpu.IoPrivilegeLevel;
@@ -77,6 +98,7 @@ internal sealed partial class X86Cpu
         public ulong PeekStack(int offset, int size) => _cpu.PeekStack(offset, size);
         public void SetStackPointer(ulong value) => _cpu.SetStackPointer(value);
         public void PopSegmentRegister(int seg, int size) => _cpu.PopSegmentRegister(seg, size);
+        public void LoadSegmentRegister(int seg, ushort selector) => _cpu.LoadSegmentRegister(seg, selector);
 
         public void JumpNear(ulong target) => _cpu.JumpNear(target);
         public bool ExecuteSystem(ref Instruction ins) => _cpu.ExecuteSystem(ref ins);

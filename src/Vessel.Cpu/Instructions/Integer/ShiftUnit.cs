@@ -4,20 +4,26 @@ using static Vessel.Hypervisor.RflagsBits;
 namespace Vessel.Cpu;
 
 /// <summary>SHL SAL SHR SAR ROL ROR RCL RCR SHLD SHRD, with flags computed eagerly.</summary>
-internal sealed partial class X86Cpu
+internal sealed class ShiftUnit<TCpu>(TCpu cpu) where TCpu : struct, IIntegerCpu
 {
-    private void ExecuteShift(ref Instruction ins)
+    private readonly TCpu _cpu = cpu;
+
+    private ref ulong Rflags => ref _cpu.State.Rflags;
+
+    private static ulong SignBit(int size) => 1UL << (size * 8 - 1);
+
+    public void Shift(ref Instruction ins)
     {
         int size = OperandSize(ref ins, 0);
         int bits = size * 8;
         // The count is the second operand (CL or an immediate); D0/D1 forms encode an implicit 1.
-        int count = ins.OpCount > 1 ? (int)ReadOperand(ref ins, 1, 1) : 1;
+        int count = ins.OpCount > 1 ? (int)_cpu.ReadOperand(ref ins, 1, 1) : 1;
         if (!TryReadShiftTarget(ref ins, size, ref count, out ulong a)) return;
-        ulong mask = SizeMask(size);
+        ulong mask = X86Cpu.SizeMask(size);
         ulong sign = SignBit(size);
         ulong r;
-        MaterializeFlags();
-        ulong f = _rflags;
+        _cpu.MaterializeFlags();
+        ulong f = Rflags;
         bool cf;
         switch (ins.Mnemonic)
         {
@@ -25,13 +31,13 @@ internal sealed partial class X86Cpu
             case Mnemonic.Sal:
                 r = count >= 64 ? 0 : (a << count) & mask;
                 cf = count <= bits && ((a >> (bits - count)) & 1) != 0;
-                f = (f & ~Arithmetic) | ResultFlags(r, size) | (cf ? Cf : 0)
+                f = (f & ~Arithmetic) | _cpu.ResultFlags(r, size) | (cf ? Cf : 0)
                     | ((((r & sign) != 0) ^ cf) ? Of : 0);
                 break;
             case Mnemonic.Shr:
                 r = count >= 64 ? 0 : a >> count;
                 cf = count <= bits && ((a >> (count - 1)) & 1) != 0;
-                f = (f & ~Arithmetic) | ResultFlags(r, size) | (cf ? Cf : 0) | ((a & sign) != 0 ? Of : 0);
+                f = (f & ~Arithmetic) | _cpu.ResultFlags(r, size) | (cf ? Cf : 0) | ((a & sign) != 0 ? Of : 0);
                 break;
             case Mnemonic.Sar:
             {
@@ -39,7 +45,7 @@ internal sealed partial class X86Cpu
                 int c = Math.Min(count, 63);
                 r = (ulong)(sa >> c) & mask;
                 cf = ((sa >> (c - 1)) & 1) != 0;
-                f = (f & ~Arithmetic) | ResultFlags(r, size) | (cf ? Cf : 0);
+                f = (f & ~Arithmetic) | _cpu.ResultFlags(r, size) | (cf ? Cf : 0);
                 break;
             }
             case Mnemonic.Rol:
@@ -90,8 +96,8 @@ internal sealed partial class X86Cpu
                 break;
             }
         }
-        _rflags = f;
-        WriteModifyTarget(ref ins, size, r);
+        Rflags = f;
+        _cpu.WriteModifyTarget(ref ins, size, r);
     }
 
     /// <summary>Masks a shift count (6 bits for 64-bit operands, else 5) and reads the destination. A count of 0
@@ -101,20 +107,20 @@ internal sealed partial class X86Cpu
     private bool TryReadShiftTarget(ref Instruction ins, int size, ref int count, out ulong a)
     {
         count &= size == 8 ? 0x3F : 0x1F;
-        a = ReadModifyTarget(ref ins, size);
+        a = _cpu.ReadModifyTarget(ref ins, size);
         if (count != 0) return true;
-        WriteModifyTarget(ref ins, size, a);
+        _cpu.WriteModifyTarget(ref ins, size, a);
         return false;
     }
 
-    private void ExecuteDoubleShift(ref Instruction ins)
+    public void DoubleShift(ref Instruction ins)
     {
         int size = OperandSize(ref ins, 0);
         int bits = size * 8;
-        int count = (int)ReadOperand(ref ins, 2, 1);
-        ulong src = ReadOperand(ref ins, 1, size);
+        int count = (int)_cpu.ReadOperand(ref ins, 2, 1);
+        ulong src = _cpu.ReadOperand(ref ins, 1, size);
         if (!TryReadShiftTarget(ref ins, size, ref count, out ulong a)) return;
-        ulong mask = SizeMask(size);
+        ulong mask = X86Cpu.SizeMask(size);
         ulong sign = SignBit(size);
         ulong r;
         bool cf;
@@ -144,9 +150,9 @@ internal sealed partial class X86Cpu
             r = ((a >> count) | (src << (bits - count))) & mask;
             cf = ((a >> (count - 1)) & 1) != 0;
         }
-        MaterializeFlags();
+        _cpu.MaterializeFlags();
         bool of = ((r ^ a) & sign) != 0;
-        _rflags = (_rflags & ~Arithmetic) | ResultFlags(r, size) | (cf ? Cf : 0) | (of ? Of : 0);
-        WriteModifyTarget(ref ins, size, r);
+        Rflags = (Rflags & ~Arithmetic) | _cpu.ResultFlags(r, size) | (cf ? Cf : 0) | (of ? Of : 0);
+        _cpu.WriteModifyTarget(ref ins, size, r);
     }
 }
