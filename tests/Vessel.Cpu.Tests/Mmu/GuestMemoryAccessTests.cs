@@ -2,7 +2,8 @@ using Vessel.Cpu.Tests.System;
 using Vessel.Hypervisor;
 using static Iced.Intel.AssemblerRegisters;
 
-namespace Vessel.Cpu.Tests.Mmu;
+// Not "Vessel.Cpu.Tests.Mmu": a namespace of that name would hide the Mmu class from every test under Vessel.Cpu.Tests.
+namespace Vessel.Cpu.Tests.MemoryAccess;
 
 /// <summary>GuestMemoryAccess's page-crossing paths, through guest code: a straddling access is split by physical
 /// page, and a fault on its second page leaves the first untouched.</summary>
