@@ -71,13 +71,7 @@ internal sealed unsafe partial class X86Cpu
 
     /// <summary>Raises the fault a write of <paramref name="size"/> bytes at <paramref name="linear"/> would
     /// raise, without writing (the write TLB answers without a walk when it already holds the page).</summary>
-    private void ProbeWritable(ulong linear, int size)
-    {
-        bool user = UserAccess;
-        if (Mmu.Probe(_writeTlb, linear, size, user ? 1UL : 0) != null) return;
-        Translate(linear, AccessKind.Write, user);
-        if ((linear & 0xFFF) > (ulong)(4096 - size)) Translate((linear | 0xFFF) + 1, AccessKind.Write, user);
-    }
+    private void ProbeWritable(ulong linear, int size) => _access.ProbeWritable(linear, size, UserAccess);
 
     private void WriteModifyTarget(ref Instruction ins, int size, ulong value)
     {

@@ -90,6 +90,7 @@ internal sealed unsafe partial class X86Cpu : Platform.IApicCpu
         _mmu = new Mmu(_memory, _fault);
         _readTlb = _mmu.Read;
         _writeTlb = _mmu.Write;
+        _access = new GuestMemoryAccess(this, _mmu, _memory, machine.Code);
         VcpuId = id;
         State.Bitness = 16;
         State.Rflags = RflagsBits.Reserved1;

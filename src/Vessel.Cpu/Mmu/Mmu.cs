@@ -18,9 +18,13 @@ internal sealed unsafe partial class Mmu(GuestMemory memory, CpuFault fault)
     /// <paramref name="userBit"/> is 1 for a user-mode access. A hit also proves the address canonical: TLBs are
     /// only filled from canonical addresses.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static byte* Probe(Tlb tlb, ulong linear, int size, ulong userBit)
+    public static byte* Probe(Tlb tlb, ulong linear, int size, ulong userBit) => ProbeEntries(tlb.EntryPointer, linear, size, userBit);
+
+    /// <summary><see cref="Probe"/> on a TLB's entries (<see cref="Tlb.EntryPointer"/>) held by the caller.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static byte* ProbeEntries(TlbEntry* entries, ulong linear, int size, ulong userBit)
     {
-        ref TlbEntry e = ref tlb.EntryFor(linear);
+        ref TlbEntry e = ref entries[(linear >> 12) & (Tlb.Entries - 1)];
         if (e.Tag == Tlb.TagOf(linear, userBit) && (linear & 0xFFF) <= (ulong)(4096 - size))
             return (byte*)((long)linear + e.Delta);
         return null;

@@ -16,11 +16,13 @@ internal struct TlbEntry
 /// <summary>A direct-mapped TLB for one kind of access (read, write or execute). Entries cover 4 KiB even
 /// when the guest mapped a larger page; <see cref="HoldsLargePages"/> makes INVLPG drop everything, since
 /// one INVLPG must remove every piece of the large translation it hits.</summary>
-internal sealed class Tlb
+internal sealed unsafe class Tlb
 {
     public const int Entries = 256;
     /// <summary>Pinned: translated code reads the entries at their address (see <see cref="Native.NativeContext"/>).</summary>
     public readonly TlbEntry[] E = GC.AllocateArray<TlbEntry>(Entries, pinned: true);
+    /// <summary><see cref="E"/>'s first entry: probes index from it without a bounds check.</summary>
+    public readonly TlbEntry* EntryPointer;
     public bool HoldsLargePages;
 
     /// <summary>AC entries beyond this many make <see cref="DropAcEntries"/> flush everything.</summary>
@@ -31,7 +33,11 @@ internal sealed class Tlb
     /// <summary>Some entry is valid only while RFLAGS.AC is set (a supervisor access to a user page under SMAP).</summary>
     public bool HoldsAcEntries => _acCount != 0;
 
-    public Tlb() => Flush();
+    public Tlb()
+    {
+        EntryPointer = (TlbEntry*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref E[0]);
+        Flush();
+    }
 
     /// <summary>The entry just filled for <paramref name="linear"/> holds only while RFLAGS.AC is set.</summary>
     public void NoteAcEntry(ulong linear)

@@ -1,19 +1,21 @@
 using System.Runtime.CompilerServices;
-using Iced.Intel;
 using Vessel.Hypervisor;
 
 namespace Vessel.Cpu;
 
-/// <summary>Guest memory access: segmentation, then the TLB fast path, then the page walk and the
-/// physical address space (RAM or an MMIO exit).</summary>
+/// <summary>Guest memory access from the CPU's side: segmentation (a CPU concern) turns seg:offset into a linear
+/// address, which <see cref="GuestMemoryAccess"/> loads or stores; the flushes that keep the TLBs and the
+/// translation epoch true.</summary>
 internal sealed unsafe partial class X86Cpu
 {
     /// <summary>Owns the TLBs, the page walk, fills and flushes.</summary>
     private readonly Mmu _mmu;
+    /// <summary>Loads and stores at linear addresses: the TLB probe, the walk on a miss, page crossings, RAM or MMIO.</summary>
+    private readonly GuestMemoryAccess _access;
+    internal GuestMemoryAccess MemoryAccess => _access;
     /// <summary>For compiled blocks, which probe its TLBs inline.</summary>
     internal Mmu MemoryUnit => _mmu;
-    // The MMU's read and write TLBs, held here as well: the interpreter's loads and stores probe them without
-    // first loading _mmu (one dependent load less per access).
+    // The MMU's read and write TLBs, held here as well for the locked and string instructions' own probes.
     private readonly Tlb _readTlb, _writeTlb;
     /// <summary>Set when a write hit a page holding decoded code, so the current block stops.</summary>
     private bool _endBlock;
@@ -57,24 +59,7 @@ internal sealed unsafe partial class X86Cpu
 
 
     /// <summary>Translates a linear address or raises #PF (CR2 and the error code set).</summary>
-    internal ulong Translate(ulong linear, AccessKind kind, bool user) =>
-        EmuProfiler.Enabled ? ProfiledTranslate(linear, kind, user) : _mmu.Translate(ref State, linear, kind, user);
-
-    private ulong ProfiledTranslate(ulong linear, AccessKind kind, bool user)
-    {
-        if ((Cr0 & ControlRegisters.Cr0Pg) == 0) return _mmu.Translate(ref State, linear, kind, user);
-        byte mode = ProfMode;
-        ProfMode = (byte)ProfileMode.Walk;
-        switch (kind)
-        {
-            case AccessKind.Read: Counters.TlbMissRead++; break;
-            case AccessKind.Write: Counters.TlbMissWrite++; break;
-            default: Counters.TlbMissExec++; break;
-        }
-        ulong phys = _mmu.Translate(ref State, linear, kind, user);
-        ProfMode = mode;
-        return phys;
-    }
+    internal ulong Translate(ulong linear, AccessKind kind, bool user) => _access.Translate(linear, kind, user);
 
     private bool IsLongMode64 => Bitness == 64;
 
@@ -129,233 +114,19 @@ internal sealed unsafe partial class X86Cpu
     public void WriteVirtual(int seg, ulong offset, int size, ulong value) =>
         WriteLinear(SegmentedLinear(seg, offset, size, AccessKind.Write), size, value, UserAccess);
 
-    // ---------------------------------------------------------------- linear access
+    // ---------------------------------------------------------------- linear access (GuestMemoryAccess's)
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public ulong ReadLinear(ulong linear, int size, bool user)
-    {
-        byte* p = Mmu.Probe(_readTlb, linear, size, user ? 1UL : 0);
-        if (p != null)
-        {
-            return size switch
-            {
-                1 => *p,
-                2 => Unsafe.ReadUnaligned<ushort>(p),
-                4 => Unsafe.ReadUnaligned<uint>(p),
-                _ => Unsafe.ReadUnaligned<ulong>(p),
-            };
-        }
-        return ReadLinearSlow(linear, size, user);
-    }
+    public ulong ReadLinear(ulong linear, int size, bool user) => _access.ReadLinear(linear, size, user);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void WriteLinear(ulong linear, int size, ulong value, bool user)
-    {
-        byte* p = Mmu.Probe(_writeTlb, linear, size, user ? 1UL : 0);
-        if (p != null)
-        {
-            switch (size)
-            {
-                case 1: *p = (byte)value; break;
-                case 2: Unsafe.WriteUnaligned(p, (ushort)value); break;
-                case 4: Unsafe.WriteUnaligned(p, (uint)value); break;
-                default: Unsafe.WriteUnaligned(p, value); break;
-            }
-            return;
-        }
-        WriteLinearSlow(linear, size, value, user);
-    }
+    public void WriteLinear(ulong linear, int size, ulong value, bool user) => _access.WriteLinear(linear, size, value, user);
 
-    private ulong ReadLinearSlow(ulong linear, int size, bool user)
-    {
-        if ((linear & 0xFFF) > (ulong)(4096 - size))
-        {
-            // Crosses a page: translate both pages before touching either (a fault leaves nothing done).
-            Translate(linear, AccessKind.Read, user);
-            Translate((linear | 0xFFF) + 1, AccessKind.Read, user);
-            ulong v = 0;
-            for (int i = 0; i < size; i++) v |= ReadLinearSlow(linear + (ulong)i, 1, user) << (8 * i);
-            return v;
-        }
-        ulong phys = Translate(linear, AccessKind.Read, user);
-        byte* page = _memory.TryGetPointer(phys & ~0xFFFUL, 4096);
-        if (page == null) return ReadPhysicalMmio(phys, size);
-        _mmu.Fill(_mmu.Read, linear, phys, page, user);
-        return ReadLinear(linear, size, user);
-    }
-
-    private void WriteLinearSlow(ulong linear, int size, ulong value, bool user)
-    {
-        if ((linear & 0xFFF) > (ulong)(4096 - size))
-        {
-            Translate(linear, AccessKind.Write, user);
-            Translate((linear | 0xFFF) + 1, AccessKind.Write, user);
-            for (int i = 0; i < size; i++) WriteLinearSlow(linear + (ulong)i, 1, value >> (8 * i), user);
-            return;
-        }
-        ulong phys = Translate(linear, AccessKind.Write, user);
-        byte* page = _memory.TryGetPointer(phys & ~0xFFFUL, 4096);
-        if (page == null)
-        {
-            WritePhysicalMmio(phys, size, value);
-            return;
-        }
-        if (_machine.Code.IsCode(phys))
-        {
-            // Decoded code lives here: write without caching the page, and drop the stale decode.
-            WriteHost(page + (phys & 0xFFF), size, value);
-            if (EmuProfiler.Enabled) Counters.CodeWriteInvalidations++;
-            _machine.Code.Invalidate(phys);
-            _endBlock = true;
-            return;
-        }
-        FillWriteTlb(linear, phys, page, user);
-        WriteHost(page + (phys & 0xFFF), size, value);
-    }
-
-    private void FillWriteTlb(ulong linear, ulong phys, byte* page, bool user) => _mmu.Fill(_mmu.Write, linear, phys, page, user);
-
-    private static ulong ReadHost(byte* p, int size) => size switch
-    {
-        1 => *p,
-        2 => Unsafe.ReadUnaligned<ushort>(p),
-        4 => Unsafe.ReadUnaligned<uint>(p),
-        _ => Unsafe.ReadUnaligned<ulong>(p),
-    };
-
-    private static void WriteHost(byte* p, int size, ulong value)
-    {
-        switch (size)
-        {
-            case 1: *p = (byte)value; break;
-            case 2: Unsafe.WriteUnaligned(p, (ushort)value); break;
-            case 4: Unsafe.WriteUnaligned(p, (uint)value); break;
-            default: Unsafe.WriteUnaligned(p, value); break;
-        }
-    }
+    private void FillWriteTlb(ulong linear, ulong phys, byte* page, bool user) => _access.FillWriteTlb(linear, phys, page, user);
 
     /// <summary>Host pointer for a guest-physical RAM address, or null (MMIO / unbacked).</summary>
-    internal byte* PhysicalPointer(ulong phys, int size) => _memory.TryGetPointer(phys, (ulong)size);
+    internal byte* PhysicalPointer(ulong phys, int size) => _access.PhysicalPointer(phys, size);
 
-    // ---------------------------------------------------------------- physical access outside RAM
-
-    private ulong ReadPhysicalMmio(ulong phys, int size)
-    {
-        if (_machine.Platform.TryReadMmio(this, phys, size, out ulong value)) return value;
-        if (TryReplayRead(phys, size, out value)) return value;
-        // An event cannot be restarted once the VMM answers, so a descriptor table or stack that is not RAM reads
-        // as an address no device answers does on a PC: all ones (a bad gate, then #GP, #DF, a triple fault).
-        if (_deliveringEvent || DeviceReadsSpent()) return SizeMask(size);
-        throw ExitForRead(phys, VcpuExit.MmioRead(phys, size));
-    }
-
-    private void WritePhysicalMmio(ulong phys, int size, ulong value)
-    {
-        if (_machine.Platform.TryWriteMmio(this, phys, size, value)) return;
-        RequestExit(VcpuExit.MmioWrite(phys, size, value & SizeMask(size)));
-    }
-
-    /// <summary>Port input: completes with the VMM's value on re-execution, else exits.</summary>
-    private ulong PortRead(ushort port, int size)
-    {
-        if (_machine.Platform.TryReadPort(this, port, size, out ulong value)) return value;
-        ulong key = (1UL << 63) | port;
-        if (TryReplayRead(key, size, out value)) return value;
-        if (DeviceReadsSpent()) return SizeMask(size);
-        throw ExitForRead(key, VcpuExit.IoIn(port, size));
-    }
-
-    /// <summary>The next value the VMM already supplied to this instruction, if it is for <paramref name="key"/>.</summary>
-    private bool TryReplayRead(ulong key, int size, out ulong value)
-    {
-        if (_replayNext < _replayCount)
-        {
-            if (_replayKeys[_replayNext] == key)
-            {
-                value = _replayValues[_replayNext++] & SizeMask(size);
-                return true;
-            }
-            _replayCount = _replayNext; // the instruction went another way this time: what followed is stale
-        }
-        value = 0;
-        return false;
-    }
-
-    /// <summary>Exits for a device read; the instruction re-executes with the value (see <see cref="CompleteRead"/>).</summary>
-    private ExitToVmm ExitForRead(ulong key, VcpuExit exit)
-    {
-        _pendingReadKey = key;
-        DropPendingExits();
-        RequestExit(exit);
-        return _exitToVmm;
-    }
-
-    /// <summary>The instruction has had as many device values as any instruction needs (see MaxDeviceAccesses):
-    /// a further read is answered as by an address no device claims, all ones, rather than left unbounded.</summary>
-    private bool DeviceReadsSpent()
-    {
-        if (_replayCount < MaxReplayedReads) return false;
-        DroppedDeviceAccesses++;
-        return true;
-    }
-
-    /// <summary>Device reads answered with all ones and device writes dropped because one instruction went past
-    /// <see cref="MaxDeviceAccesses"/>; no instruction does (a test hook and a safety net, not a path).</summary>
-    internal long DroppedDeviceAccesses;
-
-    /// <summary>The instruction that was waiting for device values has completed (or faulted).</summary>
-    private void EndReplay()
-    {
-        _replayCount = _replayNext = 0;
-        _hasCompletedRead = false;
-    }
-
-    private void PortWrite(ushort port, int size, ulong value)
-    {
-        if (_machine.Platform.TryWritePort(this, port, size, value)) return;
-        RequestExit(VcpuExit.IoOut(port, size, value & SizeMask(size)));
-    }
-
-    private void RequestExit(VcpuExit exit)
-    {
-        _endBlock = true;
-        if (!_hasPendingExit)
-        {
-            _pendingExit = exit;
-            _hasPendingExit = true;
-            return;
-        }
-        if (_queuedExitCount == _queuedExits.Length)
-        {
-            // Past any instruction's device writes (see MaxDeviceAccesses): drop the write, but never a halt,
-            // shutdown or error, which takes the last place instead.
-            DroppedDeviceAccesses++;
-            if (exit.Reason is VcpuExitReason.MmioWrite or VcpuExitReason.IoOut) return;
-            _queuedExitCount--;
-        }
-        _queuedExits[_queuedExitCount++] = exit;
-    }
-
-    /// <summary>Drops the exits the current instruction queued: it re-executes from its start (waiting for a
-    /// device read) and will make them again.</summary>
-    private void DropPendingExits()
-    {
-        _hasPendingExit = false;
-        _queuedExitCount = _queuedExitNext = 0;
-    }
-
-    // ---------------------------------------------------------------- faults
-
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
-    internal void Fault(int vector, uint errorCode) => _fault.Raise(vector, errorCode);
-
-    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
-    internal void FaultNoCode(int vector)
-    {
-        _fault.FaultVector = vector;
-        _fault.ErrorCode = 0;
-        _fault.HasErrorCode = false;
-        throw _fault;
-    }
+    /// <summary>A write hit a page holding decoded code: the current block stops after this instruction.</summary>
+    internal void EndBlockAfterCodeWrite() => _endBlock = true;
 }

@@ -1,16 +1,126 @@
-using System.Runtime.CompilerServices;
 using Iced.Intel;
 
 namespace Vessel.Cpu;
 
-/// <summary>Pre-digested forms of the commonest memory and stack instructions of compiled code (loads, stores,
-/// ALU with a memory operand, LEA, MOVZX, PUSH/POP of a register, near CALL/RET): the address form is
-/// extracted once at decode time, so execution skips the generic operand decoding.</summary>
-internal sealed partial class X86Cpu
+/// <summary>Turns a decoded instruction into a <see cref="FastOp"/> once, when its block is decoded: register ALU,
+/// shifts, moves, CMOV, IMUL and branches, and the commonest memory and stack forms with their address form
+/// extracted (base, index, scale, displacement, segment). <see cref="FastOpKind.Generic"/> when none applies.</summary>
+internal static class FastOpClassifier
 {
+    private static AluOperation? AluOf(Mnemonic m) => m switch
+    {
+        Mnemonic.Add => AluOperation.Add, Mnemonic.Or => AluOperation.Or, Mnemonic.Adc => AluOperation.Adc,
+        Mnemonic.Sbb => AluOperation.Sbb, Mnemonic.And => AluOperation.And, Mnemonic.Sub => AluOperation.Sub,
+        Mnemonic.Xor => AluOperation.Xor, Mnemonic.Cmp => AluOperation.Cmp, Mnemonic.Test => AluOperation.Test,
+        _ => null,
+    };
+
+    private static bool IsFullGpr(Register r, out byte index, out byte size)
+    {
+        index = RegisterTable.GprIndex[(int)r];
+        size = RegisterTable.Size[(int)r];
+        return size is 4 or 8;
+    }
+
+    public static FastOp Classify(ref Instruction ins, int bitness)
+    {
+        var f = new FastOp();
+        if (ins.HasLockPrefix || ins.HasRepPrefix || ins.HasRepnePrefix) return f;
+        ClassifyMemoryForms(ref ins, ref f, bitness);
+        if (f.Kind != FastOpKind.Generic) return f;
+        f = new FastOp();
+        Mnemonic m = ins.Mnemonic;
+        if (ins.IsJccShortOrNear)
+        {
+            f.Kind = FastOpKind.Jcc;
+            f.Operation = (byte)ins.ConditionCode;
+            f.Immediate = ins.NearBranchTarget;
+            return f;
+        }
+        if (m == Mnemonic.Jmp && ins.Op0Kind is OpKind.NearBranch16 or OpKind.NearBranch32 or OpKind.NearBranch64)
+        {
+            f.Kind = FastOpKind.Jmp;
+            f.Immediate = ins.NearBranchTarget;
+            return f;
+        }
+        if (m == Mnemonic.Nop)
+        {
+            f.Kind = FastOpKind.Nop;
+            return f;
+        }
+        if (ins.OpCount == 0 || ins.Op0Kind != OpKind.Register || !IsFullGpr(ins.Op0Register, out byte dst, out byte size))
+            return f;
+        f.Destination = dst;
+        f.Size = size;
+        if (AluOf(m) is AluOperation op && ins.OpCount == 2)
+        {
+            f.Operation = (byte)op;
+            if (ins.Op1Kind == OpKind.Register && IsFullGpr(ins.Op1Register, out byte src, out _))
+            {
+                f.Kind = FastOpKind.AluRegReg;
+                f.Source = src;
+            }
+            else if (ins.Op1Kind is OpKind.Immediate8to32 or OpKind.Immediate8to64 or OpKind.Immediate32 or OpKind.Immediate32to64)
+            {
+                f.Kind = FastOpKind.AluRegImm;
+                f.Immediate = ins.GetImmediate(1);
+            }
+            return f;
+        }
+        switch (m)
+        {
+            case Mnemonic.Shl or Mnemonic.Sal or Mnemonic.Shr or Mnemonic.Sar
+                when ins.OpCount == 1 || ins.Op1Kind == OpKind.Immediate8:
+            {
+                int count = (ins.OpCount == 1 ? 1 : ins.Immediate8) & (size == 8 ? 0x3F : 0x1F);
+                if (count == 0) break;
+                f.Kind = FastOpKind.ShiftRegImm;
+                f.Operation = (byte)(m is Mnemonic.Shr ? ShiftOperation.Shr : m is Mnemonic.Sar ? ShiftOperation.Sar : ShiftOperation.Shl);
+                f.Immediate = (ulong)count;
+                break;
+            }
+            case Mnemonic.Inc when ins.OpCount == 1: f.Kind = FastOpKind.IncReg; break;
+            case Mnemonic.Not when ins.OpCount == 1: f.Kind = FastOpKind.NotReg; break;
+            case Mnemonic.Movzx or Mnemonic.Movsx or Mnemonic.Movsxd when ins.Op1Kind == OpKind.Register
+                && ins.Op1Register.IsGPR() && !RegisterTable.IsHigh8[(int)ins.Op1Register]:
+                f.Kind = m == Mnemonic.Movzx ? FastOpKind.MovzxRegReg : FastOpKind.MovsxRegReg;
+                f.Source = RegisterTable.GprIndex[(int)ins.Op1Register];
+                f.Operation = RegisterTable.Size[(int)ins.Op1Register];
+                break;
+            case Mnemonic.Cmovo or Mnemonic.Cmovno or Mnemonic.Cmovb or Mnemonic.Cmovae or Mnemonic.Cmove or Mnemonic.Cmovne
+                or Mnemonic.Cmovbe or Mnemonic.Cmova or Mnemonic.Cmovs or Mnemonic.Cmovns or Mnemonic.Cmovp or Mnemonic.Cmovnp
+                or Mnemonic.Cmovl or Mnemonic.Cmovge or Mnemonic.Cmovle or Mnemonic.Cmovg
+                when ins.Op1Kind == OpKind.Register && IsFullGpr(ins.Op1Register, out byte cs, out _):
+                f.Kind = FastOpKind.CmovRegReg;
+                f.Operation = (byte)ins.ConditionCode;
+                f.Source = cs;
+                break;
+            case Mnemonic.Imul when ins.OpCount == 2 && ins.Op1Kind == OpKind.Register && IsFullGpr(ins.Op1Register, out byte ms, out _):
+                f.Kind = FastOpKind.ImulRegReg;
+                f.Source = ms;
+                break;
+            case Mnemonic.Imul when ins.OpCount == 3 && ins.Op1Kind == OpKind.Register && IsFullGpr(ins.Op1Register, out byte ms3, out _)
+                && ins.Op2Kind is OpKind.Immediate8to32 or OpKind.Immediate8to64 or OpKind.Immediate32 or OpKind.Immediate32to64:
+                f.Kind = FastOpKind.ImulRegRegImm;
+                f.Source = ms3;
+                f.Immediate = ins.GetImmediate(2);
+                break;
+            case Mnemonic.Dec when ins.OpCount == 1: f.Kind = FastOpKind.DecReg; break;
+            case Mnemonic.Mov when ins.Op1Kind == OpKind.Register && IsFullGpr(ins.Op1Register, out byte s, out _):
+                f.Kind = FastOpKind.MovRegReg;
+                f.Source = s;
+                break;
+            case Mnemonic.Mov when ins.Op1Kind is OpKind.Immediate32 or OpKind.Immediate64 or OpKind.Immediate32to64:
+                f.Kind = FastOpKind.MovRegImm;
+                f.Immediate = ins.GetImmediate(1);
+                break;
+        }
+        return f;
+    }
+
     /// <summary>Fills the memory-operand fields of <paramref name="f"/>; false if the form is not plain
     /// (a 16-bit address, a segment override in 64-bit code is fine, but no 8/16-bit base registers).</summary>
-    internal static bool ClassifyMemory(ref Instruction ins, ref FastOp f)
+    public static bool ClassifyMemory(ref Instruction ins, ref FastOp f)
     {
         Register b = ins.MemoryBase, x = ins.MemoryIndex;
         int addressSize;
@@ -46,7 +156,7 @@ internal sealed partial class X86Cpu
     }
 
     /// <summary>Classifies the memory/stack forms; leaves <paramref name="f"/> Generic if none applies.</summary>
-    private static void ClassifyMemoryForms(ref Instruction ins, ref FastOp f, int bitness)
+    public static void ClassifyMemoryForms(ref Instruction ins, ref FastOp f, int bitness)
     {
         Mnemonic m = ins.Mnemonic;
         if (bitness == 64)
@@ -143,101 +253,5 @@ internal sealed partial class X86Cpu
             f.Size = (byte)size;
             f.Kind = kind;
         }
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private ulong FastEffectiveAddress(ref FastOp f)
-    {
-        ulong ea = f.Displacement;
-        if (f.MemoryBase != FastOp.NoRegister) ea += Gpr[f.MemoryBase];
-        if (f.MemoryIndex != FastOp.NoRegister) ea += Gpr[f.MemoryIndex] << f.MemoryScaleShift;
-        return ea & f.AddressMask;
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private ulong FastLinear(ref FastOp f, int size, AccessKind kind) =>
-        SegmentedLinear(f.MemorySegment, FastEffectiveAddress(ref f), size, kind);
-
-    /// <summary>Executes the memory and stack fast forms; false if <paramref name="f"/> is none of them.</summary>
-    private bool ExecuteFastMemory(ref FastOp f)
-    {
-        switch (f.Kind)
-        {
-            case FastOpKind.Lea:
-                StoreSized(f.Destination, f.Size, FastEffectiveAddress(ref f));
-                return true;
-            case FastOpKind.LoadReg:
-                StoreSized(f.Destination, f.Size, ReadLinear(FastLinear(ref f, f.Size, AccessKind.Read), f.Size, UserAccess));
-                return true;
-            case FastOpKind.LoadZeroExtend:
-                StoreSized(f.Destination, f.Size, ReadLinear(FastLinear(ref f, f.Operation, AccessKind.Read), f.Operation, UserAccess));
-                return true;
-            case FastOpKind.LoadSignExtend:
-                StoreSized(f.Destination, f.Size,
-                    (ulong)SignExtend(ReadLinear(FastLinear(ref f, f.Operation, AccessKind.Read), f.Operation, UserAccess), f.Operation));
-                return true;
-            case FastOpKind.StoreReg:
-                WriteLinear(FastLinear(ref f, f.Size, AccessKind.Write), f.Size, Gpr[f.Source], UserAccess);
-                return true;
-            case FastOpKind.StoreImm:
-                WriteLinear(FastLinear(ref f, f.Size, AccessKind.Write), f.Size, f.Immediate, UserAccess);
-                return true;
-            case FastOpKind.AluRegMem:
-                ExecuteFastAlu(ref f, ReadLinear(FastLinear(ref f, f.Size, AccessKind.Read), f.Size, UserAccess));
-                return true;
-            case FastOpKind.AluMemReg:
-                ExecuteFastAluMemory(ref f, Gpr[f.Source]);
-                return true;
-            case FastOpKind.AluMemImm:
-                ExecuteFastAluMemory(ref f, f.Immediate);
-                return true;
-            case FastOpKind.PushReg:
-                Push(Gpr[f.Source], 8);
-                return true;
-            case FastOpKind.PopReg:
-                Gpr[f.Destination] = Pop(8);
-                return true;
-            case FastOpKind.CallNear:
-            {
-                ulong oldSp = Gpr[4];
-                Push(Rip, 8);
-                try
-                {
-                    JumpNear(f.Immediate);
-                }
-                catch (CpuFault)
-                {
-                    Gpr[4] = oldSp;
-                    throw;
-                }
-                return true;
-            }
-            case FastOpKind.RetNear:
-                JumpNear(PeekStack(0, 8));
-                Gpr[4] += 8;
-                return true;
-            default:
-                return false;
-        }
-    }
-
-    /// <summary>ALU with a memory destination: CMP and TEST only read it.</summary>
-    private void ExecuteFastAluMemory(ref FastOp f, ulong b)
-    {
-        int size = f.Size;
-        var op = (AluOperation)f.Operation;
-        if (op is AluOperation.Cmp or AluOperation.Test)
-        {
-            ulong value = ReadLinear(FastLinear(ref f, size, AccessKind.Read), size, UserAccess);
-            AluFlagsOnly(op, size, value, b);
-            return;
-        }
-        ulong linear = FastLinear(ref f, size, AccessKind.Write);
-        ProbeWritable(linear, size);
-        ulong a = ReadLinear(linear, size, UserAccess);
-        bool cf = op is AluOperation.Adc or AluOperation.Sbb && GetCf();
-        ulong r = AluResult(op, size, a, b, cf);
-        WriteLinear(linear, size, r, UserAccess); // may fault: flags are committed only after it
-        AluSetFlags(op, size, a, b & SizeMask(size), r, cf);
     }
 }
