@@ -178,50 +178,80 @@ public sealed class VirtioNet : QueuedVirtioDevice, IDisposable
     protected override int ServeQueue(int queueIndex, SplitQueue queue, DescriptorChain chain) =>
         queueIndex == TransmitQueue ? Transmit(queue, chain) : Receive(queue);
 
-    /// <summary>Sends every frame the driver offers; returns -1, or milliseconds until the rate limit lets the next go.</summary>
+    /// <summary>Sends every frame the driver offers; returns -1, or milliseconds until the rate limit lets the next go.
+    /// Completions are published a burst at a time (every frame found before the ring ran dry, at most
+    /// <see cref="TransmitBurst"/>) with at most one interrupt each: the guest frees its sent buffers per interrupt,
+    /// and on the software CPU an interrupt costs more than the frame.</summary>
     private int Transmit(SplitQueue queue, DescriptorChain chain)
     {
+        int retryMs = -1;
         do
         {
+            int completed = 0;
             while (queue.TryPop(chain) == PopResult.Chain)
             {
-                ulong length = chain.ReadableBytes;
-                ulong frameBytes = length > NetFeatures.HeaderBytes ? length - NetFeatures.HeaderBytes : 0;
-                if (!TransmitRateLimit.TryConsume(frameBytes, 1, out int retryMs))
+                if (!TransmitOne(chain, out retryMs))
                 {
                     queue.UndoPop();
-                    return retryMs;
+                    break;
                 }
-                if (length < NetFeatures.HeaderBytes || length > (ulong)_transmitBuffer.Length || !_linkUp)
+                queue.AddUsedUnpublished(chain.Head, 0);
+                if (++completed == TransmitBurst)
                 {
-                    DropTransmitted();
+                    PublishTransmitted(queue);
+                    completed = 0;
                 }
-                else
-                {
-                    int n = chain.ReadFrom(0, _transmitBuffer.AsSpan(0, (int)length));
-                    if (!_backend.CarriesVnetHeader && !CompleteChecksum(n))
-                    {
-                        DropTransmitted();
-                        Complete(queue, TransmitQueue, chain.Head, 0);
-                        continue;
-                    }
-                    var frame = _backend.CarriesVnetHeader
-                        ? _transmitBuffer.AsSpan(0, n)
-                        : _transmitBuffer.AsSpan(NetFeatures.HeaderBytes, n - NetFeatures.HeaderBytes);
-                    if (_backend.Send(frame))
-                    {
-                        Interlocked.Increment(ref Counters.TransmittedFrames);
-                        Interlocked.Add(ref Counters.TransmittedBytes, n - NetFeatures.HeaderBytes);
-                    }
-                    else
-                        DropTransmitted();
-                }
-                Complete(queue, TransmitQueue, chain.Head, 0);
             }
-            if (queue.Violation != null)
-                return -1;
+            if (completed > 0)
+                PublishTransmitted(queue);
+            if (retryMs >= 0 || queue.Violation != null)
+                return retryMs;
         } while (queue.ArmNotification());
         return -1;
+    }
+
+    /// <summary>The most transmit completions held back before they are published (a quarter of the ring: the guest
+    /// gets buffers back while it still has room to queue more).</summary>
+    private const int TransmitBurst = QueueSize / 4;
+
+    private void PublishTransmitted(SplitQueue queue)
+    {
+        queue.PublishUsed();
+        if (queue.ShouldInterrupt())
+            _interrupt?.QueueInterrupt(TransmitQueue);
+    }
+
+    /// <summary>Sends (or drops) the frame in <paramref name="chain"/>; false, with the milliseconds to wait, when the
+    /// rate limit holds it back (the chain is then not consumed).</summary>
+    private bool TransmitOne(DescriptorChain chain, out int retryMs)
+    {
+        ulong length = chain.ReadableBytes;
+        ulong frameBytes = length > NetFeatures.HeaderBytes ? length - NetFeatures.HeaderBytes : 0;
+        if (!TransmitRateLimit.TryConsume(frameBytes, 1, out retryMs))
+            return false;
+        retryMs = -1;
+        if (length < NetFeatures.HeaderBytes || length > (ulong)_transmitBuffer.Length || !_linkUp)
+        {
+            DropTransmitted();
+            return true;
+        }
+        int n = chain.ReadFrom(0, _transmitBuffer.AsSpan(0, (int)length));
+        if (!_backend.CarriesVnetHeader && !CompleteChecksum(n))
+        {
+            DropTransmitted();
+            return true;
+        }
+        var frame = _backend.CarriesVnetHeader
+            ? _transmitBuffer.AsSpan(0, n)
+            : _transmitBuffer.AsSpan(NetFeatures.HeaderBytes, n - NetFeatures.HeaderBytes);
+        if (_backend.Send(frame))
+        {
+            Interlocked.Increment(ref Counters.TransmittedFrames);
+            Interlocked.Add(ref Counters.TransmittedBytes, n - NetFeatures.HeaderBytes);
+        }
+        else
+            DropTransmitted();
+        return true;
     }
 
     /// <summary>Completes a partial checksum in the frame of <paramref name="n"/> bytes (vnet header first) in the
@@ -235,9 +265,18 @@ public sealed class VirtioNet : QueuedVirtioDevice, IDisposable
         return PartialChecksum.Complete(_transmitBuffer.AsSpan(NetFeatures.HeaderBytes, n - NetFeatures.HeaderBytes), start, offset);
     }
 
-    /// <summary>Delivers host frames while the driver has buffers; returns -1, or milliseconds until the rate limit
-    /// lets the next frame in.</summary>
+    /// <summary>Delivers host frames while the driver has buffers, then interrupts at most once for all of them (each
+    /// frame is published as it lands, so a driver already polling takes it at once); returns -1, or milliseconds
+    /// until the rate limit lets the next frame in.</summary>
     private int Receive(SplitQueue queue)
+    {
+        int retryMs = ReceiveWaiting(queue);
+        if (queue.ShouldInterrupt())
+            _interrupt?.QueueInterrupt(ReceiveQueue);
+        return retryMs;
+    }
+
+    private int ReceiveWaiting(SplitQueue queue)
     {
         Span<byte> header = stackalloc byte[NetFeatures.HeaderBytes];
         int chainLimit = _mergeable ? MaxChainsPerFrame : 1;
@@ -310,8 +349,8 @@ public sealed class VirtioNet : QueuedVirtioDevice, IDisposable
         BinaryPrimitives.WriteUInt16LittleEndian(header[8..], TcpCoalescer.ChecksumOffset);
     }
 
-    /// <summary>Spreads header + payload over the held chains in order, publishes the used ones together and keeps
-    /// any left over for the next frame.</summary>
+    /// <summary>Spreads header + payload over the held chains in order, publishes the used ones together (the caller
+    /// decides on the interrupt) and keeps any left over for the next frame.</summary>
     private void Deliver(SplitQueue queue, Span<byte> header, ReadOnlySpan<byte> payload, ulong total)
     {
         int used = 0;
@@ -342,8 +381,6 @@ public sealed class VirtioNet : QueuedVirtioDevice, IDisposable
             position += take;
         }
         queue.PublishUsed();
-        if (queue.ShouldInterrupt())
-            _interrupt?.QueueInterrupt(ReceiveQueue);
 
         // Chains popped but not needed move to the front, still held.
         for (int i = used; i < _receiveHeld; i++)
