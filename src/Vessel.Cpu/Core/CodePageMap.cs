@@ -26,9 +26,9 @@ internal sealed unsafe class CodePageMap
     private readonly List<long[]> _retired = [];
     private long _epoch;
 
-    /// <summary>Bumped whenever a page first becomes code, so vCPUs drop write-TLB entries that would let a
-    /// write reach it without this map seeing it (and by <see cref="CodeCacheBudget"/>'s flushes, which the
-    /// vCPUs notice at the same check).</summary>
+    /// <summary>Bumped whenever a page becomes watched (see the class summary), so vCPUs drop write-TLB entries
+    /// that would let a write reach it without this map seeing it (and by <see cref="CodeCacheBudget"/>'s flushes,
+    /// which the vCPUs notice at the same check).</summary>
     public long Epoch => Volatile.Read(ref _epoch);
 
     public void BumpEpoch() => Interlocked.Increment(ref _epoch);
