@@ -214,9 +214,13 @@ internal sealed unsafe partial class X86Cpu
     private void CountRefusedLink(NativeBlock from, int slot, NativeBlock to)
     {
         Counters.ChainLinkRefused++;
-        if (from.ChainTargets[slot] != to.Owner.StartRip) Counters.ChainRefusedTarget++;
-        else if (from.Owner.Generation != to.Owner.Generation) Counters.ChainRefusedGeneration++;
-        else if (from.Owner.Native != from) Counters.ChainRefusedFromGone++;
+        DecodedBlock a = from.Owner, b = to.Owner;
+        if ((uint)slot < (uint)from.Outgoing.Length && from.Outgoing[slot] != null) Counters.ChainRefusedAlreadyLinked++;
+        else if (from.ChainTargets[slot] != b.StartRip) Counters.ChainRefusedTarget++;
+        else if (a.Generation != b.Generation) Counters.ChainRefusedGeneration++;
+        else if (a.Native != from) Counters.ChainRefusedFromGone++;
+        else if (a.SecondPage != DecodedBlock.NoSecondPage || b.SecondPage != DecodedBlock.NoSecondPage) Counters.ChainRefusedSecondPage++;
+        else if ((a.PhysicalAddress ^ b.PhysicalAddress) >= 0x1000) Counters.ChainRefusedPhysicalPage++;
     }
 
     /// <summary>Interprets instruction <paramref name="index"/>, which translated code left with every earlier effect stored.</summary>
