@@ -404,7 +404,7 @@ internal sealed unsafe partial class X86Cpu
 
     private void Decode(DecodedBlock block, byte* page, ulong linear, ulong physical, ulong csBase)
     {
-        block.Generation = _machine.Code.MarkCode(physical);
+        block.Generation = MarkCodePage(physical);
         block.StartRip = Rip;
         block.Bitness = Bitness;
         block.CsBase = csBase;
@@ -469,8 +469,19 @@ internal sealed unsafe partial class X86Cpu
         byte* p = _memory.TryGetPointer(phys, 1);
         if (p == null) p = UnbackedMemory.AllOnesPage; // see ExecTlbEntry
         _secondFetchPage = phys & ~0xFFFUL;
-        _secondFetchGeneration = _machine.Code.MarkCode(phys);
+        _secondFetchGeneration = MarkCodePage(phys);
         return *p;
+    }
+
+    /// <summary>Watches <paramref name="phys"/>'s page for writes (see <see cref="CodePageMap"/>) and returns its
+    /// generation. A page watched afresh may still be in this vCPU's write TLB (written since its last decode), and a
+    /// write through that entry would not invalidate the block about to run: the entries go now, not at the next
+    /// lookup's epoch check.</summary>
+    private long MarkCodePage(ulong phys)
+    {
+        long generation = _machine.Code.MarkCode(phys, out bool newlyWatched);
+        if (newlyWatched) _mmu.Write.Flush();
+        return generation;
     }
 
     /// <summary>Recomputes the decoding mode and CPL after CR0, EFER or CS changed.</summary>

@@ -30,6 +30,15 @@ internal struct CpuCounters
     public long TlbMissRead, TlbMissWrite, TlbMissExec;
     public long TlbFlushes, TlbFlushesCr3, TlbPageFlushes;
     public long Faults, PageFaults, Interrupts, Polls, Halts, Exits;
+    /// <summary>Why translated code came back to the run loop: a chain slot not linked yet; a jump-cache miss after
+    /// a RET, an indirect JMP/CALL, or a direct branch into another page; the loop budget spent; the block's last
+    /// instruction handed back; an instruction handed back that ended the run (interrupt shadow, mode change...).</summary>
+    public long NativeExitUnlinked, NativeExitMissRet, NativeExitMissIndirect, NativeExitMissOtherPage, NativeExitBudget;
+    public long NativeExitLastStep, NativeExitEnded;
+    /// <summary>A jump-cache miss's slot: empty, another RIP's, or this RIP's with a stale generation; and chain
+    /// slots the run loop could not link to the block it ran next.</summary>
+    public long JumpMissEmpty, JumpMissOther, JumpMissStale, ChainLinkRefused, ChainRefusedTarget, ChainRefusedGeneration, ChainRefusedFromGone;
+    public long ChainRefusedAlreadyLinked, ChainRefusedSecondPage, ChainRefusedPhysicalPage;
 }
 
 /// <summary>An opt-in profiler for the emu backend (VESSEL_EMU_PROFILE=1): event counters per vCPU and a

@@ -112,6 +112,13 @@ internal sealed unsafe class NativeJumpCache
         Fills++;
     }
 
+    /// <summary>Profiler: what <paramref name="rip"/>'s slot holds: 0 nothing, 1 another RIP, 2 this RIP.</summary>
+    internal int Classify(ulong rip)
+    {
+        ulong held = _entries[SlotOf(rip)].Rip;
+        return held == Empty ? 0 : held != rip ? 1 : 2;
+    }
+
     /// <summary>Forgets <paramref name="native"/> before its code is freed.</summary>
     public void Remove(NativeBlock native)
     {

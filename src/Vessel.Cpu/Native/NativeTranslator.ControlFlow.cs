@@ -75,6 +75,47 @@ internal sealed partial class NativeTranslator
         EmitJumpCacheLookup();
     }
 
+    /// <summary>Whether <paramref name="ins"/> is a JMP or CALL through a 64-bit memory operand (a PLT stub's
+    /// <c>jmp [rip+GOT]</c>, a vtable's <c>call [rax+8]</c>), which <see cref="EmitMemoryIndirectBranch"/> translates.</summary>
+    private static bool IsMemoryIndirectBranch(ref Instruction ins) =>
+        ins.Code is Code.Jmp_rm64 or Code.Call_rm64 && ins.Op0Kind == OpKind.Memory;
+
+    /// <summary>JMP [mem] / CALL [mem]: the target loaded through the read TLB, then (CALL) the return address pushed
+    /// through the write TLB, then on through the jump cache. A miss of either probe or a non-canonical target hands
+    /// the instruction to the interpreter with nothing done (it walks, and faults at the instruction). The target
+    /// waits in the state's RIP slot across CALL's second probe (which clobbers every scratch register): RIP is not
+    /// read inside a block, and every exit stores it (or the interpreter sets it for the instruction handed back).</summary>
+    private bool EmitMemoryIndirectBranch(ref Instruction ins, int index)
+    {
+        FastOp memory = default;
+        if (!X86Cpu.ClassifyMemory(ref ins, ref memory)) return false;
+        EmitAccess(ref memory, NativeLayout.ReadTlb, 8, index);
+        _a.mov(r8, __qword_ptr[rdx]);
+        if (ins.Code == Code.Call_rm64)
+        {
+            _a.mov(StateQ(CpuStateLayout.Rip), r8);
+            EmitRestoreFlags(); // the next probe saves them afresh where it must
+            _a.mov(r9, GprQ(4));
+            _a.lea(r9, __[r9 - 8]);
+            EmitProbe(NativeLayout.WriteTlb, 8, index);
+            _a.mov(r8, StateQ(CpuStateLayout.Rip));
+            EmitSaveFlags(); // the canonical check clobbers the flags (a flag-keeping probe saved nothing)
+            EmitJumpIfNotCanonical(r8, OutOfLine(EmitExitRestoringFlags(index)));
+            _a.mov(rax, ins.NextIP);
+            _a.mov(__qword_ptr[rdx], rax);
+            _a.mov(GprQ(4), r9);
+        }
+        else
+        {
+            EmitSaveFlags();
+            EmitJumpIfNotCanonical(r8, OutOfLine(EmitExitRestoringFlags(index)));
+        }
+        CountInstruction();
+        _a.mov(rdx, r8);
+        EmitJumpCacheLookup();
+        return true;
+    }
+
     /// <summary>Jumps to <paramref name="notCanonical"/> unless <paramref name="address"/> is canonical (RCX is
     /// scratch; the host's flags are clobbered).</summary>
     private void EmitJumpIfNotCanonical(AssemblerRegister64 address, Label notCanonical)

@@ -125,6 +125,8 @@ internal sealed partial class NativeTranslator
             case FastOpKind.Generic when IsRegisterIndirectBranch(ref ins):
                 EmitIndirectBranch(ref ins, i);
                 return true;
+            case FastOpKind.Generic when IsMemoryIndirectBranch(ref ins):
+                return EmitMemoryIndirectBranch(ref ins, i);
         }
         if (EmitRegisterForm(ref f, flagsLive)) return true;
         if (EmitMemoryForm(ref f, ref ins, i)) return true;

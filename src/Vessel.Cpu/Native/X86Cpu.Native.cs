@@ -55,6 +55,7 @@ internal sealed unsafe partial class X86Cpu
         if (_chainFrom != null)
         {
             if (NativeChaining.TryLink(_machine.NativeCode, _chainFrom, _chainSlot, native)) NativeLinks++;
+            else if (EmuProfiler.Enabled) CountRefusedLink(_chainFrom, _chainSlot, native);
             _chainFrom = null;
         }
         // The run loop has just found this block valid at RIP: translated code may jump to it from now on.
@@ -165,18 +166,61 @@ internal sealed unsafe partial class X86Cpu
                 if (handedBack < 0)
                 {
                     if (context.ExitSlot >= 0) { _chainFrom = native; _chainSlot = context.ExitSlot; }
+                    if (EmuProfiler.Enabled) CountNativeExit(block, context.ExitSlot, context.LoopBudget);
                     return;
                 }
                 StepForNative(block, handedBack);
                 // An instruction that starts an interrupt shadow or single-steps wants the run loop next.
-                if (_endBlock || _hasPendingExit || _interruptShadow || (_rflags & Hypervisor.RflagsBits.Tf) != 0) return;
+                if (_endBlock || _hasPendingExit || _interruptShadow || (_rflags & Hypervisor.RflagsBits.Tf) != 0)
+                {
+                    if (EmuProfiler.Enabled) Counters.NativeExitEnded++;
+                    return;
+                }
                 // It may have changed the mappings (MOV CR3, INVLPG): no jump under the old ones. (The code epoch
                 // moves with flushes this vCPU does at its next lookup, and resizes: checked before the next run.)
                 if (_translationEpoch != _jumpCache.TranslationEpoch) _jumpCache.Revalidate(_translationEpoch, _machine.Code.Epoch);
                 index = handedBack + 1;
-                if (index == block.Count) return;
+                if (index == block.Count)
+                {
+                    if (EmuProfiler.Enabled) Counters.NativeExitLastStep++;
+                    return;
+                }
             }
         }
+    }
+
+    /// <summary>Profiler: why a run of translated code ended with the block done (see <see cref="CpuCounters"/>).</summary>
+    private void CountNativeExit(DecodedBlock block, int exitSlot, int loopBudget)
+    {
+        if (exitSlot >= 0) Counters.NativeExitUnlinked++;
+        else if (loopBudget <= 0) Counters.NativeExitBudget++;
+        else
+        {
+            // By the block's last instruction: a miss may also come from an earlier branch into another page.
+            FlowControl last = block.Instructions[block.Count - 1].FlowControl;
+            if (last == FlowControl.Return) Counters.NativeExitMissRet++;
+            else if (last is FlowControl.IndirectBranch or FlowControl.IndirectCall) Counters.NativeExitMissIndirect++;
+            else Counters.NativeExitMissOtherPage++;
+            switch (_jumpCache.Classify(Rip))
+            {
+                case 0: Counters.JumpMissEmpty++; break;
+                case 1: Counters.JumpMissOther++; break;
+                default: Counters.JumpMissStale++; break;
+            }
+        }
+    }
+
+    /// <summary>Profiler: why a chain slot the last run left by was not linked to the block run next.</summary>
+    private void CountRefusedLink(NativeBlock from, int slot, NativeBlock to)
+    {
+        Counters.ChainLinkRefused++;
+        DecodedBlock a = from.Owner, b = to.Owner;
+        if ((uint)slot < (uint)from.Outgoing.Length && from.Outgoing[slot] != null) Counters.ChainRefusedAlreadyLinked++;
+        else if (from.ChainTargets[slot] != b.StartRip) Counters.ChainRefusedTarget++;
+        else if (a.Generation != b.Generation) Counters.ChainRefusedGeneration++;
+        else if (a.Native != from) Counters.ChainRefusedFromGone++;
+        else if (a.SecondPage != DecodedBlock.NoSecondPage || b.SecondPage != DecodedBlock.NoSecondPage) Counters.ChainRefusedSecondPage++;
+        else if ((a.PhysicalAddress ^ b.PhysicalAddress) >= 0x1000) Counters.ChainRefusedPhysicalPage++;
     }
 
     /// <summary>Interprets instruction <paramref name="index"/>, which translated code left with every earlier effect stored.</summary>
