@@ -3,13 +3,14 @@ using static Iced.Intel.AssemblerRegisters;
 
 namespace Vessel.Cpu.Native;
 
-/// <summary>What the emitter classes (<see cref="NativeBitOpsEmitter"/>, <see cref="NativeAccumulatorEmitter"/>) use
-/// of the translator: its assembler, the probe, the flag-keeping protocol and the exits. They hold the forms' code so
-/// that this class stays small.</summary>
+/// <summary>What the emitter classes (<see cref="NativeBitOpsEmitter"/>, <see cref="NativeAccumulatorEmitter"/>,
+/// <see cref="NativeDivideEmitter"/>) use of the translator: its assembler, the probe, the flag-keeping protocol and
+/// the exits. They hold the forms' code, which keeps this class within its size.</summary>
 internal sealed partial class NativeTranslator
 {
     private NativeBitOpsEmitter? _bitOps;
     private NativeAccumulatorEmitter? _accumulator;
+    private NativeDivideEmitter? _divide;
 
     internal Assembler Asm => _a;
 
@@ -64,4 +65,5 @@ internal sealed partial class NativeTranslator
 
     private NativeBitOpsEmitter BitOps => _bitOps ??= new NativeBitOpsEmitter(this);
     private NativeAccumulatorEmitter Accumulator => _accumulator ??= new NativeAccumulatorEmitter(this);
+    private NativeDivideEmitter Divide => _divide ??= new NativeDivideEmitter(this);
 }

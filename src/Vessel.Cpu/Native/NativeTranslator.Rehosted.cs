@@ -57,7 +57,7 @@ internal sealed partial class NativeTranslator
                 return true;
             }
             case Mnemonic.Div:
-                return EmitDivide(ref ins, index);
+                return Divide.TryEmit(ref ins, index);
             case Mnemonic.Shl or Mnemonic.Sal or Mnemonic.Shr or Mnemonic.Sar or Mnemonic.Rol or Mnemonic.Ror:
                 return EmitShiftForm(ref ins, index, flagsLive);
             default:
