@@ -3,9 +3,9 @@ using static Iced.Intel.AssemblerRegisters;
 
 namespace Vessel.Cpu.Native;
 
-/// <summary>Forms with implicit RAX/RDX/RDI/RCX operands, and the exchanges, for the native tier: one-operand MUL
-/// and IMUL of 32 and 64 bits, CBW/CWDE/CDQE/CWD/CDQ/CQO, CMPXCHG and XCHG with memory or registers, and STOS
-/// (with REP, 64-bit addressing).
+/// <summary>Forms with implicit RAX/RDX/RDI/RCX/RSP operands, and the exchanges, for the native tier: one-operand MUL
+/// and IMUL of 32 and 64 bits, CBW/CWDE/CDQE/CWD/CDQ/CQO, CMPXCHG and XCHG with memory or registers, STOS (with REP,
+/// 64-bit addressing) and PUSH of an immediate.
 /// <para>MUL/IMUL run as the host's, which sets CF and OF; where SF, ZF, AF or PF are live they are set the
 /// interpreter's way (from the low half, AF clear). CMPXCHG and XCHG with memory run as the host's LOCKed
 /// instruction on guest RAM (XCHG is always locked), atomic against the interpreter's compare-and-swap; an operand
@@ -33,6 +33,7 @@ internal sealed class NativeAccumulatorEmitter(NativeTranslator t)
                 return (ins.Op0Kind == OpKind.Memory ? ins.MemorySize.GetSize() : RegisterTable.Size[(int)ins.Op0Register]) is 4 or 8
                     && (ins.Op0Kind == OpKind.Memory || ins.Op0Register.IsGPR());
             case Mnemonic.Cbw or Mnemonic.Cwde or Mnemonic.Cdqe or Mnemonic.Cwd or Mnemonic.Cdq or Mnemonic.Cqo:
+            case Mnemonic.Push when ins.Code is Code.Pushq_imm8 or Code.Pushq_imm32:
                 return true;
             case Mnemonic.Cmpxchg:
                 return ins.Op0Kind == OpKind.Memory && ins.Op1Register.IsGPR();
@@ -61,6 +62,7 @@ internal sealed class NativeAccumulatorEmitter(NativeTranslator t)
         else if (m is Mnemonic.Mul or Mnemonic.Imul) { if (!EmitMultiply(ref ins, index, flagsLive)) return false; }
         else if (m is Mnemonic.Cmpxchg) { if (!EmitCompareExchange(ref ins, index)) return false; }
         else if (m is Mnemonic.Xchg) { if (!EmitExchange(ref ins, index)) return false; }
+        else if (m is Mnemonic.Push) EmitPushImmediate(ref ins, index);
         else EmitSignExtendAccumulator(ref ins);
         t.Count();
         return true;
@@ -92,6 +94,17 @@ internal sealed class NativeAccumulatorEmitter(NativeTranslator t)
         _a.mov(GprQ(2), rdx);
         if ((flagsLive & NativeFlagLiveness.ImulUndefined) != 0) t.MultiplyFlags(wide ? 8 : 4);
         return true;
+    }
+
+    /// <summary>PUSH of a sign-extended immediate, through the write probe like PUSH of a register.</summary>
+    private void EmitPushImmediate(ref Instruction ins, int index)
+    {
+        _a.mov(r9, GprQ(4));
+        _a.lea(r9, __[r9 - 8]);
+        t.Probe(NativeLayout.WriteTlb, 8, index);
+        _a.mov(__qword_ptr[rdx], (int)ins.GetImmediate(0));
+        _a.mov(GprQ(4), r9);
+        t.RestoreFlags();
     }
 
     private void EmitSignExtendAccumulator(ref Instruction ins)

@@ -8,7 +8,7 @@ using static Iced.Intel.AssemblerRegisters;
 namespace Vessel.Cpu.Tests.Native;
 
 /// <summary>The integer forms the native tier once handed back to the interpreter (BT/BTS/BTR/BTC, BSF/BSR, MUL and
-/// one-operand IMUL, CMPXCHG, XCHG, CMOVcc of memory, CBW..CQO, STOS and REP STOS), run by the interpreter and by the
+/// one-operand IMUL, CMPXCHG, XCHG, CMOVcc of memory, CBW..CQO, STOS and REP STOS, PUSH of an immediate), run by the interpreter and by the
 /// native tier: registers, every flag (the undefined ones too: the interpreter defines them), memory and the
 /// instruction count must agree, the hot forms must run translated, and a fault in the middle of a block must stop at
 /// the faulting instruction with the earlier ones done.</summary>
@@ -109,6 +109,12 @@ public class NativeIntegerFormsTests(ITestOutputHelper output)
         a.cqo();
         a.cdq();
         a.cwde();
+        a.push(-3);                                // Pushq_imm8
+        a.push(0x1234_5678);                       // Pushq_imm32
+        a.pop(r13);
+        a.add(r9, r13);
+        a.pop(r13);
+        a.add(r9, r13);
         a.lea(rdi, __[rbx + 0x600]);
         a.mov(eax, r15d);
         a.stosb();
