@@ -4,7 +4,7 @@ using static Iced.Intel.AssemblerRegisters;
 namespace Vessel.Cpu.Native;
 
 /// <summary>BT, BTS, BTR and BTC (of a register or memory, by an immediate or a register, LOCKed ones too) and BSF,
-/// BSR, for the native tier.
+/// BSR, TZCNT, LZCNT, for the native tier.
 /// <para>The bit tests run as the host's instruction on the moved operands (see NativeTranslator.Rehosted.cs). They
 /// set CF; the interpreter keeps the other flags, which the host leaves undefined, so where those are live they are
 /// saved before and put back around the host's CF. A register bit offset with a memory operand addresses a bit string:
@@ -14,7 +14,8 @@ namespace Vessel.Cpu.Native;
 /// one whose operand crosses a 64-byte line goes to the interpreter (which runs it under the VM's lock).</para>
 /// <para>The bit scans are computed without the host's BSF/BSR on a zero source (undefined there): a zero source
 /// leaves the destination as it was, ZF and PF set, the rest clear; otherwise the index is written, PF is its parity
-/// and the rest clear, the interpreter's values.</para></summary>
+/// and the rest clear, the interpreter's values. TZCNT and LZCNT of zero give the operand's width with CF set,
+/// otherwise the count with ZF set when it is 0; the other flags clear.</para></summary>
 internal sealed class NativeBitOpsEmitter(NativeTranslator t)
 {
     private readonly Assembler _a = t.Asm;
@@ -22,8 +23,9 @@ internal sealed class NativeBitOpsEmitter(NativeTranslator t)
     /// <summary>Whether this emitter translates <paramref name="ins"/> when its memory operand (if any) is mapped.</summary>
     public static bool Takes(ref Instruction ins)
     {
-        if (ins.HasRepPrefix || ins.HasRepnePrefix) return false;
         bool memory = ins.Op0Kind == OpKind.Memory;
+        if (ins.Mnemonic is Mnemonic.Tzcnt or Mnemonic.Lzcnt) return TakesScan(ref ins); // F3 is part of their opcode
+        if (ins.HasRepPrefix || ins.HasRepnePrefix) return false;
         switch (ins.Mnemonic)
         {
             case Mnemonic.Bt or Mnemonic.Bts or Mnemonic.Btr or Mnemonic.Btc:
@@ -35,23 +37,25 @@ internal sealed class NativeBitOpsEmitter(NativeTranslator t)
                 return !memory || ins.MemorySize.GetSize() is 4 or 8;
             }
             case Mnemonic.Bsf or Mnemonic.Bsr:
-                return !ins.HasLockPrefix && IsGpr(ins.Op0Register)
-                    && (ins.Op1Kind == OpKind.Memory || ins.Op1Kind == OpKind.Register && IsGpr(ins.Op1Register));
+                return TakesScan(ref ins);
             default:
                 return false;
         }
     }
 
+    private static bool TakesScan(ref Instruction ins) => !ins.HasLockPrefix && IsGpr(ins.Op0Register)
+        && (ins.Op1Kind == OpKind.Memory || ins.Op1Kind == OpKind.Register && IsGpr(ins.Op1Register));
+
     /// <summary>The flags live before a register-only form this emitter takes, given those live after.</summary>
     public static FlagSet LiveBefore(ref Instruction ins, FlagSet after) =>
-        ins.Mnemonic is Mnemonic.Bsf or Mnemonic.Bsr ? FlagSet.None : after & ~FlagSet.Cf;
+        ins.Mnemonic is Mnemonic.Bsf or Mnemonic.Bsr or Mnemonic.Tzcnt or Mnemonic.Lzcnt ? FlagSet.None : after & ~FlagSet.Cf;
 
     private static bool IsGpr(Register r) => r.IsGPR() && RegisterTable.Size[(int)r] >= 2;
 
     public bool TryEmit(ref Instruction ins, int index, FlagSet flagsLive)
     {
         if (!Takes(ref ins) || !NativeTranslator.TryRehost(ref ins, out Instruction host, out FastOp memory)) return false;
-        if (ins.Mnemonic is Mnemonic.Bsf or Mnemonic.Bsr) EmitBitScan(ref ins, ref memory, index);
+        if (ins.Mnemonic is Mnemonic.Bsf or Mnemonic.Bsr or Mnemonic.Tzcnt or Mnemonic.Lzcnt) EmitBitScan(ref ins, ref memory, index);
         else EmitBitTest(ref ins, host, ref memory, index, flagsLive);
         t.Count();
         return true;
@@ -124,15 +128,42 @@ internal sealed class NativeBitOpsEmitter(NativeTranslator t)
         Label zero = _a.CreateLabel(), done = _a.CreateLabel();
         _a.test(rcx, rcx);
         _a.jz(zero);
-        if (ins.Mnemonic == Mnemonic.Bsf) _a.bsf(rcx, rcx); else _a.bsr(rcx, rcx);
+        bool count = ins.Mnemonic is Mnemonic.Tzcnt or Mnemonic.Lzcnt;
+        if (ins.Mnemonic is Mnemonic.Bsf or Mnemonic.Tzcnt) _a.bsf(rcx, rcx); else _a.bsr(rcx, rcx);
+        if (ins.Mnemonic == Mnemonic.Lzcnt) _a.xor(ecx, size * 8 - 1); // the top bit's index from the top
         AssemblerMemoryOperand destination = NativeTranslator.Slot(ins.Op0Register);
-        if (size == 2) _a.mov(__word_ptr[destination], cx); else _a.mov(__qword_ptr[destination], rcx);
-        // 0x100 + index: CF, OF, SF, ZF and AF clear, PF the index's parity.
-        _a.mov(eax, 0x100);
-        _a.add(eax, ecx);
+        StoreRcx(destination, size);
+        if (count)
+        {
+            // ZF = (count == 0), the rest clear: AH from CF of count - 1, OF cleared by the AND.
+            _a.cmp(ecx, 1);
+            _a.sbb(eax, eax);
+            _a.and(eax, 0x4000);
+            _a.sahf();
+        }
+        else
+        {
+            // 0x100 + index: CF, OF, SF, ZF and AF clear, PF the index's parity.
+            _a.mov(eax, 0x100);
+            _a.add(eax, ecx);
+        }
         _a.jmp(done);
         _a.Label(ref zero);
-        _a.sub(eax, eax); // ZF and PF set, the rest clear
+        if (count)
+        {
+            // The operand's width, CF set and the rest clear (the XOR clears OF).
+            _a.mov(ecx, size * 8);
+            StoreRcx(destination, size);
+            _a.xor(eax, eax);
+            _a.mov(ah, 1);
+            _a.sahf();
+        }
+        else _a.sub(eax, eax); // ZF and PF set, the rest clear
         _a.Label(ref done);
+    }
+
+    private void StoreRcx(AssemblerMemoryOperand destination, int size)
+    {
+        if (size == 2) _a.mov(__word_ptr[destination], cx); else _a.mov(__qword_ptr[destination], rcx);
     }
 }

@@ -53,7 +53,7 @@ internal static class NativeRehostedLiveness
                 or Mnemonic.Cmovl or Mnemonic.Cmovge or Mnemonic.Cmovle or Mnemonic.Cmovg:
                 return after | NativeFlagLiveness.Reads(ins.ConditionCode);
             case Mnemonic.Bt or Mnemonic.Bts or Mnemonic.Btr or Mnemonic.Btc or Mnemonic.Bsf or Mnemonic.Bsr
-                when NativeBitOpsEmitter.Takes(ref ins):
+                or Mnemonic.Tzcnt or Mnemonic.Lzcnt when NativeBitOpsEmitter.Takes(ref ins):
                 return NativeBitOpsEmitter.LiveBefore(ref ins, after);
             case Mnemonic.Mul or Mnemonic.Imul or Mnemonic.Xchg when ins.OpCount <= 2 && NativeAccumulatorEmitter.Takes(ref ins):
                 return NativeAccumulatorEmitter.LiveBefore(ref ins, after);

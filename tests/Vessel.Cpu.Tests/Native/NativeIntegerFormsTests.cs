@@ -7,7 +7,7 @@ using static Iced.Intel.AssemblerRegisters;
 
 namespace Vessel.Cpu.Tests.Native;
 
-/// <summary>The integer forms the native tier once handed back to the interpreter (BT/BTS/BTR/BTC, BSF/BSR, MUL and
+/// <summary>The integer forms the native tier once handed back to the interpreter (BT/BTS/BTR/BTC, BSF/BSR, TZCNT/LZCNT, MUL and
 /// one-operand IMUL, CMPXCHG, XCHG, CMOVcc of memory, CBW..CQO, STOS and REP STOS, PUSH of an immediate), run by the interpreter and by the
 /// native tier: registers, every flag (the undefined ones too: the interpreter defines them), memory and the
 /// instruction count must agree, the hot forms must run translated, and a fault in the middle of a block must stop at
@@ -22,7 +22,7 @@ public class NativeIntegerFormsTests(ITestOutputHelper output)
         Mnemonic.Bt, Mnemonic.Bts, Mnemonic.Btr, Mnemonic.Btc, Mnemonic.Bsf, Mnemonic.Bsr, Mnemonic.Mul, Mnemonic.Imul,
         Mnemonic.Cmpxchg, Mnemonic.Xchg, Mnemonic.Cmovb, Mnemonic.Cmove, Mnemonic.Cmovne, Mnemonic.Cmovl, Mnemonic.Cmovg,
         Mnemonic.Cmovs, Mnemonic.Cmovp, Mnemonic.Cbw, Mnemonic.Cwde, Mnemonic.Cdqe, Mnemonic.Cwd, Mnemonic.Cdq,
-        Mnemonic.Cqo, Mnemonic.Add, Mnemonic.Sub, Mnemonic.Adc,
+        Mnemonic.Cqo, Mnemonic.Add, Mnemonic.Sub, Mnemonic.Adc, Mnemonic.Tzcnt, Mnemonic.Lzcnt,
     ];
 
     /// <summary>Not the bit tests of memory by a register: a random offset addresses far outside the data (those have
@@ -91,6 +91,10 @@ public class NativeIntegerFormsTests(ITestOutputHelper output)
         a.bsf(r11, rax);                           // a zero source: R11 unchanged, ZF set
         a.setz(al);
         a.add(r9, rax);
+        a.tzcnt(eax, r15d);
+        a.adc(r9, rax);
+        a.lzcnt(rax, __qword_ptr[rbx + 0x18]);
+        a.adc(r9, rax);
         a.mov(rax, r8);
         a.mul(__qword_ptr[rbx + 0x20]);            // Mul_rm64
         a.add(r9, rdx);
