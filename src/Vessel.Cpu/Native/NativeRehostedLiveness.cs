@@ -48,7 +48,15 @@ internal static class NativeRehostedLiveness
             case Mnemonic.Seto or Mnemonic.Setno or Mnemonic.Setb or Mnemonic.Setae or Mnemonic.Sete or Mnemonic.Setne
                 or Mnemonic.Setbe or Mnemonic.Seta or Mnemonic.Sets or Mnemonic.Setns or Mnemonic.Setp or Mnemonic.Setnp
                 or Mnemonic.Setl or Mnemonic.Setge or Mnemonic.Setle or Mnemonic.Setg:
+            case Mnemonic.Cmovo or Mnemonic.Cmovno or Mnemonic.Cmovb or Mnemonic.Cmovae or Mnemonic.Cmove or Mnemonic.Cmovne
+                or Mnemonic.Cmovbe or Mnemonic.Cmova or Mnemonic.Cmovs or Mnemonic.Cmovns or Mnemonic.Cmovp or Mnemonic.Cmovnp
+                or Mnemonic.Cmovl or Mnemonic.Cmovge or Mnemonic.Cmovle or Mnemonic.Cmovg:
                 return after | NativeFlagLiveness.Reads(ins.ConditionCode);
+            case Mnemonic.Bt or Mnemonic.Bts or Mnemonic.Btr or Mnemonic.Btc or Mnemonic.Bsf or Mnemonic.Bsr
+                or Mnemonic.Tzcnt or Mnemonic.Lzcnt when NativeBitOpsEmitter.Takes(ref ins):
+                return NativeBitOpsEmitter.LiveBefore(ref ins, after);
+            case Mnemonic.Mul or Mnemonic.Imul or Mnemonic.Xchg when ins.OpCount <= 2 && NativeAccumulatorEmitter.Takes(ref ins):
+                return NativeAccumulatorEmitter.LiveBefore(ref ins, after);
             case Mnemonic.Imul when ins.OpCount >= 2:
                 return FlagSet.None;
             case Mnemonic.Shl or Mnemonic.Sal or Mnemonic.Shr or Mnemonic.Sar or Mnemonic.Rol or Mnemonic.Ror

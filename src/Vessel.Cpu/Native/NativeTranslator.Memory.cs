@@ -7,8 +7,8 @@ namespace Vessel.Cpu.Native;
 /// vCPU's TLB exactly as <see cref="Mmu.Probe"/> does it. A miss (or a page-crossing access, MMIO, a page that is not
 /// mapped yet) returns the instruction to the interpreter untouched, which walks the page tables and takes any fault
 /// at the instruction's start. Stores go through the write TLB, which never maps a page holding decoded code (the
-/// interpreter's write path does not fill it for such a page, and vCPUs drop write entries when a page first becomes
-/// code): a store into code always reaches the interpreter, which invalidates the stale blocks.</summary>
+/// interpreter's write path does not fill it for such a page, and vCPUs drop write entries whenever a page becomes
+/// watched, from a decode until the first write after it): a store into code always reaches the interpreter, which invalidates the stale blocks.</summary>
 internal sealed partial class NativeTranslator
 {
     private bool EmitMemoryForm(ref FastOp f, ref Instruction ins, int index)

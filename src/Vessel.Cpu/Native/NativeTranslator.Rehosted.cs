@@ -15,6 +15,7 @@ internal sealed partial class NativeTranslator
     /// the interpreter.</summary>
     private bool EmitRehostedForm(ref Instruction ins, int index, FlagSet flagsLive)
     {
+        if (BitOps.TryEmit(ref ins, index, flagsLive) || Accumulator.TryEmit(ref ins, index, flagsLive)) return true;
         if (ins.HasLockPrefix || ins.HasRepPrefix || ins.HasRepnePrefix) return false;
         if (IsInterpreterNoOp(ins.Mnemonic))
         {
@@ -35,7 +36,11 @@ internal sealed partial class NativeTranslator
                 or Mnemonic.Mov or Mnemonic.Movzx or Mnemonic.Movsx or Mnemonic.Movsxd
                 or Mnemonic.Seto or Mnemonic.Setno or Mnemonic.Setb or Mnemonic.Setae or Mnemonic.Sete or Mnemonic.Setne
                 or Mnemonic.Setbe or Mnemonic.Seta or Mnemonic.Sets or Mnemonic.Setns or Mnemonic.Setp or Mnemonic.Setnp
-                or Mnemonic.Setl or Mnemonic.Setge or Mnemonic.Setle or Mnemonic.Setg:
+                or Mnemonic.Setl or Mnemonic.Setge or Mnemonic.Setle or Mnemonic.Setg
+                // CMOVcc of memory (or of 16 bits): the source is read whatever the condition, as the host's does.
+                or Mnemonic.Cmovo or Mnemonic.Cmovno or Mnemonic.Cmovb or Mnemonic.Cmovae or Mnemonic.Cmove or Mnemonic.Cmovne
+                or Mnemonic.Cmovbe or Mnemonic.Cmova or Mnemonic.Cmovs or Mnemonic.Cmovns or Mnemonic.Cmovp or Mnemonic.Cmovnp
+                or Mnemonic.Cmovl or Mnemonic.Cmovge or Mnemonic.Cmovle or Mnemonic.Cmovg:
                 return EmitRehosted(ref ins, index, writes: true, readsFlags: true);
             case Mnemonic.Bswap when ins.Code != Code.Bswap_r16: // BSWAP of a word is undefined; the interpreter's own
                 return EmitRehosted(ref ins, index, writes: true, readsFlags: true);
@@ -52,7 +57,7 @@ internal sealed partial class NativeTranslator
                 return true;
             }
             case Mnemonic.Div:
-                return EmitDivide(ref ins, index);
+                return Divide.TryEmit(ref ins, index);
             case Mnemonic.Shl or Mnemonic.Sal or Mnemonic.Shr or Mnemonic.Sar or Mnemonic.Rol or Mnemonic.Ror:
                 return EmitShiftForm(ref ins, index, flagsLive);
             default:
@@ -101,7 +106,7 @@ internal sealed partial class NativeTranslator
     /// <summary>The host's copy of <paramref name="ins"/> with its operands moved (see the class), and the memory
     /// operand's form (AddressMask 0 when there is none); false for operands this tier does not move: non-GPR
     /// registers, moffs and odd address forms, a third operand that is not an immediate.</summary>
-    private static bool TryRehost(ref Instruction ins, out Instruction host, out FastOp memory)
+    internal static bool TryRehost(ref Instruction ins, out Instruction host, out FastOp memory)
     {
         host = ins;
         host.IP = 0; // the assembler keys labels on instruction IPs
@@ -163,11 +168,11 @@ internal sealed partial class NativeTranslator
     };
 
     /// <summary>Where guest register <paramref name="r"/> lives in the state (AH-BH one byte into their GPR).</summary>
-    private static AssemblerMemoryOperand Slot(Register r) =>
+    internal static AssemblerMemoryOperand Slot(Register r) =>
         __[rdi + CpuStateLayout.GprAt(RegisterTable.GprIndex[(int)r]) + (RegisterTable.IsHigh8[(int)r] ? 1 : 0)];
 
     /// <summary>Loads the register operands into RAX and RCX at their sizes (MOVs: the flags stay).</summary>
-    private void LoadRehostedRegisters(ref Instruction ins)
+    internal void LoadRehostedRegisters(ref Instruction ins)
     {
         for (int k = 0; k < ins.OpCount; k++)
         {
@@ -190,7 +195,7 @@ internal sealed partial class NativeTranslator
 
     /// <summary>Guest register <paramref name="r"/> = RAX at its size; a 32-bit one is stored with RAX's zero upper
     /// half, as the guest's 32-bit write clears it.</summary>
-    private void StoreRaxToSlot(Register r)
+    internal void StoreRaxToSlot(Register r)
     {
         AssemblerMemoryOperand slot = Slot(r);
         switch (RegisterTable.Size[(int)r])

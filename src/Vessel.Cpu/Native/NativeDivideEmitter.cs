@@ -7,9 +7,14 @@ namespace Vessel.Cpu.Native;
 /// or a quotient that does not fit (the high half not below the divisor) goes to the interpreter untouched, which
 /// raises #DE at the instruction. The interpreter leaves the flags as they were (the architecture leaves them
 /// undefined), so they are saved around the host's DIV.</summary>
-internal sealed partial class NativeTranslator
+internal sealed class NativeDivideEmitter(NativeTranslator t)
 {
-    private bool EmitDivide(ref Instruction ins, int index)
+    private readonly Assembler _a = t.Asm;
+
+    private static AssemblerMemoryOperand GprQ(int index) => __qword_ptr[rdi + CpuStateLayout.GprAt(index)];
+    private static AssemblerMemoryOperand GprD(int index) => __dword_ptr[rdi + CpuStateLayout.GprAt(index)];
+
+    public bool TryEmit(ref Instruction ins, int index)
     {
         if (ins.Code is not (Code.Div_rm64 or Code.Div_rm32) || ins.HasLockPrefix || ins.HasRepPrefix || ins.HasRepnePrefix)
             return false;
@@ -18,21 +23,17 @@ internal sealed partial class NativeTranslator
         {
             var memory = new FastOp();
             if (!X86Cpu.ClassifyMemory(ref ins, ref memory)) return false;
-            EmitAccess(ref memory, NativeLayout.ReadTlb, wide ? 8 : 4, index);
-            EmitSaveFlags(); // the checks below clobber the flags, which DIV leaves as they were (a flag-keeping probe saved nothing)
+            t.Access(ref memory, NativeLayout.ReadTlb, wide ? 8 : 4, index);
+            t.SaveFlags(); // the checks below clobber the flags, which DIV leaves as they were (a flag-keeping probe saved nothing)
             if (wide) _a.mov(rcx, __qword_ptr[rdx]); else _a.mov(ecx, __dword_ptr[rdx]);
         }
         else
         {
             if (ins.Op0Kind != OpKind.Register || !ins.Op0Register.IsGPR()) return false;
-            EmitSaveFlags();
-            if (wide) _a.mov(rcx, Slot(ins.Op0Register)); else _a.mov(ecx, __dword_ptr[Slot(ins.Op0Register)]);
+            t.SaveFlags();
+            if (wide) _a.mov(rcx, NativeTranslator.Slot(ins.Op0Register)); else _a.mov(ecx, __dword_ptr[NativeTranslator.Slot(ins.Op0Register)]);
         }
-        Label divideError = OutOfLine(() =>
-        {
-            EmitRestoreFlags();
-            EmitExit(index);
-        });
+        Label divideError = t.ExitWithSavedFlags(index);
         if (wide)
         {
             _a.mov(r8, GprQ(2));
@@ -57,8 +58,8 @@ internal sealed partial class NativeTranslator
         }
         _a.mov(GprQ(0), rax);
         _a.mov(GprQ(2), rdx);
-        EmitRestoreFlags();
-        CountInstruction();
+        t.RestoreFlags();
+        t.Count();
         return true;
     }
 }
