@@ -19,12 +19,15 @@ internal sealed partial class NativeTranslator
     /// the instruction) rather than letting the host fault. Nested in the translator for its assembler and probe.</summary>
     private sealed class NativeSseEmitter(NativeTranslator t)
     {
+        /// <summary>On unless VESSEL_NATIVE_SSE=0 (then every SSE form is handed back, as before: for A/B measurements).</summary>
+        private static readonly bool Enabled = Environment.GetEnvironmentVariable("VESSEL_NATIVE_SSE") != "0";
+
         private Assembler A => t._a;
 
         /// <summary>Emits instruction <paramref name="index"/> (a Generic form); false leaves it to the interpreter.</summary>
         public bool TryEmit(ref Instruction ins, int index)
         {
-            if (!IsTranslated(ref ins) || !TryRehost(ref ins, out Instruction host, out FastOp memory)) return false;
+            if (!Enabled || !IsTranslated(ref ins) || !TryRehost(ref ins, out Instruction host, out FastOp memory)) return false;
             int memorySize = memory.AddressMask != 0 ? ins.MemorySize.GetSize() : 0;
             bool mustAlign = memorySize == 16 && !SimdUnit.UnalignedAllowed(ins.Mnemonic);
             if (memorySize is not (0 or 2 or 4 or 8 or 16)) return false;

@@ -70,6 +70,8 @@ public class NativeSseFormsTests(ITestOutputHelper output)
         void Program(Assembler a)
         {
             var top = a.CreateLabel();
+            var constant = a.CreateLabel();
+            var constantHigh = a.CreateLabel();
             a.mov(rbx, Data);
             a.mov(ecx, 300);
             a.Label(ref top);
@@ -92,10 +94,17 @@ public class NativeSseFormsTests(ITestOutputHelper output)
             a.pminub(xmm1, xmm2);
             a.pand(xmm1, xmm5);
             a.pandn(xmm5, xmm2);
+            a.movdqu(xmm7, __xmmword_ptr[constant]);            // RIP-relative
+            a.pxor(xmm1, xmm7);
+            a.movq(xmm6, __qword_ptr[constantHigh]);
             a.add(edx, eax);
             a.dec(ecx);
             a.jnz(top);
             a.hlt();
+            a.Label(ref constant);
+            a.dq(0x0123_4567_89AB_CDEFUL);
+            a.Label(ref constantHigh);
+            a.dq(0xFEDC_BA98_7654_3210UL);
         }
         using var interpreterGuest = new SseNativeGuest(NativeTierTests.InterpreterOptions);
         using var nativeGuest = new SseNativeGuest(NativeTierTests.NativeOptions);
