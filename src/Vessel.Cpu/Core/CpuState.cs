@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using Vessel.Hypervisor;
 
 namespace Vessel.Cpu;
@@ -35,6 +36,10 @@ internal struct CpuState
     public SegmentFile Seg;
     public Segment Ldtr, Tr;
     public DescriptorTable Gdtr, Idtr;
+    /// <summary>XMM0-XMM15 (the SIMD unit's registers; translated code loads and stores them here too).</summary>
+    public XmmFile Xmm;
+    /// <summary>MXCSR: SSE rounding, masks and sticky exception flags.</summary>
+    public uint Mxcsr;
 
     /// <summary>CR0.PE.</summary>
     public readonly bool ProtectedMode => (Cr0 & ControlRegisters.Cr0Pe) != 0;
@@ -50,6 +55,12 @@ internal struct GprFile
     private ulong _element0;
 }
 
+[InlineArray(16)]
+internal struct XmmFile
+{
+    private Vector128<byte> _element0;
+}
+
 [InlineArray(6)]
 internal struct SegmentFile
 {
@@ -61,7 +72,7 @@ internal struct SegmentFile
 internal static class CpuStateLayout
 {
     public static readonly int Gpr, Rip, InstructionStart, Rflags, FlagA, FlagB, FlagResult, FlagSize, FlagOp,
-        InstructionsRetired, Cpl, Bitness, Seg, SegmentSize, SegmentBase, Cr0, Cr3, Cr4, Efer;
+        InstructionsRetired, Cpl, Bitness, Seg, SegmentSize, SegmentBase, Cr0, Cr3, Cr4, Efer, Xmm, Mxcsr;
 
     static CpuStateLayout()
     {
@@ -85,10 +96,15 @@ internal static class CpuStateLayout
         Cr3 = Of(ref s, ref s.Cr3);
         Cr4 = Of(ref s, ref s.Cr4);
         Efer = Of(ref s, ref s.Efer);
+        Xmm = Of(ref s, ref s.Xmm[0]);
+        Mxcsr = Of(ref s, ref s.Mxcsr);
     }
 
     /// <summary>Offset of general register <paramref name="index"/>.</summary>
     public static int GprAt(int index) => Gpr + index * sizeof(ulong);
+
+    /// <summary>Offset of XMM register <paramref name="index"/> (16 bytes).</summary>
+    public static int XmmAt(int index) => Xmm + index * 16;
 
     /// <summary>Offset of the base of segment register <paramref name="seg"/>'s descriptor cache.</summary>
     public static int SegmentBaseAt(int seg) => Seg + seg * SegmentSize + SegmentBase;

@@ -20,13 +20,17 @@ internal unsafe struct NativeContext
     public long RunningBlock;
     /// <summary>This vCPU's jump cache (see <see cref="NativeJumpCache"/>).</summary>
     public JumpCacheEntry* JumpCache;
+    /// <summary>Non-zero while SSE instructions fault (CR0.EM or CR0.TS set, CR4.OSFXSR clear): translated SSE forms
+    /// then hand themselves to the interpreter, which raises #UD or #NM. Refreshed before each entry (only an
+    /// interpreted instruction changes CR0 or CR4, and the run loop re-enters after it).</summary>
+    public int SseBlocked;
 }
 
 /// <summary>Byte offsets translated code uses outside <see cref="CpuStateLayout"/>: the context's fields and a
 /// TLB entry's, computed from the structs themselves.</summary>
 internal static unsafe class NativeLayout
 {
-    public static readonly int ReadTlb, WriteTlb, UserBit, LoopBudget, ExitSlot, RunningBlock, JumpCache, EntryTag, EntryDelta, EntryBytes;
+    public static readonly int ReadTlb, WriteTlb, UserBit, LoopBudget, ExitSlot, RunningBlock, JumpCache, SseBlocked, EntryTag, EntryDelta, EntryBytes;
 
     static NativeLayout()
     {
@@ -39,6 +43,7 @@ internal static unsafe class NativeLayout
         ExitSlot = (int)((byte*)&c.ExitSlot - at);
         RunningBlock = (int)((byte*)&c.RunningBlock - at);
         JumpCache = (int)((byte*)&c.JumpCache - at);
+        SseBlocked = (int)((byte*)&c.SseBlocked - at);
         var e = new TlbEntry();
         EntryTag = (int)Unsafe.ByteOffset(ref Unsafe.As<TlbEntry, byte>(ref e), ref Unsafe.As<ulong, byte>(ref e.Tag));
         EntryDelta = (int)Unsafe.ByteOffset(ref Unsafe.As<TlbEntry, byte>(ref e), ref Unsafe.As<long, byte>(ref e.Delta));

@@ -151,6 +151,7 @@ internal sealed unsafe partial class X86Cpu
                 }
                 MaterializeFlags();
                 context.UserBit = Cpl == 3 ? 1UL : 0;
+                context.SseBlocked = SseGateClosed ? 1 : 0;
                 context.ExitSlot = -1;
                 context.RunningBlock = native.RunningId;
                 var code = (delegate* unmanaged[SuppressGCTransition]<CpuState*, NativeContext*, int>)(native.Code + entry);
@@ -222,6 +223,10 @@ internal sealed unsafe partial class X86Cpu
         else if (a.SecondPage != DecodedBlock.NoSecondPage || b.SecondPage != DecodedBlock.NoSecondPage) Counters.ChainRefusedSecondPage++;
         else if ((a.PhysicalAddress ^ b.PhysicalAddress) >= 0x1000) Counters.ChainRefusedPhysicalPage++;
     }
+
+    /// <summary>SSE instructions fault (#UD or #NM) under the current CR0 and CR4: see <see cref="NativeContext.SseBlocked"/>.</summary>
+    private bool SseGateClosed => (Cr0 & (Hypervisor.ControlRegisters.Cr0Em | Hypervisor.ControlRegisters.Cr0Ts)) != 0
+        || (Cr4 & Hypervisor.ControlRegisters.Cr4Osfxsr) == 0;
 
     /// <summary>Interprets instruction <paramref name="index"/>, which translated code left with every earlier effect stored.</summary>
     private void StepForNative(DecodedBlock block, int index)

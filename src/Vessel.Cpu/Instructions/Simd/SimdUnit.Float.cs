@@ -18,10 +18,10 @@ internal sealed partial class SimdUnit
     /// Pre-computation exceptions (IE, DE, ZE) that are unmasked suppress the post-computation ones.</summary>
     private void CommitSimdFlags(uint flags)
     {
-        uint unmasked = flags & ~(_mxcsr >> 7) & 0x3F;
+        uint unmasked = flags & ~(Mxcsr >> 7) & 0x3F;
         const uint pre = FpFlags.Invalid | FpFlags.Denormal | FpFlags.DivideByZero;
         if ((unmasked & pre) != 0) flags &= pre;
-        _mxcsr |= flags;
+        Mxcsr |= flags;
         if (unmasked != 0) FaultNoCode((Cr4 & ControlRegisters.Cr4Osxmmexcpt) != 0 ? Vector.XM : Vector.UD);
     }
 
@@ -32,7 +32,7 @@ internal sealed partial class SimdUnit
         uint flags = 0;
         int lanes = scalar ? 1 : dbl ? 2 : 4;
         for (int i = 0; i < lanes; i++)
-            r = WithLane(r, i, SseArith.Arith(op, Lane(a, i, dbl), Lane(b, i, dbl), dbl, _mxcsr, ref flags), dbl);
+            r = WithLane(r, i, SseArith.Arith(op, Lane(a, i, dbl), Lane(b, i, dbl), dbl, Mxcsr, ref flags), dbl);
         CommitSimdFlags(flags);
         Xmm0(ref ins) = r;
     }
@@ -45,7 +45,7 @@ internal sealed partial class SimdUnit
         int lanes = scalar ? 1 : dbl ? 2 : 4;
         ulong ones = dbl ? ulong.MaxValue : 0xFFFF_FFFFUL;
         for (int i = 0; i < lanes; i++)
-            r = WithLane(r, i, SseArith.ComparePredicate(pred, Lane(a, i, dbl), Lane(b, i, dbl), dbl, _mxcsr, ref flags) ? ones : 0, dbl);
+            r = WithLane(r, i, SseArith.ComparePredicate(pred, Lane(a, i, dbl), Lane(b, i, dbl), dbl, Mxcsr, ref flags) ? ones : 0, dbl);
         CommitSimdFlags(flags);
         Xmm0(ref ins) = r;
     }
@@ -63,7 +63,7 @@ internal sealed partial class SimdUnit
         }
         else
         {
-            int c = SseArith.Compare(SseArith.DenormalInput(a, dbl, _mxcsr, ref flags), SseArith.DenormalInput(b, dbl, _mxcsr, ref flags), dbl);
+            int c = SseArith.Compare(SseArith.DenormalInput(a, dbl, Mxcsr, ref flags), SseArith.DenormalInput(b, dbl, Mxcsr, ref flags), dbl);
             f = c == 0 ? RflagsBits.Zf : c < 0 ? RflagsBits.Cf : 0;
         }
         CommitSimdFlags(flags);
@@ -76,7 +76,7 @@ internal sealed partial class SimdUnit
         ulong raw = ins.Op1Kind == OpKind.Register ? ReadGpr(ins.Op1Register) : ReadMemoryOperand(ref ins, is64 ? 8 : 4);
         long v = is64 ? (long)raw : (int)(uint)raw;
         uint flags = 0;
-        ulong r = SseArith.FromInteger(v, dbl, _mxcsr, ref flags);
+        ulong r = SseArith.FromInteger(v, dbl, Mxcsr, ref flags);
         CommitSimdFlags(flags);
         Xmm0(ref ins) = WithLane(Xmm0(ref ins), 0, r, dbl);
     }
@@ -86,7 +86,7 @@ internal sealed partial class SimdUnit
         bool is64 = RegisterTable.Size[(int)ins.Op0Register] == 8;
         ulong x = Lane(ReadXmmOperand(ref ins, 1), 0, dbl);
         uint flags = 0;
-        ulong r = SseArith.ToInteger(x, dbl, truncate, is64, _mxcsr, ref flags);
+        ulong r = SseArith.ToInteger(x, dbl, truncate, is64, Mxcsr, ref flags);
         CommitSimdFlags(flags);
         WriteGpr(ins.Op0Register, r);
     }
@@ -99,7 +99,7 @@ internal sealed partial class SimdUnit
         uint flags = 0;
         int lanes = scalar ? 1 : 2;
         for (int i = 0; i < lanes; i++)
-            r = WithLane(r, i, SseArith.Convert(Lane(src, i, fromDouble), fromDouble, _mxcsr, ref flags), !fromDouble);
+            r = WithLane(r, i, SseArith.Convert(Lane(src, i, fromDouble), fromDouble, Mxcsr, ref flags), !fromDouble);
         CommitSimdFlags(flags);
         Xmm0(ref ins) = r;
     }
@@ -112,18 +112,18 @@ internal sealed partial class SimdUnit
         switch (ins.Mnemonic)
         {
             case Mnemonic.Cvtdq2ps:
-                for (int i = 0; i < 4; i++) r = WithLane(r, i, SseArith.FromInteger((int)src.AsUInt32().GetElement(i), false, _mxcsr, ref flags), false);
+                for (int i = 0; i < 4; i++) r = WithLane(r, i, SseArith.FromInteger((int)src.AsUInt32().GetElement(i), false, Mxcsr, ref flags), false);
                 break;
             case Mnemonic.Cvtdq2pd:
-                for (int i = 0; i < 2; i++) r = WithLane(r, i, SseArith.FromInteger((int)src.AsUInt32().GetElement(i), true, _mxcsr, ref flags), true);
+                for (int i = 0; i < 2; i++) r = WithLane(r, i, SseArith.FromInteger((int)src.AsUInt32().GetElement(i), true, Mxcsr, ref flags), true);
                 break;
             case Mnemonic.Cvtps2dq: case Mnemonic.Cvttps2dq:
                 for (int i = 0; i < 4; i++)
-                    r = WithLane(r, i, SseArith.ToInteger(Lane(src, i, false), false, ins.Mnemonic == Mnemonic.Cvttps2dq, false, _mxcsr, ref flags), false);
+                    r = WithLane(r, i, SseArith.ToInteger(Lane(src, i, false), false, ins.Mnemonic == Mnemonic.Cvttps2dq, false, Mxcsr, ref flags), false);
                 break;
             default: // Cvtpd2dq, Cvttpd2dq
                 for (int i = 0; i < 2; i++)
-                    r = WithLane(r, i, SseArith.ToInteger(Lane(src, i, true), true, ins.Mnemonic == Mnemonic.Cvttpd2dq, false, _mxcsr, ref flags), false);
+                    r = WithLane(r, i, SseArith.ToInteger(Lane(src, i, true), true, ins.Mnemonic == Mnemonic.Cvttpd2dq, false, Mxcsr, ref flags), false);
                 break;
         }
         CommitSimdFlags(flags);
@@ -152,7 +152,7 @@ internal sealed partial class SimdUnit
                 x = Lane(s, j, dbl); y = Lane(s, j + 1, dbl);
                 op = ins.Mnemonic is Mnemonic.Haddps or Mnemonic.Haddpd ? SseArith.Op.Add : SseArith.Op.Sub;
             }
-            r = WithLane(r, i, SseArith.Arith(op, x, y, dbl, _mxcsr, ref flags), dbl);
+            r = WithLane(r, i, SseArith.Arith(op, x, y, dbl, Mxcsr, ref flags), dbl);
         }
         CommitSimdFlags(flags);
         Xmm0(ref ins) = r;

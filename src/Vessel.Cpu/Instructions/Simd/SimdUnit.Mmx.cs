@@ -60,7 +60,7 @@ internal sealed partial class SimdUnit
                 return true;
             case Mnemonic.Movdq2q:
                 CheckSse(); CheckMmx(); EnterMmx();
-                WriteMm(ins.Op0Register, _xmm[XmmIndex(ins.Op1Register)].AsUInt64().GetElement(0));
+                WriteMm(ins.Op0Register, Xmm[XmmIndex(ins.Op1Register)].AsUInt64().GetElement(0));
                 return true;
             case Mnemonic.Pmovmskb:
                 CheckMmx(); EnterMmx();
@@ -187,7 +187,7 @@ internal sealed partial class SimdUnit
                 ulong s = ReadMmOperand(ref ins, 1);
                 bool dbl = ins.Mnemonic == Mnemonic.Cvtpi2pd;
                 Vector128<byte> r = dbl ? Vector128<byte>.Zero : Xmm0(ref ins);
-                for (int i = 0; i < 2; i++) r = WithLane(r, i, SseArith.FromInteger((int)(uint)(s >> (32 * i)), dbl, _mxcsr, ref flags), dbl);
+                for (int i = 0; i < 2; i++) r = WithLane(r, i, SseArith.FromInteger((int)(uint)(s >> (32 * i)), dbl, Mxcsr, ref flags), dbl);
                 CommitSimdFlags(flags);
                 if (mmSource) EnterMmx();
                 Xmm0(ref ins) = r;
@@ -199,7 +199,7 @@ internal sealed partial class SimdUnit
                 bool truncate = ins.Mnemonic is Mnemonic.Cvttps2pi or Mnemonic.Cvttpd2pi;
                 Vector128<byte> s = ReadXmmOperand(ref ins, 1);
                 ulong r = 0;
-                for (int i = 0; i < 2; i++) r |= SseArith.ToInteger(Lane(s, i, dbl), dbl, truncate, false, _mxcsr, ref flags) << (32 * i);
+                for (int i = 0; i < 2; i++) r |= SseArith.ToInteger(Lane(s, i, dbl), dbl, truncate, false, Mxcsr, ref flags) << (32 * i);
                 CommitSimdFlags(flags);
                 EnterMmx();
                 WriteMm(ins.Op0Register, r);

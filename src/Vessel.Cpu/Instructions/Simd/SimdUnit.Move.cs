@@ -46,7 +46,7 @@ internal sealed partial class SimdUnit
     private void MoveFull(ref Instruction ins, bool aligned)
     {
         if (ins.Op0Kind == OpKind.Register) Xmm0(ref ins) = ReadXmmOperand(ref ins, 1);
-        else WriteXmmOperand(ref ins, _xmm[XmmIndex(ins.Op1Register)], aligned);
+        else WriteXmmOperand(ref ins, Xmm[XmmIndex(ins.Op1Register)], aligned);
     }
 
     /// <summary>MOVD/MOVQ between XMM and GPR/memory (loads zero the rest of the register), and MOVQ xmm, xmm.</summary>
@@ -59,7 +59,7 @@ internal sealed partial class SimdUnit
             Xmm0(ref ins) = Vector128.CreateScalar(q ? v : (uint)v).AsByte();
             return;
         }
-        ulong lo = _xmm[XmmIndex(ins.Op1Register)].AsUInt64().GetElement(0);
+        ulong lo = Xmm[XmmIndex(ins.Op1Register)].AsUInt64().GetElement(0);
         int size = ins.Mnemonic == Mnemonic.Movq ? 8 : 4;
         if (ins.Op0Kind == OpKind.Register) WriteGpr(ins.Op0Register, size == 8 ? lo : (uint)lo);
         else WriteMemoryOperand(ref ins, size, lo);
@@ -71,7 +71,7 @@ internal sealed partial class SimdUnit
         bool dbl = size == 8;
         if (ins.Op0Kind == OpKind.Memory)
         {
-            WriteMemoryOperand(ref ins, size, Lane(_xmm[XmmIndex(ins.Op1Register)], 0, dbl));
+            WriteMemoryOperand(ref ins, size, Lane(Xmm[XmmIndex(ins.Op1Register)], 0, dbl));
             return;
         }
         if (ins.Op1Kind == OpKind.Memory)
@@ -79,7 +79,7 @@ internal sealed partial class SimdUnit
             Xmm0(ref ins) = Vector128.CreateScalar(ReadMemoryOperand(ref ins, size)).AsByte();
             return;
         }
-        Xmm0(ref ins) = WithLane(Xmm0(ref ins), 0, Lane(_xmm[XmmIndex(ins.Op1Register)], 0, dbl), dbl);
+        Xmm0(ref ins) = WithLane(Xmm0(ref ins), 0, Lane(Xmm[XmmIndex(ins.Op1Register)], 0, dbl), dbl);
     }
 
     private void MoveHalf(ref Instruction ins)
@@ -88,14 +88,14 @@ internal sealed partial class SimdUnit
         switch (ins.Mnemonic)
         {
             case Mnemonic.Movhlps:
-                Xmm0(ref ins) = Xmm0(ref ins).AsUInt64().WithElement(0, _xmm[XmmIndex(ins.Op1Register)].AsUInt64().GetElement(1)).AsByte();
+                Xmm0(ref ins) = Xmm0(ref ins).AsUInt64().WithElement(0, Xmm[XmmIndex(ins.Op1Register)].AsUInt64().GetElement(1)).AsByte();
                 return;
             case Mnemonic.Movlhps:
-                Xmm0(ref ins) = Xmm0(ref ins).AsUInt64().WithElement(1, _xmm[XmmIndex(ins.Op1Register)].AsUInt64().GetElement(0)).AsByte();
+                Xmm0(ref ins) = Xmm0(ref ins).AsUInt64().WithElement(1, Xmm[XmmIndex(ins.Op1Register)].AsUInt64().GetElement(0)).AsByte();
                 return;
         }
         if (ins.Op0Kind == OpKind.Memory)
-            WriteMemoryOperand(ref ins, 8, _xmm[XmmIndex(ins.Op1Register)].AsUInt64().GetElement(high ? 1 : 0));
+            WriteMemoryOperand(ref ins, 8, Xmm[XmmIndex(ins.Op1Register)].AsUInt64().GetElement(high ? 1 : 0));
         else
             Xmm0(ref ins) = Xmm0(ref ins).AsUInt64().WithElement(high ? 1 : 0, ReadMemoryOperand(ref ins, 8)).AsByte();
     }

@@ -38,7 +38,7 @@ internal sealed partial class SimdUnit
     }
 
     /// <summary>Instructions whose legacy-SSE m128 operand need not be 16-byte aligned.</summary>
-    private static bool UnalignedAllowed(Mnemonic m) => m is Mnemonic.Movups or Mnemonic.Movupd or Mnemonic.Movdqu
+    internal static bool UnalignedAllowed(Mnemonic m) => m is Mnemonic.Movups or Mnemonic.Movupd or Mnemonic.Movdqu
         or Mnemonic.Lddqu or Mnemonic.Pcmpestri or Mnemonic.Pcmpestrm or Mnemonic.Pcmpistri or Mnemonic.Pcmpistrm
         or Mnemonic.Pcmpestri64 or Mnemonic.Pcmpestrm64;
 
@@ -49,7 +49,7 @@ internal sealed partial class SimdUnit
         if (ins.GetOpKind(n) == OpKind.Register)
         {
             Register r = ins.GetOpRegister(n);
-            return IsXmm(r) ? _xmm[XmmIndex(r)] : Vector128.CreateScalar(ReadGpr(r)).AsByte();
+            return IsXmm(r) ? Xmm[XmmIndex(r)] : Vector128.CreateScalar(ReadGpr(r)).AsByte();
         }
         int size = MemorySizeOf(ref ins);
         if (size == 16)
@@ -63,7 +63,7 @@ internal sealed partial class SimdUnit
         if (ins.Op0Kind == OpKind.Register)
         {
             Register r = ins.Op0Register;
-            if (IsXmm(r)) _xmm[XmmIndex(r)] = v;
+            if (IsXmm(r)) Xmm[XmmIndex(r)] = v;
             else WriteGpr(r, v.AsUInt64().GetElement(0));
             return;
         }
@@ -73,5 +73,5 @@ internal sealed partial class SimdUnit
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private ref Vector128<byte> Xmm0(ref Instruction ins) => ref _xmm[XmmIndex(ins.Op0Register)];
+    private ref Vector128<byte> Xmm0(ref Instruction ins) => ref Xmm[XmmIndex(ins.Op0Register)];
 }

@@ -78,7 +78,7 @@ internal sealed partial class SimdUnit
     /// <summary>PMOVMSKB, MOVMSKPS, MOVMSKPD: the elements' sign bits into a GPR.</summary>
     private void MoveMask(ref Instruction ins)
     {
-        Vector128<byte> s = _xmm[XmmIndex(ins.Op1Register)];
+        Vector128<byte> s = Xmm[XmmIndex(ins.Op1Register)];
         int mask = ins.Mnemonic switch
         {
             Mnemonic.Pmovmskb => Sse2.MoveMask(s),
@@ -99,7 +99,7 @@ internal sealed partial class SimdUnit
 
     private void ExtractElement(ref Instruction ins)
     {
-        var s = _xmm[XmmIndex(ins.Op1Register)];
+        var s = Xmm[XmmIndex(ins.Op1Register)];
         int imm = ins.Immediate8, size = ElementSize(ins.Mnemonic);
         ulong v = size switch
         {
@@ -151,7 +151,7 @@ internal sealed partial class SimdUnit
     /// <summary>PBLENDVB, BLENDVPS, BLENDVPD: XMM0's sign bits select elements from the source.</summary>
     private void BlendVariable(ref Instruction ins)
     {
-        var a = Xmm0(ref ins); var b = ReadXmmOperand(ref ins, 1); var m = _xmm[0];
+        var a = Xmm0(ref ins); var b = ReadXmmOperand(ref ins, 1); var m = Xmm[0];
         Xmm0(ref ins) = ins.Mnemonic switch
         {
             Mnemonic.Pblendvb => Sse41.BlendVariable(a, b, m),

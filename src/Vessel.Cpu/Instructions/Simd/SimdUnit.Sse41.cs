@@ -24,7 +24,7 @@ internal sealed partial class SimdUnit
                 CheckSse();
                 int imm = ins.Immediate8;
                 uint v = ins.Op1Kind == OpKind.Register
-                    ? _xmm[XmmIndex(ins.Op1Register)].AsUInt32().GetElement((imm >> 6) & 3)
+                    ? Xmm[XmmIndex(ins.Op1Register)].AsUInt32().GetElement((imm >> 6) & 3)
                     : (uint)ReadMemoryOperand(ref ins, 4);
                 var d = Xmm0(ref ins).AsUInt32().WithElement((imm >> 4) & 3, v);
                 for (int i = 0; i < 4; i++) if ((imm >> i & 1) != 0) d = d.WithElement(i, 0u);
@@ -34,7 +34,7 @@ internal sealed partial class SimdUnit
             case Mnemonic.Extractps:
             {
                 CheckSse();
-                uint v = _xmm[XmmIndex(ins.Op1Register)].AsUInt32().GetElement(ins.Immediate8 & 3);
+                uint v = Xmm[XmmIndex(ins.Op1Register)].AsUInt32().GetElement(ins.Immediate8 & 3);
                 if (ins.Op0Kind == OpKind.Register) WriteGpr(ins.Op0Register, v);
                 else WriteMemoryOperand(ref ins, 4, v);
                 return true;
@@ -68,7 +68,7 @@ internal sealed partial class SimdUnit
                 return true;
             case Mnemonic.Maskmovdqu:
                 CheckSse();
-                MaskedStore(ref ins, _xmm[XmmIndex(ins.Op1Register)], _xmm[XmmIndex(ins.Op2Register)], 16);
+                MaskedStore(ref ins, Xmm[XmmIndex(ins.Op1Register)], Xmm[XmmIndex(ins.Op2Register)], 16);
                 return true;
         }
         return false;
@@ -80,11 +80,11 @@ internal sealed partial class SimdUnit
     {
         Vector128<byte> src = ReadXmmOperand(ref ins, 1), r = scalar ? Xmm0(ref ins) : src;
         int imm = ins.Immediate8;
-        int rc = (imm & 4) != 0 ? SseArith.Rc(_mxcsr) : imm & 3;
+        int rc = (imm & 4) != 0 ? SseArith.Rc(Mxcsr) : imm & 3;
         uint flags = 0;
         int lanes = scalar ? 1 : dbl ? 2 : 4;
         for (int i = 0; i < lanes; i++)
-            r = WithLane(r, i, SseArith.RoundToIntegral(Lane(src, i, dbl), dbl, rc, _mxcsr, ref flags), dbl);
+            r = WithLane(r, i, SseArith.RoundToIntegral(Lane(src, i, dbl), dbl, rc, Mxcsr, ref flags), dbl);
         if ((imm & 8) != 0) flags &= ~FpFlags.Precision;
         CommitSimdFlags(flags);
         Xmm0(ref ins) = r;
@@ -96,7 +96,7 @@ internal sealed partial class SimdUnit
     {
         Vector128<byte> a = Xmm0(ref ins), b = ReadXmmOperand(ref ins, 1);
         int imm = ins.Immediate8, lanes = dbl ? 2 : 4;
-        uint flags = 0, m = _mxcsr;
+        uint flags = 0, m = Mxcsr;
         Span<ulong> t = stackalloc ulong[4];
         for (int i = 0; i < lanes; i++)
             t[i] = (imm >> (4 + i) & 1) != 0 ? SseArith.Arith(SseArith.Op.Mul, Lane(a, i, dbl), Lane(b, i, dbl), dbl, m, ref flags) : 0;

@@ -53,7 +53,7 @@ internal sealed partial class SimdUnit
         }
         else if ((imm & 0x40) == 0)
         {
-            _xmm[0] = Vector128.CreateScalar(res).AsByte();
+            Xmm[0] = Vector128.CreateScalar(res).AsByte();
         }
         else
         {
@@ -63,7 +63,7 @@ internal sealed partial class SimdUnit
                 if ((res >> j & 1) == 0) continue;
                 m = words ? m.AsUInt16().WithElement(j, (ushort)0xFFFF).AsByte() : m.WithElement(j, (byte)0xFF);
             }
-            _xmm[0] = m;
+            Xmm[0] = m;
         }
         ulong f = (res != 0 ? RflagsBits.Cf : 0) | (lenB < n ? RflagsBits.Zf : 0) | (lenA < n ? RflagsBits.Sf : 0)
                   | ((res & 1) != 0 ? RflagsBits.Of : 0);
