@@ -64,7 +64,7 @@ def main():
     ap.add_argument("--kut", required=True, help="built kvm-unit-tests tree")
     ap.add_argument("--vessel", default="", help="command that runs vessel, e.g. 'dotnet src/Vessel.Cli/bin/Release/net10.0/vessel.dll'")
     ap.add_argument("--qemu", action="store_true", help="also run QEMU TCG")
-    ap.add_argument("--tier", default="", help="vessel's --emu-tier (auto, native, il, interp); default: vessel's own")
+    ap.add_argument("--tier", default="", help="vessel's --emu-tier (auto, native, interp); default: vessel's own")
     ap.add_argument("--only", default="", help="comma-separated test names")
     ap.add_argument("--arch", default="x86_64",
                     help="i386 for the 32-bit tests (taskswitch, taskswitch2): a tree configured with --arch=i386")

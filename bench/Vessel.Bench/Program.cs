@@ -18,7 +18,7 @@ if (mode == "fpu")
     return FpuBench.Run(rounds, args.Length > 2 ? int.Parse(args[2]) : 3);
 if (mode == "compare")
 {
-    // compare ROUNDS REPEATS [TIERS]: TIERS a comma list of automatic, interpreter, il, native (default automatic).
+    // compare ROUNDS REPEATS [TIERS]: TIERS a comma list of automatic, interpreter, native (default automatic).
     var tiers = (args.Length > 3 ? args[3] : "automatic").Split(',').Select(t => Enum.Parse<EmuTier>(t, ignoreCase: true)).ToList();
     return QemuComparison.Run(rounds, args.Length > 2 ? int.Parse(args[2]) : 3, tiers);
 }

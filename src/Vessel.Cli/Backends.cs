@@ -75,8 +75,6 @@ public static partial class Backends
     {
         bool interpret = Environment.GetEnvironmentVariable("VESSEL_EMU_INTERPRET") == "1";
         bool noJit = Environment.GetEnvironmentVariable("VESSEL_EMU_JIT") == "0";
-        // Without a JIT (NativeAOT) the IL tier has nothing to compile with: its blocks would be interpreted.
-        if (tier == EmuTier.IL && !System.Runtime.CompilerServices.RuntimeFeature.IsDynamicCodeCompiled) LogNoJitForIl(logger);
         var options = new EmuOptions
         {
             FastPaths = !interpret,
@@ -86,9 +84,6 @@ public static partial class Backends
         LogEmuTier(logger, options.ResolvedTier.ToString());
         return new Vessel.Cpu.EmuHypervisor(options);
     }
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "--emu-tier il: this build has no JIT (NativeAOT), so the IL tier compiles nothing and every block is interpreted; --emu-tier native compiles 64-bit code here")]
-    private static partial void LogNoJitForIl(ILogger logger);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "emu tier: {Tier}")]
     private static partial void LogEmuTier(ILogger logger, string tier);

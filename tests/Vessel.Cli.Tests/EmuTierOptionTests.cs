@@ -11,7 +11,6 @@ public class EmuTierOptionTests
     [Theory]
     [InlineData("auto", EmuTier.Automatic)]
     [InlineData("native", EmuTier.Native)]
-    [InlineData("il", EmuTier.IL)]
     [InlineData("interp", EmuTier.Interpreter)]
     public void FlagNamesMapToTiers(string name, EmuTier tier) =>
         Assert.Equal(tier, VesselCli.ParseRun(["run", "--emu-tier", name])!.EmuTier);
@@ -19,7 +18,7 @@ public class EmuTierOptionTests
     [Fact]
     public void TheFlagWinsOverTheEnvironmentWhichWinsOverAutomatic()
     {
-        Assert.Equal(EmuTier.IL, EmuTierOption.Resolve("il", "interp"));
+        Assert.Equal(EmuTier.Native, EmuTierOption.Resolve("native", "interp"));
         Assert.Equal(EmuTier.Interpreter, EmuTierOption.Resolve(null, "interp"));
         Assert.Equal(EmuTier.Automatic, EmuTierOption.Resolve(null, null));
         Assert.Equal(EmuTier.Automatic, EmuTierOption.Resolve(null, ""));
@@ -30,7 +29,24 @@ public class EmuTierOptionTests
     {
         var error = Assert.Throws<CliException>(() => EmuTierOption.Resolve(null, "fast"));
         Assert.Equal(CliException.UsageExitCode, error.ExitCode);
-        Assert.Equal("VESSEL_EMU_TIER 'fast' is not one of auto, native, il, interp", error.Message);
+        Assert.Equal("VESSEL_EMU_TIER 'fast' is not one of auto, native, interp", error.Message);
+    }
+
+    /// <summary>The retired IL tier's name is an error that says so, from the flag or the environment, and names what
+    /// is left; never a silent fall-back to another tier.</summary>
+    [Fact]
+    public void TheRetiredIlTierIsAUsageErrorSayingSo()
+    {
+        using var kernel = CliRunner.File(BootSectors.HiThenExit3());
+        var result = CliRunner.Run("run", "--kernel", kernel.Path, "--backend", "emu", "--emu-tier", "il");
+        Assert.Equal(2, result.ExitCode);
+        Assert.Equal("vessel: --emu-tier 'il': the IL tier was retired (16- and 32-bit code is interpreted, 64-bit code translated by the native tier); choose one of auto, native, interp",
+            Assert.Single(result.StderrLines));
+        Assert.Equal("", result.Stdout);
+
+        var error = Assert.Throws<CliException>(() => EmuTierOption.Resolve(null, "il"));
+        Assert.Equal(CliException.UsageExitCode, error.ExitCode);
+        Assert.StartsWith("VESSEL_EMU_TIER 'il': the IL tier was retired", error.Message);
     }
 
     [Theory]
@@ -42,7 +58,7 @@ public class EmuTierOptionTests
         using var kernel = CliRunner.File(BootSectors.HiThenExit3());
         var result = CliRunner.Run("run", "--kernel", kernel.Path, "--backend", "emu", "--emu-tier", name);
         Assert.Equal(2, result.ExitCode);
-        Assert.Equal($"vessel: --emu-tier '{name}' is not one of auto, native, il, interp", Assert.Single(result.StderrLines));
+        Assert.Equal($"vessel: --emu-tier '{name}' is not one of auto, native, interp", Assert.Single(result.StderrLines));
         Assert.Equal("", result.Stdout);
     }
 
@@ -51,7 +67,7 @@ public class EmuTierOptionTests
     {
         var result = CliRunner.Run("--api-sock", Path.Combine(Path.GetTempPath(), $"vessel-{Guid.NewGuid():N}.sock"), "--emu-tier", "jit");
         Assert.Equal(2, result.ExitCode);
-        Assert.Equal("vessel: --emu-tier 'jit' is not one of auto, native, il, interp", Assert.Single(result.StderrLines));
+        Assert.Equal("vessel: --emu-tier 'jit' is not one of auto, native, interp", Assert.Single(result.StderrLines));
     }
 
     /// <summary>The flag reaches the emu backend (its debug line names the tier it resolved) and the guest runs on
@@ -59,7 +75,6 @@ public class EmuTierOptionTests
     [Theory]
     [InlineData("auto", "Native")]
     [InlineData("native", "Native")]
-    [InlineData("il", "IL")]
     [InlineData("interp", "Interpreter")]
     public void TheChosenTierRunsTheGuest(string name, string resolved)
     {

@@ -8,13 +8,13 @@ public sealed record EmuOptions
     /// be confirmed by switching it off.</summary>
     public bool FastPaths { get; init; } = true;
 
-    /// <summary>Runs after which a block is compiled (by the tier <see cref="Tier"/> picks); 0 never compiles
-    /// (requires <see cref="FastPaths"/>).</summary>
+    /// <summary>Runs after which a 64-bit block is translated by the native tier; 0 never translates (requires
+    /// <see cref="FastPaths"/>).</summary>
     public int JitThreshold { get; init; } = 64;
 
-    /// <summary>Which tier compiles hot blocks. <see cref="EmuTier.Automatic"/> is the native tier: measured 2.5 times
-    /// faster than the IL tier on the CPU benchmark (docs/performance.md, 2026-12-07) and the only one a NativeAOT build
-    /// has. Where the runtime has a JIT, the IL tier still compiles the 16- and 32-bit blocks the native tier leaves.</summary>
+    /// <summary>Which tier compiles hot blocks. <see cref="EmuTier.Automatic"/> is the native tier, which translates 64-bit
+    /// blocks; 16- and 32-bit blocks are interpreted under every tier (the IL tier that compiled them was retired on
+    /// 2026-12-07: docs/performance.md).</summary>
     public EmuTier Tier { get; init; } = EmuTier.Automatic;
 
     /// <summary><see cref="Tier"/> with Automatic decided for this runtime.</summary>
@@ -31,7 +31,6 @@ public sealed record EmuOptions
     private readonly long _codeCacheBytes = CodeCacheBudget.DefaultBytes;
 }
 
-/// <summary>The emu backend's compiled tiers: none (every instruction interpreted), IL compiled by the .NET JIT (needs
-/// a runtime that compiles dynamic code), or host machine code translated by Vessel itself (64-bit code; works in a
-/// NativeAOT build).</summary>
-public enum EmuTier { Automatic, Interpreter, IL, Native }
+/// <summary>The emu backend's compiled tiers: none (every instruction interpreted), or host machine code translated by
+/// Vessel itself (64-bit code; the rest interpreted). The IL tier (.NET dynamic methods) was retired on 2026-12-07.</summary>
+public enum EmuTier { Automatic, Interpreter, Native }

@@ -2,7 +2,7 @@ namespace Vessel.Cpu;
 
 /// <summary>The one bound on host memory that grows with guest code, shared by every vCPU of a VM: decoded blocks
 /// (their instructions and fast forms, page-crossing ones included) are charged when their objects are made, and
-/// the IL compiled from hot ones when compiled. Block objects are never left to the garbage collector: a vCPU
+/// the host code translated from hot ones when translated. Block objects are never left to the garbage collector: a vCPU
 /// keeps the ones its sets evict for reuse, and a flush hands every one to this VM-wide free list, by array size,
 /// so the host memory they take stays within the budget whatever the guest does. When a charge does not fit,
 /// every vCPU's code cache is flushed, as QEMU flushes its translation buffer when full: a vCPU outside

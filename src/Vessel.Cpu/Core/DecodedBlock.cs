@@ -14,7 +14,7 @@ internal sealed class DecodedBlock
     public readonly FastOp[] FastOps;
     public int Count;
 
-    /// <summary>What <see cref="Compiled"/> is charged in its VM's <see cref="CodeCacheBudget"/> (the block object
+    /// <summary>What <see cref="Native"/> is charged in its VM's <see cref="CodeCacheBudget"/> (the block object
     /// is charged <see cref="FootprintBytes"/> of its array size once, when made).</summary>
     public long CompiledBytes;
 
@@ -44,7 +44,7 @@ internal sealed class DecodedBlock
     private const int ObjectBytes = 136, ArrayHeaderBytes = 24;
 
     /// <summary>Becomes the block decoded into <paramref name="decoded"/> (the decode buffer); run counts and links
-    /// start afresh (the caller has dropped the compiled form). Its arrays are at least that long.</summary>
+    /// start afresh (the caller has dropped the translation). Its arrays are at least that long.</summary>
     public void TakeDecode(DecodedBlock decoded)
     {
         int count = decoded.Count;
@@ -60,7 +60,6 @@ internal sealed class DecodedBlock
         SecondPage = decoded.SecondPage;
         SecondGeneration = decoded.SecondGeneration;
         ExecutionCount = 0;
-        Compiled = null;
         Native = null;
         Link0 = Link1 = null;
         NextLinkSlot = false;
@@ -86,11 +85,10 @@ internal sealed class DecodedBlock
     /// vCPU's translation epoch equals <see cref="LinkEpoch"/>: found without the cache lookup.</summary>
     public DecodedBlock? Link0, Link1;
 
-    /// <summary>Runs in heat epoch <see cref="HeatEpoch"/> (see <see cref="BlockHeat"/>), and the compiled form
-    /// once hot (both reset when the block is decoded anew).</summary>
+    /// <summary>Runs in heat epoch <see cref="HeatEpoch"/> (see <see cref="BlockHeat"/>; reset when the block is
+    /// decoded anew).</summary>
     public int ExecutionCount;
     public long HeatEpoch;
-    public CompiledBlock? Compiled;
     /// <summary>The native tier's translation, once hot (see <see cref="Vessel.Cpu.Native.NativeTranslator"/>).</summary>
     public Native.NativeBlock? Native;
     public long LinkEpoch;

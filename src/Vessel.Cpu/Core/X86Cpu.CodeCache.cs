@@ -38,7 +38,6 @@ internal sealed partial class X86Cpu
 
     private void DropCompiled(DecodedBlock block)
     {
-        block.Compiled = null;
         DropNative(block);
         if (block.CompiledBytes == 0) return;
         _machine.CodeCache.Release(block.CompiledBytes);

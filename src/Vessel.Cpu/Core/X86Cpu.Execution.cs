@@ -412,7 +412,6 @@ internal sealed unsafe partial class X86Cpu
         block.Cacheable = true;
         block.SecondPage = DecodedBlock.NoSecondPage;
         block.ExecutionCount = 0;
-        block.Compiled = null;
         Decoder decoder = Bitness switch { 64 => _decoder64, 32 => _decoder32, _ => _decoder16 };
         _codeReader.Reset(page, linear & ~0xFFFUL, (int)(linear & 0xFFF));
         decoder.IP = Rip;

@@ -134,9 +134,6 @@ internal sealed partial class X86Cpu
         SetMulFlags((ulong)low, size, overflow);
     }
 
-    /// <summary>What compiled code calls after an IMUL whose flags are read.</summary>
-    internal void JitMulFlags(ulong low, int size, bool overflow) => SetMulFlags(low, size, overflow);
-
     private void ExecuteFastAlu(ref FastOp f, ulong b)
     {
         int size = f.Size;

@@ -95,7 +95,6 @@ internal sealed unsafe partial class X86Cpu : Platform.IApicCpu
         State.Bitness = 16;
         State.Rflags = RflagsBits.Reserved1;
         _fastPaths = machine.Options.FastPaths;
-        _jitThreshold = IlThreshold(machine.Options);
         _nativeThreshold = NativeThreshold(machine.Options);
         _codeReader = new GuestCodeReader(this);
         _decoder16 = Decoder.Create(16, _codeReader);

@@ -10,11 +10,11 @@ internal enum ProfileMode : byte
     Loop,        // the run loop itself: lookups, links, interrupt checks
     Fast,        // an interpreted instruction with a fast form
     Interpret,   // an interpreted instruction through the general interpreter
-    Compiled,    // inside a compiled block
-    CompiledStep,// an instruction a compiled block hands back to the interpreter
+    Compiled,    // inside a translated block
+    CompiledStep,// an instruction a translated block hands back to the interpreter
     Walk,        // a page walk (TLB miss)
     Decode,      // decoding a block
-    Compile,     // compiling a block to IL
+    Compile,     // translating a block to host code
     Deliver,     // delivering an exception or interrupt
     Poll,        // polling the platform timers
     Halt,        // waiting for an interrupt
@@ -25,7 +25,7 @@ internal enum ProfileMode : byte
 internal struct CpuCounters
 {
     public long BlocksRun, BlocksCompiledRun, ChainFollowed, LinkHits, CacheLookups, CacheHits, Decodes, UncacheableDecodes;
-    public long DecodesOfInvalidatedPage, CodeWriteInvalidations, CodeEpochFlushes, Compiles;
+    public long DecodesOfInvalidatedPage, CodeWriteInvalidations, CodeEpochFlushes;
     public long InstructionsFast, InstructionsGeneric, InstructionsCompiledStep;
     public long TlbMissRead, TlbMissWrite, TlbMissExec;
     public long TlbFlushes, TlbFlushesCr3, TlbPageFlushes;
@@ -146,7 +146,7 @@ internal static class EmuProfiler
                 if (block == null || !shown.Add(block)) continue;
                 long blockSamples = 0;
                 for (int i = 0; i < block.Count; i++) blockSamples += RipSamples.GetValueOrDefault(block.Instructions[i].IP);
-                sb.AppendLine($"block 0x{block.StartRip:x} ({block.Count} instructions, {(block.Compiled != null ? "compiled" : "interpreted")}, {blockSamples} samples):");
+                sb.AppendLine($"block 0x{block.StartRip:x} ({block.Count} instructions, {(block.Native != null ? "translated" : "interpreted")}, {blockSamples} samples):");
                 for (int i = 0; i < block.Count; i++)
                 {
                     ref var ins = ref block.Instructions[i];

@@ -33,11 +33,6 @@ internal sealed unsafe partial class X86Cpu
     private NativeBlock? _chainFrom;
     private int _chainSlot;
 
-    /// <summary>The run threshold of the IL tier under <paramref name="options"/> (0: off). With the native tier
-    /// chosen, the IL tier still takes the 16- and 32-bit blocks the native one leaves, where the runtime has a JIT.</summary>
-    private static int IlThreshold(EmuOptions options) =>
-        options.FastPaths && BlockCompiler.Available && options.ResolvedTier is EmuTier.IL or EmuTier.Native ? options.JitThreshold : 0;
-
     private static int NativeThreshold(EmuOptions options) =>
         options.FastPaths && options.ResolvedTier == EmuTier.Native ? options.JitThreshold : 0;
 
@@ -91,7 +86,7 @@ internal sealed unsafe partial class X86Cpu
         ExecutableArena arena = _machine.NativeCode;
         if (!_machine.CodeCache.TryChargeDroppingFree(bytes))
         {
-            // As the IL tier: a full budget starts afresh, this vCPU's own cache at its next lookup.
+            // A full budget starts afresh, this vCPU's own cache at its next lookup.
             _machine.CodeCache.FlushAll(this, flushRequesterNow: false);
             return null;
         }

@@ -25,7 +25,7 @@ internal sealed class CodeBustingGuest : IDisposable
     public IVcpu[] Vcpus { get; }
 
     /// <param name="sweepBytes">How much of the sled each pass calls into (all of it unless a test wants less).</param>
-    /// <param name="passes">Sweeps each vCPU makes before it reports (with more than 64, blocks get compiled).</param>
+    /// <param name="passes">Sweeps each vCPU makes before it reports (its 32-bit blocks are interpreted however hot: the native tier takes 64-bit code only).</param>
     public CodeBustingGuest(int vcpus, bool forever = false, EmuOptions? options = null, uint sweepBytes = SledBytes, int passes = 1)
     {
         _hypervisor = new EmuHypervisor(options ?? new EmuOptions());
