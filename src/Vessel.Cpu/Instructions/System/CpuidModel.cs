@@ -26,8 +26,8 @@ internal static class CpuidModel
     public const uint LahfLm = 1 << 0, Abm = 1 << 5;
     // CPUID.7.0:ECX
     public const uint Umip = 1 << 2, Rdpid = 1 << 22;
-    // CPUID.7.0:EDX
-    public const uint ArchCapabilities = 1u << 29;
+    // CPUID.7.0:EDX: IA32_SPEC_CTRL (IBRS, STIBP, SSBD), IA32_PRED_CMD (IBPB) and IA32_ARCH_CAPABILITIES exist.
+    public const uint IbrsIbpb = 1 << 26, Stibp = 1 << 27, ArchCapabilities = 1u << 29, Ssbd = 1u << 31;
     // CPUID.80000007:EDX
     public const uint InvariantTsc = 1 << 8;
 
@@ -35,6 +35,10 @@ internal static class CpuidModel
     public const uint Leaf1Ecx = Cx16 | X2Apic | Movbe | Popcnt | TscDeadline | Hypervisor;
     public const uint Leaf7Ebx = FsGsBase | TscAdjust | Smep | Erms | Smap | ClflushOpt;
     public const uint Leaf7Ecx = Umip | Rdpid;
+    /// <summary>The speculation controls come with enhanced IBRS (IA32_ARCH_CAPABILITIES.IBRS_ALL, see
+    /// <see cref="MsrFile.ArchCapabilitiesValue"/>): a real part that has one has the others, and Linux only takes
+    /// enhanced IBRS over retpolines where it can set SPEC_CTRL.IBRS.</summary>
+    public const uint Leaf7Edx = IbrsIbpb | Stibp | ArchCapabilities | Ssbd;
     public const uint Extended1Edx = Syscall | Nx | Page1G | Rdtscp | LongMode;
     public const uint Extended1Ecx = LahfLm | Abm;
 
@@ -77,7 +81,7 @@ internal static class CpuidModel
             case 7 when subleaf == 0:
                 ebx = Leaf7Ebx;
                 ecx = Leaf7Ecx;
-                edx = ArchCapabilities;
+                edx = Leaf7Edx;
                 return;
             case 0xB when subleaf < 2:
                 // x2APIC topology: one thread per core, one core per package.
