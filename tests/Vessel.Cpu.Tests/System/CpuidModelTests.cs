@@ -154,9 +154,15 @@ public class CpuidModelTests
         Assert.True(cpu.TryWriteMsr(0x48, 0b101));         // IBRS | SSBD, as Linux writes it with enhanced IBRS
         Assert.True(cpu.TryReadMsr(0x48, out specCtrl));
         Assert.Equal(0b101UL, specCtrl);
-        Assert.False(cpu.TryWriteMsr(0x48, 1UL << 3));    // reserved bit: #GP
+        Assert.False(cpu.TryWriteMsr(0x48, 1UL << 3));    // IPRED_DIS_U: not enumerated, so #GP
         Assert.True(cpu.TryReadMsr(0x48, out specCtrl));
         Assert.Equal(0b101UL, specCtrl);
+        Assert.Equal(2u, Q(7).Eax);                        // subleaves 1 and 2 exist
+        Assert.Equal(CpuidModel.BhiCtrl, Q(7, 2).Edx);
+        Assert.Equal((0u, 0u, 0u, 0u), Q(7, 1));
+        Assert.True(cpu.TryWriteMsr(0x48, 1UL << 10));    // BHI_DIS_S, which BHI_CTRL promises
+        Assert.True(cpu.TryReadMsr(0x48, out specCtrl));
+        Assert.Equal(1UL << 10, specCtrl);
         Assert.True(cpu.TryWriteMsr(0x49, 1));            // IBPB
         Assert.False(cpu.TryWriteMsr(0x49, 2));
         Assert.False(cpu.TryReadMsr(0x49, out _));

@@ -22,9 +22,10 @@ internal sealed class MsrFile
         | (1UL << 6) | (1UL << 8) | (1UL << 13) | (1UL << 14) | (1UL << 15) | (1UL << 20) | (1UL << 24) | (1UL << 26)
         | (1UL << 27) | (1UL << 62);
 
-    /// <summary>IA32_SPEC_CTRL's defined bits (IBRS, STIBP, SSBD): kept for the guest to read back, no effect on a
-    /// CPU without predictors. IA32_PRED_CMD's only command is IBPB (bit 0), a no-op here.</summary>
-    private const ulong SpecCtrlWritable = 0b111, PredCmdIbpb = 1;
+    /// <summary>IA32_SPEC_CTRL's bits this model enumerates (IBRS 0, STIBP 1, SSBD 2, BHI_DIS_S 10): kept for the
+    /// guest to read back, no effect on a CPU without predictors. IA32_PRED_CMD's only command is IBPB (bit 0), a
+    /// no-op here.</summary>
+    private const ulong SpecCtrlWritable = 0b111 | (1 << 10), PredCmdIbpb = 1;
 
     private const int VariableMtrrs = 8;
     private const ulong MiscEnableFastStrings = 1, MiscEnablePerfMonUnavailable = 1 << 7, MiscEnableNoPebs = 1 << 12;
