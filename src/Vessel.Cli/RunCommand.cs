@@ -52,8 +52,7 @@ public sealed partial class RunCommand(RunOptions options, CliStreams streams, C
         if (options.Cpus > hypervisor.Capabilities.MaxVcpus)
             throw CliException.Usage($"--cpus {options.Cpus}: the {hypervisor.Name} backend supports at most {hypervisor.Capabilities.MaxVcpus}");
 
-        // No local keeps the configuration: it holds the kernel and initrd images (see below).
-        using Machine machine = BuildMachine(hypervisor, new MachineConfig
+        var config = new MachineConfig
         {
             MemoryBytes = options.MemoryBytes,
             VcpuCount = options.Cpus,
@@ -71,12 +70,8 @@ public sealed partial class RunCommand(RunOptions options, CliStreams streams, C
             VirtioConsole = options.ConsoleOnHvc0,
             VirtioConsoleOutput = options.ConsoleOnHvc0 ? terminal : null,
             LoggerFactory = logging,
-        }, kernelPath);
-        // The images are in guest RAM now. Drop this method's references and collect once, decommitting, so their
-        // large-object pages leave the resident set instead of waiting for a full collection that a boot may never
-        // need (the peak RSS of a boot counted them).
-        kernel = initrd = null;
-        GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        };
+        using Machine machine = BuildMachine(hypervisor, config, kernelPath);
         // Only once the memory is mapped: had it failed, the error says more than this warning.
         if (HostMemory.TotalBytes() is { } hostBytes && options.MemoryBytes > hostBytes)
             LogMoreThanTheHost(logger, SizeParser.Format(options.MemoryBytes), HostMemory.Describe(hostBytes));

@@ -55,9 +55,7 @@ public sealed class MachineBuilder(IHypervisor hypervisor, MachineConfig config)
             var ports = new PortIoBus(locks, config.LoggerFactory.CreateLogger("Vessel.Vmm.PortIoBus"));
             var mmio = new MmioBus(locks, config.LoggerFactory.CreateLogger("Vessel.Vmm.MmioBus"));
             var systemControl = new MachineSystemControl();
-            // The devices keep the configuration for the machine's life; the kernel and initrd images are copied
-            // into guest RAM below and not needed after, so they are not kept with it (10 MiB for the Debian guest).
-            devices = new PcDeviceContext(config with { Kernel = null, Initrd = null }, vm, ports, mmio, locks, systemControl);
+            devices = new PcDeviceContext(config, vm, ports, mmio, locks, systemControl);
             if (config.StandardDevices)
             {
                 PcDevices.Install(devices);
