@@ -93,6 +93,9 @@ public class CpuidModelTests
             a.Label(ref entry); a.nop();
         }),
         ("x1.edx", 27, a => a.rdtscp()),
+        ("7.edx", 26, a => { a.mov(ecx, 0x48); a.mov(eax, 1); a.xor(edx, edx); a.wrmsr(); a.rdmsr(); a.mov(ecx, 0x49); a.mov(eax, 1); a.wrmsr(); }),
+        ("7.edx", 27, a => { a.mov(ecx, 0x48); a.mov(eax, 2); a.xor(edx, edx); a.wrmsr(); }),
+        ("7.edx", 31, a => { a.mov(ecx, 0x48); a.mov(eax, 4); a.xor(edx, edx); a.wrmsr(); }),
     ];
 
     private static uint Register(string where)
@@ -133,7 +136,36 @@ public class CpuidModelTests
         Assert.NotEqual(0u, Q(7).Edx & (1u << 29));
         Assert.True(Cpu.TryReadMsr(0x10A, out ulong caps));
         Assert.Equal(0x21UL, caps & 0x21);                 // RDCL_NO (no PTI needed), MDS_NO (no VERW clearing)
+        Assert.Equal(1UL << 1, caps & (1UL << 1));         // IBRS_ALL: enhanced IBRS instead of retpolines
+        Assert.Equal(1UL << 4, caps & (1UL << 4));         // SSB_NO
+        Assert.Equal(1UL << 62, caps & (1UL << 62));       // ITS_NO: no return thunk
+        Assert.Equal(0UL, caps & ((1UL << 2) | (1UL << 19))); // neither RSBA nor RRSBA: RET predicted from nowhere else
         Assert.False(Cpu.TryWriteMsr(0x10A, 0));
+    }
+
+    [Fact]
+    public void SpecCtrlKeepsItsThreeBitsAndPredCmdIsWriteOnly()
+    {
+        var (_, _, _, edx) = Q(7);
+        Assert.Equal(CpuidModel.IbrsIbpb | CpuidModel.Stibp | CpuidModel.Ssbd, edx & (CpuidModel.IbrsIbpb | CpuidModel.Stibp | CpuidModel.Ssbd));
+        var cpu = new X86Cpu(((EmuVirtualMachine)Machine.Vm).Machine, 2);
+        Assert.True(cpu.TryReadMsr(0x48, out ulong specCtrl));
+        Assert.Equal(0UL, specCtrl);
+        Assert.True(cpu.TryWriteMsr(0x48, 0b101));         // IBRS | SSBD, as Linux writes it with enhanced IBRS
+        Assert.True(cpu.TryReadMsr(0x48, out specCtrl));
+        Assert.Equal(0b101UL, specCtrl);
+        Assert.False(cpu.TryWriteMsr(0x48, 1UL << 3));    // IPRED_DIS_U: not enumerated, so #GP
+        Assert.True(cpu.TryReadMsr(0x48, out specCtrl));
+        Assert.Equal(0b101UL, specCtrl);
+        Assert.Equal(2u, Q(7).Eax);                        // subleaves 1 and 2 exist
+        Assert.Equal(CpuidModel.BhiCtrl, Q(7, 2).Edx);
+        Assert.Equal((0u, 0u, 0u, 0u), Q(7, 1));
+        Assert.True(cpu.TryWriteMsr(0x48, 1UL << 10));    // BHI_DIS_S, which BHI_CTRL promises
+        Assert.True(cpu.TryReadMsr(0x48, out specCtrl));
+        Assert.Equal(1UL << 10, specCtrl);
+        Assert.True(cpu.TryWriteMsr(0x49, 1));            // IBPB
+        Assert.False(cpu.TryWriteMsr(0x49, 2));
+        Assert.False(cpu.TryReadMsr(0x49, out _));
     }
 
     [Fact]

@@ -26,8 +26,12 @@ internal static class CpuidModel
     public const uint LahfLm = 1 << 0, Abm = 1 << 5;
     // CPUID.7.0:ECX
     public const uint Umip = 1 << 2, Rdpid = 1 << 22;
-    // CPUID.7.0:EDX
-    public const uint ArchCapabilities = 1u << 29;
+    // CPUID.7.0:EDX: IA32_SPEC_CTRL (IBRS, STIBP, SSBD), IA32_PRED_CMD (IBPB) and IA32_ARCH_CAPABILITIES exist.
+    public const uint IbrsIbpb = 1 << 26, Stibp = 1 << 27, ArchCapabilities = 1u << 29, Ssbd = 1u << 31;
+    // CPUID.7.2:EDX: IA32_SPEC_CTRL.BHI_DIS_S exists.
+    public const uint BhiCtrl = 1 << 4;
+    /// <summary>Leaf 7's highest subleaf: 1 (all zero) and 2 (<see cref="BhiCtrl"/>) are answered.</summary>
+    public const uint Leaf7MaxSubleaf = 2;
     // CPUID.80000007:EDX
     public const uint InvariantTsc = 1 << 8;
 
@@ -35,6 +39,10 @@ internal static class CpuidModel
     public const uint Leaf1Ecx = Cx16 | X2Apic | Movbe | Popcnt | TscDeadline | Hypervisor;
     public const uint Leaf7Ebx = FsGsBase | TscAdjust | Smep | Erms | Smap | ClflushOpt;
     public const uint Leaf7Ecx = Umip | Rdpid;
+    /// <summary>The speculation controls come with enhanced IBRS (IA32_ARCH_CAPABILITIES.IBRS_ALL, see
+    /// <see cref="MsrFile.ArchCapabilitiesValue"/>): a real part that has one has the others, and Linux only takes
+    /// enhanced IBRS over retpolines where it can set SPEC_CTRL.IBRS.</summary>
+    public const uint Leaf7Edx = IbrsIbpb | Stibp | ArchCapabilities | Ssbd;
     public const uint Extended1Edx = Syscall | Nx | Page1G | Rdtscp | LongMode;
     public const uint Extended1Ecx = LahfLm | Abm;
 
@@ -75,10 +83,15 @@ internal static class CpuidModel
             }
             case 6: eax = 1 << 2; return; // ARAT: the APIC timer runs in every power state
             case 7 when subleaf == 0:
+                eax = Leaf7MaxSubleaf;
                 ebx = Leaf7Ebx;
                 ecx = Leaf7Ecx;
-                edx = ArchCapabilities;
+                edx = Leaf7Edx;
                 return;
+            // Linux (6.1 stable too) treats every CPU with enhanced IBRS or the hypervisor bit as open to branch
+            // history injection, BHI_NO or not, and then clears the branch history in software on every syscall;
+            // with BHI_CTRL it sets SPEC_CTRL.BHI_DIS_S once instead (true of a CPU without branch history).
+            case 7 when subleaf == 2: edx = BhiCtrl; return;
             case 0xB when subleaf < 2:
                 // x2APIC topology: one thread per core, one core per package.
                 eax = 0;

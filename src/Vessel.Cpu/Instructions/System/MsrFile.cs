@@ -11,11 +11,21 @@ namespace Vessel.Cpu;
 internal sealed class MsrFile
 {
     /// <summary>IA32_ARCH_CAPABILITIES: an interpreter leaks nothing through speculation, so the guest is told it is
-    /// immune (RDCL_NO 0, SKIP_L1DFL_VMENTRY 3, MDS_NO 5, PSCHANGE_MC_NO 6, TAA_NO 8, SBDR_SSDP_NO 13, FBSDP_NO 14,
-    /// PSDP_NO 15, BHI_NO 20, PBRSB_NO 24, GDS_NO 26, RFDS_NO 27). Linux then skips page-table isolation (a CR3
-    /// switch on every kernel entry) and the VERW buffer clearing on every return to user mode.</summary>
-    public const ulong ArchCapabilitiesValue = (1UL << 0) | (1UL << 3) | (1UL << 5) | (1UL << 6) | (1UL << 8)
-        | (1UL << 13) | (1UL << 14) | (1UL << 15) | (1UL << 20) | (1UL << 24) | (1UL << 26) | (1UL << 27);
+    /// immune (RDCL_NO 0, SKIP_L1DFL_VMENTRY 3, SSB_NO 4, MDS_NO 5, PSCHANGE_MC_NO 6, TAA_NO 8, SBDR_SSDP_NO 13,
+    /// FBSDP_NO 14, PSDP_NO 15, BHI_NO 20, PBRSB_NO 24, GDS_NO 26, RFDS_NO 27, ITS_NO 62) and that indirect branch
+    /// restriction is always on (IBRS_ALL 1, "enhanced IBRS": true of a CPU that predicts no branch at all). Linux
+    /// then skips page-table isolation (a CR3 switch on every kernel entry), the VERW buffer clearing on every
+    /// return to user mode, retpolines (every indirect call through a thunk) and, with ITS_NO, which a guest that
+    /// sees the hypervisor bit needs, the return thunk on every RET. RSBA 2 and RRSBA 19 stay clear: they say RET
+    /// may be predicted from elsewhere.</summary>
+    public const ulong ArchCapabilitiesValue = (1UL << 0) | (1UL << 1) | (1UL << 3) | (1UL << 4) | (1UL << 5)
+        | (1UL << 6) | (1UL << 8) | (1UL << 13) | (1UL << 14) | (1UL << 15) | (1UL << 20) | (1UL << 24) | (1UL << 26)
+        | (1UL << 27) | (1UL << 62);
+
+    /// <summary>IA32_SPEC_CTRL's bits this model enumerates (IBRS 0, STIBP 1, SSBD 2, BHI_DIS_S 10): kept for the
+    /// guest to read back, no effect on a CPU without predictors. IA32_PRED_CMD's only command is IBPB (bit 0), a
+    /// no-op here.</summary>
+    private const ulong SpecCtrlWritable = 0b111 | (1 << 10), PredCmdIbpb = 1;
 
     private const int VariableMtrrs = 8;
     private const ulong MiscEnableFastStrings = 1, MiscEnablePerfMonUnavailable = 1 << 7, MiscEnableNoPebs = 1 << 12;
@@ -24,7 +34,7 @@ internal sealed class MsrFile
     private readonly GuestClock _clock;
 
     public ulong Star, Lstar, Cstar, Sfmask, KernelGsBase, TscAux, SysenterCs, SysenterEsp, SysenterEip;
-    private ulong _pat, _miscEnable, _mtrrDefType, _mcgStatus;
+    private ulong _pat, _miscEnable, _mtrrDefType, _mcgStatus, _specCtrl;
     private long _tscOffset;
     /// <summary>IA32_TSC_ADJUST: what software has added to this vCPU's TSC (WRMSR to either MSR moves both).</summary>
     private long _tscAdjust;
@@ -45,6 +55,7 @@ internal sealed class MsrFile
         _miscEnable = MiscEnableFastStrings | MiscEnablePerfMonUnavailable | MiscEnableNoPebs;
         _mtrrDefType = 0;
         _mcgStatus = 0;
+        _specCtrl = 0;
         Array.Clear(_variableMtrrs);
         Array.Clear(_fixedMtrrs);
     }
@@ -61,6 +72,7 @@ internal sealed class MsrFile
             case Tsc: value = ReadTsc(); return true;
             case TscAdjust: value = (ulong)_tscAdjust; return true;
             case PlatformId: return true;
+            case SpecCtrl: value = _specCtrl; return true;
             case FeatureControl: value = 1; return true; // locked, VMX off
             case BiosSignId: return true;
             case MtrrCap: value = VariableMtrrs | (1 << 8) | (1 << 10); return true; // fixed ranges, write-combining
@@ -97,6 +109,8 @@ internal sealed class MsrFile
                 _tscOffset += (long)value - _tscAdjust;
                 _tscAdjust = (long)value;
                 return true;
+            case SpecCtrl: if ((value & ~SpecCtrlWritable) != 0) return false; _specCtrl = value; return true;
+            case PredCmd: return (value & ~PredCmdIbpb) == 0; // write-only: RDMSR of it is refused
             case BiosSignId: return true;
             case MsrIndex.SysenterCs: SysenterCs = value & 0xFFFF; return true;
             case MsrIndex.SysenterEsp: return TryWriteCanonical(ref SysenterEsp, value);

@@ -4,6 +4,7 @@ namespace Vessel.Cpu;
 internal static class MsrIndex
 {
     public const uint Tsc = 0x10, PlatformId = 0x17, ApicBase = 0x1B, FeatureControl = 0x3A;
+    public const uint SpecCtrl = 0x48, PredCmd = 0x49;
     public const uint TscAdjust = 0x3B, BiosSignId = 0x8B, MtrrCap = 0xFE, ArchCapabilities = 0x10A;
     public const uint SysenterCs = 0x174, SysenterEsp = 0x175, SysenterEip = 0x176;
     public const uint McgCap = 0x179, McgStatus = 0x17A, MiscEnable = 0x1A0;
