@@ -7,7 +7,9 @@ public sealed class EmuVcpu : IVcpu
 {
     private readonly X86Cpu _cpu;
     private readonly IoEventTable _ioEvents;
-    private bool _disposed;
+    private volatile bool _disposed;
+    /// <summary>Threads inside <see cref="Run"/>: the machine waits for none before it unmaps translated code.</summary>
+    private int _running;
 
     internal EmuVcpu(X86Cpu cpu, IoEventTable ioEvents)
     {
@@ -38,20 +40,38 @@ public sealed class EmuVcpu : IVcpu
 
     public VcpuExit Run()
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        _cpu.Prof(ProfileMode.Loop);
-        VcpuExit exit;
-        do exit = _cpu.Run();
-        while (_ioEvents.TrySignal(exit)); // a doorbell write goes on in the guest, as under KVM_IOEVENTFD
-        if (EmuProfiler.Enabled) _cpu.Counters.Exits++;
-        _cpu.Prof(ProfileMode.Vmm);
-        return exit;
+        // Counted before the check: a Dispose that saw no thread running also keeps any later one out.
+        Interlocked.Increment(ref _running);
+        try
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            _cpu.Prof(ProfileMode.Loop);
+            VcpuExit exit;
+            do exit = _cpu.Run();
+            while (_ioEvents.TrySignal(exit)); // a doorbell write goes on in the guest, as under KVM_IOEVENTFD
+            if (EmuProfiler.Enabled) _cpu.Counters.Exits++;
+            _cpu.Prof(ProfileMode.Vmm);
+            return exit;
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _running);
+        }
     }
+
+    /// <summary>Some thread is inside <see cref="Run"/>.</summary>
+    internal bool IsRunning => Volatile.Read(ref _running) != 0;
 
     public void CompleteRead(ulong value) => _cpu.CompleteRead(value);
 
     public void Kick() => _cpu.Kick();
 
-    /// <summary>Nothing native to free (the halt signal is a pinned managed word): after this the vCPU refuses to run.</summary>
-    public void Dispose() => _disposed = true;
+    /// <summary>Nothing native to free (the halt signal is a pinned managed word): after this the vCPU refuses to run,
+    /// and a thread still inside <see cref="Run"/> is kicked out of it.</summary>
+    public void Dispose()
+    {
+        _disposed = true;
+        Interlocked.MemoryBarrier();
+        _cpu.Kick();
+    }
 }

@@ -96,12 +96,33 @@ public sealed class EmuVirtualMachine : IVirtualMachine
         if (_disposed) return;
         _disposed = true;
         EmuProfiler.Report();
-        _irqEvents?.Dispose();
+        EmuVcpu[] vcpus;
         lock (_vcpus)
         {
-            foreach (var v in _vcpus) v.Dispose();
+            vcpus = _vcpus.ToArray();
             _vcpus.Clear();
         }
-        Machine.ReleaseNativeCode();
+        foreach (var v in vcpus) v.Dispose();
+        bool stopped = WaitForVcpusToLeaveRun(vcpus);
+        _irqEvents?.Dispose();
+        // A vCPU thread the owner left running would fault in unmapped code: leak the arena instead.
+        if (stopped) Machine.ReleaseNativeCode();
+    }
+
+    /// <summary>Kicked vCPUs leave <see cref="EmuVcpu.Run"/> at their next block boundary; on a starved machine that
+    /// can take a while, so the wait is long, but bounded.</summary>
+    private static bool WaitForVcpusToLeaveRun(EmuVcpu[] vcpus)
+    {
+        long deadline = Environment.TickCount64 + 30_000;
+        foreach (var v in vcpus)
+        {
+            while (v.IsRunning)
+            {
+                if (Environment.TickCount64 > deadline) return false;
+                v.Kick();
+                Thread.Sleep(1);
+            }
+        }
+        return true;
     }
 }
