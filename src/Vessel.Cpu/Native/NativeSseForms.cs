@@ -2,7 +2,7 @@ using Iced.Intel;
 
 namespace Vessel.Cpu.Native;
 
-/// <summary>The SSE mnemonics the native tier re-hosts (see NativeTranslator.Sse.cs): those whose result the host
+/// <summary>The SSE mnemonics the native tier re-hosts (see NativeSseEmitter): those whose result the host
 /// computes bit for bit as the interpreter does whatever MXCSR holds — integer SSE to SSE4.1, bitwise logic,
 /// shuffles, unpacks, moves, mask extraction — and that touch nothing beyond their explicit operands (no implicit
 /// XMM0, RDI or ECX: BLENDV, MASKMOVDQU and the string compares stay interpreted, as do non-temporal stores).</summary>

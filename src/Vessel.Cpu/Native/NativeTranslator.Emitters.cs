@@ -11,6 +11,7 @@ internal sealed partial class NativeTranslator
     private NativeBitOpsEmitter? _bitOps;
     private NativeAccumulatorEmitter? _accumulator;
     private NativeDivideEmitter? _divide;
+    private NativeSseEmitter? _sseEmitter;
 
     internal Assembler Asm => _a;
 
@@ -25,6 +26,8 @@ internal sealed partial class NativeTranslator
     internal void RestoreFlags() => EmitRestoreFlags();
     internal void EffectiveAddress(ref FastOp f) => EmitEffectiveAddress(ref f);
     internal Label Probe(int tlbOffset, int size, int index) => EmitProbe(tlbOffset, size, index);
+    /// <summary>An out-of-line exit that hands instruction <paramref name="index"/> to the interpreter.</summary>
+    internal Label HandBackLabel(int index) => OutOfLine(() => EmitExit(index));
     internal void Access(ref FastOp f, int tlbOffset, int size, int index) => EmitAccess(ref f, tlbOffset, size, index);
     internal void MultiplyFlags(int size) => EmitImulFlags(size);
 
@@ -66,4 +69,5 @@ internal sealed partial class NativeTranslator
     private NativeBitOpsEmitter BitOps => _bitOps ??= new NativeBitOpsEmitter(this);
     private NativeAccumulatorEmitter Accumulator => _accumulator ??= new NativeAccumulatorEmitter(this);
     private NativeDivideEmitter Divide => _divide ??= new NativeDivideEmitter(this);
+    private NativeSseEmitter SseEmitter => _sseEmitter ??= new NativeSseEmitter(this);
 }

@@ -148,7 +148,7 @@ internal sealed partial class NativeTranslator
 
     /// <summary>Whether the host encoder takes <paramref name="host"/>: the assembler encodes only at the block's end,
     /// where a form it refuses would lose the whole translation, so such a form stays with the interpreter.</summary>
-    private static bool HostEncodes(ref Instruction host)
+    internal static bool HostEncodes(ref Instruction host)
     {
         _trialEncoder ??= Encoder.Create(64, new DiscardingCodeWriter());
         return _trialEncoder.TryEncode(host, 0, out _, out _);
@@ -160,7 +160,7 @@ internal sealed partial class NativeTranslator
     }
 
     /// <summary>RAX's or RCX's register of <paramref name="size"/> bytes.</summary>
-    private static Register HostRegister(Register family, int size) => (family, size) switch
+    internal static Register HostRegister(Register family, int size) => (family, size) switch
     {
         (Register.RAX, 1) => Register.AL, (Register.RAX, 2) => Register.AX, (Register.RAX, 4) => Register.EAX,
         (Register.RAX, _) => Register.RAX, (_, 1) => Register.CL, (_, 2) => Register.CX, (_, 4) => Register.ECX,

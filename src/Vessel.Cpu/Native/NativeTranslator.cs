@@ -137,7 +137,7 @@ internal sealed partial class NativeTranslator
 
     private static AssemblerMemoryOperand GprQ(int index) => __qword_ptr[rdi + CpuStateLayout.GprAt(index)];
     private static AssemblerMemoryOperand GprD(int index) => __dword_ptr[rdi + CpuStateLayout.GprAt(index)];
-    private static AssemblerMemoryOperand StateQ(int offset) => __qword_ptr[rdi + offset];
+    internal static AssemblerMemoryOperand StateQ(int offset) => __qword_ptr[rdi + offset];
 
     /// <summary>One more instruction run (LEA: the flags stay).</summary>
     private void CountInstruction() => _a.lea(r11, __[r11 + 1]);
