@@ -141,12 +141,7 @@ internal sealed class NativeSseEmitter(NativeTranslator t)
                 }
                 case OpKind.Memory:
                     if (!X86Cpu.ClassifyMemory(ref ins, ref memory)) return false;
-                    host.MemoryBase = Register.RDX;
-                    host.MemoryIndex = Register.None;
-                    host.MemoryIndexScale = 1;
-                    host.MemoryDisplacement64 = 0;
-                    host.MemoryDisplSize = 0;
-                    host.SegmentPrefix = Register.None;
+                    NativeTranslator.MemoryOperandAtRdx(ref host);
                     break;
                 case OpKind.Immediate8 when k == ins.OpCount - 1:
                     break;

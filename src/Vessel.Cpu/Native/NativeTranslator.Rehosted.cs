@@ -127,12 +127,7 @@ internal sealed partial class NativeTranslator
                 }
                 case OpKind.Memory:
                     if (!X86Cpu.ClassifyMemory(ref ins, ref memory)) return false;
-                    host.MemoryBase = Register.RDX;
-                    host.MemoryIndex = Register.None;
-                    host.MemoryIndexScale = 1;
-                    host.MemoryDisplacement64 = 0;
-                    host.MemoryDisplSize = 0;
-                    host.SegmentPrefix = Register.None;
+                    MemoryOperandAtRdx(ref host);
                     break;
                 case OpKind.Immediate8 or OpKind.Immediate16 or OpKind.Immediate32 or OpKind.Immediate8to16
                     or OpKind.Immediate8to32 or OpKind.Immediate8to64 or OpKind.Immediate32to64:
@@ -142,6 +137,17 @@ internal sealed partial class NativeTranslator
             }
         }
         return HostEncodes(ref host);
+    }
+
+    /// <summary>Points a re-hosted instruction's memory operand at [RDX], where the TLB probe leaves the host address.</summary>
+    internal static void MemoryOperandAtRdx(ref Instruction host)
+    {
+        host.MemoryBase = Register.RDX;
+        host.MemoryIndex = Register.None;
+        host.MemoryIndexScale = 1;
+        host.MemoryDisplacement64 = 0;
+        host.MemoryDisplSize = 0;
+        host.SegmentPrefix = Register.None;
     }
 
     [ThreadStatic] private static Encoder? _trialEncoder;
