@@ -29,8 +29,20 @@ public sealed unsafe partial class KvmVcpu
 
     public VcpuExit Run()
     {
-        byte* run = _run;
-        if (run == null) ThrowDisposed();
+        Interlocked.Increment(ref _users);
+        try
+        {
+            if (Volatile.Read(ref _disposed) != 0) ThrowDisposed();
+            return RunOnce(_run);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _users);
+        }
+    }
+
+    private VcpuExit RunOnce(byte* run)
+    {
         if (_ioNext < _ioCount) return NextIoElement();
         _ioCount = _ioNext = 0;
         _readSlot = null;

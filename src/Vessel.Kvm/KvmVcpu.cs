@@ -11,6 +11,10 @@ public sealed unsafe partial class KvmVcpu : IVcpu
     private byte* _run;
     /// <summary>Linux thread id of the thread in <see cref="Run"/>, 0 when none; the target of kicks.</summary>
     private volatile int _runningTid;
+    /// <summary>Threads in <see cref="Run"/> or <see cref="Kick"/> (which touch kvm_run): <see cref="Dispose"/> unmaps
+    /// kvm_run and closes the fd only when none is left.</summary>
+    private int _users;
+    private int _disposed;
 
     private KvmVcpu(int id, int fd, byte* run, int mmapSize)
     {
@@ -163,9 +167,21 @@ public sealed unsafe partial class KvmVcpu : IVcpu
 
     public void Kick()
     {
-        byte* run = _run;
-        if (run == null) return;
-        Volatile.Write(ref run[KvmRunOffsets.ImmediateExit], 1);
+        // Counted before the check: a Dispose that saw no user keeps every later one out.
+        Interlocked.Increment(ref _users);
+        try
+        {
+            if (Volatile.Read(ref _disposed) == 0) KickRunningThread();
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _users);
+        }
+    }
+
+    private void KickRunningThread()
+    {
+        Volatile.Write(ref _run[KvmRunOffsets.ImmediateExit], 1);
         int tid = _runningTid;
         if (tid != 0) KvmNative.TgKill(Environment.ProcessId, tid, VcpuKickSignal.Number);
     }
@@ -175,8 +191,20 @@ public sealed unsafe partial class KvmVcpu : IVcpu
         if (result < 0) throw new KvmException($"vCPU {Id}: {what} failed: {KvmNative.Describe(Marshal.GetLastPInvokeError())}");
     }
 
+    /// <summary>Refuses every later <see cref="Run"/>, kicks a thread still inside KVM_RUN out of it and waits for it
+    /// (bounded) before kvm_run is unmapped and the fd closed: an owner that disposes under a running vCPU thread
+    /// must not make that thread read unmapped memory or issue ioctls on a reused fd number. A thread that does not
+    /// leave in time keeps the mapping and the fd (leaked rather than a crash).</summary>
     public void Dispose()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        long deadline = Environment.TickCount64 + 30_000;
+        while (Volatile.Read(ref _users) != 0)
+        {
+            if (Environment.TickCount64 > deadline) return;
+            KickRunningThread();
+            Thread.Sleep(1);
+        }
         byte* run = _run;
         _run = null;
         if (run != null) KvmNative.Munmap((nint)run, (nuint)_mmapSize);
