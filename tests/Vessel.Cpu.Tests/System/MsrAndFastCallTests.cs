@@ -170,7 +170,8 @@ public class MsrAndFastCallTests
             a.shl(rdx, 32);
             a.or(rax, rdx);
             a.mov(r12, rax);
-            a.add(rax, 1_000_000_000);           // WRMSR TSC = now + 1e9: TSC_ADJUST grows by about 1e9
+            a.mov(rdx, Jump);
+            a.add(rax, rdx);                     // WRMSR TSC = now + Jump: TSC_ADJUST grows by about Jump
             a.mov(rdx, rax);
             a.shr(rdx, 32);
             a.mov(ecx, 0x10);
@@ -188,10 +189,14 @@ public class MsrAndFastCallTests
         });
         Registers r = g.Vcpu.GetRegisters();
         Assert.Equal(0UL, r.R8);
-        Assert.InRange((long)r.R9, 1L, 1_000_000_000L); // 1e9 less the time between the RDTSC and the WRMSR
+        Assert.InRange((long)r.R9, 1L, Jump); // Jump less the time between the RDTSC and the WRMSR
         Assert.Equal(0UL, r.R11);
-        Assert.True(r.R10 >= r.R12 && r.R10 < r.R12 + 1_000_000_000UL, $"{r.R10:x} after {r.R12:x}");
+        Assert.True(r.R10 >= r.R12 && r.R10 < r.R12 + (ulong)Jump, $"{r.R10:x} after {r.R12:x}");
     }
+
+    /// <summary>How far the test moves the TSC: 1,000 s of the guest's 1 GHz clock, so a starved host thread
+    /// between two of the guest's instructions cannot eat it (1 s did, at load average 50).</summary>
+    private const long Jump = 1_000_000_000_000;
 
     [Fact]
     public void SwapgsExchangesGsBaseWithKernelGsBase()
