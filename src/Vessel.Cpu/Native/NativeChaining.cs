@@ -8,9 +8,9 @@ namespace Vessel.Cpu.Native;
 /// are where it jumps. A block whose instruction runs into the next page may be either end: a write to its second
 /// page bumps its first page's generation too (<see cref="CodePageMap.MarkCodeRunningInto"/>), so the shared
 /// generation still covers its bytes; but that page's mapping is not the first's, so the run loop unlinks the jumps
-/// into such a block when its translation epoch moves (<see cref="UnlinkIncoming"/>). A block that goes (invalidated, evicted, flushed) first has every jump into it unpatched, and
-/// is taken out of the incoming lists of the blocks it jumps to. Only the owning vCPU's thread, outside translated
-/// code, links and unlinks.</summary>
+/// into such a block when its translation epoch moves (<see cref="UnlinkIncoming"/>). A block that goes
+/// (invalidated, evicted, flushed) first has every jump into it unpatched, and is taken out of the incoming lists of
+/// the blocks it jumps to. Only the owning vCPU's thread, outside translated code, links and unlinks.</summary>
 internal static class NativeChaining
 {
     /// <summary>Links <paramref name="from"/>'s chain slot <paramref name="slot"/> to <paramref name="to"/> if the
