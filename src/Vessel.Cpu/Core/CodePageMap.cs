@@ -13,7 +13,11 @@ namespace Vessel.Cpu;
 /// again. Pages the guest reuses for data once code of theirs ran (freed page-cache and anonymous pages, a static
 /// binary's last text page shared with .data) no longer take every write the slow way: that was 1.5 M slow
 /// writes in the awk + sort mix. A watched/generation pair changes under <see cref="_transition"/>, so no block
-/// is ever left valid on an unwatched page.</para></summary>
+/// is ever left valid on an unwatched page.</para>
+/// <para>A block whose one instruction runs into the next page holds bytes of two pages. Its second page is watched
+/// with its first as a dependent (<see cref="MarkCodeRunningInto"/>): a write to the second page bumps the first's
+/// generation too, so the first page's generation alone says whether such a block still holds its bytes, and chain
+/// links and jump-cache slots, which compare only that one, may lead to it.</para></summary>
 internal sealed unsafe class CodePageMap
 {
     /// <summary>Pinned: translated code compares a block's generation at its address (see
@@ -24,6 +28,9 @@ internal sealed unsafe class CodePageMap
     private readonly Lock _transition = new();
     /// <summary>Arrays a resize replaced, kept alive: translated code may still read one until its vCPU sees the epoch.</summary>
     private readonly List<long[]> _retired = [];
+    /// <summary>Per watched page, the pages holding blocks that run into it (see the class summary), under
+    /// <see cref="_transition"/>; dropped when the page stops being watched.</summary>
+    private readonly Dictionary<ulong, List<ulong>> _dependents = [];
     private long _epoch;
 
     /// <summary>Bumped whenever a page becomes watched (see the class summary), so vCPUs drop write-TLB entries
@@ -103,8 +110,25 @@ internal sealed unsafe class CodePageMap
         }
     }
 
-    /// <summary>A write reached a watched page: every block decoded from it is stale from now on, and the page is
-    /// no longer watched.</summary>
+    /// <summary>Watches <paramref name="phys"/>'s page, which an instruction decoded from the page at
+    /// <paramref name="fromPhys"/> runs into, and returns its generation: from now on a write to it bumps the
+    /// generation of <paramref name="fromPhys"/>'s page too (see the class summary).</summary>
+    public long MarkCodeRunningInto(ulong phys, ulong fromPhys, out bool newlyWatched)
+    {
+        ulong page = phys >> 12, from = fromPhys >> 12;
+        if (from == page) return MarkCode(phys, out newlyWatched);
+        lock (_transition)
+        {
+            long generation = MarkCode(phys, out newlyWatched);
+            if (generation == 0 || _watched[page] == 0) return generation;
+            if (!_dependents.TryGetValue(page, out List<ulong>? dependents)) _dependents[page] = dependents = [];
+            if (!dependents.Contains(from)) dependents.Add(from);
+            return generation;
+        }
+    }
+
+    /// <summary>A write reached a watched page: every block decoded from it, or running into it, is stale from now
+    /// on, and the page is no longer watched.</summary>
     public void Invalidate(ulong phys)
     {
         ulong page = phys >> 12;
@@ -112,14 +136,22 @@ internal sealed unsafe class CodePageMap
         if (page >= (ulong)w.Length || Volatile.Read(ref w[page]) == 0) return;
         lock (_transition)
         {
-            w = _watched;
-            var g = _generation;
-            if (w[page] == 0) return;
-            Volatile.Write(ref w[page], 0);
-            // 0 means "never code": a generation that wraps skips it.
-            long next = g[page] + 1;
-            Volatile.Write(ref g[page], next == 0 ? 1 : next);
+            if (!InvalidateLocked(page)) return;
+            if (_dependents.Remove(page, out List<ulong>? dependents))
+                foreach (ulong from in dependents) InvalidateLocked(from);
         }
+    }
+
+    private bool InvalidateLocked(ulong page)
+    {
+        var w = _watched;
+        var g = _generation;
+        if (page >= (ulong)w.Length || w[page] == 0) return false;
+        Volatile.Write(ref w[page], 0);
+        // 0 means "never code": a generation that wraps skips it.
+        long next = g[page] + 1;
+        Volatile.Write(ref g[page], next == 0 ? 1 : next);
+        return true;
     }
 
     /// <summary>Invalidates every code page in [phys, phys+length) (device DMA, loaders).</summary>

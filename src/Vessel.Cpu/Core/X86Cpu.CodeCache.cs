@@ -65,6 +65,7 @@ internal sealed partial class X86Cpu
         }
         _machine.CodeCache.GiveBack(_flushed);
         _flushed.Clear();
+        _crossPageLinkTargets.Clear(); // every translation is gone, and the jumps into them with it
         _lastBlock = null;
         _uncachedBlock.Link0 = _uncachedBlock.Link1 = null;
     }

@@ -418,6 +418,7 @@ internal sealed unsafe partial class X86Cpu
     private void Decode(DecodedBlock block, byte* page, ulong linear, ulong physical, ulong csBase)
     {
         block.Generation = MarkCodePage(physical);
+        _decodingPage = physical & ~0xFFFUL;
         block.StartRip = Rip;
         block.Bitness = Bitness;
         block.CsBase = csBase;
@@ -471,9 +472,12 @@ internal sealed unsafe partial class X86Cpu
     // The page the last byte fetched by FetchCodeByte came from, and its code generation.
     private ulong _secondFetchPage;
     private long _secondFetchGeneration;
+    /// <summary>The guest-physical page the block being decoded starts in.</summary>
+    private ulong _decodingPage;
 
     /// <summary>Fetches one code byte for an instruction that runs into the next page, marking that page as
-    /// code first, so a write to it from now on invalidates the block being decoded.</summary>
+    /// code first, with the block's first page as its dependent: a write to it from now on invalidates the block
+    /// being decoded, by the first page's generation too (so links and the jump cache may lead to the block).</summary>
     internal byte FetchCodeByte(ulong linear)
     {
         if (Bitness != 64) linear &= 0xFFFF_FFFF;
@@ -481,7 +485,8 @@ internal sealed unsafe partial class X86Cpu
         byte* p = _memory.TryGetPointer(phys, 1);
         if (p == null) p = UnbackedMemory.AllOnesPage; // see ExecTlbEntry
         _secondFetchPage = phys & ~0xFFFUL;
-        _secondFetchGeneration = MarkCodePage(phys);
+        _secondFetchGeneration = _machine.Code.MarkCodeRunningInto(phys, _decodingPage, out bool newlyWatched);
+        if (newlyWatched) _mmu.Write.Flush(); // as in MarkCodePage
         return *p;
     }
 

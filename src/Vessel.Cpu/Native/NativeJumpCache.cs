@@ -97,11 +97,12 @@ internal sealed unsafe class NativeJumpCache
     }
 
     /// <summary>Puts <paramref name="native"/>, which the run loop has just found valid at the current RIP, in its slot,
-    /// if it is a block of one page whose generation the code map keeps at <paramref name="generation"/>.</summary>
+    /// if its first page's generation, which the code map keeps at <paramref name="generation"/>, covers it (a block
+    /// running into a second page is covered too: see <see cref="CodePageMap.MarkCodeRunningInto"/>).</summary>
     public void Put(NativeBlock native, long* generation)
     {
         DecodedBlock block = native.Owner;
-        if (generation == null || block.SecondPage != DecodedBlock.NoSecondPage || !block.Cacheable) return;
+        if (generation == null || !block.Cacheable) return;
         ref JumpCacheEntry e = ref _entries[SlotOf(block.StartRip)];
         if (e.Rip == block.StartRip && e.ChainEntry == native.ChainEntry && e.ExpectedGeneration == block.Generation) return;
         if (e.Rip == Empty && _filledCount < Slots) _filled[_filledCount++] = SlotOf(block.StartRip);

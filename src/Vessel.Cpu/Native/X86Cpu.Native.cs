@@ -33,6 +33,16 @@ internal sealed unsafe partial class X86Cpu
     private NativeBlock? _chainFrom;
     private int _chainSlot;
 
+    /// <summary>Blocks running into a second page that chain slots jump to, linked under translation epoch
+    /// <see cref="_crossPageLinksEpoch"/>: the mapping of their second page was checked then, so the jumps into them
+    /// go when the epoch moves (see <see cref="NativeChaining"/>).</summary>
+    private readonly List<NativeBlock> _crossPageLinkTargets = [];
+    private long _crossPageLinksEpoch;
+
+    /// <summary>More than this many blocks in <see cref="_crossPageLinkTargets"/> (dropped ones stay until the epoch
+    /// moves) and the list starts afresh.</summary>
+    private const int MaxCrossPageLinkTargets = 1024;
+
     private static int NativeThreshold(EmuOptions options) =>
         options.FastPaths && options.ResolvedTier == EmuTier.Native ? options.JitThreshold : 0;
 
@@ -49,7 +59,12 @@ internal sealed unsafe partial class X86Cpu
         if (EmuProfiler.Enabled) { ProfMode = (byte)ProfileMode.Compiled; Counters.BlocksCompiledRun++; }
         if (_chainFrom != null)
         {
-            if (NativeChaining.TryLink(_machine.NativeCode, _chainFrom, _chainSlot, native)) NativeLinks++;
+            UnlinkCrossPageTargetsIfRemapped();
+            if (NativeChaining.TryLink(_machine.NativeCode, _chainFrom, _chainSlot, native))
+            {
+                NativeLinks++;
+                if (block.SecondPage != DecodedBlock.NoSecondPage && native.Incoming.Count == 1) AddCrossPageLinkTarget(native);
+            }
             else if (EmuProfiler.Enabled) CountRefusedLink(_chainFrom, _chainSlot, native);
             _chainFrom = null;
         }
@@ -59,6 +74,27 @@ internal sealed unsafe partial class X86Cpu
         RunNative(native);
         Prof(ProfileMode.Loop);
         return true;
+    }
+
+    private void AddCrossPageLinkTarget(NativeBlock target)
+    {
+        if (_crossPageLinkTargets.Count >= MaxCrossPageLinkTargets) UnlinkCrossPageTargets();
+        _crossPageLinkTargets.Add(target);
+    }
+
+    /// <summary>Before translated code runs: a block running into a second page whose mapping may have changed since
+    /// it was linked to is jumped to no more (the run loop checks that mapping before it links it again).</summary>
+    private void UnlinkCrossPageTargetsIfRemapped()
+    {
+        if (_crossPageLinksEpoch == _translationEpoch) return;
+        _crossPageLinksEpoch = _translationEpoch;
+        if (_crossPageLinkTargets.Count != 0) UnlinkCrossPageTargets();
+    }
+
+    private void UnlinkCrossPageTargets()
+    {
+        foreach (NativeBlock target in _crossPageLinkTargets) NativeChaining.UnlinkIncoming(_machine.NativeCode, target);
+        _crossPageLinkTargets.Clear();
     }
 
     private NativeBlock? TranslateNative(DecodedBlock block)
@@ -149,6 +185,7 @@ internal sealed unsafe partial class X86Cpu
                 context.SseBlocked = SseGateClosed ? 1 : 0;
                 context.ExitSlot = -1;
                 context.RunningBlock = native.RunningId;
+                UnlinkCrossPageTargetsIfRemapped();
                 var code = (delegate* unmanaged[SuppressGCTransition]<CpuState*, NativeContext*, int>)(native.Code + entry);
                 NativeEntries++;
                 int handedBack = code(state, contextPointer);
@@ -215,7 +252,6 @@ internal sealed unsafe partial class X86Cpu
         else if (from.ChainTargets[slot] != b.StartRip) Counters.ChainRefusedTarget++;
         else if (a.Generation != b.Generation) Counters.ChainRefusedGeneration++;
         else if (a.Native != from) Counters.ChainRefusedFromGone++;
-        else if (a.SecondPage != DecodedBlock.NoSecondPage || b.SecondPage != DecodedBlock.NoSecondPage) Counters.ChainRefusedSecondPage++;
         else if ((a.PhysicalAddress ^ b.PhysicalAddress) >= 0x1000) Counters.ChainRefusedPhysicalPage++;
     }
 
