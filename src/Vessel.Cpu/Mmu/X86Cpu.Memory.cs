@@ -68,7 +68,7 @@ internal sealed unsafe partial class X86Cpu
     /// <summary>Linear address of seg:offset for an access of <paramref name="size"/> bytes, after the
     /// limit, type and canonical checks of the current mode.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private ulong SegmentedLinear(int seg, ulong offset, int size, AccessKind kind)
+    internal ulong SegmentedLinear(int seg, ulong offset, int size, AccessKind kind)
     {
         if (IsLongMode64)
         {
@@ -106,7 +106,7 @@ internal sealed unsafe partial class X86Cpu
 
     // ---------------------------------------------------------------- virtual (segmented) access
 
-    private bool UserAccess => Cpl == 3;
+    internal bool UserAccess => Cpl == 3;
 
     public ulong ReadVirtual(int seg, ulong offset, int size) =>
         ReadLinear(SegmentedLinear(seg, offset, size, AccessKind.Read), size, UserAccess);

@@ -23,7 +23,7 @@ internal sealed partial class X86Cpu
 
     /// <summary>A taken Jcc: blocks run on past conditional branches (their fall-through path), so a taken
     /// one ends the block.</summary>
-    private void TakeConditionalBranch(ulong target)
+    internal void TakeConditionalBranch(ulong target)
     {
         JumpNear(target);
         _endBlock = true;

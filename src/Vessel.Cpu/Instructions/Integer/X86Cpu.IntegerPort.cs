@@ -23,7 +23,7 @@ internal sealed partial class X86Cpu
         1 => (sbyte)v, 2 => (short)v, 4 => (int)v, _ => (long)v,
     };
 
-    private void SetMulFlags(ulong low, int size, bool overflow)
+    internal void SetMulFlags(ulong low, int size, bool overflow)
     {
         MaterializeFlags();
         _rflags = (_rflags & ~Arithmetic) | ResultFlags(low, size) | (overflow ? Cf | Of : 0);
