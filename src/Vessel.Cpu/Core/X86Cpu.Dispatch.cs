@@ -9,13 +9,14 @@ internal sealed partial class X86Cpu
     {
         if (ins.HasLockPrefix)
         {
-            ExecuteLocked(ref ins);
+            _locked.Execute(ref ins);
             return;
         }
         ExecuteUnlocked(ref ins);
     }
 
-    private void ExecuteUnlocked(ref Instruction ins)
+    /// <summary>The instruction without its LOCK prefix (<see cref="LockedAccess"/> runs a locked one through it).</summary>
+    internal void ExecuteUnlocked(ref Instruction ins)
     {
         switch (ins.Mnemonic)
         {

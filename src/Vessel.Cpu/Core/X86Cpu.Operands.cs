@@ -66,16 +66,12 @@ internal sealed unsafe partial class X86Cpu
     {
         if (ins.Op0Kind == OpKind.Register) return ReadGpr(ins.Op0Register);
         _rmwLinear = SegmentedLinear(SegmentIndex(ins.MemorySegment), EffectiveAddress(ref ins), size, AccessKind.Write);
-        return ReadRmw(_rmwLinear, size);
+        return _locked.ReadRmw(_rmwLinear, size);
     }
-
-    /// <summary>Raises the fault a write of <paramref name="size"/> bytes at <paramref name="linear"/> would
-    /// raise, without writing (the write TLB answers without a walk when it already holds the page).</summary>
-    private void ProbeWritable(ulong linear, int size) => _access.ProbeWritable(linear, size, UserAccess);
 
     private void WriteModifyTarget(ref Instruction ins, int size, ulong value)
     {
         if (ins.Op0Kind == OpKind.Register) WriteGpr(ins.Op0Register, value);
-        else WriteRmw(_rmwLinear, size, value);
+        else _locked.WriteRmw(_rmwLinear, size, value);
     }
 }

@@ -91,6 +91,7 @@ internal sealed unsafe partial class X86Cpu : Platform.IApicCpu
         _readTlb = _mmu.Read;
         _writeTlb = _mmu.Write;
         _access = new GuestMemoryAccess(this, _mmu, _memory, machine.Code);
+        _locked = new LockedAccess(this, _access, _mmu, _memory, machine);
         VcpuId = id;
         State.Bitness = 16;
         State.Rflags = RflagsBits.Reserved1;

@@ -15,7 +15,7 @@ internal sealed unsafe partial class X86Cpu
     internal GuestMemoryAccess MemoryAccess => _access;
     /// <summary>For compiled blocks, which probe its TLBs inline.</summary>
     internal Mmu MemoryUnit => _mmu;
-    // The MMU's read and write TLBs, held here as well for the locked and string instructions' own probes.
+    // The MMU's read and write TLBs, held here as well for the string instructions' own probes.
     private readonly Tlb _readTlb, _writeTlb;
     /// <summary>Set when a write hit a page holding decoded code, so the current block stops.</summary>
     private bool _endBlock;
@@ -121,11 +121,6 @@ internal sealed unsafe partial class X86Cpu
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void WriteLinear(ulong linear, int size, ulong value, bool user) => _access.WriteLinear(linear, size, value, user);
-
-    private void FillWriteTlb(ulong linear, ulong phys, byte* page, bool user) => _access.FillWriteTlb(linear, phys, page, user);
-
-    /// <summary>Host pointer for a guest-physical RAM address, or null (MMIO / unbacked).</summary>
-    internal byte* PhysicalPointer(ulong phys, int size) => _access.PhysicalPointer(phys, size);
 
     /// <summary>A write hit a page holding decoded code: the current block stops after this instruction.</summary>
     internal void EndBlockAfterCodeWrite() => _endBlock = true;

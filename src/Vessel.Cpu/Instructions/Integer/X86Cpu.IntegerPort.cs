@@ -16,6 +16,11 @@ internal sealed partial class X86Cpu
     private readonly ArithmeticUnit<IntegerPort> _arithmetic;
     private readonly ShiftUnit<IntegerPort> _shifts;
     private readonly DataMovementUnit<IntegerPort> _moves;
+    /// <summary>The atomic read-modify-writes of LOCKed instructions and XCHG with memory.</summary>
+    private readonly LockedAccess _locked;
+
+    /// <summary>Locked instructions that ran under the VM's lock rather than as a host split lock.</summary>
+    internal long SplitLockFallbacks => _locked.SplitLockFallbacks;
 
     /// <summary>The low <paramref name="size"/> bytes of <paramref name="v"/>, sign-extended.</summary>
     internal static long SignExtend(ulong v, int size) => size switch
@@ -70,12 +75,12 @@ internal sealed partial class X86Cpu
         public ulong ReadLinear(ulong linear, int size, bool user) => _cpu.ReadLinear(linear, size, user);
         public ulong ReadVirtual(int seg, ulong offset, int size) => _cpu.ReadVirtual(seg, offset, size);
         public void WriteVirtual(int seg, ulong offset, int size, ulong value) => _cpu.WriteVirtual(seg, offset, size, value);
-        public ulong ReadRmw(ulong linear, int size) => _cpu.ReadRmw(linear, size);
-        public void WriteRmw(ulong linear, int size, ulong value) => _cpu.WriteRmw(linear, size, value);
-        public (ulong Low, ulong High) Read16Rmw(ulong linear) => _cpu.Read16Rmw(linear);
-        public void Write16Rmw(ulong linear, ulong low, ulong high) => _cpu.Write16Rmw(linear, low, high);
-        public bool InLockedInstruction => _cpu._atomicState != AtomicState.Off;
-        public void ExecuteAtomically(ref Instruction ins) => _cpu.ExecuteAtomically(ref ins);
+        public ulong ReadRmw(ulong linear, int size) => _cpu._locked.ReadRmw(linear, size);
+        public void WriteRmw(ulong linear, int size, ulong value) => _cpu._locked.WriteRmw(linear, size, value);
+        public (ulong Low, ulong High) Read16Rmw(ulong linear) => _cpu._locked.Read16Rmw(linear);
+        public void Write16Rmw(ulong linear, ulong low, ulong high) => _cpu._locked.Write16Rmw(linear, low, high);
+        public bool InLockedInstruction => _cpu._locked.InLockedInstruction;
+        public void ExecuteAtomically(ref Instruction ins) => _cpu._locked.ExecuteAtomically(ref ins);
 
         public void MaterializeFlags() => _cpu.MaterializeFlags();
         public void SetFlag(ulong bit, bool on) => _cpu.SetFlag(bit, on);
