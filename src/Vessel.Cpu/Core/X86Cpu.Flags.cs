@@ -76,7 +76,6 @@ internal sealed partial class X86Cpu
 
     public bool InterruptsEnabled => (_rflags & If) != 0;
     public int IoPrivilegeLevel => (int)((_rflags >> 12) & 3);
-    private bool DirectionFlag => (_rflags & Df) != 0;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void SetFlag(ulong bit, bool on) => LazyFlags.SetFlag(ref State, bit, on);

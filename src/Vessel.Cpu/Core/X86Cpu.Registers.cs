@@ -38,7 +38,7 @@ internal sealed partial class X86Cpu
     }
 
     /// <summary>Writes the low <paramref name="size"/> bytes of general register <paramref name="index"/>.</summary>
-    private void WriteGprSized(int index, int size, ulong value)
+    internal void WriteGprSized(int index, int size, ulong value)
     {
         ref ulong slot = ref Gpr[index];
         switch (size)

@@ -88,10 +88,9 @@ internal sealed unsafe partial class X86Cpu : Platform.IApicCpu
         _machine = machine;
         _memory = machine.Memory;
         _mmu = new Mmu(_memory, _fault);
-        _readTlb = _mmu.Read;
-        _writeTlb = _mmu.Write;
         _access = new GuestMemoryAccess(this, _mmu, _memory, machine.Code);
         _locked = new LockedAccess(this, _access, _mmu, _memory, machine);
+        BulkStrings = new BulkStrings(this, _mmu);
         VcpuId = id;
         State.Bitness = 16;
         State.Rflags = RflagsBits.Reserved1;

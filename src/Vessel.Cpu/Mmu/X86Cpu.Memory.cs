@@ -15,8 +15,6 @@ internal sealed unsafe partial class X86Cpu
     internal GuestMemoryAccess MemoryAccess => _access;
     /// <summary>For compiled blocks, which probe its TLBs inline.</summary>
     internal Mmu MemoryUnit => _mmu;
-    // The MMU's read and write TLBs, held here as well for the string instructions' own probes.
-    private readonly Tlb _readTlb, _writeTlb;
     /// <summary>Set when a write hit a page holding decoded code, so the current block stops.</summary>
     private bool _endBlock;
 

@@ -21,6 +21,8 @@ internal sealed partial class X86Cpu
 
     /// <summary>Locked instructions that ran under the VM's lock rather than as a host split lock.</summary>
     internal long SplitLockFallbacks => _locked.SplitLockFallbacks;
+    /// <summary>REP MOVS and REP STOS run as host copies and fills where the TLBs allow.</summary>
+    internal BulkStrings BulkStrings { get; }
 
     /// <summary>The low <paramref name="size"/> bytes of <paramref name="v"/>, sign-extended.</summary>
     internal static long SignExtend(ulong v, int size) => size switch
@@ -116,9 +118,9 @@ internal sealed partial class X86Cpu
         public void PortWrite(ushort port, int size, ulong value) => _cpu.PortWrite(port, size, value);
         public bool HasPendingExit => _cpu._hasPendingExit;
         public void ForgetReplayedReads() => _cpu._replayCount = _cpu._replayNext = 0;
-        public bool BulkStringsEnabled => _cpu.BulkStringsEnabled;
+        public bool BulkStringsEnabled => _cpu.BulkStrings.Enabled;
         public int TryBulkString(bool movs, int size, int sourceSeg, int addressSize, int limit) =>
-            _cpu.TryBulkString(movs, size, sourceSeg, addressSize, limit);
+            _cpu.BulkStrings.TryRun(movs, size, sourceSeg, addressSize, limit);
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void SetLazy(FlagOp op, int size, ulong a, ulong b, ulong result) => _cpu.SetLazy(op, size, a, b, result);
 
