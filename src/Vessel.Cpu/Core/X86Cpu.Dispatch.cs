@@ -9,7 +9,7 @@ internal sealed partial class X86Cpu
     {
         if (ins.HasLockPrefix)
         {
-            _locked.Execute(ref ins);
+            Locked.Execute(ref ins);
             return;
         }
         ExecuteUnlocked(ref ins);
@@ -73,12 +73,12 @@ internal sealed partial class X86Cpu
             case Mnemonic.Jo: case Mnemonic.Jno: case Mnemonic.Jb: case Mnemonic.Jae: case Mnemonic.Je: case Mnemonic.Jne:
             case Mnemonic.Jbe: case Mnemonic.Ja: case Mnemonic.Js: case Mnemonic.Jns: case Mnemonic.Jp: case Mnemonic.Jnp:
             case Mnemonic.Jl: case Mnemonic.Jge: case Mnemonic.Jle: case Mnemonic.Jg:
-                if (Condition(ins.ConditionCode)) TakeConditionalBranch(ins.NearBranchTarget);
+                if (LazyFlags.Condition(ref State, ins.ConditionCode)) TakeConditionalBranch(ins.NearBranchTarget);
                 return;
             case Mnemonic.Seto: case Mnemonic.Setno: case Mnemonic.Setb: case Mnemonic.Setae: case Mnemonic.Sete: case Mnemonic.Setne:
             case Mnemonic.Setbe: case Mnemonic.Seta: case Mnemonic.Sets: case Mnemonic.Setns: case Mnemonic.Setp: case Mnemonic.Setnp:
             case Mnemonic.Setl: case Mnemonic.Setge: case Mnemonic.Setle: case Mnemonic.Setg:
-                WriteOperand(ref ins, 0, 1, Condition(ins.ConditionCode) ? 1UL : 0);
+                WriteOperand(ref ins, 0, 1, LazyFlags.Condition(ref State, ins.ConditionCode) ? 1UL : 0);
                 return;
             case Mnemonic.Cmovo: case Mnemonic.Cmovno: case Mnemonic.Cmovb: case Mnemonic.Cmovae: case Mnemonic.Cmove: case Mnemonic.Cmovne:
             case Mnemonic.Cmovbe: case Mnemonic.Cmova: case Mnemonic.Cmovs: case Mnemonic.Cmovns: case Mnemonic.Cmovp: case Mnemonic.Cmovnp:
@@ -103,9 +103,9 @@ internal sealed partial class X86Cpu
             case Mnemonic.In: _strings.In(ref ins); return;
             case Mnemonic.Out: _strings.Out(ref ins); return;
 
-            case Mnemonic.Clc: SetFlag(Hypervisor.RflagsBits.Cf, false); return;
-            case Mnemonic.Stc: SetFlag(Hypervisor.RflagsBits.Cf, true); return;
-            case Mnemonic.Cmc: SetFlag(Hypervisor.RflagsBits.Cf, !GetCf()); return;
+            case Mnemonic.Clc: LazyFlags.SetFlag(ref State, Hypervisor.RflagsBits.Cf, false); return;
+            case Mnemonic.Stc: LazyFlags.SetFlag(ref State, Hypervisor.RflagsBits.Cf, true); return;
+            case Mnemonic.Cmc: LazyFlags.SetFlag(ref State, Hypervisor.RflagsBits.Cf, !GetCf()); return;
             case Mnemonic.Cld: _rflags &= ~Hypervisor.RflagsBits.Df; return;
             case Mnemonic.Std: _rflags |= Hypervisor.RflagsBits.Df; return;
             case Mnemonic.Cli: ExecuteCli(); return;

@@ -51,7 +51,7 @@ internal sealed partial class X86Cpu : IUnitCpu, IDecimalCpu
     bool IUnitCpu.ProtectedLayout => ProtectedMode && (GetRflags() & RflagsBits.Vm) == 0;
     ulong IUnitCpu.ReadGpr(Register reg) => ReadGpr(reg);
     void IUnitCpu.WriteGpr(Register reg, ulong value) => WriteGpr(reg, value);
-    void IUnitCpu.SetArithmeticFlags(ulong flags) => SetArithmeticFlags(flags);
+    void IUnitCpu.SetArithmeticFlags(ulong flags) => LazyFlags.SetArithmeticFlags(ref State, flags);
     ulong IUnitCpu.EffectiveAddress(ref Instruction ins) => EffectiveAddress(ref ins);
     ulong IUnitCpu.ReadMemoryOperand(ref Instruction ins, int size) => ReadMemoryOperand(ref ins, size);
     void IUnitCpu.WriteMemoryOperand(ref Instruction ins, int size, ulong value) => WriteMemoryOperand(ref ins, size, value);

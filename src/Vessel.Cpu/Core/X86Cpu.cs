@@ -89,7 +89,7 @@ internal sealed unsafe partial class X86Cpu : Platform.IApicCpu
         _memory = machine.Memory;
         _mmu = new Mmu(_memory, _fault);
         _access = new GuestMemoryAccess(this, _mmu, _memory, machine.Code);
-        _locked = new LockedAccess(this, _access, _mmu, _memory, machine);
+        Locked = new LockedAccess(this, _access, _mmu, _memory, machine);
         BulkStrings = new BulkStrings(this, _mmu);
         VcpuId = id;
         State.Bitness = 16;
