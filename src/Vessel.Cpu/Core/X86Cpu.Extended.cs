@@ -13,11 +13,11 @@ internal sealed partial class X86Cpu : IUnitCpu, IDecimalCpu
     private readonly SimdUnit _simd;
     private readonly XsaveUnit _xsave;
     /// <summary>DAA DAS AAA AAS AAM AAD.</summary>
-    private readonly DecimalUnit _decimal;
+    internal DecimalUnit Bcd { get; }
 
     /// <summary>Executes an x87/MMX/SSE/XSAVE instruction; false if <paramref name="ins"/> is not one (the
     /// caller raises #UD).</summary>
-    private bool ExecuteExtended(ref Instruction ins)
+    internal bool ExecuteExtended(ref Instruction ins)
     {
         if (SimdUnit.IsMmxForm(ref ins)) return _simd.ExecuteMmx(ref ins);
         return _xsave.Execute(ref ins) || _x87.Execute(ref ins) || _simd.Execute(ref ins);

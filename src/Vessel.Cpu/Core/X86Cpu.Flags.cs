@@ -1,6 +1,4 @@
-using System.Numerics;
 using System.Runtime.CompilerServices;
-using Iced.Intel;
 using static Vessel.Hypervisor.RflagsBits;
 
 namespace Vessel.Cpu;

@@ -29,13 +29,13 @@ internal sealed partial class X86Cpu
         _endBlock = true;
     }
 
-    private void ExecuteCli()
+    internal void ExecuteCli()
     {
         if ((Cr0 & Hypervisor.ControlRegisters.Cr0Pe) != 0 && Cpl > IoPrivilegeLevel) Fault(Vector.GP, 0);
         _rflags &= ~If;
     }
 
-    private void ExecuteSti()
+    internal void ExecuteSti()
     {
         if ((Cr0 & Hypervisor.ControlRegisters.Cr0Pe) != 0 && Cpl > IoPrivilegeLevel) Fault(Vector.GP, 0);
         if ((_rflags & If) == 0)
@@ -46,7 +46,7 @@ internal sealed partial class X86Cpu
         }
     }
 
-    private void ExecuteHlt()
+    internal void ExecuteHlt()
     {
         if (Cpl != 0) Fault(Vector.GP, 0);
         if ((_rflags & If) == 0 && !_machine.Platform.CanWake(this))

@@ -6,14 +6,14 @@ namespace Vessel.Cpu;
 /// read-modify-writes and bulk strings, and what the stack and multiply units share with other tiers.</summary>
 internal sealed partial class X86Cpu
 {
-    private readonly MultiplyDivideUnit<IntegerPort> _multiplyDivide;
-    private readonly BitUnit<IntegerPort> _bits;
-    private readonly NearBranchUnit<IntegerPort> _branches;
-    private readonly StackUnit<IntegerPort> _stack;
-    private readonly StringUnit<IntegerPort> _strings;
-    private readonly ArithmeticUnit<IntegerPort> _arithmetic;
-    private readonly ShiftUnit<IntegerPort> _shifts;
-    private readonly DataMovementUnit<IntegerPort> _moves;
+    internal MultiplyDivideUnit<IntegerPort> MultiplyDivide { get; }
+    internal BitUnit<IntegerPort> Bits { get; }
+    internal NearBranchUnit<IntegerPort> Branches { get; }
+    internal StackUnit<IntegerPort> StackInstructions { get; }
+    internal StringUnit<IntegerPort> Strings { get; }
+    internal ArithmeticUnit<IntegerPort> Arithmetic { get; }
+    internal ShiftUnit<IntegerPort> Shifts { get; }
+    internal DataMovementUnit<IntegerPort> Moves { get; }
     /// <summary>The atomic read-modify-writes of LOCKed instructions and XCHG with memory.</summary>
     internal LockedAccess Locked { get; }
 
@@ -31,7 +31,7 @@ internal sealed partial class X86Cpu
     internal void SetMulFlags(ulong low, int size, bool overflow)
     {
         LazyFlags.MaterializeFlags(ref State);
-        State.Rflags = (State.Rflags & ~Arithmetic) | LazyFlags.ResultFlags(low, size) | (overflow ? Cf | Of : 0);
+        State.Rflags = (State.Rflags & ~Hypervisor.RflagsBits.Arithmetic) | LazyFlags.ResultFlags(low, size) | (overflow ? Cf | Of : 0);
     }
 
     internal void PopSegmentRegister(int seg, int size)
