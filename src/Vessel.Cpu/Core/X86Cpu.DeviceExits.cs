@@ -26,7 +26,7 @@ internal sealed partial class X86Cpu
     }
 
     /// <summary>Port input: completes with the VMM's value on re-execution, else exits.</summary>
-    private ulong PortRead(ushort port, int size)
+    internal ulong PortRead(ushort port, int size)
     {
         if (_machine.Platform.TryReadPort(this, port, size, out ulong value)) return value;
         ulong key = (1UL << 63) | port;
@@ -73,6 +73,13 @@ internal sealed partial class X86Cpu
     /// <see cref="MaxDeviceAccesses"/>; no instruction does (a test hook and a safety net, not a path).</summary>
     internal long DroppedDeviceAccesses;
 
+    /// <summary>An exit is waiting to be returned from Run (the instruction ends the block).</summary>
+    internal bool HasPendingExit => _hasPendingExit;
+
+    /// <summary>The device reads replayed so far belong to finished iterations: a resumed string instruction
+    /// starts after them.</summary>
+    internal void ForgetReplayedReads() => _replayCount = _replayNext = 0;
+
     /// <summary>The instruction that was waiting for device values has completed (or faulted).</summary>
     private void EndReplay()
     {
@@ -80,7 +87,7 @@ internal sealed partial class X86Cpu
         _hasCompletedRead = false;
     }
 
-    private void PortWrite(ushort port, int size, ulong value)
+    internal void PortWrite(ushort port, int size, ulong value)
     {
         if (_machine.Platform.TryWritePort(this, port, size, value)) return;
         RequestExit(VcpuExit.IoOut(port, size, value & SizeMask(size)));

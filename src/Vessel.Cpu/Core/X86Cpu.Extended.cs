@@ -13,11 +13,11 @@ internal sealed partial class X86Cpu : IUnitCpu, IDecimalCpu
     private readonly SimdUnit _simd;
     private readonly XsaveUnit _xsave;
     /// <summary>DAA DAS AAA AAS AAM AAD.</summary>
-    private readonly DecimalUnit _decimal;
+    internal DecimalUnit Bcd { get; }
 
     /// <summary>Executes an x87/MMX/SSE/XSAVE instruction; false if <paramref name="ins"/> is not one (the
     /// caller raises #UD).</summary>
-    private bool ExecuteExtended(ref Instruction ins)
+    internal bool ExecuteExtended(ref Instruction ins)
     {
         if (SimdUnit.IsMmxForm(ref ins)) return _simd.ExecuteMmx(ref ins);
         return _xsave.Execute(ref ins) || _x87.Execute(ref ins) || _simd.Execute(ref ins);
@@ -51,7 +51,7 @@ internal sealed partial class X86Cpu : IUnitCpu, IDecimalCpu
     bool IUnitCpu.ProtectedLayout => ProtectedMode && (GetRflags() & RflagsBits.Vm) == 0;
     ulong IUnitCpu.ReadGpr(Register reg) => ReadGpr(reg);
     void IUnitCpu.WriteGpr(Register reg, ulong value) => WriteGpr(reg, value);
-    void IUnitCpu.SetArithmeticFlags(ulong flags) => SetArithmeticFlags(flags);
+    void IUnitCpu.SetArithmeticFlags(ulong flags) => LazyFlags.SetArithmeticFlags(ref State, flags);
     ulong IUnitCpu.EffectiveAddress(ref Instruction ins) => EffectiveAddress(ref ins);
     ulong IUnitCpu.ReadMemoryOperand(ref Instruction ins, int size) => ReadMemoryOperand(ref ins, size);
     void IUnitCpu.WriteMemoryOperand(ref Instruction ins, int size, ulong value) => WriteMemoryOperand(ref ins, size, value);

@@ -1,6 +1,4 @@
-using System.Numerics;
 using System.Runtime.CompilerServices;
-using Iced.Intel;
 using static Vessel.Hypervisor.RflagsBits;
 
 namespace Vessel.Cpu;
@@ -23,28 +21,6 @@ internal sealed partial class X86Cpu
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ulong SizeMask(int size) => LazyFlags.SizeMask(size);
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static ulong SignBit(int size) => LazyFlags.SignBit(size);
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void SetLazy(FlagOp op, int size, ulong a, ulong b, ulong result) => LazyFlags.SetLazy(ref State, op, size, a, b, result);
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void SetLazyAdcSbb(FlagOp op, int size, ulong a, ulong b, ulong result, bool carryIn) =>
-        LazyFlags.SetLazyAdcSbb(ref State, op, size, a, b, result, carryIn);
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void SetLazyIncDec(FlagOp op, int size, ulong a, ulong result) => LazyFlags.SetLazyIncDec(ref State, op, size, a, result);
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void SetArithmeticFlags(ulong flags) => LazyFlags.SetArithmeticFlags(ref State, flags);
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static ulong Parity(ulong result) => LazyFlags.Parity(result);
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static ulong ResultFlags(ulong result, int size) => LazyFlags.ResultFlags(result, size);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool GetCf() => LazyFlags.GetCf(ref State);
@@ -76,11 +52,4 @@ internal sealed partial class X86Cpu
 
     public bool InterruptsEnabled => (_rflags & If) != 0;
     public int IoPrivilegeLevel => (int)((_rflags >> 12) & 3);
-    private bool DirectionFlag => (_rflags & Df) != 0;
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void SetFlag(ulong bit, bool on) => LazyFlags.SetFlag(ref State, bit, on);
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal bool Condition(ConditionCode cc) => LazyFlags.Condition(ref State, cc);
 }

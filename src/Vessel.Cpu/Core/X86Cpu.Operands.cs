@@ -9,7 +9,7 @@ internal sealed unsafe partial class X86Cpu
     private ulong _rmwLinear;
 
     /// <summary>Address size (2, 4 or 8) of a Memory operand.</summary>
-    private static int AddressSize(ref Instruction ins)
+    internal static int AddressSize(ref Instruction ins)
     {
         Register b = ins.MemoryBase;
         if (b != Register.None && b != Register.RIP && b != Register.EIP) return RegisterTable.Size[(int)b];
@@ -21,7 +21,7 @@ internal sealed unsafe partial class X86Cpu
     }
 
     /// <summary>Offset of a Memory operand within its segment, wrapped to the address size.</summary>
-    private ulong EffectiveAddress(ref Instruction ins)
+    internal ulong EffectiveAddress(ref Instruction ins)
     {
         ulong ea = ins.MemoryDisplacement64;
         Register b = ins.MemoryBase;
@@ -32,14 +32,14 @@ internal sealed unsafe partial class X86Cpu
         return AddressSize(ref ins) switch { 2 => (ushort)ea, 4 => (uint)ea, _ => ea };
     }
 
-    private ulong ReadMemoryOperand(ref Instruction ins, int size) =>
+    internal ulong ReadMemoryOperand(ref Instruction ins, int size) =>
         ReadVirtual(SegmentIndex(ins.MemorySegment), EffectiveAddress(ref ins), size);
 
-    private void WriteMemoryOperand(ref Instruction ins, int size, ulong value) =>
+    internal void WriteMemoryOperand(ref Instruction ins, int size, ulong value) =>
         WriteVirtual(SegmentIndex(ins.MemorySegment), EffectiveAddress(ref ins), size, value);
 
     /// <summary>Reads operand <paramref name="n"/>; immediates come sign- or zero-extended as encoded.</summary>
-    private ulong ReadOperand(ref Instruction ins, int n, int size)
+    internal ulong ReadOperand(ref Instruction ins, int n, int size)
     {
         switch (ins.GetOpKind(n))
         {
@@ -54,7 +54,7 @@ internal sealed unsafe partial class X86Cpu
         }
     }
 
-    private void WriteOperand(ref Instruction ins, int n, int size, ulong value)
+    internal void WriteOperand(ref Instruction ins, int n, int size, ulong value)
     {
         if (ins.GetOpKind(n) == OpKind.Register) WriteGpr(ins.GetOpRegister(n), value);
         else WriteMemoryOperand(ref ins, size, value);
@@ -62,20 +62,16 @@ internal sealed unsafe partial class X86Cpu
 
     /// <summary>Reads the destination of a read-modify-write, checking it is writable first: segment and
     /// page, so a #GP or #PF (a copy-on-write page, say) comes before the instruction changes any flag.</summary>
-    private ulong ReadModifyTarget(ref Instruction ins, int size)
+    internal ulong ReadModifyTarget(ref Instruction ins, int size)
     {
         if (ins.Op0Kind == OpKind.Register) return ReadGpr(ins.Op0Register);
         _rmwLinear = SegmentedLinear(SegmentIndex(ins.MemorySegment), EffectiveAddress(ref ins), size, AccessKind.Write);
-        return ReadRmw(_rmwLinear, size);
+        return Locked.ReadRmw(_rmwLinear, size);
     }
 
-    /// <summary>Raises the fault a write of <paramref name="size"/> bytes at <paramref name="linear"/> would
-    /// raise, without writing (the write TLB answers without a walk when it already holds the page).</summary>
-    private void ProbeWritable(ulong linear, int size) => _access.ProbeWritable(linear, size, UserAccess);
-
-    private void WriteModifyTarget(ref Instruction ins, int size, ulong value)
+    internal void WriteModifyTarget(ref Instruction ins, int size, ulong value)
     {
         if (ins.Op0Kind == OpKind.Register) WriteGpr(ins.Op0Register, value);
-        else WriteRmw(_rmwLinear, size, value);
+        else Locked.WriteRmw(_rmwLinear, size, value);
     }
 }

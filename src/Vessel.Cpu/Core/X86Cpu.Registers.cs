@@ -6,7 +6,7 @@ namespace Vessel.Cpu;
 internal sealed partial class X86Cpu
 {
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private ulong ReadGpr(Register reg)
+    internal ulong ReadGpr(Register reg)
     {
         int r = (int)reg;
         ulong v = Gpr[RegisterTable.GprIndex[r]];
@@ -21,7 +21,7 @@ internal sealed partial class X86Cpu
 
     /// <summary>Writes with x86-64 semantics: 32-bit writes zero the upper half, 8/16-bit writes merge.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void WriteGpr(Register reg, ulong value)
+    internal void WriteGpr(Register reg, ulong value)
     {
         int r = (int)reg;
         ref ulong slot = ref Gpr[RegisterTable.GprIndex[r]];
@@ -38,7 +38,7 @@ internal sealed partial class X86Cpu
     }
 
     /// <summary>Writes the low <paramref name="size"/> bytes of general register <paramref name="index"/>.</summary>
-    private void WriteGprSized(int index, int size, ulong value)
+    internal void WriteGprSized(int index, int size, ulong value)
     {
         ref ulong slot = ref Gpr[index];
         switch (size)

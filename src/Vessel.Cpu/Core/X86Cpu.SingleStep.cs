@@ -16,6 +16,9 @@ internal sealed partial class X86Cpu
     /// way to a handler, and do not trap), it is an ordinary instruction that began with TF set, and traps.</summary>
     private bool _singleStepClearedByLoad;
 
+    /// <summary>A load cleared TF: the instruction that did it still traps (see <see cref="_singleStepClearedByLoad"/>).</summary>
+    internal void NoteTrapFlagClearedByLoad() => _singleStepClearedByLoad = true;
+
     /// <summary>For SYSRET-like instructions: trap after this instruction if TF is set once it completes.</summary>
     internal void SingleStepAfterThisInstruction()
     {

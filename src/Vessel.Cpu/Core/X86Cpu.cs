@@ -88,9 +88,9 @@ internal sealed unsafe partial class X86Cpu : Platform.IApicCpu
         _machine = machine;
         _memory = machine.Memory;
         _mmu = new Mmu(_memory, _fault);
-        _readTlb = _mmu.Read;
-        _writeTlb = _mmu.Write;
         _access = new GuestMemoryAccess(this, _mmu, _memory, machine.Code);
+        Locked = new LockedAccess(this, _access, _mmu, _memory, machine);
+        BulkStrings = new BulkStrings(this, _mmu);
         VcpuId = id;
         State.Bitness = 16;
         State.Rflags = RflagsBits.Reserved1;
@@ -117,16 +117,16 @@ internal sealed unsafe partial class X86Cpu : Platform.IApicCpu
         _x87 = new X87Unit(this);
         _simd = new SimdUnit(this, _x87);
         _xsave = new XsaveUnit(this, _x87, _simd);
-        _decimal = new DecimalUnit(this);
+        Bcd = new DecimalUnit(this);
         var integer = new IntegerPort(this);
-        _multiplyDivide = new(integer);
-        _bits = new(integer);
-        _branches = new(integer);
-        _stack = new(integer);
-        _strings = new(integer);
-        _arithmetic = new(integer);
-        _shifts = new(integer);
-        _moves = new(integer);
+        MultiplyDivide = new(integer);
+        Bits = new(integer);
+        Branches = new(integer);
+        StackInstructions = new(integer);
+        Strings = new(integer);
+        Arithmetic = new(integer);
+        Shifts = new(integer);
+        Moves = new(integer);
         Reset();
         EmuProfiler.Register(this);
     }

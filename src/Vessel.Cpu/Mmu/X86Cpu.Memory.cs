@@ -15,8 +15,6 @@ internal sealed unsafe partial class X86Cpu
     internal GuestMemoryAccess MemoryAccess => _access;
     /// <summary>For compiled blocks, which probe its TLBs inline.</summary>
     internal Mmu MemoryUnit => _mmu;
-    // The MMU's read and write TLBs, held here as well for the locked and string instructions' own probes.
-    private readonly Tlb _readTlb, _writeTlb;
     /// <summary>Set when a write hit a page holding decoded code, so the current block stops.</summary>
     private bool _endBlock;
 
@@ -68,7 +66,7 @@ internal sealed unsafe partial class X86Cpu
     /// <summary>Linear address of seg:offset for an access of <paramref name="size"/> bytes, after the
     /// limit, type and canonical checks of the current mode.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private ulong SegmentedLinear(int seg, ulong offset, int size, AccessKind kind)
+    internal ulong SegmentedLinear(int seg, ulong offset, int size, AccessKind kind)
     {
         if (IsLongMode64)
         {
@@ -106,7 +104,7 @@ internal sealed unsafe partial class X86Cpu
 
     // ---------------------------------------------------------------- virtual (segmented) access
 
-    private bool UserAccess => Cpl == 3;
+    internal bool UserAccess => Cpl == 3;
 
     public ulong ReadVirtual(int seg, ulong offset, int size) =>
         ReadLinear(SegmentedLinear(seg, offset, size, AccessKind.Read), size, UserAccess);
@@ -121,11 +119,6 @@ internal sealed unsafe partial class X86Cpu
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void WriteLinear(ulong linear, int size, ulong value, bool user) => _access.WriteLinear(linear, size, value, user);
-
-    private void FillWriteTlb(ulong linear, ulong phys, byte* page, bool user) => _access.FillWriteTlb(linear, phys, page, user);
-
-    /// <summary>Host pointer for a guest-physical RAM address, or null (MMIO / unbacked).</summary>
-    internal byte* PhysicalPointer(ulong phys, int size) => _access.PhysicalPointer(phys, size);
 
     /// <summary>A write hit a page holding decoded code: the current block stops after this instruction.</summary>
     internal void EndBlockAfterCodeWrite() => _endBlock = true;

@@ -55,6 +55,6 @@ public class SmapTranslationTests
         var bytes = new byte[Copied];
         g.Guest.Guest.Memory.Read(UserPage, bytes);
         for (int i = 0; i < bytes.Length; i++) Assert.Equal(i == 8 ? 0x11 : 0x5A, bytes[i]);
-        Assert.True(g.Guest.Cpu.BulkStringOperations > 0, "the REP STOSB under AC ran in bulk");
+        Assert.True(g.Guest.Cpu.BulkStrings.Operations > 0, "the REP STOSB under AC ran in bulk");
     }
 }

@@ -7,7 +7,7 @@ namespace Vessel.Cpu;
 /// <see cref="BitUnit{TCpu}"/>, <see cref="NearBranchUnit{TCpu}"/>, <see cref="StackUnit{TCpu}"/>, <see cref="StringUnit{TCpu}"/>,
 /// <see cref="ArithmeticUnit{TCpu}"/>, <see cref="ShiftUnit{TCpu}"/>, <see cref="DataMovementUnit{TCpu}"/>) see it: the
 /// state block, decoded operands, memory, the lazy flags, the stack primitives and near jumps. The units are
-/// generic over a struct implementing it (<see cref="X86Cpu.IntegerPort"/>), so the runtime compiles them for that
+/// generic over a struct implementing it (<see cref="IntegerPort"/>), so the runtime compiles them for that
 /// struct and each call here is a direct call into the CPU, not an interface dispatch per instruction.</summary>
 internal interface IIntegerCpu
 {

@@ -23,19 +23,19 @@ internal sealed partial class X86Cpu
 
     /// <summary>A taken Jcc: blocks run on past conditional branches (their fall-through path), so a taken
     /// one ends the block.</summary>
-    private void TakeConditionalBranch(ulong target)
+    internal void TakeConditionalBranch(ulong target)
     {
         JumpNear(target);
         _endBlock = true;
     }
 
-    private void ExecuteCli()
+    internal void ExecuteCli()
     {
         if ((Cr0 & Hypervisor.ControlRegisters.Cr0Pe) != 0 && Cpl > IoPrivilegeLevel) Fault(Vector.GP, 0);
         _rflags &= ~If;
     }
 
-    private void ExecuteSti()
+    internal void ExecuteSti()
     {
         if ((Cr0 & Hypervisor.ControlRegisters.Cr0Pe) != 0 && Cpl > IoPrivilegeLevel) Fault(Vector.GP, 0);
         if ((_rflags & If) == 0)
@@ -46,7 +46,7 @@ internal sealed partial class X86Cpu
         }
     }
 
-    private void ExecuteHlt()
+    internal void ExecuteHlt()
     {
         if (Cpl != 0) Fault(Vector.GP, 0);
         if ((_rflags & If) == 0 && !_machine.Platform.CanWake(this))

@@ -7,11 +7,11 @@ namespace Vessel.Cpu;
 internal sealed partial class X86Cpu
 {
     /// <summary>Stack address size in bytes: 8 in 64-bit mode, else SS.B.</summary>
-    private int StackAddressSize => Bitness == 64 ? 8 : Seg[SS].DefaultBig ? 4 : 2;
+    internal int StackAddressSize => Bitness == 64 ? 8 : Seg[SS].DefaultBig ? 4 : 2;
 
     private ulong StackPointer => Gpr[4] & SizeMask(StackAddressSize);
 
-    private void SetStackPointer(ulong value) => WriteGprSized(4, StackAddressSize, value);
+    internal void SetStackPointer(ulong value) => WriteGprSized(4, StackAddressSize, value);
 
     internal void Push(ulong value, int size)
     {

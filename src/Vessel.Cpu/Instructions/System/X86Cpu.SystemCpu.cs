@@ -43,7 +43,7 @@ internal sealed partial class X86Cpu : IDescriptorTableCpu, ISegmentCpu, ISystem
     internal Platform.LocalApic? LocalApic { get; set; }
 
     /// <summary>Executes a system-level instruction; false if <paramref name="ins"/> is not one.</summary>
-    private bool ExecuteSystem(ref Instruction ins) => _segmentInstructions.Execute(ref ins) || _systemInstructions.Execute(ref ins);
+    internal bool ExecuteSystem(ref Instruction ins) => _segmentInstructions.Execute(ref ins) || _systemInstructions.Execute(ref ins);
 
     /// <summary>Reads an MSR; false if this CPU model has no such MSR.</summary>
     internal bool TryReadMsr(uint index, out ulong value) => _msrRouter.TryRead(index, out value);
@@ -84,7 +84,7 @@ internal sealed partial class X86Cpu : IDescriptorTableCpu, ISegmentCpu, ISystem
         DeliverEvent(Vector.DB, InterruptSource.Exception, false, 0);
     }
 
-    void ISystemCpu.EndBlock() => _endBlock = true;
+    public void EndBlock() => _endBlock = true;
     void ISystemCpu.Push(ulong value, int size) => Push(value, size);
     ulong ISystemCpu.PeekStack(int offset, int size) => PeekStack(offset, size);
     void ISystemCpu.SetStackPointer(ulong value) => SetStackPointer(value);
@@ -92,10 +92,10 @@ internal sealed partial class X86Cpu : IDescriptorTableCpu, ISegmentCpu, ISystem
     void ISystemCpu.SingleStepAfterThisInstruction() => SingleStepAfterThisInstruction();
 
     /// <summary>IN/OUT/INS/OUTS permission: IOPL, then the TSS I/O bitmap; #GP(0) if refused.</summary>
-    private void CheckIoPermission(ushort port, int size) => _tss.CheckIoPermission(port, size, IoPrivilegeLevel);
+    internal void CheckIoPermission(ushort port, int size) => _tss.CheckIoPermission(port, size, IoPrivilegeLevel);
 
     /// <summary>PUSHF, POPF, INT n and IRET in virtual-8086 mode: #GP(0) below IOPL 3.</summary>
-    private void CheckVm86Iopl() => _events.CheckVm86Iopl(IoPrivilegeLevel);
+    internal void CheckVm86Iopl() => _events.CheckVm86Iopl(IoPrivilegeLevel);
 
     ulong[] ISystemInstructionCpu.DebugRegisters => Dr;
     ref ulong ISystemInstructionCpu.ApicBase => ref ApicBase;

@@ -32,13 +32,13 @@ public class BulkStringSegmentTests
             a.hlt();
         });
         g.Start(SegmentedGuest.CodeBase, SegmentedGuest.KernelCode32, SegmentedGuest.KernelData, SegmentedGuest.KernelStack);
-        g.Cpu.BulkStringsEnabled = bulk;
+        g.Cpu.BulkStrings.Enabled = bulk;
         Assert.Equal(VcpuExitReason.Halt, g.Run().Reason);
         var r = g.Registers;
         var memory = new byte[0x4000];
         g.Memory.Read(LimitedBase, memory);
         return new Outcome($"ecx={r.Rcx:x} esi={r.Rsi:x} edi={r.Rdi:x}", Convert.ToHexString(memory),
-            g.ReadU32(Recorders.Vector), g.Cpu.BulkStringOperations);
+            g.ReadU32(Recorders.Vector), g.Cpu.BulkStrings.Operations);
     }
 
     private static Outcome Agree(Action<Assembler> code)

@@ -23,7 +23,7 @@ public class BulkStringTests
         for (int i = 0; i < pattern.Length; i++) pattern[i] = (byte)(i * 7 + (i >> 8));
         g.Guest.Memory.Write(Area, pattern);
         setup?.Invoke(g);
-        g.Guest.Cpu.BulkStringsEnabled = bulk;
+        g.Guest.Cpu.BulkStrings.Enabled = bulk;
         VcpuExit exit = g.Run(code);
         Assert.Equal(VcpuExitReason.Halt, exit.Reason);
         var r = g.Guest.Registers;
@@ -31,7 +31,7 @@ public class BulkStringTests
         g.Guest.Memory.Read(Area, memory);
         return new Outcome($"rcx={r.Rcx:x} rsi={r.Rsi:x} rdi={r.Rdi:x} rax={r.Rax:x} rflags={r.Rflags:x}",
             Convert.ToHexString(memory), g.Guest.ReadU64(PagedGuest.FaultVector), g.Guest.ReadU64(PagedGuest.FaultAddress),
-            g.Guest.Cpu.BulkStringOperations);
+            g.Guest.Cpu.BulkStrings.Operations);
     }
 
     private static void Emit(Assembler a, int size, bool movs)

@@ -1,5 +1,7 @@
 using System.Runtime.CompilerServices;
 using Iced.Intel;
+using Vessel.Hypervisor;
+using FlagOp = Vessel.Cpu.X86Cpu.FlagOp;
 
 namespace Vessel.Cpu;
 
@@ -11,8 +13,10 @@ namespace Vessel.Cpu;
 /// again. A destination the write TLB does not map straight to RAM (MMIO, a page holding decoded code) or
 /// one that crosses a page runs under the VM's lock instead, as every locked instruction once did. So does one
 /// that crosses a 64-byte cache line: a host atomic across a line is a split lock, which the host kernel
-/// answers with SIGBUS (split_lock_detect=fatal) or a deliberate slowdown (warn, the default).</summary>
-internal sealed unsafe partial class X86Cpu
+/// answers with SIGBUS (split_lock_detect=fatal) or a deliberate slowdown (warn, the default).
+/// One per vCPU; every read-modify-write destination goes through <see cref="ReadRmw"/> and
+/// <see cref="WriteRmw"/>, which are plain accesses outside a locked instruction.</summary>
+internal sealed unsafe class LockedAccess
 {
     private enum AtomicState : byte
     {
@@ -32,6 +36,14 @@ internal sealed unsafe partial class X86Cpu
 
     private const int HostCacheLineBytes = 64;
 
+    private readonly X86Cpu _cpu;
+    private readonly GuestMemoryAccess _access;
+    private readonly Tlb _writeTlb;
+    private readonly GuestMemory _memory;
+    private readonly CodePageMap _code;
+    /// <summary>The VM's lock, for the destinations a host atomic cannot reach.</summary>
+    private readonly object _vmLock;
+
     /// <summary>Locked instructions whose destination crossed a cache line and ran under the VM's lock instead
     /// of as a host split lock.</summary>
     internal long SplitLockFallbacks;
@@ -41,9 +53,23 @@ internal sealed unsafe partial class X86Cpu
     private ulong _atomicExpected, _atomicExpectedHigh;
 
     /// <summary>Register and flag state before a locked instruction, restored when it has to run again.</summary>
-    private readonly ulong[] _atomicSavedGpr = new ulong[16];
+    private readonly ulong[] _savedGpr = new ulong[16];
 
-    private void ExecuteLocked(ref Instruction ins)
+    public LockedAccess(X86Cpu cpu, GuestMemoryAccess access, Mmu mmu, GuestMemory memory, EmuMachineContext machine)
+    {
+        _cpu = cpu;
+        _access = access;
+        _writeTlb = mmu.Write;
+        _memory = memory;
+        _code = machine.Code;
+        _vmLock = machine.AtomicLock;
+    }
+
+    /// <summary>Inside a locked instruction (its first run, a re-run, or the run under the VM's lock).</summary>
+    public bool InLockedInstruction => _atomicState != AtomicState.Off;
+
+    /// <summary>A LOCK-prefixed instruction: #UD unless it is a read-modify-write of memory that takes LOCK.</summary>
+    public void Execute(ref Instruction ins)
     {
         bool lockable = ins.Mnemonic switch
         {
@@ -53,36 +79,37 @@ internal sealed unsafe partial class X86Cpu
                 or Mnemonic.Bts or Mnemonic.Btr or Mnemonic.Btc => true,
             _ => false,
         };
-        if (!lockable || ins.Op0Kind != OpKind.Memory) FaultNoCode(Vector.UD);
+        if (!lockable || ins.Op0Kind != OpKind.Memory) _cpu.FaultNoCode(Vector.UD);
         ExecuteAtomically(ref ins);
     }
 
     /// <summary>Runs a read-modify-write of memory so that it is atomic (see the class summary).</summary>
-    private void ExecuteAtomically(ref Instruction ins)
+    public void ExecuteAtomically(ref Instruction ins)
     {
-        ((Span<ulong>)Gpr).CopyTo(_atomicSavedGpr);
-        ulong rflags = _rflags, flagA = _flagA, flagB = _flagB, flagResult = _flagResult;
-        FlagOp flagOp = _flagOp;
-        int flagSize = _flagSize;
+        ref CpuState state = ref _cpu.State;
+        ((Span<ulong>)state.Gpr).CopyTo(_savedGpr);
+        ulong rflags = state.Rflags, flagA = state.FlagA, flagB = state.FlagB, flagResult = state.FlagResult;
+        FlagOp flagOp = state.FlagOp;
+        int flagSize = state.FlagSize;
         try
         {
             while (true)
             {
                 _atomicState = AtomicState.Armed;
-                ExecuteUnlocked(ref ins);
+                _cpu.ExecuteUnlocked(ref ins);
                 AtomicState outcome = _atomicState;
                 _atomicState = AtomicState.Off;
                 if (outcome is AtomicState.Read or AtomicState.Armed) return;
 
-                _atomicSavedGpr.AsSpan().CopyTo(Gpr);
-                _rflags = rflags; _flagA = flagA; _flagB = flagB; _flagResult = flagResult;
-                _flagOp = flagOp; _flagSize = flagSize;
+                _savedGpr.AsSpan().CopyTo(state.Gpr);
+                state.Rflags = rflags; state.FlagA = flagA; state.FlagB = flagB; state.FlagResult = flagResult;
+                state.FlagOp = flagOp; state.FlagSize = flagSize;
                 if (outcome == AtomicState.NeedsLock)
                 {
-                    lock (_machine.AtomicLock)
+                    lock (_vmLock)
                     {
                         _atomicState = AtomicState.UnderLock;
-                        ExecuteUnlocked(ref ins);
+                        _cpu.ExecuteUnlocked(ref ins);
                     }
                     return;
                 }
@@ -98,17 +125,18 @@ internal sealed unsafe partial class X86Cpu
     /// writable (so a #GP or #PF comes before any flag changes); inside a locked instruction it also arms the
     /// compare-and-swap of <see cref="WriteRmw"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private ulong ReadRmw(ulong linear, int size)
+    public ulong ReadRmw(ulong linear, int size)
     {
-        ProbeWritable(linear, size);
+        bool user = _cpu.UserAccess;
+        _access.ProbeWritable(linear, size, user);
         if (_atomicState == AtomicState.Armed) return ReadAtomic(linear, size);
-        return ReadLinear(linear, size, UserAccess);
+        return _access.ReadLinear(linear, size, user);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void WriteRmw(ulong linear, int size, ulong value)
+    public void WriteRmw(ulong linear, int size, ulong value)
     {
-        if (_atomicState is AtomicState.Off or AtomicState.UnderLock) WriteLinear(linear, size, value, UserAccess);
+        if (_atomicState is AtomicState.Off or AtomicState.UnderLock) _access.WriteLinear(linear, size, value, _cpu.UserAccess);
         else WriteAtomic(size, value);
     }
 
@@ -149,10 +177,11 @@ internal sealed unsafe partial class X86Cpu
     }
 
     /// <summary>CMPXCHG16B's destination: both halves read at once, atomically with respect to the later
-    /// <see cref="CompareExchange16Rmw"/>.</summary>
-    private (ulong Low, ulong High) Read16Rmw(ulong linear)
+    /// <see cref="Write16Rmw"/>.</summary>
+    public (ulong Low, ulong High) Read16Rmw(ulong linear)
     {
-        ProbeWritable(linear, 16);
+        bool user = _cpu.UserAccess;
+        _access.ProbeWritable(linear, 16, user);
         if (_atomicState == AtomicState.Armed)
         {
             byte* host = WritableHostPointer(linear, 16);
@@ -170,15 +199,16 @@ internal sealed unsafe partial class X86Cpu
             _atomicState = AtomicState.Read;
             return (low, high);
         }
-        return (ReadLinear(linear, 8, UserAccess), ReadLinear(linear + 8, 8, UserAccess));
+        return (_access.ReadLinear(linear, 8, user), _access.ReadLinear(linear + 8, 8, user));
     }
 
-    private void Write16Rmw(ulong linear, ulong low, ulong high)
+    public void Write16Rmw(ulong linear, ulong low, ulong high)
     {
         if (_atomicState is AtomicState.Off or AtomicState.UnderLock)
         {
-            WriteLinear(linear, 8, low, UserAccess);
-            WriteLinear(linear + 8, 8, high, UserAccess);
+            bool user = _cpu.UserAccess;
+            _access.WriteLinear(linear, 8, low, user);
+            _access.WriteLinear(linear + 8, 8, high, user);
             return;
         }
         if (_atomicState != AtomicState.Read) return;
@@ -197,13 +227,13 @@ internal sealed unsafe partial class X86Cpu
             SplitLockFallbacks++;
             return null;
         }
-        bool user = UserAccess;
+        bool user = _cpu.UserAccess;
         byte* hit = Mmu.Probe(_writeTlb, linear, size, user ? 1UL : 0);
         if (hit != null) return hit;
-        ulong phys = Translate(linear, AccessKind.Write, user);
+        ulong phys = _access.Translate(linear, AccessKind.Write, user);
         byte* page = _memory.TryGetPointer(phys & ~0xFFFUL, 4096);
-        if (page == null || _machine.Code.IsCode(phys)) return null;
-        FillWriteTlb(linear, phys, page, user);
+        if (page == null || _code.IsCode(phys)) return null;
+        _access.FillWriteTlb(linear, phys, page, user);
         return page + (phys & 0xFFF);
     }
 }

@@ -6,31 +6,43 @@ namespace Vessel.Cpu;
 /// RAM run as one host fill or copy. The write TLB never maps a page holding decoded code, so a bulk store cannot
 /// skip a code invalidation. Anything else -- a TLB miss, MMIO, an element straddling a page, a segment limit or an
 /// address-size wrap within reach, a MOVS whose destination overlaps the source ahead of the copy -- is left to the
-/// element loop, which faults precisely and fills the TLBs for the next bulk attempt.</summary>
-internal sealed unsafe partial class X86Cpu
+/// element loop (<see cref="StringUnit{TCpu}"/>), which faults precisely and fills the TLBs for the next bulk
+/// attempt. One per vCPU, over its state block and its MMU's TLBs.</summary>
+internal sealed unsafe class BulkStrings
 {
+    private readonly X86Cpu _cpu;
+    private readonly Tlb _readTlb, _writeTlb;
+
+    public BulkStrings(X86Cpu cpu, Mmu mmu)
+    {
+        _cpu = cpu;
+        _readTlb = mmu.Read;
+        _writeTlb = mmu.Write;
+    }
+
     /// <summary>Off in tests that compare the bulk path with the element loop.</summary>
-    internal bool BulkStringsEnabled { get; set; } = true;
+    internal bool Enabled { get; set; } = true;
 
     /// <summary>Bulk operations run, so tests can tell the bulk path was taken.</summary>
-    internal long BulkStringOperations { get; private set; }
+    internal long Operations { get; private set; }
 
     /// <summary>Runs up to <paramref name="limit"/> iterations of a REP MOVS (<paramref name="movs"/>) or REP STOS
     /// with elements of <paramref name="size"/> bytes and updates RCX, RSI and RDI; returns how many it ran
     /// (0: the element loop must run the next one).</summary>
-    private int TryBulkString(bool movs, int size, int sourceSeg, int addressSize, int limit)
+    public int TryRun(bool movs, int size, int sourceSeg, int addressSize, int limit)
     {
-        ulong amask = SizeMask(addressSize);
-        ulong count = Gpr[1] & amask;
+        ref CpuState state = ref _cpu.State;
+        ulong amask = LazyFlags.SizeMask(addressSize);
+        ulong count = state.Gpr[1] & amask;
         ulong n = Math.Min(count, (ulong)limit);
-        bool down = DirectionFlag;
-        ulong di = Gpr[7] & amask, si = Gpr[6] & amask;
-        byte* dst = BulkPointer(ES, di, size, down, amask, AccessKind.Write, ref n);
+        bool down = (state.Rflags & RflagsBits.Df) != 0;
+        ulong di = state.Gpr[7] & amask, si = state.Gpr[6] & amask;
+        byte* dst = BulkPointer(ref state, X86Cpu.ES, di, size, down, amask, AccessKind.Write, ref n);
         if (dst == null) return 0;
         byte* src = null;
         if (movs)
         {
-            src = BulkPointer(sourceSeg, si, size, down, amask, AccessKind.Read, ref n);
+            src = BulkPointer(ref state, sourceSeg, si, size, down, amask, AccessKind.Read, ref n);
             if (src == null) return 0;
         }
 
@@ -44,15 +56,15 @@ internal sealed unsafe partial class X86Cpu
             long ahead = down ? srcLow - dstLow : dstLow - srcLow;
             if (ahead > 0 && (ulong)ahead < bytes) return 0;
             Buffer.MemoryCopy(srcLow, dstLow, bytes, bytes);
-            WriteGprSized(6, addressSize, down ? si - bytes : si + bytes);
+            _cpu.WriteGprSized(6, addressSize, down ? si - bytes : si + bytes);
         }
         else
         {
-            Fill(dstLow, size, (int)n, Gpr[0]);
+            Fill(dstLow, size, (int)n, state.Gpr[0]);
         }
-        WriteGprSized(7, addressSize, down ? di - bytes : di + bytes);
-        WriteGprSized(1, addressSize, count - n);
-        BulkStringOperations++;
+        _cpu.WriteGprSized(7, addressSize, down ? di - bytes : di + bytes);
+        _cpu.WriteGprSized(1, addressSize, count - n);
+        Operations++;
         return (int)n;
     }
 
@@ -71,7 +83,7 @@ internal sealed unsafe partial class X86Cpu
     /// page is in the TLB for <paramref name="kind"/>; <paramref name="n"/> is cut to the elements (going up, or
     /// down with DF) that stay in that page, inside the address size and the segment limit. Null when not even
     /// the first element qualifies. Never faults.</summary>
-    private byte* BulkPointer(int seg, ulong offset, int size, bool down, ulong amask, AccessKind kind, ref ulong n)
+    private byte* BulkPointer(ref CpuState state, int seg, ulong offset, int size, bool down, ulong amask, AccessKind kind, ref ulong n)
     {
         ulong last = (ulong)size - 1;
         ulong room = amask - offset; // bytes above the first element's start before the address size wraps
@@ -79,11 +91,11 @@ internal sealed unsafe partial class X86Cpu
         n = Math.Min(n, down ? offset / (ulong)size + 1 : (room - last) / (ulong)size + 1);
 
         ulong linear;
-        if (IsLongMode64) linear = seg >= FS ? Seg[seg].Base + offset : offset;
+        if (state.Bitness == 64) linear = seg >= X86Cpu.FS ? state.Seg[seg].Base + offset : offset;
         else
         {
-            ref Segment s = ref Seg[seg];
-            if (!BulkSegmentUsable(ref s, kind)) return null;
+            ref Segment s = ref state.Seg[seg];
+            if (!SegmentUsable(ref s, kind, state.Cr0)) return null;
             if (offset > s.Limit || s.Limit - offset < last) return null;
             if (!down) n = Math.Min(n, (s.Limit - offset - last) / (ulong)size + 1);
             linear = (s.Base + offset) & 0xFFFF_FFFFUL;
@@ -92,15 +104,15 @@ internal sealed unsafe partial class X86Cpu
         ulong inPage = linear & 0xFFF;
         if (inPage + last > 0xFFF) return null;
         n = Math.Min(n, down ? inPage / (ulong)size + 1 : (0x1000 - inPage) / (ulong)size);
-        return Mmu.Probe(kind == AccessKind.Write ? _writeTlb : _readTlb, linear, size, UserAccess ? 1UL : 0);
+        return Mmu.Probe(kind == AccessKind.Write ? _writeTlb : _readTlb, linear, size, state.Cpl == 3 ? 1UL : 0);
     }
 
-    /// <summary>The checks of <see cref="LegacySegmentedLinear"/> other than the limit, answered without faulting;
-    /// expand-down segments are left to the element loop.</summary>
-    private bool BulkSegmentUsable(ref Segment s, AccessKind kind)
+    /// <summary>The checks of <see cref="X86Cpu"/>'s legacy segmentation other than the limit, answered without
+    /// faulting; expand-down segments are left to the element loop.</summary>
+    private static bool SegmentUsable(ref Segment s, AccessKind kind, ulong cr0)
     {
         if ((s.Type & 0xC) == 0x4) return false;
-        if ((Cr0 & ControlRegisters.Cr0Pe) == 0) return true;
+        if ((cr0 & ControlRegisters.Cr0Pe) == 0) return true;
         if (s.Unusable) return false;
         bool code = (s.Type & 8) != 0;
         return kind == AccessKind.Write ? !code && (s.Type & 2) != 0 : !code || (s.Type & 2) != 0;
