@@ -13,6 +13,31 @@ public static partial class InputFile
 
     public static byte[] Read(string option, string path, long maxBytes = MaxBytes)
     {
+        byte[]? bytes = null;
+        ReadInto(option, path, maxBytes, length => bytes = new byte[length]);
+        return bytes!;
+    }
+
+    /// <summary><see cref="Read"/> into a <see cref="FileImage"/>, which the caller disposes once it has used the
+    /// bytes (a kernel or initrd, copied into guest RAM when the machine is built).</summary>
+    public static FileImage ReadImage(string option, string path)
+    {
+        FileImage? image = null;
+        try
+        {
+            ReadInto(option, path, MaxBytes, length => (image = new FileImage(length)).Memory);
+            return image!;
+        }
+        catch
+        {
+            image?.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Reads the whole file into the memory <paramref name="allocate"/> returns for its length.</summary>
+    private static void ReadInto(string option, string path, long maxBytes, Func<int, Memory<byte>> allocate)
+    {
         CheckRegularFile(option, path);
         try
         {
@@ -20,15 +45,14 @@ public static partial class InputFile
             long length = RandomAccess.GetLength(handle);
             if (length > maxBytes)
                 throw CliException.Runtime($"{path}: {option} file is too large ({length} bytes; at most {maxBytes})");
-            var bytes = new byte[length];
+            Memory<byte> bytes = allocate((int)length);
             int done = 0;
             while (done < bytes.Length)
             {
-                int n = RandomAccess.Read(handle, bytes.AsSpan(done), done);
+                int n = RandomAccess.Read(handle, bytes.Span[done..], done);
                 if (n == 0) throw CliException.Runtime($"{path}: {option} file shrank while it was read");
                 done += n;
             }
-            return bytes;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {

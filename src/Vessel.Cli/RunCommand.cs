@@ -22,22 +22,7 @@ public sealed partial class RunCommand(RunOptions options, CliStreams streams, C
         using var logging = new StderrLoggerProvider(streams.Error, options.LogLevel);
         var logger = logging.CreateLogger("vessel");
 
-        // Explicit files first: a typo in --initrd must not wait behind a build of the default guest.
-        string? kernelPath = options.KernelPath, initrdPath = options.InitrdPath;
-        byte[]? kernel = kernelPath is null ? null : ReadKernel("--kernel", kernelPath);
-        byte[]? initrd = initrdPath is null ? null : InputFile.Read("--initrd", initrdPath);
-        CheckDisks();
-        if (kernelPath is null)
-        {
-            var guest = host.ResolveDefaultGuest(streams.Error);
-            kernelPath = guest.Kernel;
-            kernel = ReadKernel("default guest kernel", kernelPath);
-            if (initrdPath is null)
-            {
-                initrdPath = guest.Initrd;
-                initrd = InputFile.Read("default guest initrd", initrdPath);
-            }
-        }
+        using BootFiles files = ReadBootFiles();
         using var serialFile = OpenSerialFile();
         // With hvc0 on the terminal, COM1 (early boot, a shell on ttyS0) may still write to it: two writers.
         Stream terminal = options.ConsoleOnHvc0 ? Stream.Synchronized(streams.Output) : streams.Output;
@@ -56,11 +41,10 @@ public sealed partial class RunCommand(RunOptions options, CliStreams streams, C
         {
             MemoryBytes = options.MemoryBytes,
             VcpuCount = options.Cpus,
-            Kernel = kernel,
-            // byte[] → ReadOnlyMemory<byte>? turns null into an empty, non-null memory: keep "no initrd" null.
-            Initrd = initrd is null ? (ReadOnlyMemory<byte>?)null : initrd,
+            Kernel = files.Kernel.Memory,
+            Initrd = files.Initrd?.Memory,
             CommandLine = options.CommandLine,
-            KernelName = kernelPath,
+            KernelName = files.KernelPath,
             SerialOutput = serialOutput,
             Disks = [.. options.Disks.Select(d => new VirtioBlockOptions(d.Path, d.ReadOnly, d.Id) { RateLimit = d.RateLimit })],
             Networks = options.Networks,
@@ -71,7 +55,9 @@ public sealed partial class RunCommand(RunOptions options, CliStreams streams, C
             VirtioConsoleOutput = options.ConsoleOnHvc0 ? terminal : null,
             LoggerFactory = logging,
         };
-        using Machine machine = BuildMachine(hypervisor, config, kernelPath);
+        using Machine machine = BuildMachine(hypervisor, config, files.KernelPath);
+        // Copied into guest RAM: their pages leave the process now rather than at its end.
+        files.Dispose();
         // Only once the memory is mapped: had it failed, the error says more than this warning.
         if (HostMemory.TotalBytes() is { } hostBytes && options.MemoryBytes > hostBytes)
             LogMoreThanTheHost(logger, SizeParser.Format(options.MemoryBytes), HostMemory.Describe(hostBytes));
@@ -80,6 +66,43 @@ public sealed partial class RunCommand(RunOptions options, CliStreams streams, C
         return exit.Status;
     }
 
+
+    /// <summary>The kernel and initrd, read into images of their own that are unmapped once the machine is built.</summary>
+    private sealed record BootFiles(string KernelPath, FileImage Kernel, FileImage? Initrd) : IDisposable
+    {
+        public void Dispose()
+        {
+            Kernel.Dispose();
+            Initrd?.Dispose();
+        }
+    }
+
+    private BootFiles ReadBootFiles()
+    {
+        // Explicit files first: a typo in --initrd must not wait behind a build of the default guest.
+        string? kernelPath = options.KernelPath, initrdPath = options.InitrdPath;
+        FileImage? kernel = null, initrd = null;
+        try
+        {
+            kernel = kernelPath is null ? null : ReadKernel("--kernel", kernelPath);
+            initrd = initrdPath is null ? null : InputFile.ReadImage("--initrd", initrdPath);
+            CheckDisks();
+            if (kernelPath is null)
+            {
+                var guest = host.ResolveDefaultGuest(streams.Error);
+                kernelPath = guest.Kernel;
+                kernel = ReadKernel("default guest kernel", kernelPath);
+                if (initrdPath is null) initrd = InputFile.ReadImage("default guest initrd", guest.Initrd);
+            }
+            return new BootFiles(kernelPath, kernel!, initrd);
+        }
+        catch
+        {
+            kernel?.Dispose();
+            initrd?.Dispose();
+            throw;
+        }
+    }
 
     /// <summary>Opens and closes every --disk image, so a missing or unopenable one is reported before the default
     /// guest is built (the machine opens them again).</summary>
@@ -180,14 +203,14 @@ public sealed partial class RunCommand(RunOptions options, CliStreams streams, C
     }
 
     /// <summary>Reads a kernel and refuses a file no loader recognises before any machine is built.</summary>
-    private static byte[] ReadKernel(string option, string path)
+    private static FileImage ReadKernel(string option, string path)
     {
-        byte[] image = InputFile.Read(option, path);
-        if (KernelImageFormats.Detect(image) == KernelImageFormat.Unknown)
-            throw CliException.Runtime(image.Length == 0
-                ? $"{path}: not a kernel image (the file is empty)"
-                : $"{path}: not a kernel image (no bzImage, ELF, multiboot or boot-sector header)");
-        return image;
+        FileImage image = InputFile.ReadImage(option, path);
+        if (KernelImageFormats.Detect(image.GetSpan()) != KernelImageFormat.Unknown) return image;
+        image.Dispose();
+        throw CliException.Runtime(image.Length == 0
+            ? $"{path}: not a kernel image (the file is empty)"
+            : $"{path}: not a kernel image (no bzImage, ELF, multiboot or boot-sector header)");
     }
 
     private FileStream? OpenSerialFile()

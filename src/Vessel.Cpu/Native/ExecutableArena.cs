@@ -9,19 +9,22 @@ internal readonly record struct CodeChunk(int Offset, int SizeClass)
     public int Bytes => ExecutableArena.BytesOf(SizeClass);
 }
 
-/// <summary>Host memory for translated code, one per VM: a memory file mapped twice, once writable and once
-/// executable, so no page is ever writable and executable at once (W^X) and no vCPU ever sees a page change its
-/// protection under it. Chunks are handed out by power-of-two size class from a bump pointer and reused through
-/// free lists; the pages of the file are only made resident as they are first written, and the whole of it is
-/// unmapped at <see cref="Dispose"/>. Allocation and freeing are locked: a vCPU translates and drops its own
-/// blocks, but the arena is the VM's.</summary>
+/// <summary>Host memory for translated code, one per VM: a memory file mapped once, readable and executable, and
+/// written only through the file (pwrite), so no page of the process is ever writable and executable (W^X), no
+/// vCPU ever sees a page change its protection under it, and each page of code is resident in the process once
+/// (a second, writable view of the file counted every page twice in RSS). Chunks are handed out by power-of-two
+/// size class from a bump pointer and reused through free lists; the file's pages only exist once written, and the
+/// whole of it is unmapped at <see cref="Dispose"/>. Allocation and freeing are locked: a vCPU translates and drops
+/// its own blocks, but the arena is the VM's.</summary>
 internal sealed unsafe class ExecutableArena : IDisposable
 {
     /// <summary>Chunks of 256 B to 64 KiB.</summary>
     public const int SmallestChunk = 256, SizeClasses = 9;
 
     private readonly int _fd;
-    private readonly byte* _writable;
+    /// <summary>Where code is written directly: only the one read-write-execute mapping of a perf-mapped arena;
+    /// null otherwise (code is written through <see cref="_fd"/>).</summary>
+    private readonly byte* _perfWritable;
     private readonly byte* _executable;
     private readonly long _capacity;
     private readonly Stack<int>[] _free = new Stack<int>[SizeClasses];
@@ -37,7 +40,7 @@ internal sealed unsafe class ExecutableArena : IDisposable
         {
             // perf reads its map only for anonymous code, not for a file's pages: profiling gives up W^X.
             _fd = -1;
-            _writable = _executable = (byte*)MapAnonymousWritableExecutable(_capacity);
+            _perfWritable = _executable = (byte*)MapAnonymousWritableExecutable(_capacity);
             return;
         }
         _fd = NativeMemoryCalls.MemfdCreate("vessel-native-code", NativeMemoryCalls.MfdCloExec);
@@ -48,18 +51,14 @@ internal sealed unsafe class ExecutableArena : IDisposable
             NativeMemoryCalls.Close(_fd);
             throw new InvalidOperationException($"ftruncate of the code arena failed: errno {errno}");
         }
-        nint rw = NativeMemoryCalls.Mmap(0, (nuint)_capacity, NativeMemoryCalls.ProtRead | NativeMemoryCalls.ProtWrite,
+        nint rx = NativeMemoryCalls.Mmap(0, (nuint)_capacity, NativeMemoryCalls.ProtRead | NativeMemoryCalls.ProtExec,
             NativeMemoryCalls.MapShared | NativeMemoryCalls.MapNoReserve, _fd, 0);
-        nint rx = rw == NativeMemoryCalls.MapFailed ? NativeMemoryCalls.MapFailed : NativeMemoryCalls.Mmap(0, (nuint)_capacity,
-            NativeMemoryCalls.ProtRead | NativeMemoryCalls.ProtExec, NativeMemoryCalls.MapShared | NativeMemoryCalls.MapNoReserve, _fd, 0);
         if (rx == NativeMemoryCalls.MapFailed)
         {
             int errno = Marshal.GetLastPInvokeError();
-            if (rw != NativeMemoryCalls.MapFailed) NativeMemoryCalls.Munmap(rw, (nuint)_capacity);
             NativeMemoryCalls.Close(_fd);
             throw new InvalidOperationException($"mapping the code arena failed: errno {errno}");
         }
-        _writable = (byte*)rw;
         _executable = (byte*)rx;
     }
 
@@ -111,8 +110,8 @@ internal sealed unsafe class ExecutableArena : IDisposable
             }
             _live++;
         }
-        code.CopyTo(new Span<byte>(_writable + offset, code.Length));
         chunk = new CodeChunk(offset, sizeClass);
+        Write(offset, code);
         return true;
     }
 
@@ -133,7 +132,31 @@ internal sealed unsafe class ExecutableArena : IDisposable
     public void PatchInt32(CodeChunk chunk, int offset, int value)
     {
         if ((uint)offset > (uint)(chunk.Bytes - 4)) throw new ArgumentOutOfRangeException(nameof(offset));
-        *(int*)(_writable + chunk.Offset + offset) = value;
+        Write(chunk.Offset + offset, new ReadOnlySpan<byte>(&value, sizeof(int)));
+    }
+
+    /// <summary>Writes <paramref name="bytes"/> at <paramref name="offset"/> of the file; the executable view sees them
+    /// at once (the same pages; x86 keeps instruction fetch coherent with stores).</summary>
+    private void Write(long offset, ReadOnlySpan<byte> bytes)
+    {
+        if (_perfWritable != null)
+        {
+            bytes.CopyTo(new Span<byte>(_perfWritable + offset, bytes.Length));
+            return;
+        }
+        fixed (byte* source = bytes)
+        {
+            int done = 0;
+            while (done < bytes.Length)
+            {
+                nint n = NativeMemoryCalls.Pwrite(_fd, source + done, (nuint)(bytes.Length - done), offset + done);
+                if (n > 0) { done += (int)n; continue; }
+                int errno = Marshal.GetLastPInvokeError();
+                if (n < 0 && errno == NativeMemoryCalls.Eintr) continue;
+                // Only an exhausted host (ENOSPC, ENOMEM of shmem) gets here: no recovery would be honest.
+                throw new InvalidOperationException($"writing translated code into the arena failed: errno {errno}");
+            }
+        }
     }
 
     /// <summary>Gives a chunk back; nobody may be running its code.</summary>
@@ -154,9 +177,7 @@ internal sealed unsafe class ExecutableArena : IDisposable
             if (_disposed) return;
             _disposed = true;
         }
-        NativeMemoryCalls.Munmap((nint)_writable, (nuint)_capacity);
-        if (_fd < 0) return; // the one anonymous mapping of a perf-mapped arena
         NativeMemoryCalls.Munmap((nint)_executable, (nuint)_capacity);
-        NativeMemoryCalls.Close(_fd);
+        if (_fd >= 0) NativeMemoryCalls.Close(_fd);
     }
 }

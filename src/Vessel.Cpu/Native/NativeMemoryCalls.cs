@@ -2,13 +2,14 @@ using System.Runtime.InteropServices;
 
 namespace Vessel.Cpu.Native;
 
-/// <summary>The libc calls the executable arena makes (a memory file mapped twice, writable and executable), and
+/// <summary>The libc calls the executable arena makes (a memory file mapped executable, written with pwrite), and
 /// the appending writes of <see cref="NativePerfMap"/>.</summary>
-internal static partial class NativeMemoryCalls
+internal static unsafe partial class NativeMemoryCalls
 {
     public const int ProtRead = 1, ProtWrite = 2, ProtExec = 4;
     public const int MapShared = 0x01, MapPrivate = 0x02, MapAnonymous = 0x20, MapNoReserve = 0x4000;
     public const uint MfdCloExec = 1;
+    public const int Eintr = 4;
     public static readonly nint MapFailed = -1;
     public const int OpenWriteOnly = 0x1, OpenCreate = 0x40, OpenAppend = 0x400;
 
@@ -23,6 +24,9 @@ internal static partial class NativeMemoryCalls
 
     [LibraryImport("libc", EntryPoint = "munmap", SetLastError = true)]
     public static partial int Munmap(nint addr, nuint length);
+
+    [LibraryImport("libc", EntryPoint = "pwrite", SetLastError = true)]
+    public static partial nint Pwrite(int fd, byte* buffer, nuint count, long offset);
 
     [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
     public static partial int Close(int fd);
