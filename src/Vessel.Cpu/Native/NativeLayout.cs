@@ -24,13 +24,15 @@ internal unsafe struct NativeContext
     /// then hand themselves to the interpreter, which raises #UD or #NM. Refreshed before each entry (only an
     /// interpreted instruction changes CR0 or CR4, and the run loop re-enters after it).</summary>
     public int SseBlocked;
+    /// <summary>Where translated floating-point SSE forms keep the host's MXCSR while the guest's is loaded.</summary>
+    public uint HostMxcsr;
 }
 
 /// <summary>Byte offsets translated code uses outside <see cref="CpuStateLayout"/>: the context's fields and a
 /// TLB entry's, computed from the structs themselves.</summary>
 internal static unsafe class NativeLayout
 {
-    public static readonly int ReadTlb, WriteTlb, UserBit, LoopBudget, ExitSlot, RunningBlock, JumpCache, SseBlocked, EntryTag, EntryDelta, EntryBytes;
+    public static readonly int ReadTlb, WriteTlb, UserBit, LoopBudget, ExitSlot, RunningBlock, JumpCache, SseBlocked, HostMxcsr, EntryTag, EntryDelta, EntryBytes;
 
     static NativeLayout()
     {
@@ -44,6 +46,7 @@ internal static unsafe class NativeLayout
         RunningBlock = (int)((byte*)&c.RunningBlock - at);
         JumpCache = (int)((byte*)&c.JumpCache - at);
         SseBlocked = (int)((byte*)&c.SseBlocked - at);
+        HostMxcsr = (int)((byte*)&c.HostMxcsr - at);
         var e = new TlbEntry();
         EntryTag = (int)Unsafe.ByteOffset(ref Unsafe.As<TlbEntry, byte>(ref e), ref Unsafe.As<ulong, byte>(ref e.Tag));
         EntryDelta = (int)Unsafe.ByteOffset(ref Unsafe.As<TlbEntry, byte>(ref e), ref Unsafe.As<long, byte>(ref e.Delta));
