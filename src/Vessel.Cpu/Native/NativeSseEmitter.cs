@@ -20,7 +20,7 @@ internal sealed class NativeSseEmitter(NativeTranslator t)
 
     /// <summary>On unless VESSEL_NATIVE_SSE_FLOAT=0 (then the floating-point forms are handed back: for A/B measurements).
     /// Needs BMI2 for the flag-neutral test of MXCSR's masks.</summary>
-    private static readonly bool FloatEnabled = Environment.GetEnvironmentVariable("VESSEL_NATIVE_SSE_FLOAT") != "0" && Bmi2.IsSupported;
+    internal static readonly bool FloatEnabled = Environment.GetEnvironmentVariable("VESSEL_NATIVE_SSE_FLOAT") != "0" && Bmi2.IsSupported;
 
     private Assembler A => t.Asm;
 
@@ -48,9 +48,9 @@ internal sealed class NativeSseEmitter(NativeTranslator t)
             t.Probe(store ? NativeLayout.WriteTlb : NativeLayout.ReadTlb, memorySize, index);
             t.RestoreFlags();
         }
+        if (floating) EmitGuestMxcsrIn();
         LoadOperands(ref ins);
-        if (floating) EmitWithGuestMxcsr(host);
-        else A.AddInstruction(host);
+        A.AddInstruction(host);
         StoreDestination(ref ins);
         t.Count();
         return true;
@@ -82,16 +82,48 @@ internal sealed class NativeSseEmitter(NativeTranslator t)
         A.Label(ref masked);
     }
 
-    /// <summary>The host instruction under the guest's MXCSR (rounding, DAZ, FTZ; every exception masked, checked
-    /// before), whose sticky flags go back to the state; the host's MXCSR is kept in the context around it. No
-    /// instruction here touches the flags, so COMISx/UCOMISx leave theirs as the guest's.</summary>
-    private void EmitWithGuestMxcsr(Instruction host)
+    /// <summary>Before a floating-point form (its operands not yet in RAX, RCX): the guest's MXCSR in the host's
+    /// (rounding, DAZ, FTZ; every exception masked, checked before). The first such form of a run of translated code swaps the guest's MXCSR in (the host's kept in the
+    /// context); it stays in through chained blocks until the return (<see cref="EmitReturn"/>) swaps it out with the
+    /// sticky flags the forms raised, since an LDMXCSR per form would cost several times the form. MOV, LEA and
+    /// JRCXZ leave the flags, so COMISx/UCOMISx leave theirs as the guest's.</summary>
+    private void EmitGuestMxcsrIn()
     {
+        Label loaded = A.CreateLabel();
+        A.mov(ecx, __dword_ptr[rsi + NativeLayout.GuestMxcsrLoaded]);
+        A.lea(ecx, __[rcx - 1]);
+        A.jrcxz(loaded);
         A.stmxcsr(__dword_ptr[rsi + NativeLayout.HostMxcsr]);
         A.ldmxcsr(__dword_ptr[rdi + CpuStateLayout.Mxcsr]);
-        A.AddInstruction(host);
+        A.mov(__dword_ptr[rsi + NativeLayout.GuestMxcsrLoaded], 1);
+        A.Label(ref loaded);
+    }
+
+    private Label? _restoreAndReturn;
+
+    /// <summary>The translated code's return (RAX holds its result, the flags are free): through the restore below
+    /// while the guest's MXCSR is in the host's.</summary>
+    public void EmitReturn()
+    {
+        if (FloatEnabled)
+        {
+            _restoreAndReturn ??= A.CreateLabel();
+            A.cmp(__dword_ptr[rsi + NativeLayout.GuestMxcsrLoaded], 0);
+            A.jne(_restoreAndReturn.Value);
+        }
+        A.ret();
+    }
+
+    /// <summary>Once per block, after its out-of-line code: the guest's MXCSR (with its sticky flags) back to the
+    /// state, the host's back in the host, then the return.</summary>
+    public void EmitMxcsrRestoringReturn()
+    {
+        if (_restoreAndReturn is not { } label) return;
+        A.Label(ref label);
         A.stmxcsr(__dword_ptr[rdi + CpuStateLayout.Mxcsr]);
         A.ldmxcsr(__dword_ptr[rsi + NativeLayout.HostMxcsr]);
+        A.mov(__dword_ptr[rsi + NativeLayout.GuestMxcsrLoaded], 0);
+        A.ret();
     }
 
     /// <summary>To <paramref name="handBack"/> when R9 (the linear address) is not 16-byte aligned: its low four

@@ -146,6 +146,47 @@ public class NativeSseFloatFormsTests(ITestOutputHelper output)
         Assert.True(outcomes[1].Steps < 20, $"{outcomes[1].Steps} instructions handed back");
     }
 
+    [Fact]
+    public void The_guest_rounding_mode_stays_out_of_the_host_once_translated_code_returns()
+    {
+        // The guest rounds up (each 1 + 1e-20 one ulp more), flushes to zero and treats denormals as zero while its
+        // loop runs translated; the managed code after the run must round to nearest again, and keep a denormal.
+        static void Program(Assembler a)
+        {
+            var top = a.CreateLabel();
+            a.mov(rbx, Data);
+            a.ldmxcsr(__dword_ptr[rbx + MxcsrSlots]);
+            a.movsd(xmm0, __qword_ptr[rbx + 0x20]);
+            a.movsd(xmm1, __qword_ptr[rbx + 0x28]);
+            a.mov(ecx, 200);
+            a.Label(ref top);
+            a.addsd(xmm0, __qword_ptr[rbx + 0x10]);
+            a.mulsd(xmm1, __qword_ptr[rbx + 0x18]);
+            a.dec(ecx);
+            a.jnz(top);
+            a.hlt();
+        }
+        var outcomes = new List<SseNativeGuest.Outcome>();
+        foreach (EmuOptions options in new[] { NativeTierTests.InterpreterOptions, NativeTierTests.NativeOptions })
+        {
+            using var g = new SseNativeGuest(options);
+            g.Guest.WriteU32(Data + MxcsrSlots, 0x1F80 | 2 << 13 | 0x8040);
+            g.Guest.WriteU64(Data + 0x10, BitConverter.DoubleToUInt64Bits(1e-20));
+            g.Guest.WriteU64(Data + 0x18, BitConverter.DoubleToUInt64Bits(0.5));
+            g.Guest.WriteU64(Data + 0x20, BitConverter.DoubleToUInt64Bits(1.0));
+            g.Guest.WriteU64(Data + 0x28, BitConverter.DoubleToUInt64Bits(1e-300));
+            outcomes.Add(g.Run(Program));
+        }
+        SseNativeGuest.AssertSameState(outcomes[0], outcomes[1]);
+        Assert.True(outcomes[1].Steps < 10, $"{outcomes[1].Steps} instructions handed back");
+
+        double one = Volatile.Read(ref _one), tiny = Volatile.Read(ref _tiny);
+        Assert.Equal(1.0, one + tiny); // to nearest, not up
+        Assert.Equal(0x0008_0000_0000_0000UL, BitConverter.DoubleToUInt64Bits(Volatile.Read(ref _minNormal) * Volatile.Read(ref _half))); // no FTZ
+    }
+
+    private static double _one = 1.0, _tiny = 1e-20, _minNormal = 2.2250738585072014e-308, _half = 0.5;
+
     private static SseNativeGuest.Outcome Run(EmuOptions options, int seed, bool unmask)
     {
         var random = new Random(seed);
