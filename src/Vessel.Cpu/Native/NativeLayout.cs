@@ -24,13 +24,19 @@ internal unsafe struct NativeContext
     /// then hand themselves to the interpreter, which raises #UD or #NM. Refreshed before each entry (only an
     /// interpreted instruction changes CR0 or CR4, and the run loop re-enters after it).</summary>
     public int SseBlocked;
+    /// <summary>Where translated floating-point SSE forms keep the host's MXCSR while the guest's is loaded.</summary>
+    public uint HostMxcsr;
+    /// <summary>Non-zero while the host's MXCSR holds the guest's: set by the first floating-point SSE form a run of
+    /// translated code reaches, cleared by the return, which stores the guest's MXCSR (its sticky flags) back to the
+    /// state and reloads <see cref="HostMxcsr"/>. Zero whenever managed code runs.</summary>
+    public int GuestMxcsrLoaded;
 }
 
 /// <summary>Byte offsets translated code uses outside <see cref="CpuStateLayout"/>: the context's fields and a
 /// TLB entry's, computed from the structs themselves.</summary>
 internal static unsafe class NativeLayout
 {
-    public static readonly int ReadTlb, WriteTlb, UserBit, LoopBudget, ExitSlot, RunningBlock, JumpCache, SseBlocked, EntryTag, EntryDelta, EntryBytes;
+    public static readonly int ReadTlb, WriteTlb, UserBit, LoopBudget, ExitSlot, RunningBlock, JumpCache, SseBlocked, HostMxcsr, GuestMxcsrLoaded, EntryTag, EntryDelta, EntryBytes;
 
     static NativeLayout()
     {
@@ -44,6 +50,8 @@ internal static unsafe class NativeLayout
         RunningBlock = (int)((byte*)&c.RunningBlock - at);
         JumpCache = (int)((byte*)&c.JumpCache - at);
         SseBlocked = (int)((byte*)&c.SseBlocked - at);
+        HostMxcsr = (int)((byte*)&c.HostMxcsr - at);
+        GuestMxcsrLoaded = (int)((byte*)&c.GuestMxcsrLoaded - at);
         var e = new TlbEntry();
         EntryTag = (int)Unsafe.ByteOffset(ref Unsafe.As<TlbEntry, byte>(ref e), ref Unsafe.As<ulong, byte>(ref e.Tag));
         EntryDelta = (int)Unsafe.ByteOffset(ref Unsafe.As<TlbEntry, byte>(ref e), ref Unsafe.As<long, byte>(ref e.Delta));

@@ -78,6 +78,7 @@ internal sealed partial class NativeTranslator
         // The block ended without a branch (length limit, page end): on after its last instruction.
         if (!ops[count - 1].Kind.IsBranch()) EmitExitTo(_block.Instructions[count - 1].NextIP);
         foreach (Action code in _outOfLine) code();
+        SseEmitter.EmitMxcsrRestoringReturn();
         Label chainEntry = EmitChainEntry();
         for (int i = 0; i < count; i++)
         {
@@ -219,7 +220,7 @@ internal sealed partial class NativeTranslator
         EmitFlagsToState();
         _a.add(StateQ(CpuStateLayout.InstructionsRetired), r11);
         _a.mov(eax, code);
-        _a.ret();
+        SseEmitter.EmitReturn();
         if (code >= 0 && code + 1 < _block.Count) _needsEntry[code + 1] = true;
     }
 

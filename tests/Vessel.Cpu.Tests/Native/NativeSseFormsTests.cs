@@ -17,9 +17,13 @@ public class NativeSseFormsTests(ITestOutputHelper output)
     private const int FlagLog = 0x2800, Counter = 0x2F00;
 
     /// <summary>Every legacy 64-bit encoding of a re-hosted mnemonic whose operands the generator fills.</summary>
-    private static readonly Code[] Forms = Enum.GetValues<Code>().Where(c =>
+    private static readonly Code[] Forms = GeneratedForms(NativeSseForms.Contains);
+
+    /// <summary>Every legacy 64-bit encoding of a mnemonic <paramref name="taken"/> says yes to whose operands the
+    /// generator fills.</summary>
+    internal static Code[] GeneratedForms(Func<Mnemonic, bool> taken) => Enum.GetValues<Code>().Where(c =>
     {
-        if (c == Code.INVALID || !NativeSseForms.Contains(c.Mnemonic())) return false;
+        if (c == Code.INVALID || !taken(c.Mnemonic())) return false;
         OpCodeInfo info = c.ToOpCode();
         if (!info.IsInstruction || !info.Mode64 || info.Encoding != EncodingKind.Legacy) return false;
         for (int i = 0; i < info.OpCount; i++)
@@ -33,7 +37,7 @@ public class NativeSseFormsTests(ITestOutputHelper output)
         or OpCodeOperandKind.imm8;
 
     // Never RBX (the data base), RSI (the index), RSP, R13 (the flag log) or R14/R15.
-    private static readonly Register[] Gprs = [Register.RAX, Register.RCX, Register.RDX, Register.RBP, Register.RDI, Register.R8,
+    internal static readonly Register[] Gprs = [Register.RAX, Register.RCX, Register.RDX, Register.RBP, Register.RDI, Register.R8,
         Register.R9, Register.R10, Register.R12];
 
     [Fact]
@@ -292,9 +296,13 @@ public class NativeSseFormsTests(ITestOutputHelper output)
         a.hlt();
     }
 
-    private static Instruction RandomForm(Random random)
+    private static Instruction RandomForm(Random random) => RandomForm(random, Forms);
+
+    /// <summary>One of <paramref name="forms"/> with random registers (XMM0-15, <see cref="Gprs"/>), immediates and
+    /// memory operands (see <see cref="SetMemory"/>).</summary>
+    internal static Instruction RandomForm(Random random, Code[] forms)
     {
-        Code code = Forms[random.Next(Forms.Length)];
+        Code code = forms[random.Next(forms.Length)];
         OpCodeInfo info = code.ToOpCode();
         var instruction = new Instruction { Code = code };
         for (int i = 0; i < info.OpCount; i++)

@@ -6,7 +6,7 @@ using static Iced.Intel.AssemblerRegisters;
 
 namespace Vessel.Cpu.Tests.Native;
 
-/// <summary>A <see cref="PagedGuest"/> with SSE on (CR4.OSFXSR) and handlers for #UD, #NM and #GP besides #PF, each
+/// <summary>A <see cref="PagedGuest"/> with SSE on (CR4.OSFXSR) and handlers for #UD, #NM, #GP and #XM besides #PF, each
 /// recording its vector and the faulting RIP at <see cref="PagedGuest.FaultVector"/> and halting; and what a run left:
 /// registers, XMM registers and MXCSR, a data range, the instruction count and the native tier's counters.</summary>
 internal sealed class SseNativeGuest : IDisposable
@@ -26,7 +26,7 @@ internal sealed class SseNativeGuest : IDisposable
     {
         Paged = new PagedGuest(options);
         int slot = 0;
-        foreach (int vector in new[] { 6, 7, 13 })
+        foreach (int vector in new[] { 6, 7, 13, 19 })
         {
             ulong handler = Handlers + (ulong)slot++ * 64;
             Guest.SetGate64(vector, SegmentedGuest.KernelCode64, handler);
