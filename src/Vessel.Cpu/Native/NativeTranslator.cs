@@ -37,6 +37,7 @@ internal sealed partial class NativeTranslator
     private readonly bool[] _needsEntry;
     private readonly Label[] _entryLabels;
     private readonly List<Action> _outOfLine = [];
+    private Label _exitTail;
     private readonly List<Label> _chainSlots = [];
     private readonly List<ulong> _chainTargets = [];
 
@@ -54,6 +55,7 @@ internal sealed partial class NativeTranslator
         _entryLabels = new Label[block.Count];
         _needsEntry = new bool[block.Count];
         for (int i = 0; i < block.Count; i++) _labels[i] = _a.CreateLabel();
+        _exitTail = _a.CreateLabel();
         _needsEntry[0] = true;
     }
 
@@ -89,6 +91,7 @@ internal sealed partial class NativeTranslator
         // The block ended without a branch (length limit, page end): on after its last instruction.
         if (!ops[count - 1].Kind.IsBranch()) EmitExitTo(_block.Instructions[count - 1].NextIP);
         foreach (Action code in _outOfLine) code();
+        EmitExitTail();
         Label chainEntry = EmitChainEntry();
         for (int i = 0; i < count; i++)
         {
@@ -238,15 +241,25 @@ internal sealed partial class NativeTranslator
         _a.sahf();
     }
 
-    /// <summary>Stores the flags and the count, and returns <paramref name="code"/>. Returning <c>i</c> hands
-    /// instruction i to the interpreter, which then needs an entry at i + 1 to come back to.</summary>
+    /// <summary>Returns <paramref name="code"/> through the block's exit tail (<see cref="EmitExitTail"/>). Returning
+    /// <c>i</c> hands instruction i to the interpreter, which then needs an entry at i + 1 to come back to.</summary>
     private void EmitExit(int code)
     {
+        _a.mov(edx, code);
+        _a.jmp(_exitTail);
+        if (code >= 0 && code + 1 < _block.Count) _needsEntry[code + 1] = true;
+    }
+
+    /// <summary>Stores the flags and the count and returns EDX: one copy a block, which every exit jumps to. A copy at
+    /// each exit was half of a block's host instructions, and encoding them most of its translation time; the jump
+    /// it costs an exit is nothing beside the return to the run loop.</summary>
+    private void EmitExitTail()
+    {
+        _a.Label(ref _exitTail);
         EmitFlagsToState();
         _a.add(StateQ(CpuStateLayout.InstructionsRetired), r11);
-        _a.mov(eax, code);
+        _a.mov(eax, edx);
         _a.ret();
-        if (code >= 0 && code + 1 < _block.Count) _needsEntry[code + 1] = true;
     }
 
     /// <summary>Leaves for <paramref name="rip"/>; inside the block's own page, through a chain slot (see
