@@ -14,6 +14,11 @@ if (mode == "image")
 }
 if (mode == "ports")
     return PortExitBench.Run(rounds, args.Length > 2 ? int.Parse(args[2]) : 3);
+if (mode == "translate")
+{
+    // translate BLOCKS RUNS [ELF]: the native translator alone, over blocks cut from an ELF's .text.
+    return TranslateBench.Run(args.Length > 3 ? args[3] : "/usr/lib/x86_64-linux-gnu/libc.so.6", rounds, args.Length > 2 ? int.Parse(args[2]) : 5);
+}
 if (mode == "fpu")
     return FpuBench.Run(rounds, args.Length > 2 ? int.Parse(args[2]) : 3);
 if (mode == "compare")

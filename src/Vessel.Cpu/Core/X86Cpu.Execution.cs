@@ -365,6 +365,11 @@ internal sealed unsafe partial class X86Cpu
             if (decoded.Generation > 1) Counters.DecodesOfInvalidatedPage++;
         }
         if (!decoded.Cacheable) return decoded;
+        if (block != null && KeepsTranslation(block, decoded))
+        {
+            MoveToFront(set, way);
+            return block;
+        }
 
         // The slot: a stale decode of this address, else an empty way, else the least recent way.
         if (block == null && way == BlockCacheWays) way = BlockCacheWays - 1;

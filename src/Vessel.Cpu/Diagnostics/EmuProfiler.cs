@@ -25,7 +25,7 @@ internal enum ProfileMode : byte
 internal struct CpuCounters
 {
     public long BlocksRun, BlocksCompiledRun, ChainFollowed, LinkHits, CacheLookups, CacheHits, Decodes, UncacheableDecodes;
-    public long DecodesOfInvalidatedPage, CodeWriteInvalidations, CodeEpochFlushes;
+    public long DecodesOfInvalidatedPage, CodeWriteInvalidations, CodeEpochFlushes, Translations, TranslationsKept;
     public long InstructionsFast, InstructionsGeneric, InstructionsCompiledStep;
     public long TlbMissRead, TlbMissWrite, TlbMissExec;
     public long TlbFlushes, TlbFlushesCr3, TlbPageFlushes;

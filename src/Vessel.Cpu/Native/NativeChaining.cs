@@ -53,4 +53,14 @@ internal static class NativeChaining
         }
         block.Incoming.Clear();
     }
+
+    /// <summary>Unpatches every jump into and out of <paramref name="block"/>, whose code stays: its links were made
+    /// under a code generation that has passed (<see cref="UnlinkAll"/> leaves a block's own slots patched, since
+    /// its code is about to be freed).</summary>
+    public static void UnlinkKeepingCode(ExecutableArena arena, NativeBlock block)
+    {
+        for (int slot = 0; slot < block.Outgoing.Length; slot++)
+            if (block.Outgoing[slot] != null) arena.PatchInt32(block.Chunk, block.ChainSlotOffsets[slot] + 1, 0);
+        UnlinkAll(arena, block);
+    }
 }

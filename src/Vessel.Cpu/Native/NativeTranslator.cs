@@ -32,11 +32,12 @@ internal sealed partial class NativeTranslator
     private const int ArithmeticFlags = 0x8D5;
 
     private readonly DecodedBlock _block;
-    private readonly Assembler _a = new(64);
+    private readonly Assembler _a = EmptyAssembler();
     private readonly Label[] _labels;
     private readonly bool[] _needsEntry;
     private readonly Label[] _entryLabels;
     private readonly List<Action> _outOfLine = [];
+    private Label _exitTail;
     private readonly List<Label> _chainSlots = [];
     private readonly List<ulong> _chainTargets = [];
 
@@ -54,7 +55,19 @@ internal sealed partial class NativeTranslator
         _entryLabels = new Label[block.Count];
         _needsEntry = new bool[block.Count];
         for (int i = 0; i < block.Count; i++) _labels[i] = _a.CreateLabel();
+        _exitTail = _a.CreateLabel();
         _needsEntry[0] = true;
+    }
+
+    [ThreadStatic] private static Assembler? t_assembler;
+
+    /// <summary>This thread's assembler, emptied: one is reused from block to block (a new one per block grew its
+    /// instruction list afresh each time, a good part of the 75 KB a translation allocated).</summary>
+    private static Assembler EmptyAssembler()
+    {
+        Assembler a = t_assembler ??= new Assembler(64);
+        a.Reset();
+        return a;
     }
 
     /// <summary>The translation of <paramref name="block"/>, or null when this tier does not take it (not 64-bit code).</summary>
@@ -78,6 +91,7 @@ internal sealed partial class NativeTranslator
         // The block ended without a branch (length limit, page end): on after its last instruction.
         if (!ops[count - 1].Kind.IsBranch()) EmitExitTo(_block.Instructions[count - 1].NextIP);
         foreach (Action code in _outOfLine) code();
+        EmitExitTail();
         SseEmitter.EmitMxcsrRestoringReturn();
         Label chainEntry = EmitChainEntry();
         for (int i = 0; i < count; i++)
@@ -89,12 +103,27 @@ internal sealed partial class NativeTranslator
             EmitFlagsFromState();
             _a.jmp(_labels[i]);
         }
+        return Encode(chainEntry);
+    }
+
+    /// <summary>The assembled block: encoded by <see cref="NativeBlockEncoder"/>, or by Iced's block encoder where
+    /// that one declines.</summary>
+    private NativeTranslation Encode(Label chainEntry)
+    {
+        int count = _block.Count;
+        var entries = new int[count];
+        var slots = new int[_chainSlots.Count];
+        NativeBlockEncoder encoder = NativeBlockEncoder.ForThisThread;
+        if (encoder.TryEncode(_a.Instructions, _a.CreateLabel().Id) is { } code)
+        {
+            for (int i = 0; i < count; i++) entries[i] = _needsEntry[i] ? encoder.OffsetOf(_entryLabels[i].InstructionIndex) : -1;
+            for (int i = 0; i < slots.Length; i++) slots[i] = encoder.OffsetOf(_chainSlots[i].InstructionIndex) - 5;
+            return new NativeTranslation(code, entries, encoder.OffsetOf(chainEntry.InstructionIndex), slots, [.. _chainTargets]);
+        }
         var writer = new ByteCodeWriter();
         AssemblerResult result = _a.Assemble(writer, 0, BlockEncoderOptions.ReturnNewInstructionOffsets);
-        var entries = new int[count];
         for (int i = 0; i < count; i++)
             entries[i] = _needsEntry[i] ? (int)result.GetLabelRIP(_entryLabels[i]) : -1;
-        var slots = new int[_chainSlots.Count];
         for (int i = 0; i < slots.Length; i++) slots[i] = (int)result.GetLabelRIP(_chainSlots[i]) - 5;
         return new NativeTranslation(writer.ToArray(), entries, (int)result.GetLabelRIP(chainEntry), slots, [.. _chainTargets]);
     }
@@ -213,15 +242,25 @@ internal sealed partial class NativeTranslator
         _a.sahf();
     }
 
-    /// <summary>Stores the flags and the count, and returns <paramref name="code"/>. Returning <c>i</c> hands
-    /// instruction i to the interpreter, which then needs an entry at i + 1 to come back to.</summary>
+    /// <summary>Returns <paramref name="code"/> through the block's exit tail (<see cref="EmitExitTail"/>). Returning
+    /// <c>i</c> hands instruction i to the interpreter, which then needs an entry at i + 1 to come back to.</summary>
     private void EmitExit(int code)
     {
+        _a.mov(edx, code);
+        _a.jmp(_exitTail);
+        if (code >= 0 && code + 1 < _block.Count) _needsEntry[code + 1] = true;
+    }
+
+    /// <summary>Stores the flags and the count and returns EDX: one copy a block, which every exit jumps to. A copy at
+    /// each exit was half of a block's host instructions, and encoding them most of its translation time; the jump
+    /// it costs an exit is nothing beside the return to the run loop.</summary>
+    private void EmitExitTail()
+    {
+        _a.Label(ref _exitTail);
         EmitFlagsToState();
         _a.add(StateQ(CpuStateLayout.InstructionsRetired), r11);
-        _a.mov(eax, code);
+        _a.mov(eax, edx);
         SseEmitter.EmitReturn();
-        if (code >= 0 && code + 1 < _block.Count) _needsEntry[code + 1] = true;
     }
 
     /// <summary>Leaves for <paramref name="rip"/>; inside the block's own page, through a chain slot (see

@@ -133,6 +133,7 @@ internal sealed unsafe partial class X86Cpu
             return null;
         }
         NativeTranslations++;
+        if (EmuProfiler.Enabled) Counters.Translations++;
         block.CompiledBytes = bytes;
         var native = new NativeBlock(block, chunk, arena.EntryOf(chunk), translation) { RunningId = id };
         _nativeById.Set(id, native);
