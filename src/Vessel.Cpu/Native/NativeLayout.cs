@@ -24,13 +24,16 @@ internal unsafe struct NativeContext
     /// then hand themselves to the interpreter, which raises #UD or #NM. Refreshed before each entry (only an
     /// interpreted instruction changes CR0 or CR4, and the run loop re-enters after it).</summary>
     public int SseBlocked;
+    /// <summary>Where an instruction keeps a value across its second probe (which clobbers every scratch register):
+    /// PUSH [mem]'s loaded value.</summary>
+    public ulong Scratch;
 }
 
 /// <summary>Byte offsets translated code uses outside <see cref="CpuStateLayout"/>: the context's fields and a
 /// TLB entry's, computed from the structs themselves.</summary>
 internal static unsafe class NativeLayout
 {
-    public static readonly int ReadTlb, WriteTlb, UserBit, LoopBudget, ExitSlot, RunningBlock, JumpCache, SseBlocked, EntryTag, EntryDelta, EntryBytes;
+    public static readonly int ReadTlb, WriteTlb, UserBit, LoopBudget, ExitSlot, RunningBlock, JumpCache, SseBlocked, Scratch, EntryTag, EntryDelta, EntryBytes;
 
     static NativeLayout()
     {
@@ -44,6 +47,7 @@ internal static unsafe class NativeLayout
         RunningBlock = (int)((byte*)&c.RunningBlock - at);
         JumpCache = (int)((byte*)&c.JumpCache - at);
         SseBlocked = (int)((byte*)&c.SseBlocked - at);
+        Scratch = (int)((byte*)&c.Scratch - at);
         var e = new TlbEntry();
         EntryTag = (int)Unsafe.ByteOffset(ref Unsafe.As<TlbEntry, byte>(ref e), ref Unsafe.As<ulong, byte>(ref e.Tag));
         EntryDelta = (int)Unsafe.ByteOffset(ref Unsafe.As<TlbEntry, byte>(ref e), ref Unsafe.As<long, byte>(ref e.Delta));
