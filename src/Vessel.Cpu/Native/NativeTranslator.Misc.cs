@@ -3,7 +3,7 @@ using static Iced.Intel.AssemblerRegisters;
 
 namespace Vessel.Cpu.Native;
 
-/// <summary>Generic forms with nothing to re-encode: the hints the interpreter runs as no-ops, PUSHFQ and PUSH [mem].</summary>
+/// <summary>Generic forms with nothing to re-encode: the hints the interpreter runs as no-ops, PUSHFQ, PUSH [mem] and LEAVE.</summary>
 internal sealed partial class NativeTranslator
 {
     /// <summary>PREFETCHh, PAUSE, the fences and ENDBR64: the interpreter does nothing for them (no access, no
@@ -58,5 +58,19 @@ internal sealed partial class NativeTranslator
         EmitRestoreFlags();
         CountInstruction();
         return true;
+    }
+
+    /// <summary>LEAVE (64-bit): RBP popped from the stack at RBP through the read TLB, RSP just above it. A miss
+    /// hands the LEAVE to the interpreter untouched (the TLB holds canonical pages only, so its #SS stays there).</summary>
+    private void EmitLeave(int index)
+    {
+        _a.mov(r9, GprQ(5));
+        EmitProbe(NativeLayout.ReadTlb, 8, index);
+        _a.mov(rax, __qword_ptr[rdx]);
+        _a.lea(r9, __[r9 + 8]);
+        _a.mov(GprQ(4), r9);
+        _a.mov(GprQ(5), rax);
+        EmitRestoreFlags();
+        CountInstruction();
     }
 }

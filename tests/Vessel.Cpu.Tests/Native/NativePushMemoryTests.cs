@@ -119,4 +119,40 @@ public class NativePushMemoryTests
         Assert.Equal(0UL, native.PfCode); // not present, a read, supervisor
         Assert.Equal(300UL * 301 / 2, native.Registers.R13);
     }
+
+    [Fact]
+    public void Leave_in_function_frames_stays_translated_and_agrees_with_the_interpreter()
+    {
+        const int Rounds = 2000;
+        Outcome native = RunBoth(a =>
+        {
+            var top = a.CreateLabel();
+            var function = a.CreateLabel();
+            var done = a.CreateLabel();
+            a.mov(ecx, Rounds);
+            a.mov(rbp, 0x1234);
+            a.Label(ref top);
+            a.call(function);
+            a.adc(r13, 0);
+            a.dec(ecx);
+            a.jnz(top);
+            a.jmp(done);
+            // A frame: RBP saved and set, a local written and read, LEAVE and RET; CF set by the body survives LEAVE.
+            a.Label(ref function);
+            a.push(rbp);
+            a.mov(rbp, rsp);
+            a.sub(rsp, 32);
+            a.mov(__qword_ptr[rbp - 8], rcx);
+            a.add(r14, __qword_ptr[rbp - 8]);
+            a.bt(ecx, 0);
+            a.leave();
+            a.ret();
+            a.Label(ref done);
+            a.hlt();
+        });
+
+        Assert.Equal(0x1234UL, native.Registers.Rbp);
+        Assert.Equal((ulong)Rounds / 2, native.Registers.R13);
+        Assert.True(native.Steps < Rounds, $"{native.Steps} instructions handed back for {Rounds} LEAVEs");
+    }
 }
