@@ -19,13 +19,15 @@ internal sealed unsafe partial class Mmu
     public const uint PfPresent = 1, PfWrite = 1 << 1, PfUser = 1 << 2, PfReserved = 1 << 3, PfFetch = 1 << 4;
 
     // What the last translation's final entry said, for the TLB entry made from it.
-    private bool _translationGlobal, _translationLarge, _translationNeedsAc;
+    private bool _translationGlobal, _translationNeedsAc;
+    /// <summary>Log2 of the last translation's page when larger than 4 KiB, else 0.</summary>
+    private byte _translationLargeShift;
 
     /// <summary>Translates a linear address or raises #PF (CR2 and the error code set).</summary>
     public ulong Translate(ref CpuState s, ulong linear, AccessKind kind, bool user)
     {
         _translationGlobal = false;
-        _translationLarge = false;
+        _translationLargeShift = 0;
         _translationNeedsAc = false;
         if ((s.Cr0 & ControlRegisters.Cr0Pg) == 0) return linear & 0xFFFF_FFFF;
         if ((s.Efer & ControlRegisters.EferLma) != 0) return WalkLongMode(ref s, linear, kind, user);
@@ -33,10 +35,10 @@ internal sealed unsafe partial class Mmu
         return (s.Cr4 & ControlRegisters.Cr4Pae) != 0 ? WalkPae(ref s, linear, kind, user) : WalkLegacy(ref s, linear, kind, user);
     }
 
-    private void NoteLeaf(ref CpuState s, ulong entry, bool large)
+    private void NoteLeaf(ref CpuState s, ulong entry, int pageShift)
     {
         _translationGlobal = (entry & PteGlobal) != 0 && (s.Cr4 & ControlRegisters.Cr4Pge) != 0;
-        _translationLarge = large;
+        _translationLargeShift = pageShift > 12 ? (byte)pageShift : (byte)0;
     }
 
     private ulong WalkLongMode(ref CpuState s, ulong linear, AccessKind kind, bool user)
@@ -83,7 +85,7 @@ internal sealed unsafe partial class Mmu
                 CheckAccess(ref s, linear, kind, user, rights, noExecute);
                 SetAccessed(entry, e);
                 SetDirty(entry, kind);
-                NoteLeaf(ref s, e, large);
+                NoteLeaf(ref s, e, shift);
                 ulong pageMask = (1UL << shift) - 1;
                 return (e & PhysicalMask & ~pageMask) | (linear & pageMask);
             }
@@ -105,7 +107,7 @@ internal sealed unsafe partial class Mmu
             CheckAccess(ref s, linear, kind, user, rights, false);
             SetAccessed32(pde, d);
             if (kind == AccessKind.Write) SetBits32(pde, (uint)PteDirty);
-            NoteLeaf(ref s, d, large: true);
+            NoteLeaf(ref s, d, pageShift: 22);
             ulong high = (ulong)((d >> 13) & 0xFF) << 32;
             return high | (d & 0xFFC0_0000) | (linear & 0x3F_FFFF);
         }
@@ -117,7 +119,7 @@ internal sealed unsafe partial class Mmu
         CheckAccess(ref s, linear, kind, user, rights, false);
         SetAccessed32(pte, t);
         if (kind == AccessKind.Write) SetBits32(pte, (uint)PteDirty);
-        NoteLeaf(ref s, t, large: false);
+        NoteLeaf(ref s, t, pageShift: 12);
         return (t & 0xFFFF_F000) | (linear & 0xFFF);
     }
 

@@ -31,14 +31,22 @@ internal sealed unsafe partial class Mmu(GuestMemory memory, CpuFault fault)
     }
 
     /// <summary>Maps <paramref name="linear"/>'s page in <paramref name="tlb"/> to the host page of the
-    /// translation just made (<paramref name="phys"/>, at host <paramref name="page"/>).</summary>
+    /// translation just made (<paramref name="phys"/>, at host <paramref name="page"/>). A write translation fills
+    /// the read TLB too: a page the access may write it may read (the same U/S, and SMAP's AC rule is the same for
+    /// both), and what a program writes it mostly reads back soon (the stack a CALL pushed, a RET pops).</summary>
     public void Fill(Tlb tlb, ulong linear, ulong phys, byte* page, bool user)
+    {
+        FillOne(tlb, linear, phys, page, user);
+        if (tlb == Write) FillOne(Read, linear, phys, page, user);
+    }
+
+    private void FillOne(Tlb tlb, ulong linear, ulong phys, byte* page, bool user)
     {
         ref TlbEntry e = ref tlb.EntryFor(linear);
         e.Tag = Tlb.TagOf(linear, user ? 1UL : 0);
         e.Delta = (long)page - (long)(linear & ~0xFFFUL);
         e.PhysicalPage = phys & ~0xFFFUL;
-        NoteFill(tlb, ref e);
+        NoteFill(tlb, ref e, linear);
         if (_translationNeedsAc) tlb.NoteAcEntry(linear);
     }
 
@@ -65,16 +73,18 @@ internal sealed unsafe partial class Mmu(GuestMemory memory, CpuFault fault)
             return ref e;
         }
         e.Tag = Tlb.TagOf(linear, user ? 1UL : 0);
-        NoteFill(Exec, ref e);
+        NoteFill(Exec, ref e, linear);
         return ref e;
     }
 
     /// <summary>Completes a TLB entry just filled from the last translation: global pages survive CR3 writes,
     /// and a TLB holding pieces of a large page must drop everything on INVLPG.</summary>
-    private void NoteFill(Tlb tlb, ref TlbEntry e)
+    private void NoteFill(Tlb tlb, ref TlbEntry e, ulong linear)
     {
+        tlb.NoteFilled(linear);
         e.Global = _translationGlobal;
-        if (_translationLarge) tlb.HoldsLargePages = true;
+        e.LargeShift = _translationLargeShift;
+        if (_translationLargeShift != 0) tlb.HoldsLargePages = true;
     }
 
     public void Flush()

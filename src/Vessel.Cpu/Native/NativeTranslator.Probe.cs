@@ -8,9 +8,9 @@ namespace Vessel.Cpu.Native;
 /// <summary>The inline TLB probe: R9 (a linear address) looked up the way <see cref="Mmu.Probe"/> does it.</summary>
 internal sealed partial class NativeTranslator
 {
-    /// <summary>The host has BMI2 (RORX, SHRX, SHLX: shifts that leave the flags alone), so probes could keep the
-    /// guest's flags in the host's without saving them (the entry index is a byte of the address: 256 entries).</summary>
-    internal static readonly bool HostCanKeepFlagsInProbe = Bmi2.X64.IsSupported && Tlb.Entries == 256;
+    /// <summary>The host has BMI2 (SHRX, SHLX: shifts that leave the flags alone), so probes could keep the guest's
+    /// flags in the host's without saving them.</summary>
+    internal static readonly bool HostCanKeepFlagsInProbe = Bmi2.X64.IsSupported;
 
     /// <summary>The flag-keeping probe, unless VESSEL_NATIVE_FLAG_KEEPING_PROBE=0 (then probes save the flags in R10
     /// around themselves). It clobbers R8: code that holds a value across a probe keeps it elsewhere or loads it after
@@ -39,11 +39,15 @@ internal sealed partial class NativeTranslator
         if (!_flagKeepingProbe) return EmitFlagSavingProbe(tlbOffset, size, index);
         Label miss = OutOfLine(() => EmitExit(index));
         Label hit = _a.CreateLabel();
-        // RDX = the entry: bits 12-19 of the address (rotated down, a byte) scaled by the entry size.
+        // RDX = the entry: the address rotated so its index bits are the lowest (the page offset goes to the top),
+        // shifted up to drop everything above them, then down to the index times the entry size.
         _a.mov(rdx, __qword_ptr[rsi + tlbOffset]);
         _a.rorx(rax, r9, 12);
-        _a.movzx(eax, al);
-        EmitScaleIntoRdx();
+        _a.mov(r8d, 64 - Tlb.EntryBits);
+        _a.shlx(rax, rax, r8);
+        _a.mov(r8d, 64 - Tlb.EntryBits - EntryShift);
+        _a.shrx(rax, rax, r8);
+        _a.lea(rdx, __[rdx + rax]);
         // RCX = the tag of the last byte: its page, plus the user bit (the page's low bits are zero).
         _a.lea(rcx, __[r9 + (size - 1)]);
         _a.mov(r8d, 12);
@@ -61,18 +65,6 @@ internal sealed partial class NativeTranslator
         _a.mov(rdx, __qword_ptr[rdx + NativeLayout.EntryDelta]);
         _a.lea(rdx, __[rdx + r9]);
         return miss;
-    }
-
-    /// <summary>RDX += RAX * the entry size, with LEAs (the flags stay).</summary>
-    private void EmitScaleIntoRdx()
-    {
-        int shift = EntryShift;
-        if (shift > 3)
-        {
-            _a.lea(rax, __[rax * (1 << (shift - 3))]);
-            shift = 3;
-        }
-        _a.lea(rdx, __[rdx + rax * (1 << shift)]);
     }
 
     /// <summary>The probe for hosts without BMI2: it saves the flags in R10 first, and its miss restores them.</summary>

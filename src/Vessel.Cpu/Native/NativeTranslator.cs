@@ -157,6 +157,11 @@ internal sealed partial class NativeTranslator
                 return true;
             case FastOpKind.Generic when IsMemoryIndirectBranch(ref ins):
                 return EmitMemoryIndirectBranch(ref ins, i);
+            case FastOpKind.Generic when IsPushMemory(ref ins):
+                return EmitPushMemory(ref ins, i);
+            case FastOpKind.Generic when ins.Code == Code.Leaveq:
+                EmitLeave(i);
+                return true;
         }
         if (EmitRegisterForm(ref f, flagsLive)) return true;
         if (EmitMemoryForm(ref f, ref ins, i)) return true;
