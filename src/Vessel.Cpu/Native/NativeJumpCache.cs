@@ -20,12 +20,14 @@ internal unsafe struct JumpCacheEntry
 /// target's chain entry without returning to the run loop; a miss returns as before, and the run loop puts the block
 /// it then runs here.
 /// <para>The block cache finds a block by guest-physical address, start RIP and decode mode, checked against the
-/// execute TLB and the page's code generation. A slot keeps what that check needs: it is filled only for a block
-/// the run loop has just checked; translated code compares the page's generation (a write to the page leaves the
-/// slot dead); the whole cache is cleared when the vCPU's translation epoch (CR3, INVLPG, TLB flushes, mode and CPL
-/// changes) or the code map's epoch moves; and a block's slot is cleared when the block loses its translation
-/// (eviction, re-decode, flush). Direct-mapped by <see cref="SlotOf"/>, which translated code computes the same way.
-/// Only the owning vCPU's thread writes it, outside translated code.</para></summary>
+/// execute TLB (tagged with the user bit) and the page's code generation. A slot keeps what that check needs: it is
+/// filled only for a block the run loop has just checked; translated code compares the page's generation (a write
+/// to the page leaves the slot dead); there is one bank of slots per privilege level (supervisor, user: the execute
+/// check differs between them), and translated code is pointed at the bank of the level it runs at, so a SYSCALL,
+/// SYSRET, IRET or interrupt keeps both; the whole cache is cleared when the vCPU's translation epoch (CR3, INVLPG,
+/// TLB flushes, CR0/CR4/EFER writes, bitness changes) or the code map's epoch moves; and a block's slot is cleared
+/// when the block loses its translation (eviction, re-decode, flush). Direct-mapped by <see cref="SlotOf"/>, which
+/// translated code computes the same way. Only the owning vCPU's thread writes it, outside translated code.</para></summary>
 internal sealed unsafe class NativeJumpCache
 {
     public const int SlotBits = 12, Slots = 1 << SlotBits;
@@ -33,10 +35,12 @@ internal sealed unsafe class NativeJumpCache
     /// <summary>Non-canonical: no target RIP ever equals it.</summary>
     public const ulong Empty = 0x8000_0000_0000_0000UL;
 
-    private readonly JumpCacheEntry[] _entries = GC.AllocateArray<JumpCacheEntry>(Slots, pinned: true);
+    /// <summary>The supervisor bank, then the user bank.</summary>
+    private readonly JumpCacheEntry[] _entries = GC.AllocateArray<JumpCacheEntry>(2 * Slots, pinned: true);
 
-    /// <summary>Slots filled since the last clear, so a clear touches only those (CR3 writes clear it often).</summary>
-    private readonly int[] _filled = new int[Slots];
+    /// <summary>Slots (of either bank) filled since the last clear, so a clear touches only those (CR3 writes clear
+    /// it often).</summary>
+    private readonly int[] _filled = new int[2 * Slots];
     private int _filledCount;
     private long _codeEpoch = -1;
 
@@ -48,10 +52,13 @@ internal sealed unsafe class NativeJumpCache
 
     public NativeJumpCache()
     {
-        for (int i = 0; i < Slots; i++) _entries[i].Rip = Empty;
+        for (int i = 0; i < 2 * Slots; i++) _entries[i].Rip = Empty;
     }
 
-    public JumpCacheEntry* Base => (JumpCacheEntry*)Unsafe.AsPointer(ref _entries[0]);
+    /// <summary>The bank translated code running at CPL 3 (<paramref name="user"/>) or below looks targets up in.</summary>
+    public JumpCacheEntry* Base(bool user) => (JumpCacheEntry*)Unsafe.AsPointer(ref _entries[BankStart(user)]);
+
+    private static int BankStart(bool user) => user ? Slots : 0;
 
     public static int EntryBytes => sizeof(JumpCacheEntry);
 
@@ -85,9 +92,9 @@ internal sealed unsafe class NativeJumpCache
 
     public void Clear()
     {
-        if (_filledCount >= Slots / 4)
+        if (_filledCount >= Slots / 2)
         {
-            for (int i = 0; i < Slots; i++) _entries[i].Rip = Empty;
+            for (int i = 0; i < 2 * Slots; i++) _entries[i].Rip = Empty;
         }
         else
         {
@@ -96,15 +103,17 @@ internal sealed unsafe class NativeJumpCache
         _filledCount = 0;
     }
 
-    /// <summary>Puts <paramref name="native"/>, which the run loop has just found valid at the current RIP, in its slot,
-    /// if it is a block of one page whose generation the code map keeps at <paramref name="generation"/>.</summary>
-    public void Put(NativeBlock native, long* generation)
+    /// <summary>Puts <paramref name="native"/>, which the run loop has just found valid at the current RIP and privilege
+    /// level (<paramref name="user"/>: CPL 3), in its slot of that level's bank, if it is a block of one page whose
+    /// generation the code map keeps at <paramref name="generation"/>.</summary>
+    public void Put(NativeBlock native, long* generation, bool user)
     {
         DecodedBlock block = native.Owner;
         if (generation == null || block.SecondPage != DecodedBlock.NoSecondPage || !block.Cacheable) return;
-        ref JumpCacheEntry e = ref _entries[SlotOf(block.StartRip)];
+        int slot = BankStart(user) + SlotOf(block.StartRip);
+        ref JumpCacheEntry e = ref _entries[slot];
         if (e.Rip == block.StartRip && e.ChainEntry == native.ChainEntry && e.ExpectedGeneration == block.Generation) return;
-        if (e.Rip == Empty && _filledCount < Slots) _filled[_filledCount++] = SlotOf(block.StartRip);
+        if (e.Rip == Empty && _filledCount < _filled.Length) _filled[_filledCount++] = slot;
         e.Rip = block.StartRip;
         e.ChainEntry = native.ChainEntry;
         e.Generation = generation;
@@ -112,17 +121,21 @@ internal sealed unsafe class NativeJumpCache
         Fills++;
     }
 
-    /// <summary>Profiler: what <paramref name="rip"/>'s slot holds: 0 nothing, 1 another RIP, 2 this RIP.</summary>
-    internal int Classify(ulong rip)
+    /// <summary>Profiler: what <paramref name="rip"/>'s slot in the bank of <paramref name="user"/>'s level holds:
+    /// 0 nothing, 1 another RIP, 2 this RIP.</summary>
+    internal int Classify(ulong rip, bool user)
     {
-        ulong held = _entries[SlotOf(rip)].Rip;
+        ulong held = _entries[BankStart(user) + SlotOf(rip)].Rip;
         return held == Empty ? 0 : held != rip ? 1 : 2;
     }
 
-    /// <summary>Forgets <paramref name="native"/> before its code is freed.</summary>
+    /// <summary>Forgets <paramref name="native"/> (in both banks) before its code is freed.</summary>
     public void Remove(NativeBlock native)
     {
-        ref JumpCacheEntry e = ref _entries[SlotOf(native.Owner.StartRip)];
-        if (e.ChainEntry == native.ChainEntry) e.Rip = Empty;
+        int slot = SlotOf(native.Owner.StartRip);
+        ref JumpCacheEntry supervisor = ref _entries[slot];
+        if (supervisor.ChainEntry == native.ChainEntry) supervisor.Rip = Empty;
+        ref JumpCacheEntry user = ref _entries[Slots + slot];
+        if (user.ChainEntry == native.ChainEntry) user.Rip = Empty;
     }
 }

@@ -55,7 +55,7 @@ internal sealed unsafe partial class X86Cpu
         }
         // The run loop has just found this block valid at RIP: translated code may jump to it from now on.
         _jumpCache.Revalidate(_translationEpoch, _machine.Code.Epoch);
-        _jumpCache.Put(native, _machine.Code.GenerationPointer(block.PhysicalAddress));
+        _jumpCache.Put(native, _machine.Code.GenerationPointer(block.PhysicalAddress), UserAccess);
         RunNative(native);
         Prof(ProfileMode.Loop);
         return true;
@@ -126,8 +126,9 @@ internal sealed unsafe partial class X86Cpu
         {
             context.ReadTlb = (TlbEntry*)Unsafe.AsPointer(ref _mmu.Read.E[0]);
             context.WriteTlb = (TlbEntry*)Unsafe.AsPointer(ref _mmu.Write.E[0]);
-            context.JumpCache = _jumpCache.Base;
         }
+        // The bank of this privilege level: a hand-back that changes it (a CS load) ends the run.
+        context.JumpCache = _jumpCache.Base(UserAccess);
         // One budget for the whole run, not one per re-entry: a loop whose every pass hands an instruction back
         // would otherwise never come back to the run loop, and never see an interrupt.
         context.LoopBudget = NativeTranslator.LoopBudget;
@@ -197,7 +198,7 @@ internal sealed unsafe partial class X86Cpu
             if (last == FlowControl.Return) Counters.NativeExitMissRet++;
             else if (last is FlowControl.IndirectBranch or FlowControl.IndirectCall) Counters.NativeExitMissIndirect++;
             else Counters.NativeExitMissOtherPage++;
-            switch (_jumpCache.Classify(Rip))
+            switch (_jumpCache.Classify(Rip, UserAccess))
             {
                 case 0: Counters.JumpMissEmpty++; break;
                 case 1: Counters.JumpMissOther++; break;
