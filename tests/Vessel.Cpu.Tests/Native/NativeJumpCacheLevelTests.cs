@@ -14,7 +14,7 @@ public class NativeJumpCacheLevelTests
 {
     // Pages of the identity-mapped first 2 MiB: supervisor unless a test gives them the user bit.
     private const ulong SupervisorFunction = 0x22000, SharedLoop = 0x24000, UserFunction = 0x25000, UserCode = 0x26000,
-        KernelContinuation = 0x27000, Remapped = 0x28000, RemappedOther = 0x29000, IntHandler = 0x2A000;
+        Remapped = 0x28000, RemappedOther = 0x29000, IntHandler = 0x2A000;
     private const ulong UserStackTop = SegmentedGuest.UserStack + 0xF00;
     private const int Passes = 40, SoftwareInterrupt = 0x40;
 
@@ -42,10 +42,11 @@ public class NativeJumpCacheLevelTests
     {
         // One loop in a user page runs at CPL 0 and then at CPL 3, CALLing through RDX a function in a supervisor
         // page. At CPL 0 the call is cached (and linked); at CPL 3 the same call must fetch-fault on the function's
-        // page, not run it through the entry or link made at CPL 0.
+        // page, not run it through the entry or link made at CPL 0. Every piece of code lives in a page decoded
+        // before the loop runs: decoding a page afresh moves the code epoch, which clears the cache anyway.
+        const ulong KernelContinuation = SegmentedGuest.CodeBase + 0x200, UserEntry = SharedLoop + 0x100;
         using var g = new PagedGuest(Options(native));
         UserPage(g, SharedLoop);
-        UserPage(g, UserCode);
         UserPage(g, SegmentedGuest.UserStack);
         g.Guest.Load(SupervisorFunction, 64, a =>
         {
@@ -61,11 +62,13 @@ public class NativeJumpCacheLevelTests
             a.jnz(top);
             a.jmp(r15);
         });
-        g.Guest.Load(KernelContinuation, 64, a => IretToUser(a, UserCode));
-        g.Guest.Load(UserCode, 64, a =>
+        g.Guest.Load(KernelContinuation, 64, a => IretToUser(a, UserEntry));
+        g.Guest.Load(UserEntry, 64, a =>
         {
+            a.push(rax); // the user stack in the write TLB: the CALL's push must not miss and hand the CALL back
+            a.pop(rax);
             a.mov(ecx, Passes);
-            a.mov(r15, UserCode + 0x800); // never reached
+            a.mov(r15, UserEntry + 0x80); // never reached
             a.jmp(SharedLoop);
         });
 
