@@ -13,24 +13,24 @@ namespace Vessel.Cpu.Tests.Native;
 public class NativeJumpCacheLevelTests
 {
     // Pages of the identity-mapped first 2 MiB: supervisor unless a test gives them the user bit.
+    internal const ulong UserStackTop = SegmentedGuest.UserStack + 0xF00;
     private const ulong SupervisorFunction = 0x22000, SharedLoop = 0x24000, UserFunction = 0x25000, UserCode = 0x26000,
         Remapped = 0x28000, RemappedOther = 0x29000, IntHandler = 0x2A000;
-    private const ulong UserStackTop = SegmentedGuest.UserStack + 0xF00;
     private const int Passes = 40, SoftwareInterrupt = 0x40;
 
     public static TheoryData<bool> Tiers => new() { false, true };
 
     private static EmuOptions Options(bool native) => native ? NativeTierTests.NativeOptions : NativeTierTests.InterpreterOptions;
 
-    private static void UserPage(PagedGuest g, ulong page) =>
+    internal static void UserPage(PagedGuest g, ulong page) =>
         g.SetPte(page, page | PagedGuest.Present | PagedGuest.Writable | PagedGuest.User);
 
     /// <summary>Pushes an IRETQ frame to <paramref name="rip"/> in ring 3 and returns there.</summary>
-    private static void IretToUser(Assembler a, ulong rip)
+    internal static void IretToUser(Assembler a, ulong rip, int rflags = 2)
     {
         a.push(SegmentedGuest.UserData);
         a.push((int)UserStackTop);
-        a.push(2);
+        a.push(rflags);
         a.push(SegmentedGuest.UserCode64);
         a.push((int)rip);
         a.iretq();
