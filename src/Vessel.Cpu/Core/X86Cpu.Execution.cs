@@ -510,7 +510,11 @@ internal sealed unsafe partial class X86Cpu
         // A CS load that keeps the bitness (SYSCALL, SYSRET, IRET, interrupts between 64-bit rings) leaves the
         // mappings and what a decoded block means as they were: links and the jump cache are keyed by the user bit
         // instead (LinkEpochNow, one jump-cache bank per level). CR0, CR4 and EFER writes flush the TLB themselves.
-        if (Bitness != oldBitness) _translationEpoch++;
+        if (Bitness != oldBitness)
+        {
+            _translationEpoch++;
+            _globalTranslationEpoch++;
+        }
         Cpl = pe ? Seg[CS].Dpl : 0;
         if (pe && (Seg[SS].Dpl != Cpl) && !Seg[SS].Unusable) Cpl = Seg[CS].Dpl;
         _endBlock = true;

@@ -24,9 +24,11 @@ internal unsafe struct JumpCacheEntry
 /// filled only for a block the run loop has just checked; translated code compares the page's generation (a write
 /// to the page leaves the slot dead); there is one bank of slots per privilege level (supervisor, user: the execute
 /// check differs between them), and translated code is pointed at the bank of the level it runs at, so a SYSCALL,
-/// SYSRET, IRET or interrupt keeps both; the whole cache is cleared when the vCPU's translation epoch (CR3, INVLPG,
-/// TLB flushes, CR0/CR4/EFER writes, bitness changes) or the code map's epoch moves; and a block's slot is cleared
-/// when the block loses its translation (eviction, re-decode, flush). Direct-mapped by <see cref="SlotOf"/>, which
+/// SYSRET, IRET or interrupt keeps both; the whole cache is cleared when the vCPU's translation epoch (INVLPG, TLB
+/// flushes, CR0/CR4/EFER writes, bitness changes) or the code map's epoch moves, but a CR3 write alone keeps the
+/// blocks whose page the execute TLB held as global (CR4.PGE: the TLB keeps such a translation across CR3 writes
+/// too, as the architecture allows); and a block's slot is cleared when the block loses its translation (eviction,
+/// re-decode, flush). Direct-mapped by <see cref="SlotOf"/>, which
 /// translated code computes the same way. Only the owning vCPU's thread writes it, outside translated code.</para></summary>
 internal sealed unsafe class NativeJumpCache
 {
@@ -42,7 +44,10 @@ internal sealed unsafe class NativeJumpCache
     /// it often).</summary>
     private readonly int[] _filled = new int[2 * Slots];
     private int _filledCount;
-    private long _codeEpoch = -1;
+    private long _codeEpoch = -1, _globalEpoch = -1;
+
+    /// <summary>Per slot: the block's page was a global translation when it was put there.</summary>
+    private readonly bool[] _global = new bool[2 * Slots];
 
     /// <summary>The translation epoch the slots were filled under.</summary>
     public long TranslationEpoch { get; private set; } = -1;
@@ -81,18 +86,49 @@ internal sealed unsafe class NativeJumpCache
 
     public const uint PageMultiplier = 0x9E37_79B1;
 
-    /// <summary>Clears everything if the translation or code epoch is not the one the slots were filled under.</summary>
-    public void Revalidate(long translationEpoch, long codeEpoch)
+    /// <summary>Clears everything if the translation or code epoch is not the one the slots were filled under, but
+    /// keeps the global blocks if only CR3 writes moved the translation epoch (<paramref name="globalEpoch"/>, which
+    /// every other invalidation moves too, is the one they were filled under).</summary>
+    public void Revalidate(long translationEpoch, long globalEpoch, long codeEpoch)
     {
         if (translationEpoch == TranslationEpoch && codeEpoch == _codeEpoch) return;
+        bool keepGlobal = globalEpoch == _globalEpoch && codeEpoch == _codeEpoch;
         TranslationEpoch = translationEpoch;
+        _globalEpoch = globalEpoch;
         _codeEpoch = codeEpoch;
-        Clear();
+        if (keepGlobal) ClearNonGlobal();
+        else Clear();
+    }
+
+    /// <summary>Empties the slots of blocks that were not global translations.</summary>
+    private void ClearNonGlobal()
+    {
+        if (_filledCount == _filled.Length)
+        {
+            // The list may have missed slots: sweep them all, and list the ones kept.
+            _filledCount = 0;
+            for (int i = 0; i < 2 * Slots; i++)
+            {
+                if (_entries[i].Rip == Empty) continue;
+                if (_global[i]) _filled[_filledCount++] = i;
+                else _entries[i].Rip = Empty;
+            }
+            return;
+        }
+        int kept = 0;
+        for (int i = 0; i < _filledCount; i++)
+        {
+            int slot = _filled[i];
+            if (_entries[slot].Rip == Empty) continue;
+            if (_global[slot]) _filled[kept++] = slot;
+            else _entries[slot].Rip = Empty;
+        }
+        _filledCount = kept;
     }
 
     public void Clear()
     {
-        if (_filledCount >= Slots / 2)
+        if (_filledCount >= Slots / 2 || _filledCount == _filled.Length)
         {
             for (int i = 0; i < 2 * Slots; i++) _entries[i].Rip = Empty;
         }
@@ -103,17 +139,26 @@ internal sealed unsafe class NativeJumpCache
         _filledCount = 0;
     }
 
+    /// <summary>Whether <paramref name="native"/> is in its slot of the bank of <paramref name="user"/>'s level as the
+    /// block it is now (the run loop's check before <see cref="Put"/>).</summary>
+    public bool Holds(NativeBlock native, bool user)
+    {
+        ref JumpCacheEntry e = ref _entries[BankStart(user) + SlotOf(native.Owner.StartRip)];
+        return e.Rip == native.Owner.StartRip && e.ChainEntry == native.ChainEntry && e.ExpectedGeneration == native.Owner.Generation;
+    }
+
     /// <summary>Puts <paramref name="native"/>, which the run loop has just found valid at the current RIP and privilege
     /// level (<paramref name="user"/>: CPL 3), in its slot of that level's bank, if it is a block of one page whose
-    /// generation the code map keeps at <paramref name="generation"/>.</summary>
-    public void Put(NativeBlock native, long* generation, bool user)
+    /// generation the code map keeps at <paramref name="generation"/>; <paramref name="global"/>: the execute TLB
+    /// holds its page as a global translation.</summary>
+    public void Put(NativeBlock native, long* generation, bool user, bool global)
     {
         DecodedBlock block = native.Owner;
         if (generation == null || block.SecondPage != DecodedBlock.NoSecondPage || !block.Cacheable) return;
         int slot = BankStart(user) + SlotOf(block.StartRip);
         ref JumpCacheEntry e = ref _entries[slot];
-        if (e.Rip == block.StartRip && e.ChainEntry == native.ChainEntry && e.ExpectedGeneration == block.Generation) return;
         if (e.Rip == Empty && _filledCount < _filled.Length) _filled[_filledCount++] = slot;
+        _global[slot] = global;
         e.Rip = block.StartRip;
         e.ChainEntry = native.ChainEntry;
         e.Generation = generation;

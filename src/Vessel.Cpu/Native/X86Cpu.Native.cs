@@ -54,11 +54,21 @@ internal sealed unsafe partial class X86Cpu
             _chainFrom = null;
         }
         // The run loop has just found this block valid at RIP: translated code may jump to it from now on.
-        _jumpCache.Revalidate(_translationEpoch, _machine.Code.Epoch);
-        _jumpCache.Put(native, _machine.Code.GenerationPointer(block.PhysicalAddress), UserAccess);
+        _jumpCache.Revalidate(_translationEpoch, _globalTranslationEpoch, _machine.Code.Epoch);
+        bool user = UserAccess;
+        if (!_jumpCache.Holds(native, user))
+            _jumpCache.Put(native, _machine.Code.GenerationPointer(block.PhysicalAddress), user, ExecTranslationIsGlobal(block, user));
         RunNative(native);
         Prof(ProfileMode.Loop);
         return true;
+    }
+
+    /// <summary>Whether the execute TLB maps <paramref name="block"/>'s first page, for this level, to the page it was
+    /// decoded from by a global translation (one CR3 writes keep).</summary>
+    private bool ExecTranslationIsGlobal(DecodedBlock block, bool user)
+    {
+        ref TlbEntry e = ref _mmu.Exec.EntryFor(block.StartRip);
+        return e.Global && e.Tag == Tlb.TagOf(block.StartRip, user ? 1UL : 0) && e.PhysicalPage == (block.PhysicalAddress & ~0xFFFUL);
     }
 
     private NativeBlock? TranslateNative(DecodedBlock block)
@@ -175,7 +185,8 @@ internal sealed unsafe partial class X86Cpu
                 }
                 // It may have changed the mappings (MOV CR3, INVLPG): no jump under the old ones. (The code epoch
                 // moves with flushes this vCPU does at its next lookup, and resizes: checked before the next run.)
-                if (_translationEpoch != _jumpCache.TranslationEpoch) _jumpCache.Revalidate(_translationEpoch, _machine.Code.Epoch);
+                if (_translationEpoch != _jumpCache.TranslationEpoch)
+                    _jumpCache.Revalidate(_translationEpoch, _globalTranslationEpoch, _machine.Code.Epoch);
                 index = handedBack + 1;
                 if (index == block.Count)
                 {

@@ -196,4 +196,51 @@ public class NativeJumpCacheLevelTests
         Assert.Equal(0UL, g.Guest.ReadU64(PagedGuest.FaultVector));
         Assert.Equal((ulong)Passes * 1001, g.Guest.Registers.Rbx);
     }
+
+    [Theory]
+    [InlineData(false, false)]
+    [InlineData(false, true)]
+    [InlineData(true, false)]
+    [InlineData(true, true)]
+    public void A_cr3_reload_keeps_the_entries_of_global_pages_only(bool native, bool global)
+    {
+        // A loop CALLs a function in another page and reloads CR3 on every pass. With CR4.PGE and both pages global
+        // the TLB keeps their translations, and the jump cache its entries; otherwise every pass fills it afresh.
+        const ulong Global = 0x100;
+        using var g = new PagedGuest(Options(native));
+        if (global)
+        {
+            g.SetPte(SegmentedGuest.CodeBase, SegmentedGuest.CodeBase | PagedGuest.Present | PagedGuest.Writable | Global);
+            g.SetPte(Remapped, Remapped | PagedGuest.Present | PagedGuest.Writable | Global);
+        }
+        g.Guest.Load(Remapped, 64, a =>
+        {
+            a.add(rbx, 1);
+            a.ret();
+        });
+
+        VcpuExit exit = g.Run(a =>
+        {
+            var top = a.CreateLabel();
+            a.mov(rax, cr4);
+            a.or(rax, (int)ControlRegisters.Cr4Pge);
+            a.mov(cr4, rax);
+            a.mov(rdx, Remapped);
+            a.mov(ecx, Passes);
+            a.Label(ref top);
+            a.call(rdx);
+            a.mov(rax, cr3);
+            a.mov(cr3, rax);
+            a.dec(ecx);
+            a.jnz(top);
+            a.hlt();
+        });
+
+        Assert.Equal(VcpuExitReason.Halt, exit.Reason);
+        Assert.Equal((ulong)Passes, g.Guest.Registers.Rbx);
+        if (!native) return;
+        long fills = g.Guest.Cpu.NativeJumpCacheFills;
+        if (global) Assert.True(fills < Passes / 4, $"{fills} jump-cache fills for {Passes} passes");
+        else Assert.True(fills >= Passes, $"{fills} jump-cache fills for {Passes} passes");
+    }
 }
