@@ -225,7 +225,7 @@ internal sealed unsafe partial class X86Cpu
     /// is still valid; null sends the run loop through the full lookup.</summary>
     private DecodedBlock? LinkedSuccessor(DecodedBlock block)
     {
-        if (block.LinkEpoch != _translationEpoch || _machine.Code.Epoch != _seenCodeEpoch) return null;
+        if (block.LinkEpoch != LinkEpochNow || _machine.Code.Epoch != _seenCodeEpoch) return null;
         DecodedBlock? next = block.Link0;
         if (next != null && IsValidSuccessor(next)) return next;
         next = block.Link1;
@@ -266,7 +266,8 @@ internal sealed unsafe partial class X86Cpu
         }
 
         DecodedBlock? previous = _lastBlock;
-        if (previous != null && previous.LinkEpoch == _translationEpoch)
+        long linkEpoch = LinkEpochNow;
+        if (previous != null && previous.LinkEpoch == linkEpoch)
         {
             DecodedBlock? next = previous.Link0;
             if (next != null && IsValidSuccessor(next)) { if (EmuProfiler.Enabled) Counters.LinkHits++; return next; }
@@ -277,10 +278,10 @@ internal sealed unsafe partial class X86Cpu
         previous = _lastBlock; // null if the lookup flushed the cache: that block may be another vCPU's now
         if (previous != null && previous.Cacheable && found.Cacheable)
         {
-            if (previous.LinkEpoch != _translationEpoch)
+            if (previous.LinkEpoch != linkEpoch)
             {
                 previous.Link0 = previous.Link1 = null;
-                previous.LinkEpoch = _translationEpoch;
+                previous.LinkEpoch = linkEpoch;
             }
             if (previous.NextLinkSlot) previous.Link1 = found; else previous.Link0 = found;
             previous.NextLinkSlot = !previous.NextLinkSlot;
@@ -511,11 +512,19 @@ internal sealed unsafe partial class X86Cpu
     {
         bool pe = (Cr0 & ControlRegisters.Cr0Pe) != 0;
         bool lma = (Efer & ControlRegisters.EferLma) != 0;
+        int oldBitness = Bitness;
         if (!pe) Bitness = 16;
         else if (lma && Seg[CS].Long) Bitness = 64;
         else Bitness = Seg[CS].DefaultBig ? 32 : 16;
         _ipMask = Bitness switch { 64 => ulong.MaxValue, 32 => 0xFFFF_FFFF, _ => 0xFFFF };
-        _translationEpoch++;
+        // A CS load that keeps the bitness (SYSCALL, SYSRET, IRET, interrupts between 64-bit rings) leaves the
+        // mappings and what a decoded block means as they were: links and the jump cache are keyed by the user bit
+        // instead (LinkEpochNow, one jump-cache bank per level). CR0, CR4 and EFER writes flush the TLB themselves.
+        if (Bitness != oldBitness)
+        {
+            _translationEpoch++;
+            _globalTranslationEpoch++;
+        }
         Cpl = pe ? Seg[CS].Dpl : 0;
         if (pe && (Seg[SS].Dpl != Cpl) && !Seg[SS].Unusable) Cpl = Seg[CS].Dpl;
         _endBlock = true;

@@ -24,6 +24,16 @@ internal sealed unsafe partial class X86Cpu
     /// came round to a link's epoch again would let a stale link run code from a page no longer mapped there.</summary>
     private long _translationEpoch;
 
+    /// <summary>Moves with <see cref="_translationEpoch"/> at every change but a CR3 write, which keeps global
+    /// translations: a jump-cache entry of a global page filled under the same value is still good.</summary>
+    private long _globalTranslationEpoch;
+
+    /// <summary>What a block link (<see cref="DecodedBlock.LinkEpoch"/>) is made and followed under: the translation
+    /// epoch and the user bit. The successor's lookup checked its page's execute permission for one privilege level
+    /// (user pages under SMEP, supervisor pages from ring 3), and CS loads that keep the bitness no longer move the
+    /// epoch, so a link is followed only at the level it was made at. Shifted: the epoch cannot reach 2^62.</summary>
+    private long LinkEpochNow => (_translationEpoch << 1) | (Cpl == 3 ? 1L : 0L);
+
     /// <summary>For tests that drive the epoch to where a 32-bit one would wrap.</summary>
     internal long TranslationEpochForTests { get => _translationEpoch; set => _translationEpoch = value; }
 
@@ -31,6 +41,7 @@ internal sealed unsafe partial class X86Cpu
     {
         if (EmuProfiler.Enabled) Counters.TlbFlushes++;
         _translationEpoch++;
+        _globalTranslationEpoch++;
         _mmu.Flush();
     }
 
@@ -38,6 +49,7 @@ internal sealed unsafe partial class X86Cpu
     {
         if (EmuProfiler.Enabled) Counters.TlbPageFlushes++;
         _translationEpoch++;
+        _globalTranslationEpoch++;
         _mmu.FlushPage(linear);
     }
 

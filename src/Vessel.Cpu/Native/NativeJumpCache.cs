@@ -20,12 +20,16 @@ internal unsafe struct JumpCacheEntry
 /// target's chain entry without returning to the run loop; a miss returns as before, and the run loop puts the block
 /// it then runs here.
 /// <para>The block cache finds a block by guest-physical address, start RIP and decode mode, checked against the
-/// execute TLB and the page's code generation. A slot keeps what that check needs: it is filled only for a block
-/// the run loop has just checked; translated code compares the page's generation (a write to the page leaves the
-/// slot dead); the whole cache is cleared when the vCPU's translation epoch (CR3, INVLPG, TLB flushes, mode and CPL
-/// changes) or the code map's epoch moves; and a block's slot is cleared when the block loses its translation
-/// (eviction, re-decode, flush). Direct-mapped by <see cref="SlotOf"/>, which translated code computes the same way.
-/// Only the owning vCPU's thread writes it, outside translated code.</para></summary>
+/// execute TLB (tagged with the user bit) and the page's code generation. A slot keeps what that check needs: it is
+/// filled only for a block the run loop has just checked; translated code compares the page's generation (a write
+/// to the page leaves the slot dead); there is one bank of slots per privilege level (supervisor, user: the execute
+/// check differs between them), and translated code is pointed at the bank of the level it runs at, so a SYSCALL,
+/// SYSRET, IRET or interrupt keeps both; the whole cache is cleared when the vCPU's translation epoch (INVLPG, TLB
+/// flushes, CR0/CR4/EFER writes, bitness changes) or the code map's epoch moves, but a CR3 write alone keeps the
+/// blocks whose page the execute TLB held as global (CR4.PGE: the TLB keeps such a translation across CR3 writes
+/// too, as the architecture allows); and a block's slot is cleared when the block loses its translation (eviction,
+/// re-decode, flush). Direct-mapped by <see cref="SlotOf"/>, which
+/// translated code computes the same way. Only the owning vCPU's thread writes it, outside translated code.</para></summary>
 internal sealed unsafe class NativeJumpCache
 {
     public const int SlotBits = 12, Slots = 1 << SlotBits;
@@ -33,12 +37,17 @@ internal sealed unsafe class NativeJumpCache
     /// <summary>Non-canonical: no target RIP ever equals it.</summary>
     public const ulong Empty = 0x8000_0000_0000_0000UL;
 
-    private readonly JumpCacheEntry[] _entries = GC.AllocateArray<JumpCacheEntry>(Slots, pinned: true);
+    /// <summary>The supervisor bank, then the user bank.</summary>
+    private readonly JumpCacheEntry[] _entries = GC.AllocateArray<JumpCacheEntry>(2 * Slots, pinned: true);
 
-    /// <summary>Slots filled since the last clear, so a clear touches only those (CR3 writes clear it often).</summary>
-    private readonly int[] _filled = new int[Slots];
+    /// <summary>Slots (of either bank) filled since the last clear, so a clear touches only those (CR3 writes clear
+    /// it often).</summary>
+    private readonly int[] _filled = new int[2 * Slots];
     private int _filledCount;
-    private long _codeEpoch = -1;
+    private long _codeEpoch = -1, _globalEpoch = -1;
+
+    /// <summary>Per slot: the block's page was a global translation when it was put there.</summary>
+    private readonly bool[] _global = new bool[2 * Slots];
 
     /// <summary>The translation epoch the slots were filled under.</summary>
     public long TranslationEpoch { get; private set; } = -1;
@@ -48,10 +57,13 @@ internal sealed unsafe class NativeJumpCache
 
     public NativeJumpCache()
     {
-        for (int i = 0; i < Slots; i++) _entries[i].Rip = Empty;
+        for (int i = 0; i < 2 * Slots; i++) _entries[i].Rip = Empty;
     }
 
-    public JumpCacheEntry* Base => (JumpCacheEntry*)Unsafe.AsPointer(ref _entries[0]);
+    /// <summary>The bank translated code running at CPL 3 (<paramref name="user"/>) or below looks targets up in.</summary>
+    public JumpCacheEntry* Base(bool user) => (JumpCacheEntry*)Unsafe.AsPointer(ref _entries[BankStart(user)]);
+
+    private static int BankStart(bool user) => user ? Slots : 0;
 
     public static int EntryBytes => sizeof(JumpCacheEntry);
 
@@ -74,20 +86,51 @@ internal sealed unsafe class NativeJumpCache
 
     public const uint PageMultiplier = 0x9E37_79B1;
 
-    /// <summary>Clears everything if the translation or code epoch is not the one the slots were filled under.</summary>
-    public void Revalidate(long translationEpoch, long codeEpoch)
+    /// <summary>Clears everything if the translation or code epoch is not the one the slots were filled under, but
+    /// keeps the global blocks if only CR3 writes moved the translation epoch (<paramref name="globalEpoch"/>, which
+    /// every other invalidation moves too, is the one they were filled under).</summary>
+    public void Revalidate(long translationEpoch, long globalEpoch, long codeEpoch)
     {
         if (translationEpoch == TranslationEpoch && codeEpoch == _codeEpoch) return;
+        bool keepGlobal = globalEpoch == _globalEpoch && codeEpoch == _codeEpoch;
         TranslationEpoch = translationEpoch;
+        _globalEpoch = globalEpoch;
         _codeEpoch = codeEpoch;
-        Clear();
+        if (keepGlobal) ClearNonGlobal();
+        else Clear();
+    }
+
+    /// <summary>Empties the slots of blocks that were not global translations.</summary>
+    private void ClearNonGlobal()
+    {
+        if (_filledCount == _filled.Length)
+        {
+            // The list may have missed slots: sweep them all, and list the ones kept.
+            _filledCount = 0;
+            for (int i = 0; i < 2 * Slots; i++)
+            {
+                if (_entries[i].Rip == Empty) continue;
+                if (_global[i]) _filled[_filledCount++] = i;
+                else _entries[i].Rip = Empty;
+            }
+            return;
+        }
+        int kept = 0;
+        for (int i = 0; i < _filledCount; i++)
+        {
+            int slot = _filled[i];
+            if (_entries[slot].Rip == Empty) continue;
+            if (_global[slot]) _filled[kept++] = slot;
+            else _entries[slot].Rip = Empty;
+        }
+        _filledCount = kept;
     }
 
     public void Clear()
     {
-        if (_filledCount >= Slots / 4)
+        if (_filledCount >= Slots / 2 || _filledCount == _filled.Length)
         {
-            for (int i = 0; i < Slots; i++) _entries[i].Rip = Empty;
+            for (int i = 0; i < 2 * Slots; i++) _entries[i].Rip = Empty;
         }
         else
         {
@@ -96,16 +139,28 @@ internal sealed unsafe class NativeJumpCache
         _filledCount = 0;
     }
 
-    /// <summary>Puts <paramref name="native"/>, which the run loop has just found valid at the current RIP, in its slot,
-    /// if its first page's generation, which the code map keeps at <paramref name="generation"/>, covers it (a block
-    /// running into a second page is covered too: see <see cref="CodePageMap.MarkCodeRunningInto"/>).</summary>
-    public void Put(NativeBlock native, long* generation)
+    /// <summary>Whether <paramref name="native"/> is in its slot of the bank of <paramref name="user"/>'s level as the
+    /// block it is now (the run loop's check before <see cref="Put"/>).</summary>
+    public bool Holds(NativeBlock native, bool user)
+    {
+        ref JumpCacheEntry e = ref _entries[BankStart(user) + SlotOf(native.Owner.StartRip)];
+        return e.Rip == native.Owner.StartRip && e.ChainEntry == native.ChainEntry && e.ExpectedGeneration == native.Owner.Generation;
+    }
+
+    /// <summary>Puts <paramref name="native"/>, which the run loop has just found valid at the current RIP and privilege
+    /// level (<paramref name="user"/>: CPL 3), in its slot of that level's bank, if its first page's generation, which the code map
+    /// keeps at <paramref name="generation"/>, covers it (a block running into a second page is covered too: see
+    /// <see cref="CodePageMap.MarkCodeRunningInto"/>); <paramref name="global"/>: the execute TLB
+    /// holds its page as a global translation.</summary>
+    public void Put(NativeBlock native, long* generation, bool user, bool global)
     {
         DecodedBlock block = native.Owner;
         if (generation == null || !block.Cacheable) return;
-        ref JumpCacheEntry e = ref _entries[SlotOf(block.StartRip)];
-        if (e.Rip == block.StartRip && e.ChainEntry == native.ChainEntry && e.ExpectedGeneration == block.Generation) return;
-        if (e.Rip == Empty && _filledCount < Slots) _filled[_filledCount++] = SlotOf(block.StartRip);
+        int slot = BankStart(user) + SlotOf(block.StartRip);
+        ref JumpCacheEntry e = ref _entries[slot];
+        if (e.Rip == Empty && _filledCount < _filled.Length) _filled[_filledCount++] = slot;
+        // A CR3 write may remap a second page even where the first is global.
+        _global[slot] = global && block.SecondPage == DecodedBlock.NoSecondPage;
         e.Rip = block.StartRip;
         e.ChainEntry = native.ChainEntry;
         e.Generation = generation;
@@ -113,17 +168,21 @@ internal sealed unsafe class NativeJumpCache
         Fills++;
     }
 
-    /// <summary>Profiler: what <paramref name="rip"/>'s slot holds: 0 nothing, 1 another RIP, 2 this RIP.</summary>
-    internal int Classify(ulong rip)
+    /// <summary>Profiler: what <paramref name="rip"/>'s slot in the bank of <paramref name="user"/>'s level holds:
+    /// 0 nothing, 1 another RIP, 2 this RIP.</summary>
+    internal int Classify(ulong rip, bool user)
     {
-        ulong held = _entries[SlotOf(rip)].Rip;
+        ulong held = _entries[BankStart(user) + SlotOf(rip)].Rip;
         return held == Empty ? 0 : held != rip ? 1 : 2;
     }
 
-    /// <summary>Forgets <paramref name="native"/> before its code is freed.</summary>
+    /// <summary>Forgets <paramref name="native"/> (in both banks) before its code is freed.</summary>
     public void Remove(NativeBlock native)
     {
-        ref JumpCacheEntry e = ref _entries[SlotOf(native.Owner.StartRip)];
-        if (e.ChainEntry == native.ChainEntry) e.Rip = Empty;
+        int slot = SlotOf(native.Owner.StartRip);
+        ref JumpCacheEntry supervisor = ref _entries[slot];
+        if (supervisor.ChainEntry == native.ChainEntry) supervisor.Rip = Empty;
+        ref JumpCacheEntry user = ref _entries[Slots + slot];
+        if (user.ChainEntry == native.ChainEntry) user.Rip = Empty;
     }
 }

@@ -4,7 +4,7 @@ using static Iced.Intel.AssemblerRegisters;
 namespace Vessel.Cpu.Native;
 
 /// <summary>What the emitter classes (<see cref="NativeBitOpsEmitter"/>, <see cref="NativeAccumulatorEmitter"/>,
-/// <see cref="NativeDivideEmitter"/>) use of the translator: its assembler, the probe, the flag-keeping protocol and
+/// <see cref="NativeDivideEmitter"/>, <see cref="NativeSystemEmitter"/>) use of the translator: its assembler, the probe, the flag-keeping protocol and
 /// the exits. They hold the forms' code, which keeps this class within its size.</summary>
 internal sealed partial class NativeTranslator
 {
@@ -12,6 +12,7 @@ internal sealed partial class NativeTranslator
     private NativeAccumulatorEmitter? _accumulator;
     private NativeDivideEmitter? _divide;
     private NativeSseEmitter? _sseEmitter;
+    private NativeSystemEmitter? _systemEmitter;
 
     internal Assembler Asm => _a;
 
@@ -70,4 +71,5 @@ internal sealed partial class NativeTranslator
     private NativeAccumulatorEmitter Accumulator => _accumulator ??= new NativeAccumulatorEmitter(this);
     private NativeDivideEmitter Divide => _divide ??= new NativeDivideEmitter(this);
     private NativeSseEmitter SseEmitter => _sseEmitter ??= new NativeSseEmitter(this);
+    private NativeSystemEmitter SystemEmitter => _systemEmitter ??= new NativeSystemEmitter(this);
 }

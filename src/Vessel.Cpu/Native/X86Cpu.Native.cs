@@ -69,8 +69,10 @@ internal sealed unsafe partial class X86Cpu
             _chainFrom = null;
         }
         // The run loop has just found this block valid at RIP: translated code may jump to it from now on.
-        _jumpCache.Revalidate(_translationEpoch, _machine.Code.Epoch);
-        _jumpCache.Put(native, _machine.Code.GenerationPointer(block.PhysicalAddress));
+        _jumpCache.Revalidate(_translationEpoch, _globalTranslationEpoch, _machine.Code.Epoch);
+        bool user = UserAccess;
+        if (!_jumpCache.Holds(native, user))
+            _jumpCache.Put(native, _machine.Code.GenerationPointer(block.PhysicalAddress), user, ExecTranslationIsGlobal(block, user));
         RunNative(native);
         Prof(ProfileMode.Loop);
         return true;
@@ -95,6 +97,14 @@ internal sealed unsafe partial class X86Cpu
     {
         foreach (NativeBlock target in _crossPageLinkTargets) NativeChaining.UnlinkIncoming(_machine.NativeCode, target);
         _crossPageLinkTargets.Clear();
+    }
+
+    /// <summary>Whether the execute TLB maps <paramref name="block"/>'s first page, for this level, to the page it was
+    /// decoded from by a global translation (one CR3 writes keep).</summary>
+    private bool ExecTranslationIsGlobal(DecodedBlock block, bool user)
+    {
+        ref TlbEntry e = ref _mmu.Exec.EntryFor(block.StartRip);
+        return e.Global && e.Tag == Tlb.TagOf(block.StartRip, user ? 1UL : 0) && e.PhysicalPage == (block.PhysicalAddress & ~0xFFFUL);
     }
 
     private NativeBlock? TranslateNative(DecodedBlock block)
@@ -163,8 +173,9 @@ internal sealed unsafe partial class X86Cpu
         {
             context.ReadTlb = (TlbEntry*)Unsafe.AsPointer(ref _mmu.Read.E[0]);
             context.WriteTlb = (TlbEntry*)Unsafe.AsPointer(ref _mmu.Write.E[0]);
-            context.JumpCache = _jumpCache.Base;
         }
+        // The bank of this privilege level: a hand-back that changes it (a CS load) ends the run.
+        context.JumpCache = _jumpCache.Base(UserAccess);
         // One budget for the whole run, not one per re-entry: a loop whose every pass hands an instruction back
         // would otherwise never come back to the run loop, and never see an interrupt.
         context.LoopBudget = NativeTranslator.LoopBudget;
@@ -212,7 +223,8 @@ internal sealed unsafe partial class X86Cpu
                 }
                 // It may have changed the mappings (MOV CR3, INVLPG): no jump under the old ones. (The code epoch
                 // moves with flushes this vCPU does at its next lookup, and resizes: checked before the next run.)
-                if (_translationEpoch != _jumpCache.TranslationEpoch) _jumpCache.Revalidate(_translationEpoch, _machine.Code.Epoch);
+                if (_translationEpoch != _jumpCache.TranslationEpoch)
+                    _jumpCache.Revalidate(_translationEpoch, _globalTranslationEpoch, _machine.Code.Epoch);
                 index = handedBack + 1;
                 if (index == block.Count)
                 {
@@ -235,7 +247,7 @@ internal sealed unsafe partial class X86Cpu
             if (last == FlowControl.Return) Counters.NativeExitMissRet++;
             else if (last is FlowControl.IndirectBranch or FlowControl.IndirectCall) Counters.NativeExitMissIndirect++;
             else Counters.NativeExitMissOtherPage++;
-            switch (_jumpCache.Classify(Rip))
+            switch (_jumpCache.Classify(Rip, UserAccess))
             {
                 case 0: Counters.JumpMissEmpty++; break;
                 case 1: Counters.JumpMissOther++; break;
