@@ -14,8 +14,9 @@ public sealed record VirtioNetState(ulong NegotiatedFeatures, bool NeedsReset, I
 /// <summary>
 /// virtio-net (virtio 1.x, 5.1) with one receive and one transmit queue over an <see cref="INetBackend"/>. It offers
 /// a MAC address, link status and merged receive buffers; checksum and segmentation offloads when the backend
-/// carries the vnet header end to end, and for a local user-mode stack (passt) transmit checksums completed here and
-/// received TCP segments merged into GSO frames (<see cref="TcpCoalescer"/>). Frames from the host wait in a bounded
+/// carries the vnet header end to end, and for a local user-mode stack (passt) transmit checksums completed here,
+/// the guest's 64 KiB TCP packets cut into segments here (<see cref="TcpSegmenter"/>) and received TCP segments merged
+/// into GSO frames (<see cref="TcpCoalescer"/>). Frames from the host wait in a bounded
 /// <see cref="FrameRing"/> until the driver posts receive buffers; the transmit path gathers each chain into one preallocated buffer. Nothing on the
 /// data path allocates. Each direction has its own rate limit (one op and the frame's bytes, without the vnet
 /// header, per frame): a throttled transmit leaves the frame in the ring, a throttled receive leaves it in the
@@ -41,6 +42,7 @@ public sealed class VirtioNet : QueuedVirtioDevice, IDisposable
     private readonly FrameRing _toGuest;
     private readonly byte[] _transmitBuffer = new byte[NetFeatures.HeaderBytes + NetFeatures.MaxFrameBytes];
     private readonly byte[] _coalesceBuffer;
+    private readonly byte[] _segmentBuffer;
     private DescriptorChain[] _receiveChains = [];
     private int _receiveHeld;
     private bool _mergeable;
@@ -61,6 +63,7 @@ public sealed class VirtioNet : QueuedVirtioDevice, IDisposable
         _toGuest = new FrameRing(RingBytes, NetFeatures.MaxFrameBytes + (backend.CarriesVnetHeader ? NetFeatures.HeaderBytes : 0));
         _toGuest.SetListener(Wake);
         _coalesceBuffer = LocalStack ? new byte[NetFeatures.MaxFrameBytes] : [];
+        _segmentBuffer = LocalStack ? new byte[NetFeatures.MaxFrameBytes] : [];
         _drops = new NetDropLog(logger ?? NullLogger.Instance, $"virtio-net {mac} ({backend.Description})", () => Statistics);
         _toGuest.SetOverrunListener(_drops.Dropped);
         backend.Start(_toGuest);
@@ -90,11 +93,12 @@ public sealed class VirtioNet : QueuedVirtioDevice, IDisposable
         (_backend.CarriesVnetHeader ? NetFeatures.Offloads : 0) |
         (_backend.Mtu != 0 ? NetFeatures.Mtu : 0) |
         (_backend.ChecksumsVerified ? NetFeatures.GuestCsum : 0) |
-        (LocalStack ? NetFeatures.Csum | NetFeatures.GuestTso4 : 0);
+        (LocalStack ? NetFeatures.Csum | NetFeatures.GuestTso4 | NetFeatures.HostTso4 | NetFeatures.HostTso6 : 0);
 
     /// <summary>A backend of plain frames from a local user-mode stack (passt): the guest may leave transmit checksums
-    /// partial, which the device completes (<see cref="PartialChecksum"/>), and it takes TCP segments merged into GSO
-    /// frames (<see cref="TcpCoalescer"/>), both sparing the emulated CPU work the host does faster.</summary>
+    /// partial, which the device completes (<see cref="PartialChecksum"/>), may hand over TCP packets of up to 64 KiB
+    /// that the device cuts into segments (<see cref="TcpSegmenter"/>), and it takes TCP segments merged into GSO
+    /// frames (<see cref="TcpCoalescer"/>), all sparing the emulated CPU work the host does faster.</summary>
     private bool LocalStack => _backend.ChecksumsVerified && !_backend.CarriesVnetHeader;
 
     public override int QueueCount => 2;
@@ -236,6 +240,11 @@ public sealed class VirtioNet : QueuedVirtioDevice, IDisposable
             return true;
         }
         int n = chain.ReadFrom(0, _transmitBuffer.AsSpan(0, (int)length));
+        if (LocalStack && _transmitBuffer[1] != 0)
+        {
+            SendSegmented(n);
+            return true;
+        }
         if (!_backend.CarriesVnetHeader && !CompleteChecksum(n))
         {
             DropTransmitted();
@@ -253,6 +262,40 @@ public sealed class VirtioNet : QueuedVirtioDevice, IDisposable
             DropTransmitted();
         return true;
     }
+
+    /// <summary>Cuts the guest's GSO packet of <paramref name="n"/> bytes (vnet header first) in the transmit buffer into
+    /// segments of gso_size for the backend; drops it if it is no TCP packet that fits the MTU once cut.</summary>
+    private void SendSegmented(int n)
+    {
+        byte gsoType = (byte)(_transmitBuffer[1] & ~NetFeatures.GsoEcn);
+        int segmentBytes = BinaryPrimitives.ReadUInt16LittleEndian(_transmitBuffer.AsSpan(4));
+        var packet = _transmitBuffer.AsSpan(NetFeatures.HeaderBytes, n - NetFeatures.HeaderBytes);
+        bool ipv6 = gsoType == NetFeatures.GsoTcpV6;
+        int headers = gsoType is NetFeatures.GsoTcpV4 or NetFeatures.GsoTcpV6
+            ? TcpSegmenter.Headers(packet, ipv6, segmentBytes, MaxSegmentFrame) : -1;
+        if (headers < 0)
+        {
+            DropTransmitted();
+            return;
+        }
+        int count = TcpSegmenter.Count(packet.Length, headers, segmentBytes);
+        for (int i = 0; i < count; i++)
+        {
+            int length = TcpSegmenter.Build(packet, ipv6, headers, segmentBytes, i, _segmentBuffer);
+            if (!_backend.Send(_segmentBuffer.AsSpan(0, length)))
+            {
+                DropTransmitted();
+                return;
+            }
+            Interlocked.Increment(ref Counters.TransmittedFrames);
+            Interlocked.Add(ref Counters.TransmittedBytes, length);
+        }
+    }
+
+    /// <summary>The largest frame a segment may be: the MTU offered (the guest's eth0), with the Ethernet header.</summary>
+    private int MaxSegmentFrame => EthernetHeaderBytes + (_backend.Mtu != 0 ? _backend.Mtu : DefaultMtu);
+
+    private const int EthernetHeaderBytes = 14, DefaultMtu = 1500;
 
     /// <summary>Completes a partial checksum in the frame of <paramref name="n"/> bytes (vnet header first) in the
     /// transmit buffer, if the header asks for one; false if the header's offsets are out of the frame.</summary>
