@@ -160,6 +160,7 @@ public sealed class VirtioNet : QueuedVirtioDevice, IDisposable
     protected override void OnReset()
     {
         _interrupt = null;
+        _transmitInterruptHeld = false;
         _toGuest.SetAccepting(false);
         _receiveHeld = 0;
     }
@@ -209,20 +210,53 @@ public sealed class VirtioNet : QueuedVirtioDevice, IDisposable
             if (completed > 0)
                 PublishTransmitted(queue);
             if (retryMs >= 0 || queue.Violation != null)
-                return retryMs;
+                return HeldTransmitInterrupt(retryMs);
         } while (queue.ArmNotification());
-        return -1;
+        return HeldTransmitInterrupt(-1);
     }
 
     /// <summary>The most transmit completions held back before they are published (a quarter of the ring: the guest
     /// gets buffers back while it still has room to queue more).</summary>
     private const int TransmitBurst = QueueSize / 4;
 
+    /// <summary>
+    /// How long a transmit interrupt may wait after the completions it reports were published (0, the default: none).
+    /// The used ring is always published at once (a driver that looks, as Linux's does from its receive poll, finds its
+    /// buffers); only the interrupt waits, as a NIC's tx-usecs moderation (QEMU's tx timer) makes it, so a guest
+    /// sending a packet at a time (an ACK per received frame, a write per packet) takes a transmit interrupt per
+    /// holdoff rather than per packet. Set before the driver starts.
+    /// </summary>
+    public int TransmitInterruptHoldoffMs { get; set; }
+
+    private bool _transmitInterruptHeld;
+    private long _transmitInterruptDue;
+
     private void PublishTransmitted(SplitQueue queue)
     {
         queue.PublishUsed();
-        if (queue.ShouldInterrupt())
+        if (!queue.ShouldInterrupt())
+            return;
+        if (TransmitInterruptHoldoffMs <= 0)
             _interrupt?.QueueInterrupt(TransmitQueue);
+        else if (!_transmitInterruptHeld)
+        {
+            _transmitInterruptHeld = true;
+            _transmitInterruptDue = Environment.TickCount64 + TransmitInterruptHoldoffMs;
+        }
+    }
+
+    /// <summary>Raises a held transmit interrupt once it is due; otherwise returns when to be called again (the earlier
+    /// of that and <paramref name="retryMs"/>, -1 for none).</summary>
+    private int HeldTransmitInterrupt(int retryMs)
+    {
+        if (!_transmitInterruptHeld)
+            return retryMs;
+        long left = _transmitInterruptDue - Environment.TickCount64;
+        if (left > 0)
+            return retryMs < 0 ? (int)left : Math.Min(retryMs, (int)left);
+        _transmitInterruptHeld = false;
+        _interrupt?.QueueInterrupt(TransmitQueue);
+        return retryMs;
     }
 
     /// <summary>Sends (or drops) the frame in <paramref name="chain"/>; false, with the milliseconds to wait, when the
@@ -316,7 +350,7 @@ public sealed class VirtioNet : QueuedVirtioDevice, IDisposable
         int retryMs = ReceiveWaiting(queue);
         if (queue.ShouldInterrupt())
             _interrupt?.QueueInterrupt(ReceiveQueue);
-        return retryMs;
+        return HeldTransmitInterrupt(retryMs); // a pass for the receive queue alone must not forget a held one
     }
 
     private int ReceiveWaiting(SplitQueue queue)
