@@ -10,9 +10,6 @@ namespace Vessel.Vmm.Pci;
 /// its one line and nothing half-made.</summary>
 internal static class NetFunctions
 {
-    /// <summary>Transmit interrupt moderation towards passt (VirtioNet.TransmitInterruptHoldoffMs): on the software CPU
-    /// an interrupt costs the guest more than a packet. TAP, used with kvm too, keeps none (not measured there).</summary>
-    private const int UserModeTransmitHoldoffMs = 1;
 
     /// <summary><paramref name="add"/> places a device in the next free slot (and disposes it if there is none).</summary>
     public static void Attach(PcDeviceContext context, Action<IVirtioDevice, string> add)
@@ -27,8 +24,6 @@ internal static class NetFunctions
             try
             {
                 device = new VirtioNet(backend, options.Mac ?? MacAddress.Default(index), logger);
-                if (options.Kind == NetworkKind.User)
-                    device.TransmitInterruptHoldoffMs = UserModeTransmitHoldoffMs;
                 if (options.ReceiveRateLimit is { } receive) device.ReceiveRateLimit.Update(receive);
                 if (options.TransmitRateLimit is { } transmit) device.TransmitRateLimit.Update(transmit);
             }
