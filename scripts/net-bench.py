@@ -318,8 +318,10 @@ def run_inside(args):
             if args.only and side != args.only or args.mode == "vsock" and side == "qemu":
                 continue
             if args.mode == "vsock":
-                host = VsockHost(vsock_dir, i, blob, args.mib)
-                out = bench_once_vsock(vessel + ["run", "--backend", "emu", "--kernel", kernel, "--initrd", initrd,
+                # Each side its own socket path, and its own build (a baseline side runs its command's binary).
+                host = VsockHost(vsock_dir, f"{i}-{side}", blob, args.mib)
+                binary = cmd[:len(cmd) - (len(vessel_cmd) - len(vessel))]
+                out = bench_once_vsock(binary + ["run", "--backend", "emu", "--kernel", kernel, "--initrd", initrd,
                                                  "--append", APPEND, "--memory", f"{args.memory}M",
                                                  "--vsock", f"cid=3,uds={host.uds}"], args.timeout, args.mib)
             elif args.profile and side == "vessel":

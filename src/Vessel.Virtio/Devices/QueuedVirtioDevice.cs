@@ -167,6 +167,10 @@ public abstract class QueuedVirtioDevice : IVirtioDevice
     protected void RaiseConfigInterrupt() => _activation?.Interrupt.ConfigInterrupt();
 
     /// <summary>Returns a chain to the driver and interrupts it if it asked to be.</summary>
+    /// <summary>Interrupts the driver for <paramref name="queueIndex"/> (the caller asked the queue's
+    /// <see cref="SplitQueue.ShouldInterrupt"/>).</summary>
+    protected void RaiseQueueInterrupt(int queueIndex) => _activation?.Interrupt.QueueInterrupt(queueIndex);
+
     protected void Complete(SplitQueue queue, int queueIndex, ushort head, uint writtenBytes)
     {
         queue.AddUsed(head, writtenBytes);

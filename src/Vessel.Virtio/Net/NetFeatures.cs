@@ -22,6 +22,9 @@ public static class NetFeatures
     /// <summary>VIRTIO_NET_HDR_GSO_TCPV4 (gso_type, byte 1 of the header).</summary>
     public const byte GsoTcpV4 = 1;
 
+    /// <summary>VIRTIO_NET_HDR_GSO_TCPV6, and the ECN bit that may be or'ed into gso_type.</summary>
+    public const byte GsoTcpV6 = 4, GsoEcn = 0x80;
+
     /// <summary>VIRTIO_NET_HDR_F_DATA_VALID: the frame's checksums were checked already (received frames only).</summary>
     public const byte HeaderDataValid = 2;
 

@@ -14,8 +14,9 @@ public sealed record VirtioNetState(ulong NegotiatedFeatures, bool NeedsReset, I
 /// <summary>
 /// virtio-net (virtio 1.x, 5.1) with one receive and one transmit queue over an <see cref="INetBackend"/>. It offers
 /// a MAC address, link status and merged receive buffers; checksum and segmentation offloads when the backend
-/// carries the vnet header end to end, and for a local user-mode stack (passt) transmit checksums completed here and
-/// received TCP segments merged into GSO frames (<see cref="TcpCoalescer"/>). Frames from the host wait in a bounded
+/// carries the vnet header end to end, and for a local user-mode stack (passt) transmit checksums completed here,
+/// the guest's 64 KiB TCP packets cut into segments here (<see cref="TcpSegmenter"/>) and received TCP segments merged
+/// into GSO frames (<see cref="TcpCoalescer"/>). Frames from the host wait in a bounded
 /// <see cref="FrameRing"/> until the driver posts receive buffers; the transmit path gathers each chain into one preallocated buffer. Nothing on the
 /// data path allocates. Each direction has its own rate limit (one op and the frame's bytes, without the vnet
 /// header, per frame): a throttled transmit leaves the frame in the ring, a throttled receive leaves it in the
@@ -41,6 +42,7 @@ public sealed class VirtioNet : QueuedVirtioDevice, IDisposable
     private readonly FrameRing _toGuest;
     private readonly byte[] _transmitBuffer = new byte[NetFeatures.HeaderBytes + NetFeatures.MaxFrameBytes];
     private readonly byte[] _coalesceBuffer;
+    private readonly byte[] _segmentBuffer;
     private DescriptorChain[] _receiveChains = [];
     private int _receiveHeld;
     private bool _mergeable;
@@ -61,6 +63,7 @@ public sealed class VirtioNet : QueuedVirtioDevice, IDisposable
         _toGuest = new FrameRing(RingBytes, NetFeatures.MaxFrameBytes + (backend.CarriesVnetHeader ? NetFeatures.HeaderBytes : 0));
         _toGuest.SetListener(Wake);
         _coalesceBuffer = LocalStack ? new byte[NetFeatures.MaxFrameBytes] : [];
+        _segmentBuffer = LocalStack ? new byte[NetFeatures.MaxFrameBytes] : [];
         _drops = new NetDropLog(logger ?? NullLogger.Instance, $"virtio-net {mac} ({backend.Description})", () => Statistics);
         _toGuest.SetOverrunListener(_drops.Dropped);
         backend.Start(_toGuest);
@@ -90,11 +93,12 @@ public sealed class VirtioNet : QueuedVirtioDevice, IDisposable
         (_backend.CarriesVnetHeader ? NetFeatures.Offloads : 0) |
         (_backend.Mtu != 0 ? NetFeatures.Mtu : 0) |
         (_backend.ChecksumsVerified ? NetFeatures.GuestCsum : 0) |
-        (LocalStack ? NetFeatures.Csum | NetFeatures.GuestTso4 : 0);
+        (LocalStack ? NetFeatures.Csum | NetFeatures.GuestTso4 | NetFeatures.HostTso4 | NetFeatures.HostTso6 : 0);
 
     /// <summary>A backend of plain frames from a local user-mode stack (passt): the guest may leave transmit checksums
-    /// partial, which the device completes (<see cref="PartialChecksum"/>), and it takes TCP segments merged into GSO
-    /// frames (<see cref="TcpCoalescer"/>), both sparing the emulated CPU work the host does faster.</summary>
+    /// partial, which the device completes (<see cref="PartialChecksum"/>), may hand over TCP packets of up to 64 KiB
+    /// that the device cuts into segments (<see cref="TcpSegmenter"/>), and it takes TCP segments merged into GSO
+    /// frames (<see cref="TcpCoalescer"/>), all sparing the emulated CPU work the host does faster.</summary>
     private bool LocalStack => _backend.ChecksumsVerified && !_backend.CarriesVnetHeader;
 
     public override int QueueCount => 2;
@@ -156,6 +160,7 @@ public sealed class VirtioNet : QueuedVirtioDevice, IDisposable
     protected override void OnReset()
     {
         _interrupt = null;
+        _transmitInterruptHeld = false;
         _toGuest.SetAccepting(false);
         _receiveHeld = 0;
     }
@@ -205,20 +210,53 @@ public sealed class VirtioNet : QueuedVirtioDevice, IDisposable
             if (completed > 0)
                 PublishTransmitted(queue);
             if (retryMs >= 0 || queue.Violation != null)
-                return retryMs;
+                return HeldTransmitInterrupt(retryMs);
         } while (queue.ArmNotification());
-        return -1;
+        return HeldTransmitInterrupt(-1);
     }
 
     /// <summary>The most transmit completions held back before they are published (a quarter of the ring: the guest
     /// gets buffers back while it still has room to queue more).</summary>
     private const int TransmitBurst = QueueSize / 4;
 
+    /// <summary>
+    /// How long a transmit interrupt may wait after the completions it reports were published (0, the default: none).
+    /// The used ring is always published at once (a driver that looks, as Linux's does from its receive poll, finds its
+    /// buffers); only the interrupt waits, as a NIC's tx-usecs moderation (QEMU's tx timer) makes it, so a guest
+    /// sending a packet at a time (an ACK per received frame, a write per packet) takes a transmit interrupt per
+    /// holdoff rather than per packet. Set before the driver starts.
+    /// </summary>
+    public int TransmitInterruptHoldoffMs { get; set; }
+
+    private bool _transmitInterruptHeld;
+    private long _transmitInterruptDue;
+
     private void PublishTransmitted(SplitQueue queue)
     {
         queue.PublishUsed();
-        if (queue.ShouldInterrupt())
+        if (!queue.ShouldInterrupt())
+            return;
+        if (TransmitInterruptHoldoffMs <= 0)
             _interrupt?.QueueInterrupt(TransmitQueue);
+        else if (!_transmitInterruptHeld)
+        {
+            _transmitInterruptHeld = true;
+            _transmitInterruptDue = Environment.TickCount64 + TransmitInterruptHoldoffMs;
+        }
+    }
+
+    /// <summary>Raises a held transmit interrupt once it is due; otherwise returns when to be called again (the earlier
+    /// of that and <paramref name="retryMs"/>, -1 for none).</summary>
+    private int HeldTransmitInterrupt(int retryMs)
+    {
+        if (!_transmitInterruptHeld)
+            return retryMs;
+        long left = _transmitInterruptDue - Environment.TickCount64;
+        if (left > 0)
+            return retryMs < 0 ? (int)left : Math.Min(retryMs, (int)left);
+        _transmitInterruptHeld = false;
+        _interrupt?.QueueInterrupt(TransmitQueue);
+        return retryMs;
     }
 
     /// <summary>Sends (or drops) the frame in <paramref name="chain"/>; false, with the milliseconds to wait, when the
@@ -236,6 +274,11 @@ public sealed class VirtioNet : QueuedVirtioDevice, IDisposable
             return true;
         }
         int n = chain.ReadFrom(0, _transmitBuffer.AsSpan(0, (int)length));
+        if (LocalStack && _transmitBuffer[1] != 0)
+        {
+            SendSegmented(n);
+            return true;
+        }
         if (!_backend.CarriesVnetHeader && !CompleteChecksum(n))
         {
             DropTransmitted();
@@ -253,6 +296,40 @@ public sealed class VirtioNet : QueuedVirtioDevice, IDisposable
             DropTransmitted();
         return true;
     }
+
+    /// <summary>Cuts the guest's GSO packet of <paramref name="n"/> bytes (vnet header first) in the transmit buffer into
+    /// segments of gso_size for the backend; drops it if it is no TCP packet that fits the MTU once cut.</summary>
+    private void SendSegmented(int n)
+    {
+        byte gsoType = (byte)(_transmitBuffer[1] & ~NetFeatures.GsoEcn);
+        int segmentBytes = BinaryPrimitives.ReadUInt16LittleEndian(_transmitBuffer.AsSpan(4));
+        var packet = _transmitBuffer.AsSpan(NetFeatures.HeaderBytes, n - NetFeatures.HeaderBytes);
+        bool ipv6 = gsoType == NetFeatures.GsoTcpV6;
+        int headers = gsoType is NetFeatures.GsoTcpV4 or NetFeatures.GsoTcpV6
+            ? TcpSegmenter.Headers(packet, ipv6, segmentBytes, MaxSegmentFrame) : -1;
+        if (headers < 0)
+        {
+            DropTransmitted();
+            return;
+        }
+        int count = TcpSegmenter.Count(packet.Length, headers, segmentBytes);
+        for (int i = 0; i < count; i++)
+        {
+            int length = TcpSegmenter.Build(packet, ipv6, headers, segmentBytes, i, _segmentBuffer);
+            if (!_backend.Send(_segmentBuffer.AsSpan(0, length)))
+            {
+                DropTransmitted();
+                return;
+            }
+            Interlocked.Increment(ref Counters.TransmittedFrames);
+            Interlocked.Add(ref Counters.TransmittedBytes, length);
+        }
+    }
+
+    /// <summary>The largest frame a segment may be: the MTU offered (the guest's eth0), with the Ethernet header.</summary>
+    private int MaxSegmentFrame => EthernetHeaderBytes + (_backend.Mtu != 0 ? _backend.Mtu : DefaultMtu);
+
+    private const int EthernetHeaderBytes = 14, DefaultMtu = 1500;
 
     /// <summary>Completes a partial checksum in the frame of <paramref name="n"/> bytes (vnet header first) in the
     /// transmit buffer, if the header asks for one; false if the header's offsets are out of the frame.</summary>
@@ -273,7 +350,7 @@ public sealed class VirtioNet : QueuedVirtioDevice, IDisposable
         int retryMs = ReceiveWaiting(queue);
         if (queue.ShouldInterrupt())
             _interrupt?.QueueInterrupt(ReceiveQueue);
-        return retryMs;
+        return HeldTransmitInterrupt(retryMs); // a pass for the receive queue alone must not forget a held one
     }
 
     private int ReceiveWaiting(SplitQueue queue)

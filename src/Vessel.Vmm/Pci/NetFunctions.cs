@@ -10,6 +10,7 @@ namespace Vessel.Vmm.Pci;
 /// its one line and nothing half-made.</summary>
 internal static class NetFunctions
 {
+
     /// <summary><paramref name="add"/> places a device in the next free slot (and disposes it if there is none).</summary>
     public static void Attach(PcDeviceContext context, Action<IVirtioDevice, string> add)
     {

@@ -76,6 +76,54 @@ public sealed class NetBatchingTests
         Assert.Equal(7, tx.AvailEvent); // armed at the next available entry once the ring ran dry
     }
 
+    private static void SendFrames(FakeDriver d, int count)
+    {
+        var tx = d.Queues[Tx];
+        for (int i = 0; i < count; i++)
+        {
+            ulong b = d.Ram.Alloc(12 + 60);
+            d.Ram.Memory.Fill(b, 72, 0);
+            tx.AddChain(Buf.R(b, 72));
+            d.Kick(Tx);
+            d.Drain();
+        }
+    }
+
+    /// <summary>With a transmit interrupt holdoff the used ring is still published at once (a driver that looks finds
+    /// its buffers), and frames completed while an interrupt is held add none of their own.</summary>
+    [Fact]
+    public void A_held_transmit_interrupt_leaves_completions_published_and_covers_later_ones()
+    {
+        var backend = new FakeNetBackend();
+        var net = new VirtioNet(backend, TestMac) { TransmitInterruptHoldoffMs = 600_000 };
+        using var d = new FakeDriver(net, features: PlainFeatures);
+        d.Activate();
+        d.Drain();
+        SendFrames(d, 3);
+        Assert.Equal(3, backend.Sent.Count);
+        Assert.Equal(3, d.Queues[Tx].UsedIndex);
+        Assert.Equal(0, d.Interrupt.QueueInterrupts(Tx));
+    }
+
+    /// <summary>A held transmit interrupt comes once its time is up without another kick, even when only the receive
+    /// queue is served meanwhile.</summary>
+    [Fact]
+    public void A_held_transmit_interrupt_comes_without_another_kick()
+    {
+        var backend = new FakeNetBackend();
+        var net = new VirtioNet(backend, TestMac) { TransmitInterruptHoldoffMs = 5 };
+        using var d = new FakeDriver(net, features: PlainFeatures);
+        d.Activate();
+        d.Drain();
+        SendFrames(d, 1);
+        d.Kick(Rx);
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (d.Interrupt.QueueInterrupts(Tx) == 0 && DateTime.UtcNow < deadline)
+            Thread.Sleep(1);
+        Assert.Equal(1, d.Interrupt.QueueInterrupts(Tx));
+        Assert.Equal(1, d.Queues[Tx].UsedIndex);
+    }
+
     [Fact]
     public void Received_frames_waiting_for_buffers_are_delivered_together_with_one_interrupt()
     {

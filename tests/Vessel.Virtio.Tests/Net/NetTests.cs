@@ -54,7 +54,8 @@ public sealed class NetTests
         var backend = new FakeNetBackend(mtu: 65520, checksumsVerified: true);
         var net = new VirtioNet(backend, TestMac);
         Assert.Equal(NetFeatures.Mtu | NetFeatures.GuestCsum, net.OfferedFeatures & (NetFeatures.Mtu | NetFeatures.GuestCsum));
-        Assert.Equal(NetFeatures.Csum | NetFeatures.GuestTso4, net.OfferedFeatures & NetFeatures.Offloads & ~NetFeatures.GuestCsum);
+        Assert.Equal(NetFeatures.Csum | NetFeatures.GuestTso4 | NetFeatures.HostTso4 | NetFeatures.HostTso6,
+            net.OfferedFeatures & NetFeatures.Offloads & ~NetFeatures.GuestCsum);
         Span<byte> mtu = stackalloc byte[2];
         net.ReadConfig(10, mtu);
         Assert.Equal(65520, BinaryPrimitives.ReadUInt16LittleEndian(mtu));
