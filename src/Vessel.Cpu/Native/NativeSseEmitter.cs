@@ -20,7 +20,7 @@ internal sealed class NativeSseEmitter(NativeTranslator t)
 
     /// <summary>On unless VESSEL_NATIVE_SSE_FLOAT=0 (then the floating-point forms are handed back: for A/B measurements).
     /// Needs BMI2 for the flag-neutral test of MXCSR's masks.</summary>
-    internal static readonly bool FloatEnabled = Environment.GetEnvironmentVariable("VESSEL_NATIVE_SSE_FLOAT") != "0" && Bmi2.IsSupported;
+    internal static readonly bool FloatEnabled = Environment.GetEnvironmentVariable("VESSEL_NATIVE_SSE_FLOAT") != "0" && HostCpuFeatures.Bmi2;
 
     private Assembler A => t.Asm;
 
@@ -227,16 +227,16 @@ internal sealed class NativeSseEmitter(NativeTranslator t)
         if (!NativeSseForms.Contains(ins.Mnemonic) && !(FloatEnabled && NativeSseFloatForms.Contains(ins.Mnemonic))) return false;
         if (SimdUnit.IsMmxForm(ref ins)) return false;
         // The alignment check needs SHLX.
-        if (ins.MemorySize.GetSize() == 16 && !Bmi2.X64.IsSupported) return false;
+        if (ins.MemorySize.GetSize() == 16 && !HostCpuFeatures.Bmi2) return false;
         foreach (CpuidFeature feature in ins.Code.CpuidFeatures())
         {
             bool hostHas = feature switch
             {
                 CpuidFeature.SSE or CpuidFeature.SSE2 or CpuidFeature.X64 => true,
-                CpuidFeature.SSE3 => Sse3.IsSupported,
-                CpuidFeature.SSSE3 => Ssse3.IsSupported,
-                CpuidFeature.SSE4_1 => Sse41.IsSupported,
-                CpuidFeature.SSE4_2 => Sse42.IsSupported,
+                CpuidFeature.SSE3 => HostCpuFeatures.Sse3,
+                CpuidFeature.SSSE3 => HostCpuFeatures.Ssse3,
+                CpuidFeature.SSE4_1 => HostCpuFeatures.Sse41,
+                CpuidFeature.SSE4_2 => HostCpuFeatures.Sse42,
                 _ => false,
             };
             if (!hostHas) return false;

@@ -10,7 +10,7 @@ internal sealed partial class NativeTranslator
 {
     /// <summary>The host has BMI2 (SHRX, SHLX: shifts that leave the flags alone), so probes could keep the guest's
     /// flags in the host's without saving them.</summary>
-    internal static readonly bool HostCanKeepFlagsInProbe = Bmi2.X64.IsSupported;
+    internal static readonly bool HostCanKeepFlagsInProbe = HostCpuFeatures.Bmi2;
 
     /// <summary>The flag-keeping probe, unless VESSEL_NATIVE_FLAG_KEEPING_PROBE=0 (then probes save the flags in R10
     /// around themselves). It clobbers R8: code that holds a value across a probe keeps it elsewhere or loads it after
