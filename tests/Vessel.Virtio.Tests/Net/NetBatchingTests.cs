@@ -151,30 +151,6 @@ public sealed class NetBatchingTests
         Assert.Equal(1, d.Interrupt.QueueInterrupts(Rx));
     }
 
-    /// <summary>The worker's own allocation count, read at each interrupt it raises (interrupts come from the worker
-    /// thread): equal readings mean nothing between them allocated on it.</summary>
-    private sealed class AllocationProbe : IVirtioInterrupt
-    {
-        private readonly List<long>[] _readings = [new(Capacity), new(Capacity)]; // never grown: growing would allocate on the worker
-
-        public const int Capacity = 256;
-
-        public long[] Readings(int queue) { lock (_readings) return [.. _readings[queue]]; }
-
-        public void QueueInterrupt(int queueIndex)
-        {
-            long bytes = GC.GetAllocatedBytesForCurrentThread();
-            lock (_readings)
-            {
-                if (_readings[queueIndex].Count < Capacity)
-                    _readings[queueIndex].Add(bytes);
-            }
-        }
-
-        public void ConfigInterrupt() { }
-        public void NeedsReset(string reason) => throw new InvalidOperationException(reason);
-    }
-
     /// <summary>Takes frames and keeps only a count, as a real backend hands them to a socket.</summary>
     private sealed class CountingBackend(bool checksumsVerified) : INetBackend
     {
@@ -202,7 +178,7 @@ public sealed class NetBatchingTests
     {
         var backend = new CountingBackend(localStack);
         var net = new VirtioNet(backend, TestMac);
-        var probe = new AllocationProbe();
+        var probe = new WorkerAllocationProbe(queues: 2);
         using var d = new FakeDriver(net, features: net.OfferedFeatures & ~VirtioFeatures.RingEventIndex);
         net.Activate(new VirtioActivation(d.Ram.Memory, d.Features, [d.Queues[Rx].Config, d.Queues[Tx].Config], probe));
         d.Drain();

@@ -72,27 +72,6 @@ public sealed class VsockBatchingTests
         Assert.Equal(1, d.Interrupt.QueueInterrupts(Rx));
     }
 
-    /// <summary>The worker's own allocation count, read at each interrupt it raises (interrupts come from the worker
-    /// thread): equal readings mean nothing between them allocated on it.</summary>
-    private sealed class AllocationProbe : IVirtioInterrupt
-    {
-        public const int Capacity = 512;
-        private readonly List<long>[] _readings = [new(Capacity), new(Capacity), new(Capacity)]; // never grown
-
-        public long[] Readings(int queue) { lock (_readings) return [.. _readings[queue]]; }
-
-        public void QueueInterrupt(int queueIndex)
-        {
-            long bytes = GC.GetAllocatedBytesForCurrentThread();
-            lock (_readings)
-                if (_readings[queueIndex].Count < Capacity)
-                    _readings[queueIndex].Add(bytes);
-        }
-
-        public void ConfigInterrupt() { }
-        public void NeedsReset(string reason) => throw new InvalidOperationException(reason);
-    }
-
     /// <summary>An open stream, one data packet each way per round, each its own worker pass (kick, serve, publish,
     /// interrupt): after a warm-up the worker's allocation count must not move across 40 more rounds.</summary>
     [Fact]
@@ -102,7 +81,7 @@ public sealed class VsockBatchingTests
         string path = Path.Combine(dir.Path, "v.sock");
         using var listener = UnixSockets.Listen(path + "_5000");
         var device = new VirtioVsock(new VsockOptions(GuestCid, path));
-        var probe = new AllocationProbe();
+        var probe = new WorkerAllocationProbe(queues: 3);
         using var d = new FakeDriver(device, features: PlainFeatures(device));
         device.Activate(new VirtioActivation(d.Ram.Memory, d.Features, [d.Queues[Rx].Config, d.Queues[Tx].Config, d.Queues[2].Config], probe));
         var rx = d.Queues[Rx];
