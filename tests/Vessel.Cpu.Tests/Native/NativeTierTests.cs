@@ -163,18 +163,7 @@ public class NativeTierTests
         // The loop patches the immediate of its own MOV each round: a store into a code page never hits the write TLB,
         // so the interpreter takes it and drops the stale translation.
         const ulong Loop = 0x21000;
-        void LoadLoop(PagedGuest g) => g.Guest.Load(Loop, 64, a =>
-        {
-            var top = a.CreateLabel();
-            a.Label(ref top);
-            a.mov(eax, 1); // B8 imm32: the immediate is at Loop + 1
-            a.add(rbx, rax);
-            a.lea(edx, __[rcx + 100]);
-            a.mov(__dword_ptr[Loop + 1], edx);
-            a.dec(ecx);
-            a.jnz(top);
-            a.hlt();
-        });
+        void LoadLoop(PagedGuest g) => g.Guest.Load(Loop, 64, a => EmitImmediateRewritingLoop(a, Loop, 100));
         void Enter(Assembler a)
         {
             a.mov(ecx, 20);
@@ -190,5 +179,20 @@ public class NativeTierTests
         for (int k = 2; k <= 20; k++) expected += (ulong)(100 + 20 - k + 2);
         Assert.Equal(expected, native.Registers.Rbx);
         Assert.True(native.Translations >= 2, $"{native.Translations} translations");
+    }
+
+    /// <summary>A loop at <paramref name="loop"/> that adds its own MOV's immediate to RBX and then rewrites that
+    /// immediate (RCX + <paramref name="offset"/>), RCX times: self-modifying code inside one block.</summary>
+    internal static void EmitImmediateRewritingLoop(Assembler a, ulong loop, int offset)
+    {
+        var top = a.CreateLabel();
+        a.Label(ref top);
+        a.mov(eax, 1); // B8 imm32: the immediate is at loop + 1
+        a.add(rbx, rax);
+        a.lea(edx, __[rcx + offset]);
+        a.mov(__dword_ptr[loop + 1], edx);
+        a.dec(ecx);
+        a.jnz(top);
+        a.hlt();
     }
 }

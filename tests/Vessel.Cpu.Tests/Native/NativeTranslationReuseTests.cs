@@ -59,18 +59,7 @@ public class NativeTranslationReuseTests
     {
         // The store changes the MOV's immediate each round (to a value the loop did not have before): the decode
         // differs, so the old translation must not run.
-        static void RewritingLoop(Assembler a)
-        {
-            var top = a.CreateLabel();
-            a.Label(ref top);
-            a.mov(eax, 1); // B8 imm32: the immediate is at Loop + 1
-            a.add(rbx, rax);
-            a.lea(edx, __[rcx + 1000]);
-            a.mov(__dword_ptr[Loop + 1], edx);
-            a.dec(ecx);
-            a.jnz(top);
-            a.hlt();
-        }
+        static void RewritingLoop(Assembler a) => NativeTierTests.EmitImmediateRewritingLoop(a, Loop, 1000);
         var interpreted = Run(NativeTierTests.InterpreterOptions, RewritingLoop);
         var native = Run(NativeTierTests.NativeOptions, RewritingLoop);
 
