@@ -38,7 +38,7 @@ internal struct CpuCounters
     /// <summary>A jump-cache miss's slot: empty, another RIP's, or this RIP's with a stale generation; and chain
     /// slots the run loop could not link to the block it ran next.</summary>
     public long JumpMissEmpty, JumpMissOther, JumpMissStale, ChainLinkRefused, ChainRefusedTarget, ChainRefusedGeneration, ChainRefusedFromGone;
-    public long ChainRefusedAlreadyLinked, ChainRefusedSecondPage, ChainRefusedPhysicalPage;
+    public long ChainRefusedAlreadyLinked, ChainRefusedPhysicalPage;
 }
 
 /// <summary>An opt-in profiler for the emu backend (VESSEL_EMU_PROFILE=1): event counters per vCPU and a
