@@ -6,7 +6,7 @@ namespace Vessel.Cpu;
 /// keeps the ones its sets evict for reuse, and a flush hands every one to this VM-wide free list, by array size,
 /// so the host memory they take stays within the budget whatever the guest does. When a charge does not fit,
 /// every vCPU's code cache is flushed, as QEMU flushes its translation buffer when full: a vCPU outside
-/// <see cref="X86Cpu.Run"/> or halted there and then, a running one at its next block lookup (it notices through
+/// <see cref="RunLoop.Run"/> or halted there and then, a running one at its next block lookup (it notices through
 /// <see cref="CodePageMap.Epoch"/>, which it checks there already).
 /// Without this, each vCPU kept up to 32 Ki blocks of 5 KiB whatever the guest: a guest calling a million distinct
 /// addresses held 180 MB of host memory per vCPU. What does not grow with guest code is not charged: the block-cache
@@ -24,7 +24,7 @@ internal sealed class CodeCacheBudget(long limitBytes, CodePageMap code)
 
     private long _used;
     private long _flushEpoch;
-    private X86Cpu[] _cpus = [];
+    private RunLoop[] _loops = [];
     private readonly Stack<DecodedBlock>[] _free = NewSizeClassStacks();
 
     public long LimitBytes { get; } = limitBytes;
@@ -44,9 +44,9 @@ internal sealed class CodeCacheBudget(long limitBytes, CodePageMap code)
         return stacks;
     }
 
-    public void Register(X86Cpu cpu)
+    public void Register(RunLoop loop)
     {
-        lock (_free) _cpus = [.. _cpus, cpu];
+        lock (_free) _loops = [.. _loops, loop];
     }
 
     /// <summary>Charges <paramref name="bytes"/> unless that would pass the limit.</summary>
@@ -99,12 +99,12 @@ internal sealed class CodeCacheBudget(long limitBytes, CodePageMap code)
     /// <summary>Flushes every vCPU's code cache: every idle one's now, the running ones' at their next block lookup;
     /// <paramref name="requester"/>'s now if <paramref name="flushRequesterNow"/> (it must not be running a cached
     /// block then: its blocks go to other vCPUs), else at its own next lookup.</summary>
-    public void FlushAll(X86Cpu requester, bool flushRequesterNow)
+    public void FlushAll(RunLoop requester, bool flushRequesterNow)
     {
         Interlocked.Increment(ref _flushEpoch);
         code.BumpEpoch();
-        foreach (X86Cpu cpu in Volatile.Read(ref _cpus))
-            if (cpu != requester) cpu.TryFlushCodeCacheWhileIdle();
+        foreach (RunLoop loop in Volatile.Read(ref _loops))
+            if (loop != requester) loop.TryFlushCodeCacheWhileIdle();
         if (flushRequesterNow) requester.FlushCodeCache();
     }
 }

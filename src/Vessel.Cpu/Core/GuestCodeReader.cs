@@ -4,7 +4,7 @@ namespace Vessel.Cpu;
 
 /// <summary>Feeds Iced the bytes of guest code, from a host pointer inside one page and through the
 /// CPU's instruction fetch when an instruction runs into the next page.</summary>
-internal sealed unsafe class GuestCodeReader(X86Cpu cpu) : CodeReader
+internal sealed unsafe class GuestCodeReader(RunLoop loop) : CodeReader
 {
     private byte* _page;
     private int _offset;
@@ -25,6 +25,6 @@ internal sealed unsafe class GuestCodeReader(X86Cpu cpu) : CodeReader
     {
         if (_offset < 4096) return _page[_offset++];
         CrossedPage = true;
-        return cpu.FetchCodeByte(_pageLinear + (ulong)_offset++);
+        return loop.FetchCodeByte(_pageLinear + (ulong)_offset++);
     }
 }

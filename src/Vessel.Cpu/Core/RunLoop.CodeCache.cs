@@ -5,7 +5,7 @@ namespace Vessel.Cpu;
 
 /// <summary>This vCPU's part of the VM's <see cref="CodeCacheBudget"/>: where its cached blocks come from, and
 /// flushing them, by its own thread or, while it is outside <see cref="Run"/> or halted, by another vCPU's.</summary>
-internal sealed partial class X86Cpu
+internal sealed partial class RunLoop
 {
     /// <summary>Held by the thread inside <see cref="Run"/> (released while halted): whoever holds it may touch
     /// the block cache.</summary>
@@ -66,7 +66,7 @@ internal sealed partial class X86Cpu
         _jumpCache.Remove(native);
         stale.Generation = decoded.Generation;
         stale.Link0 = stale.Link1 = null;
-        if (EmuProfiler.Enabled) Counters.TranslationsKept++;
+        if (EmuProfiler.Enabled) _cpu.Counters.TranslationsKept++;
         return true;
     }
 

@@ -3,10 +3,31 @@ using Vessel.Hypervisor;
 
 namespace Vessel.Cpu;
 
-/// <summary>The run loop: find or decode the block at RIP, execute it, turn faults into exception
-/// delivery and exits into <see cref="VcpuExit"/>s.</summary>
-internal sealed unsafe partial class X86Cpu
+/// <summary>The run loop of one vCPU: find or decode the block at RIP, execute it, turn faults into exception
+/// delivery and exits into <see cref="VcpuExit"/>s. It owns the decoded-block cache and the entry into translated
+/// code; the CPU (<see cref="X86Cpu"/>) owns the architectural state and the instructions.</summary>
+internal sealed unsafe partial class RunLoop
 {
+    private readonly X86Cpu _cpu;
+    private readonly EmuMachineContext _machine;
+    private readonly GuestMemory _memory;
+    private readonly Mmu _mmu;
+
+    public RunLoop(X86Cpu cpu, EmuMachineContext machine)
+    {
+        _cpu = cpu;
+        _machine = machine;
+        _memory = machine.Memory;
+        _mmu = cpu.MemoryUnit;
+        _fastPaths = machine.Options.FastPaths;
+        _nativeThreshold = NativeThreshold(machine.Options);
+        _codeReader = new GuestCodeReader(this);
+        _decoder16 = Decoder.Create(16, _codeReader);
+        _decoder32 = Decoder.Create(32, _codeReader);
+        _decoder64 = Decoder.Create(64, _codeReader);
+        machine.CodeCache.Register(this);
+    }
+
     /// <summary>Decoded blocks by guest-physical start address: a set of <see cref="BlockCacheWays"/> blocks per
     /// hash, most recently found first, the least recent evicted. Direct-mapped, two hot blocks whose addresses
     /// collided (a lock and a timer function in the idle loop) evicted each other on every pass, and each was
@@ -26,7 +47,6 @@ internal sealed unsafe partial class X86Cpu
     private long _seenCodeEpoch;
     /// <summary>The block that ran last, whose links may lead straight to the next one.</summary>
     private DecodedBlock? _lastBlock;
-    private ulong _ipMask = 0xFFFF;
     private readonly bool _fastPaths;
 
     /// <summary>Stopwatch timestamp at which the platform's timers next need this vCPU to poll them.</summary>
@@ -39,19 +59,12 @@ internal sealed unsafe partial class X86Cpu
     private int _passesUntilClockRead;
     internal const int PassesPerClockRead = 16;
 
-    /// <summary>A timer was (re)armed: poll at the next block boundary, and wake a halted vCPU to re-plan its sleep.</summary>
+    /// <summary>A timer was (re)armed: poll at the next block boundary (the CPU wakes a halted vCPU).</summary>
     public void RequestPoll()
     {
         _nextPoll = 0;
         _passesUntilClockRead = 0;
-        Wake();
     }
-
-    /// <summary>HLT with interrupts enabled: waiting for an interrupt.</summary>
-    private bool _halted;
-
-    /// <summary>Guest instructions retired; the benchmark reads it.</summary>
-    public ref long InstructionsRetired => ref State.InstructionsRetired;
 
     public VcpuExit Run()
     {
@@ -68,37 +81,38 @@ internal sealed unsafe partial class X86Cpu
 
     private VcpuExit RunOwningCodeCache()
     {
+        X86Cpu cpu = _cpu;
         // The further device writes of an instruction that made several (a page-crossing or 16-byte store to
         // MMIO, ENTER's pushes onto an MMIO stack) go out one per Run, in order, before anything else runs.
-        if (_hasPendingExit) return TakePendingExit();
+        if (cpu.HasPendingExit) return cpu.TakePendingExit();
         while (true)
         {
-            if (_kickRequested)
+            if (cpu.KickRequested)
             {
-                _kickRequested = false;
+                cpu.KickRequested = false;
                 return VcpuExit.Interrupted();
             }
 
-            if ((WaitingForSipi || _pendingInit) && ProcessStartupSignals())
+            if (cpu.StartupSignalsPending && cpu.ProcessStartupSignals())
             {
                 WaitForInterrupt();
                 continue;
             }
 
             // An instruction waiting for its IN/MMIO value runs before anything else can intervene.
-            if (!_hasCompletedRead)
+            if (!cpu.HasCompletedRead)
             {
                 if (--_passesUntilClockRead <= 0) PollTimersIfDue();
                 try
                 {
-                    if (DeliverPendingInterrupt()) _halted = false;
+                    if (cpu.DeliverPendingInterrupt()) cpu.Halted = false;
                 }
                 catch (CpuFault f)
                 {
-                    DeliverFault(f);
+                    cpu.DeliverFault(f);
                 }
-                if (_hasPendingExit) return TakePendingExit();
-                if (_halted)
+                if (cpu.HasPendingExit) return cpu.TakePendingExit();
+                if (cpu.Halted)
                 {
                     WaitForInterrupt();
                     _passesUntilClockRead = 0; // woken by a deadline, perhaps: look at the clock at once
@@ -106,30 +120,30 @@ internal sealed unsafe partial class X86Cpu
                 }
             }
 
-            bool replaying = _hasCompletedRead;
+            bool replaying = cpu.HasCompletedRead;
             try
             {
                 ExecuteBlock();
-                if (replaying) EndReplay();
+                if (replaying) cpu.EndReplay();
             }
             catch (CpuFault f)
             {
-                if (replaying) EndReplay();
-                Rip = _instructionStart;
-                DropPendingExits();
-                DeliverFault(f);
+                if (replaying) cpu.EndReplay();
+                cpu.Rip = cpu.State.InstructionStart;
+                cpu.DropPendingExits();
+                cpu.DeliverFault(f);
             }
             catch (ExitToVmm)
             {
-                Rip = _instructionStart;
-                return TakePendingExit();
+                cpu.Rip = cpu.State.InstructionStart;
+                return cpu.TakePendingExit();
             }
             catch (EmulationException ex)
             {
-                Rip = _instructionStart;
+                cpu.Rip = cpu.State.InstructionStart;
                 return VcpuExit.InternalError(ex.Message);
             }
-            if (_hasPendingExit) return TakePendingExit();
+            if (cpu.HasPendingExit) return cpu.TakePendingExit();
         }
     }
 
@@ -138,25 +152,27 @@ internal sealed unsafe partial class X86Cpu
         _passesUntilClockRead = PassesPerClockRead;
         long now = System.Diagnostics.Stopwatch.GetTimestamp();
         if (now < _nextPoll) return;
-        Prof(ProfileMode.Poll);
-        if (EmuProfiler.Enabled) Counters.Polls++;
-        _nextPoll = _machine.Platform.Poll(this, now);
-        Prof(ProfileMode.Loop);
+        _cpu.Prof(ProfileMode.Poll);
+        if (EmuProfiler.Enabled) _cpu.Counters.Polls++;
+        _nextPoll = _machine.Platform.Poll(_cpu, now);
+        _cpu.Prof(ProfileMode.Loop);
     }
 
-    private VcpuExit TakePendingExit()
+    private void WaitForInterrupt()
     {
-        VcpuExit exit = _pendingExit;
-        if (_queuedExitNext < _queuedExitCount)
+        if (EmuProfiler.Enabled) { _cpu.ProfMode = (byte)ProfileMode.Halt; _cpu.Counters.Halts++; }
+        _heat.NoteHalt(System.Diagnostics.Stopwatch.GetTimestamp());
+        // Halted, the vCPU lets other vCPUs flush its code cache (CodeCacheBudget) rather than hold the budget.
+        Monitor.Exit(_codeCacheOwner);
+        try
         {
-            _pendingExit = _queuedExits[_queuedExitNext++]; // still pending: the next Run returns it first
+            _machine.Platform.WaitForWake(_cpu);
         }
-        else
+        finally
         {
-            _hasPendingExit = false;
-            _queuedExitCount = _queuedExitNext = 0;
+            Monitor.Enter(_codeCacheOwner);
         }
-        return exit;
+        _cpu.Prof(ProfileMode.Loop);
     }
 
     /// <summary>Blocks run back to back through their links before the run loop looks at kicks, interrupts
@@ -171,20 +187,21 @@ internal sealed unsafe partial class X86Cpu
         {
             _lastBlock = block;
             RunBlockBody(block);
-            if (_endBlock || _hasPendingExit || --budget == 0 || _kickRequested) return;
+            if (_cpu.BlockEnded || _cpu.HasPendingExit || --budget == 0 || _cpu.KickRequested) return;
             // Translated code may have ended in another block than the one entered: its links are the ones to try.
             DecodedBlock? next = _lastBlock is { } last ? LinkedSuccessor(last) : null;
             if (next == null) return;
-            if (EmuProfiler.Enabled) Counters.ChainFollowed++;
+            if (EmuProfiler.Enabled) _cpu.Counters.ChainFollowed++;
             block = next;
         }
     }
 
     private void RunBlockBody(DecodedBlock block)
     {
-        bool singleStep = (_rflags & Hypervisor.RflagsBits.Tf) != 0;
-        if (EmuProfiler.Enabled) Counters.BlocksRun++;
-        bool oneInstruction = _interruptShadow || singleStep || _hasCompletedRead;
+        X86Cpu cpu = _cpu;
+        bool singleStep = (cpu.State.Rflags & Hypervisor.RflagsBits.Tf) != 0;
+        if (EmuProfiler.Enabled) cpu.Counters.BlocksRun++;
+        bool oneInstruction = cpu.InterruptShadow || singleStep || cpu.HasCompletedRead;
         if (!oneInstruction && TryRunCompiled(block)) return;
         Instruction[] instructions = block.Instructions;
         FastOp[] fastOps = block.FastOps;
@@ -195,54 +212,42 @@ internal sealed unsafe partial class X86Cpu
             // TF: one instruction, then the single-step trap. A device read completed: the instruction that
             // waited for it, alone (its replayed values are for it only).
             count = 1;
-            _interruptShadow = false;
-            _endBlock = true;
+            cpu.InterruptShadow = false;
+            cpu.BlockEnded = true;
         }
         else
         {
-            _endBlock = false;
+            cpu.BlockEnded = false;
         }
         for (int i = 0; i < count; i++)
         {
             ref Instruction ins = ref instructions[i];
-            _instructionStart = Rip;
-            Rip = ins.NextIP & _ipMask;
+            cpu.State.InstructionStart = cpu.State.Rip;
+            cpu.State.Rip = ins.NextIP & cpu.IpMask;
             if (EmuProfiler.Enabled)
             {
-                ProfMode = (byte)(fastOps[i].Kind == FastOpKind.Generic ? ProfileMode.Interpret : ProfileMode.Fast);
-                if (fastOps[i].Kind == FastOpKind.Generic) { Counters.InstructionsGeneric++; GenericByCode[(int)ins.Code]++; }
-                else Counters.InstructionsFast++;
+                cpu.ProfMode = (byte)(fastOps[i].Kind == FastOpKind.Generic ? ProfileMode.Interpret : ProfileMode.Fast);
+                if (fastOps[i].Kind == FastOpKind.Generic) { cpu.Counters.InstructionsGeneric++; cpu.GenericByCode[(int)ins.Code]++; }
+                else cpu.Counters.InstructionsFast++;
             }
-            if (!ExecuteFast(ref fastOps[i])) Execute(ref ins);
-            InstructionsRetired++;
-            if (_endBlock) break;
+            if (!cpu.ExecuteFast(ref fastOps[i])) cpu.Execute(ref ins);
+            cpu.State.InstructionsRetired++;
+            if (cpu.BlockEnded) break;
         }
-        Prof(ProfileMode.Loop);
-        if (singleStep || _singleStepForced) SingleStepTrap();
+        cpu.Prof(ProfileMode.Loop);
+        if (singleStep || cpu.SingleStepForced) cpu.SingleStepTrap();
     }
 
     /// <summary>The block a previous run of <paramref name="block"/> led to at the current RIP, if its link
     /// is still valid; null sends the run loop through the full lookup.</summary>
     private DecodedBlock? LinkedSuccessor(DecodedBlock block)
     {
-        if (block.LinkEpoch != LinkEpochNow || _machine.Code.Epoch != _seenCodeEpoch) return null;
+        if (block.LinkEpoch != _cpu.LinkEpochNow || _machine.Code.Epoch != _seenCodeEpoch) return null;
         DecodedBlock? next = block.Link0;
         if (next != null && IsValidSuccessor(next)) return next;
         next = block.Link1;
         if (next != null && IsValidSuccessor(next)) return next;
         return null;
-    }
-
-    /// <summary>Linear address of the next instruction, checked against CS.</summary>
-    private ulong CodeLinear(ulong rip)
-    {
-        if (Bitness == 64)
-        {
-            if (!LinearAddress.IsCanonical(rip)) Fault(Vector.GP, 0);
-            return rip;
-        }
-        if (rip > Seg[CS].Limit) Fault(Vector.GP, 0);
-        return (Seg[CS].Base + rip) & 0xFFFF_FFFF;
     }
 
     /// <summary>The cached block holding the instruction at <paramref name="rip"/>, for the profiler's report.</summary>
@@ -255,24 +260,24 @@ internal sealed unsafe partial class X86Cpu
 
     private DecodedBlock GetBlock()
     {
-        _instructionStart = Rip;
+        _cpu.State.InstructionStart = _cpu.State.Rip;
         long epoch = _machine.Code.Epoch;
         if (epoch != _seenCodeEpoch)
         {
             _seenCodeEpoch = epoch;
             _mmu.Write.Flush();
-            if (EmuProfiler.Enabled) Counters.CodeEpochFlushes++;
+            if (EmuProfiler.Enabled) _cpu.Counters.CodeEpochFlushes++;
             FlushCodeCacheIfStale();
         }
 
         DecodedBlock? previous = _lastBlock;
-        long linkEpoch = LinkEpochNow;
+        long linkEpoch = _cpu.LinkEpochNow;
         if (previous != null && previous.LinkEpoch == linkEpoch)
         {
             DecodedBlock? next = previous.Link0;
-            if (next != null && IsValidSuccessor(next)) { if (EmuProfiler.Enabled) Counters.LinkHits++; return next; }
+            if (next != null && IsValidSuccessor(next)) { if (EmuProfiler.Enabled) _cpu.Counters.LinkHits++; return next; }
             next = previous.Link1;
-            if (next != null && IsValidSuccessor(next)) { if (EmuProfiler.Enabled) Counters.LinkHits++; return next; }
+            if (next != null && IsValidSuccessor(next)) { if (EmuProfiler.Enabled) _cpu.Counters.LinkHits++; return next; }
         }
         DecodedBlock found = LookUpBlock();
         previous = _lastBlock; // null if the lookup flushed the cache: that block may be another vCPU's now
@@ -291,11 +296,14 @@ internal sealed unsafe partial class X86Cpu
 
     // A link is followed only within the translation epoch it was made in, so the second page of a
     // page-crossing block still maps where it did; only its contents need checking.
-    private bool IsValidSuccessor(DecodedBlock next) =>
-        next.StartRip == Rip && next.Bitness == Bitness && next.CsBase == Seg[CS].Base
-        && next.Generation == _machine.Code.Generation(next.PhysicalAddress)
-        && (next.SecondPage == DecodedBlock.NoSecondPage || next.SecondGeneration == _machine.Code.Generation(next.SecondPage))
-        && (Bitness == 64 || Rip <= Seg[CS].Limit);
+    private bool IsValidSuccessor(DecodedBlock next)
+    {
+        ref CpuState state = ref _cpu.State;
+        return next.StartRip == state.Rip && next.Bitness == state.Bitness && next.CsBase == state.Seg[X86Cpu.CS].Base
+            && next.Generation == _machine.Code.Generation(next.PhysicalAddress)
+            && (next.SecondPage == DecodedBlock.NoSecondPage || next.SecondGeneration == _machine.Code.Generation(next.SecondPage))
+            && (state.Bitness == 64 || state.Rip <= state.Seg[X86Cpu.CS].Limit);
+    }
 
     /// <summary>Whether the page a cached page-crossing block ran into still maps to the same guest-physical
     /// page (through the execute TLB, filled on a miss: a fault here is that instruction's fetch fault) and
@@ -303,8 +311,8 @@ internal sealed unsafe partial class X86Cpu
     private bool SecondPageValid(DecodedBlock block, ulong linear)
     {
         ulong next = (linear | 0xFFF) + 1;
-        if (Bitness != 64) next &= 0xFFFF_FFFF;
-        ref TlbEntry e = ref ExecTlbEntry(next, UserAccess);
+        if (_cpu.Bitness != 64) next &= 0xFFFF_FFFF;
+        ref TlbEntry e = ref ExecTlbEntry(next, _cpu.UserAccess);
         return e.PhysicalPage == block.SecondPage && block.SecondGeneration == _machine.Code.Generation(block.SecondPage);
     }
 
@@ -315,7 +323,7 @@ internal sealed unsafe partial class X86Cpu
     {
         ref TlbEntry e = ref _mmu.Exec.EntryFor(linear);
         if (e.Tag == Tlb.TagOf(linear, user ? 1UL : 0)) return ref e;
-        ulong phys = Translate(linear, AccessKind.Execute, user);
+        ulong phys = _cpu.Translate(linear, AccessKind.Execute, user);
         return ref _mmu.FillExec(linear, phys, _memory.TryGetPointer(phys & ~0xFFFUL, 4096), user);
     }
 
@@ -324,22 +332,25 @@ internal sealed unsafe partial class X86Cpu
 
     private DecodedBlock LookUpBlock()
     {
-        ulong linear = CodeLinear(Rip);
-        ref TlbEntry e = ref ExecTlbEntry(linear, UserAccess);
+        X86Cpu cpu = _cpu;
+        ulong rip = cpu.Rip;
+        int bitness = cpu.Bitness;
+        ulong linear = cpu.CodeLinear(rip);
+        ref TlbEntry e = ref ExecTlbEntry(linear, cpu.UserAccess);
         ulong physical = e.PhysicalPage | (linear & 0xFFF);
         long delta = e.Delta;
         bool outsideRam = e.Tag == TlbEntry.Invalid; // ExecTlbEntry keeps no entry for a page outside RAM
-        ulong csBase = Seg[CS].Base;
+        ulong csBase = cpu.Seg[X86Cpu.CS].Base;
 
         int set = BlockCacheSetOf(physical);
-        if (EmuProfiler.Enabled) Counters.CacheLookups++;
+        if (EmuProfiler.Enabled) cpu.Counters.CacheLookups++;
         DecodedBlock? block = null;
         int way = 0;
         for (; way < BlockCacheWays; way++)
         {
             DecodedBlock? candidate = _blocks[set + way];
             if (candidate == null) break;
-            if (candidate.PhysicalAddress == physical && candidate.StartRip == Rip && candidate.Bitness == Bitness
+            if (candidate.PhysicalAddress == physical && candidate.StartRip == rip && candidate.Bitness == bitness
                 && candidate.CsBase == csBase)
             {
                 block = candidate;
@@ -349,21 +360,21 @@ internal sealed unsafe partial class X86Cpu
         if (block != null && block.Generation == _machine.Code.Generation(physical)
             && (block.SecondPage == DecodedBlock.NoSecondPage || SecondPageValid(block, linear)))
         {
-            if (EmuProfiler.Enabled) Counters.CacheHits++;
+            if (EmuProfiler.Enabled) cpu.Counters.CacheHits++;
             MoveToFront(set, way);
             return block;
         }
 
         DecodedBlock decoded = _uncachedBlock;
-        Prof(ProfileMode.Decode);
+        cpu.Prof(ProfileMode.Decode);
         Decode(decoded, (byte*)((long)(linear & ~0xFFFUL) + delta), linear, physical, csBase);
         if (outsideRam) decoded.Cacheable = false; // RAM mapped there later must be decoded afresh
-        Prof(ProfileMode.Loop);
+        cpu.Prof(ProfileMode.Loop);
         if (EmuProfiler.Enabled)
         {
-            Counters.Decodes++;
-            if (!decoded.Cacheable) Counters.UncacheableDecodes++;
-            if (decoded.Generation > 1) Counters.DecodesOfInvalidatedPage++;
+            cpu.Counters.Decodes++;
+            if (!decoded.Cacheable) cpu.Counters.UncacheableDecodes++;
+            if (decoded.Generation > 1) cpu.Counters.DecodesOfInvalidatedPage++;
         }
         if (!decoded.Cacheable) return decoded;
         if (block != null && KeepsTranslation(block, decoded))
@@ -423,18 +434,20 @@ internal sealed unsafe partial class X86Cpu
 
     private void Decode(DecodedBlock block, byte* page, ulong linear, ulong physical, ulong csBase)
     {
+        ulong rip = _cpu.Rip;
+        int bitness = _cpu.Bitness;
         block.Generation = MarkCodePage(physical);
         _decodingPage = physical & ~0xFFFUL;
-        block.StartRip = Rip;
-        block.Bitness = Bitness;
+        block.StartRip = rip;
+        block.Bitness = bitness;
         block.CsBase = csBase;
         block.PhysicalAddress = physical;
         block.Cacheable = true;
         block.SecondPage = DecodedBlock.NoSecondPage;
         block.ExecutionCount = 0;
-        Decoder decoder = Bitness switch { 64 => _decoder64, 32 => _decoder32, _ => _decoder16 };
+        Decoder decoder = bitness switch { 64 => _decoder64, 32 => _decoder32, _ => _decoder16 };
         _codeReader.Reset(page, linear & ~0xFFFUL, (int)(linear & 0xFFF));
-        decoder.IP = Rip;
+        decoder.IP = rip;
         int n = 0;
         while (n < DecodedBlock.MaxInstructions)
         {
@@ -456,7 +469,7 @@ internal sealed unsafe partial class X86Cpu
             }
             // Every slot is classified afresh: the block object is reused, and a stale fast form would run in
             // place of the instruction now decoded there.
-            block.FastOps[n] = _fastPaths ? Classify(ref block.Instructions[n], Bitness) : default;
+            block.FastOps[n] = _fastPaths ? FastOpClassifier.Classify(ref block.Instructions[n], bitness) : default;
             if (_codeReader.CrossedPage)
             {
                 // One instruction that runs into the next page: a block of its own, cached with that page's
@@ -486,8 +499,8 @@ internal sealed unsafe partial class X86Cpu
     /// being decoded, by the first page's generation too (so links and the jump cache may lead to the block).</summary>
     internal byte FetchCodeByte(ulong linear)
     {
-        if (Bitness != 64) linear &= 0xFFFF_FFFF;
-        ulong phys = Translate(linear, AccessKind.Execute, UserAccess);
+        if (_cpu.Bitness != 64) linear &= 0xFFFF_FFFF;
+        ulong phys = _cpu.Translate(linear, AccessKind.Execute, _cpu.UserAccess);
         byte* p = _memory.TryGetPointer(phys, 1);
         if (p == null) p = UnbackedMemory.AllOnesPage; // see ExecTlbEntry
         _secondFetchPage = phys & ~0xFFFUL;
@@ -506,30 +519,4 @@ internal sealed unsafe partial class X86Cpu
         if (newlyWatched) _mmu.Write.Flush();
         return generation;
     }
-
-    /// <summary>Recomputes the decoding mode and CPL after CR0, EFER or CS changed.</summary>
-    internal void UpdateMode()
-    {
-        bool pe = (Cr0 & ControlRegisters.Cr0Pe) != 0;
-        bool lma = (Efer & ControlRegisters.EferLma) != 0;
-        int oldBitness = Bitness;
-        if (!pe) Bitness = 16;
-        else if (lma && Seg[CS].Long) Bitness = 64;
-        else Bitness = Seg[CS].DefaultBig ? 32 : 16;
-        _ipMask = Bitness switch { 64 => ulong.MaxValue, 32 => 0xFFFF_FFFF, _ => 0xFFFF };
-        // A CS load that keeps the bitness (SYSCALL, SYSRET, IRET, interrupts between 64-bit rings) leaves the
-        // mappings and what a decoded block means as they were: links and the jump cache are keyed by the user bit
-        // instead (LinkEpochNow, one jump-cache bank per level). CR0, CR4 and EFER writes flush the TLB themselves.
-        if (Bitness != oldBitness)
-        {
-            _translationEpoch++;
-            _globalTranslationEpoch++;
-        }
-        Cpl = pe ? Seg[CS].Dpl : 0;
-        if (pe && (Seg[SS].Dpl != Cpl) && !Seg[SS].Unusable) Cpl = Seg[CS].Dpl;
-        _endBlock = true;
-    }
 }
-
-/// <summary>The emulator met something it cannot do; the vCPU stops with an internal-error exit.</summary>
-public sealed class EmulationException(string message) : Exception(message);

@@ -76,12 +76,30 @@ internal sealed partial class X86Cpu
     /// <summary>An exit is waiting to be returned from Run (the instruction ends the block).</summary>
     internal bool HasPendingExit => _hasPendingExit;
 
+    /// <summary>The VMM answered a device read: the instruction that waited for it runs next, alone.</summary>
+    internal bool HasCompletedRead => _hasCompletedRead;
+
+    internal VcpuExit TakePendingExit()
+    {
+        VcpuExit exit = _pendingExit;
+        if (_queuedExitNext < _queuedExitCount)
+        {
+            _pendingExit = _queuedExits[_queuedExitNext++]; // still pending: the next Run returns it first
+        }
+        else
+        {
+            _hasPendingExit = false;
+            _queuedExitCount = _queuedExitNext = 0;
+        }
+        return exit;
+    }
+
     /// <summary>The device reads replayed so far belong to finished iterations: a resumed string instruction
     /// starts after them.</summary>
     internal void ForgetReplayedReads() => _replayCount = _replayNext = 0;
 
     /// <summary>The instruction that was waiting for device values has completed (or faulted).</summary>
-    private void EndReplay()
+    internal void EndReplay()
     {
         _replayCount = _replayNext = 0;
         _hasCompletedRead = false;
@@ -95,7 +113,7 @@ internal sealed partial class X86Cpu
 
     private void RequestExit(VcpuExit exit)
     {
-        _endBlock = true;
+        BlockEnded = true;
         if (!_hasPendingExit)
         {
             _pendingExit = exit;
@@ -115,7 +133,7 @@ internal sealed partial class X86Cpu
 
     /// <summary>Drops the exits the current instruction queued: it re-executes from its start (waiting for a
     /// device read) and will make them again.</summary>
-    private void DropPendingExits()
+    internal void DropPendingExits()
     {
         _hasPendingExit = false;
         _queuedExitCount = _queuedExitNext = 0;

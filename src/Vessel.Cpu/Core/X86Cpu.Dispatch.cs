@@ -7,7 +7,7 @@ namespace Vessel.Cpu;
 internal sealed partial class X86Cpu
 {
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void Execute(ref Instruction ins) => InstructionDispatch.Execute(this, ref ins);
+    internal void Execute(ref Instruction ins) => InstructionDispatch.Execute(this, ref ins);
 
     /// <summary>The instruction without its LOCK prefix (<see cref="LockedAccess"/> runs a locked one through it).</summary>
     internal void ExecuteUnlocked(ref Instruction ins) => InstructionDispatch.ExecuteUnlocked(this, ref ins);

@@ -15,5 +15,5 @@ internal sealed partial class X86Cpu
 
     /// <summary>Executes a classified instruction; false for <see cref="FastOpKind.Generic"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private bool ExecuteFast(ref FastOp f) => FastForms.Execute(this, ref f);
+    internal bool ExecuteFast(ref FastOp f) => FastForms.Execute(this, ref f);
 }

@@ -36,7 +36,7 @@ internal sealed partial class X86Cpu
     public bool GetAf() => LazyFlags.GetAf(ref State);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void MaterializeFlags() => LazyFlags.MaterializeFlags(ref State);
+    internal void MaterializeFlags() => LazyFlags.MaterializeFlags(ref State);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ulong GetRflags() => LazyFlags.GetRflags(ref State);

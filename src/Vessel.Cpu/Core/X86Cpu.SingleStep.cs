@@ -10,7 +10,7 @@ internal sealed partial class X86Cpu
 
     /// <summary>Set by an instruction whose trap depends on TF after it rather than before (SYSRET loads TF
     /// from R11 and the trap follows the SYSRET itself).</summary>
-    private bool _singleStepForced;
+    internal bool SingleStepForced;
 
     /// <summary>Set by a POPF that loaded TF=0 while stepping: unlike INT n or SYSCALL (which clear TF on their
     /// way to a handler, and do not trap), it is an ordinary instruction that began with TF set, and traps.</summary>
@@ -22,16 +22,16 @@ internal sealed partial class X86Cpu
     /// <summary>For SYSRET-like instructions: trap after this instruction if TF is set once it completes.</summary>
     internal void SingleStepAfterThisInstruction()
     {
-        _singleStepForced = true;
-        _endBlock = true;
+        SingleStepForced = true;
+        BlockEnded = true;
     }
 
     /// <summary>Raises the single-step #DB after an instruction that began with TF set. No trap when the
     /// instruction itself cleared TF (SYSCALL's flag mask, INT n's and exception delivery): the OS turned
     /// stepping off, and a trap would otherwise land on the first instruction of the handler.</summary>
-    private void SingleStepTrap()
+    internal void SingleStepTrap()
     {
-        _singleStepForced = false;
+        SingleStepForced = false;
         bool clearedByLoad = _singleStepClearedByLoad;
         _singleStepClearedByLoad = false;
         if ((_rflags & Tf) == 0 && !clearedByLoad) return;

@@ -11,6 +11,9 @@ internal sealed partial class X86Cpu
     private volatile int _pendingSipiVector = -1;
     private volatile bool _pendingInit;
 
+    /// <summary>An INIT or a wait for SIPI for <see cref="ProcessStartupSignals"/>.</summary>
+    internal bool StartupSignalsPending => WaitingForSipi || _pendingInit;
+
     /// <summary>The controller that feeds this vCPU interrupts; null until the platform attaches one.</summary>
     internal IInterruptController? InterruptController { get; set; }
 
@@ -30,7 +33,7 @@ internal sealed partial class X86Cpu
     }
 
     /// <summary>Applies pending INIT/SIPI; returns true while the vCPU must keep waiting.</summary>
-    private bool ProcessStartupSignals()
+    internal bool ProcessStartupSignals()
     {
         if (_pendingInit)
         {

@@ -19,7 +19,7 @@ internal sealed partial class X86Cpu
         for (int i = 0; i < 16; i++) Gpr[i] = r[i];
         Rip = r.Rip;
         SetRflags(r.Rflags);
-        _halted = false;
+        Halted = false;
     }
 
     public SpecialRegisters GetSpecialRegisters() => new()
@@ -37,7 +37,7 @@ internal sealed partial class X86Cpu
         if (s.ApicBase != 0) ApicBase = s.ApicBase;
         UpdateMode();
         FlushTlb();
-        _halted = false;
+        Halted = false;
     }
 
     /// <summary>IA32_APIC_BASE: the xAPIC at 0xFEE00000, enabled, BSP flag on vCPU 0.</summary>

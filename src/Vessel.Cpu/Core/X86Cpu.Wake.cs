@@ -13,7 +13,7 @@ internal sealed partial class X86Cpu
     /// second at a time: the run loop re-plans after each wait).</summary>
     internal void WaitForWakeSignal(long deadline)
     {
-        if (_kickRequested) return;
+        if (KickRequested) return;
         if (deadline == long.MaxValue)
         {
             _wake.Wait(-1);

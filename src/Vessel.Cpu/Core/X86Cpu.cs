@@ -4,8 +4,9 @@ using RflagsBits = Vessel.Hypervisor.RflagsBits;
 
 namespace Vessel.Cpu;
 
-/// <summary>The architectural state of one emulated x86-64 processor and its execution loop.
-/// Split over partial files by concern (flags, memory, operands, instruction groups, system).</summary>
+/// <summary>The architectural state of one emulated x86-64 processor and the glue its units and its run loop
+/// (<see cref="RunLoop"/>) share. Split over partial files by concern (flags, memory, operands, instruction groups,
+/// system).</summary>
 internal sealed unsafe partial class X86Cpu : Platform.IApicCpu
 {
     public const int ES = 0, CS = 1, SS = 2, DS = 3, FS = 4, GS = 5;
@@ -38,7 +39,34 @@ internal sealed unsafe partial class X86Cpu : Platform.IApicCpu
     public readonly ulong[] Dr = new ulong[8];
 
     /// <summary>Interrupts are inhibited for one instruction after STI, MOV SS and POP SS.</summary>
-    private bool _interruptShadow;
+    internal bool InterruptShadow;
+
+    /// <summary>HLT with interrupts enabled: waiting for an interrupt.</summary>
+    internal bool Halted;
+
+    /// <summary>Finds, decodes, runs and translates this vCPU's blocks.</summary>
+    private readonly RunLoop _runLoop;
+    internal RunLoop Loop => _runLoop;
+
+    /// <summary>Guest instructions retired; the benchmark reads it.</summary>
+    public ref long InstructionsRetired => ref State.InstructionsRetired;
+
+    public VcpuExit Run() => _runLoop.Run();
+
+    /// <summary>A timer was (re)armed: poll at the next block boundary, and wake a halted vCPU to re-plan its sleep.</summary>
+    public void RequestPoll()
+    {
+        _runLoop.RequestPoll();
+        Wake();
+    }
+
+    /// <summary>The native tier's counts (see <see cref="RunLoop"/>), for tests and the profiler.</summary>
+    internal long NativeTranslations => _runLoop.NativeTranslations;
+    internal long NativeEntries => _runLoop.NativeEntries;
+    internal long NativeSteps => _runLoop.NativeSteps;
+    internal long NativeLinks => _runLoop.NativeLinks;
+    internal long NativeChainedReturns => _runLoop.NativeChainedReturns;
+    internal long NativeJumpCacheFills => _runLoop.NativeJumpCacheFills;
 
     private readonly CpuFault _fault = new();
     private readonly ExitToVmm _exitToVmm = new();
@@ -67,7 +95,7 @@ internal sealed unsafe partial class X86Cpu : Platform.IApicCpu
     private int _replayCount, _replayNext;
     private ulong _pendingReadKey;
 
-    private volatile bool _kickRequested;
+    internal volatile bool KickRequested;
 
     // The profiler's view of this vCPU (VESSEL_EMU_PROFILE): what it is doing and what happened so far.
     internal byte ProfMode;
@@ -94,12 +122,7 @@ internal sealed unsafe partial class X86Cpu : Platform.IApicCpu
         VcpuId = id;
         State.Bitness = 16;
         State.Rflags = RflagsBits.Reserved1;
-        _fastPaths = machine.Options.FastPaths;
-        _nativeThreshold = NativeThreshold(machine.Options);
-        _codeReader = new GuestCodeReader(this);
-        _decoder16 = Decoder.Create(16, _codeReader);
-        _decoder32 = Decoder.Create(32, _codeReader);
-        _decoder64 = Decoder.Create(64, _codeReader);
+        _runLoop = new RunLoop(this, machine);
         Msrs = new MsrFile(machine.Clock);
         _descriptors = new DescriptorTables(this, _fault);
         _tasks = new TaskSwitcher(this, _descriptors, _fault);
@@ -113,7 +136,6 @@ internal sealed unsafe partial class X86Cpu : Platform.IApicCpu
         _msrRouter = new MsrRouter(this, Msrs);
         _systemInstructions = new SystemInstructions(this, _fault, _msrRouter, Msrs, _fastCalls);
         _segmentInstructions = new SegmentInstructions(this, _fault, _far, _events, _iret, _descriptors, _segments);
-        machine.CodeCache.Register(this);
         _x87 = new X87Unit(this);
         _simd = new SimdUnit(this, _x87);
         _xsave = new XsaveUnit(this, _x87, _simd);
@@ -148,7 +170,7 @@ internal sealed unsafe partial class X86Cpu : Platform.IApicCpu
 
     public void Kick()
     {
-        _kickRequested = true;
+        KickRequested = true;
         Wake();
     }
 

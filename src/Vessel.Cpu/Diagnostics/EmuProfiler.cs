@@ -142,7 +142,7 @@ internal static class EmuProfiler
             foreach (var (rip, _) in RipSamples.OrderByDescending(kv => kv.Value).Take(12))
             {
                 DecodedBlock? block = null;
-                foreach (var cpu in Cpus) block ??= cpu.FindCachedBlock(rip);
+                foreach (var cpu in Cpus) block ??= cpu.Loop.FindCachedBlock(rip);
                 if (block == null || !shown.Add(block)) continue;
                 long blockSamples = 0;
                 for (int i = 0; i < block.Count; i++) blockSamples += RipSamples.GetValueOrDefault(block.Instructions[i].IP);

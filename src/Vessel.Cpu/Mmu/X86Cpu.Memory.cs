@@ -16,7 +16,7 @@ internal sealed unsafe partial class X86Cpu
     /// <summary>For compiled blocks, which probe its TLBs inline.</summary>
     internal Mmu MemoryUnit => _mmu;
     /// <summary>Set when a write hit a page holding decoded code, so the current block stops.</summary>
-    private bool _endBlock;
+    internal bool BlockEnded;
 
     /// <summary>Bumped whenever linear-to-physical translations (every flush of the MMU goes through the methods
     /// below) or the decode mode may have changed; chained block links made under an older epoch are not
@@ -28,11 +28,14 @@ internal sealed unsafe partial class X86Cpu
     /// translations: a jump-cache entry of a global page filled under the same value is still good.</summary>
     private long _globalTranslationEpoch;
 
+    internal long TranslationEpoch => _translationEpoch;
+    internal long GlobalTranslationEpoch => _globalTranslationEpoch;
+
     /// <summary>What a block link (<see cref="DecodedBlock.LinkEpoch"/>) is made and followed under: the translation
     /// epoch and the user bit. The successor's lookup checked its page's execute permission for one privilege level
     /// (user pages under SMEP, supervisor pages from ring 3), and CS loads that keep the bitness no longer move the
     /// epoch, so a link is followed only at the level it was made at. Shifted: the epoch cannot reach 2^62.</summary>
-    private long LinkEpochNow => (_translationEpoch << 1) | (Cpl == 3 ? 1L : 0L);
+    internal long LinkEpochNow => (_translationEpoch << 1) | (Cpl == 3 ? 1L : 0L);
 
     /// <summary>For tests that drive the epoch to where a 32-bit one would wrap.</summary>
     internal long TranslationEpochForTests { get => _translationEpoch; set => _translationEpoch = value; }
@@ -133,5 +136,5 @@ internal sealed unsafe partial class X86Cpu
     public void WriteLinear(ulong linear, int size, ulong value, bool user) => _access.WriteLinear(linear, size, value, user);
 
     /// <summary>A write hit a page holding decoded code: the current block stops after this instruction.</summary>
-    internal void EndBlockAfterCodeWrite() => _endBlock = true;
+    internal void EndBlockAfterCodeWrite() => BlockEnded = true;
 }

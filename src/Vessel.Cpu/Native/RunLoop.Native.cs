@@ -6,7 +6,7 @@ namespace Vessel.Cpu;
 
 /// <summary>The interpreter's side of the native tier (<see cref="NativeTranslator"/>): when to translate, and the
 /// loop that enters translated code and interprets the instructions it hands back.</summary>
-internal sealed unsafe partial class X86Cpu
+internal sealed unsafe partial class RunLoop
 {
     private readonly int _nativeThreshold;
 
@@ -56,7 +56,7 @@ internal sealed unsafe partial class X86Cpu
             native = TranslateNative(block);
             if (native == null) return false;
         }
-        if (EmuProfiler.Enabled) { ProfMode = (byte)ProfileMode.Compiled; Counters.BlocksCompiledRun++; }
+        if (EmuProfiler.Enabled) { _cpu.ProfMode = (byte)ProfileMode.Compiled; _cpu.Counters.BlocksCompiledRun++; }
         if (_chainFrom != null)
         {
             UnlinkCrossPageTargetsIfRemapped();
@@ -69,12 +69,12 @@ internal sealed unsafe partial class X86Cpu
             _chainFrom = null;
         }
         // The run loop has just found this block valid at RIP: translated code may jump to it from now on.
-        _jumpCache.Revalidate(_translationEpoch, _globalTranslationEpoch, _machine.Code.Epoch);
-        bool user = UserAccess;
+        _jumpCache.Revalidate(_cpu.TranslationEpoch, _cpu.GlobalTranslationEpoch, _machine.Code.Epoch);
+        bool user = _cpu.UserAccess;
         if (!_jumpCache.Holds(native, user))
             _jumpCache.Put(native, _machine.Code.GenerationPointer(block.PhysicalAddress), user, ExecTranslationIsGlobal(block, user));
         RunNative(native);
-        Prof(ProfileMode.Loop);
+        _cpu.Prof(ProfileMode.Loop);
         return true;
     }
 
@@ -88,8 +88,9 @@ internal sealed unsafe partial class X86Cpu
     /// it was linked to is jumped to no more (the run loop checks that mapping before it links it again).</summary>
     private void UnlinkCrossPageTargetsIfRemapped()
     {
-        if (_crossPageLinksEpoch == _translationEpoch) return;
-        _crossPageLinksEpoch = _translationEpoch;
+        long epoch = _cpu.TranslationEpoch;
+        if (_crossPageLinksEpoch == epoch) return;
+        _crossPageLinksEpoch = epoch;
         if (_crossPageLinkTargets.Count != 0) UnlinkCrossPageTargets();
     }
 
@@ -109,10 +110,10 @@ internal sealed unsafe partial class X86Cpu
 
     private NativeBlock? TranslateNative(DecodedBlock block)
     {
-        Prof(ProfileMode.Compile);
+        _cpu.Prof(ProfileMode.Compile);
         int id = _nativeById.Reserve();
         NativeTranslation? translation = NativeTranslator.Translate(block, id);
-        Prof(ProfileMode.Loop);
+        _cpu.Prof(ProfileMode.Loop);
         NativeBlock? native = translation == null ? null : Place(block, translation, id);
         if (native == null) _nativeById.Release(id);
         return native;
@@ -143,7 +144,7 @@ internal sealed unsafe partial class X86Cpu
             return null;
         }
         NativeTranslations++;
-        if (EmuProfiler.Enabled) Counters.Translations++;
+        if (EmuProfiler.Enabled) _cpu.Counters.Translations++;
         block.CompiledBytes = bytes;
         var native = new NativeBlock(block, chunk, arena.EntryOf(chunk), translation) { RunningId = id };
         _nativeById.Set(id, native);
@@ -167,7 +168,8 @@ internal sealed unsafe partial class X86Cpu
     /// end in another block than the one entered: the context names it.</summary>
     private void RunNative(NativeBlock native)
     {
-        _endBlock = false;
+        X86Cpu cpu = _cpu;
+        cpu.BlockEnded = false;
         ref NativeContext context = ref _nativeContext[0];
         if (context.ReadTlb == null)
         {
@@ -175,12 +177,12 @@ internal sealed unsafe partial class X86Cpu
             context.WriteTlb = (TlbEntry*)Unsafe.AsPointer(ref _mmu.Write.E[0]);
         }
         // The bank of this privilege level: a hand-back that changes it (a CS load) ends the run.
-        context.JumpCache = _jumpCache.Base(UserAccess);
+        context.JumpCache = _jumpCache.Base(cpu.UserAccess);
         // One budget for the whole run, not one per re-entry: a loop whose every pass hands an instruction back
         // would otherwise never come back to the run loop, and never see an interrupt.
         context.LoopBudget = NativeTranslator.LoopBudget;
         int index = 0;
-        fixed (CpuState* state = &State)
+        fixed (CpuState* state = &cpu.State)
         {
             NativeContext* contextPointer = (NativeContext*)Unsafe.AsPointer(ref context);
             while (true)
@@ -192,8 +194,8 @@ internal sealed unsafe partial class X86Cpu
                     InterpretFrom(block, index);
                     return;
                 }
-                MaterializeFlags();
-                context.UserBit = Cpl == 3 ? 1UL : 0;
+                cpu.MaterializeFlags();
+                context.UserBit = state->Cpl == 3 ? 1UL : 0;
                 context.SseBlocked = SseGateClosed ? 1 : 0;
                 context.ExitSlot = -1;
                 context.RunningBlock = native.RunningId;
@@ -216,19 +218,19 @@ internal sealed unsafe partial class X86Cpu
                 }
                 StepForNative(block, handedBack);
                 // An instruction that starts an interrupt shadow or single-steps wants the run loop next.
-                if (_endBlock || _hasPendingExit || _interruptShadow || (_rflags & Hypervisor.RflagsBits.Tf) != 0)
+                if (cpu.BlockEnded || cpu.HasPendingExit || cpu.InterruptShadow || (state->Rflags & Hypervisor.RflagsBits.Tf) != 0)
                 {
-                    if (EmuProfiler.Enabled) Counters.NativeExitEnded++;
+                    if (EmuProfiler.Enabled) cpu.Counters.NativeExitEnded++;
                     return;
                 }
                 // It may have changed the mappings (MOV CR3, INVLPG): no jump under the old ones. (The code epoch
                 // moves with flushes this vCPU does at its next lookup, and resizes: checked before the next run.)
-                if (_translationEpoch != _jumpCache.TranslationEpoch)
-                    _jumpCache.Revalidate(_translationEpoch, _globalTranslationEpoch, _machine.Code.Epoch);
+                if (cpu.TranslationEpoch != _jumpCache.TranslationEpoch)
+                    _jumpCache.Revalidate(cpu.TranslationEpoch, cpu.GlobalTranslationEpoch, _machine.Code.Epoch);
                 index = handedBack + 1;
                 if (index == block.Count)
                 {
-                    if (EmuProfiler.Enabled) Counters.NativeExitLastStep++;
+                    if (EmuProfiler.Enabled) cpu.Counters.NativeExitLastStep++;
                     return;
                 }
             }
@@ -238,20 +240,21 @@ internal sealed unsafe partial class X86Cpu
     /// <summary>Profiler: why a run of translated code ended with the block done (see <see cref="CpuCounters"/>).</summary>
     private void CountNativeExit(DecodedBlock block, int exitSlot, int loopBudget)
     {
-        if (exitSlot >= 0) Counters.NativeExitUnlinked++;
-        else if (loopBudget <= 0) Counters.NativeExitBudget++;
+        ref CpuCounters counters = ref _cpu.Counters;
+        if (exitSlot >= 0) counters.NativeExitUnlinked++;
+        else if (loopBudget <= 0) counters.NativeExitBudget++;
         else
         {
             // By the block's last instruction: a miss may also come from an earlier branch into another page.
             FlowControl last = block.Instructions[block.Count - 1].FlowControl;
-            if (last == FlowControl.Return) Counters.NativeExitMissRet++;
-            else if (last is FlowControl.IndirectBranch or FlowControl.IndirectCall) Counters.NativeExitMissIndirect++;
-            else Counters.NativeExitMissOtherPage++;
-            switch (_jumpCache.Classify(Rip, UserAccess))
+            if (last == FlowControl.Return) counters.NativeExitMissRet++;
+            else if (last is FlowControl.IndirectBranch or FlowControl.IndirectCall) counters.NativeExitMissIndirect++;
+            else counters.NativeExitMissOtherPage++;
+            switch (_jumpCache.Classify(_cpu.Rip, _cpu.UserAccess))
             {
-                case 0: Counters.JumpMissEmpty++; break;
-                case 1: Counters.JumpMissOther++; break;
-                default: Counters.JumpMissStale++; break;
+                case 0: counters.JumpMissEmpty++; break;
+                case 1: counters.JumpMissOther++; break;
+                default: counters.JumpMissStale++; break;
             }
         }
     }
@@ -259,35 +262,37 @@ internal sealed unsafe partial class X86Cpu
     /// <summary>Profiler: why a chain slot the last run left by was not linked to the block run next.</summary>
     private void CountRefusedLink(NativeBlock from, int slot, NativeBlock to)
     {
-        Counters.ChainLinkRefused++;
+        ref CpuCounters counters = ref _cpu.Counters;
+        counters.ChainLinkRefused++;
         DecodedBlock a = from.Owner, b = to.Owner;
-        if ((uint)slot < (uint)from.Outgoing.Length && from.Outgoing[slot] != null) Counters.ChainRefusedAlreadyLinked++;
-        else if (from.ChainTargets[slot] != b.StartRip) Counters.ChainRefusedTarget++;
-        else if (a.Generation != b.Generation) Counters.ChainRefusedGeneration++;
-        else if (a.Native != from) Counters.ChainRefusedFromGone++;
-        else if ((a.PhysicalAddress ^ b.PhysicalAddress) >= 0x1000) Counters.ChainRefusedPhysicalPage++;
+        if ((uint)slot < (uint)from.Outgoing.Length && from.Outgoing[slot] != null) counters.ChainRefusedAlreadyLinked++;
+        else if (from.ChainTargets[slot] != b.StartRip) counters.ChainRefusedTarget++;
+        else if (a.Generation != b.Generation) counters.ChainRefusedGeneration++;
+        else if (a.Native != from) counters.ChainRefusedFromGone++;
+        else if ((a.PhysicalAddress ^ b.PhysicalAddress) >= 0x1000) counters.ChainRefusedPhysicalPage++;
     }
 
     /// <summary>SSE instructions fault (#UD or #NM) under the current CR0 and CR4: see <see cref="NativeContext.SseBlocked"/>.</summary>
-    private bool SseGateClosed => (Cr0 & (Hypervisor.ControlRegisters.Cr0Em | Hypervisor.ControlRegisters.Cr0Ts)) != 0
-        || (Cr4 & Hypervisor.ControlRegisters.Cr4Osfxsr) == 0;
+    private bool SseGateClosed => (_cpu.Cr0 & (Hypervisor.ControlRegisters.Cr0Em | Hypervisor.ControlRegisters.Cr0Ts)) != 0
+        || (_cpu.Cr4 & Hypervisor.ControlRegisters.Cr4Osfxsr) == 0;
 
     /// <summary>Interprets instruction <paramref name="index"/>, which translated code left with every earlier effect stored.</summary>
     private void StepForNative(DecodedBlock block, int index)
     {
+        X86Cpu cpu = _cpu;
         ref Instruction ins = ref block.Instructions[index];
         if (EmuProfiler.Enabled)
         {
-            ProfMode = (byte)ProfileMode.CompiledStep;
-            Counters.InstructionsCompiledStep++;
-            StepsByCode[(int)ins.Code]++;
+            cpu.ProfMode = (byte)ProfileMode.CompiledStep;
+            cpu.Counters.InstructionsCompiledStep++;
+            cpu.StepsByCode[(int)ins.Code]++;
         }
         NativeSteps++;
-        _instructionStart = ins.IP;
-        Rip = ins.NextIP;
-        if (!ExecuteFast(ref block.FastOps[index])) Execute(ref ins);
-        InstructionsRetired++;
-        Prof(ProfileMode.Compiled);
+        cpu.State.InstructionStart = ins.IP;
+        cpu.State.Rip = ins.NextIP;
+        if (!cpu.ExecuteFast(ref block.FastOps[index])) cpu.Execute(ref ins);
+        cpu.State.InstructionsRetired++;
+        cpu.Prof(ProfileMode.Compiled);
     }
 
     /// <summary>Interprets the rest of a block from <paramref name="index"/> (where translated code has no entry).</summary>
@@ -296,7 +301,7 @@ internal sealed unsafe partial class X86Cpu
         for (int i = index; i < block.Count; i++)
         {
             StepForNative(block, i);
-            if (_endBlock || _hasPendingExit) return;
+            if (_cpu.BlockEnded || _cpu.HasPendingExit) return;
         }
     }
 }

@@ -25,7 +25,7 @@ public class PageCrossingBlockTests
 
         // Entry at 0x1000, then one `mov eax, ebx; jmp` block at each of as many addresses of the crossing
         // instruction's cache set as it has ways: the set is full of movs when the page-crossing ADD is decoded.
-        uint[] fillers = AddressesInTheSetOf(CrossingAt, X86Cpu.BlockCacheWays);
+        uint[] fillers = AddressesInTheSetOf(CrossingAt, RunLoop.BlockCacheWays);
         vm.Memory.Write(0x1000, TinyGuest.Assemble(32, 0x1000, a =>
         {
             a.mov(ebx, 0x1111);
@@ -59,12 +59,12 @@ public class PageCrossingBlockTests
     /// apart at least and not near a page end, so a short block fits at each.</summary>
     private static uint[] AddressesInTheSetOf(uint address, int count)
     {
-        int set = X86Cpu.BlockCacheSetOf(address);
+        int set = RunLoop.BlockCacheSetOf(address);
         var found = new List<uint>();
         for (uint a = 0x20000; found.Count < count && a < 0xF0000; a++)
         {
             if ((a & 0xFFF) > 0xFF0 || (found.Count > 0 && a - found[^1] < 16)) continue;
-            if (X86Cpu.BlockCacheSetOf(a) == set) found.Add(a);
+            if (RunLoop.BlockCacheSetOf(a) == set) found.Add(a);
         }
         Assert.Equal(count, found.Count);
         return [.. found];

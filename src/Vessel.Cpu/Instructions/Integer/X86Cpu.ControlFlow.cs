@@ -26,7 +26,7 @@ internal sealed partial class X86Cpu
     internal void TakeConditionalBranch(ulong target)
     {
         JumpNear(target);
-        _endBlock = true;
+        BlockEnded = true;
     }
 
     internal void ExecuteCli()
@@ -41,8 +41,8 @@ internal sealed partial class X86Cpu
         if ((_rflags & If) == 0)
         {
             _rflags |= If;
-            _interruptShadow = true;
-            _endBlock = true;
+            InterruptShadow = true;
+            BlockEnded = true;
         }
     }
 
@@ -54,7 +54,7 @@ internal sealed partial class X86Cpu
             RequestExit(Hypervisor.VcpuExit.Halt());
             return;
         }
-        _halted = true;
-        _endBlock = true;
+        Halted = true;
+        BlockEnded = true;
     }
 }

@@ -44,7 +44,7 @@ internal sealed partial class X86Cpu
     internal void LoadSegmentRegister(int seg, ushort selector)
     {
         _segments.Load(seg, selector);
-        if (seg == SS) _interruptShadow = true;
-        _endBlock = true;
+        if (seg == SS) InterruptShadow = true;
+        BlockEnded = true;
     }
 }

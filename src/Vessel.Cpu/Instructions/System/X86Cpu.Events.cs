@@ -3,19 +3,19 @@ using static Vessel.Hypervisor.RflagsBits;
 
 namespace Vessel.Cpu;
 
-/// <summary>The run loop's side of events: when a pending interrupt or NMI is taken, faults handed to
-/// <see cref="EventDelivery"/> (counted by the profiler), and the halted vCPU's wait.</summary>
+/// <summary>The run loop's side of events: when a pending interrupt or NMI is taken, and faults handed to
+/// <see cref="EventDelivery"/> (counted by the profiler).</summary>
 internal sealed partial class X86Cpu
 {
     /// <summary>RESET/INIT: NMIs unblocked, no pending single-step trap.</summary>
     private void ResetEventDelivery()
     {
         _events.NmiBlocked = false;
-        _singleStepForced = false;
+        SingleStepForced = false;
     }
 
     /// <summary>Delivers a fault raised by an instruction (RIP already at the instruction).</summary>
-    private void DeliverFault(CpuFault f) => DeliverEvent(f.FaultVector, InterruptSource.Exception, f.HasErrorCode, f.ErrorCode);
+    internal void DeliverFault(CpuFault f) => DeliverEvent(f.FaultVector, InterruptSource.Exception, f.HasErrorCode, f.ErrorCode);
 
     /// <summary>Delivers an interrupt or exception (see <see cref="EventDelivery.Deliver"/>).</summary>
     internal void DeliverEvent(int vector, InterruptSource source, bool hasErrorCode, uint errorCode)
@@ -31,10 +31,10 @@ internal sealed partial class X86Cpu
 
     /// <summary>Delivers a pending NMI, or an external interrupt when RFLAGS.IF allows and no STI/MOV SS
     /// shadow is in effect; true when one was delivered.</summary>
-    private bool DeliverPendingInterrupt()
+    internal bool DeliverPendingInterrupt()
     {
         IInterruptController? controller = InterruptController;
-        if (controller == null || !controller.HasPendingEvent || _interruptShadow) return false;
+        if (controller == null || !controller.HasPendingEvent || InterruptShadow) return false;
         if (!_events.NmiBlocked && controller.TakeNmi())
         {
             DeliverEvent(Vector.NMI, InterruptSource.Nmi, false, 0);
@@ -45,22 +45,5 @@ internal sealed partial class X86Cpu
         if (vector < 0) return false;
         DeliverEvent(vector, InterruptSource.External, false, 0);
         return true;
-    }
-
-    private void WaitForInterrupt()
-    {
-        if (EmuProfiler.Enabled) { ProfMode = (byte)ProfileMode.Halt; Counters.Halts++; }
-        _heat.NoteHalt(System.Diagnostics.Stopwatch.GetTimestamp());
-        // Halted, the vCPU lets other vCPUs flush its code cache (CodeCacheBudget) rather than hold the budget.
-        Monitor.Exit(_codeCacheOwner);
-        try
-        {
-            _machine.Platform.WaitForWake(this);
-        }
-        finally
-        {
-            Monitor.Enter(_codeCacheOwner);
-        }
-        Prof(ProfileMode.Loop);
     }
 }

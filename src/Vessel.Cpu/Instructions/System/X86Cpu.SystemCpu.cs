@@ -63,7 +63,7 @@ internal sealed partial class X86Cpu : IDescriptorTableCpu, ISegmentCpu, ISystem
     ulong ITaskSwitchCpu.ReadTss(uint offset, int size, uint ext) => _tss.Read(offset, size, ext);
     void ITaskSwitchCpu.FlushTlbForCr3Write() => FlushTlbForCr3Write();
     void ITaskSwitchCpu.UpdateMode() => UpdateMode();
-    void ITaskSwitchCpu.ClearInterruptShadow() => _interruptShadow = false;
+    void ITaskSwitchCpu.ClearInterruptShadow() => InterruptShadow = false;
 
     bool ITaskSwitchCpu.DeliveringEvent
     {
@@ -84,7 +84,7 @@ internal sealed partial class X86Cpu : IDescriptorTableCpu, ISegmentCpu, ISystem
         DeliverEvent(Vector.DB, InterruptSource.Exception, false, 0);
     }
 
-    public void EndBlock() => _endBlock = true;
+    public void EndBlock() => BlockEnded = true;
     void ISystemCpu.Push(ulong value, int size) => Push(value, size);
     ulong ISystemCpu.PeekStack(int offset, int size) => PeekStack(offset, size);
     void ISystemCpu.SetStackPointer(ulong value) => SetStackPointer(value);
