@@ -12,6 +12,7 @@ internal sealed unsafe partial class RunLoop
     private readonly EmuMachineContext _machine;
     private readonly GuestMemory _memory;
     private readonly Mmu _mmu;
+    private readonly PendingExits _exits;
 
     public RunLoop(X86Cpu cpu, EmuMachineContext machine)
     {
@@ -19,6 +20,7 @@ internal sealed unsafe partial class RunLoop
         _machine = machine;
         _memory = machine.Memory;
         _mmu = cpu.MemoryUnit;
+        _exits = cpu.Exits;
         _fastPaths = machine.Options.FastPaths;
         _nativeThreshold = NativeThreshold(machine.Options);
         _codeReader = new GuestCodeReader(this);
@@ -84,7 +86,7 @@ internal sealed unsafe partial class RunLoop
         X86Cpu cpu = _cpu;
         // The further device writes of an instruction that made several (a page-crossing or 16-byte store to
         // MMIO, ENTER's pushes onto an MMIO stack) go out one per Run, in order, before anything else runs.
-        if (cpu.HasPendingExit) return cpu.TakePendingExit();
+        if (_exits.HasPending) return _exits.Take();
         while (true)
         {
             if (cpu.KickRequested)
@@ -100,7 +102,7 @@ internal sealed unsafe partial class RunLoop
             }
 
             // An instruction waiting for its IN/MMIO value runs before anything else can intervene.
-            if (!cpu.HasCompletedRead)
+            if (!_exits.HasCompletedRead)
             {
                 if (--_passesUntilClockRead <= 0) PollTimersIfDue();
                 try
@@ -111,7 +113,7 @@ internal sealed unsafe partial class RunLoop
                 {
                     cpu.DeliverFault(f);
                 }
-                if (cpu.HasPendingExit) return cpu.TakePendingExit();
+                if (_exits.HasPending) return _exits.Take();
                 if (cpu.Halted)
                 {
                     WaitForInterrupt();
@@ -120,30 +122,30 @@ internal sealed unsafe partial class RunLoop
                 }
             }
 
-            bool replaying = cpu.HasCompletedRead;
+            bool replaying = _exits.HasCompletedRead;
             try
             {
                 ExecuteBlock();
-                if (replaying) cpu.EndReplay();
+                if (replaying) _exits.EndReplay();
             }
             catch (CpuFault f)
             {
-                if (replaying) cpu.EndReplay();
+                if (replaying) _exits.EndReplay();
                 cpu.Rip = cpu.State.InstructionStart;
-                cpu.DropPendingExits();
+                _exits.DropPending();
                 cpu.DeliverFault(f);
             }
             catch (ExitToVmm)
             {
                 cpu.Rip = cpu.State.InstructionStart;
-                return cpu.TakePendingExit();
+                return _exits.Take();
             }
             catch (EmulationException ex)
             {
                 cpu.Rip = cpu.State.InstructionStart;
                 return VcpuExit.InternalError(ex.Message);
             }
-            if (cpu.HasPendingExit) return cpu.TakePendingExit();
+            if (_exits.HasPending) return _exits.Take();
         }
     }
 
@@ -187,7 +189,7 @@ internal sealed unsafe partial class RunLoop
         {
             _lastBlock = block;
             RunBlockBody(block);
-            if (_cpu.BlockEnded || _cpu.HasPendingExit || --budget == 0 || _cpu.KickRequested) return;
+            if (_cpu.BlockEnded || _exits.HasPending || --budget == 0 || _cpu.KickRequested) return;
             // Translated code may have ended in another block than the one entered: its links are the ones to try.
             DecodedBlock? next = _lastBlock is { } last ? LinkedSuccessor(last) : null;
             if (next == null) return;
@@ -201,7 +203,7 @@ internal sealed unsafe partial class RunLoop
         X86Cpu cpu = _cpu;
         bool singleStep = (cpu.State.Rflags & Hypervisor.RflagsBits.Tf) != 0;
         if (EmuProfiler.Enabled) cpu.Counters.BlocksRun++;
-        bool oneInstruction = cpu.InterruptShadow || singleStep || cpu.HasCompletedRead;
+        bool oneInstruction = cpu.InterruptShadow || singleStep || _exits.HasCompletedRead;
         if (!oneInstruction && TryRunCompiled(block)) return;
         Instruction[] instructions = block.Instructions;
         FastOp[] fastOps = block.FastOps;

@@ -74,26 +74,8 @@ internal sealed unsafe partial class X86Cpu : Platform.IApicCpu
     /// <summary>Set while an interrupt or exception is being delivered (see <see cref="ReadPhysicalMmio"/>).</summary>
     private bool _deliveringEvent;
 
-    // The exit the current instruction produced, returned once it completes.
-    private VcpuExit _pendingExit;
-    private bool _hasPendingExit;
-    // Further exits of the same instruction, returned by the following Runs. The most an instruction makes is
-    // below MaxDeviceAccesses (FXSAVE/XSAVE to MMIO: 66 stores, some split into bytes across a page; a task
-    // switch saving into a TSS on MMIO; a call gate copying 31 parameters onto an MMIO stack).
-    internal const int MaxDeviceAccesses = 256;
-    private readonly VcpuExit[] _queuedExits = new VcpuExit[MaxDeviceAccesses];
-    private int _queuedExitCount, _queuedExitNext;
-    // An instruction that reads the VMM's devices more than once (CMPSB between two MMIO buffers, MOVS from
-    // a port-backed...) exits for each value and re-executes from its start: the values it already got are
-    // replayed in order, keyed by port or physical address. While _hasCompletedRead, the run loop re-executes
-    // exactly that instruction, then forgets them.
-    // The most reads: FXRSTOR/XRSTOR from MMIO (about 60), a task switch reading a TSS and descriptors there.
-    private const int MaxReplayedReads = MaxDeviceAccesses;
-    private bool _hasCompletedRead;
-    private readonly ulong[] _replayKeys = new ulong[MaxReplayedReads];
-    private readonly ulong[] _replayValues = new ulong[MaxReplayedReads];
-    private int _replayCount, _replayNext;
-    private ulong _pendingReadKey;
+    /// <summary>The exits this vCPU's instructions made and the device values they are replayed with.</summary>
+    internal readonly PendingExits Exits;
 
     internal volatile bool KickRequested;
 
@@ -122,6 +104,7 @@ internal sealed unsafe partial class X86Cpu : Platform.IApicCpu
         VcpuId = id;
         State.Bitness = 16;
         State.Rflags = RflagsBits.Reserved1;
+        Exits = new PendingExits(_exitToVmm);
         _runLoop = new RunLoop(this, machine);
         Msrs = new MsrFile(machine.Clock);
         _descriptors = new DescriptorTables(this, _fault);
@@ -174,13 +157,5 @@ internal sealed unsafe partial class X86Cpu : Platform.IApicCpu
         Wake();
     }
 
-    public void CompleteRead(ulong value)
-    {
-        if (_replayCount == MaxReplayedReads) return; // no exit asks for more (see ReadPhysicalMmio)
-        _replayKeys[_replayCount] = _pendingReadKey;
-        _replayValues[_replayCount] = value;
-        _replayCount++;
-        _replayNext = 0;
-        _hasCompletedRead = true;
-    }
+    public void CompleteRead(ulong value) => Exits.CompleteRead(value);
 }

@@ -218,7 +218,7 @@ internal sealed unsafe partial class RunLoop
                 }
                 StepForNative(block, handedBack);
                 // An instruction that starts an interrupt shadow or single-steps wants the run loop next.
-                if (cpu.BlockEnded || cpu.HasPendingExit || cpu.InterruptShadow || (state->Rflags & Hypervisor.RflagsBits.Tf) != 0)
+                if (cpu.BlockEnded || _exits.HasPending || cpu.InterruptShadow || (state->Rflags & Hypervisor.RflagsBits.Tf) != 0)
                 {
                     if (EmuProfiler.Enabled) cpu.Counters.NativeExitEnded++;
                     return;
@@ -301,7 +301,7 @@ internal sealed unsafe partial class RunLoop
         for (int i = index; i < block.Count; i++)
         {
             StepForNative(block, i);
-            if (_cpu.BlockEnded || _cpu.HasPendingExit) return;
+            if (_cpu.BlockEnded || _exits.HasPending) return;
         }
     }
 }
