@@ -60,7 +60,7 @@ internal static class NativeRehostedLiveness
             case Mnemonic.Imul when ins.OpCount >= 2:
                 return FlagSet.None;
             case Mnemonic.Shl or Mnemonic.Sal or Mnemonic.Shr or Mnemonic.Sar or Mnemonic.Rol or Mnemonic.Ror
-                when NativeTranslator.IsTranslatedShift(ref ins, out _, out bool byCl, out _):
+                when NativeShiftEmitter.IsTranslatedShift(ref ins, out _, out bool byCl, out _):
                 // By CL a count of 0 passes every flag through; a rotate passes SF, ZF, AF and PF.
                 if (byCl) return after;
                 return m is Mnemonic.Rol or Mnemonic.Ror ? after & KeptByRotate : FlagSet.None;

@@ -3,14 +3,14 @@ using static Iced.Intel.AssemblerRegisters;
 
 namespace Vessel.Cpu.Native;
 
-/// <summary>What the emitter classes (<see cref="NativeBitOpsEmitter"/>, <see cref="NativeAccumulatorEmitter"/>,
-/// <see cref="NativeDivideEmitter"/>, <see cref="NativeSystemEmitter"/>) use of the translator: its assembler, the probe, the flag-keeping protocol and
-/// the exits. They hold the forms' code, which keeps this class within its size.</summary>
+/// <summary>What the emitter classes (<see cref="NativeRehostedEmitter"/> and the ones it dispatches to,
+/// <see cref="NativeBitOpsEmitter"/>, <see cref="NativeAccumulatorEmitter"/>, <see cref="NativeDivideEmitter"/>,
+/// <see cref="NativeShiftEmitter"/>; <see cref="NativeSseEmitter"/>, <see cref="NativeSystemEmitter"/>) use of the
+/// translator: its assembler, the probe, the flag-keeping protocol and the exits. They hold the forms' code, which
+/// keeps this class within its size.</summary>
 internal sealed partial class NativeTranslator
 {
-    private NativeBitOpsEmitter? _bitOps;
-    private NativeAccumulatorEmitter? _accumulator;
-    private NativeDivideEmitter? _divide;
+    private NativeRehostedEmitter? _rehosted;
     private NativeSseEmitter? _sseEmitter;
     private NativeSystemEmitter? _systemEmitter;
 
@@ -31,6 +31,8 @@ internal sealed partial class NativeTranslator
     internal Label HandBackLabel(int index) => OutOfLine(() => EmitExit(index));
     internal void Access(ref FastOp f, int tlbOffset, int size, int index) => EmitAccess(ref f, tlbOffset, size, index);
     internal void MultiplyFlags(int size) => EmitImulFlags(size);
+    internal void PushFlags(int index) => EmitPushFlags(index);
+    internal Label OutOfLineCode(Action code) => OutOfLine(code);
 
     /// <summary>The probe for code that has already saved the flags in R10 and clobbers the host's: its miss restores
     /// them from R10 and hands instruction <paramref name="index"/> back.</summary>
@@ -67,9 +69,7 @@ internal sealed partial class NativeTranslator
         _a.ja(ExitWithSavedFlags(index));
     }
 
-    private NativeBitOpsEmitter BitOps => _bitOps ??= new NativeBitOpsEmitter(this);
-    private NativeAccumulatorEmitter Accumulator => _accumulator ??= new NativeAccumulatorEmitter(this);
-    private NativeDivideEmitter Divide => _divide ??= new NativeDivideEmitter(this);
+    private NativeRehostedEmitter Rehosted => _rehosted ??= new NativeRehostedEmitter(this);
     private NativeSseEmitter SseEmitter => _sseEmitter ??= new NativeSseEmitter(this);
     private NativeSystemEmitter SystemEmitter => _systemEmitter ??= new NativeSystemEmitter(this);
 }

@@ -8,82 +8,10 @@ namespace Vessel.Cpu.Native;
 /// guest's own instruction is re-encoded for the host with its operands moved: a register first operand into RAX at
 /// its size (AL, AX, EAX or RAX), a register second operand into RCX (CL for a shift count), a memory operand to [RDX]
 /// after the probe. The host then computes the result and the flags as the guest instruction defines them, and a
-/// written register goes back at its size (a 32-bit one zero-extended, as the host's 32-bit write left RAX).</summary>
+/// written register goes back at its size (a 32-bit one zero-extended, as the host's 32-bit write left RAX). This
+/// part holds the operand moves the emitters share; <see cref="NativeRehostedEmitter"/> picks the forms.</summary>
 internal sealed partial class NativeTranslator
 {
-    /// <summary>Instruction <paramref name="index"/>, a Generic form, translated; false when this tier leaves it to
-    /// the interpreter.</summary>
-    private bool EmitRehostedForm(ref Instruction ins, int index, FlagSet flagsLive)
-    {
-        if (BitOps.TryEmit(ref ins, index, flagsLive) || Accumulator.TryEmit(ref ins, index, flagsLive)) return true;
-        if (ins.HasLockPrefix || ins.HasRepPrefix || ins.HasRepnePrefix) return false;
-        if (IsInterpreterNoOp(ins.Mnemonic))
-        {
-            CountInstruction();
-            return true;
-        }
-        switch (ins.Mnemonic)
-        {
-            case Mnemonic.Pushfq when ins.Code == Code.Pushfq:
-                EmitPushFlags(index);
-                return true;
-            case Mnemonic.Add or Mnemonic.Sub or Mnemonic.And or Mnemonic.Or or Mnemonic.Xor or Mnemonic.Neg:
-                return EmitRehosted(ref ins, index, writes: true, readsFlags: false);
-            case Mnemonic.Cmp or Mnemonic.Test:
-                return EmitRehosted(ref ins, index, writes: false, readsFlags: false);
-            // These read CF (ADC, SBB), keep some flags (INC, DEC) or all (the rest), which a probe clobbers.
-            case Mnemonic.Adc or Mnemonic.Sbb or Mnemonic.Inc or Mnemonic.Dec or Mnemonic.Not
-                or Mnemonic.Mov or Mnemonic.Movzx or Mnemonic.Movsx or Mnemonic.Movsxd
-                or Mnemonic.Seto or Mnemonic.Setno or Mnemonic.Setb or Mnemonic.Setae or Mnemonic.Sete or Mnemonic.Setne
-                or Mnemonic.Setbe or Mnemonic.Seta or Mnemonic.Sets or Mnemonic.Setns or Mnemonic.Setp or Mnemonic.Setnp
-                or Mnemonic.Setl or Mnemonic.Setge or Mnemonic.Setle or Mnemonic.Setg
-                // CMOVcc of memory (or of 16 bits): the source is read whatever the condition, as the host's does.
-                or Mnemonic.Cmovo or Mnemonic.Cmovno or Mnemonic.Cmovb or Mnemonic.Cmovae or Mnemonic.Cmove or Mnemonic.Cmovne
-                or Mnemonic.Cmovbe or Mnemonic.Cmova or Mnemonic.Cmovs or Mnemonic.Cmovns or Mnemonic.Cmovp or Mnemonic.Cmovnp
-                or Mnemonic.Cmovl or Mnemonic.Cmovge or Mnemonic.Cmovle or Mnemonic.Cmovg:
-                return EmitRehosted(ref ins, index, writes: true, readsFlags: true);
-            case Mnemonic.Bswap when ins.Code != Code.Bswap_r16: // BSWAP of a word is undefined; the interpreter's own
-                return EmitRehosted(ref ins, index, writes: true, readsFlags: true);
-            // IMUL's SF, ZF, AF and PF are the interpreter's own: set its way where they are read.
-            case Mnemonic.Imul when ins.OpCount >= 2:
-                return EmitRehosted(ref ins, index, writes: true, readsFlags: false,
-                    imulFlags: (flagsLive & NativeFlagLiveness.ImulUndefined) != 0);
-            case Mnemonic.Clc or Mnemonic.Stc or Mnemonic.Cmc:
-            {
-                Instruction host = ins;
-                host.IP = 0;
-                _a.AddInstruction(host);
-                CountInstruction();
-                return true;
-            }
-            case Mnemonic.Div:
-                return Divide.TryEmit(ref ins, index);
-            case Mnemonic.Shl or Mnemonic.Sal or Mnemonic.Shr or Mnemonic.Sar or Mnemonic.Rol or Mnemonic.Ror:
-                return EmitShiftForm(ref ins, index, flagsLive);
-            default:
-                return false;
-        }
-    }
-
-    /// <summary>The plain case: probe (if there is a memory operand), the flags back if the instruction reads or
-    /// keeps any, registers in, the host instruction, the written register out.</summary>
-    private bool EmitRehosted(ref Instruction ins, int index, bool writes, bool readsFlags, bool imulFlags = false)
-    {
-        if (!TryRehost(ref ins, out Instruction host, out FastOp memory)) return false;
-        if (memory.AddressMask != 0)
-        {
-            bool store = writes && ins.Op0Kind == OpKind.Memory;
-            EmitAccess(ref memory, store ? NativeLayout.WriteTlb : NativeLayout.ReadTlb, ins.MemorySize.GetSize(), index);
-            if (readsFlags) EmitRestoreFlags();
-        }
-        LoadRehostedRegisters(ref ins);
-        _a.AddInstruction(host);
-        if (writes && ins.Op0Kind == OpKind.Register) StoreRaxToSlot(ins.Op0Register);
-        if (imulFlags) EmitImulFlags(RegisterTable.Size[(int)ins.Op0Register]);
-        CountInstruction();
-        return true;
-    }
-
     /// <summary>After the host's IMUL of <paramref name="size"/> bytes into RAX (CF = OF = overflow, the rest
     /// undefined): ZF, SF and PF from the truncated product and AF clear, as the interpreter defines them.</summary>
     private void EmitImulFlags(int size)
@@ -209,22 +137,6 @@ internal sealed partial class NativeTranslator
             case 1: _a.mov(__byte_ptr[slot], al); break;
             case 2: _a.mov(__word_ptr[slot], ax); break;
             default: _a.mov(__qword_ptr[slot], rax); break;
-        }
-    }
-
-    /// <summary>RCX (or R8) = the <paramref name="size"/>-byte value at <paramref name="location"/>, zero-extended.</summary>
-    private void LoadZeroExtended(bool intoR8, int size, AssemblerMemoryOperand location)
-    {
-        switch (size, intoR8)
-        {
-            case (1, false): _a.movzx(ecx, __byte_ptr[location]); break;
-            case (2, false): _a.movzx(ecx, __word_ptr[location]); break;
-            case (4, false): _a.mov(ecx, __dword_ptr[location]); break;
-            case (_, false): _a.mov(rcx, __qword_ptr[location]); break;
-            case (1, true): _a.movzx(r8d, __byte_ptr[location]); break;
-            case (2, true): _a.movzx(r8d, __word_ptr[location]); break;
-            case (4, true): _a.mov(r8d, __dword_ptr[location]); break;
-            default: _a.mov(r8, __qword_ptr[location]); break;
         }
     }
 }

@@ -166,7 +166,7 @@ internal sealed partial class NativeTranslator
         if (EmitRegisterForm(ref f, flagsLive)) return true;
         if (EmitMemoryForm(ref f, ref ins, i)) return true;
         return f.Kind == FastOpKind.Generic
-            && (EmitRehostedForm(ref ins, i, flagsLive) || SseEmitter.TryEmit(ref ins, i) || SystemEmitter.TryEmit(ref ins, i));
+            && (Rehosted.TryEmit(ref ins, i, flagsLive) || SseEmitter.TryEmit(ref ins, i) || SystemEmitter.TryEmit(ref ins, i));
     }
 
     // ---------------------------------------------------------------- state, flags, exits

@@ -5,14 +5,26 @@ namespace Vessel.Cpu.Native;
 
 /// <summary>SHL, SHR, SAR, ROL and ROR of any size, of a register or memory, by an immediate (or the implicit 1), and
 /// the 32- and 64-bit SHL/SHR/SAR by CL; re-encoded for the host as the other Generic forms are (see
-/// NativeTranslator.Rehosted.cs). The host computes the result, CF, and for shifts ZF, SF and PF, as the interpreter
-/// does; what the architecture leaves undefined the interpreter defines its own way, and where those flags are live
+/// NativeTranslator.Rehosted.cs), through the translator's facade. The host computes the result, CF, and for shifts
+/// ZF, SF and PF, as the interpreter does; what the architecture leaves undefined the interpreter defines its own way, and where those flags are live
 /// they are set to its values: AF cleared after a shift, OF after any count (SHL and ROL: the result's top bit XOR CF,
 /// SHR: the operand's top bit, SAR: clear, ROR: the result's two top bits XORed). Left to the interpreter: a masked
 /// count of 0 by immediate (rare; it still writes the operand back) and byte or word shifts past the operand's width,
 /// where the host's CF is undefined.</summary>
-internal sealed partial class NativeTranslator
+internal sealed class NativeShiftEmitter(NativeTranslator t)
 {
+    private readonly Assembler _a = t.Asm;
+
+    private static bool TryRehost(ref Instruction ins, out Instruction host, out FastOp memory) =>
+        NativeTranslator.TryRehost(ref ins, out host, out memory);
+    private static AssemblerMemoryOperand Slot(Register r) => NativeTranslator.Slot(r);
+    private void EmitAccess(ref FastOp f, int tlbOffset, int size, int index) => t.Access(ref f, tlbOffset, size, index);
+    private void EmitSaveFlags() => t.SaveFlags();
+    private void EmitRestoreFlags() => t.RestoreFlags();
+    private void StoreRaxToSlot(Register r) => t.StoreRaxToSlot(r);
+    private void CountInstruction() => t.Count();
+    private Label OutOfLine(Action code) => t.OutOfLineCode(code);
+
     /// <summary>Whether this tier translates the shift or rotate <paramref name="ins"/> (see the class); its operand
     /// size, whether it counts by CL, and otherwise its masked count.</summary>
     internal static bool IsTranslatedShift(ref Instruction ins, out int size, out bool byCl, out int count)
@@ -28,7 +40,7 @@ internal sealed partial class NativeTranslator
         return count != 0 && (rotate || count < size * 8);
     }
 
-    private bool EmitShiftForm(ref Instruction ins, int index, FlagSet flagsLive)
+    public bool TryEmit(ref Instruction ins, int index, FlagSet flagsLive)
     {
         Mnemonic m = ins.Mnemonic;
         bool memoryTarget = ins.Op0Kind == OpKind.Memory;
@@ -117,5 +129,21 @@ internal sealed partial class NativeTranslator
         _a.mov(al, cl);
         _a.add(al, 0x7F);
         _a.sahf();
+    }
+
+    /// <summary>RCX (or R8) = the <paramref name="size"/>-byte value at <paramref name="location"/>, zero-extended.</summary>
+    private void LoadZeroExtended(bool intoR8, int size, AssemblerMemoryOperand location)
+    {
+        switch (size, intoR8)
+        {
+            case (1, false): _a.movzx(ecx, __byte_ptr[location]); break;
+            case (2, false): _a.movzx(ecx, __word_ptr[location]); break;
+            case (4, false): _a.mov(ecx, __dword_ptr[location]); break;
+            case (_, false): _a.mov(rcx, __qword_ptr[location]); break;
+            case (1, true): _a.movzx(r8d, __byte_ptr[location]); break;
+            case (2, true): _a.movzx(r8d, __word_ptr[location]); break;
+            case (4, true): _a.mov(r8d, __dword_ptr[location]); break;
+            default: _a.mov(r8, __qword_ptr[location]); break;
+        }
     }
 }
