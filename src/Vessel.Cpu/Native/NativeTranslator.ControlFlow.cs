@@ -58,17 +58,13 @@ internal sealed partial class NativeTranslator
             _a.lea(r9, __[r9 - 8]);
             EmitProbe(NativeLayout.WriteTlb, 8, index);
             _a.mov(r8, GprQ(target)); // after the probe (it clobbers R8), before the push: CALL RSP jumps to the old RSP
-            EmitSaveFlags(); // the canonical check clobbers the flags (a flag-keeping probe saved nothing)
-            EmitJumpIfNotCanonical(r8, OutOfLine(EmitExitRestoringFlags(index)));
-            _a.mov(rax, ins.NextIP);
-            _a.mov(__qword_ptr[rdx], rax);
-            _a.mov(GprQ(4), r9);
+            EmitCheckTargetInR8(index);
+            EmitPushReturnAddress(ins.NextIP);
         }
         else
         {
             _a.mov(r8, GprQ(target));
-            EmitSaveFlags();
-            EmitJumpIfNotCanonical(r8, OutOfLine(EmitExitRestoringFlags(index)));
+            EmitCheckTargetInR8(index);
         }
         CountInstruction();
         _a.mov(rdx, r8);
@@ -99,21 +95,35 @@ internal sealed partial class NativeTranslator
             _a.lea(r9, __[r9 - 8]);
             EmitProbe(NativeLayout.WriteTlb, 8, index);
             _a.mov(r8, StateQ(CpuStateLayout.Rip));
-            EmitSaveFlags(); // the canonical check clobbers the flags (a flag-keeping probe saved nothing)
-            EmitJumpIfNotCanonical(r8, OutOfLine(EmitExitRestoringFlags(index)));
-            _a.mov(rax, ins.NextIP);
-            _a.mov(__qword_ptr[rdx], rax);
-            _a.mov(GprQ(4), r9);
+            EmitCheckTargetInR8(index);
+            EmitPushReturnAddress(ins.NextIP);
         }
         else
         {
-            EmitSaveFlags();
-            EmitJumpIfNotCanonical(r8, OutOfLine(EmitExitRestoringFlags(index)));
+            EmitCheckTargetInR8(index);
         }
         CountInstruction();
         _a.mov(rdx, r8);
         EmitJumpCacheLookup();
         return true;
+    }
+
+    /// <summary>An indirect branch's target, in R8: a non-canonical one hands instruction <paramref name="index"/> to
+    /// the interpreter (its #GP) with the guest's flags back. The check clobbers the flags, so they are saved first (a
+    /// flag-keeping probe saved nothing).</summary>
+    private void EmitCheckTargetInR8(int index)
+    {
+        EmitSaveFlags();
+        EmitJumpIfNotCanonical(r8, OutOfLine(EmitExitRestoringFlags(index)));
+    }
+
+    /// <summary>CALL's push, after the write probe of RSP - 8 (R9, host address in RDX): the return address stored,
+    /// RSP moved.</summary>
+    private void EmitPushReturnAddress(ulong returnRip)
+    {
+        _a.mov(rax, returnRip);
+        _a.mov(__qword_ptr[rdx], rax);
+        _a.mov(GprQ(4), r9);
     }
 
     /// <summary>Jumps to <paramref name="notCanonical"/> unless <paramref name="address"/> is canonical (RCX is

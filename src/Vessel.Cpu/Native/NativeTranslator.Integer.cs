@@ -283,13 +283,6 @@ internal sealed partial class NativeTranslator
             EmitExitTo(target);
             return;
         }
-        Label budgetSpent = _a.CreateLabel();
-        _a.mov(ecx, __dword_ptr[rsi + NativeLayout.LoopBudget]);
-        _a.lea(ecx, __[rcx - 1]);
-        _a.mov(__dword_ptr[rsi + NativeLayout.LoopBudget], ecx);
-        _a.jrcxz(budgetSpent);
-        _a.jmp(_labels[0]);
-        _a.Label(ref budgetSpent);
-        EmitPlainExitTo(target);
+        EmitLoopBackOrExitTo(target);
     }
 }

@@ -296,17 +296,24 @@ internal sealed partial class NativeTranslator
     private Label EmitChainEntry()
     {
         Label entry = _a.CreateLabel();
-        Label budgetSpent = _a.CreateLabel();
         _a.Label(ref entry);
         _a.mov(__qword_ptr[rsi + NativeLayout.RunningBlock], _runningId);
+        EmitLoopBackOrExitTo(_block.StartRip);
+        return entry;
+    }
+
+    /// <summary>One run of the block against the loop budget: while it lasts, on to the block's first instruction;
+    /// spent, an exit to <paramref name="rip"/> (the block's own start), so translated code returns to the run loop.</summary>
+    private void EmitLoopBackOrExitTo(ulong rip)
+    {
+        Label budgetSpent = _a.CreateLabel();
         _a.mov(ecx, __dword_ptr[rsi + NativeLayout.LoopBudget]);
         _a.lea(ecx, __[rcx - 1]);
         _a.mov(__dword_ptr[rsi + NativeLayout.LoopBudget], ecx);
         _a.jrcxz(budgetSpent);
         _a.jmp(_labels[0]);
         _a.Label(ref budgetSpent);
-        EmitPlainExitTo(_block.StartRip);
-        return entry;
+        EmitPlainExitTo(rip);
     }
 
     private void EmitPlainExitTo(ulong rip)
