@@ -24,29 +24,11 @@ internal enum InterruptSource
 
 /// <summary>Exception and interrupt delivery through the real-mode IVT, 32-bit gates (from virtual-8086 mode
 /// too) and 64-bit gates, with double-fault escalation and the triple-fault shutdown; NMI blocking.</summary>
-internal sealed partial class EventDelivery
+internal sealed partial class EventDelivery(ISystemCpu cpu, CpuFault fault, TransferSteps steps, TaskStateSegment tss,
+    DescriptorTables descriptors, SegmentLoader segments, TaskSwitcher tasks)
+    : ControlTransfer(cpu, fault, steps, descriptors, segments, tasks)
 {
-    private readonly ISystemCpu _cpu;
-    private readonly CpuFault _fault;
-    private readonly TransferSteps _steps;
-    private readonly TaskStateSegment _tss;
-    private readonly DescriptorTables _descriptors;
-    private readonly SegmentLoader _segments;
-    private readonly TaskSwitcher _tasks;
-
-    public EventDelivery(ISystemCpu cpu, CpuFault fault, TransferSteps steps, TaskStateSegment tss,
-        DescriptorTables descriptors, SegmentLoader segments, TaskSwitcher tasks)
-    {
-        _cpu = cpu;
-        _fault = fault;
-        _steps = steps;
-        _tss = tss;
-        _descriptors = descriptors;
-        _segments = segments;
-        _tasks = tasks;
-    }
-
-    private ref CpuState S => ref _cpu.State;
+    private readonly TaskStateSegment _tss = tss;
 
     /// <summary>An NMI handler runs: further NMIs wait for the next IRET (which clears it even when it faults).</summary>
     public bool NmiBlocked { get; set; }

@@ -8,29 +8,11 @@ namespace Vessel.Cpu;
 /// <summary>Far JMP, CALL and RET: real mode, direct transfers to code segments, call gates (with the
 /// stack switch to a more privileged ring) and returns to outer rings; TSSs and task gates switch tasks
 /// (<see cref="TaskSwitcher"/>).</summary>
-internal sealed class FarTransfers
+internal sealed class FarTransfers(ISystemCpu cpu, CpuFault fault, TransferSteps steps, TaskStateSegment tss,
+    DescriptorTables descriptors, SegmentLoader segments, TaskSwitcher tasks)
+    : ControlTransfer(cpu, fault, steps, descriptors, segments, tasks)
 {
-    private readonly ISystemCpu _cpu;
-    private readonly CpuFault _fault;
-    private readonly TransferSteps _steps;
-    private readonly TaskStateSegment _tss;
-    private readonly DescriptorTables _descriptors;
-    private readonly SegmentLoader _segments;
-    private readonly TaskSwitcher _tasks;
-
-    public FarTransfers(ISystemCpu cpu, CpuFault fault, TransferSteps steps, TaskStateSegment tss,
-        DescriptorTables descriptors, SegmentLoader segments, TaskSwitcher tasks)
-    {
-        _cpu = cpu;
-        _fault = fault;
-        _steps = steps;
-        _tss = tss;
-        _descriptors = descriptors;
-        _segments = segments;
-        _tasks = tasks;
-    }
-
-    private ref CpuState S => ref _cpu.State;
+    private readonly TaskStateSegment _tss = tss;
 
     /// <summary>Real mode and virtual-8086 mode: far transfers load CS as selector × 16, without descriptors.</summary>
     private bool RealModeTransfer => !S.ProtectedMode || S.Vm86Mode;

@@ -8,29 +8,11 @@ namespace Vessel.Cpu;
 /// <summary>IRET, IRETD and IRETQ: real mode, same-ring and outer-ring returns in protected mode, and the
 /// IA-32e form that pops SS:RSP from every 64-bit frame; with NT=1, the return to the linked task; the entry to
 /// virtual-8086 mode (IRETD at CPL 0 with VM in the popped EFLAGS) and the IRET inside it.</summary>
-internal sealed class InterruptReturn
+internal sealed class InterruptReturn(ISystemCpu cpu, CpuFault fault, TransferSteps steps, EventDelivery events,
+    DescriptorTables descriptors, SegmentLoader segments, TaskSwitcher tasks)
+    : ControlTransfer(cpu, fault, steps, descriptors, segments, tasks)
 {
-    private readonly ISystemCpu _cpu;
-    private readonly CpuFault _fault;
-    private readonly TransferSteps _steps;
-    private readonly EventDelivery _events;
-    private readonly DescriptorTables _descriptors;
-    private readonly SegmentLoader _segments;
-    private readonly TaskSwitcher _tasks;
-
-    public InterruptReturn(ISystemCpu cpu, CpuFault fault, TransferSteps steps, EventDelivery events,
-        DescriptorTables descriptors, SegmentLoader segments, TaskSwitcher tasks)
-    {
-        _cpu = cpu;
-        _fault = fault;
-        _steps = steps;
-        _events = events;
-        _descriptors = descriptors;
-        _segments = segments;
-        _tasks = tasks;
-    }
-
-    private ref CpuState S => ref _cpu.State;
+    private readonly EventDelivery _events = events;
 
     private int IoPrivilegeLevel => (int)((S.Rflags >> 12) & 3);
 
