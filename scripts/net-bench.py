@@ -96,6 +96,7 @@ def make_handler(blob, received):
     return Handler
 
 
+SCHED_MIB = 0  # --threads: the MiB each transfer moves, to print per-thread scheduling figures per MiB
 CONSOLE_LOG = None  # --console-log: every console byte and the VMMs' stderr are appended there
 
 
@@ -103,6 +104,50 @@ def thread_cpu(pid):
     """CPU seconds of pid's threads: (vCPU threads, everything else)."""
     threads = thread_cpu_seconds(pid)
     return threads["vcpu"], threads["device"] + threads["other"]
+
+
+def thread_sched(pid):
+    """Per thread name of pid (and of its children: passt), the schedstat triple summed: CPU ns, ns spent runnable
+    but waiting for a core, and time slices run (each wake-up of a thread that blocks starts one)."""
+    out = {}
+    pids = [pid]
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            pids += [int(c) for c in f.read().split()]
+    except OSError:
+        pass
+    for p in pids:
+        try:
+            tids = os.listdir(f"/proc/{p}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                with open(f"/proc/{p}/task/{tid}/comm") as f:
+                    comm = f.read().strip()
+                with open(f"/proc/{p}/task/{tid}/schedstat") as f:
+                    triple = [int(v) for v in f.read().split()[:3]]
+            except OSError:
+                continue
+            if p != pid:
+                comm = "child:" + comm
+            elif not (comm.startswith("vCPU") or comm.startswith("virtio-") or "/TCG" in comm or "passt" in comm
+                      or comm.startswith("qemu") or comm.startswith("worker")):
+                comm = "other"
+            old = out.get(comm, [0, 0, 0])
+            out[comm] = [a + b for a, b in zip(old, triple)]
+    return out
+
+
+def sched_delta(before, after, mib):
+    """A line of the threads that ran: name cpu s / runnable-waiting s / wake-ups per MiB."""
+    cells = []
+    for comm, a in sorted(after.items()):
+        b = before.get(comm, [0, 0, 0])
+        d = [x - y for x, y in zip(a, b)]
+        if d[2] > 0:
+            cells.append(f"{comm} {d[0] / 1e9:.2f}s/wait {d[1] / 1e9:.2f}s/{d[2] / mib:.0f} per MiB")
+    return "; ".join(cells)
 
 
 IRQS = re.compile(rb"NETIRQ (\d+) (\d+) (\d+) (\d+) :END")
@@ -130,11 +175,15 @@ def timed(console, command):
     if not console.wait_for(b"NETGO"):
         return "no GO line (guest stuck or timed out)"
     before = thread_cpu(console.proc.pid)
+    sched_before = thread_sched(console.proc.pid)
     console.type("\n")
     m = console.wait_for(RESULT)
     if not m:
         return "no result line (guest stuck or timed out)"
     after = thread_cpu(console.proc.pid)
+    if SCHED_MIB:
+        print(f"  threads ({command.split()[0]}): {sched_delta(sched_before, thread_sched(console.proc.pid), SCHED_MIB)}",
+              flush=True)
     if int(m.group(1)) != 0:
         return f"{command.split()[0]} failed ({int(m.group(1))})"
     irqs_after = guest_irqs(console)
@@ -384,6 +433,8 @@ def main():
     ap.add_argument("--vessel")
     ap.add_argument("--only", choices=("vessel", "qemu"))
     ap.add_argument("--baseline", metavar="CMD", help="an earlier vessel (shell words) run as a third side, 'before'")
+    ap.add_argument("--threads", action="store_true", help="print each thread's CPU, time waiting for a core and "
+                    "wake-ups per MiB (schedstat), the VMM's children (passt) included")
     ap.add_argument("--console-log", help="append both VMMs' console output and stderr to this file")
     ap.add_argument("--directions", default="down,up", type=lambda v: v.split(","),
                     help="down, up or both (user and tap modes)")
@@ -391,7 +442,9 @@ def main():
                     "profiler reports; its console and stderr (the report) are appended to FILE")
     ap.add_argument("--inside-namespace", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    global CONSOLE_LOG
+    global CONSOLE_LOG, SCHED_MIB
+    if args.threads:
+        SCHED_MIB = args.mib
     if args.console_log:
         CONSOLE_LOG = open(args.console_log, "ab")
     if args.mode != "tap" or args.inside_namespace:

@@ -48,7 +48,7 @@ internal static unsafe partial class NetHostCalls
     [LibraryImport("libc", SetLastError = true)]
     public static partial int close(int fd);
 
-    private const int SOL_SOCKET = 1, SO_SNDBUF = 7;
+    private const int SOL_SOCKET = 1, SO_SNDBUF = 7, SO_SNDBUFFORCE = 32;
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial int setsockopt(int fd, int level, int name, int* value, uint length);
@@ -62,6 +62,19 @@ internal static unsafe partial class NetHostCalls
     {
         setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof(int));
         int size = 0;
+        uint length = sizeof(int);
+        return getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, &length) == 0 ? size : 0;
+    }
+
+    /// <summary>Asks for a send buffer of <paramref name="bytes"/> and, where net.core.wmem_max holds it lower, for
+    /// the same past that limit (SO_SNDBUFFORCE: only with CAP_NET_ADMIN, refused otherwise); returns the size the
+    /// socket has now (Linux doubles what it is given), or 0 if it cannot be read.</summary>
+    public static int RaiseSendBuffer(int fd, int bytes)
+    {
+        int size = SetSendBuffer(fd, bytes);
+        if (size >= 2 * bytes)
+            return size;
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &bytes, sizeof(int));
         uint length = sizeof(int);
         return getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, &length) == 0 ? size : 0;
     }

@@ -78,6 +78,16 @@ public sealed partial class PasstBackend : INetBackend
     /// so it must be well over twice the largest frame; the kernel doubles what it is given.</summary>
     private const int SendBufferBytes = 256 << 10;
 
+    /// <summary>
+    /// The send buffer asked for on passt's end before it starts (it sets none on a descriptor given with --fd, so the
+    /// socket would keep net.core.wmem_default, about 208 KiB: six frames of 32 KiB). passt sends its frames for the
+    /// guest in batches with MSG_DONTWAIT and drops every frame that does not fit; this passt then resends everything
+    /// from the guest's last ACK, so a reader thread late by a few milliseconds (a loaded host) cost a 32 MiB download
+    /// up to eight times its bytes in retransmissions (the guest's InOctets) and most of its throughput. 4 MiB (the
+    /// kernel doubles it) holds a whole receive window of the guest's, as the device's ring does.
+    /// </summary>
+    public const int PasstSendBufferBytes = 4 << 20;
+
     /// <summary>passt builds every frame it sends, checksums included, and they cross only the socketpair.</summary>
     public bool ChecksumsVerified => true;
 
@@ -97,6 +107,7 @@ public sealed partial class PasstBackend : INetBackend
         {
             // Only passt's end is inherited (CLOEXEC cleared for the fork); ours stays close-on-exec.
             NetHostCalls.fcntl(theirs, NetHostCalls.F_SETFD, 0);
+            NetHostCalls.RaiseSendBuffer(theirs, PasstSendBufferBytes);
             var start = new ProcessStartInfo(path)
             {
                 RedirectStandardError = true,
