@@ -14,6 +14,8 @@ if (mode == "image")
 }
 if (mode == "ports")
     return PortExitBench.Run(rounds, args.Length > 2 ? int.Parse(args[2]) : 3);
+if (mode == "events")
+    return EventPathBench.Run(rounds, args.Length > 2 ? int.Parse(args[2]) : 3); // events COUNT REPEATS
 if (mode == "translate")
 {
     // translate BLOCKS RUNS [ELF]: the native translator alone, over blocks cut from an ELF's .text.

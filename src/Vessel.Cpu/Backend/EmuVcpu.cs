@@ -47,8 +47,9 @@ public sealed class EmuVcpu : IVcpu
             ObjectDisposedException.ThrowIf(_disposed, this);
             _cpu.Prof(ProfileMode.Loop);
             VcpuExit exit;
-            do exit = _cpu.Run();
-            while (_ioEvents.TrySignal(exit)); // a doorbell write goes on in the guest, as under KVM_IOEVENTFD
+            // A doorbell write goes on in the guest, as under KVM_IOEVENTFD.
+            while (_ioEvents.TrySignal(exit = _cpu.Run()))
+                if (EmuProfiler.Enabled) _cpu.Counters.Doorbells++;
             if (EmuProfiler.Enabled) _cpu.Counters.Exits++;
             _cpu.Prof(ProfileMode.Vmm);
             return exit;

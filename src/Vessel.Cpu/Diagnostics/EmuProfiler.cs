@@ -30,6 +30,8 @@ internal struct CpuCounters
     public long TlbMissRead, TlbMissWrite, TlbMissExec;
     public long TlbFlushes, TlbFlushesCr3, TlbPageFlushes;
     public long Faults, PageFaults, Interrupts, Polls, Halts, Exits;
+    /// <summary>Writes that rang a registered doorbell (an I/O event: signalled without leaving Run, not an exit).</summary>
+    public long Doorbells;
     /// <summary>Why translated code came back to the run loop: a chain slot not linked yet; a jump-cache miss after
     /// a RET, an indirect JMP/CALL, or a direct branch into another page; the loop budget spent; the block's last
     /// instruction handed back; an instruction handed back that ended the run (interrupt shadow, mode change...).</summary>
