@@ -84,7 +84,8 @@ for tool in debugfs e2fsck; do command -v "$tool" >/dev/null || { say "missing $
 say "[2/6] kvm modules and busybox from Debian's packages"
 kernel_pkg="$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')"
 release="${kernel_pkg#linux-image-}"
-(cd "$work" && apt-get download -qq "$kernel_pkg" busybox-static >/dev/null)
+# A mirror's hiccup is retried (CI must not fail by chance); a third failure ends the lane.
+(cd "$work" && for try in 1 2 3; do apt-get download -qq "$kernel_pkg" busybox-static >/dev/null && break; [ "$try" -lt 3 ] || exit 1; sleep $((try * 20)); done)
 dpkg-deb -x "$work/${kernel_pkg}"_*.deb "$work/kernel"
 dpkg-deb -x "$work"/busybox-static_*.deb "$work/busybox"
 moddir="$work/kernel/lib/modules/$release"

@@ -15,8 +15,7 @@ public sealed class PauseResumeTests
 
         await vessel.Expect204("PATCH", "/vm", """{"state": "Paused"}""");
         Assert.Equal("Paused", JsonDocument.Parse(await vessel.Get("/")).RootElement.GetProperty("state").GetString());
-        Thread.Sleep(100); // output already on its way through the console's writer thread
-        string atPause = vessel.Output;
+        string atPause = vessel.WaitForQuietOutput(); // output already on its way through the console's writer thread
         Thread.Sleep(1000);
         Assert.Equal(atPause, vessel.Output);
         await vessel.Expect204("PATCH", "/vm", """{"state": "Paused"}"""); // idempotent, as Firecracker
@@ -55,26 +54,27 @@ public sealed class PauseResumeTests
     {
         using var vessel = new VesselProcess("--backend", backend);
         await GettingStartedTests.Configure(vessel, CounterGuest.TickClock());
+        var run = System.Diagnostics.Stopwatch.StartNew();
         await vessel.Expect204("PUT", "/actions", """{"action_type": "InstanceStart"}""");
         Assert.True(vessel.WaitForOutput(o => Stamps(o).Count >= 3, TimeSpan.FromSeconds(30)), vessel.Output + vessel.Error);
 
         await vessel.Expect204("PATCH", "/vm", """{"state": "Paused"}""");
-        Thread.Sleep(100); // output already on its way through the console's writer thread
-        string atPause = vessel.Output;
+        string atPause = vessel.WaitForQuietOutput(); // output already on its way through the console's writer thread
         Thread.Sleep(5000);
         Assert.Equal(atPause, vessel.Output);
         var before = Stamps(atPause);
 
         await vessel.Expect204("PATCH", "/vm", """{"state": "Resumed"}""");
         Assert.True(vessel.WaitForOutput(o => Stamps(o).Count >= before.Count + 3, TimeSpan.FromSeconds(30)), vessel.Output);
+        double hostSeconds = run.Elapsed.TotalSeconds;
         var all = Stamps(vessel.Output);
 
-        // Before the pause, a line per second of ticks is a line per second of date (a loaded host may delay a
-        // tick, never hurry one).
-        for (int i = 1; i < before.Count; i++)
-            Assert.InRange(Seconds(all[i - 1], all[i]), 0, 3);
-        // Across it, the date moved on by the 5 s paused as well as the second of ticks between the lines.
-        Assert.InRange(Seconds(all[before.Count - 1], all[before.Count]), 5, 9);
+        // Across the pause, the date moved on by at least the 5 s paused. A loaded host delays ticks (on emu those
+        // that fall due together coalesce), so how much more depends on the load; but the date is the host's, so
+        // from the first line to the one after the pause it ran no further than the host's clock meanwhile (one
+        // second for the stamps' granularity).
+        Assert.True(Seconds(all[before.Count - 1], all[before.Count]) >= 5, string.Join(' ', all));
+        Assert.InRange(Seconds(all[0], all[before.Count]), 5, (int)Math.Ceiling(hostSeconds) + 1);
         return (before, all);
     }
 

@@ -91,6 +91,24 @@ internal sealed class VesselProcess : IDisposable
         return condition(Output);
     }
 
+    /// <summary>The output once a whole second has passed without any (what a paused or ended guest printed last
+    /// reaches it through the console's writer thread, whose pace depends on the machine's load); fails if the
+    /// output keeps growing for 30 s.</summary>
+    public string WaitForQuietOutput()
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        string last = Output;
+        while (DateTime.UtcNow < deadline)
+        {
+            Thread.Sleep(1000);
+            string now = Output;
+            if (now == last) return now;
+            last = now;
+        }
+        Assert.Fail($"the output did not stop growing in 30 s: {last[^Math.Min(last.Length, 200)..]}");
+        return last;
+    }
+
     /// <summary>Waits for vessel to end by itself and returns its exit code.</summary>
     public int WaitForExit(TimeSpan timeout)
     {

@@ -30,6 +30,7 @@ public static class HostileGuest
     public const ulong RamBytes = 32 << 20;
     /// <summary>The bound each test states for this process's resident memory growth during one hostile VM.</summary>
     public const long RssBoundBytes = 256L << 20;
+    public static readonly TimeSpan StopBound = TimeSpan.FromSeconds(10);
 
     private const ulong CodeAt = 0x100000, StubsAt = 0x180000, CommonAt = StubsAt + 0x100, IdtAt = 0x190000, IdtrAt = IdtAt + 0x100;
 
@@ -163,12 +164,14 @@ public static class HostileGuest
     }
 
     /// <summary>The checks every hostile run must pass: the VM did not fail, resident memory stayed within the
-    /// bound, and Stop returned within a second.</summary>
+    /// bound, and Stop returned promptly: it waits only for each vCPU's next block boundary (under 1 ms on a quiet
+    /// machine, ~0.4 s seen at load 58), so the bound is 10 s, which no load average short of a stalled machine
+    /// reaches while a stop that waits on the guest (its 5-minute timeout) or never returns still fails.</summary>
     public static void AssertContained(HostileRun run)
     {
         Assert.True(run.Exit.Kind != MachineExitKind.Failed, $"the VMM failed: {run.Exit.Reason}\nserial: {run.Serial}");
         Assert.True(run.PeakRssGrowthBytes < RssBoundBytes, $"resident memory grew by {run.PeakRssGrowthBytes >> 20} MiB");
-        Assert.True(run.StopTook < TimeSpan.FromSeconds(1), $"Stop took {run.StopTook.TotalMilliseconds:F0} ms");
+        Assert.True(run.StopTook < StopBound, $"Stop took {run.StopTook.TotalMilliseconds:F0} ms");
     }
 
     private static byte[] Assemble(Assembler a, ulong address) => GuestCode.Assemble(a, address);

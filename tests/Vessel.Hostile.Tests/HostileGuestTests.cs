@@ -7,11 +7,13 @@ namespace Vessel.Hostile.Tests;
 
 /// <summary>Tiny guests that do what no sane guest does, on the emu backend with every standard device. Each
 /// asserts the VM went on to its own end (or ended as a PC would: a triple fault), that this process's resident
-/// memory grew by less than <see cref="HostileGuest.RssBoundBytes"/>, and that Stop returned within a second.</summary>
+/// memory grew by less than <see cref="HostileGuest.RssBoundBytes"/>, and that Stop returned promptly (<see cref="HostileGuest.StopBound"/>).</summary>
 [Trait("Category", "Hostile")]
 public class HostileGuestTests(ITestOutputHelper output)
 {
-    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+    /// <summary>How long a guest that should end by itself may run (the port sweep takes ~5 s on a quiet machine,
+    /// over 30 s at load 50).</summary>
+    private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(5);
 
     private HostileRun RunAndReport(byte[] kernel, TimeSpan? timeout = null) => RunAndReport(1, kernel, timeout);
 
@@ -325,9 +327,9 @@ public class HostileGuestTests(ITestOutputHelper output)
     }
 
     /// <summary>A guest storming the VMM (a LAPIC periodic timer at its fastest, the PIT at count 1, and port
-    /// exits without end) is stopped from outside within a second.</summary>
+    /// exits without end) is stopped from outside promptly.</summary>
     [Fact]
-    public void A_storming_guest_stops_within_a_second()
+    public void A_storming_guest_stops_promptly()
     {
         var run = RunAndReport(HostileGuest.Kernel(a =>
         {

@@ -32,7 +32,7 @@ public class MachineLifecycleTests
         using var test = Spinning();
         test.Machine.Start();
         Assert.Equal(MachineState.Running, test.Machine.State);
-        SpinWait.SpinUntil(() => test.Counter.Writes > 100, 5000);
+        SpinWait.SpinUntil(() => test.Counter.Writes > 100, 30_000);
         Assert.True(test.Counter.Writes > 100);
         Assert.Equal(2, test.Vm.Vcpus.Select(v => v.RunThread).Distinct().Count());
     }
@@ -54,7 +54,7 @@ public class MachineLifecycleTests
     {
         using var test = Spinning(3);
         test.Machine.Start();
-        SpinWait.SpinUntil(() => test.Counter.Writes > 0, 5000);
+        SpinWait.SpinUntil(() => test.Counter.Writes > 0, 30_000);
         test.Machine.Pause();
         Assert.Equal(MachineState.Paused, test.Machine.State);
         long atPause = test.Counter.Writes;
@@ -62,7 +62,7 @@ public class MachineLifecycleTests
         Assert.Equal(atPause, test.Counter.Writes);
         test.Machine.Resume();
         Assert.Equal(MachineState.Running, test.Machine.State);
-        Assert.True(SpinWait.SpinUntil(() => test.Counter.Writes > atPause + 100, 5000));
+        Assert.True(SpinWait.SpinUntil(() => test.Counter.Writes > atPause + 100, 30_000));
     }
 
     [Fact]
@@ -117,7 +117,7 @@ public class MachineLifecycleTests
     {
         var test = Spinning(4);
         test.Machine.Start();
-        SpinWait.SpinUntil(() => test.Vm.Vcpus.All(v => v.RunCount > 0), 5000);
+        SpinWait.SpinUntil(() => test.Vm.Vcpus.All(v => v.RunCount > 0), 30_000);
         test.Machine.Stop();
         AssertReleased(test);
         Assert.Equal("stopped by the VMM", test.Machine.Exit!.Reason);
@@ -180,7 +180,7 @@ public class MachineLifecycleTests
         var pauser = new Thread(() => { try { test.Machine.Pause(); } catch (InvalidOperationException) { } });
         pauser.Start();
         test.Machine.Stop();
-        Assert.True(pauser.Join(5000));
+        Assert.True(pauser.Join(30_000));
         AssertReleased(test);
     }
 }

@@ -50,8 +50,9 @@ public class MachineRunTests
     {
         using var test = new TestMachine(2, (id, _) => id == 0 ? Script.Of(VcpuExit.Halt()) : TestMachine.CountForever());
         test.Machine.Start();
+        // Both threads have run (however late a loaded machine schedules them): vCPU 0 has met its HLT.
+        Assert.True(SpinWait.SpinUntil(() => test.Vm.Vcpus[0].RunCount > 0 && test.Counter.Writes > 0, 30_000));
         Assert.Null(test.Machine.WaitForExit(TimeSpan.FromMilliseconds(200)));
-        Assert.True(test.Counter.Writes > 0);
         test.Machine.Pause(); // a halted vCPU counts as parked
         Assert.Equal(MachineState.Paused, test.Machine.State);
         test.Machine.Stop();

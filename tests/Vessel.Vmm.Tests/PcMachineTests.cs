@@ -55,7 +55,7 @@ public class PcMachineTests
         var hypervisor = new FakeHypervisor((_, _) => Script.Of(VcpuExit.IoOut(0x3f9, 1, 1), VcpuExit.IoOut(0x3fc, 1, 0x08)));
         using var machine = new MachineBuilder(hypervisor, new MachineConfig { MemoryBytes = 16 << 20 }).Build();
         machine.Start();
-        Assert.True(SpinWait.SpinUntil(() => hypervisor.Machines[0].Vcpus[0].RunCount >= 3, 5000));
+        Assert.True(SpinWait.SpinUntil(() => hypervisor.Machines[0].Vcpus[0].RunCount >= 3, 30_000));
         machine.SendToSerial("a"u8);
         lock (hypervisor.Machines[0].IrqChanges)
             Assert.Contains((4u, true), hypervisor.Machines[0].IrqChanges);

@@ -14,12 +14,15 @@ internal sealed class VesselOnPty : IDisposable
         AttributesBefore = Terminal.Attributes();
         string vessel = Path.Combine(AppContext.BaseDirectory, "vessel");
         // setsid(1) makes the new session; opening the slave by name then makes it the controlling terminal.
+        // env resets the signals vessel handles to their defaults, as a user's terminal has them: a test host
+        // started under nohup (or by a runner that ignores SIGHUP) would pass on an ignored SIGHUP, which
+        // survives exec and which .NET then leaves ignored.
         var start = new ProcessStartInfo("setsid")
         {
             UseShellExecute = false,
             Environment = { ["VESSEL_TTY"] = Terminal.SlavePath },
         };
-        foreach (string arg in (string[])["sh", "-c", "exec \"$0\" \"$@\" <\"$VESSEL_TTY\" >\"$VESSEL_TTY\" 2>&1", vessel, .. args])
+        foreach (string arg in (string[])["env", "--default-signal=HUP,INT,TERM", "sh", "-c", "exec \"$0\" \"$@\" <\"$VESSEL_TTY\" >\"$VESSEL_TTY\" 2>&1", vessel, .. args])
             start.ArgumentList.Add(arg);
         _process = Process.Start(start) ?? throw new InvalidOperationException("cannot start setsid");
     }

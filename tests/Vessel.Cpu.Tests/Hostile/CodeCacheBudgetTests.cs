@@ -40,24 +40,28 @@ public class CodeCacheBudgetTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void Eight_vcpus_busting_the_code_cache_stop_within_a_second()
+    public void Eight_vcpus_busting_the_code_cache_stop_promptly()
     {
         using var guest = new CodeBustingGuest(8, forever: true);
         long before = HostMemory.SettleAndResetPeak();
         bool stop = false;
         var (threads, exits) = guest.Start(() => Volatile.Read(ref stop));
-        Thread.Sleep(TimeSpan.FromSeconds(5));
         CodeCacheBudget budget = ((EmuVirtualMachine)guest.Vm).CodeCache;
-        Assert.True(budget.FlushEpoch > 0, "the vCPUs did not fill the budget in 5 s: the test did not test it");
+        // ~5 s on a quiet machine; a loaded one takes longer, and the stop must be tested while flushing.
+        var filling = Stopwatch.StartNew();
+        while (budget.FlushEpoch == 0 && filling.Elapsed < TimeSpan.FromMinutes(3)) Thread.Sleep(100);
+        Assert.True(budget.FlushEpoch > 0, "the vCPUs did not fill the budget in 3 minutes: the test did not test it");
 
         var clock = Stopwatch.StartNew();
         Volatile.Write(ref stop, true);
         foreach (IVcpu vcpu in guest.Vcpus) vcpu.Kick();
-        foreach (Thread t in threads) t.Join(TimeSpan.FromSeconds(10));
+        foreach (Thread t in threads) Assert.True(t.Join(TimeSpan.FromMinutes(1)), "a kicked vCPU did not leave Run");
         TimeSpan stopping = clock.Elapsed;
         long peak = HostMemory.PeakResidentBytes() - before;
         output.WriteLine($"stopped in {stopping.TotalMilliseconds:F0} ms; peak resident set +{peak / 1e6:F0} MB, {budget.FlushEpoch} flushes");
-        Assert.True(stopping < TimeSpan.FromSeconds(1), $"stopping took {stopping.TotalMilliseconds:F0} ms");
+        // ~20 ms on a quiet machine: each kicked vCPU leaves at its next block boundary. The bound leaves room for a
+        // loaded machine's scheduling (8 threads on 2 cores at load 50) and still fails a stop that waits on the flush.
+        Assert.True(stopping < TimeSpan.FromSeconds(10), $"stopping took {stopping.TotalMilliseconds:F0} ms");
         foreach (VcpuExit exit in exits) Assert.Equal(VcpuExitReason.Interrupted, exit.Reason);
         Assert.True(peak < PeakBoundBytes, $"peak resident set grew {peak / 1e6:F0} MB, over the {PeakBoundBytes / 1e6:F0} MB bound");
     }

@@ -82,7 +82,7 @@ public sealed class FrameRingTests
         Assert.Equal(4, ring.Count);
         Assert.True(ring.TryPeek(out _));
         ring.Pop();
-        Assert.True(writer.Join(5000));
+        Assert.True(writer.Join(30_000));
         Assert.Equal(4, ring.Count);
     }
 
@@ -100,7 +100,7 @@ public sealed class FrameRingTests
         writer.Start();
         Thread.Sleep(50);
         ring.Close();
-        Assert.True(writer.Join(5000));
+        Assert.True(writer.Join(30_000));
         Assert.False(result);
     }
 
@@ -131,7 +131,7 @@ public sealed class FrameRingTests
         writer.Start();
         Assert.False(writer.Join(3 * FrameRing.RecheckMs), "the writer waits for room while not told to drop");
         ring.Pop();
-        Assert.True(writer.Join(5000));
+        Assert.True(writer.Join(30_000));
         Assert.True(waited);
         Assert.Equal(0, ring.Overruns);
 
@@ -140,7 +140,7 @@ public sealed class FrameRingTests
         writer.Start();
         Assert.False(writer.Join(3 * FrameRing.RecheckMs));
         Volatile.Write(ref dropNow, true); // no Pop, no pulse: the writer asks again on its own
-        Assert.True(writer.Join(5000));
+        Assert.True(writer.Join(30_000));
         Assert.False(dropped);
         Assert.Equal(1, ring.Overruns);
         Assert.Equal(1, overrunCalls);
