@@ -44,7 +44,8 @@
 #     scripts/bench/kvm-net-bench.sh: a guest-timed HTTP download of KVM_LANE_NETBENCH_MIB MiB (default 64) over a
 #     TAP device in L1, Vessel against qemu-system-x86_64 -accel kvm (-netdev tap,vhost=off, virtio-net-pci),
 #     alternating, KVM_LANE_NETBENCH_RUNS runs (default 3); prints the runs, the medians and the ratio (figures only;
-#     KVM_LANE_NETBENCH_CONSOLE=1 echoes the guests' consoles);
+#     KVM_LANE_NETBENCH_CONSOLE=1 echoes the guests' consoles); KVM_LANE_NETBENCH_MODE=user downloads through user
+#     mode instead of the TAP, Vessel's --net user (passt) against QEMU's -netdev user (libslirp), from L1's loopback;
 #   - with KVM_LANE_PAGES=1, the same round trip counted instead of timed: valgrind lackey traces the raw peer and
 #     vessel, scripts/bench/exit-pages.c counts the instructions and pages of user space per exit (figures only;
 #     adds a few minutes).
@@ -230,7 +231,7 @@ fi
 if [ "$netbench" = 1 ]; then
   carry_qemu
   cp "$repo/scripts/bench/kvm-net-bench.sh" "$root/netbench"
-  bench_step="$bench_step NETBENCH_CONSOLE=${KVM_LANE_NETBENCH_CONSOLE:-} /netbench ${KVM_LANE_NETBENCH_RUNS:-3} ${KVM_LANE_NETBENCH_MIB:-64};"
+  bench_step="$bench_step NETBENCH_CONSOLE=${KVM_LANE_NETBENCH_CONSOLE:-} /netbench ${KVM_LANE_NETBENCH_RUNS:-3} ${KVM_LANE_NETBENCH_MIB:-64} ${KVM_LANE_NETBENCH_MODE:-tap};"
   l1_memory=1536
 fi
 [ -z "$bench_step" ] || bench_step="$bench_step reboot -f"
@@ -477,7 +478,7 @@ fi
 if [ "$netbench" = 1 ]; then
   # Per side, the median MB/s (MiB downloaded / guest seconds); per run, Vessel's speed over QEMU's (the two ran back
   # to back) and the median of those. A run whose blob differs, or a run without both sides, fails the benchmark.
-  grep -a '^NETBENCH' "$log" | tr -d '\r' | awk -v mib="${KVM_LANE_NETBENCH_MIB:-64}" -v runs="${KVM_LANE_NETBENCH_RUNS:-3}" '
+  grep -a '^NETBENCH' "$log" | tr -d '\r' | awk -v mib="${KVM_LANE_NETBENCH_MIB:-64}" -v runs="${KVM_LANE_NETBENCH_RUNS:-3}" -v mode="${KVM_LANE_NETBENCH_MODE:-tap}" '
     function median(a, n,   i, j, t) { for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
       return n % 2 ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2 }
     $1 == "NETBENCH-BLOB" { blob = $2 }
@@ -485,7 +486,7 @@ if [ "$netbench" = 1 ]; then
     $1 == "NETBENCH" { s = $2; n[s]++; v[s, n[s]] = mib * 1.048576 / $4; secs[s, $3] = $4 }
     END {
       for (s in n) { delete a; for (i = 1; i <= n[s]; i++) a[i] = v[s, i]
-        printf "netbench: %s TAP download %.1f MB/s (median of %d)\n", s, median(a, n[s]), n[s] }
+        printf "netbench: %s %s download %.1f MB/s (median of %d)\n", s, mode, median(a, n[s]), n[s] }
       for (r = 1; r <= runs; r++)
         if ((("vessel", r) in secs) && (("qemu", r) in secs)) { p[++pairs] = secs["qemu", r] / secs["vessel", r]; printf "netbench: run %d vessel/qemu %.2fx\n", r, p[pairs] }
         else print "NETBENCH-FAILED run " r " lacks a side"
