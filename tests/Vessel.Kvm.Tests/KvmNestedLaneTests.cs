@@ -10,7 +10,9 @@ namespace Vessel.Kvm.Tests;
 /// sector, on the foundation's tiny guests of every CPU mode (built here, as ModeTests builds them) and on the
 /// default Debian guest booted with its root on a virtio disk (an ext4 image holding a file the host put there) up to
 /// shell commands that read that file, write and sync another, write, sync and read back a second virtio disk and
-/// read virtio-rng, ping L1 and download a blob over a TAP device in L1 and move bytes both ways over vsock, then booted
+/// read virtio-rng, ping L1 and download a blob over a TAP device in L1, take a DHCP lease from passt on a second NIC
+/// (`--net user`), download a blob from L1's loopback through passt's gateway and serve one that L1 fetches through a
+/// hostfwd port, and move bytes both ways over vsock (no passt is left in L1 once vessel exited), then booted
 /// again with its shell on hvc0, a read-only disk and a data disk whose synced write survives kill -9 of vessel, and a
 /// third time through `vessel --api-sock` with Firecracker's getting-started requests, paused and resumed;
 /// the foundation's lifecycle check (tests/Vessel.Kvm.LifecycleProbe)
@@ -113,6 +115,25 @@ public sealed partial class KvmNestedLaneTests
             Assert.Matches("^[0-9a-f]{32}$", blob);
             Assert.Equal(blob, Md5After("L2| L2NET-WGET=0 ", stdout));
 
+            // User mode on kvm, the same boot's second NIC (`--net user,hostfwd=tcp:127.0.0.1:8082-:8080`): passt in L1
+            // (run as root, it changes to nobody) gave eth1 a lease and a default route; a blob from busybox httpd on L1's
+            // loopback arrived through the gateway address byte for byte; L1 read the guest's token and blob from busybox
+            // httpd in the guest through the hostfwd port; and passt ended with vessel.
+            Assert.Contains("L2| L2USER-MAC 52:54:00:12:34:57", stdout);
+            Assert.Matches(@"(?m)^L2\| L2USER-DHCP lease of \d+\.\d+\.\d+\.\d+ obtained$", stdout);
+            Assert.Matches(@"(?m)^L2\| L2USER-GW=\d+\.\d+\.\d+\.\d+$", stdout);
+            string userBlob = Md5After("LANE-USER-BLOB ", stdout);
+            Assert.Matches("^[0-9a-f]{32}$", userBlob);
+            Assert.NotEqual(blob, userBlob);
+            Assert.Equal(userBlob, Md5After("L2| L2USER-WGET=0 ", stdout));
+            var fwdToken = UserTokenLine().Match(stdout);
+            Assert.True(fwdToken.Success, $"no LANE-USER-TOKEN line:\n{all}");
+            Assert.Matches($"(?m)^LANE-USER-HOSTFWD hostfwd-{fwdToken.Groups[1].Value}$", stdout);
+            string served = Md5After("L2| L2USER-SERVE ", stdout);
+            Assert.Matches("^[0-9a-f]{32}$", served);
+            Assert.Equal(served, Md5After("LANE-USER-HOSTFWD-BLOB=0 ", stdout));
+            Assert.Matches("(?m)^LANE-USER-PASST-LEFT=0$", stdout);
+
             // vsock on kvm, both connection directions, both byte directions in each: the guest's connection to the
             // host (CID 2 port 5000 -> L1's listener at PATH_5000) and L1's CONNECT 6000 through PATH to a guest
             // listener, answered "OK <port>"; what each side sent is what the other received.
@@ -167,6 +188,9 @@ public sealed partial class KvmNestedLaneTests
 
     [GeneratedRegex(@"^LANE-HVC-TOKEN ([0-9a-f]{16})$", RegexOptions.Multiline)]
     private static partial Regex HvcTokenLine();
+
+    [GeneratedRegex(@"^LANE-USER-TOKEN ([0-9a-f]{16})$", RegexOptions.Multiline)]
+    private static partial Regex UserTokenLine();
 
     [GeneratedRegex(@"^LANE-VSOCK-HOSTCONN tries=\d+ answer=OK_\d+ ([0-9a-f]{32})", RegexOptions.Multiline)]
     private static partial Regex HostConnectionLine();
