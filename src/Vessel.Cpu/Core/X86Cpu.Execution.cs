@@ -186,8 +186,9 @@ internal sealed unsafe partial class X86Cpu
         if (EmuProfiler.Enabled) Counters.BlocksRun++;
         bool oneInstruction = _interruptShadow || singleStep || _hasCompletedRead;
         if (!oneInstruction && TryRunCompiled(block)) return;
-        Instruction[] instructions = block.Instructions;
-        FastOp[] fastOps = block.FastOps;
+        DecodedBlock body = _compactor.BodyOf(block, _machine.CodeCache);
+        Instruction[] instructions = body.Instructions;
+        FastOp[] fastOps = body.FastOps;
         int count = block.Count;
         if (oneInstruction)
         {
@@ -249,7 +250,7 @@ internal sealed unsafe partial class X86Cpu
     internal DecodedBlock? FindCachedBlock(ulong rip)
     {
         foreach (var b in _blocks)
-            if (b != null && b.Count > 0 && b.StartRip <= rip && rip < b.Instructions[b.Count - 1].NextIP) return b;
+            if (b != null && b.Count > 0 && b.StartRip <= rip && rip < b.EndRip) return b.IsCompact ? CompactBlockDecoder.Copy(b) : b;
         return null;
     }
 

@@ -115,6 +115,7 @@ internal sealed unsafe partial class X86Cpu
         Prof(ProfileMode.Loop);
         NativeBlock? native = translation == null ? null : Place(block, translation, id);
         if (native == null) _nativeById.Release(id);
+        else MakeCompactIfCached(block);
         return native;
     }
 
@@ -243,7 +244,7 @@ internal sealed unsafe partial class X86Cpu
         else
         {
             // By the block's last instruction: a miss may also come from an earlier branch into another page.
-            FlowControl last = block.Instructions[block.Count - 1].FlowControl;
+            FlowControl last = block.LastFlowControl;
             if (last == FlowControl.Return) Counters.NativeExitMissRet++;
             else if (last is FlowControl.IndirectBranch or FlowControl.IndirectCall) Counters.NativeExitMissIndirect++;
             else Counters.NativeExitMissOtherPage++;
@@ -275,7 +276,8 @@ internal sealed unsafe partial class X86Cpu
     /// <summary>Interprets instruction <paramref name="index"/>, which translated code left with every earlier effect stored.</summary>
     private void StepForNative(DecodedBlock block, int index)
     {
-        ref Instruction ins = ref block.Instructions[index];
+        DecodedBlock body = _compactor.BodyOf(block, _machine.CodeCache);
+        ref Instruction ins = ref body.Instructions[index];
         if (EmuProfiler.Enabled)
         {
             ProfMode = (byte)ProfileMode.CompiledStep;
@@ -285,7 +287,7 @@ internal sealed unsafe partial class X86Cpu
         NativeSteps++;
         _instructionStart = ins.IP;
         Rip = ins.NextIP;
-        if (!ExecuteFast(ref block.FastOps[index])) Execute(ref ins);
+        if (!ExecuteFast(ref body.FastOps[index])) Execute(ref ins);
         InstructionsRetired++;
         Prof(ProfileMode.Compiled);
     }
