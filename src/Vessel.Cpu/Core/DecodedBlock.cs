@@ -34,10 +34,11 @@ internal sealed class DecodedBlock
     /// <summary>Where the block's last instruction ends.</summary>
     public ulong EndRip => IsCompact ? StartRip + (ulong)Code!.Length : Instructions[Count - 1].NextIP;
 
-    /// <summary>Drops the arrays, keeping <paramref name="code"/>, which decodes to the same instructions.</summary>
-    public void MakeCompact(byte[] code)
+    /// <summary>Drops the arrays, keeping <paramref name="code"/>, which decodes to the same instructions, the last
+    /// one's flow control <paramref name="lastFlow"/>.</summary>
+    public void MakeCompact(byte[] code, FlowControl lastFlow)
     {
-        _compactLastFlow = Instructions[Count - 1].FlowControl;
+        _compactLastFlow = lastFlow;
         Code = code;
         Expansions = 0;
         Instructions = [];
@@ -64,8 +65,8 @@ internal sealed class DecodedBlock
 
     public DecodedBlock(int capacity)
     {
-        Instructions = new Instruction[capacity];
-        FastOps = new FastOp[capacity];
+        Instructions = capacity == 0 ? [] : new Instruction[capacity];
+        FastOps = capacity == 0 ? [] : new FastOp[capacity];
     }
 
     /// <summary>The array length a cached block of <paramref name="count"/> instructions gets: a multiple of
@@ -98,8 +99,15 @@ internal sealed class DecodedBlock
         int count = decoded.Count;
         Array.Copy(decoded.Instructions, Instructions, count);
         Array.Copy(decoded.FastOps, FastOps, count);
-        Count = count;
         Code = null;
+        TakeHeaderOf(decoded);
+    }
+
+    /// <summary>Takes <paramref name="decoded"/>'s length, address, generations and decode context, with no run
+    /// counts, links or translation.</summary>
+    public void TakeHeaderOf(DecodedBlock decoded)
+    {
+        Count = decoded.Count;
         Expansions = 0;
         StartRip = decoded.StartRip;
         CsBase = decoded.CsBase;

@@ -59,6 +59,23 @@ internal sealed partial class X86Cpu
         }
     }
 
+    /// <summary>Caches the 64-bit block just decoded into <paramref name="decoded"/> as a compact one (see
+    /// <see cref="BlockCompactor"/>) in way <paramref name="way"/> of <paramref name="set"/> (the stale block there, an
+    /// empty way, or past the last: the least recent one goes); null if it cannot be (then it gets arrays as before).</summary>
+    private DecodedBlock? CacheCompact(DecodedBlock decoded, int set, int way, DecodedBlock? stale)
+    {
+        // With the native tier only: the interpreter tier (the tests' reference) and runs without fast forms (the
+        // scratch's are classified) keep their arrays.
+        if (_nativeThreshold == 0) return null;
+        DecodedBlock? compact = _compactor.TryNewCompact(decoded, _memory, _machine.CodeCache);
+        if (compact == null) return null;
+        if (stale == null && way == BlockCacheWays) way = BlockCacheWays - 1;
+        if ((stale ?? _blocks[set + way]) is { } evicted) KeepSpare(evicted);
+        _blocks[set + way] = compact;
+        MoveToFront(set, way);
+        return compact;
+    }
+
     private void DropCompiled(DecodedBlock block)
     {
         DropNative(block);

@@ -373,6 +373,7 @@ internal sealed unsafe partial class X86Cpu
             return block;
         }
 
+        if (CacheCompact(decoded, set, way, block) is { } compact) return compact;
         // The slot: a stale decode of this address, else an empty way, else the least recent way.
         if (block == null && way == BlockCacheWays) way = BlockCacheWays - 1;
         block ??= _blocks[set + way];

@@ -109,6 +109,7 @@ internal sealed unsafe partial class X86Cpu
 
     private NativeBlock? TranslateNative(DecodedBlock block)
     {
+        if (!_compactor.TryGiveArrays(block, _machine.CodeCache)) return null; // the translator reads them
         Prof(ProfileMode.Compile);
         int id = _nativeById.Reserve();
         NativeTranslation? translation = NativeTranslator.Translate(block, id);
