@@ -34,10 +34,11 @@ public class CompactBlockTests
             cpu.NativeTranslations, cpu.NativeSteps, cpu.Compactor.MadeCompact, cpu.Compactor.Decodes, cpu.Compactor.GivenArrays);
     }
 
-    private static (Outcome Interpreted, Outcome Native) RunBothWays(Action<Assembler> code, Action<PagedGuest>? prepare = null)
+    private static (Outcome Interpreted, Outcome Native) RunBothWays(Action<Assembler> code, Action<PagedGuest>? prepare = null,
+        EmuOptions? nativeOptions = null)
     {
         Outcome interpreted = Run(NativeTierTests.InterpreterOptions, code, prepare);
-        Outcome native = Run(NativeTierTests.NativeOptions, code, prepare);
+        Outcome native = Run(nativeOptions ?? NativeTierTests.NativeOptions, code, prepare);
         Assert.Equal(interpreted.Registers, native.Registers);
         Assert.Equal(interpreted.Retired, native.Retired);
         Assert.Equal(interpreted.Memory, native.Memory);
@@ -48,6 +49,36 @@ public class CompactBlockTests
         Assert.Equal(0L, interpreted.MadeCompact);
         Assert.True(native.MadeCompact >= 1, $"{native.MadeCompact} blocks made compact");
         return (interpreted, native);
+    }
+
+    [Fact]
+    public void Blocks_not_hot_yet_are_cached_compact_and_run_again_from_their_bytes_until_they_take_arrays()
+    {
+        // Nothing gets hot (threshold 64): every block of the loop is cached compact when decoded, its second run is
+        // decoded again from its bytes, and from its fourth such decode on it runs from arrays of its own.
+        void Program(Assembler a)
+        {
+            var top = a.CreateLabel();
+            var skip = a.CreateLabel();
+            a.mov(ecx, 10);
+            a.mov(rbx, Data);
+            a.Label(ref top);
+            a.add(rax, rcx);
+            a.mov(__qword_ptr[rbx + rcx * 8], rax);
+            a.test(cl, 1);
+            a.jz(skip);
+            a.xor(rdx, __qword_ptr[rbx + rcx * 8 + 8]);
+            a.jmp(skip);
+            a.Label(ref skip);
+            a.dec(ecx);
+            a.jnz(top);
+            a.hlt();
+        }
+        var (_, native) = RunBothWays(Program, nativeOptions: new EmuOptions { Tier = EmuTier.Native, JitThreshold = 64 });
+
+        Assert.Equal(0L, native.Translations);
+        Assert.True(native.CompactDecodes >= BlockCompactor.ExpansionsBeforeArrays, $"{native.CompactDecodes} decodes");
+        Assert.True(native.GivenArrays >= 1, $"{native.GivenArrays} blocks given their arrays");
     }
 
     [Fact]
