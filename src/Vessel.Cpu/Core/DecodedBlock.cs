@@ -15,9 +15,9 @@ internal sealed class DecodedBlock
     public FastOp[] FastOps;
     public int Count;
 
-    /// <summary>A translated block's guest bytes, kept instead of its instructions and fast forms (80 bytes an
-    /// instruction against some 4): its translation runs without them, and the rare instruction it hands back is
-    /// decoded again from these bytes (see <see cref="CompactBlockDecoder"/>). Null for a block with its arrays.</summary>
+    /// <summary>A compact block's guest bytes, kept instead of its instructions and fast forms (80 bytes an
+    /// instruction against some 4): translated code runs without them, and whatever needs the instructions decodes
+    /// them again from these bytes (see <see cref="BlockCompactor"/>). Null for a block with its arrays.</summary>
     public byte[]? Code;
 
     public bool IsCompact => Code != null;
