@@ -4,6 +4,7 @@ qemu-system-x86_64 -accel tcg, on the same kernel and initramfs, median of sever
 plus each side's peak resident memory (VmHWM) at the marker, and that minus the guest RAM it touched, and their
 ratios. QEMU 7.2 maps guest RAM as one anonymous mapping of exactly the guest's size (pc.ram), as Vessel does, so
 one smaps rule finds both; QEMU's TCG code buffer (a 1 GiB rwx mapping, resident where used) counts as the VMM's.
+Each run also prints the CPU seconds the VMM used to the marker, which a loaded machine moves less than wall time.
 
   scripts/boot-bench.py [--runs 3] [--timeout 300] [--memory 512] [--guest DIR] [--vessel CMD]
                         [--only vessel|qemu] [--smaps]
@@ -21,7 +22,7 @@ import sys
 import time
 
 from benchlib.guest import APPEND, MARKER, guest_files, vessel_command
-from benchlib.proc import GUEST_RAM_SLACK_KIB, guest_ram_rss_kib, smaps_by_kind, status_kib
+from benchlib.proc import GUEST_RAM_SLACK_KIB, guest_ram_rss_kib, process_cpu_seconds, smaps_by_kind, status_kib
 
 
 def peak_rss_kib(pid, guest_kib):
@@ -63,6 +64,9 @@ def time_to_marker(cmd, timeout, guest_kib, name=None, smaps=False):
             seen = (seen + chunk)[-4096:]
             if MARKER in seen:
                 seconds, peak = time.monotonic() - start, peak_rss_kib(proc.pid, guest_kib)
+                cpu = process_cpu_seconds(proc.pid)
+                if cpu is not None:
+                    print(f"  {name} CPU seconds to the marker: {cpu:.2f}")
                 if smaps:
                     print_smaps(name, proc.pid, guest_kib)
                 return seconds, peak

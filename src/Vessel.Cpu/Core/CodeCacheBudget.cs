@@ -2,9 +2,10 @@ namespace Vessel.Cpu;
 
 /// <summary>The one bound on host memory that grows with guest code, shared by every vCPU of a VM: decoded blocks
 /// (their instructions and fast forms, page-crossing ones included) are charged when their objects are made, and
-/// the host code translated from hot ones when translated. Block objects are never left to the garbage collector: a vCPU
-/// keeps the ones its sets evict for reuse, and a flush hands every one to this VM-wide free list, by array size,
-/// so the host memory they take stays within the budget whatever the guest does. When a charge does not fit,
+/// the host code translated from hot ones when translated. Block objects with arrays are not left to the garbage collector:
+/// a vCPU keeps the ones its sets evict for reuse, and a flush hands every one to this VM-wide free list, by array size,
+/// so the host memory they take stays within the budget whatever the guest does; compact blocks (their bytes only, see
+/// <see cref="BlockCompactor"/>) have nothing to reuse and are released to it when evicted. When a charge does not fit,
 /// every vCPU's code cache is flushed, as QEMU flushes its translation buffer when full: a vCPU outside
 /// <see cref="RunLoop.Run"/> or halted there and then, a running one at its next block lookup (it notices through
 /// <see cref="CodePageMap.Epoch"/>, which it checks there already).

@@ -9,10 +9,53 @@ internal sealed class DecodedBlock
 {
     public const int MaxInstructions = 64;
     /// <summary>The decoded instructions and their fast forms, <see cref="Count"/> of them; a cached block's
-    /// arrays are sized to its length (<see cref="CapacityFor"/>), the decode buffer's to the most a block holds.</summary>
-    public readonly Instruction[] Instructions;
-    public readonly FastOp[] FastOps;
+    /// arrays are sized to its length (<see cref="CapacityFor"/>), the decode buffer's to the most a block holds.
+    /// Empty while the block is compact (<see cref="Code"/>).</summary>
+    public Instruction[] Instructions;
+    public FastOp[] FastOps;
     public int Count;
+
+    /// <summary>A compact block's guest bytes, kept instead of its instructions and fast forms (80 bytes an
+    /// instruction against some 4): translated code runs without them, and whatever needs the instructions decodes
+    /// them again from these bytes (see <see cref="BlockCompactor"/>). Null for a block with its arrays.</summary>
+    public byte[]? Code;
+
+    public bool IsCompact => Code != null;
+
+    /// <summary>Times a compact block was decoded again from <see cref="Code"/> for the interpreter; past a few
+    /// it takes its arrays back.</summary>
+    public int Expansions;
+
+    /// <summary>The last instruction's flow control, for the profiler, kept while the block is compact.</summary>
+    private FlowControl _compactLastFlow;
+
+    public FlowControl LastFlowControl => IsCompact ? _compactLastFlow : Instructions[Count - 1].FlowControl;
+
+    /// <summary>Where the block's last instruction ends.</summary>
+    public ulong EndRip => IsCompact ? StartRip + (ulong)Code!.Length : Instructions[Count - 1].NextIP;
+
+    /// <summary>Drops the arrays, keeping <paramref name="code"/>, which decodes to the same instructions, the last
+    /// one's flow control <paramref name="lastFlow"/>.</summary>
+    public void MakeCompact(byte[] code, FlowControl lastFlow)
+    {
+        _compactLastFlow = lastFlow;
+        Code = code;
+        Expansions = 0;
+        Instructions = [];
+        FastOps = [];
+    }
+
+    /// <summary>Takes arrays back (of <see cref="CapacityFor"/> the block's length), filled from
+    /// <paramref name="expanded"/>, this block decoded again.</summary>
+    public void TakeArraysFrom(DecodedBlock expanded)
+    {
+        int capacity = CapacityFor(Count);
+        Instructions = new Instruction[capacity];
+        FastOps = new FastOp[capacity];
+        Array.Copy(expanded.Instructions, Instructions, Count);
+        Array.Copy(expanded.FastOps, FastOps, Count);
+        Code = null;
+    }
 
     /// <summary>What <see cref="Native"/> is charged in its VM's <see cref="CodeCacheBudget"/> (the block object
     /// is charged <see cref="FootprintBytes"/> of its array size once, when made).</summary>
@@ -22,8 +65,8 @@ internal sealed class DecodedBlock
 
     public DecodedBlock(int capacity)
     {
-        Instructions = new Instruction[capacity];
-        FastOps = new FastOp[capacity];
+        Instructions = capacity == 0 ? [] : new Instruction[capacity];
+        FastOps = capacity == 0 ? [] : new FastOp[capacity];
     }
 
     /// <summary>The array length a cached block of <paramref name="count"/> instructions gets: a multiple of
@@ -41,7 +84,13 @@ internal sealed class DecodedBlock
     public static long FootprintBytes(int capacity) =>
         ObjectBytes + 2 * ArrayHeaderBytes + (long)capacity * (Unsafe.SizeOf<Instruction>() + Unsafe.SizeOf<FastOp>());
 
-    private const int ObjectBytes = 136, ArrayHeaderBytes = 24;
+    /// <summary>Host bytes of a compact block with <paramref name="codeLength"/> bytes of guest code.</summary>
+    public static long CompactFootprintBytes(int codeLength) => ObjectBytes + ArrayHeaderBytes + codeLength;
+
+    /// <summary>What the block is charged in its VM's budget now (its compiled code apart).</summary>
+    public long FootprintBytesNow => IsCompact ? CompactFootprintBytes(Code!.Length) : FootprintBytes(Instructions.Length);
+
+    private const int ObjectBytes = 160, ArrayHeaderBytes = 24;
 
     /// <summary>Becomes the block decoded into <paramref name="decoded"/> (the decode buffer); run counts and links
     /// start afresh (the caller has dropped the translation). Its arrays are at least that long.</summary>
@@ -50,7 +99,16 @@ internal sealed class DecodedBlock
         int count = decoded.Count;
         Array.Copy(decoded.Instructions, Instructions, count);
         Array.Copy(decoded.FastOps, FastOps, count);
-        Count = count;
+        Code = null;
+        TakeHeaderOf(decoded);
+    }
+
+    /// <summary>Takes <paramref name="decoded"/>'s length, address, generations and decode context, with no run
+    /// counts, links or translation.</summary>
+    public void TakeHeaderOf(DecodedBlock decoded)
+    {
+        Count = decoded.Count;
+        Expansions = 0;
         StartRip = decoded.StartRip;
         CsBase = decoded.CsBase;
         Bitness = decoded.Bitness;
@@ -93,4 +151,8 @@ internal sealed class DecodedBlock
     public Native.NativeBlock? Native;
     public long LinkEpoch;
     public bool NextLinkSlot;
+
+    /// <summary>A block dropped for good (a compact one, whose object is not reused) is given this generation, which
+    /// no page has, so no link or lookup finds it valid again.</summary>
+    public const long DeadGeneration = long.MinValue;
 }

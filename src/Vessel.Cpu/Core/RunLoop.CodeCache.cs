@@ -18,6 +18,10 @@ internal sealed partial class RunLoop
     private readonly Stack<DecodedBlock>[] _spareBlocks = CodeCacheBudget.NewSizeClassStacks();
     private readonly List<DecodedBlock> _flushed = new();
 
+    /// <summary>Keeps translated blocks' bytes instead of their arrays, and decodes them again when needed.</summary>
+    private readonly BlockCompactor _compactor = new();
+    internal BlockCompactor Compactor => _compactor;
+
     /// <summary>Blocks this vCPU ran without caching because the budget was full even after a flush (other
     /// vCPUs had not dropped theirs yet).</summary>
     internal long UncachedForBudget;
@@ -32,11 +36,44 @@ internal sealed partial class RunLoop
         return _machine.CodeCache.TryChargeDroppingFree(DecodedBlock.FootprintBytes(capacity)) ? new DecodedBlock(capacity) : null;
     }
 
-    /// <summary>Keeps an evicted block for this vCPU's reuse.</summary>
+    /// <summary>Keeps an evicted block for this vCPU's reuse; a compact one, with no arrays to reuse, is dropped.</summary>
     private void KeepSpare(DecodedBlock block)
     {
         DropCompiled(block);
-        _spareBlocks[CodeCacheBudget.SizeClassOf(block.Instructions.Length)].Push(block);
+        if (block.IsCompact) _compactor.Drop(block, _machine.CodeCache);
+        else _spareBlocks[CodeCacheBudget.SizeClassOf(block.Instructions.Length)].Push(block);
+    }
+
+
+    /// <summary>Makes a block just translated compact (<see cref="BlockCompactor"/>) if it is in the cache. A link may
+    /// lead to an evicted block, a spare still valid for its address, which then runs and may be translated: it stays
+    /// as it is, since spares are reused for their arrays.</summary>
+    private void MakeCompactIfCached(DecodedBlock block)
+    {
+        int set = BlockCacheSetOf(block.PhysicalAddress);
+        for (int way = 0; way < BlockCacheWays; way++)
+        {
+            if (_blocks[set + way] != block) continue;
+            _compactor.TryMakeCompact(block, _memory, _machine.CodeCache);
+            return;
+        }
+    }
+
+    /// <summary>Caches the 64-bit block just decoded into <paramref name="decoded"/> as a compact one (see
+    /// <see cref="BlockCompactor"/>) in way <paramref name="way"/> of <paramref name="set"/> (the stale block there, an
+    /// empty way, or past the last: the least recent one goes); null if it cannot be (then it gets arrays as before).</summary>
+    private DecodedBlock? CacheCompact(DecodedBlock decoded, int set, int way, DecodedBlock? stale)
+    {
+        // With the native tier only: the interpreter tier (the tests' reference) and runs without fast forms (the
+        // scratch's are classified) keep their arrays.
+        if (_nativeThreshold == 0) return null;
+        DecodedBlock? compact = _compactor.TryNewCompact(decoded, _memory, _machine.CodeCache);
+        if (compact == null) return null;
+        if (stale == null && way == BlockCacheWays) way = BlockCacheWays - 1;
+        if ((stale ?? _blocks[set + way]) is { } evicted) KeepSpare(evicted);
+        _blocks[set + way] = compact;
+        MoveToFront(set, way);
+        return compact;
     }
 
     private void DropCompiled(DecodedBlock block)
@@ -59,7 +96,7 @@ internal sealed partial class RunLoop
     {
         if (stale.Native is not { } native || stale.Count != decoded.Count
             || stale.SecondPage != DecodedBlock.NoSecondPage || decoded.SecondPage != DecodedBlock.NoSecondPage) return false;
-        Instruction[] kept = stale.Instructions, fresh = decoded.Instructions;
+        Instruction[] kept = (stale.IsCompact ? _compactor.Expanded(stale) : stale).Instructions, fresh = decoded.Instructions;
         for (int i = 0; i < decoded.Count; i++)
             if (!Instruction.EqualsAllBits(kept[i], fresh[i])) return false;
         NativeChaining.UnlinkKeepingCode(_machine.NativeCode, native);
@@ -80,7 +117,8 @@ internal sealed partial class RunLoop
             if (blocks[i] is not { } block) continue;
             DropCompiled(block);
             block.Link0 = block.Link1 = null;
-            _flushed.Add(block);
+            if (block.IsCompact) _compactor.Drop(block, _machine.CodeCache);
+            else _flushed.Add(block);
             blocks[i] = null;
         }
         foreach (Stack<DecodedBlock> spares in _spareBlocks)

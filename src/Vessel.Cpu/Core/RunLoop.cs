@@ -205,8 +205,9 @@ internal sealed unsafe partial class RunLoop
         if (EmuProfiler.Enabled) cpu.Counters.BlocksRun++;
         bool oneInstruction = cpu.InterruptShadow || singleStep || _exits.HasCompletedRead;
         if (!oneInstruction && TryRunCompiled(block)) return;
-        Instruction[] instructions = block.Instructions;
-        FastOp[] fastOps = block.FastOps;
+        DecodedBlock body = _compactor.BodyOf(block, _machine.CodeCache);
+        Instruction[] instructions = body.Instructions;
+        FastOp[] fastOps = body.FastOps;
         int count = block.Count;
         if (oneInstruction)
         {
@@ -256,7 +257,7 @@ internal sealed unsafe partial class RunLoop
     internal DecodedBlock? FindCachedBlock(ulong rip)
     {
         foreach (var b in _blocks)
-            if (b != null && b.Count > 0 && b.StartRip <= rip && rip < b.Instructions[b.Count - 1].NextIP) return b;
+            if (b != null && b.Count > 0 && b.StartRip <= rip && rip < b.EndRip) return b.IsCompact ? CompactBlockDecoder.Copy(b) : b;
         return null;
     }
 
@@ -385,6 +386,7 @@ internal sealed unsafe partial class RunLoop
             return block;
         }
 
+        if (CacheCompact(decoded, set, way, block) is { } compact) return compact;
         // The slot: a stale decode of this address, else an empty way, else the least recent way.
         if (block == null && way == BlockCacheWays) way = BlockCacheWays - 1;
         block ??= _blocks[set + way];

@@ -126,6 +126,10 @@ internal static class EmuProfiler
                 ref CpuCounters c = ref cpu.Counters;
                 foreach (var f in typeof(CpuCounters).GetFields())
                     sb.AppendLine($"  {f.Name,-26} {(long)f.GetValue(c)!,16:N0}");
+                BlockCompactor compactor = cpu.Loop.Compactor;
+                sb.AppendLine($"  {"BlocksMadeCompact",-26} {compactor.MadeCompact,16:N0}");
+                sb.AppendLine($"  {"CompactBlockDecodes",-26} {compactor.Decodes,16:N0}");
+                sb.AppendLine($"  {"CompactBlocksGivenArrays",-26} {compactor.GivenArrays,16:N0}");
                 AppendByCode(sb, "instructions compiled blocks handed to the interpreter, by form", cpu.StepsByCode);
                 AppendByCode(sb, "instructions interpreted without a fast form, by form", cpu.GenericByCode);
             }

@@ -110,12 +110,14 @@ internal sealed unsafe partial class RunLoop
 
     private NativeBlock? TranslateNative(DecodedBlock block)
     {
+        if (!_compactor.TryGiveArrays(block, _machine.CodeCache)) return null; // the translator reads them
         _cpu.Prof(ProfileMode.Compile);
         int id = _nativeById.Reserve();
         NativeTranslation? translation = NativeTranslator.Translate(block, id);
         _cpu.Prof(ProfileMode.Loop);
         NativeBlock? native = translation == null ? null : Place(block, translation, id);
         if (native == null) _nativeById.Release(id);
+        else MakeCompactIfCached(block);
         return native;
     }
 
@@ -246,7 +248,7 @@ internal sealed unsafe partial class RunLoop
         else
         {
             // By the block's last instruction: a miss may also come from an earlier branch into another page.
-            FlowControl last = block.Instructions[block.Count - 1].FlowControl;
+            FlowControl last = block.LastFlowControl;
             if (last == FlowControl.Return) counters.NativeExitMissRet++;
             else if (last is FlowControl.IndirectBranch or FlowControl.IndirectCall) counters.NativeExitMissIndirect++;
             else counters.NativeExitMissOtherPage++;
@@ -280,7 +282,8 @@ internal sealed unsafe partial class RunLoop
     private void StepForNative(DecodedBlock block, int index)
     {
         X86Cpu cpu = _cpu;
-        ref Instruction ins = ref block.Instructions[index];
+        DecodedBlock body = _compactor.BodyOf(block, _machine.CodeCache);
+        ref Instruction ins = ref body.Instructions[index];
         if (EmuProfiler.Enabled)
         {
             cpu.ProfMode = (byte)ProfileMode.CompiledStep;
@@ -290,7 +293,7 @@ internal sealed unsafe partial class RunLoop
         NativeSteps++;
         cpu.State.InstructionStart = ins.IP;
         cpu.State.Rip = ins.NextIP;
-        if (!cpu.ExecuteFast(ref block.FastOps[index])) cpu.Execute(ref ins);
+        if (!cpu.ExecuteFast(ref body.FastOps[index])) cpu.Execute(ref ins);
         cpu.State.InstructionsRetired++;
         cpu.Prof(ProfileMode.Compiled);
     }
