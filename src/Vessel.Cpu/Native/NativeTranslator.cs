@@ -87,6 +87,7 @@ internal sealed partial class NativeTranslator
             _a.Label(ref _labels[i]);
             bool stepped = !EmitInstruction(i, flagsLiveAfter[i]);
             if (stepped) EmitExit(i);
+            else SystemEmitter.EmitShadowEnd(i);
         }
         // The block ended without a branch (length limit, page end): on after its last instruction.
         if (!ops[count - 1].Kind.IsBranch()) EmitExitTo(_block.Instructions[count - 1].NextIP);

@@ -201,6 +201,7 @@ internal sealed unsafe partial class X86Cpu
                 var code = (delegate* unmanaged[SuppressGCTransition]<CpuState*, NativeContext*, int>)(native.Code + entry);
                 NativeEntries++;
                 int handedBack = code(state, contextPointer);
+                if (context.EndRun != 0) { context.EndRun = 0; _endBlock = true; }
                 if (context.RunningBlock != native.RunningId)
                 {
                     NativeChainedReturns++;
