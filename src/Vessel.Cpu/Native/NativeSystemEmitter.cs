@@ -20,6 +20,8 @@ internal sealed class NativeSystemEmitter(NativeTranslator t)
     /// <summary>The translated STI whose shadow the next instruction is in (see <see cref="EmitShadowEnd"/>).</summary>
     private int _stiAt = -2;
 
+    private readonly NativeTscEmitter _tsc = new(t);
+
     /// <summary>Byte offset of a segment register's selector in its <see cref="Segment"/>.</summary>
     private static readonly int SelectorInSegment = SelectorOffset();
 
@@ -63,6 +65,8 @@ internal sealed class NativeSystemEmitter(NativeTranslator t)
                     _a.jnz(t.ExitWithSavedFlags(index));
                 });
                 return true;
+            case Code.Rdtsc or Code.Rdtscp:
+                return _tsc.TryEmit(index, withAux: ins.Code == Code.Rdtscp);
             case Code.Mov_r64m16_Sreg or Code.Mov_r32m16_Sreg or Code.Mov_rm16_Sreg:
                 return EmitReadSelector(ref ins, index);
             default:

@@ -179,6 +179,8 @@ internal sealed unsafe partial class X86Cpu
         // One budget for the whole run, not one per re-entry: a loop whose every pass hands an instruction back
         // would otherwise never come back to the run loop, and never see an interrupt.
         context.LoopBudget = NativeTranslator.LoopBudget;
+        context.TscBias = Msrs.TscBias;
+        context.TscAux = Msrs.TscAux;
         int index = 0;
         fixed (CpuState* state = &State)
         {

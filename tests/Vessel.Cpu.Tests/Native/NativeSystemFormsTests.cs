@@ -203,6 +203,67 @@ public class NativeSystemFormsTests
         Assert.True(native.Steps <= 10, $"{native.Steps} instructions handed back for {Passes} passes");
     }
 
+    [Fact]
+    public void Translated_rdtsc_and_rdtscp_read_the_interpreters_counter_with_the_guests_offset_and_tsc_aux()
+    {
+        // The TSC moved 10^15 ticks (11.6 days of the guest's 1 GHz clock) ahead: a read that missed the offset, or
+        // added it twice, is far outside [Start, 2 * Start).
+        const ulong Start = 1_000_000_000_000_000, TscAux = 0x1234;
+        void Program(Assembler a)
+        {
+            var top = a.CreateLabel();
+            var forward = a.CreateLabel();
+            WriteMsr(a, 0x10, Start);               // IA32_TIME_STAMP_COUNTER
+            WriteMsr(a, 0xC000_0103, TscAux);       // IA32_TSC_AUX
+            a.rdtsc();
+            a.shl(rdx, 32);
+            a.or(rax, rdx);
+            a.mov(r8, rax);
+            a.mov(r12, rax);
+            a.mov(ebx, Passes);
+            a.Label(ref top);
+            a.mov(rax, cr4);                        // CR4.TSD every other pass: then the reads are handed back, and
+            a.xor(rax, (int)ControlRegisters.Cr4Tsd); // the interpreter's alternate with the translated ones
+            a.mov(cr4, rax);
+            a.test(bl, 1);                          // flags across RDTSC: set here, read after it
+            a.rdtsc();
+            a.setz(r15b);
+            a.add(r14, r15);
+            a.shl(rdx, 32);
+            a.or(rax, rdx);
+            a.cmp(rax, r8);
+            a.jae(forward);
+            a.inc(r9);                              // counts reads that went backwards
+            a.Label(ref forward);
+            a.mov(r8, rax);
+            a.rdtscp();
+            a.add(r13, rcx);
+            a.shl(rdx, 32);
+            a.or(rax, rdx);
+            a.cmp(rax, r8);
+            a.adc(r9, 0);                           // CF: below the RDTSC before it
+            a.mov(r8, rax);
+            a.dec(ebx);
+            a.jnz(top);
+            a.rdtsc();
+            a.shl(rdx, 32);
+            a.or(rax, rdx);
+            a.cmp(rax, r8);
+            a.adc(r9, 0);
+            a.mov(r10, rax);
+            a.hlt();
+        }
+        Outcome native = Run(native: true, Program);
+        Registers r = native.Registers;
+        Assert.Equal(0UL, r.R9);
+        Assert.InRange(r.R12, Start, 2 * Start);
+        Assert.InRange(r.R10, r.R12, 2 * Start);
+        Assert.Equal((ulong)Passes * TscAux, r.R13);
+        Assert.Equal((ulong)Passes / 2, r.R14);
+        // Each pass hands back its two CR4 moves, and the two reads of every other pass: untranslated, four a pass.
+        Assert.True(native.Steps <= 3 * Passes + 10, $"{native.Steps} instructions handed back for {Passes} passes");
+    }
+
     private static void WriteMsr(Assembler a, uint index, ulong value)
     {
         a.mov(ecx, index);
@@ -213,7 +274,7 @@ public class NativeSystemFormsTests
 
     public static TheoryData<string, int> UserForms => new()
     {
-        { "cli", 0 }, { "cli", 3 }, { "sti", 0 }, { "sti", 3 }, { "stac", 3 }, { "clac", 3 }, { "swapgs", 3 }, { "mov_sreg", 0 },
+        { "cli", 0 }, { "cli", 3 }, { "sti", 0 }, { "sti", 3 }, { "stac", 3 }, { "clac", 3 }, { "swapgs", 3 }, { "rdtsc_tsd", 3 }, { "mov_sreg", 0 },
     };
 
     [Theory]
@@ -235,6 +296,7 @@ public class NativeSystemFormsTests
                     case "stac": a.stac(); break;
                     case "clac": a.clac(); break;
                     case "swapgs": a.swapgs(); break;
+                    case "rdtsc_tsd": a.rdtsc(); break;
                     default: a.mov(ebx, cs); break;
                 }
                 a.pushfq();
@@ -242,10 +304,20 @@ public class NativeSystemFormsTests
                 a.hlt();
             });
         }
-        Outcome native = RunBoth(a => NativeJumpCacheLevelTests.IretToUser(a, UserCode, 0x202 | (iopl << 12)), Prepare);
+        void Program(Assembler a)
+        {
+            if (form == "rdtsc_tsd")
+            {
+                a.mov(rax, cr4);
+                a.or(rax, (int)ControlRegisters.Cr4Tsd);
+                a.mov(cr4, rax);
+            }
+            NativeJumpCacheLevelTests.IretToUser(a, UserCode, 0x202 | (iopl << 12));
+        }
+        Outcome native = RunBoth(Program, Prepare);
 
         Assert.Equal(13UL, native.Vector);
-        bool faults = form is "stac" or "clac" or "swapgs" || (form is "cli" or "sti" && iopl < 3);
+        bool faults = form is "stac" or "clac" or "swapgs" or "rdtsc_tsd" || (form is "cli" or "sti" && iopl < 3);
         ulong formAddress = UserCode + 5; // after MOV EBX, 7
         if (faults) Assert.Equal(formAddress, native.SavedIp);
         else Assert.NotEqual(formAddress, native.SavedIp);

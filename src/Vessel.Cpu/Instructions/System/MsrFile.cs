@@ -63,6 +63,10 @@ internal sealed class MsrFile
     /// <summary>The time-stamp counter as this vCPU sees it.</summary>
     public ulong ReadTsc() => (ulong)((long)_clock.ReadTsc() + _tscOffset);
 
+    /// <summary>What to add to a Stopwatch timestamp for this vCPU's TSC, where Stopwatch counts nanoseconds (see
+    /// <see cref="Native.NativeSystemCalls"/>): translated RDTSC reads the clock and adds this.</summary>
+    public long TscBias => _tscOffset - _clock.Origin;
+
     /// <summary>Reads one of this file's MSRs; false if it has no such MSR.</summary>
     public bool TryRead(uint index, out ulong value)
     {
