@@ -214,7 +214,8 @@ internal sealed unsafe partial class X86Cpu
                 if (handedBack < 0)
                 {
                     if (context.ExitSlot >= 0) { _chainFrom = native; _chainSlot = context.ExitSlot; }
-                    if (EmuProfiler.Enabled) CountNativeExit(block, context.ExitSlot, context.LoopBudget);
+                    // _endBlock here: a translated STI ended the run (NativeContext.EndRun), not a jump-cache miss.
+                    if (EmuProfiler.Enabled) { if (_endBlock) Counters.NativeExitEnded++; else CountNativeExit(block, context.ExitSlot, context.LoopBudget); }
                     return;
                 }
                 StepForNative(block, handedBack);
