@@ -26,6 +26,9 @@ internal struct CpuState
     public ulong Cr0, Cr2, Cr3, Cr4, Efer;
     /// <summary>Task priority (CR8), 4 bits.</summary>
     public ulong Cr8;
+    /// <summary>IA32_KERNEL_GS_BASE, which SWAPGS exchanges with GS's base: here rather than among the MSRs so
+    /// translated code swaps the two inline.</summary>
+    public ulong KernelGsBase;
     public int FlagSize;
     /// <summary>Current privilege level.</summary>
     public int Cpl;
@@ -72,7 +75,7 @@ internal struct SegmentFile
 internal static class CpuStateLayout
 {
     public static readonly int Gpr, Rip, InstructionStart, Rflags, FlagA, FlagB, FlagResult, FlagSize, FlagOp,
-        InstructionsRetired, Cpl, Bitness, Seg, SegmentSize, SegmentBase, Cr0, Cr3, Cr4, Efer, Xmm, Mxcsr;
+        InstructionsRetired, Cpl, Bitness, Seg, SegmentSize, SegmentBase, Cr0, Cr3, Cr4, Efer, KernelGsBase, Xmm, Mxcsr;
 
     static CpuStateLayout()
     {
@@ -96,6 +99,7 @@ internal static class CpuStateLayout
         Cr3 = Of(ref s, ref s.Cr3);
         Cr4 = Of(ref s, ref s.Cr4);
         Efer = Of(ref s, ref s.Efer);
+        KernelGsBase = Of(ref s, ref s.KernelGsBase);
         Xmm = Of(ref s, ref s.Xmm[0]);
         Mxcsr = Of(ref s, ref s.Mxcsr);
     }

@@ -33,13 +33,21 @@ internal unsafe struct NativeContext
     /// <summary>Where an instruction keeps a value across its second probe (which clobbers every scratch register):
     /// PUSH [mem]'s loaded value.</summary>
     public ulong Scratch;
+    /// <summary>Non-zero when translated code asks the run loop to look at interrupts once this run returns: an STI
+    /// that set IF (the run loop would otherwise chain on, and a guest opening a short window for a pending interrupt,
+    /// STI ... CLI, would never take it). Cleared by the managed side when it reads it.</summary>
+    public int EndRun;
+    /// <summary>This vCPU's TSC minus the host's monotonic clock in nanoseconds (<see cref="MsrFile.TscBias"/>), and
+    /// IA32_TSC_AUX: what translated RDTSC and RDTSCP add and load. Set before each run (WRMSR ends one).</summary>
+    public long TscBias;
+    public ulong TscAux;
 }
 
 /// <summary>Byte offsets translated code uses outside <see cref="CpuStateLayout"/>: the context's fields and a
 /// TLB entry's, computed from the structs themselves.</summary>
 internal static unsafe class NativeLayout
 {
-    public static readonly int ReadTlb, WriteTlb, UserBit, LoopBudget, ExitSlot, RunningBlock, JumpCache, SseBlocked, HostMxcsr, GuestMxcsrLoaded, Scratch, EntryTag, EntryDelta, EntryBytes;
+    public static readonly int ReadTlb, WriteTlb, UserBit, LoopBudget, ExitSlot, RunningBlock, JumpCache, SseBlocked, HostMxcsr, GuestMxcsrLoaded, Scratch, EndRun, TscBias, TscAux, EntryTag, EntryDelta, EntryBytes;
 
     static NativeLayout()
     {
@@ -56,6 +64,9 @@ internal static unsafe class NativeLayout
         HostMxcsr = (int)((byte*)&c.HostMxcsr - at);
         GuestMxcsrLoaded = (int)((byte*)&c.GuestMxcsrLoaded - at);
         Scratch = (int)((byte*)&c.Scratch - at);
+        EndRun = (int)((byte*)&c.EndRun - at);
+        TscBias = (int)((byte*)&c.TscBias - at);
+        TscAux = (int)((byte*)&c.TscAux - at);
         var e = new TlbEntry();
         EntryTag = (int)Unsafe.ByteOffset(ref Unsafe.As<TlbEntry, byte>(ref e), ref Unsafe.As<ulong, byte>(ref e.Tag));
         EntryDelta = (int)Unsafe.ByteOffset(ref Unsafe.As<TlbEntry, byte>(ref e), ref Unsafe.As<long, byte>(ref e.Delta));

@@ -7,15 +7,20 @@ using static Iced.Intel.AssemblerRegisters;
 namespace Vessel.Cpu.Native;
 
 /// <summary>The cheap system instructions a kernel runs on every entry and exit, with the interpreter's privilege
-/// checks: CLI (CPL above IOPL: #GP), STAC and CLAC (CPL other than 0: #GP), STI when IF is already set (no interrupt
-/// shadow starts, nothing changes), and MOV r/m, Sreg (reads a selector; no check). Whatever the checks refuse, a
-/// CLAC that clears a set AC (the interpreter also drops the TLB entries AC allowed), an STI that sets IF (it starts
-/// an interrupt shadow the run loop must see) and a store whose probe misses go to the interpreter untouched. Only
-/// IF and AC of RFLAGS change, in the state: the host's flags hold the guest's arithmetic flags alone, and each check
-/// keeps them in R10 around its compare.</summary>
+/// checks: CLI and STI (CPL above IOPL: #GP), STAC, CLAC and SWAPGS (CPL other than 0: #GP; SWAPGS's #UD outside
+/// 64-bit code cannot happen in a translated block), and MOV r/m, Sreg (reads a selector; no check). Whatever the
+/// checks refuse, a CLAC that clears a set AC (the interpreter also drops the TLB entries AC allowed), an STI that
+/// sets IF as its block's last instruction (see <see cref="EmitSti"/>) and a store whose probe misses go to the
+/// interpreter untouched. Only IF and AC of RFLAGS, GS's base and KERNEL_GS_BASE change, in the state: the host's
+/// flags hold the guest's arithmetic flags alone, and each check keeps them in R10 around its compare.</summary>
 internal sealed class NativeSystemEmitter(NativeTranslator t)
 {
     private readonly Assembler _a = t.Asm;
+
+    /// <summary>The translated STI whose shadow the next instruction is in (see <see cref="EmitShadowEnd"/>).</summary>
+    private int _stiAt = -2;
+
+    private readonly NativeTscEmitter _tsc = new(t);
 
     /// <summary>Byte offset of a segment register's selector in its <see cref="Segment"/>.</summary>
     private static readonly int SelectorInSegment = SelectorOffset();
@@ -28,6 +33,7 @@ internal sealed class NativeSystemEmitter(NativeTranslator t)
 
     private static AssemblerMemoryOperand RflagsD => __dword_ptr[rdi + CpuStateLayout.Rflags];
     private static AssemblerMemoryOperand CplD => __dword_ptr[rdi + CpuStateLayout.Cpl];
+    private static AssemblerMemoryOperand GsBaseQ => __qword_ptr[rdi + CpuStateLayout.SegmentBaseAt(X86Cpu.GS)];
 
     public bool TryEmit(ref Instruction ins, int index)
     {
@@ -38,10 +44,15 @@ internal sealed class NativeSystemEmitter(NativeTranslator t)
                 EmitIoplChecked(index, () => _a.and(RflagsD, unchecked((int)~RflagsBits.If)));
                 return true;
             case Code.Sti:
-                EmitIoplChecked(index, () =>
+                EmitSti(index);
+                return true;
+            case Code.Swapgs:
+                EmitCpl0Checked(index, () =>
                 {
-                    _a.test(RflagsD, (int)RflagsBits.If);
-                    _a.jz(t.ExitWithSavedFlags(index));
+                    _a.mov(rax, GsBaseQ);
+                    _a.mov(rcx, __qword_ptr[rdi + CpuStateLayout.KernelGsBase]);
+                    _a.mov(GsBaseQ, rcx);
+                    _a.mov(__qword_ptr[rdi + CpuStateLayout.KernelGsBase], rax);
                 });
                 return true;
             case Code.Stac:
@@ -54,11 +65,53 @@ internal sealed class NativeSystemEmitter(NativeTranslator t)
                     _a.jnz(t.ExitWithSavedFlags(index));
                 });
                 return true;
+            case Code.Rdtsc or Code.Rdtscp:
+                return _tsc.TryEmit(index, withAux: ins.Code == Code.Rdtscp);
             case Code.Mov_r64m16_Sreg or Code.Mov_r32m16_Sreg or Code.Mov_rm16_Sreg:
                 return EmitReadSelector(ref ins, index);
             default:
                 return false;
         }
+    }
+
+    /// <summary>STI sets IF. One that finds IF clear starts an interrupt shadow: no interrupt before the next
+    /// instruction has run. Translated code looks at no interrupt, and an instruction it hands back runs before the
+    /// run loop looks, so the shadow holds while the next instruction is in this block. It then asks the run loop to
+    /// look at interrupts when the run returns (<see cref="NativeContext.EndRun"/>), and returns after the next
+    /// instruction (<see cref="EmitShadowEnd"/>) or, where that one leaves the block, at the next block's entry (a loop
+    /// budget of one), as the interpreter's STI ends its run. The block's last STI with IF clear still
+    /// goes to the interpreter, which tells the run loop of the shadow.</summary>
+    private void EmitSti(int index)
+    {
+        bool shadowInBlock = !t.IsLastInstruction(index);
+        if (shadowInBlock) _stiAt = index;
+        EmitIoplChecked(index, () =>
+        {
+            Label ifWasSet = _a.CreateLabel();
+            _a.test(RflagsD, (int)RflagsBits.If);
+            if (!shadowInBlock)
+            {
+                _a.jz(t.ExitWithSavedFlags(index));
+                return;
+            }
+            _a.jnz(ifWasSet);
+            _a.or(RflagsD, (int)RflagsBits.If);
+            _a.mov(__dword_ptr[rsi + NativeLayout.EndRun], 1);
+            _a.mov(__dword_ptr[rsi + NativeLayout.LoopBudget], 1);
+            _a.Label(ref ifWasSet);
+        });
+    }
+
+    /// <summary>After the instruction that follows a translated STI: if that STI set IF, the run ends here, for the
+    /// run loop to look at interrupts (an instruction the block hands back further on would run first otherwise).
+    /// Nothing when the instruction was handed back: the managed side ends the run after it.</summary>
+    public void EmitShadowEnd(int index)
+    {
+        if (index != _stiAt + 1) return;
+        t.SaveFlags();
+        _a.cmp(__dword_ptr[rsi + NativeLayout.EndRun], 0);
+        _a.jne(t.ExitAfterWithSavedFlags(index));
+        t.RestoreFlags();
     }
 
     /// <summary>Runs <paramref name="body"/> (flags in R10, the host's free) unless CPL is above IOPL.</summary>

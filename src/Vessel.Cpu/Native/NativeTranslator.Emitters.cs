@@ -22,6 +22,8 @@ internal sealed partial class NativeTranslator
     /// <summary>Forgets flags saved in R10: the instruction sets the host's flags itself from here on.</summary>
     internal void DropSavedFlags() => _flagsInR10 = false;
 
+    /// <summary>Whether instruction <paramref name="index"/> is the block's last.</summary>
+    internal bool IsLastInstruction(int index) => index == _block.Count - 1;
     internal void Count() => CountInstruction();
     internal void SaveFlags() => EmitSaveFlags();
     internal void RestoreFlags() => EmitRestoreFlags();
@@ -44,6 +46,14 @@ internal sealed partial class NativeTranslator
     {
         EmitFlagsFromR10();
         EmitExit(index);
+    });
+
+    /// <summary>Out-of-line code that leaves the block after instruction <paramref name="index"/> (done, RIP at the
+    /// next instruction) with the guest's flags back from R10.</summary>
+    internal Label ExitAfterWithSavedFlags(int index) => OutOfLine(() =>
+    {
+        EmitFlagsFromR10();
+        EmitPlainExitTo(_block.Instructions[index].NextIP);
     });
 
     /// <summary>Host flags = the saved ones (R10) with CF replaced by CL (0 or 1); nothing is saved afterwards.</summary>

@@ -9,8 +9,8 @@ internal sealed record NativeTranslation(byte[] Code, int[] EntryOffsets, int Ch
 
 /// <summary>Translates a decoded 64-bit block into host x86-64 code, encoded with Iced's assembler.
 /// <para>The code is entered as <c>int f(CpuState* state, NativeContext* context)</c> (SysV: RDI, RSI) at the entry
-/// of some instruction, and never calls anything: it returns -1 (<see cref="BlockDone"/>) with RIP stored when the
-/// block is done, or the index of an instruction it does not run (one it does not translate, or a memory access
+/// of some instruction, and calls nothing but libc's clock_gettime (RDTSC, see <see cref="NativeTscEmitter"/>): it
+/// returns -1 (<see cref="BlockDone"/>) with RIP stored when the block is done, or the index of an instruction it does not run (one it does not translate, or a memory access
 /// whose page the TLB does not map), with every earlier effect stored, for the interpreter to run; the managed side
 /// then re-enters at the next instruction's entry. Faults therefore happen in the interpreter, at the instruction
 /// start.</para>
@@ -20,7 +20,7 @@ internal sealed record NativeTranslation(byte[] Code, int[] EntryOffsets, int Ch
 /// them in between saves them in R10 (LAHF/SETO, then ADD/SAHF); the TLB probe leaves them alone where the host has
 /// BMI2, and saves them itself where not. R11 counts the
 /// instructions run since the entry; RAX, RCX, RDX, R8 and R9 are scratch. Nothing here touches a callee-saved
-/// register or the host stack.</para></summary>
+/// register, nor the host stack outside that call.</para></summary>
 internal sealed partial class NativeTranslator
 {
     /// <summary>Returned when the block is done and RIP holds where to go next.</summary>
@@ -87,6 +87,7 @@ internal sealed partial class NativeTranslator
             _a.Label(ref _labels[i]);
             bool stepped = !EmitInstruction(i, flagsLiveAfter[i]);
             if (stepped) EmitExit(i);
+            else SystemEmitter.EmitShadowEnd(i);
         }
         // The block ended without a branch (length limit, page end): on after its last instruction.
         if (!ops[count - 1].Kind.IsBranch()) EmitExitTo(_block.Instructions[count - 1].NextIP);

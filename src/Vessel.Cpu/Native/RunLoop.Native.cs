@@ -183,6 +183,8 @@ internal sealed unsafe partial class RunLoop
         // One budget for the whole run, not one per re-entry: a loop whose every pass hands an instruction back
         // would otherwise never come back to the run loop, and never see an interrupt.
         context.LoopBudget = NativeTranslator.LoopBudget;
+        context.TscBias = cpu.Msrs.TscBias;
+        context.TscAux = cpu.Msrs.TscAux;
         int index = 0;
         fixed (CpuState* state = &cpu.State)
         {
@@ -205,6 +207,7 @@ internal sealed unsafe partial class RunLoop
                 var code = (delegate* unmanaged[SuppressGCTransition]<CpuState*, NativeContext*, int>)(native.Code + entry);
                 NativeEntries++;
                 int handedBack = code(state, contextPointer);
+                if (context.EndRun != 0) { context.EndRun = 0; cpu.BlockEnded = true; }
                 if (context.RunningBlock != native.RunningId)
                 {
                     NativeChainedReturns++;
@@ -215,7 +218,8 @@ internal sealed unsafe partial class RunLoop
                 if (handedBack < 0)
                 {
                     if (context.ExitSlot >= 0) { _chainFrom = native; _chainSlot = context.ExitSlot; }
-                    if (EmuProfiler.Enabled) CountNativeExit(block, context.ExitSlot, context.LoopBudget);
+                    // BlockEnded here: a translated STI ended the run (NativeContext.EndRun), not a jump-cache miss.
+                    if (EmuProfiler.Enabled) { if (cpu.BlockEnded) cpu.Counters.NativeExitEnded++; else CountNativeExit(block, context.ExitSlot, context.LoopBudget); }
                     return;
                 }
                 StepForNative(block, handedBack);

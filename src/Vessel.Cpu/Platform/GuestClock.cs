@@ -12,6 +12,9 @@ internal sealed class GuestClock
 
     private readonly long _origin = Stopwatch.GetTimestamp();
 
+    /// <summary>The Stopwatch timestamp guest time counts from (translated RDTSC reads the host clock itself).</summary>
+    public long Origin => _origin;
+
     /// <summary>Nanoseconds since the VM was created.</summary>
     public long NowNanoseconds() => StopwatchToNanoseconds(Stopwatch.GetTimestamp() - _origin);
 

@@ -23,6 +23,7 @@ public class CpuStateLayoutTests
         ("Cr3", CpuStateLayout.Cr3, 8),
         ("Cr4", CpuStateLayout.Cr4, 8),
         ("Efer", CpuStateLayout.Efer, 8),
+        ("KernelGsBase", CpuStateLayout.KernelGsBase, 8),
         ("FlagSize", CpuStateLayout.FlagSize, 4),
         ("Cpl", CpuStateLayout.Cpl, 4),
         ("Bitness", CpuStateLayout.Bitness, 4),
@@ -71,6 +72,7 @@ public class CpuStateLayoutTests
         Put(ref block, CpuStateLayout.Cr3, 0x2009);
         Put(ref block, CpuStateLayout.Cr4, 0x200A);
         Put(ref block, CpuStateLayout.Efer, 0x200B);
+        Put(ref block, CpuStateLayout.KernelGsBase, 0x200C);
         for (int i = 0; i < 6; i++) Put(ref block, CpuStateLayout.SegmentBaseAt(i), 0x3000UL + (ulong)i);
         Unsafe.AddByteOffset(ref block, CpuStateLayout.FlagOp) = (byte)X86Cpu.FlagOp.Shift;
         Unsafe.WriteUnaligned(ref Unsafe.AddByteOffset(ref block, CpuStateLayout.FlagSize), 4);
@@ -95,6 +97,7 @@ public class CpuStateLayoutTests
         Assert.Equal(0x2009UL, s.Cr3);
         Assert.Equal(0x200AUL, s.Cr4);
         Assert.Equal(0x200BUL, s.Efer);
+        Assert.Equal(0x200CUL, s.KernelGsBase);
         for (int i = 0; i < 6; i++)
         {
             Segment seg = s.Seg[i];

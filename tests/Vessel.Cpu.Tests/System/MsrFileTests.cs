@@ -39,10 +39,10 @@ public class MsrFileTests
     public void RefusesCoreMsrsUnknownIndicesAndReservedValues()
     {
         var msrs = new MsrFile(new Vessel.Cpu.Platform.GuestClock());
-        foreach (uint coreOwned in new[] { MsrIndex.Efer, MsrIndex.FsBase, MsrIndex.GsBase, MsrIndex.ApicBase, MsrIndex.TscDeadline })
+        foreach (uint coreOwned in new[] { MsrIndex.Efer, MsrIndex.FsBase, MsrIndex.GsBase, MsrIndex.KernelGsBase, MsrIndex.ApicBase, MsrIndex.TscDeadline })
             Assert.False(msrs.TryRead(coreOwned, out _));
         Assert.False(msrs.TryWrite(0x1234, 0));
-        Assert.False(msrs.TryWrite(MsrIndex.KernelGsBase, 0x0000_8000_0000_0000)); // not canonical
+        Assert.False(msrs.TryWrite(MsrIndex.SysenterEip, 0x0000_8000_0000_0000)); // not canonical
         Assert.False(msrs.TryWrite(MsrIndex.TscAux, 1UL << 32));
         Assert.False(msrs.TryWrite(MsrIndex.MiscEnable, 1 << 2));                   // reserved bit
         Assert.True(msrs.TryWrite(MsrIndex.MiscEnable, 0));

@@ -4,9 +4,9 @@ using static Vessel.Cpu.MsrIndex;
 namespace Vessel.Cpu;
 
 /// <summary>The model-specific registers that are state of their own, not of the CPU core: the time-stamp
-/// counter's offset, SYSCALL/SYSENTER targets, KERNEL_GS_BASE, TSC_AUX, PAT, the MTRRs and the machine-check and
-/// misc-enable words. The CPU core keeps the MSRs that alias its own state (EFER, FS/GS base, APIC base, the
-/// x2APIC) and asks this file for every other index; an index neither knows is refused (#GP), as a real CPU
+/// counter's offset, SYSCALL/SYSENTER targets, TSC_AUX, PAT, the MTRRs and the machine-check and
+/// misc-enable words. The CPU core keeps the MSRs that alias its own state (EFER, FS/GS base, KERNEL_GS_BASE, APIC
+/// base, the x2APIC) and asks this file for every other index; an index neither knows is refused (#GP), as a real CPU
 /// refuses it.</summary>
 internal sealed class MsrFile
 {
@@ -33,7 +33,7 @@ internal sealed class MsrFile
 
     private readonly GuestClock _clock;
 
-    public ulong Star, Lstar, Cstar, Sfmask, KernelGsBase, TscAux, SysenterCs, SysenterEsp, SysenterEip;
+    public ulong Star, Lstar, Cstar, Sfmask, TscAux, SysenterCs, SysenterEsp, SysenterEip;
     private ulong _pat, _miscEnable, _mtrrDefType, _mcgStatus, _specCtrl;
     private long _tscOffset;
     /// <summary>IA32_TSC_ADJUST: what software has added to this vCPU's TSC (WRMSR to either MSR moves both).</summary>
@@ -50,7 +50,7 @@ internal sealed class MsrFile
     /// <summary>The power-on values (the TSC offset is kept: RESET does not stop the counter).</summary>
     public void Reset()
     {
-        Star = Lstar = Cstar = Sfmask = KernelGsBase = TscAux = SysenterCs = SysenterEsp = SysenterEip = 0;
+        Star = Lstar = Cstar = Sfmask = TscAux = SysenterCs = SysenterEsp = SysenterEip = 0;
         _pat = DefaultPat;
         _miscEnable = MiscEnableFastStrings | MiscEnablePerfMonUnavailable | MiscEnableNoPebs;
         _mtrrDefType = 0;
@@ -62,6 +62,10 @@ internal sealed class MsrFile
 
     /// <summary>The time-stamp counter as this vCPU sees it.</summary>
     public ulong ReadTsc() => (ulong)((long)_clock.ReadTsc() + _tscOffset);
+
+    /// <summary>What to add to a Stopwatch timestamp for this vCPU's TSC, where Stopwatch counts nanoseconds (see
+    /// <see cref="Native.NativeSystemCalls"/>): translated RDTSC reads the clock and adds this.</summary>
+    public long TscBias => _tscOffset - _clock.Origin;
 
     /// <summary>Reads one of this file's MSRs; false if it has no such MSR.</summary>
     public bool TryRead(uint index, out ulong value)
@@ -93,7 +97,6 @@ internal sealed class MsrFile
             case MsrIndex.Lstar: value = Lstar; return true;
             case MsrIndex.Cstar: value = Cstar; return true;
             case MsrIndex.Sfmask: value = Sfmask; return true;
-            case MsrIndex.KernelGsBase: value = KernelGsBase; return true;
             case MsrIndex.TscAux: value = TscAux; return true;
             default: return false;
         }
@@ -127,7 +130,6 @@ internal sealed class MsrFile
             case MsrIndex.Lstar: return TryWriteCanonical(ref Lstar, value);
             case MsrIndex.Cstar: return TryWriteCanonical(ref Cstar, value);
             case MsrIndex.Sfmask: Sfmask = value & 0xFFFF_FFFF; return true;
-            case MsrIndex.KernelGsBase: return TryWriteCanonical(ref KernelGsBase, value);
             case MsrIndex.TscAux: if (value > uint.MaxValue) return false; TscAux = value; return true;
             default: return false;
         }

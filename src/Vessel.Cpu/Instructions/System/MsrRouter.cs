@@ -3,7 +3,7 @@ using static Vessel.Cpu.X86Cpu;
 
 namespace Vessel.Cpu;
 
-/// <summary>RDMSR/WRMSR by index: the MSRs that alias core state (EFER, FS/GS base, IA32_APIC_BASE) and the local
+/// <summary>RDMSR/WRMSR by index: the MSRs that alias core state (EFER, FS/GS base, KERNEL_GS_BASE, IA32_APIC_BASE) and the local
 /// APIC's (x2APIC, TSC deadline) are answered here, every other index by the vCPU's <see cref="MsrFile"/>.</summary>
 internal sealed partial class MsrRouter
 {
@@ -36,6 +36,7 @@ internal sealed partial class MsrRouter
     public void Reset()
     {
         _msrs.Reset();
+        S.KernelGsBase = 0;
         _cpu.ApicBase = PcLayout.LocalApicBase | ApicBaseEnable | (_cpu.VcpuId == 0 ? ApicBaseBsp : 0);
     }
 
@@ -48,6 +49,7 @@ internal sealed partial class MsrRouter
             case MsrIndex.Efer: value = S.Efer; return true;
             case MsrIndex.FsBase: value = S.Seg[FS].Base; return true;
             case MsrIndex.GsBase: value = S.Seg[GS].Base; return true;
+            case MsrIndex.KernelGsBase: value = S.KernelGsBase; return true;
             case MsrIndex.TscDeadline or (>= MsrIndex.X2ApicFirst and <= MsrIndex.X2ApicLast):
                 return TryReadApicMsr(index, out value);
             default: return _msrs.TryRead(index, out value);
@@ -67,6 +69,7 @@ internal sealed partial class MsrRouter
             case MsrIndex.Efer: return WriteEfer(value);
             case MsrIndex.FsBase: if (!LinearAddress.IsCanonical(value)) return false; S.Seg[FS].Base = value; return true;
             case MsrIndex.GsBase: if (!LinearAddress.IsCanonical(value)) return false; S.Seg[GS].Base = value; return true;
+            case MsrIndex.KernelGsBase: if (!LinearAddress.IsCanonical(value)) return false; S.KernelGsBase = value; return true;
             case MsrIndex.TscDeadline or (>= MsrIndex.X2ApicFirst and <= MsrIndex.X2ApicLast):
                 return TryWriteApicMsr(index, value);
             default: return _msrs.TryWrite(index, value);

@@ -144,7 +144,7 @@ internal sealed partial class SystemInstructions
         ref CpuState s = ref S;
         if (s.Bitness != 64) _fault.Raise(Vector.UD, 0);
         RequireCpl0();
-        (s.Seg[GS].Base, _msrs.KernelGsBase) = (_msrs.KernelGsBase, s.Seg[GS].Base);
+        (s.Seg[GS].Base, s.KernelGsBase) = (s.KernelGsBase, s.Seg[GS].Base);
     }
 
     private void RequireCpl0()
