@@ -7,6 +7,7 @@ A test passes when the guest ends through isa-debug-exit with status 0 (process 
 """
 import argparse
 import configparser
+import os
 import shlex
 import subprocess
 import sys
@@ -86,7 +87,7 @@ def main():
     for t in tests:
         flat = kut / "x86" / t["file"]
         timeout = min(a.timeout, float(t["timeout"].rstrip("s") or 90))
-        row = {"name": t["name"]}
+        row = {"name": t["name"], "load": os.getloadavg()[0]}
         if a.qemu:
             cmd = ["qemu-system-x86_64", "--no-reboot", "-nodefaults", "-device", "pc-testdev",
                    "-device", "isa-debug-exit,iobase=0xf4,iosize=0x4", "-display", "none", "-serial", "stdio",
@@ -109,7 +110,8 @@ def main():
                 (logs / f"{t['name']}.vessel.log").write_text(out)
         rows.append(row)
         times = " ".join(f"{k[:-2]}={row[k]:.0f}s" for k in ("qemu_s", "vessel_s") if k in row)
-        print(t["name"], row.get("qemu", ""), row.get("vessel", ""), times, flush=True)
+        # The machine is shared: a TIMEOUT means little without the load it ran under.
+        print(t["name"], row.get("qemu", ""), row.get("vessel", ""), times, f"load={row['load']:.0f}", flush=True)
 
     if a.out:
         lines = ["| test | QEMU TCG | Vessel emu |", "| --- | --- | --- |"]

@@ -84,7 +84,7 @@ internal sealed unsafe partial class Mmu(GuestMemory memory, CpuFault fault)
         tlb.NoteFilled(linear);
         e.Global = _translationGlobal;
         e.LargeShift = _translationLargeShift;
-        if (_translationLargeShift != 0) tlb.HoldsLargePages = true;
+        if (_translationLargeShift != 0) tlb.NoteLargePiece(linear);
     }
 
     public void Flush()

@@ -66,8 +66,8 @@ public class TlbTests
             e.LargeShift = 21;
             e.Global = true;
             tlb.NoteFilled(linear);
+            tlb.NoteLargePiece(linear);
         }
-        tlb.HoldsLargePages = true;
 
         tlb.FlushPage(0x4010_0123);
 
@@ -78,6 +78,40 @@ public class TlbTests
             Assert.True(Mmu.Probe(tlb, 0x4020_0000, 8, 0) != null);
         }
         for (int i = 0; i < 8; i++) Assert.True(Maps(tlb, i), $"4 KiB page {i} dropped by an INVLPG elsewhere");
+    }
+
+    /// <summary>The access test of kvm-unit-tests runs two million INVLPGs with pieces of large pages in its TLBs:
+    /// a scan of every entry per INVLPG (three tables of 4,096) made it 1.6 times slower than with 256 entries.</summary>
+    [Fact]
+    public void Invlpg_visits_the_slots_holding_large_page_pieces_not_the_whole_table()
+    {
+        var tlb = new Tlb();
+        FillPages(tlb, 1000, first: 1024); // slots 1024-2023, clear of the pieces' 9, 31 and 512
+        ulong[] large = [0x4000_9000, 0x4001_F000, 0x4020_0000];
+        foreach (ulong linear in large)
+        {
+            ref TlbEntry e = ref tlb.EntryFor(linear);
+            e.Tag = Tlb.TagOf(linear, 0);
+            e.LargeShift = 21;
+            tlb.NoteFilled(linear);
+            tlb.NoteLargePiece(linear);
+            tlb.NoteLargePiece(linear); // filled twice: listed once
+        }
+
+        tlb.FlushPage(0x4000_0000);
+        Assert.Equal(3, tlb.SlotsVisitedByLastFlushPage);
+        Assert.True(tlb.HoldsLargePages);
+        // The two pieces it dropped are no longer visited, and a 4 KiB page refilled over a piece's slot is not
+        // taken for one: INVLPG of its address in the large page's range leaves it.
+        ref TlbEntry small = ref tlb.EntryFor(0x4020_0000);
+        small.LargeShift = 0;
+        tlb.FlushPage(0x4020_1000);
+        Assert.Equal(1, tlb.SlotsVisitedByLastFlushPage);
+        unsafe { Assert.True(Mmu.Probe(tlb, 0x4020_0000, 8, 0) != null); }
+        Assert.False(tlb.HoldsLargePages);
+        tlb.FlushPage(0x4020_0000);
+        Assert.Equal(0, tlb.SlotsVisitedByLastFlushPage);
+        for (int i = 1024; i < 2024; i++) Assert.True(Maps(tlb, i), $"4 KiB page {i} dropped by an INVLPG elsewhere");
     }
 
     [Fact]
