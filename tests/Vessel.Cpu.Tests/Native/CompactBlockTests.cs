@@ -150,20 +150,10 @@ public class CompactBlockTests
         void Program(Assembler a)
         {
             a.mov(ecx, 200);
-            a.mov(rax, Loop);
+            a.mov(rax, NativeTranslationReuseTests.Loop);
             a.jmp(rax);
         }
-        void LoadLoop(PagedGuest g) => g.Guest.Load(Loop, 64, a =>
-        {
-            var top = a.CreateLabel();
-            a.Label(ref top);
-            a.add(rbx, rcx);
-            a.mov(__dword_ptr[Loop + 0x800], ecx);
-            a.imul(rdx, rbx, 7);
-            a.dec(ecx);
-            a.jnz(top);
-            a.hlt();
-        });
+        void LoadLoop(PagedGuest g) => g.Guest.Load(NativeTranslationReuseTests.Loop, 64, NativeTranslationReuseTests.StoringLoop);
         var (_, native) = RunBothWays(Program, LoadLoop);
 
         Assert.Equal(200UL * 201 / 2, native.Registers.Rbx);

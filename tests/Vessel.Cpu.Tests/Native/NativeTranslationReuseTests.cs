@@ -10,7 +10,7 @@ namespace Vessel.Cpu.Tests.Native;
 /// translation instead of being translated afresh; when they differ, the new code is translated and runs.</summary>
 public class NativeTranslationReuseTests
 {
-    private const ulong Loop = 0x21000;
+    internal const ulong Loop = 0x21000;
     private const int Rounds = 200;
 
     private static (Registers Registers, ulong Retired, long Translations) Run(EmuOptions options, Action<Assembler> loop)
@@ -28,22 +28,26 @@ public class NativeTranslationReuseTests
         return (g.Guest.Guest.Vcpu.GetRegisters(), (ulong)cpu.State.InstructionsRetired, cpu.NativeTranslations);
     }
 
+    /// <summary>A loop of ECX rounds that sums RCX into RBX and stores the round into its own code page, past its
+    /// code (at <see cref="Loop"/> + 0x800): each store makes the page's blocks stale, and their decode is the same
+    /// instructions again. Also used by <see cref="CompactBlockTests"/>.</summary>
+    internal static void StoringLoop(Assembler a)
+    {
+        var top = a.CreateLabel();
+        a.Label(ref top);
+        a.add(rbx, rcx);
+        a.mov(__dword_ptr[Loop + 0x800], ecx);
+        a.imul(rdx, rbx, 7);
+        a.dec(ecx);
+        a.jnz(top);
+        a.hlt();
+    }
+
     [Fact]
     public void A_loop_storing_into_data_on_its_own_code_page_keeps_its_translation()
     {
         // Every round's store lands in the loop's page (a counter past its code): the page's blocks go stale each
         // round, and each round's decode of them is the same instructions again.
-        static void StoringLoop(Assembler a)
-        {
-            var top = a.CreateLabel();
-            a.Label(ref top);
-            a.add(rbx, rcx);
-            a.mov(__dword_ptr[Loop + 0x800], ecx);
-            a.imul(rdx, rbx, 7);
-            a.dec(ecx);
-            a.jnz(top);
-            a.hlt();
-        }
         var interpreted = Run(NativeTierTests.InterpreterOptions, StoringLoop);
         var native = Run(NativeTierTests.NativeOptions, StoringLoop);
 
