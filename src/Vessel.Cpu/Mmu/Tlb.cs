@@ -69,14 +69,14 @@ internal sealed unsafe class Tlb
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     public void NoteFilled(ulong linear)
     {
-        if (_filledCount < Entries) _filled[_filledCount] = (int)((linear >> 12) & (Entries - 1));
+        if (_filledCount < Entries) _filled[_filledCount] = SlotOf(linear);
         _filledCount++;
     }
 
     /// <summary>The entry just filled for <paramref name="linear"/> is a piece of a large page: INVLPG must visit it.</summary>
     public void NoteLargePiece(ulong linear)
     {
-        int slot = (int)((linear >> 12) & (Entries - 1));
+        int slot = SlotOf(linear);
         if (_largeListed[slot]) return;
         _largeListed[slot] = true;
         _largeSlots[_largeCount++] = slot;
@@ -85,7 +85,7 @@ internal sealed unsafe class Tlb
     /// <summary>The entry just filled for <paramref name="linear"/> holds only while RFLAGS.AC is set.</summary>
     public void NoteAcEntry(ulong linear)
     {
-        if (_acCount < MaxAcSlots) _acSlots[_acCount] = (int)((linear >> 12) & (Entries - 1));
+        if (_acCount < MaxAcSlots) _acSlots[_acCount] = SlotOf(linear);
         _acCount++;
     }
 
@@ -102,13 +102,17 @@ internal sealed unsafe class Tlb
         _acCount = 0;
     }
 
+    /// <summary>The one slot that may hold <paramref name="linear"/>'s entry (direct-mapped).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private static int SlotOf(ulong linear) => (int)((linear >> 12) & (Entries - 1));
+
     /// <summary>The tag an entry for <paramref name="linear"/> carries: the page address, bit 0 for user mode.</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     public static ulong TagOf(ulong linear, ulong userBit) => (linear & ~0xFFFUL) | userBit;
 
     /// <summary>The one entry that may map <paramref name="linear"/> (direct-mapped).</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
-    public ref TlbEntry EntryFor(ulong linear) => ref E[(linear >> 12) & (Entries - 1)];
+    public ref TlbEntry EntryFor(ulong linear) => ref E[SlotOf(linear)];
 
     public void Flush()
     {
@@ -150,7 +154,7 @@ internal sealed unsafe class Tlb
 
     public void FlushPage(ulong linear)
     {
-        ref TlbEntry e = ref E[(linear >> 12) & (Entries - 1)];
+        ref TlbEntry e = ref E[SlotOf(linear)];
         if ((e.Tag & ~0xFFFUL) == (linear & ~0xFFFUL)) e.Tag = TlbEntry.Invalid;
         SlotsVisitedByLastFlushPage = 0;
         if (HoldsLargePages) FlushLargePagesHolding(linear);
